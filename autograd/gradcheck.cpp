@@ -1,0 +1,119 @@
+#include "autograd/gradcheck.h"
+
+#include <cmath>
+#include <sstream>
+
+#include "autograd/grad_mode.h"
+#include "kernels/backend.h"
+
+namespace mmgrad {
+namespace {
+
+// A contiguous copy of t that is a fresh leaf (same dtype and device).
+Tensor fresh_leaf(const Tensor& t) {
+  Tensor c = Tensor::empty(t.shape(), t.options());
+  if (t.numel() > 0) backend(t.device()).copy(t.desc(), c.desc());
+  return c;
+}
+
+double read_element(const Tensor& t, int64_t i) {
+  double v = 0;
+  backend(t.device()).copy_to_host(&v, static_cast<double*>(t.raw_data()) + i, sizeof(double));
+  return v;
+}
+
+void write_element(const Tensor& t, int64_t i, double v) {
+  backend(t.device()).copy_from_host(static_cast<double*>(t.raw_data()) + i, &v, sizeof(double));
+}
+
+// L = sum(out * w), accumulated in double on the host.
+double weighted_sum(const Tensor& out, const std::vector<double>& w) {
+  std::vector<double> o = out.to_vector<double>();
+  double s = 0;
+  for (size_t i = 0; i < o.size(); ++i) s += o[i] * w[i];
+  return s;
+}
+
+std::string multi_index(const Shape& shape, int64_t flat) {
+  std::vector<int64_t> idx(static_cast<size_t>(shape.size()));
+  for (int d = shape.size() - 1; d >= 0; --d) {
+    idx[d] = shape[d] ? flat % shape[d] : 0;
+    flat = shape[d] ? flat / shape[d] : 0;
+  }
+  std::string s = "[";
+  for (size_t i = 0; i < idx.size(); ++i) s += (i ? ", " : "") + std::to_string(idx[i]);
+  return s + "]";
+}
+
+}  // namespace
+
+GradcheckResult gradcheck(const GradFn& fn, const std::vector<Tensor>& inputs, double eps,
+                          double tol) {
+  GradcheckResult r;
+  std::vector<Tensor> leaves;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const Tensor& x = inputs[i];
+    MMGRAD_CHECK(x.defined(), "gradcheck: input ", i, " is undefined");
+    if (x.requires_grad())
+      MMGRAD_CHECK(x.dtype() == DType::Float64, "gradcheck: input ", i, " is ", describe(x),
+                   "; finite differences need float64 inputs");
+    Tensor leaf = fresh_leaf(x);
+    if (x.requires_grad()) leaf.requires_grad_(true);
+    leaves.push_back(leaf);
+  }
+
+  // Analytic gradients.
+  Tensor out = fn(leaves);
+  MMGRAD_CHECK(out.defined() && out.is_floating_point(),
+               "gradcheck: the function must return a floating-point tensor");
+  Generator gen(12345);
+  Tensor w = Tensor::randn(out.shape(), out.options(), &gen);
+  std::vector<double> wv = w.to_vector<double>();
+  MMGRAD_CHECK(out.requires_grad(), "gradcheck: the output does not depend on any input that "
+               "requires grad");
+  out.backward(w);
+
+  NoGradGuard no_grad;
+  for (size_t i = 0; i < leaves.size(); ++i) {
+    if (!inputs[i].requires_grad()) continue;
+    const Tensor& x = leaves[i];
+    Tensor g = x.grad();
+    std::vector<double> analytic =
+        g.defined() ? g.to_vector<double>() : std::vector<double>(static_cast<size_t>(x.numel()), 0.0);
+    for (int64_t j = 0; j < x.numel(); ++j) {
+      double orig = read_element(x, j);
+      write_element(x, j, orig + eps);
+      double plus = weighted_sum(fn(leaves), wv);
+      write_element(x, j, orig - eps);
+      double minus = weighted_sum(fn(leaves), wv);
+      write_element(x, j, orig);
+      double numeric = (plus - minus) / (2 * eps);
+      double a = analytic[static_cast<size_t>(j)];
+      double err = std::abs(a - numeric) / std::max({1.0, std::abs(a), std::abs(numeric)});
+      double e = std::isnan(err) ? INFINITY : err;
+      if (r.worst_input < 0 || e > r.max_error) {
+        r.max_error = e;
+        r.worst_input = static_cast<int>(i);
+        r.worst_index = j;
+        r.worst_analytic = a;
+        r.worst_numeric = numeric;
+      }
+      ++r.elements_checked;
+    }
+  }
+  r.ok = r.max_error <= tol;
+  std::ostringstream os;
+  os.precision(10);
+  if (r.worst_input < 0) {
+    os << "gradcheck: no input requires grad; nothing checked";
+  } else {
+    os << "gradcheck " << (r.ok ? "passed" : "FAILED") << ": " << r.elements_checked
+       << " elements, worst error " << r.max_error << " at input " << r.worst_input << " index "
+       << multi_index(leaves[r.worst_input].shape(), r.worst_index)
+       << " (analytic " << r.worst_analytic << ", numeric " << r.worst_numeric << ")";
+  }
+  r.report = os.str();
+  return r;
+}
+
+}  // namespace mmgrad

@@ -1,0 +1,104 @@
+// The autograd graph: one Node per recorded op.
+//
+// When an op runs on inputs that require gradients, it creates a Node that remembers what its
+// backward needs (saved tensors, shapes) and an Edge to where each input's gradient must go:
+// the Node that produced that input, or the leaf tensor itself. The output tensor points at its
+// Node (grad_fn). loss.backward() walks these edges once, in reverse topological order
+// (autograd/engine.cpp). Each op defines its Node subclass next to its forward, in ops/.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "autograd/grad_mode.h"
+#include "tensor/tensor.h"
+
+namespace mmgrad {
+
+class Node;
+
+// Where one input's gradient goes: into the Node that produced it, or into a leaf's .grad.
+// Both empty: the input does not need a gradient.
+struct Edge {
+  std::shared_ptr<Node> fn;
+  std::shared_ptr<TensorImpl> leaf;
+  bool needed() const { return fn != nullptr || leaf != nullptr; }
+};
+
+// A tensor saved for the backward pass, with the storage version it had when saved. In-place
+// writes bump the version; using a changed tensor would give a wrong gradient, so get() throws.
+class SavedTensor {
+ public:
+  SavedTensor() = default;
+  SavedTensor(const Tensor& t)  // NOLINT(google-explicit-constructor)
+      : t_(t.defined() ? t.detach() : Tensor()),
+        version_(t.defined() ? t.storage()->version() : 0) {}
+  const Tensor& get() const;
+  bool defined() const { return t_.defined(); }
+  void reset() { t_ = Tensor(); }
+
+ private:
+  Tensor t_;
+  uint32_t version_ = 0;
+};
+
+class Node {
+ public:
+  virtual ~Node() = default;
+  // The op's name, e.g. "mul", "matmul", "conv2d" (shown in errors and graph drawings).
+  virtual const char* name() const = 0;
+  // Given dL/d(output), returns dL/d(input i) for each input edge, in order. An entry may be
+  // undefined when that input needs no gradient. Runs with grad mode off.
+  virtual std::vector<Tensor> backward(const Tensor& grad_output) = 0;
+  // Drops saved tensors after a backward pass that does not retain the graph.
+  virtual void release_saved() {}
+
+  bool needs_grad(size_t i) const { return i < next.size() && next[i].needed(); }
+
+  std::vector<Edge> next;            // one per input
+  std::vector<Shape> input_shapes;   // to check the gradients backward returns
+  std::vector<DType> input_dtypes;
+  Shape out_shape;                   // the output's shape and dtype, for checks and drawings
+  DType out_dtype = DType::Float32;
+  bool released = false;             // saved tensors freed: a second backward is an error
+  std::weak_ptr<TensorImpl> retained_output;  // set by retain_grad()
+  int64_t topo_index = -1;           // scratch space for the engine
+};
+
+// Creates a node of type N for an op whose result is `out`, when grad mode is on and any input
+// requires a gradient; wires its edges and makes it out's grad_fn. Returns nullptr otherwise,
+// so an op writes:
+//   if (auto node = make_node<MulBackward>(out, {a, b})) { node->a = a; node->b = b; }
+template <class N>
+std::shared_ptr<N> make_node(Tensor& out, std::initializer_list<Tensor> inputs);
+
+// The same for inputs held in a vector (cat, stack).
+template <class N>
+std::shared_ptr<N> make_node(Tensor& out, const std::vector<Tensor>& inputs);
+
+namespace detail {
+bool any_requires_grad(const Tensor* inputs, size_t n);
+void wire_node(Node& node, Tensor& out, const Tensor* inputs, size_t n,
+               std::shared_ptr<Node> self);
+}  // namespace detail
+
+template <class N>
+std::shared_ptr<N> make_node(Tensor& out, std::initializer_list<Tensor> inputs) {
+  if (!GradMode::is_enabled() || !detail::any_requires_grad(inputs.begin(), inputs.size()))
+    return nullptr;
+  auto node = std::make_shared<N>();
+  detail::wire_node(*node, out, inputs.begin(), inputs.size(), node);
+  return node;
+}
+
+template <class N>
+std::shared_ptr<N> make_node(Tensor& out, const std::vector<Tensor>& inputs) {
+  if (!GradMode::is_enabled() || !detail::any_requires_grad(inputs.data(), inputs.size()))
+    return nullptr;
+  auto node = std::make_shared<N>();
+  detail::wire_node(*node, out, inputs.data(), inputs.size(), node);
+  return node;
+}
+
+}  // namespace mmgrad

@@ -1,0 +1,218 @@
+// The kernel surface: every computation an op can ask a device to do.
+//
+// Ops (ops/*.cpp) check their inputs, allocate outputs and record autograd nodes; then they call
+// one of these methods on backend(device). The CPU backend (kernels/cpu/) implements each with
+// OpenMP loops and Eigen; the CUDA backend (kernels/cuda/) with kernels and cuBLAS. The list is
+// kept deliberately short (in the spirit of tinygrad): elementwise maps, broadcasting binary ops,
+// reductions, GEMM and a handful of fused kernels for the hot paths. Everything else is composed
+// from these by the ops.
+//
+// Conventions: pointers address the first element; "contiguous" arguments are row-major dense
+// buffers; all sizes are in elements.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "core/strided.h"
+
+namespace mmgrad {
+
+enum class UnaryOp : uint8_t {
+  Neg,
+  Exp,
+  Log,
+  Sqrt,
+  Abs,
+  Sign,
+  Relu,
+  Sigmoid,
+  Tanh,
+  Gelu,        // exact GELU: x * Phi(x)
+  Pow,         // x ^ alpha
+  Clamp,       // min(max(x, alpha), beta)
+  Square,
+  Reciprocal,  // 1 / x
+  AddScalar,   // x + alpha
+  MulScalar,   // x * alpha
+  Cos,
+  Sin,
+};
+
+enum class BinaryOp : uint8_t {
+  Add,
+  Sub,
+  Mul,
+  Div,
+  Pow,
+  Maximum,
+  Minimum,
+  // comparisons write a Bool output
+  Eq,
+  Ne,
+  Lt,
+  Le,
+  Gt,
+  Ge,
+  // fused backward helpers: (grad, saved) -> grad_input, one pass instead of three
+  ReluGrad,     // g * (x > 0)
+  SigmoidGrad,  // g * y * (1 - y), y = sigmoid(x)
+  TanhGrad,     // g * (1 - y^2), y = tanh(x)
+  GeluGrad,     // g * (Phi(x) + x * phi(x))
+  LogicalAnd,   // Bool x Bool -> Bool
+  LogicalOr,
+};
+
+enum class ReduceOp : uint8_t { Sum, Max, Min, ArgMax, ArgMin };
+
+// C[b] = alpha * op(A[b]) @ op(B[b]) + beta * C[b], row-major, b in [0, batch).
+// op(A) is M x K: A is stored M x K with leading dimension lda, or (trans_a) K x M.
+struct GemmArgs {
+  DType dtype = DType::Float32;
+  int64_t batch = 1, M = 0, N = 0, K = 0;
+  const void* A = nullptr;
+  int64_t lda = 0, stride_a = 0;  // stride_a: elements between batches (0 = shared)
+  bool trans_a = false;
+  const void* B = nullptr;
+  int64_t ldb = 0, stride_b = 0;
+  bool trans_b = false;
+  void* C = nullptr;
+  int64_t ldc = 0, stride_c = 0;
+  double alpha = 1.0, beta = 0.0;
+};
+
+// Geometry of a 2-D convolution / pooling window, shared by CPU and CUDA index math.
+struct Conv2dGeom {
+  int64_t N = 0, C = 0, H = 0, W = 0;  // input
+  int64_t KH = 1, KW = 1;              // kernel (window) size
+  int64_t SH = 1, SW = 1;              // stride
+  int64_t PH = 0, PW = 0;              // zero padding
+  int64_t DH = 1, DW = 1;              // dilation
+  int64_t OH = 0, OW = 0;              // output size
+};
+
+enum class RandomDist : uint8_t { Uniform, Normal };
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual Device device() const = 0;
+
+  // ---- memory ------------------------------------------------------------------------------
+  virtual void* allocate(size_t nbytes) = 0;
+  virtual void deallocate(void* ptr, size_t nbytes) = 0;
+  virtual void copy_to_host(void* host_dst, const void* src, size_t nbytes) = 0;
+  virtual void copy_from_host(void* dst, const void* host_src, size_t nbytes) = 0;
+  virtual void synchronize() = 0;
+
+  // ---- elementwise -------------------------------------------------------------------------
+  virtual void fill(const Strided& out, double value) = 0;
+  // out = src (same shape; converts dtype; either may be non-contiguous)
+  virtual void copy(const Strided& src, const Strided& out) = 0;
+  virtual void unary(UnaryOp op, const Strided& in, const Strided& out, double alpha,
+                     double beta) = 0;
+  // a, b already broadcast to out's shape (stride 0 on broadcast dims)
+  virtual void binary(BinaryOp op, const Strided& a, const Strided& b, const Strided& out) = 0;
+  // out = cond ? a : b (cond is Bool; all broadcast to out's shape)
+  virtual void where(const Strided& cond, const Strided& a, const Strided& b,
+                     const Strided& out) = 0;
+
+  // ---- reductions --------------------------------------------------------------------------
+  // out has in's rank with each reduced dimension of size 1. ArgMax/ArgMin reduce exactly one
+  // dimension and write Int64.
+  virtual void reduce(ReduceOp op, const Strided& in, const Strided& out) = 0;
+
+  // ---- matrix multiply ---------------------------------------------------------------------
+  virtual void gemm(const GemmArgs& g) = 0;
+
+  // ---- random numbers ----------------------------------------------------------------------
+  // Fills a contiguous buffer from the counter-based Philox generator: element i uses counter
+  // (offset + i), so results depend on neither thread count nor device.
+  // Uniform in [a, b); Normal with mean a and std b.
+  virtual void random(RandomDist dist, const Strided& out, uint64_t seed, uint64_t offset,
+                      double a, double b) = 0;
+
+  // ---- indexing ----------------------------------------------------------------------------
+  // A contiguous source viewed as [outer, src_dim, inner]; idx (Int64, n_idx entries, each in
+  // [0, src_dim), checked by the op) picks slices: out[o, i, k] = src[o, idx[i], k].
+  virtual void index_select(DType dtype, const void* src, const int64_t* idx, void* out,
+                            int64_t outer, int64_t src_dim, int64_t inner, int64_t n_idx) = 0;
+  // The adjoint: dst[o, idx[i], k] += src[o, i, k] (repeated indices accumulate).
+  virtual void index_add(DType dtype, const void* src, const int64_t* idx, void* dst,
+                         int64_t outer, int64_t dst_dim, int64_t inner, int64_t n_idx) = 0;
+  // Along one dimension of contiguous tensors viewed as [outer, dim, inner]:
+  // gather: out[o, j, k] = src[o, idx[o, j, k], k]   (idx and out: [outer, idx_dim, inner])
+  virtual void gather(DType dtype, const void* src, const int64_t* idx, void* out, int64_t outer,
+                      int64_t src_dim, int64_t idx_dim, int64_t inner) = 0;
+  // scatter_add: dst[o, idx[o, j, k], k] += src[o, j, k]
+  virtual void scatter_add(DType dtype, const void* src, const int64_t* idx, void* dst,
+                           int64_t outer, int64_t dst_dim, int64_t idx_dim, int64_t inner) = 0;
+  // Sorts each row of a contiguous [rows, n] buffer; writes values and original positions.
+  // k < n keeps only the first k of each sorted row (top-k); outputs are [rows, k].
+  virtual void sort_rows(DType dtype, const void* in, void* values, int64_t* indices,
+                         int64_t rows, int64_t n, int64_t k, bool descending) = 0;
+
+  // ---- softmax family (contiguous, softmax over the middle of [outer, dim, inner]) ---------
+  // y = softmax(x) or log_softmax(x), numerically stable (subtract the max first).
+  virtual void softmax_forward(DType dtype, const void* x, void* y, int64_t outer, int64_t dim,
+                               int64_t inner, bool log) = 0;
+  // softmax:     gx = y * (gy - sum(gy * y))
+  // log_softmax: gx = gy - exp(y) * sum(gy)
+  virtual void softmax_backward(DType dtype, const void* y, const void* gy, void* gx,
+                                int64_t outer, int64_t dim, int64_t inner, bool log) = 0;
+  // Fused softmax cross-entropy over logits [N, C] (contiguous) with Int64 targets [N].
+  // loss[n] = -sum_c q[n,c] * log_softmax(x)[n,c], q = (1-eps) one_hot + eps / C; rows whose
+  // target == ignore_index get loss 0. Also writes lse[n] = logsumexp(x[n]) for the backward.
+  virtual void cross_entropy_forward(DType dtype, const void* logits, const int64_t* target,
+                                     void* loss, void* lse, int64_t N, int64_t C,
+                                     int64_t ignore_index, double label_smoothing) = 0;
+  // gx[n,c] = g[n] * (softmax(x)[n,c] - q[n,c]); 0 for ignored rows.
+  virtual void cross_entropy_backward(DType dtype, const void* logits, const int64_t* target,
+                                      const void* lse, const void* grad_loss, void* gx, int64_t N,
+                                      int64_t C, int64_t ignore_index,
+                                      double label_smoothing) = 0;
+
+  // ---- layer norm (contiguous x viewed as [N, D], normalised over D) -----------------------
+  // y = (x - mean) * rstd * w + b; writes mean[N], rstd[N] for the backward. w, b may be null.
+  virtual void layer_norm_forward(DType dtype, const void* x, const void* w, const void* b,
+                                  void* y, void* mean, void* rstd, int64_t N, int64_t D,
+                                  double eps) = 0;
+  // gx always; gw, gb (may be null) are overwritten with sums over N.
+  virtual void layer_norm_backward(DType dtype, const void* gy, const void* x, const void* mean,
+                                   const void* rstd, const void* w, void* gx, void* gw, void* gb,
+                                   int64_t N, int64_t D) = 0;
+
+  // ---- convolution and pooling (NCHW, contiguous) ------------------------------------------
+  // cols[n] is [C*KH*KW, OH*OW]: the receptive field of every output pixel as a column.
+  virtual void im2col(DType dtype, const void* x, void* cols, const Conv2dGeom& g) = 0;
+  // The adjoint of im2col: gx (zeroed by the caller) += scatter of cols.
+  virtual void col2im(DType dtype, const void* cols, void* gx, const Conv2dGeom& g) = 0;
+  // y [N, C, OH, OW]; argmax [N, C, OH, OW] holds the flat h*W+w index of each window's max.
+  virtual void max_pool2d_forward(DType dtype, const void* x, void* y, int64_t* argmax,
+                                  const Conv2dGeom& g) = 0;
+  virtual void max_pool2d_backward(DType dtype, const void* gy, const int64_t* argmax, void* gx,
+                                   const Conv2dGeom& g) = 0;
+  // Average over each window; padded cells count towards the divisor (PyTorch's default).
+  virtual void avg_pool2d_forward(DType dtype, const void* x, void* y, const Conv2dGeom& g) = 0;
+  virtual void avg_pool2d_backward(DType dtype, const void* gy, void* gx,
+                                   const Conv2dGeom& g) = 0;
+  // Adaptive average pooling to (OH, OW): window i spans [floor(i*H/OH), ceil((i+1)*H/OH)).
+  virtual void adaptive_avg_pool2d_forward(DType dtype, const void* x, void* y,
+                                           const Conv2dGeom& g) = 0;
+  virtual void adaptive_avg_pool2d_backward(DType dtype, const void* gy, void* gx,
+                                            const Conv2dGeom& g) = 0;
+
+  // ---- optimizer ---------------------------------------------------------------------------
+  // One fused Adam / AdamW step over n contiguous elements; step is 1-based (bias correction).
+  // decoupled: AdamW (p -= lr * wd * p); else L2 (g += wd * p).
+  virtual void adam_step(DType dtype, void* param, const void* grad, void* exp_avg,
+                         void* exp_avg_sq, int64_t n, double lr, double beta1, double beta2,
+                         double eps, double weight_decay, int64_t step, bool decoupled) = 0;
+};
+
+// The backend for a device. CUDA: throws mmgrad::Error when mmgrad was built without CUDA or
+// no GPU is present.
+Backend& backend(Device d);
+bool cuda_available();
+
+}  // namespace mmgrad

@@ -1,0 +1,208 @@
+// Convolution helpers (im2col / col2im) and pooling, NCHW.
+//
+// im2col lays every receptive field out as a column, so a convolution becomes one GEMM:
+//   out[n] (Cout x OH*OW) = W (Cout x C*KH*KW) @ cols[n] (C*KH*KW x OH*OW).
+// col2im is its adjoint: it adds each column entry back onto the pixel it was read from, which
+// is exactly the gradient of im2col. The index math is shared with CUDA (kernels/index_math.h).
+#include <cmath>
+#include <limits>
+
+#include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/parallel.h"
+#include "kernels/index_math.h"
+
+namespace mmgrad::cpu {
+
+void CpuBackend::im2col(DType dtype, const void* xv, void* colsv, const Conv2dGeom& g) {
+  dispatch_floating(dtype, "im2col", [&](auto t) {
+    using T = decltype(t);
+    const T* x = static_cast<const T*>(xv);
+    T* cols = static_cast<T*>(colsv);
+    const int64_t rows = g.C * g.KH * g.KW, P = g.OH * g.OW;
+    // one task per (image, column-matrix row)
+    parallel_for(g.N * rows, std::max<int64_t>(1, kElementwiseGrain / std::max<int64_t>(P, 1)),
+                 [&](int64_t b, int64_t e) {
+                   for (int64_t task = b; task < e; ++task) {
+                     int64_t n = task / rows, r = task % rows;
+                     int64_t c = r / (g.KH * g.KW), kh = (r / g.KW) % g.KH, kw = r % g.KW;
+                     const T* xc = x + (n * g.C + c) * g.H * g.W;
+                     T* out = cols + (n * rows + r) * P;
+                     for (int64_t oh = 0; oh < g.OH; ++oh)
+                       for (int64_t ow = 0; ow < g.OW; ++ow) {
+                         int64_t src = index::im2col_source(g, kh, kw, oh, ow);
+                         out[oh * g.OW + ow] = src < 0 ? T(0) : xc[src];
+                       }
+                   }
+                 });
+  });
+}
+
+void CpuBackend::col2im(DType dtype, const void* colsv, void* gxv, const Conv2dGeom& g) {
+  dispatch_floating(dtype, "col2im", [&](auto t) {
+    using T = decltype(t);
+    const T* cols = static_cast<const T*>(colsv);
+    T* gx = static_cast<T*>(gxv);
+    const int64_t rows = g.C * g.KH * g.KW, P = g.OH * g.OW;
+    // one task per (image, channel): all writes of a task go to its own channel plane
+    parallel_for(g.N * g.C, 1, [&](int64_t b, int64_t e) {
+      for (int64_t task = b; task < e; ++task) {
+        int64_t n = task / g.C, c = task % g.C;
+        T* plane = gx + (n * g.C + c) * g.H * g.W;
+        for (int64_t kh = 0; kh < g.KH; ++kh)
+          for (int64_t kw = 0; kw < g.KW; ++kw) {
+            const T* col = cols + (n * rows + (c * g.KH + kh) * g.KW + kw) * P;
+            for (int64_t oh = 0; oh < g.OH; ++oh)
+              for (int64_t ow = 0; ow < g.OW; ++ow) {
+                int64_t dst = index::im2col_source(g, kh, kw, oh, ow);
+                if (dst >= 0) plane[dst] += col[oh * g.OW + ow];
+              }
+          }
+      }
+    });
+  });
+}
+
+void CpuBackend::max_pool2d_forward(DType dtype, const void* xv, void* yv, int64_t* argmax,
+                                    const Conv2dGeom& g) {
+  dispatch_floating(dtype, "max_pool2d", [&](auto t) {
+    using T = decltype(t);
+    const T* x = static_cast<const T*>(xv);
+    T* y = static_cast<T*>(yv);
+    parallel_for(g.N * g.C, 1, [&](int64_t b, int64_t e) {
+      for (int64_t p = b; p < e; ++p) {
+        const T* xc = x + p * g.H * g.W;
+        for (int64_t oh = 0; oh < g.OH; ++oh)
+          for (int64_t ow = 0; ow < g.OW; ++ow) {
+            T best = -std::numeric_limits<T>::infinity();
+            int64_t arg = -1;
+            for (int64_t kh = 0; kh < g.KH; ++kh)
+              for (int64_t kw = 0; kw < g.KW; ++kw) {
+                int64_t src = index::im2col_source(g, kh, kw, oh, ow);
+                if (src < 0) continue;  // padding never wins
+                T v = xc[src];
+                if (arg < 0 || v > best || std::isnan(v)) {
+                  best = v;
+                  arg = src;
+                  if (std::isnan(v)) break;
+                }
+              }
+            int64_t o = (p * g.OH + oh) * g.OW + ow;
+            y[o] = best;
+            argmax[o] = arg;
+          }
+      }
+    });
+  });
+}
+
+void CpuBackend::max_pool2d_backward(DType dtype, const void* gyv, const int64_t* argmax,
+                                     void* gxv, const Conv2dGeom& g) {
+  dispatch_floating(dtype, "max_pool2d_backward", [&](auto t) {
+    using T = decltype(t);
+    const T* gy = static_cast<const T*>(gyv);
+    T* gx = static_cast<T*>(gxv);
+    parallel_for(g.N * g.C, 1, [&](int64_t b, int64_t e) {
+      for (int64_t p = b; p < e; ++p) {
+        T* gxc = gx + p * g.H * g.W;
+        for (int64_t o = p * g.OH * g.OW; o < (p + 1) * g.OH * g.OW; ++o)
+          if (argmax[o] >= 0) gxc[argmax[o]] += gy[o];
+      }
+    });
+  });
+}
+
+void CpuBackend::avg_pool2d_forward(DType dtype, const void* xv, void* yv, const Conv2dGeom& g) {
+  dispatch_floating(dtype, "avg_pool2d", [&](auto t) {
+    using T = decltype(t);
+    const T* x = static_cast<const T*>(xv);
+    T* y = static_cast<T*>(yv);
+    const T inv = T(1) / static_cast<T>(g.KH * g.KW);
+    parallel_for(g.N * g.C, 1, [&](int64_t b, int64_t e) {
+      for (int64_t p = b; p < e; ++p) {
+        const T* xc = x + p * g.H * g.W;
+        for (int64_t oh = 0; oh < g.OH; ++oh)
+          for (int64_t ow = 0; ow < g.OW; ++ow) {
+            T s = 0;
+            for (int64_t kh = 0; kh < g.KH; ++kh)
+              for (int64_t kw = 0; kw < g.KW; ++kw) {
+                int64_t src = index::im2col_source(g, kh, kw, oh, ow);
+                if (src >= 0) s += xc[src];
+              }
+            y[(p * g.OH + oh) * g.OW + ow] = s * inv;
+          }
+      }
+    });
+  });
+}
+
+void CpuBackend::avg_pool2d_backward(DType dtype, const void* gyv, void* gxv, const Conv2dGeom& g) {
+  dispatch_floating(dtype, "avg_pool2d_backward", [&](auto t) {
+    using T = decltype(t);
+    const T* gy = static_cast<const T*>(gyv);
+    T* gx = static_cast<T*>(gxv);
+    const T inv = T(1) / static_cast<T>(g.KH * g.KW);
+    parallel_for(g.N * g.C, 1, [&](int64_t b, int64_t e) {
+      for (int64_t p = b; p < e; ++p) {
+        T* gxc = gx + p * g.H * g.W;
+        for (int64_t oh = 0; oh < g.OH; ++oh)
+          for (int64_t ow = 0; ow < g.OW; ++ow) {
+            T v = gy[(p * g.OH + oh) * g.OW + ow] * inv;
+            for (int64_t kh = 0; kh < g.KH; ++kh)
+              for (int64_t kw = 0; kw < g.KW; ++kw) {
+                int64_t dst = index::im2col_source(g, kh, kw, oh, ow);
+                if (dst >= 0) gxc[dst] += v;
+              }
+          }
+      }
+    });
+  });
+}
+
+void CpuBackend::adaptive_avg_pool2d_forward(DType dtype, const void* xv, void* yv,
+                                             const Conv2dGeom& g) {
+  dispatch_floating(dtype, "adaptive_avg_pool2d", [&](auto t) {
+    using T = decltype(t);
+    const T* x = static_cast<const T*>(xv);
+    T* y = static_cast<T*>(yv);
+    parallel_for(g.N * g.C, 1, [&](int64_t b, int64_t e) {
+      for (int64_t p = b; p < e; ++p) {
+        const T* xc = x + p * g.H * g.W;
+        for (int64_t oh = 0; oh < g.OH; ++oh) {
+          int64_t h0 = index::adaptive_start(oh, g.H, g.OH), h1 = index::adaptive_end(oh, g.H, g.OH);
+          for (int64_t ow = 0; ow < g.OW; ++ow) {
+            int64_t w0 = index::adaptive_start(ow, g.W, g.OW), w1 = index::adaptive_end(ow, g.W, g.OW);
+            T s = 0;
+            for (int64_t h = h0; h < h1; ++h)
+              for (int64_t w = w0; w < w1; ++w) s += xc[h * g.W + w];
+            y[(p * g.OH + oh) * g.OW + ow] = s / static_cast<T>((h1 - h0) * (w1 - w0));
+          }
+        }
+      }
+    });
+  });
+}
+
+void CpuBackend::adaptive_avg_pool2d_backward(DType dtype, const void* gyv, void* gxv,
+                                              const Conv2dGeom& g) {
+  dispatch_floating(dtype, "adaptive_avg_pool2d_backward", [&](auto t) {
+    using T = decltype(t);
+    const T* gy = static_cast<const T*>(gyv);
+    T* gx = static_cast<T*>(gxv);
+    parallel_for(g.N * g.C, 1, [&](int64_t b, int64_t e) {
+      for (int64_t p = b; p < e; ++p) {
+        T* gxc = gx + p * g.H * g.W;
+        for (int64_t oh = 0; oh < g.OH; ++oh) {
+          int64_t h0 = index::adaptive_start(oh, g.H, g.OH), h1 = index::adaptive_end(oh, g.H, g.OH);
+          for (int64_t ow = 0; ow < g.OW; ++ow) {
+            int64_t w0 = index::adaptive_start(ow, g.W, g.OW), w1 = index::adaptive_end(ow, g.W, g.OW);
+            T v = gy[(p * g.OH + oh) * g.OW + ow] / static_cast<T>((h1 - h0) * (w1 - w0));
+            for (int64_t h = h0; h < h1; ++h)
+              for (int64_t w = w0; w < w1; ++w) gxc[h * g.W + w] += v;
+          }
+        }
+      }
+    });
+  });
+}
+
+}  // namespace mmgrad::cpu

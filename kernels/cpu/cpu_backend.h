@@ -1,0 +1,110 @@
+// The CPU backend: OpenMP loops and Eigen GEMM. Each group of methods lives in its own file in
+// kernels/cpu/ (memory.cpp, elementwise.cpp, reduce.cpp, gemm.cpp, ...).
+#pragma once
+
+#include "kernels/backend.h"
+
+namespace mmgrad::cpu {
+
+// Statistics of the CPU caching allocator (see memory.cpp).
+struct AllocatorStats {
+  int64_t os_allocations = 0;  // blocks obtained from the OS (page faults follow these)
+  int64_t cache_hits = 0;      // allocations served from the cache
+  int64_t bytes_cached = 0;    // bytes held in the cache, ready for reuse
+  int64_t bytes_in_use = 0;    // bytes handed out to live tensors
+};
+AllocatorStats allocator_stats();
+// Returns every cached block to the OS.
+void empty_cache();
+
+class CpuBackend final : public Backend {
+ public:
+  Device device() const override { return Device::CPU; }
+
+  void* allocate(size_t nbytes) override;
+  void deallocate(void* ptr, size_t nbytes) override;
+  void copy_to_host(void* host_dst, const void* src, size_t nbytes) override;
+  void copy_from_host(void* dst, const void* host_src, size_t nbytes) override;
+  void synchronize() override {}
+
+  void fill(const Strided& out, double value) override;
+  void copy(const Strided& src, const Strided& out) override;
+  void unary(UnaryOp op, const Strided& in, const Strided& out, double alpha,
+             double beta) override;
+  void binary(BinaryOp op, const Strided& a, const Strided& b, const Strided& out) override;
+  void where(const Strided& cond, const Strided& a, const Strided& b,
+             const Strided& out) override;
+  void reduce(ReduceOp op, const Strided& in, const Strided& out) override;
+  void gemm(const GemmArgs& g) override;
+  void random(RandomDist dist, const Strided& out, uint64_t seed, uint64_t offset, double a,
+              double b) override;
+
+  void index_select(DType dtype, const void* src, const int64_t* idx, void* out, int64_t outer,
+                    int64_t src_dim, int64_t inner, int64_t n_idx) override;
+  void index_add(DType dtype, const void* src, const int64_t* idx, void* dst, int64_t outer,
+                 int64_t dst_dim, int64_t inner, int64_t n_idx) override;
+  void gather(DType dtype, const void* src, const int64_t* idx, void* out, int64_t outer,
+              int64_t src_dim, int64_t idx_dim, int64_t inner) override;
+  void scatter_add(DType dtype, const void* src, const int64_t* idx, void* dst, int64_t outer,
+                   int64_t dst_dim, int64_t idx_dim, int64_t inner) override;
+  void sort_rows(DType dtype, const void* in, void* values, int64_t* indices, int64_t rows,
+                 int64_t n, int64_t k, bool descending) override;
+
+  void softmax_forward(DType dtype, const void* x, void* y, int64_t outer, int64_t dim,
+                       int64_t inner, bool log) override;
+  void softmax_backward(DType dtype, const void* y, const void* gy, void* gx, int64_t outer,
+                        int64_t dim, int64_t inner, bool log) override;
+  void cross_entropy_forward(DType dtype, const void* logits, const int64_t* target, void* loss,
+                             void* lse, int64_t N, int64_t C, int64_t ignore_index,
+                             double label_smoothing) override;
+  void cross_entropy_backward(DType dtype, const void* logits, const int64_t* target,
+                              const void* lse, const void* grad_loss, void* gx, int64_t N,
+                              int64_t C, int64_t ignore_index, double label_smoothing) override;
+
+  void layer_norm_forward(DType dtype, const void* x, const void* w, const void* b, void* y,
+                          void* mean, void* rstd, int64_t N, int64_t D, double eps) override;
+  void layer_norm_backward(DType dtype, const void* gy, const void* x, const void* mean,
+                           const void* rstd, const void* w, void* gx, void* gw, void* gb,
+                           int64_t N, int64_t D) override;
+
+  void im2col(DType dtype, const void* x, void* cols, const Conv2dGeom& g) override;
+  void col2im(DType dtype, const void* cols, void* gx, const Conv2dGeom& g) override;
+  void max_pool2d_forward(DType dtype, const void* x, void* y, int64_t* argmax,
+                          const Conv2dGeom& g) override;
+  void max_pool2d_backward(DType dtype, const void* gy, const int64_t* argmax, void* gx,
+                           const Conv2dGeom& g) override;
+  void avg_pool2d_forward(DType dtype, const void* x, void* y, const Conv2dGeom& g) override;
+  void avg_pool2d_backward(DType dtype, const void* gy, void* gx, const Conv2dGeom& g) override;
+  void adaptive_avg_pool2d_forward(DType dtype, const void* x, void* y,
+                                   const Conv2dGeom& g) override;
+  void adaptive_avg_pool2d_backward(DType dtype, const void* gy, void* gx,
+                                    const Conv2dGeom& g) override;
+
+  void adam_step(DType dtype, void* param, const void* grad, void* exp_avg, void* exp_avg_sq,
+                 int64_t n, double lr, double beta1, double beta2, double eps,
+                 double weight_decay, int64_t step, bool decoupled) override;
+};
+
+// Calls f(T{}) with T the C++ type of a floating dtype; errors name the kernel otherwise.
+template <class F>
+decltype(auto) dispatch_floating(DType dt, const char* what, F&& f) {
+  switch (dt) {
+    case DType::Float32: return f(float{});
+    case DType::Float64: return f(double{});
+    default: fail(cat_str(what, ": expected a floating dtype, got ", dtype_name(dt)));
+  }
+}
+
+// Calls f(T{}) for every dtype (Bool as uint8_t).
+template <class F>
+decltype(auto) dispatch_all(DType dt, F&& f) {
+  switch (dt) {
+    case DType::Float32: return f(float{});
+    case DType::Float64: return f(double{});
+    case DType::Int64: return f(int64_t{});
+    case DType::Bool: return f(uint8_t{});
+  }
+  return f(float{});
+}
+
+}  // namespace mmgrad::cpu

@@ -1,0 +1,250 @@
+// Elementwise kernels: fill, copy (with dtype conversion), unary maps, broadcasting binary ops
+// and where. All take arbitrary strides; contiguous runs get a vectorisable inner loop.
+#include <cmath>
+#include <cstring>
+
+#include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/strided_loop.h"
+
+namespace mmgrad::cpu {
+namespace {
+
+// Applies out[i] = f(a[i]) over a run. Specialised on unit strides so the common case is a
+// plain loop the compiler vectorises.
+template <class To, class Ta, class F>
+inline void run1(char* po, int64_t so, const char* pa, int64_t sa, int64_t n, F f) {
+  To* o = reinterpret_cast<To*>(po);
+  const Ta* a = reinterpret_cast<const Ta*>(pa);
+  if (so == 1 && sa == 1) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) o[i] = f(a[i]);
+  } else {
+    for (int64_t i = 0; i < n; ++i) o[i * so] = f(a[i * sa]);
+  }
+}
+
+template <class To, class T, class F>
+inline void run2(char* po, int64_t so, const char* pa, int64_t sa, const char* pb, int64_t sb,
+                 int64_t n, F f) {
+  To* o = reinterpret_cast<To*>(po);
+  const T* a = reinterpret_cast<const T*>(pa);
+  const T* b = reinterpret_cast<const T*>(pb);
+  if (so == 1 && sa == 1 && sb == 1) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) o[i] = f(a[i], b[i]);
+  } else if (so == 1 && sa == 1 && sb == 0) {
+    const T bv = *b;
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) o[i] = f(a[i], bv);
+  } else if (so == 1 && sa == 0 && sb == 1) {
+    const T av = *a;
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) o[i] = f(av, b[i]);
+  } else {
+    for (int64_t i = 0; i < n; ++i) o[i * so] = f(a[i * sa], b[i * sb]);
+  }
+}
+
+template <class To, class Ti, class F>
+void map1(const Strided& in, const Strided& out, F f) {
+  const Strided* ops[2] = {&out, &in};
+  StridedLoop<2> loop(ops);
+  loop.run([&](char** p, const int64_t* s, int64_t n) { run1<To, Ti>(p[0], s[0], p[1], s[1], n, f); });
+}
+
+template <class To, class T, class F>
+void map2(const Strided& a, const Strided& b, const Strided& out, F f) {
+  const Strided* ops[3] = {&out, &a, &b};
+  StridedLoop<3> loop(ops);
+  loop.run([&](char** p, const int64_t* s, int64_t n) {
+    run2<To, T>(p[0], s[0], p[1], s[1], p[2], s[2], n, f);
+  });
+}
+
+// The standard normal CDF and density, for GELU and its derivative.
+template <class T>
+inline T normal_cdf(T x) {
+  return T(0.5) * (T(1) + std::erf(x * T(0.70710678118654752440)));
+}
+template <class T>
+inline T normal_pdf(T x) {
+  return T(0.39894228040143267794) * std::exp(T(-0.5) * x * x);
+}
+
+template <class T>
+void unary_float(UnaryOp op, const Strided& in, const Strided& out, double alpha, double beta) {
+  const T a = static_cast<T>(alpha), b = static_cast<T>(beta);
+  switch (op) {
+    case UnaryOp::Neg: return map1<T, T>(in, out, [](T x) { return -x; });
+    case UnaryOp::Exp: return map1<T, T>(in, out, [](T x) { return std::exp(x); });
+    case UnaryOp::Log: return map1<T, T>(in, out, [](T x) { return std::log(x); });
+    case UnaryOp::Sqrt: return map1<T, T>(in, out, [](T x) { return std::sqrt(x); });
+    case UnaryOp::Abs: return map1<T, T>(in, out, [](T x) { return std::abs(x); });
+    case UnaryOp::Sign:
+      return map1<T, T>(in, out, [](T x) { return T((x > T(0)) - (x < T(0))); });
+    case UnaryOp::Relu: return map1<T, T>(in, out, [](T x) { return x > T(0) ? x : T(0); });
+    case UnaryOp::Sigmoid:
+      // 1 / (1 + e^-x) for x >= 0; e^x / (1 + e^x) for x < 0: never exp of a large positive.
+      return map1<T, T>(in, out, [](T x) {
+        if (x >= T(0)) return T(1) / (T(1) + std::exp(-x));
+        T e = std::exp(x);
+        return e / (T(1) + e);
+      });
+    case UnaryOp::Tanh: return map1<T, T>(in, out, [](T x) { return std::tanh(x); });
+    case UnaryOp::Gelu: return map1<T, T>(in, out, [](T x) { return x * normal_cdf(x); });
+    case UnaryOp::Pow: return map1<T, T>(in, out, [a](T x) { return std::pow(x, a); });
+    case UnaryOp::Clamp:
+      return map1<T, T>(in, out, [a, b](T x) { return x < a ? a : (x > b ? b : x); });
+    case UnaryOp::Square: return map1<T, T>(in, out, [](T x) { return x * x; });
+    case UnaryOp::Reciprocal: return map1<T, T>(in, out, [](T x) { return T(1) / x; });
+    case UnaryOp::AddScalar: return map1<T, T>(in, out, [a](T x) { return x + a; });
+    case UnaryOp::MulScalar: return map1<T, T>(in, out, [a](T x) { return x * a; });
+    case UnaryOp::Cos: return map1<T, T>(in, out, [](T x) { return std::cos(x); });
+    case UnaryOp::Sin: return map1<T, T>(in, out, [](T x) { return std::sin(x); });
+  }
+}
+
+void unary_int(UnaryOp op, const Strided& in, const Strided& out, double alpha, double beta) {
+  using T = int64_t;
+  const T a = static_cast<T>(alpha), b = static_cast<T>(beta);
+  switch (op) {
+    case UnaryOp::Neg: return map1<T, T>(in, out, [](T x) { return -x; });
+    case UnaryOp::Abs: return map1<T, T>(in, out, [](T x) { return x < 0 ? -x : x; });
+    case UnaryOp::Sign: return map1<T, T>(in, out, [](T x) { return T((x > 0) - (x < 0)); });
+    case UnaryOp::Relu: return map1<T, T>(in, out, [](T x) { return x > 0 ? x : T(0); });
+    case UnaryOp::Clamp:
+      return map1<T, T>(in, out, [a, b](T x) { return x < a ? a : (x > b ? b : x); });
+    case UnaryOp::Square: return map1<T, T>(in, out, [](T x) { return x * x; });
+    case UnaryOp::AddScalar: return map1<T, T>(in, out, [a](T x) { return x + a; });
+    case UnaryOp::MulScalar: return map1<T, T>(in, out, [a](T x) { return x * a; });
+    default: fail("unary op: this operation needs a floating-point tensor, got int64");
+  }
+}
+
+template <class T>
+void binary_typed(BinaryOp op, const Strided& a, const Strided& b, const Strided& out) {
+  using B = uint8_t;  // Bool storage
+  switch (op) {
+    case BinaryOp::Add: return map2<T, T>(a, b, out, [](T x, T y) { return T(x + y); });
+    case BinaryOp::Sub: return map2<T, T>(a, b, out, [](T x, T y) { return T(x - y); });
+    case BinaryOp::Mul: return map2<T, T>(a, b, out, [](T x, T y) { return T(x * y); });
+    case BinaryOp::Div: return map2<T, T>(a, b, out, [](T x, T y) { return T(x / y); });
+    case BinaryOp::Pow:
+      return map2<T, T>(a, b, out, [](T x, T y) { return T(std::pow(x, y)); });
+    case BinaryOp::Maximum:
+      return map2<T, T>(a, b, out, [](T x, T y) { return x > y ? x : y; });
+    case BinaryOp::Minimum:
+      return map2<T, T>(a, b, out, [](T x, T y) { return x < y ? x : y; });
+    case BinaryOp::Eq: return map2<B, T>(a, b, out, [](T x, T y) { return B(x == y); });
+    case BinaryOp::Ne: return map2<B, T>(a, b, out, [](T x, T y) { return B(x != y); });
+    case BinaryOp::Lt: return map2<B, T>(a, b, out, [](T x, T y) { return B(x < y); });
+    case BinaryOp::Le: return map2<B, T>(a, b, out, [](T x, T y) { return B(x <= y); });
+    case BinaryOp::Gt: return map2<B, T>(a, b, out, [](T x, T y) { return B(x > y); });
+    case BinaryOp::Ge: return map2<B, T>(a, b, out, [](T x, T y) { return B(x >= y); });
+    case BinaryOp::ReluGrad:
+      return map2<T, T>(a, b, out, [](T g, T x) { return x > T(0) ? g : T(0); });
+    case BinaryOp::SigmoidGrad:
+      return map2<T, T>(a, b, out, [](T g, T y) { return T(g * y * (T(1) - y)); });
+    case BinaryOp::TanhGrad:
+      return map2<T, T>(a, b, out, [](T g, T y) { return T(g * (T(1) - y * y)); });
+    case BinaryOp::GeluGrad:
+      if constexpr (std::is_floating_point_v<T>) {
+        // d/dx [x Phi(x)] = Phi(x) + x phi(x)
+        return map2<T, T>(a, b, out,
+                          [](T g, T x) { return g * (normal_cdf(x) + x * normal_pdf(x)); });
+      }
+      break;
+    case BinaryOp::LogicalAnd:
+      return map2<B, T>(a, b, out, [](T x, T y) { return B(x && y); });
+    case BinaryOp::LogicalOr:
+      return map2<B, T>(a, b, out, [](T x, T y) { return B(x || y); });
+  }
+  fail(cat_str("binary op: not supported for dtype ", dtype_name(a.dtype)));
+}
+
+template <class To, class Ti>
+void copy_typed(const Strided& src, const Strided& out) {
+  map1<To, Ti>(src, out, [](Ti x) { return static_cast<To>(x); });
+}
+
+}  // namespace
+
+void CpuBackend::fill(const Strided& out, double value) {
+  dispatch_all(out.dtype, [&](auto t) {
+    using T = decltype(t);
+    const T v = static_cast<T>(value);
+    const Strided* ops[1] = {&out};
+    StridedLoop<1> loop(ops);
+    loop.run([&](char** p, const int64_t* s, int64_t n) {
+      T* o = reinterpret_cast<T*>(p[0]);
+      if (s[0] == 1) {
+#pragma omp simd
+        for (int64_t i = 0; i < n; ++i) o[i] = v;
+      } else {
+        for (int64_t i = 0; i < n; ++i) o[i * s[0]] = v;
+      }
+    });
+  });
+}
+
+void CpuBackend::copy(const Strided& src, const Strided& out) {
+  if (src.dtype == out.dtype && src.is_contiguous() && out.is_contiguous()) {
+    // Same layout: one memcpy per thread block.
+    const size_t es = dtype_size(src.dtype);
+    const char* s = static_cast<const char*>(src.data);
+    char* o = static_cast<char*>(out.data);
+    parallel_for(src.numel(), 4 * kElementwiseGrain, [&](int64_t b, int64_t e) {
+      std::memcpy(o + b * es, s + b * es, (e - b) * es);
+    });
+    return;
+  }
+  dispatch_all(out.dtype, [&](auto to) {
+    using To = decltype(to);
+    dispatch_all(src.dtype, [&](auto ti) {
+      using Ti = decltype(ti);
+      if constexpr (std::is_same_v<To, uint8_t> && !std::is_same_v<Ti, uint8_t>) {
+        // to bool: nonzero -> 1
+        map1<To, Ti>(src, out, [](Ti x) { return static_cast<uint8_t>(x != Ti(0)); });
+      } else {
+        copy_typed<To, Ti>(src, out);
+      }
+    });
+  });
+}
+
+void CpuBackend::unary(UnaryOp op, const Strided& in, const Strided& out, double alpha,
+                       double beta) {
+  switch (in.dtype) {
+    case DType::Float32: return unary_float<float>(op, in, out, alpha, beta);
+    case DType::Float64: return unary_float<double>(op, in, out, alpha, beta);
+    case DType::Int64: return unary_int(op, in, out, alpha, beta);
+    case DType::Bool: fail("unary op: not supported for bool tensors");
+  }
+}
+
+void CpuBackend::binary(BinaryOp op, const Strided& a, const Strided& b, const Strided& out) {
+  switch (a.dtype) {
+    case DType::Float32: return binary_typed<float>(op, a, b, out);
+    case DType::Float64: return binary_typed<double>(op, a, b, out);
+    case DType::Int64: return binary_typed<int64_t>(op, a, b, out);
+    case DType::Bool: return binary_typed<uint8_t>(op, a, b, out);
+  }
+}
+
+void CpuBackend::where(const Strided& cond, const Strided& a, const Strided& b,
+                       const Strided& out) {
+  dispatch_all(out.dtype, [&](auto t) {
+    using T = decltype(t);
+    const Strided* ops[4] = {&out, &cond, &a, &b};
+    StridedLoop<4> loop(ops);
+    loop.run([&](char** p, const int64_t* s, int64_t n) {
+      T* o = reinterpret_cast<T*>(p[0]);
+      const uint8_t* c = reinterpret_cast<const uint8_t*>(p[1]);
+      const T* x = reinterpret_cast<const T*>(p[2]);
+      const T* y = reinterpret_cast<const T*>(p[3]);
+      for (int64_t i = 0; i < n; ++i) o[i * s[0]] = c[i * s[1]] ? x[i * s[2]] : y[i * s[3]];
+    });
+  });
+}
+
+}  // namespace mmgrad::cpu

@@ -1,0 +1,37 @@
+// OpenMP helpers for CPU kernels.
+//
+// Starting a parallel region costs a few microseconds, so loops run serially below a size
+// threshold: tiny tensors stay cheap, large ones use every core. Work is split into one
+// contiguous block per thread (static schedule), which keeps results independent of timing.
+#pragma once
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdint>
+
+namespace mmgrad::cpu {
+
+// Elementwise loops split when they have at least this many elements per thread.
+inline constexpr int64_t kElementwiseGrain = 32768;
+
+// Calls fn(begin, end) on disjoint blocks covering [0, n). Serial when n < 2 * grain, when only
+// one thread is available, or when already inside a parallel region (no nested pools).
+template <class F>
+void parallel_for(int64_t n, int64_t grain, F&& fn) {
+  if (n <= 0) return;
+  int max_threads = omp_get_max_threads();
+  int64_t chunks = grain > 0 ? std::min<int64_t>(max_threads, n / grain) : max_threads;
+  if (chunks <= 1 || omp_in_parallel()) {
+    fn(int64_t{0}, n);
+    return;
+  }
+#pragma omp parallel num_threads(static_cast<int>(chunks))
+  {
+    int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+    int64_t begin = n * t / nt, end = n * (t + 1) / nt;
+    if (begin < end) fn(begin, end);
+  }
+}
+
+}  // namespace mmgrad::cpu

@@ -1,0 +1,160 @@
+// Reductions: sum, max, min over any set of dimensions, and argmax/argmin over one.
+//
+// The output has the input's rank with each reduced dimension of size 1. The dimensions are
+// split into kept (K) and reduced (R) groups, each coalesced. Two layouts get fast paths:
+//   - R innermost and contiguous (sum over the last dim): one vectorised reduction per output;
+//   - K innermost and contiguous (sum over the batch dim): accumulate whole rows into the
+//     output, also vectorised.
+// Anything else walks the reduced elements with index arithmetic.
+// Float sums accumulate in double, so a float32 sum of millions of numbers stays accurate.
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/parallel.h"
+#include "kernels/index_math.h"
+
+namespace mmgrad::cpu {
+namespace {
+
+struct Dims {
+  int n = 0;
+  int64_t shape[kMaxDims];
+  int64_t in_stride[kMaxDims];
+  int64_t out_stride[kMaxDims];
+  int64_t numel() const {
+    int64_t p = 1;
+    for (int i = 0; i < n; ++i) p *= shape[i];
+    return p;
+  }
+  void add(int64_t size, int64_t is, int64_t os) {
+    if (size == 1) return;
+    if (n > 0 && in_stride[n - 1] == is * size && out_stride[n - 1] == os * size) {
+      shape[n - 1] *= size;
+      in_stride[n - 1] = is;
+      out_stride[n - 1] = os;
+      return;
+    }
+    shape[n] = size;
+    in_stride[n] = is;
+    out_stride[n] = os;
+    ++n;
+  }
+};
+
+template <class T>
+struct Acc {
+  using type = std::conditional_t<std::is_floating_point_v<T>, double, int64_t>;
+};
+
+template <class T>
+void reduce_typed(ReduceOp op, const Strided& in, const Strided& out) {
+  using A = typename Acc<T>::type;
+  Dims K, R;
+  for (int d = 0; d < in.ndim; ++d) {
+    if (out.shape[d] == 1 && in.shape[d] != 1)
+      R.add(in.shape[d], in.strides[d], 0);
+    else
+      K.add(in.shape[d], in.strides[d], out.strides[d]);
+  }
+  const T* x = in.ptr<T>();
+  const int64_t nK = K.numel(), nR = R.numel();
+  const bool is_arg = op == ReduceOp::ArgMax || op == ReduceOp::ArgMin;
+  const bool want_max = op == ReduceOp::Max || op == ReduceOp::ArgMax;
+
+  // Output element k (flat over K) lives at this offset.
+  auto out_off = [&](int64_t k) { return index::strided_offset(k, K.n, K.shape, K.out_stride); };
+  auto in_off = [&](int64_t k) { return index::strided_offset(k, K.n, K.shape, K.in_stride); };
+
+  auto store = [&](int64_t k, A acc, int64_t arg) {
+    if (is_arg)
+      out.ptr<int64_t>()[out_off(k)] = arg;
+    else
+      out.ptr<T>()[out_off(k)] = static_cast<T>(acc);
+  };
+
+  if (nR == 0) fail("reduce: cannot reduce over an empty dimension");
+
+  // Fast path 1: reduced elements form one contiguous run per output (e.g. sum over last dim).
+  if (R.n == 1 && R.in_stride[0] == 1 && op == ReduceOp::Sum) {
+    parallel_for(nK, std::max<int64_t>(1, kElementwiseGrain / nR), [&](int64_t b, int64_t e) {
+      for (int64_t k = b; k < e; ++k) {
+        const T* p = x + in_off(k);
+        A acc = 0;
+#pragma omp simd reduction(+ : acc)
+        for (int64_t r = 0; r < nR; ++r) acc += static_cast<A>(p[r]);
+        store(k, acc, 0);
+      }
+    });
+    return;
+  }
+
+  // Fast path 2: kept elements innermost and contiguous in input and output (e.g. column sums).
+  if (op == ReduceOp::Sum && K.n >= 1 && K.in_stride[K.n - 1] == 1 &&
+      K.out_stride[K.n - 1] == 1) {
+    const int64_t inner = K.shape[K.n - 1];
+    int64_t outer_k = nK / inner;
+    Dims KO = K;  // the kept dims other than the innermost
+    KO.n = K.n - 1;
+    parallel_for(inner, 1024, [&](int64_t cb, int64_t ce) {
+      std::vector<A> acc(static_cast<size_t>(ce - cb));
+      for (int64_t ko = 0; ko < outer_k; ++ko) {
+        std::fill(acc.begin(), acc.end(), A(0));
+        int64_t base_in = index::strided_offset(ko, KO.n, KO.shape, KO.in_stride);
+        for (int64_t r = 0; r < nR; ++r) {
+          const T* p = x + base_in + index::strided_offset(r, R.n, R.shape, R.in_stride) + cb;
+          A* a = acc.data();
+#pragma omp simd
+          for (int64_t c = 0; c < ce - cb; ++c) a[c] += static_cast<A>(p[c]);
+        }
+        T* o = out.ptr<T>() + index::strided_offset(ko, KO.n, KO.shape, KO.out_stride) + cb;
+        for (int64_t c = 0; c < ce - cb; ++c) o[c] = static_cast<T>(acc[c]);
+      }
+    });
+    return;
+  }
+
+  // General path.
+  parallel_for(nK, std::max<int64_t>(1, kElementwiseGrain / nR), [&](int64_t b, int64_t e) {
+    for (int64_t k = b; k < e; ++k) {
+      const T* p = x + in_off(k);
+      if (op == ReduceOp::Sum) {
+        A acc = 0;
+        for (int64_t r = 0; r < nR; ++r)
+          acc += static_cast<A>(p[index::strided_offset(r, R.n, R.shape, R.in_stride)]);
+        store(k, acc, 0);
+        continue;
+      }
+      // max / min / argmax / argmin: the first extreme wins ties; NaN propagates (as PyTorch).
+      T best = p[index::strided_offset(0, R.n, R.shape, R.in_stride)];
+      int64_t arg = 0;
+      for (int64_t r = 1; r < nR; ++r) {
+        T v = p[index::strided_offset(r, R.n, R.shape, R.in_stride)];
+        bool better = want_max ? (v > best) : (v < best);
+        if constexpr (std::is_floating_point_v<T>) {
+          if (std::isnan(best)) break;
+          better = better || std::isnan(v);
+        }
+        if (better) {
+          best = v;
+          arg = r;
+        }
+      }
+      store(k, static_cast<A>(best), arg);
+    }
+  });
+}
+
+}  // namespace
+
+void CpuBackend::reduce(ReduceOp op, const Strided& in, const Strided& out) {
+  switch (in.dtype) {
+    case DType::Float32: return reduce_typed<float>(op, in, out);
+    case DType::Float64: return reduce_typed<double>(op, in, out);
+    case DType::Int64: return reduce_typed<int64_t>(op, in, out);
+    case DType::Bool: fail("reduce: convert bool tensors to int64 or float first");
+  }
+}
+
+}  // namespace mmgrad::cpu

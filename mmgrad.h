@@ -1,0 +1,20 @@
+// mmgrad: include this one header to get tensors, autograd and every op.
+#pragma once
+
+#include "autograd/grad_mode.h"
+#include "autograd/gradcheck.h"
+#include "autograd/node.h"
+#include "kernels/backend.h"
+#include "ops/attention.h"
+#include "ops/conv.h"
+#include "ops/dropout.h"
+#include "ops/elementwise.h"
+#include "ops/index.h"
+#include "ops/loss.h"
+#include "ops/matmul.h"
+#include "ops/norm.h"
+#include "ops/reduce.h"
+#include "ops/shape.h"
+#include "ops/softmax.h"
+#include "ops/sort.h"
+#include "tensor/tensor.h"

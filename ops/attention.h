@@ -1,0 +1,33 @@
+// Scaled dot-product attention: softmax(q k^T * scale + mask) v.
+#pragma once
+
+#include <optional>
+
+#include "tensor/tensor.h"
+
+namespace mmgrad {
+
+struct AttentionOptions {
+  // Bool (true = may attend, as in PyTorch) or floating (added to the scores), broadcastable
+  // to [..., L, S].
+  Tensor attn_mask;
+  bool is_causal = false;         // query i attends to keys j <= i
+  double dropout_p = 0.0;         // on the attention weights (only when > 0)
+  std::optional<double> scale;    // default 1 / sqrt(head_dim)
+  Generator* generator = nullptr;
+};
+
+// q [..., L, E], k [..., S, E], v [..., S, Ev] -> [..., L, Ev]; batch dims broadcast.
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                                    const AttentionOptions& options = {});
+
+// The same, also returning the attention weights [..., L, S] (for figures and tests).
+struct AttentionResult {
+  Tensor output;
+  Tensor weights;
+};
+AttentionResult scaled_dot_product_attention_with_weights(const Tensor& q, const Tensor& k,
+                                                          const Tensor& v,
+                                                          const AttentionOptions& options = {});
+
+}  // namespace mmgrad

@@ -1,0 +1,23 @@
+// Loss functions on tensors (the nn library builds its loss modules on these).
+#pragma once
+
+#include "tensor/tensor.h"
+
+namespace mmgrad {
+
+enum class Reduction { None, Mean, Sum };
+
+struct CrossEntropyOptions {
+  int64_t ignore_index = -100;   // targets equal to this contribute nothing (and are not counted)
+  double label_smoothing = 0.0;  // target = (1 - eps) one_hot + eps / C
+  Reduction reduction = Reduction::Mean;
+};
+
+// logits [N, C] (or [C] with a 0-d target), int64 targets [N] in [0, C) or ignore_index.
+// Mean reduction divides by the number of non-ignored targets (PyTorch's rule).
+Tensor cross_entropy(const Tensor& logits, const Tensor& target,
+                     const CrossEntropyOptions& options = {});
+// mean((input - target)^2) (or sum / none); shapes must match exactly.
+Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
+
+}  // namespace mmgrad

@@ -1,0 +1,156 @@
+// matmul: forward through one (batched) GEMM; backward through two more.
+//
+//   C = A B          dL/dA = dL/dC B^T        dL/dB = A^T dL/dC
+//
+// The transposes are views (swapped strides), and the GEMM kernel reads a transposed operand in
+// place, so the backward copies nothing. Broadcast batch dims are summed back with sum_to.
+#include "ops/matmul.h"
+
+#include "ops/common.h"
+#include "ops/shape.h"
+
+namespace mmgrad {
+namespace {
+
+// How one operand enters the GEMM: pointer, leading dimension, transposition, batch stride.
+struct Operand {
+  Tensor holder;  // keeps a materialised copy alive when one was needed
+  const void* ptr = nullptr;
+  int64_t ld = 0, batch_stride = 0;
+  bool trans = false;
+};
+
+// Layout of the matrix part of t: rows r, cols c with strides sr, sc. Row-major means each row
+// is contiguous and rows do not overlap (a leading dimension >= c); column-major the same for
+// columns (the GEMM reads it as a transposed operand).
+bool is_row_major(int64_t r, int64_t c, int64_t sr, int64_t sc) {
+  return (sc == 1 || c == 1) && (r == 1 || sr >= c);
+}
+bool is_col_major(int64_t r, int64_t c, int64_t sr, int64_t sc) {
+  return (sr == 1 || r == 1) && (c == 1 || sc >= r);
+}
+
+// The single stride between consecutive matrices when the batch dims collapse into one
+// progression (contiguous, or fully broadcast with stride 0); false otherwise.
+bool batch_stride_of(const Tensor& t, int64_t* stride) {
+  int nb = t.dim() - 2;
+  int64_t expected = -1;
+  for (int d = nb - 1; d >= 0; --d) {
+    if (t.size(d) == 1) continue;
+    if (expected < 0) {
+      *stride = t.stride(d);
+      expected = t.stride(d);
+    }
+    if (t.stride(d) != expected) return false;
+    expected *= t.size(d);
+  }
+  if (expected < 0) *stride = 0;
+  return true;
+}
+
+// Reads x (already expanded to batch shape + [rows, cols]) as a GEMM operand, without copying
+// when the layout allows it; otherwise from a contiguous copy.
+Operand as_operand(const Tensor& x) {
+  const int n = x.dim();
+  auto layout_ok = [&](const Tensor& t) {
+    int64_t r = t.size(n - 2), c = t.size(n - 1), sr = t.stride(n - 2), sc = t.stride(n - 1);
+    int64_t bs;
+    return (is_row_major(r, c, sr, sc) || is_col_major(r, c, sr, sc)) && batch_stride_of(t, &bs);
+  };
+  Operand op;
+  op.holder = layout_ok(x) ? x : x.contiguous();
+  const Tensor& t = op.holder;
+  int64_t r = t.size(n - 2), c = t.size(n - 1), sr = t.stride(n - 2), sc = t.stride(n - 1);
+  op.ptr = t.raw_data();
+  if (is_row_major(r, c, sr, sc)) {
+    op.trans = false;
+    op.ld = r == 1 ? std::max<int64_t>(c, 1) : sr;
+  } else {
+    op.trans = true;
+    op.ld = c == 1 ? std::max<int64_t>(r, 1) : sc;
+  }
+  batch_stride_of(t, &op.batch_stride);
+  return op;
+}
+
+// C[..., M, N] = A[..., M, K] B[..., K, N] for inputs of rank >= 2 (no autograd).
+Tensor matmul_kernel(const Tensor& a, const Tensor& b) {
+  int na = a.dim(), nb = b.dim();
+  int64_t M = a.size(na - 2), K = a.size(na - 1), N = b.size(nb - 1);
+  Shape batch_a(a.shape().begin(), a.shape().end() - 2);
+  Shape batch_b(b.shape().begin(), b.shape().end() - 2);
+  Shape batch = broadcast_shapes("matmul", batch_a, batch_b);
+  Shape sa = batch, sb = batch, so = batch;
+  sa.push_back(M);
+  sa.push_back(K);
+  sb.push_back(K);
+  sb.push_back(N);
+  so.push_back(M);
+  so.push_back(N);
+  Tensor out = Tensor::empty(so, a.options());
+  if (out.numel() == 0) return out;
+  Operand A = as_operand(a.detach().expand(sa));
+  Operand B = as_operand(b.detach().expand(sb));
+  GemmArgs g;
+  g.dtype = a.dtype();
+  g.batch = batch.numel();
+  g.M = M;
+  g.N = N;
+  g.K = K;
+  g.A = A.ptr;
+  g.lda = A.ld;
+  g.stride_a = A.batch_stride;
+  g.trans_a = A.trans;
+  g.B = B.ptr;
+  g.ldb = B.ld;
+  g.stride_b = B.batch_stride;
+  g.trans_b = B.trans;
+  g.C = out.raw_data();
+  g.ldc = N;
+  g.stride_c = M * N;
+  backend(a.device()).gemm(g);
+  return out;
+}
+
+}  // namespace
+
+struct MatmulBackward : Node {
+  SavedTensor a, b;
+  const char* name() const override { return "matmul"; }
+  std::vector<Tensor> backward(const Tensor& g) override {
+    Tensor ga, gb;
+    if (needs_grad(0)) ga = sum_to(matmul_kernel(g, b.get().transpose(-1, -2)), input_shapes[0]);
+    if (needs_grad(1)) gb = sum_to(matmul_kernel(a.get().transpose(-1, -2), g), input_shapes[1]);
+    return {ga, gb};
+  }
+  void release_saved() override {
+    a.reset();
+    b.reset();
+  }
+};
+
+Tensor matmul(const Tensor& a, const Tensor& b) {
+  const char* op = "matmul";
+  check_floating(op, a, "a");
+  check_floating(op, b, "b");
+  check_same_device(op, a, b);
+  check_same_dtype(op, a, b);
+  MMGRAD_CHECK(a.dim() >= 1 && b.dim() >= 1, op, ": both arguments need at least 1 dimension, got ",
+               a.shape().str(), " and ", b.shape().str());
+  // Vectors become matrices (a row on the left, a column on the right) and the extra dim is
+  // removed from the result, as in PyTorch.
+  if (a.dim() == 1) return matmul(a.unsqueeze(0), b).squeeze(-2);
+  if (b.dim() == 1) return matmul(a, b.unsqueeze(-1)).squeeze(-1);
+  MMGRAD_CHECK(a.size(-1) == b.size(-2), op, ": inner dimensions differ: got ", a.shape().str(),
+               " and ", b.shape().str(), " (", a.size(-1), " != ", b.size(-2), ")");
+  Tensor out = matmul_kernel(a, b);
+  if (auto node = make_node<MatmulBackward>(out, {a, b})) {
+    if (node->needs_grad(1)) node->a = a;
+    if (node->needs_grad(0)) node->b = b;
+  }
+  return out;
+}
+
+Tensor Tensor::matmul(const Tensor& other) const { return mmgrad::matmul(*this, other); }
+
+}  // namespace mmgrad

@@ -1,0 +1,18 @@
+// Sorting helpers (no gradient): sort and topk along a dimension.
+#pragma once
+
+#include "tensor/tensor.h"
+
+namespace mmgrad {
+
+struct SortResult {
+  Tensor values;
+  Tensor indices;  // int64 positions in the input along dim
+};
+
+// Stable: equal values keep their input order.
+SortResult sort(const Tensor& x, int64_t dim = -1, bool descending = false);
+// The k largest (or smallest) entries along dim, sorted.
+SortResult topk(const Tensor& x, int64_t k, int64_t dim = -1, bool largest = true);
+
+}  // namespace mmgrad

@@ -1,0 +1,319 @@
+// Tensor creation, metadata and element access. Nothing here records autograd history.
+#include "tensor/tensor.h"
+
+#include <cmath>
+#include <cstring>
+
+#include "kernels/backend.h"
+
+namespace mmgrad {
+
+// ---- Storage and generator ---------------------------------------------------------------------
+
+Storage::Storage(size_t nbytes, Device device) : nbytes_(nbytes), device_(device) {
+  data_ = backend(device).allocate(nbytes);
+}
+
+Storage::~Storage() {
+  if (data_) backend(device_).deallocate(data_, nbytes_);
+}
+
+Generator& default_generator() {
+  static Generator gen(0);
+  return gen;
+}
+
+void manual_seed(uint64_t seed) { default_generator().manual_seed(seed); }
+
+// ---- metadata ----------------------------------------------------------------------------------
+
+namespace {
+const TensorImpl& checked(const std::shared_ptr<TensorImpl>& impl) {
+  MMGRAD_CHECK(impl != nullptr, "tensor: use of an undefined tensor (default-constructed Tensor)");
+  return *impl;
+}
+}  // namespace
+
+const Shape& Tensor::shape() const { return checked(impl_).shape; }
+const Shape& Tensor::strides() const { return checked(impl_).strides; }
+int64_t Tensor::storage_offset() const { return checked(impl_).offset; }
+DType Tensor::dtype() const { return checked(impl_).dtype; }
+Device Tensor::device() const { return checked(impl_).storage->device(); }
+const std::shared_ptr<Storage>& Tensor::storage() const { return checked(impl_).storage; }
+
+int64_t Tensor::size(int64_t dim) const {
+  return shape()[wrap_dim(dim, this->dim(), "size")];
+}
+int64_t Tensor::stride(int64_t dim) const {
+  return strides()[wrap_dim(dim, this->dim(), "stride")];
+}
+
+bool Tensor::is_contiguous() const {
+  const TensorImpl& t = checked(impl_);
+  int64_t s = 1;
+  for (int i = t.shape.size() - 1; i >= 0; --i) {
+    if (t.shape[i] != 1 && t.strides[i] != s) return false;
+    s *= t.shape[i];
+  }
+  return true;
+}
+
+void* Tensor::raw_data() const {
+  const TensorImpl& t = checked(impl_);
+  return static_cast<char*>(t.storage->data()) + t.offset * static_cast<int64_t>(dtype_size(t.dtype));
+}
+
+Strided Tensor::desc() const {
+  const TensorImpl& t = checked(impl_);
+  Strided d;
+  d.data = raw_data();
+  d.dtype = t.dtype;
+  d.ndim = t.shape.size();
+  for (int i = 0; i < d.ndim; ++i) {
+    d.shape[i] = t.shape[i];
+    d.strides[i] = t.strides[i];
+  }
+  return d;
+}
+
+bool Tensor::requires_grad() const { return checked(impl_).requires_grad; }
+const std::shared_ptr<Node>& Tensor::grad_fn() const { return checked(impl_).grad_fn; }
+Tensor Tensor::grad() const { return checked(impl_).grad; }
+void Tensor::set_grad(const Tensor& g) const {
+  if (g.defined()) {
+    MMGRAD_CHECK(g.shape() == shape() && g.dtype() == dtype() && g.device() == device(),
+                 "set_grad: gradient ", describe(g), " does not match tensor ", describe(*this));
+  }
+  impl_->grad = g;
+}
+
+Tensor& Tensor::requires_grad_(bool on) {
+  TensorImpl& t = const_cast<TensorImpl&>(checked(impl_));
+  MMGRAD_CHECK(!on || is_floating(t.dtype),
+               "requires_grad_: only floating-point tensors can require gradients, got ",
+               dtype_name(t.dtype));
+  MMGRAD_CHECK(t.grad_fn == nullptr,
+               "requires_grad_: can only be set on leaf tensors (this one was produced by an op; "
+               "use detach() to make a new leaf)");
+  t.requires_grad = on;
+  return *this;
+}
+
+Tensor Tensor::detach() const {
+  const TensorImpl& t = checked(impl_);
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = t.storage;
+  impl->shape = t.shape;
+  impl->strides = t.strides;
+  impl->offset = t.offset;
+  impl->dtype = t.dtype;
+  return Tensor(std::move(impl));
+}
+
+const std::string& Tensor::name() const { return checked(impl_).name; }
+Tensor& Tensor::set_name(const std::string& name) {
+  const_cast<TensorImpl&>(checked(impl_)).name = name;
+  return *this;
+}
+
+std::string describe(const Tensor& t) {
+  if (!t.defined()) return "(undefined tensor)";
+  return cat_str(t.shape().str(), " ", dtype_name(t.dtype()), " ", device_name(t.device()));
+}
+
+// ---- creation ----------------------------------------------------------------------------------
+
+Tensor Tensor::from_storage(std::shared_ptr<Storage> storage, const Shape& shape,
+                            const Shape& strides, int64_t offset, DType dtype) {
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = std::move(storage);
+  impl->shape = shape;
+  impl->strides = strides;
+  impl->offset = offset;
+  impl->dtype = dtype;
+  return Tensor(std::move(impl));
+}
+
+Tensor Tensor::empty(const Shape& shape, TensorOptions opts) {
+  for (int64_t d : shape)
+    MMGRAD_CHECK(d >= 0, "empty: negative dimension in shape ", shape.str());
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = std::make_shared<Storage>(
+      static_cast<size_t>(shape.numel()) * dtype_size(opts.dtype_), opts.device_);
+  impl->shape = shape;
+  impl->strides = contiguous_strides(shape);
+  impl->dtype = opts.dtype_;
+  Tensor t(std::move(impl));
+  if (opts.requires_grad_) t.requires_grad_(true);
+  return t;
+}
+
+Tensor Tensor::full(const Shape& shape, double value, TensorOptions opts) {
+  bool rg = opts.requires_grad_;
+  Tensor t = empty(shape, opts.requires_grad(false));
+  if (t.numel() > 0) backend(t.device()).fill(t.desc(), value);
+  if (rg) t.requires_grad_(true);
+  return t;
+}
+
+Tensor Tensor::zeros(const Shape& shape, TensorOptions opts) { return full(shape, 0.0, opts); }
+Tensor Tensor::ones(const Shape& shape, TensorOptions opts) { return full(shape, 1.0, opts); }
+Tensor Tensor::scalar(double value, TensorOptions opts) { return full(Shape{}, value, opts); }
+
+Tensor Tensor::arange(int64_t end, TensorOptions opts) { return arange(0.0, double(end), 1.0, opts); }
+
+Tensor Tensor::arange(double start, double end, double step, TensorOptions opts) {
+  MMGRAD_CHECK(step != 0.0, "arange: step must be nonzero");
+  MMGRAD_CHECK((end - start) / step >= 0, "arange: no values from ", start, " to ", end,
+               " with step ", step);
+  int64_t n = static_cast<int64_t>(std::ceil((end - start) / step));
+  std::vector<double> v(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) v[i] = start + step * static_cast<double>(i);
+  return detail::from_host(v.data(), DType::Float64, n, Shape{n}, opts);
+}
+
+Tensor Tensor::linspace(double start, double end, int64_t steps, TensorOptions opts) {
+  MMGRAD_CHECK(steps >= 1, "linspace: steps must be >= 1, got ", steps);
+  std::vector<double> v(static_cast<size_t>(steps));
+  for (int64_t i = 0; i < steps; ++i)
+    v[i] = steps == 1 ? start : start + (end - start) * double(i) / double(steps - 1);
+  return detail::from_host(v.data(), DType::Float64, steps, Shape{steps}, opts);
+}
+
+Tensor Tensor::eye(int64_t n, TensorOptions opts) {
+  MMGRAD_CHECK(n >= 0, "eye: size must be >= 0, got ", n);
+  std::vector<double> v(static_cast<size_t>(n * n), 0.0);
+  for (int64_t i = 0; i < n; ++i) v[i * n + i] = 1.0;
+  return detail::from_host(v.data(), DType::Float64, n * n, Shape{n, n}, opts);
+}
+
+namespace {
+Tensor random_tensor(const char* op, RandomDist dist, const Shape& shape, TensorOptions opts,
+                     Generator* gen, double a, double b) {
+  MMGRAD_CHECK(is_floating(opts.dtype_), op, ": needs a floating dtype, got ",
+               dtype_name(opts.dtype_));
+  bool rg = opts.requires_grad_;
+  Tensor t = Tensor::empty(shape, opts.requires_grad(false));
+  Generator& g = gen ? *gen : default_generator();
+  uint64_t offset = g.advance(static_cast<uint64_t>(t.numel()));
+  if (t.numel() > 0) backend(t.device()).random(dist, t.desc(), g.seed(), offset, a, b);
+  if (rg) t.requires_grad_(true);
+  return t;
+}
+}  // namespace
+
+Tensor Tensor::randn(const Shape& shape, TensorOptions opts, Generator* gen) {
+  return random_tensor("randn", RandomDist::Normal, shape, opts, gen, 0.0, 1.0);
+}
+
+Tensor Tensor::rand(const Shape& shape, TensorOptions opts, Generator* gen) {
+  return random_tensor("rand", RandomDist::Uniform, shape, opts, gen, 0.0, 1.0);
+}
+
+Tensor Tensor::randint(int64_t low, int64_t high, const Shape& shape, TensorOptions opts,
+                       Generator* gen) {
+  MMGRAD_CHECK(high > low, "randint: empty range [", low, ", ", high, ")");
+  // Uniform doubles in [low, high), floored: exact for ranges far below 2^53.
+  Tensor u = random_tensor("randint", RandomDist::Uniform, shape,
+                           TensorOptions(DType::Float64).device(opts.device_), gen,
+                           static_cast<double>(low), static_cast<double>(high));
+  Tensor out = Tensor::empty(shape, opts);
+  if (out.numel() > 0) {
+    Backend& be = backend(out.device());
+    // floor via conversion: shift to [0, high - low) so that truncation is floor
+    be.unary(UnaryOp::AddScalar, u.desc(), u.desc(), -static_cast<double>(low), 0.0);
+    be.copy(u.desc(), out.desc());
+    be.unary(UnaryOp::AddScalar, out.desc(), out.desc(), static_cast<double>(low), 0.0);
+  }
+  return out;
+}
+
+namespace detail {
+
+Tensor from_host(const void* data, DType src_dtype, int64_t n, const Shape& shape,
+                 TensorOptions opts) {
+  MMGRAD_CHECK(shape.numel() == n, "from_vector: ", n, " values do not fill shape ", shape.str(),
+               " (", shape.numel(), " elements)");
+  bool rg = opts.requires_grad_;
+  // Build on the CPU in the source dtype, convert, then move to the device.
+  Tensor src = Tensor::empty(shape, TensorOptions(src_dtype));
+  if (n > 0) std::memcpy(src.raw_data(), data, static_cast<size_t>(n) * dtype_size(src_dtype));
+  Tensor host = src;
+  if (opts.dtype_ != src_dtype) {
+    host = Tensor::empty(shape, TensorOptions(opts.dtype_));
+    if (n > 0) backend(Device::CPU).copy(src.desc(), host.desc());
+  }
+  Tensor out = host;
+  if (opts.device_ != Device::CPU) {
+    out = Tensor::empty(shape, TensorOptions(opts.dtype_).device(opts.device_));
+    backend(opts.device_)
+        .copy_from_host(out.raw_data(), host.raw_data(),
+                        static_cast<size_t>(n) * dtype_size(opts.dtype_));
+  }
+  if (rg) out.requires_grad_(true);
+  return out;
+}
+
+void to_host(const Tensor& t, void* out, DType out_dtype) {
+  // A contiguous CPU copy in out_dtype, then memcpy.
+  Tensor src = t;
+  if (t.device() != Device::CPU) {
+    Tensor dense = Tensor::empty(t.shape(), TensorOptions(t.dtype()).device(t.device()));
+    if (t.numel() > 0) backend(t.device()).copy(t.desc(), dense.desc());
+    src = Tensor::empty(t.shape(), TensorOptions(t.dtype()));
+    backend(t.device()).copy_to_host(src.raw_data(), dense.raw_data(),
+                                     static_cast<size_t>(t.numel()) * t.element_size());
+  }
+  Tensor host = Tensor::from_storage(
+      std::make_shared<Storage>(static_cast<size_t>(t.numel()) * dtype_size(out_dtype), Device::CPU),
+      t.shape(), contiguous_strides(t.shape()), 0, out_dtype);
+  if (t.numel() > 0) backend(Device::CPU).copy(src.desc(), host.desc());
+  if (t.numel() > 0)
+    std::memcpy(out, host.raw_data(), static_cast<size_t>(t.numel()) * dtype_size(out_dtype));
+}
+
+}  // namespace detail
+
+// ---- element access ----------------------------------------------------------------------------
+
+double Tensor::item() const {
+  MMGRAD_CHECK(numel() == 1, "item: needs a tensor with exactly one element, got shape ",
+               shape().str());
+  double v = 0;
+  detail::to_host(*this, &v, DType::Float64);
+  return v;
+}
+
+double Tensor::at(std::initializer_list<int64_t> index) const {
+  MMGRAD_CHECK(static_cast<int>(index.size()) == dim(), "at: ", index.size(),
+               " indices for a tensor of shape ", shape().str());
+  int64_t off = storage_offset();
+  int d = 0;
+  for (int64_t i : index) {
+    int64_t n = shape()[d];
+    MMGRAD_CHECK(i >= -n && i < n, "at: index ", i, " is out of range for dimension ", d,
+                 " of size ", n);
+    off += (i < 0 ? i + n : i) * strides()[d];
+    ++d;
+  }
+  Tensor one = from_storage(storage(), Shape{}, Shape{}, off, dtype());
+  return one.item();
+}
+
+// ---- *_like ------------------------------------------------------------------------------------
+
+Tensor zeros_like(const Tensor& t, TensorOptions opts) { return Tensor::zeros(t.shape(), opts); }
+Tensor zeros_like(const Tensor& t) { return Tensor::zeros(t.shape(), t.options()); }
+Tensor ones_like(const Tensor& t) { return Tensor::ones(t.shape(), t.options()); }
+Tensor empty_like(const Tensor& t) { return Tensor::empty(t.shape(), t.options()); }
+Tensor full_like(const Tensor& t, double value) {
+  return Tensor::full(t.shape(), value, t.options());
+}
+Tensor randn_like(const Tensor& t, Generator* gen) {
+  return Tensor::randn(t.shape(), t.options(), gen);
+}
+Tensor rand_like(const Tensor& t, Generator* gen) {
+  return Tensor::rand(t.shape(), t.options(), gen);
+}
+
+}  // namespace mmgrad
