@@ -1,0 +1,234 @@
+// make bench: how fast mmgrad is, measured against the machine's own limits.
+//
+// Every row is the median of repeated runs (these machines are shared and noisy). Ratios are
+// measured in the same run: our GEMM path against a direct Eigen call on the same buffers, the
+// elementwise add against a plain copy of the same size, and so on.
+//
+//   bench_all [--quick] [--only NAME]
+#include <immintrin.h>
+#include <omp.h>
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "mmgrad.h"
+
+using namespace mmgrad;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+bool g_quick = false;
+
+// Median seconds of `reps` runs of fn (after `warmup` unmeasured runs).
+double median_seconds(const std::function<void()>& fn, int reps, int warmup = 1) {
+  for (int i = 0; i < warmup; ++i) fn();
+  std::vector<double> t;
+  for (int i = 0; i < reps; ++i) {
+    auto t0 = Clock::now();
+    fn();
+    t.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+// Runs fn in a loop for about `budget` seconds per sample; returns median seconds per call.
+double median_per_call(const std::function<void()>& fn, int samples, double budget = 0.05) {
+  fn();
+  auto t0 = Clock::now();
+  int64_t calls = 0;
+  while (std::chrono::duration<double>(Clock::now() - t0).count() < budget / 4) {
+    fn();
+    ++calls;
+  }
+  double per = std::chrono::duration<double>(Clock::now() - t0).count() / std::max<int64_t>(calls, 1);
+  int64_t n = std::max<int64_t>(1, static_cast<int64_t>(budget / std::max(per, 1e-9)));
+  return median_seconds(
+             [&] {
+               for (int64_t i = 0; i < n; ++i) fn();
+             },
+             samples, 0) /
+         static_cast<double>(n);
+}
+
+void header(const char* title) { std::printf("\n## %s\n\n", title); }
+
+// ---- 1. float32 FMA peak ----------------------------------------------------------------------
+// Many independent FMA chains keep both FMA ports busy; the result is stored so the compiler
+// cannot remove the loop.
+double fma_gflops_one_thread(int64_t iters) {
+#if defined(__AVX512F__)
+  __m512 acc[16];
+  for (int i = 0; i < 16; ++i) acc[i] = _mm512_set1_ps(static_cast<float>(i) * 1e-3f);
+  const __m512 a = _mm512_set1_ps(0.999999f), b = _mm512_set1_ps(1e-7f);
+  for (int64_t it = 0; it < iters; ++it)
+    for (int i = 0; i < 16; ++i) acc[i] = _mm512_fmadd_ps(acc[i], a, b);
+  __m512 s = acc[0];
+  for (int i = 1; i < 16; ++i) s = _mm512_add_ps(s, acc[i]);
+  volatile float sink = _mm512_reduce_add_ps(s);
+  (void)sink;
+  return 16.0 * 16 * 2;  // flops per iteration: 16 vectors x 16 lanes x 2
+#elif defined(__AVX2__) && defined(__FMA__)
+  __m256 acc[12];
+  for (int i = 0; i < 12; ++i) acc[i] = _mm256_set1_ps(static_cast<float>(i) * 1e-3f);
+  const __m256 a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-7f);
+  for (int64_t it = 0; it < iters; ++it)
+    for (int i = 0; i < 12; ++i) acc[i] = _mm256_fmadd_ps(acc[i], a, b);
+  __m256 s = acc[0];
+  for (int i = 1; i < 12; ++i) s = _mm256_add_ps(s, acc[i]);
+  float out[8];
+  _mm256_storeu_ps(out, s);
+  volatile float sink = out[0];
+  (void)sink;
+  return 12.0 * 8 * 2;
+#else
+  float acc[8] = {};
+  for (int64_t it = 0; it < iters; ++it)
+    for (int i = 0; i < 8; ++i) acc[i] = acc[i] * 0.999999f + 1e-7f;
+  volatile float sink = acc[0];
+  (void)sink;
+  return 8.0 * 2;
+#endif
+}
+
+double fma_peak(int threads) {
+  const int64_t iters = g_quick ? 2000000 : 20000000;
+  double flops_per_iter = 0;
+  double secs = median_seconds(
+      [&] {
+#pragma omp parallel num_threads(threads)
+        {
+          double f = fma_gflops_one_thread(iters);
+#pragma omp master
+          flops_per_iter = f;
+        }
+      },
+      g_quick ? 3 : 5);
+  return flops_per_iter * static_cast<double>(iters) * threads / secs / 1e9;
+}
+
+// ---- 2. GEMM ------------------------------------------------------------------------------------
+struct GemmRow {
+  int64_t n;
+  double ours, eigen;
+};
+
+GemmRow bench_gemm(int64_t n) {
+  Tensor a = Tensor::randn({n, n}), b = Tensor::randn({n, n});
+  Tensor c = Tensor::empty({n, n});
+  using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  Eigen::Map<const RowMat> ma(a.data_ptr<float>(), n, n), mb(b.data_ptr<float>(), n, n);
+  Eigen::Map<RowMat> mc(c.data_ptr<float>(), n, n);
+  double flops = 2.0 * n * n * n;
+  int samples = g_quick ? 3 : 9;
+  double budget = g_quick ? 0.02 : 0.1;
+  // Interleave the two measurements so drift in machine load affects both alike.
+  std::vector<double> ours, eigen;
+  for (int s = 0; s < samples; ++s) {
+    ours.push_back(median_per_call([&] { Tensor r = matmul(a, b); }, 1, budget));
+    eigen.push_back(median_per_call([&] { mc.noalias() = ma * mb; }, 1, budget));
+  }
+  std::sort(ours.begin(), ours.end());
+  std::sort(eigen.begin(), eigen.end());
+  return {n, flops / ours[samples / 2] / 1e9, flops / eigen[samples / 2] / 1e9};
+}
+
+// ---- 3. memory bandwidth: copy vs elementwise add ---------------------------------------------
+struct BandwidthRow {
+  double copy_gbs, add_gbs, mul_scalar_gbs, relu_gbs;
+};
+
+BandwidthRow bench_bandwidth() {
+  const int64_t n = 16 * 1024 * 1024;
+  Tensor a = Tensor::randn({n}), b = Tensor::randn({n});
+  Tensor dst = Tensor::empty({n});
+  int samples = g_quick ? 3 : 11;
+  // copy: read n + write n floats
+  double t_copy = median_seconds([&] { dst.copy_(a); }, samples);
+  // add: read 2n + write n (output from the caching allocator: no page faults in steady state)
+  double t_add = median_seconds([&] { Tensor r = a + b; }, samples);
+  double t_mul = median_seconds([&] { Tensor r = a * 2.0; }, samples);
+  double t_relu = median_seconds([&] { Tensor r = relu(a); }, samples);
+  double bytes = 4.0 * n;
+  return {2 * bytes / t_copy / 1e9, 3 * bytes / t_add / 1e9, 2 * bytes / t_mul / 1e9,
+          2 * bytes / t_relu / 1e9};
+}
+
+// ---- 4. per-op fixed cost ---------------------------------------------------------------------
+double bench_tiny_op_us() {
+  Tensor a = Tensor::ones({1}).requires_grad_();
+  Tensor b = Tensor::ones({1}).requires_grad_();
+  double t = median_per_call(
+      [&] {
+        Tensor c = add(a, b);
+        c.backward();
+        a.set_grad(Tensor());
+        b.set_grad(Tensor());
+      },
+      g_quick ? 3 : 9, g_quick ? 0.02 : 0.1);
+  return t * 1e6;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::string only;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--quick") g_quick = true;
+    else if (a == "--only" && i + 1 < argc) only = argv[++i];
+    else {
+      std::fprintf(stderr, "usage: bench_all [--quick] [--only peak|gemm|bandwidth|tiny|conv|attention|cnn]\n");
+      return 2;
+    }
+  }
+  auto want = [&](const char* name) { return only.empty() || only == name; };
+  int max_threads = omp_get_max_threads();
+  std::printf("# mmgrad benchmarks (%s, %d threads available, medians of repeated runs)\n",
+              g_quick ? "quick" : "full", max_threads);
+
+  double peak1 = 0, peak2 = 0;
+  if (want("peak") || want("gemm")) {
+    header("float32 FMA peak (hand-written FMA loop)");
+    peak1 = fma_peak(1);
+    peak2 = max_threads > 1 ? fma_peak(std::min(2, max_threads)) : peak1;
+    std::printf("| threads | GFLOP/s |\n|---:|---:|\n| 1 | %.1f |\n| %d | %.1f |\n", peak1,
+                std::min(2, max_threads), peak2);
+  }
+
+  if (want("gemm")) {
+    header("GEMM float32 (C = A B, n x n), all threads");
+    std::printf("| n | mmgrad GFLOP/s | %% of peak | Eigen direct GFLOP/s | mmgrad / Eigen |\n");
+    std::printf("|---:|---:|---:|---:|---:|\n");
+    for (int64_t n : {64, 256, 1024, 2048}) {
+      if (g_quick && n > 1024) continue;
+      GemmRow r = bench_gemm(n);
+      std::printf("| %lld | %.1f | %.0f%% | %.1f | %.3f |\n", static_cast<long long>(n), r.ours,
+                  100.0 * r.ours / peak2, r.eigen, r.ours / r.eigen);
+    }
+  }
+
+  if (want("bandwidth")) {
+    header("Elementwise on 16M float32 (GB/s moved; copy is the reference)");
+    BandwidthRow r = bench_bandwidth();
+    std::printf("| op | GB/s | %% of copy |\n|---|---:|---:|\n");
+    std::printf("| copy (dst.copy_(a)) | %.1f | 100%% |\n", r.copy_gbs);
+    std::printf("| a + b | %.1f | %.0f%% |\n", r.add_gbs, 100 * r.add_gbs / r.copy_gbs);
+    std::printf("| a * 2 | %.1f | %.0f%% |\n", r.mul_scalar_gbs, 100 * r.mul_scalar_gbs / r.copy_gbs);
+    std::printf("| relu(a) | %.1f | %.0f%% |\n", r.relu_gbs, 100 * r.relu_gbs / r.copy_gbs);
+  }
+
+  if (want("tiny")) {
+    header("Fixed cost of a tiny op");
+    std::printf("| what | microseconds |\n|---|---:|\n");
+    std::printf("| add forward + backward, 1-element tensors | %.2f |\n", bench_tiny_op_us());
+  }
+  return 0;
+}

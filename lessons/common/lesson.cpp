@@ -1,0 +1,162 @@
+#include "common/lesson.h"
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+
+#include "core/error.h"
+#include "kernels/backend.h"
+#include "tensor/generator.h"
+
+namespace mmgrad::lesson {
+namespace {
+
+std::chrono::steady_clock::time_point& start_time() {
+  static auto t = std::chrono::steady_clock::now();
+  return t;
+}
+
+int64_t parse_int(const std::string& flag, const std::string& v) {
+  try {
+    size_t pos = 0;
+    long long x = std::stoll(v, &pos);
+    MMGRAD_CHECK(pos == v.size(), "");
+    return x;
+  } catch (...) {
+    fail(cat_str("flag ", flag, ": expected an integer, got '", v, "'"));
+  }
+}
+
+double parse_double(const std::string& flag, const std::string& v) {
+  try {
+    size_t pos = 0;
+    double x = std::stod(v, &pos);
+    MMGRAD_CHECK(pos == v.size(), "");
+    return x;
+  } catch (...) {
+    fail(cat_str("flag ", flag, ": expected a number, got '", v, "'"));
+  }
+}
+
+}  // namespace
+
+int Args::get_int(const std::string& key, int dflt) const {
+  auto it = extra.find(key);
+  return it == extra.end() ? dflt : static_cast<int>(parse_int(key, it->second));
+}
+
+double Args::get_double(const std::string& key, double dflt) const {
+  auto it = extra.find(key);
+  return it == extra.end() ? dflt : parse_double(key, it->second);
+}
+
+std::string Args::get_string(const std::string& key, const std::string& dflt) const {
+  auto it = extra.find(key);
+  return it == extra.end() ? dflt : it->second;
+}
+
+std::string Args::path(const std::string& file) const {
+  std::filesystem::path p = std::filesystem::path(out) / file;
+  std::error_code ec;
+  std::filesystem::create_directories(p.parent_path(), ec);
+  MMGRAD_CHECK(!ec, "cannot create output folder ", p.parent_path().string(), ": ", ec.message());
+  return p.string();
+}
+
+Args parse_args(int argc, char** argv, const std::string& lesson, const std::string& summary,
+                const std::vector<std::pair<std::string, std::string>>& extra_flags) {
+  start_time() = std::chrono::steady_clock::now();
+  Args a;
+  a.lesson = lesson;
+  auto usage = [&] {
+    std::printf("%s: %s\n\nflags:\n", lesson.c_str(), summary.c_str());
+    std::printf("  --seed N          random seed (default 0)\n");
+    std::printf("  --epochs N        training epochs (lesson default if omitted)\n");
+    std::printf("  --steps N         training steps (lesson default if omitted)\n");
+    std::printf("  --device cpu|cuda where to run (default cpu)\n");
+    std::printf("  --out DIR         output folder (default out/%s)\n", lesson.c_str());
+    std::printf("  --data DIR        Fashion-MNIST folder (default $MMGRAD_DATA or "
+                "/usr/share/datasets/fashion-mnist)\n");
+    std::printf("  --quick           the small, fast setting the tests use\n");
+    for (auto& [flag, help] : extra_flags) std::printf("  %-17s %s\n", flag.c_str(), help.c_str());
+  };
+  for (int i = 1; i < argc; ++i) {
+    std::string f = argv[i];
+    auto value = [&]() -> std::string {
+      MMGRAD_CHECK(i + 1 < argc, "flag ", f, " needs a value (see --help)");
+      return argv[++i];
+    };
+    if (f == "--help" || f == "-h") {
+      usage();
+      std::exit(0);
+    } else if (f == "--seed") {
+      a.seed = static_cast<uint64_t>(parse_int(f, value()));
+    } else if (f == "--epochs") {
+      a.epochs = static_cast<int>(parse_int(f, value()));
+    } else if (f == "--steps") {
+      a.steps = static_cast<int>(parse_int(f, value()));
+    } else if (f == "--device") {
+      a.device = parse_device(value());
+    } else if (f == "--out") {
+      a.out = value();
+    } else if (f == "--data") {
+      a.data = value();
+    } else if (f == "--quick") {
+      a.quick = true;
+    } else {
+      bool known = false;
+      for (auto& [flag, help] : extra_flags) known = known || flag == f;
+      MMGRAD_CHECK(known, "unknown flag '", f, "' (see --help)");
+      a.extra[f] = value();
+    }
+  }
+  if (a.out.empty()) a.out = "out/" + lesson;
+  if (a.device == Device::CUDA) backend(Device::CUDA);  // fails now, clearly, if no GPU
+  manual_seed(a.seed);
+  std::printf("%s: %s\n", lesson.c_str(), summary.c_str());
+  std::printf("(seed %llu, device %s%s, figures in %s/)\n", static_cast<unsigned long long>(a.seed),
+              device_name(a.device), a.quick ? ", quick mode" : "", a.out.c_str());
+  return a;
+}
+
+void section(const std::string& title) {
+  std::printf("\n== %s ==\n\n", title.c_str());
+  std::fflush(stdout);
+}
+
+double elapsed_seconds() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_time()).count();
+}
+
+Result& Result::add(const std::string& name, double value) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.4g", value);
+  items_.emplace_back(name, buf);
+  return *this;
+}
+
+Result& Result::add(const std::string& name, const std::string& value) {
+  items_.emplace_back(name, value);
+  return *this;
+}
+
+void Result::print() const {
+  std::printf("\nresult:");
+  for (auto& [k, v] : items_) std::printf(" %s=%s", k.c_str(), v.c_str());
+  std::printf(" seconds=%.1f\n", elapsed_seconds());
+  std::fflush(stdout);
+}
+
+int run(const std::function<void()>& body) {
+  try {
+    body();
+    return 0;
+  } catch (const Error& e) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+}
+
+}  // namespace mmgrad::lesson
