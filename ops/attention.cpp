@@ -41,8 +41,7 @@ Shape batch_of(const Tensor& t) { return Shape(t.shape().begin(), t.shape().end(
 
 // Validates the inputs (the mask against the scores' shape [..., L, S], whose batch dims are
 // those of q, k and v broadcast together).
-void check_inputs(const Tensor& q, const Tensor& k, const Tensor& v,
-                   const AttentionOptions& opt) {
+void check_inputs(const Tensor& q, const Tensor& k, const Tensor& v, const AttentionOptions& opt) {
   check_floating(kOp, q, "query");
   check_floating(kOp, k, "key");
   check_floating(kOp, v, "value");
@@ -82,16 +81,15 @@ void check_inputs(const Tensor& q, const Tensor& k, const Tensor& v,
       ok = ms == ss || ms == 1;
     }
     MMGRAD_CHECK(ok, kOp, ": attn_mask of shape ", m.shape().str(),
-                 " does not broadcast to the attention scores' shape [..., L, S] = ",
-                 scores.str());
+                 " does not broadcast to the attention scores' shape [..., L, S] = ", scores.str());
   }
   MMGRAD_CHECK(opt.dropout_p >= 0.0 && opt.dropout_p < 1.0, kOp,
                ": dropout_p must be in [0, 1), got ", opt.dropout_p);
   if (opt.scale) {
     MMGRAD_CHECK(std::isfinite(*opt.scale), kOp, ": scale must be finite, got ", *opt.scale);
   } else {
-    MMGRAD_CHECK(q.size(-1) > 0, kOp,
-                 ": the default scale 1/sqrt(E) needs E > 0, got query ", q.shape().str());
+    MMGRAD_CHECK(q.size(-1) > 0, kOp, ": the default scale 1/sqrt(E) needs E > 0, got query ",
+                 q.shape().str());
   }
 }
 
@@ -110,8 +108,7 @@ AttentionResult scaled_dot_product_attention_with_weights(const Tensor& q, const
                                                           const AttentionOptions& opt) {
   check_inputs(q, k, v, opt);
   const int64_t L = q.size(-2), S = k.size(-2);
-  const double scale =
-      opt.scale ? *opt.scale : 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
+  const double scale = opt.scale ? *opt.scale : 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
 
   // 1. scores = q k^T * scale (the scale goes on the smaller operand)
   Tensor scores;

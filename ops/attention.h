@@ -11,9 +11,9 @@ struct AttentionOptions {
   // Bool (true = may attend, as in PyTorch) or floating (added to the scores), broadcastable
   // to [..., L, S].
   Tensor attn_mask;
-  bool is_causal = false;         // query i attends to keys j <= i
-  double dropout_p = 0.0;         // on the attention weights (only when > 0)
-  std::optional<double> scale;    // default 1 / sqrt(head_dim)
+  bool is_causal = false;       // query i attends to keys j <= i
+  double dropout_p = 0.0;       // on the attention weights (only when > 0)
+  std::optional<double> scale;  // default 1 / sqrt(head_dim)
   Generator* generator = nullptr;
 };
 

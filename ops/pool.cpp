@@ -24,9 +24,12 @@ enum class PoolKind { Max, Avg, AdaptiveAvg };
 
 const char* pool_name(PoolKind k) {
   switch (k) {
-    case PoolKind::Max: return "max_pool2d";
-    case PoolKind::Avg: return "avg_pool2d";
-    case PoolKind::AdaptiveAvg: return "adaptive_avg_pool2d";
+    case PoolKind::Max:
+      return "max_pool2d";
+    case PoolKind::Avg:
+      return "avg_pool2d";
+    case PoolKind::AdaptiveAvg:
+      return "adaptive_avg_pool2d";
   }
   return "pool";
 }
@@ -41,8 +44,7 @@ Conv2dGeom pool_input_geom(const char* op, const Tensor& x) {
   g.C = x.size(-3);
   g.H = x.size(-2);
   g.W = x.size(-1);
-  MMGRAD_CHECK(g.H > 0 && g.W > 0, op, ": input needs at least one pixel, got ",
-               x.shape().str());
+  MMGRAD_CHECK(g.H > 0 && g.W > 0, op, ": input needs at least one pixel, got ", x.shape().str());
   return g;
 }
 
@@ -55,27 +57,26 @@ Shape pooled_shape(const Tensor& x, const Conv2dGeom& g) {
 }
 
 // Window geometry of max/avg pooling (stride 0 = the kernel size), validated.
-Conv2dGeom window_geom(const char* op, const Tensor& x, Pair2 kernel, Pair2 stride,
-                       Pair2 padding) {
+Conv2dGeom window_geom(const char* op, const Tensor& x, Pair2 kernel, Pair2 stride, Pair2 padding) {
   Conv2dGeom g = pool_input_geom(op, x);
   MMGRAD_CHECK(kernel.h >= 1 && kernel.w >= 1, op, ": kernel_size must be >= 1, got (", kernel.h,
                ", ", kernel.w, ")");
   if (stride.h == 0 && stride.w == 0) stride = kernel;
   MMGRAD_CHECK(stride.h >= 1 && stride.w >= 1, op, ": stride must be >= 1 (or 0 for the kernel ",
                "size), got (", stride.h, ", ", stride.w, ")");
-  MMGRAD_CHECK(padding.h >= 0 && padding.w >= 0 && padding.h <= kernel.h / 2 &&
-                   padding.w <= kernel.w / 2,
-               op, ": padding must be between 0 and half the kernel size, got padding (",
-               padding.h, ", ", padding.w, ") for kernel (", kernel.h, ", ", kernel.w, ")");
+  MMGRAD_CHECK(
+      padding.h >= 0 && padding.w >= 0 && padding.h <= kernel.h / 2 && padding.w <= kernel.w / 2,
+      op, ": padding must be between 0 and half the kernel size, got padding (", padding.h, ", ",
+      padding.w, ") for kernel (", kernel.h, ", ", kernel.w, ")");
   g.KH = kernel.h;
   g.KW = kernel.w;
   g.SH = stride.h;
   g.SW = stride.w;
   g.PH = padding.h;
   g.PW = padding.w;
-  MMGRAD_CHECK(g.KH <= g.H + 2 * g.PH && g.KW <= g.W + 2 * g.PW, op, ": input ",
-               x.shape().str(), " padded to ", g.H + 2 * g.PH, "x", g.W + 2 * g.PW,
-               " is smaller than the kernel ", g.KH, "x", g.KW);
+  MMGRAD_CHECK(g.KH <= g.H + 2 * g.PH && g.KW <= g.W + 2 * g.PW, op, ": input ", x.shape().str(),
+               " padded to ", g.H + 2 * g.PH, "x", g.W + 2 * g.PW, " is smaller than the kernel ",
+               g.KH, "x", g.KW);
   g.OH = index::conv_out_size(g.H, g.KH, g.SH, g.PH, 1);
   g.OW = index::conv_out_size(g.W, g.KW, g.SW, g.PW, 1);
   return g;
@@ -122,8 +123,8 @@ Tensor pool(PoolKind kind, const Tensor& x, const Conv2dGeom& g) {
     Backend& be = backend(x.device());
     switch (kind) {
       case PoolKind::Max:
-        be.max_pool2d_forward(x.dtype(), xc.raw_data(), out.raw_data(),
-                              argmax.data_ptr<int64_t>(), g);
+        be.max_pool2d_forward(x.dtype(), xc.raw_data(), out.raw_data(), argmax.data_ptr<int64_t>(),
+                              g);
         break;
       case PoolKind::Avg:
         be.avg_pool2d_forward(x.dtype(), xc.raw_data(), out.raw_data(), g);

@@ -58,8 +58,8 @@ Tensor softmax_op(const char* op, const Tensor& x, int64_t dim, bool log) {
   Tensor xc = x.detach().contiguous();  // the node below records x itself, not the copy
   Tensor out = empty_as(x, x.shape());
   if (out.numel() > 0)
-    backend(x.device()).softmax_forward(x.dtype(), xc.raw_data(), out.raw_data(), outer, n, inner,
-                                        log);
+    backend(x.device())
+        .softmax_forward(x.dtype(), xc.raw_data(), out.raw_data(), outer, n, inner, log);
   if (auto node = make_node<SoftmaxBackward>(out, {x})) {
     node->y = out;
     node->outer = outer;
@@ -73,9 +73,7 @@ Tensor softmax_op(const char* op, const Tensor& x, int64_t dim, bool log) {
 }  // namespace
 
 Tensor softmax(const Tensor& x, int64_t dim) { return softmax_op("softmax", x, dim, false); }
-Tensor log_softmax(const Tensor& x, int64_t dim) {
-  return softmax_op("log_softmax", x, dim, true);
-}
+Tensor log_softmax(const Tensor& x, int64_t dim) { return softmax_op("log_softmax", x, dim, true); }
 
 Tensor Tensor::softmax(int64_t dim) const { return mmgrad::softmax(*this, dim); }
 Tensor Tensor::log_softmax(int64_t dim) const { return mmgrad::log_softmax(*this, dim); }

@@ -259,8 +259,7 @@ TEST_CASE("attention: gradcheck (batch broadcast, size-1 dims, non-contiguous he
   auto check = [](const GradcheckResult& r) { CHECK_MESSAGE(r.ok, r.report); };
   check(gradcheck(sdpa(none), {leaf({2, 3, 4}, 40), leaf({2, 5, 4}, 41), leaf({2, 5, 3}, 42)}));
   // broadcast batch dims (the gradients of k and v are summed back)
-  check(gradcheck(sdpa(none),
-                  {leaf({2, 1, 3, 2}, 43), leaf({3, 4, 2}, 44), leaf({1, 4, 3}, 45)}));
+  check(gradcheck(sdpa(none), {leaf({2, 1, 3, 2}, 43), leaf({3, 4, 2}, 44), leaf({1, 4, 3}, 45)}));
   // size-1 everything
   check(gradcheck(sdpa(none), {leaf({1, 1, 1}, 46), leaf({1, 1, 1}, 47), leaf({1, 1, 1}, 48)}));
   check(gradcheck(sdpa(none), {leaf({2, 1, 3}, 49), leaf({2, 4, 3}, 50), leaf({2, 4, 1}, 51)}));
@@ -274,8 +273,8 @@ TEST_CASE("attention: gradcheck (batch broadcast, size-1 dims, non-contiguous he
   auto allow = pattern(2 * 3 * 4, 0.6, 55);
   for (int r = 0; r < 6; ++r) allow[static_cast<size_t>(r * 4 + r % 4)] = true;
   b.attn_mask = Tensor::from_vector(allow, {2, 1, 3, 4});
-  check(gradcheck(sdpa(b),
-                  {leaf({2, 2, 3, 3}, 56), leaf({2, 2, 4, 3}, 57), leaf({2, 2, 4, 2}, 58)}));
+  check(
+      gradcheck(sdpa(b), {leaf({2, 2, 3, 3}, 56), leaf({2, 2, 4, 3}, 57), leaf({2, 2, 4, 2}, 58)}));
   // multi-head layout: [B, L, H*E] split into heads by a view + transpose inside the function
   Tensor x = leaf({2, 3, 4}, 59), y = leaf({2, 5, 4}, 60);
   check(gradcheck(
@@ -290,8 +289,7 @@ TEST_CASE("attention: gradcheck (batch broadcast, size-1 dims, non-contiguous he
   // q stored transposed ([B, E, L]); k as an expanded view
   check(gradcheck(
       [](const std::vector<Tensor>& in) {
-        return scaled_dot_product_attention(in[0].transpose(1, 2), in[1].expand({2, 4, 3}),
-                                            in[2]);
+        return scaled_dot_product_attention(in[0].transpose(1, 2), in[1].expand({2, 4, 3}), in[2]);
       },
       {leaf({2, 3, 5}, 61), leaf({1, 4, 3}, 62), leaf({2, 4, 2}, 63)}));
   // a float mask that itself requires grad (a learned bias), broadcast over the batch
@@ -394,13 +392,22 @@ TEST_CASE("attention: bad inputs name the op and what was expected") {
   };
   throws_with([&] { sdpa(Tensor::zeros({4}), k, v); },
               "scaled_dot_product_attention: query, key and value need at least 2 dimensions");
-  throws_with([&] { sdpa(q, Tensor::zeros({2, 5, 3}), v); },
-              "query and key need the same embedding size (last dim), got query [2, 3, 4] and "
-              "key [2, 5, 3]");
-  throws_with([&] { sdpa(q, k, Tensor::zeros({2, 4, 6})); },
-              "key and value need the same sequence length (dim -2)");
-  throws_with([&] { sdpa(q, Tensor::zeros({3, 5, 4}), Tensor::zeros({3, 5, 6})); },
-              "do not broadcast together");
+  throws_with(
+      [&] {
+        sdpa(q, Tensor::zeros({2, 5, 3}), v);
+      },
+      "query and key need the same embedding size (last dim), got query [2, 3, 4] and "
+      "key [2, 5, 3]");
+  throws_with(
+      [&] {
+        sdpa(q, k, Tensor::zeros({2, 4, 6}));
+      },
+      "key and value need the same sequence length (dim -2)");
+  throws_with(
+      [&] {
+        sdpa(q, Tensor::zeros({3, 5, 4}), Tensor::zeros({3, 5, 6}));
+      },
+      "do not broadcast together");
   throws_with([&] { sdpa(q, k, v.to(kFloat64)); }, "same dtype");
   throws_with([&] { sdpa(q.to(kInt64), k, v); }, "expected a floating-point tensor for 'query'");
   AttentionOptions o;

@@ -24,8 +24,8 @@ void check_close(const std::vector<double>& a, const std::vector<double>& b, dou
 
 // The direct definition, seven nested loops:
 //   y[n,o,oh,ow] = b[o] + sum_{c,kh,kw} x[n, c, oh*S - P + kh*D, ow*S - P + kw*D] w[o,c,kh,kw]
-std::vector<double> ref_conv(const Tensor& xt, const Tensor& wt, const Tensor& bt, Pair2 s,
-                             Pair2 p, Pair2 d) {
+std::vector<double> ref_conv(const Tensor& xt, const Tensor& wt, const Tensor& bt, Pair2 s, Pair2 p,
+                             Pair2 d) {
   auto x = xt.to_vector<double>(), w = wt.to_vector<double>();
   std::vector<double> b = bt.defined() ? bt.to_vector<double>() : std::vector<double>();
   int64_t N = xt.size(0), C = xt.size(1), H = xt.size(2), W = xt.size(3);
@@ -107,7 +107,7 @@ const std::vector<ConvCase> kConvCases = {
     {{2, 2, 5, 5}, {3, 2, 1, 1}, 2, 1, 1, true},   // 1x1 with stride and padding: im2col again
     {{1, 1, 1, 6}, {2, 1, 1, 3}, {1, 2}, 0, 1, true},
     {{3, 1, 4, 3}, {1, 1, 2, 2}, 1, {0, 1}, 1, false},
-    {{1, 2, 3, 3}, {2, 2, 3, 3}, 3, 2, 1, true},   // heavy padding, big stride
+    {{1, 2, 3, 3}, {2, 2, 3, 3}, 3, 2, 1, true},  // heavy padding, big stride
 };
 
 }  // namespace
@@ -139,7 +139,7 @@ TEST_CASE("conv2d: unbatched [C, H, W] input and non-contiguous input/weight/bia
   Tensor xl = rnd({2, 5, 4, 3}, 43);  // N H W C
   Tensor xv = xl.permute({0, 3, 1, 2});
   Tensor wl = rnd({3, 2, 2, 3}, 44).transpose(0, 1);  // [2, 3, 2, 3] non-contiguous
-  Tensor bs = rnd({4}, 45).slice(0, 0, 4, 2);          // stride 2
+  Tensor bs = rnd({4}, 45).slice(0, 0, 4, 2);         // stride 2
   REQUIRE_FALSE(xv.is_contiguous());
   REQUIRE_FALSE(wl.is_contiguous());
   Tensor y2 = conv2d(xv, wl, bs, {2, 1}, {0, 1}, {1, 2});
@@ -186,8 +186,7 @@ TEST_CASE("conv2d: gradcheck with non-contiguous views, unbatched input, partial
   for (int which = 0; which < 3; ++which) {
     std::vector<Tensor> in = {xa, wa, ba};
     in[which] = in[which].detach().requires_grad_();
-    r = gradcheck([](const std::vector<Tensor>& t) { return conv2d(t[0], t[1], t[2], 2, 1); },
-                  in);
+    r = gradcheck([](const std::vector<Tensor>& t) { return conv2d(t[0], t[1], t[2], 2, 1); }, in);
     CHECK_MESSAGE(r.ok, r.report);
   }
   // the gradient arriving non-contiguous (through a transpose after the conv)
@@ -214,8 +213,7 @@ TEST_CASE("conv2d: a batch larger than the im2col workspace runs in chunks, same
     Tensor yn = conv2d(xn, wn, bn, 1, 1);
     yn.backward(gy.narrow(0, n, 1).contiguous());
     check_close(yn.to_vector<double>(), y.narrow(0, n, 1).to_vector<double>(), 1e-12);
-    check_close(xn.grad().to_vector<double>(), x.grad().narrow(0, n, 1).to_vector<double>(),
-                1e-12);
+    check_close(xn.grad().to_vector<double>(), x.grad().narrow(0, n, 1).to_vector<double>(), 1e-12);
     gw_sum.add_(wn.grad());
     gb_sum.add_(bn.grad());
   }
@@ -273,7 +271,11 @@ TEST_CASE("conv2d: bad inputs name the op and what was expected") {
   throws_with([&] { conv2d(x.to(kFloat64), w); }, "conv2d: expected tensors of the same dtype");
   throws_with([&] { conv2d(x.to(kInt64), w.to(kInt64)); }, "conv2d: expected a floating-point");
   throws_with([&] { conv2d(x, w, Tensor::zeros({2}, kFloat64)); }, "same dtype");
-  throws_with([&] { conv2d(Tensor::zeros({1, 3, 0, 5}), w); }, "at least one channel and one pixel");
+  throws_with(
+      [&] {
+        conv2d(Tensor::zeros({1, 3, 0, 5}), w);
+      },
+      "at least one channel and one pixel");
   throws_with([&] { conv2d(x, Tensor::zeros({0, 3, 3, 3})); }, "weight has an empty dimension");
 }
 
@@ -284,9 +286,10 @@ TEST_CASE("max_pool2d / avg_pool2d: values match naive loops") {
     Shape x;
     Pair2 k, s, p;
   };
-  std::vector<PoolCase> cases = {{{2, 3, 6, 6}, 2, 0, 0},      {{1, 2, 7, 5}, 3, 2, 1},
-                                 {{2, 1, 5, 6}, {3, 2}, 1, {1, 1}}, {{1, 1, 1, 4}, {1, 2}, 1, 0},
-                                 {{1, 2, 4, 4}, 4, 0, 2},      {{3, 2, 5, 3}, {2, 3}, {2, 1}, {1, 0}}};
+  std::vector<PoolCase> cases = {
+      {{2, 3, 6, 6}, 2, 0, 0},           {{1, 2, 7, 5}, 3, 2, 1},
+      {{2, 1, 5, 6}, {3, 2}, 1, {1, 1}}, {{1, 1, 1, 4}, {1, 2}, 1, 0},
+      {{1, 2, 4, 4}, 4, 0, 2},           {{3, 2, 5, 3}, {2, 3}, {2, 1}, {1, 0}}};
   uint64_t seed = 600;
   for (const auto& c : cases) {
     CAPTURE(c.x.str());
@@ -339,8 +342,10 @@ TEST_CASE("pooling: gradcheck with overlap, padding, unbatched and non-contiguou
     Shape x;
     Pair2 k, s, p;
   };
-  std::vector<PoolCase> cases = {{{2, 2, 5, 6}, 3, 2, 1},   {{1, 3, 4, 4}, 2, 1, 1},
-                                 {{2, 1, 4, 5}, {2, 3}, 0, 0}, {{1, 2, 1, 5}, {1, 3}, {1, 2}, {0, 1}}};
+  std::vector<PoolCase> cases = {{{2, 2, 5, 6}, 3, 2, 1},
+                                 {{1, 3, 4, 4}, 2, 1, 1},
+                                 {{2, 1, 4, 5}, {2, 3}, 0, 0},
+                                 {{1, 2, 1, 5}, {1, 3}, {1, 2}, {0, 1}}};
   for (const auto& c : cases) {
     CAPTURE(c.x.str());
     Tensor x = rnd(c.x, seed++).requires_grad_();
@@ -355,8 +360,8 @@ TEST_CASE("pooling: gradcheck with overlap, padding, unbatched and non-contiguou
            {{2, 2, 5, 7}, {3, 4}}, {{1, 1, 3, 2}, {4, 5}}, {{2, 3, 4, 4}, 1}}) {
     CAPTURE(shape.str());
     Tensor x = rnd(shape, seed++).requires_grad_();
-    auto r = gradcheck(
-        [&](const std::vector<Tensor>& t) { return adaptive_avg_pool2d(t[0], out); }, {x});
+    auto r = gradcheck([&](const std::vector<Tensor>& t) { return adaptive_avg_pool2d(t[0], out); },
+                       {x});
     CHECK_MESSAGE(r.ok, r.report);
   }
   // channels-last storage permuted inside the function; unbatched input
@@ -377,9 +382,9 @@ TEST_CASE("pooling: gradcheck with overlap, padding, unbatched and non-contiguou
 
 TEST_CASE("max_pool2d: the gradient goes to each window's maximum, accumulating on overlap") {
   // 1x1x3x3 with the maximum in the centre: every 2x2 window (stride 1) picks it
-  Tensor x = Tensor::from_vector({0.0, 1.0, 0.0, 2.0, 9.0, 3.0, 0.0, 4.0, 0.0}, {1, 1, 3, 3},
-                                 kFloat64)
-                 .requires_grad_();
+  Tensor x =
+      Tensor::from_vector({0.0, 1.0, 0.0, 2.0, 9.0, 3.0, 0.0, 4.0, 0.0}, {1, 1, 3, 3}, kFloat64)
+          .requires_grad_();
   max_pool2d(x, 2, 1).sum().backward();
   CHECK(x.grad().to_vector<double>() == std::vector<double>{0, 0, 0, 0, 4, 0, 0, 0, 0});
 }
@@ -409,6 +414,9 @@ TEST_CASE("pooling: bad inputs name the op") {
   throws_with([&] { max_pool2d(x, 5); }, "max_pool2d: input [1, 2, 4, 4] padded to 4x4");
   throws_with([&] { avg_pool2d(Tensor::zeros({1, 2, 0, 4}), 1); }, "at least one pixel");
   throws_with([&] { adaptive_avg_pool2d(x, {0, 2}); }, "adaptive_avg_pool2d: output_size");
-  throws_with([&] { adaptive_avg_pool2d(Tensor::zeros({2, 2, 2, 2, 2}), 1); },
-              "adaptive_avg_pool2d: expected input of shape");
+  throws_with(
+      [&] {
+        adaptive_avg_pool2d(Tensor::zeros({2, 2, 2, 2, 2}), 1);
+      },
+      "adaptive_avg_pool2d: expected input of shape");
 }

@@ -11,8 +11,7 @@ using namespace mmgrad;
 namespace {
 
 // Naive softmax (or log_softmax) of a row-major buffer along dimension d of `shape`.
-std::vector<double> ref_softmax(const std::vector<double>& x, const Shape& shape, int d,
-                                bool log) {
+std::vector<double> ref_softmax(const std::vector<double>& x, const Shape& shape, int d, bool log) {
   int64_t outer = 1, n = shape[d], inner = 1;
   for (int i = 0; i < d; ++i) outer *= shape[i];
   for (int i = d + 1; i < shape.size(); ++i) inner *= shape[i];
@@ -78,8 +77,8 @@ TEST_CASE("softmax: non-contiguous input, scalars, size-1 and empty tensors") {
 }
 
 TEST_CASE("softmax: numerically stable for large inputs; all -inf rows give NaN") {
-  Tensor x = Tensor::from_vector({1000.0, 1001.0, 1002.0, -1000.0, -1001.0, -1002.0}, {2, 3},
-                                 kFloat32);
+  Tensor x =
+      Tensor::from_vector({1000.0, 1001.0, 1002.0, -1000.0, -1001.0, -1002.0}, {2, 3}, kFloat32);
   auto y = softmax(x, 1).to_vector<double>();
   auto ref = ref_softmax({1000, 1001, 1002, -1000, -1001, -1002}, Shape{2, 3}, 1, false);
   check_close(y, ref, 1e-6);
@@ -102,7 +101,7 @@ TEST_CASE("softmax: gradcheck along each dim, with batch, size-1 and non-contigu
     Shape shape;
     int64_t dim;
   };
-  std::vector<Case> cases = {{{5}, 0},       {{2, 3, 4}, 0}, {{2, 3, 4}, 1}, {{2, 3, 4}, -1},
+  std::vector<Case> cases = {{{5}, 0},       {{2, 3, 4}, 0}, {{2, 3, 4}, 1},   {{2, 3, 4}, -1},
                              {{1, 3, 1}, 1}, {{3, 1}, 1},    {{2, 1, 3, 2}, 2}};
   uint64_t seed = 10;
   for (bool log : {false, true}) {
