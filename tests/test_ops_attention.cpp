@@ -16,12 +16,22 @@ Tensor rnd(const Shape& s, uint64_t seed, DType dt = kFloat64) {
   return Tensor::randn(s, dt, &g);
 }
 
+// Every element within tol (relative, with a floor of 1); reports the worst one.
 void check_close(const std::vector<double>& a, const std::vector<double>& b, double tol) {
   REQUIRE(a.size() == b.size());
+  double worst = 0;
+  size_t at = 0;
   for (size_t i = 0; i < a.size(); ++i) {
-    CAPTURE(i);
-    CHECK(std::abs(a[i] - b[i]) <= tol * std::max(1.0, std::abs(b[i])));
+    double err = std::abs(a[i] - b[i]) / std::max(1.0, std::abs(b[i]));
+    if (!(err <= worst)) {  // also catches NaN
+      worst = std::isnan(err) ? INFINITY : err;
+      at = i;
+    }
   }
+  CAPTURE(at);
+  CAPTURE(a.empty() ? 0.0 : a[at]);
+  CAPTURE(b.empty() ? 0.0 : b[at]);
+  CHECK(worst <= tol);
 }
 
 bool all_finite(const Tensor& t) {

@@ -16,10 +16,22 @@ Tensor rnd(const Shape& s, uint64_t seed, DType dt = kFloat64) {
   return Tensor::randn(s, dt, &g);
 }
 
+// Every element within tol (relative, with a floor of 1); reports the worst one.
 void check_close(const std::vector<double>& a, const std::vector<double>& b, double tol) {
   REQUIRE(a.size() == b.size());
-  for (size_t i = 0; i < a.size(); ++i)
-    CHECK(std::abs(a[i] - b[i]) <= tol * std::max(1.0, std::abs(b[i])));
+  double worst = 0;
+  size_t at = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    double err = std::abs(a[i] - b[i]) / std::max(1.0, std::abs(b[i]));
+    if (!(err <= worst)) {  // also catches NaN
+      worst = std::isnan(err) ? INFINITY : err;
+      at = i;
+    }
+  }
+  CAPTURE(at);
+  CAPTURE(a.empty() ? 0.0 : a[at]);
+  CAPTURE(b.empty() ? 0.0 : b[at]);
+  CHECK(worst <= tol);
 }
 
 // The direct definition, seven nested loops:
@@ -108,6 +120,8 @@ const std::vector<ConvCase> kConvCases = {
     {{1, 1, 1, 6}, {2, 1, 1, 3}, {1, 2}, 0, 1, true},
     {{3, 1, 4, 3}, {1, 1, 2, 2}, 1, {0, 1}, 1, false},
     {{1, 2, 3, 3}, {2, 2, 3, 3}, 3, 2, 1, true},  // heavy padding, big stride
+    {{1, 2, 3, 1}, {2, 2, 3, 3}, 1, 1, 1, true},  // width 1: whole kernel columns in padding
+    {{1, 1, 4, 2}, {1, 1, 2, 3}, {1, 3}, {0, 2}, {1, 2}, true},  // dilated kernel past the edge
 };
 
 }  // namespace
