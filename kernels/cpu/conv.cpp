@@ -4,6 +4,7 @@
 //   out[n] (Cout x OH*OW) = W (Cout x C*KH*KW) @ cols[n] (C*KH*KW x OH*OW).
 // col2im is its adjoint: it adds each column entry back onto the pixel it was read from, which
 // is exactly the gradient of im2col. The index math is shared with CUDA (kernels/index_math.h).
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -12,6 +13,25 @@
 #include "kernels/index_math.h"
 
 namespace mmgrad::cpu {
+
+namespace {
+
+// For kernel column kw, the output columns ow whose input column iw = ow*SW - PW + kw*DW lies
+// inside the image form one range [lo, hi); outside it im2col reads padding. Computing the range
+// once per row turns the inner loop into a branch-free (for stride 1, contiguous) copy.
+struct ColRange {
+  int64_t lo, hi, offset;  // iw = ow * SW + offset
+};
+ColRange valid_cols(const Conv2dGeom& g, int64_t kw) {
+  const int64_t off = kw * g.DW - g.PW;
+  int64_t lo = off >= 0 ? 0 : (-off + g.SW - 1) / g.SW;             // first ow with iw >= 0
+  int64_t hi = g.W - 1 - off < 0 ? 0 : (g.W - 1 - off) / g.SW + 1;  // past the last iw < W
+  lo = std::min(lo, g.OW);
+  hi = std::max(lo, std::min(hi, g.OW));
+  return {lo, hi, off};
+}
+
+}  // namespace
 
 void CpuBackend::im2col(DType dtype, const void* xv, void* colsv, const Conv2dGeom& g) {
   dispatch_floating(dtype, "im2col", [&](auto t) {
@@ -27,11 +47,23 @@ void CpuBackend::im2col(DType dtype, const void* xv, void* colsv, const Conv2dGe
                      int64_t c = r / (g.KH * g.KW), kh = (r / g.KW) % g.KH, kw = r % g.KW;
                      const T* xc = x + (n * g.C + c) * g.H * g.W;
                      T* out = cols + (n * rows + r) * P;
-                     for (int64_t oh = 0; oh < g.OH; ++oh)
-                       for (int64_t ow = 0; ow < g.OW; ++ow) {
-                         int64_t src = index::im2col_source(g, kh, kw, oh, ow);
-                         out[oh * g.OW + ow] = src < 0 ? T(0) : xc[src];
+                     const ColRange cr = valid_cols(g, kw);
+                     for (int64_t oh = 0; oh < g.OH; ++oh) {
+                       T* o = out + oh * g.OW;
+                       const int64_t ih = oh * g.SH - g.PH + kh * g.DH;
+                       if (ih < 0 || ih >= g.H) {
+                         std::fill(o, o + g.OW, T(0));
+                         continue;
                        }
+                       const T* xr = xc + ih * g.W + cr.offset;
+                       std::fill(o, o + cr.lo, T(0));
+                       if (g.SW == 1) {
+                         std::copy(xr + cr.lo, xr + cr.hi, o + cr.lo);
+                       } else {
+                         for (int64_t ow = cr.lo; ow < cr.hi; ++ow) o[ow] = xr[ow * g.SW];
+                       }
+                       std::fill(o + cr.hi, o + g.OW, T(0));
+                     }
                    }
                  });
   });
@@ -51,11 +83,19 @@ void CpuBackend::col2im(DType dtype, const void* colsv, void* gxv, const Conv2dG
         for (int64_t kh = 0; kh < g.KH; ++kh)
           for (int64_t kw = 0; kw < g.KW; ++kw) {
             const T* col = cols + (n * rows + (c * g.KH + kh) * g.KW + kw) * P;
-            for (int64_t oh = 0; oh < g.OH; ++oh)
-              for (int64_t ow = 0; ow < g.OW; ++ow) {
-                int64_t dst = index::im2col_source(g, kh, kw, oh, ow);
-                if (dst >= 0) plane[dst] += col[oh * g.OW + ow];
+            const ColRange cr = valid_cols(g, kw);
+            for (int64_t oh = 0; oh < g.OH; ++oh) {
+              const int64_t ih = oh * g.SH - g.PH + kh * g.DH;
+              if (ih < 0 || ih >= g.H) continue;  // this row of the column read padding
+              T* dst = plane + ih * g.W + cr.offset;
+              const T* src = col + oh * g.OW;
+              if (g.SW == 1) {
+#pragma omp simd
+                for (int64_t ow = cr.lo; ow < cr.hi; ++ow) dst[ow] += src[ow];
+              } else {
+                for (int64_t ow = cr.lo; ow < cr.hi; ++ow) dst[ow * g.SW] += src[ow];
               }
+            }
           }
       }
     });
