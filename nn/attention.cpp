@@ -50,10 +50,10 @@ namespace {
 
 // The mask handed to scaled_dot_product_attention, broadcastable to [B, H, L, S]: bool with
 // true = may attend when every given mask is bool, else an additive float mask (-inf where a
-// bool mask forbids). Undefined when nothing is masked.
+// bool mask forbids). Undefined when nothing is masked. (The causal mask goes to the op as
+// is_causal, which applies it together with this mask.)
 Tensor sdpa_mask(const Module& m, const Tensor& key_padding_mask, const Tensor& attn_mask,
-                 bool is_causal, int64_t B, int64_t H, int64_t L, int64_t S, DType dtype,
-                 Device device) {
+                 int64_t B, int64_t H, int64_t L, int64_t S, DType dtype, Device device) {
   std::vector<Tensor> forbidden;  // bool, true = may not attend
   std::vector<Tensor> additive;   // floating, added to the scores
   bool per_head = false;
@@ -87,7 +87,6 @@ Tensor sdpa_mask(const Module& m, const Tensor& key_padding_mask, const Tensor& 
     per_head = ok3;
     classify(attn_mask, "attn_mask", ok3 ? attn_mask.reshape({B, H, L, S}) : attn_mask);
   }
-  if (is_causal) forbidden.push_back(causal_mask(L, S, device));
   if (forbidden.empty() && additive.empty()) return {};
   if (additive.empty()) {
     Tensor any = forbidden[0];
@@ -170,8 +169,8 @@ MultiheadAttentionOutput MultiheadAttention::forward(const Tensor& query, const 
   V = split_heads(V, S);
 
   AttentionOptions opts;
-  opts.attn_mask =
-      sdpa_mask(*this, kpm, attn_mask, is_causal, B, H, L, S, query.dtype(), query.device());
+  opts.attn_mask = sdpa_mask(*this, kpm, attn_mask, B, H, L, S, query.dtype(), query.device());
+  opts.is_causal = is_causal;  // key j visible to query i when j <= i
   opts.dropout_p = is_training() ? dropout : 0.0;
   MultiheadAttentionOutput result;
   Tensor heads;

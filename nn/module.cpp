@@ -138,9 +138,11 @@ std::vector<std::pair<std::string, std::shared_ptr<Module>>> Module::named_modul
                  "std::make_shared), so it cannot be listed with include_self");
     out.emplace_back("", self);
   }
+  std::set<const Module*> seen{this};
   std::function<void(const std::string&, const Module&)> rec = [&](const std::string& path,
                                                                    const Module& m) {
     for (const auto& [n, c] : m.children_) {
+      if (!seen.insert(c.get()).second) continue;
       std::string p = join_path(path, n);
       out.emplace_back(p, c);
       rec(p, *c);

@@ -77,8 +77,9 @@ class Module : public std::enable_shared_from_this<Module> {
   // Direct children, in registration order.
   std::vector<std::shared_ptr<Module>> children() const;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> named_children() const;
-  // Every descendant with its dotted path, depth first, pre-order; the module itself comes
-  // first under "" when include_self (it must then be owned by a std::shared_ptr).
+  // Every descendant with its dotted path, depth first, pre-order, each module once (a shared
+  // one under its first path); the module itself comes first under "" when include_self (it
+  // must then be owned by a std::shared_ptr).
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> named_modules(
       bool include_self = true);
   std::vector<std::shared_ptr<Module>> modules(bool include_self = true);
@@ -89,7 +90,9 @@ class Module : public std::enable_shared_from_this<Module> {
   // ---- state ---------------------------------------------------------------------------------
   // Training mode (dropout active, batch norm uses and updates batch statistics) for this module
   // and all descendants. Modules start in training mode.
-  void train(bool on = true);
+  // Virtual so a module can react (e.g. keep a frozen part in eval mode); overrides must call
+  // Module::train.
+  virtual void train(bool on = true);
   void eval() { train(false); }
   bool is_training() const { return training_; }
 

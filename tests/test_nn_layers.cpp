@@ -48,7 +48,7 @@ TEST_CASE("MLP: structure, counts and forward") {
   auto l0 = mlp->at<nn::Linear>(0), l2 = mlp->at<nn::Linear>(2), l4 = mlp->at<nn::Linear>(4);
   Tensor want = l4->forward(gelu(l2->forward(gelu(l0->forward(x)))));
   CHECK(testing::max_rel_diff(mlp->forward(x), want) == 0.0);
-  CHECK(mlp->repr().rfind("MLP(  # 171 parameters", 0) == 0);
+  CHECK(mlp->repr().rfind("MLP(  # 139 parameters", 0) == 0);
 
   auto drop = std::make_shared<nn::MLP>(std::vector<int64_t>{4, 8, 2}, nn::Activation::ReLU, 0.25);
   REQUIRE(drop->size() == 4);  // Linear ReLU Dropout Linear
@@ -209,9 +209,12 @@ TEST_CASE("Embedding: lookup, padding row, gradcheck") {
   CHECK(g[2].abs().max().item() == 0.0);
   emb->zero_grad();
 
-  emb->to(kFloat64);
-  auto r =
-      testing::module_gradcheck(*emb, [&](const auto& in) { return emb->forward(in[0]); }, {ids});
+  // Gradcheck without a padding row (the padding row's gradient is zero by design, not by
+  // calculus).
+  auto plain = std::make_shared<nn::Embedding>(6, 3);
+  plain->to(kFloat64);
+  auto r = testing::module_gradcheck(
+      *plain, [&](const auto& in) { return plain->forward(in[0]) * 1.5; }, {ids});
   CHECK_MESSAGE(r.ok, r.report);
   CHECK(emb->extra_repr() == "6, 3, padding_idx=0");
 
@@ -407,11 +410,15 @@ TEST_CASE("ResNet: parameter counts (hand-computed small config, ResNet-18)") {
   CHECK(has("fc.bias"));
   CHECK(small->stages.size() == 2);
 
+  // ResNet-18 (built once: 11M parameters take a moment to draw).
   auto r18 = nn::resnet18();
   CHECK(r18->num_parameters() == 11176512);  // torchvision resnet18 (11,689,512) minus its fc
   CHECK(r18->feature_dim() == 512);
-  CHECK(nn::resnet18(10)->num_parameters() == 11176512 + 512 * 10 + 10);
   CHECK(r18->repr().rfind("ResNet(  # 11,176,512 parameters", 0) == 0);
+  // The ImageNet stem divides the resolution by 4 before the stages; layer4 sees 1x1 here, so
+  // a batch of one needs eval mode (batch norm has one value per channel).
+  r18->eval();
+  CHECK(r18->forward(Tensor::randn({1, 3, 32, 32})).shape() == Shape{1, 512});
 }
 
 TEST_CASE("ResNet: forward shapes, train and eval") {
@@ -429,10 +436,6 @@ TEST_CASE("ResNet: forward shapes, train and eval") {
   net.eval();
   Tensor a = net.forward(x);
   CHECK(testing::max_rel_diff(net.forward(x), a) == 0.0);  // eval: deterministic, no updates
-  // The ImageNet stem divides the resolution by 4 before the stages.
-  auto r18 = nn::resnet18(0, 3);
-  r18->eval();
-  CHECK(r18->forward(Tensor::randn({1, 3, 32, 32})).shape() == Shape{1, 512});
   CHECK_THROWS_WITH_AS(
       net.forward(Tensor::randn({2, 3, 8, 8})),
       Contains("ResNet(): input is [2, 3, 8, 8] float32 cpu; expected [N, 1, H, W]"), Error);

@@ -124,6 +124,9 @@ TEST_CASE("module: a shared layer is listed and counted once") {
   CHECK(seq->parameters().size() == 2);
   CHECK(seq->num_parameters() == 12);
   CHECK(names_of(seq->named_parameters()) == std::vector<std::string>{"0.weight", "0.bias"});
+  auto mods = seq->named_modules();
+  REQUIRE(mods.size() == 3);  // the Sequential, "0" and "1": the shared layer once
+  CHECK(mods[2].first == "1");
   // The state dict has every name (as in PyTorch), so the tied structure round-trips.
   CHECK(names_of(seq->state_dict()) ==
         std::vector<std::string>{"0.weight", "0.bias", "2.weight", "2.bias"});

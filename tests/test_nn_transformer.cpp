@@ -44,7 +44,7 @@ Reference reference_mha(const nn::MultiheadAttention& m, const Tensor& q, const 
   for (int b = 0; b < B; ++b)
     for (int h = 0; h < H; ++h)
       for (int i = 0; i < L; ++i) {
-        std::vector<double> p(size_t(S));
+        std::vector<double> p(static_cast<size_t>(S));
         double mx = -INFINITY;
         for (int j = 0; j < S; ++j) {
           double s = 0;
