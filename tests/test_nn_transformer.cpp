@@ -486,3 +486,19 @@ TEST_CASE("TransformerDecoderLayer: layout, memory masks, causal target, gradche
         Shape{1, 3, 4});
   CHECK(stack.state_dict().back().first == "norm.bias");
 }
+
+TEST_CASE("attention and transformer layers: float32 and float64 forwards agree") {
+  manual_seed(51);
+  auto enc = std::make_shared<nn::TransformerEncoderLayer>(8, 2, 16, 0.0, nn::Activation::GELU);
+  auto dec = std::make_shared<nn::TransformerDecoderLayer>(8, 2, 16, 0.0);
+  Tensor x = Tensor::randn({2, 5, 8}), mem = Tensor::randn({2, 3, 8});
+  Tensor pad = Tensor::from_vector(std::vector<bool>{0, 0, 0, 0, 1, 0, 0, 0, 1, 1}, {2, 5});
+  Tensor e32 = enc->forward(x, {}, pad, true);
+  Tensor d32 = dec->forward(x, mem, {}, {}, pad, {}, true);
+  enc->to(kFloat64);
+  dec->to(kFloat64);
+  Tensor x64 = x.to(kFloat64), m64 = mem.to(kFloat64);
+  CHECK(testing::max_rel_diff(e32.to(kFloat64), enc->forward(x64, {}, pad, true)) < 1e-5);
+  CHECK(testing::max_rel_diff(d32.to(kFloat64), dec->forward(x64, m64, {}, {}, pad, {}, true)) <
+        1e-5);
+}
