@@ -105,6 +105,20 @@ TEST_CASE("Dropout: scaled in training, identity in eval") {
   CHECK(drop.extra_repr() == "p=0.25");
 }
 
+TEST_CASE("Dropout: gradcheck with a fixed mask (float64)") {
+  // Reseeding inside the function makes every evaluation draw the same mask, so the layer is a
+  // fixed linear map whose gradient finite differences can check.
+  auto drop = std::make_shared<nn::Dropout>(0.4);
+  Tensor x = Tensor::randn({3, 5}, kFloat64).requires_grad_();
+  auto r = testing::module_gradcheck(*drop,
+                                     [&](const auto& in) {
+                                       manual_seed(123);
+                                       return drop->forward(in[0]);
+                                     },
+                                     {x});
+  CHECK_MESSAGE(r.ok, r.report);
+}
+
 // ---- Conv2d and pooling ------------------------------------------------------------------------
 
 TEST_CASE("Conv2d: forward matches a direct convolution") {
@@ -188,6 +202,20 @@ TEST_CASE("pooling layers") {
                        Error);
   CHECK_THROWS_WITH_AS(nn::AvgPool2d(2, 1, 2), Contains("AvgPool2d: got kernel_size"), Error);
   CHECK_THROWS_AS(nn::AdaptiveAvgPool2d(0), Error);
+}
+
+TEST_CASE("pooling layers: gradcheck behind a conv (float64)") {
+  manual_seed(36);
+  auto net = std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{
+      std::make_shared<nn::Conv2d>(2, 2, 3, 1, 1), std::make_shared<nn::MaxPool2d>(2),
+      std::make_shared<nn::AvgPool2d>(3, 1, 1),
+      std::make_shared<nn::AdaptiveAvgPool2d>(Pair2{2, 1}), std::make_shared<nn::Flatten>()});
+  net->to(kFloat64);
+  Tensor x = Tensor::randn({2, 2, 6, 6}, kFloat64).requires_grad_();
+  CHECK(net->forward(x).shape() == Shape{2, 4});
+  auto r =
+      testing::module_gradcheck(*net, [&](const auto& in) { return net->forward(in[0]); }, {x});
+  CHECK_MESSAGE(r.ok, r.report);
 }
 
 // ---- Embedding ---------------------------------------------------------------------------------
