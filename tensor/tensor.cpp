@@ -116,6 +116,24 @@ Tensor& Tensor::set_name(const std::string& name) {
   return *this;
 }
 
+void Tensor::set_data(const Tensor& src) {
+  TensorImpl& t = const_cast<TensorImpl&>(checked(impl_));
+  MMGRAD_CHECK(src.defined(), "set_data: the source tensor is undefined");
+  MMGRAD_CHECK(!t.requires_grad || is_floating(src.dtype()),
+               "set_data: a tensor that requires grad needs floating-point data, got ",
+               describe(src));
+  if (impl_ == src.impl_) return;
+  if (t.grad.defined() && (src.shape() != t.shape || src.dtype() != t.dtype ||
+                           src.device() != t.storage->device()))
+    t.grad = Tensor();
+  const TensorImpl& s = *src.impl_;
+  t.storage = s.storage;
+  t.shape = s.shape;
+  t.strides = s.strides;
+  t.offset = s.offset;
+  t.dtype = s.dtype;
+}
+
 std::string describe(const Tensor& t) {
   if (!t.defined()) return "(undefined tensor)";
   return cat_str(t.shape().str(), " ", dtype_name(t.dtype()), " ", device_name(t.device()));

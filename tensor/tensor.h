@@ -178,6 +178,10 @@ class Tensor {
   // A name shown in graph drawings (modules set "fc1.weight" on their parameters).
   const std::string& name() const;
   Tensor& set_name(const std::string& name);
+  // Rebinds this tensor's data to src's (storage, shape, strides, offset, dtype) in place, so
+  // every handle to it sees the change (how Module::to moves parameters an optimizer holds).
+  // requires_grad and name are kept; .grad is dropped if the shape, dtype or device changes.
+  void set_data(const Tensor& src);
 
   // ---- views (ops/shape.cpp) ------------------------------------------------------------------
   Tensor view(const Shape& shape) const;     // needs compatible strides; -1 infers one dim

@@ -1,0 +1,81 @@
+#include "nn/activation.h"
+
+#include "ops/elementwise.h"
+#include "ops/shape.h"
+
+namespace mmgrad::nn {
+
+Activation parse_activation(const std::string& s) {
+  if (s == "relu") return Activation::ReLU;
+  if (s == "gelu") return Activation::GELU;
+  if (s == "tanh") return Activation::Tanh;
+  if (s == "sigmoid") return Activation::Sigmoid;
+  if (s == "identity" || s == "none") return Activation::Identity;
+  fail(cat_str("parse_activation: unknown activation '", s,
+               "' (expected relu, gelu, tanh, sigmoid or identity)"));
+}
+
+const char* activation_name(Activation a) {
+  switch (a) {
+    case Activation::ReLU:
+      return "relu";
+    case Activation::GELU:
+      return "gelu";
+    case Activation::Tanh:
+      return "tanh";
+    case Activation::Sigmoid:
+      return "sigmoid";
+    case Activation::Identity:
+      return "identity";
+  }
+  return "?";
+}
+
+Tensor activate(const Tensor& x, Activation a) {
+  switch (a) {
+    case Activation::ReLU:
+      return relu(x);
+    case Activation::GELU:
+      return gelu(x);
+    case Activation::Tanh:
+      return tanh(x);
+    case Activation::Sigmoid:
+      return sigmoid(x);
+    case Activation::Identity:
+      return x;
+  }
+  fail("activate: invalid activation");
+}
+
+std::shared_ptr<Module> make_activation(Activation a) {
+  switch (a) {
+    case Activation::ReLU:
+      return std::make_shared<ReLU>();
+    case Activation::GELU:
+      return std::make_shared<GELU>();
+    case Activation::Tanh:
+      return std::make_shared<Tanh>();
+    case Activation::Sigmoid:
+      return std::make_shared<Sigmoid>();
+    case Activation::Identity:
+      return std::make_shared<Identity>();
+  }
+  fail("make_activation: invalid activation");
+}
+
+Tensor ReLU::forward(const Tensor& x) { return relu(x); }
+Tensor GELU::forward(const Tensor& x) { return gelu(x); }
+Tensor Tanh::forward(const Tensor& x) { return tanh(x); }
+Tensor Sigmoid::forward(const Tensor& x) { return sigmoid(x); }
+Tensor Identity::forward(const Tensor& x) { return x; }
+
+Tensor Flatten::forward(const Tensor& x) {
+  MMGRAD_CHECK(x.defined(), label(), ": input is an undefined tensor");
+  return flatten(x, start_dim, end_dim);
+}
+
+std::string Flatten::extra_repr() const {
+  return cat_str("start_dim=", start_dim, ", end_dim=", end_dim);
+}
+
+}  // namespace mmgrad::nn

@@ -1,0 +1,67 @@
+#include "nn/pooling.h"
+
+namespace mmgrad::nn {
+namespace {
+
+std::string pair_str(Pair2 p) { return cat_str("(", p.h, ", ", p.w, ")"); }
+
+void check_pool_args(const char* layer, Pair2 k, Pair2 s, Pair2 p) {
+  MMGRAD_CHECK(k.h > 0 && k.w > 0 && s.h >= 0 && s.w >= 0 && p.h >= 0 && p.w >= 0 &&
+                   2 * p.h <= k.h && 2 * p.w <= k.w,
+               layer, ": got kernel_size ", pair_str(k), ", stride ", pair_str(s), ", padding ",
+               pair_str(p),
+               "; expected kernel > 0, stride >= 0 (0 = kernel), 0 <= padding <= "
+               "kernel / 2");
+}
+
+void check_nchw(const Module& m, const Tensor& x) {
+  MMGRAD_CHECK(x.defined(), m.label(), ": input is an undefined tensor");
+  MMGRAD_CHECK(x.dim() == 4 && x.is_floating_point(), m.label(), ": input is ", describe(x),
+               "; expected a floating-point [N, C, H, W] tensor");
+}
+
+}  // namespace
+
+MaxPool2d::MaxPool2d(Pair2 kernel_size, Pair2 stride, Pair2 padding)
+    : kernel_size(kernel_size), stride(stride), padding(padding) {
+  check_pool_args("MaxPool2d", kernel_size, stride, padding);
+}
+
+Tensor MaxPool2d::forward(const Tensor& x) {
+  check_nchw(*this, x);
+  return max_pool2d(x, kernel_size, stride, padding);
+}
+
+std::string MaxPool2d::extra_repr() const {
+  return cat_str("kernel_size=", pair_str(kernel_size), ", stride=", pair_str(stride),
+                 ", padding=", pair_str(padding));
+}
+
+AvgPool2d::AvgPool2d(Pair2 kernel_size, Pair2 stride, Pair2 padding)
+    : kernel_size(kernel_size), stride(stride), padding(padding) {
+  check_pool_args("AvgPool2d", kernel_size, stride, padding);
+}
+
+Tensor AvgPool2d::forward(const Tensor& x) {
+  check_nchw(*this, x);
+  return avg_pool2d(x, kernel_size, stride, padding);
+}
+
+std::string AvgPool2d::extra_repr() const {
+  return cat_str("kernel_size=", pair_str(kernel_size), ", stride=", pair_str(stride),
+                 ", padding=", pair_str(padding));
+}
+
+AdaptiveAvgPool2d::AdaptiveAvgPool2d(Pair2 output_size) : output_size(output_size) {
+  MMGRAD_CHECK(output_size.h > 0 && output_size.w > 0,
+               "AdaptiveAvgPool2d: output_size must be positive, got ", pair_str(output_size));
+}
+
+Tensor AdaptiveAvgPool2d::forward(const Tensor& x) {
+  check_nchw(*this, x);
+  return adaptive_avg_pool2d(x, output_size);
+}
+
+std::string AdaptiveAvgPool2d::extra_repr() const { return "output_size=" + pair_str(output_size); }
+
+}  // namespace mmgrad::nn
