@@ -15,6 +15,7 @@
 #include <unordered_set>
 
 #include "autograd/grad_mode.h"
+#include "nn/module.h"
 #include "nn/optim.h"
 
 namespace mmgrad {
@@ -323,6 +324,18 @@ nn::StateDict load_state_dict(const std::string& path, Device device) {
   if (device == Device::CPU) return state;
   for (auto& kv : state) kv.second = kv.second.to(device);
   return state;
+}
+
+// ---- modules ------------------------------------------------------------------------------------
+void save(const nn::Module& module, const std::string& path) { save(module.state_dict(), path); }
+
+void load(nn::Module& module, const std::string& path, bool strict) {
+  nn::StateDict state = load_state_dict(path);
+  try {
+    module.load_state_dict(state, strict);  // validates everything before copying anything
+  } catch (const Error& e) {
+    fail(cat_str("load: checkpoint '", path, "': ", e.what()));
+  }
 }
 
 // ---- optimizers ---------------------------------------------------------------------------------

@@ -2,6 +2,9 @@
 // are compositions of differentiable ops: normalize, matmul, exp, clamp, cross_entropy, ...
 #include "nn/losses.h"
 
+#include <algorithm>
+
+#include "autograd/grad_mode.h"
 #include "ops/elementwise.h"
 #include "ops/matmul.h"
 #include "ops/norm.h"
@@ -149,6 +152,38 @@ Tensor triplet_margin_loss(const Tensor& anchor, const Tensor& positive, const T
     case Reduction::Mean: break;
   }
   return mean(losses);
+}
+
+// ---- CLIPLoss -----------------------------------------------------------------------------------
+CLIPLoss::CLIPLoss(double init_temperature, bool learnable) : learnable_(learnable) {
+  MMGRAD_CHECK(std::isfinite(init_temperature) && init_temperature >= 0.01,
+               "CLIPLoss: init_temperature must be >= 0.01 (a logit scale of at most 100), got ",
+               init_temperature);
+  Tensor init = Tensor::scalar(std::log(1.0 / init_temperature), DType::Float32);
+  logit_scale = learnable ? register_parameter("logit_scale", init)
+                          : register_buffer("logit_scale", init);
+}
+
+ClipLossResult CLIPLoss::forward(const Tensor& image_emb, const Tensor& text_emb) const {
+  return clip_loss(image_emb, text_emb, logit_scale);
+}
+
+Tensor CLIPLoss::forward(const Tensor& a, const Tensor& b, const Tensor& c) const {
+  return three_way_contrastive_loss(a, b, c, logit_scale);
+}
+
+double CLIPLoss::temperature() const {
+  return 1.0 / std::exp(std::min(logit_scale.item(), kMaxLogitScale));
+}
+
+void CLIPLoss::clamp_logit_scale_() {
+  NoGradGuard no_grad;
+  logit_scale.copy_(clamp(logit_scale, 0.0, kMaxLogitScale));
+}
+
+std::string CLIPLoss::extra_repr() const {
+  return cat_str("temperature=", temperature(), ", learnable=", learnable_ ? "true" : "false",
+                 ", max_logit_scale=100");
 }
 
 }  // namespace mmgrad::nn

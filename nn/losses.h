@@ -6,6 +6,7 @@
 
 #include <cmath>
 
+#include "nn/module.h"
 #include "ops/loss.h"
 #include "tensor/tensor.h"
 
@@ -66,5 +67,48 @@ Tensor pair_contrastive_loss(const Tensor& a, const Tensor& b, const Tensor& sam
 Tensor triplet_margin_loss(const Tensor& anchor, const Tensor& positive, const Tensor& negative,
                            double margin = 1.0, double p = 2.0, double eps = 1e-6,
                            bool swap = false, Reduction reduction = Reduction::Mean);
+
+// ---- CLIPLoss: the loss with its learnable temperature -----------------------------------------
+// Holds logit_scale = log(1 / temperature) as a 0-d parameter (float32; module.to(kFloat64)
+// converts it), initialised to log(1 / 0.07) ~ 2.659 as in CLIP. Put it in the optimizer with
+// the encoders' parameters:
+//
+//   auto criterion = std::make_shared<nn::CLIPLoss>();
+//   std::vector<Tensor> params = model.parameters();
+//   params.push_back(criterion->logit_scale);
+//   ... auto [loss, logits, logits_t] = (*criterion)(img_emb, txt_emb);
+//   ... opt.step(); criterion->clamp_logit_scale_();   // optional, as OpenCLIP does
+//
+// With learnable = false the scale is a buffer: saved in the state dict, never trained (the
+// fixed temperature of the AudioCLIP formulation).
+class CLIPLoss : public Module {
+ public:
+  // Needs 0.01 <= init_temperature (a scale of at most 100) and a finite value.
+  explicit CLIPLoss(double init_temperature = 0.07, bool learnable = true);
+
+  using Module::forward;
+  using Module::operator();
+  // clip_loss(image_emb, text_emb, logit_scale).
+  ClipLossResult forward(const Tensor& image_emb, const Tensor& text_emb) const;
+  ClipLossResult operator()(const Tensor& image_emb, const Tensor& text_emb) const {
+    return forward(image_emb, text_emb);
+  }
+  // three_way_contrastive_loss(a, b, c, logit_scale) with the same learnable scale.
+  Tensor forward(const Tensor& a, const Tensor& b, const Tensor& c) const;
+
+  // 1 / exp(min(logit_scale, log 100)): the temperature the loss currently uses.
+  double temperature() const;
+  // Clamps the stored logit_scale into [0, log 100] in place (CLIP / OpenCLIP do this after each
+  // optimizer step, so the parameter never drifts beyond the range the forward can use).
+  void clamp_logit_scale_();
+
+  std::string name() const override { return "CLIPLoss"; }
+  std::string extra_repr() const override;
+
+  Tensor logit_scale;  // 0-d; a parameter when learnable, else a buffer
+
+ private:
+  bool learnable_;
+};
 
 }  // namespace mmgrad::nn

@@ -14,6 +14,7 @@
 
 #include "mmgrad.h"
 #include "nn/checkpoint.h"
+#include "nn/linear.h"
 #include "nn/optim.h"
 
 using namespace mmgrad;
@@ -412,4 +413,133 @@ TEST_CASE("checkpoint: loading optimizer state that does not fit is refused") {
   CHECK(swapped.state_dict().size() == 7);  // still no state
   optim::SGD sgd({m.w, m.b}, {.lr = 0.1});
   CHECK_THROWS_WITH_AS(load(sgd, tmp / "adam.ckpt"), Contains("unexpected entry"), Error);
+}
+
+// ---- module checkpoints -------------------------------------------------------------------------
+namespace {
+
+struct TwoLayer : nn::Module {
+  std::shared_ptr<nn::Linear> fc1, fc2;
+  TwoLayer(int64_t hidden = 4, bool bias2 = true) {
+    fc1 = register_module("fc1", std::make_shared<nn::Linear>(3, hidden));
+    fc2 = register_module("fc2", std::make_shared<nn::Linear>(hidden, 2, bias2));
+  }
+  std::string name() const override { return "TwoLayer"; }
+  Tensor forward(const Tensor& x) override { return fc2->forward(fc1->forward(x).relu()); }
+};
+
+std::vector<std::vector<float>> values(const nn::Module& m) {
+  std::vector<std::vector<float>> out;
+  for (const auto& kv : m.state_dict()) out.push_back(kv.second.to_vector<float>());
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("checkpoint: module save/load round trip") {
+  TempDir tmp;
+  manual_seed(1);
+  auto a = std::make_shared<TwoLayer>();
+  manual_seed(2);
+  auto b = std::make_shared<TwoLayer>();
+  REQUIRE(values(*a) != values(*b));
+  save(*a, tmp / "a.ckpt");
+  load(*b, tmp / "a.ckpt");
+  CHECK(values(*b) == values(*a));
+  // The loaded values went into b's own tensors (an optimizer's handles see them).
+  CHECK_FALSE(b->fc1->weight.same(a->fc1->weight));
+  Tensor x = Tensor::randn({5, 3});
+  CHECK(b->forward(x).to_vector<float>() == a->forward(x).to_vector<float>());
+  // The names in the file are the module's dotted names.
+  nn::StateDict sd = load_state_dict(tmp / "a.ckpt");
+  REQUIRE(sd.size() == 4);
+  CHECK(sd[0].first == "fc1.weight");
+  CHECK(sd[3].first == "fc2.bias");
+}
+
+TEST_CASE("checkpoint: loading a mismatched, partial or broken file leaves the module unchanged") {
+  TempDir tmp;
+  manual_seed(3);
+  auto model = std::make_shared<TwoLayer>();
+  const auto before = values(*model);
+
+  auto wider = std::make_shared<TwoLayer>(5);
+  save(*wider, tmp / "wider.ckpt");
+  CHECK_THROWS_WITH_AS(load(*model, tmp / "wider.ckpt"), Contains("wider.ckpt"), Error);
+  CHECK_THROWS_WITH_AS(load(*model, tmp / "wider.ckpt"), Contains("'fc1.weight' has shape [5, 3]"),
+                       Error);
+  CHECK(values(*model) == before);
+
+  // Missing (the file has no fc2.bias) and extra tensors.
+  auto no_bias = std::make_shared<TwoLayer>(4, false);
+  save(*no_bias, tmp / "no_bias.ckpt");
+  CHECK_THROWS_WITH_AS(load(*model, tmp / "no_bias.ckpt"), Contains("missing 'fc2.bias'"), Error);
+  CHECK(values(*model) == before);
+  CHECK_THROWS_WITH_AS(load(*no_bias, tmp / "wider.ckpt"), Contains("unexpected 'fc2.bias'"),
+                       Error);
+  nn::StateDict extra = model->state_dict();
+  extra.emplace_back("fc3.weight", Tensor::zeros({2, 2}));
+  save(extra, tmp / "extra.ckpt");
+  CHECK_THROWS_WITH_AS(load(*model, tmp / "extra.ckpt"), Contains("unexpected 'fc3.weight'"),
+                       Error);
+  CHECK(values(*model) == before);
+  // Non-strict loading takes what matches.
+  load(*model, tmp / "no_bias.ckpt", /*strict=*/false);
+  CHECK(model->fc1->weight.to_vector<float>() == no_bias->fc1->weight.to_vector<float>());
+  CHECK(model->fc2->bias.to_vector<float>() == before[3]);
+
+  // A dtype mismatch.
+  auto f64 = std::make_shared<TwoLayer>();
+  f64->to(kFloat64);
+  save(*f64, tmp / "f64.ckpt");
+  const auto now = values(*model);
+  CHECK_THROWS_WITH_AS(load(*model, tmp / "f64.ckpt"), Contains("float64"), Error);
+  // Truncated and corrupt files.
+  std::vector<char> bytes = read_bytes(tmp / "f64.ckpt");
+  bytes.resize(bytes.size() / 2);
+  write_bytes(tmp / "half.ckpt", bytes);
+  CHECK_THROWS_WITH_AS(load(*model, tmp / "half.ckpt"), Contains("truncated"), Error);
+  write_bytes(tmp / "junk.ckpt", {'{', '"', 'a', '"', ':', '1', '}'});
+  CHECK_THROWS_WITH_AS(load(*model, tmp / "junk.ckpt"), Contains("not an mmgrad checkpoint"),
+                       Error);
+  CHECK(values(*model) == now);
+}
+
+TEST_CASE("checkpoint: module + Adam resume gives the same parameters as training straight") {
+  TempDir tmp;
+  auto batch = [](int t) {
+    Generator gen(500 + t);
+    Tensor x = Tensor::randn({8, 3}, kFloat32, &gen);
+    Tensor y = Tensor::randn({8, 2}, kFloat32, &gen);
+    return std::make_pair(x, y);
+  };
+  auto train = [&](TwoLayer& m, optim::Optimizer& opt, int from, int to) {
+    for (int t = from; t < to; ++t) {
+      auto [x, y] = batch(t);
+      opt.zero_grad();
+      square(m.forward(x) - y).mean().backward();
+      optim::clip_grad_norm_(m.parameters(), 0.5);
+      opt.step();
+    }
+  };
+  manual_seed(11);
+  auto a = std::make_shared<TwoLayer>();
+  manual_seed(11);
+  auto b = std::make_shared<TwoLayer>();
+  REQUIRE(values(*a) == values(*b));
+  optim::AdamW opt_a(a->parameters(), {.lr = 0.02});
+  train(*a, opt_a, 0, 8);
+  {
+    optim::AdamW opt_b(b->parameters(), {.lr = 0.02});
+    train(*b, opt_b, 0, 4);
+    save(*b, tmp / "model.ckpt");
+    save(opt_b, tmp / "optim.ckpt");
+  }
+  manual_seed(99);  // a differently initialised model: everything must come from the files
+  auto c = std::make_shared<TwoLayer>();
+  optim::AdamW opt_c(c->parameters(), {.lr = 0.02});
+  load(*c, tmp / "model.ckpt");
+  load(opt_c, tmp / "optim.ckpt");
+  train(*c, opt_c, 4, 8);
+  CHECK(values(*c) == values(*a));
 }

@@ -8,6 +8,7 @@
 
 #include "mmgrad.h"
 #include "nn/losses.h"
+#include "nn/optim.h"
 
 using namespace mmgrad;
 using doctest::Approx;
@@ -362,4 +363,73 @@ TEST_CASE("mse_loss is re-exported for the nn namespace") {
   Tensor x = Tensor::from_vector({1.0, 2.0, 4.0}, {3}, kFloat64);
   Tensor y = Tensor::from_vector({1.0, 0.0, 1.0}, {3}, kFloat64);
   CHECK(nn::mse_loss(x, y).item() == Approx((0 + 4 + 9) / 3.0));
+}
+
+// ---- CLIPLoss module ----------------------------------------------------------------------------
+TEST_CASE("CLIPLoss: learnable log-temperature initialised to log(1/0.07)") {
+  nn::CLIPLoss criterion;
+  REQUIRE(criterion.logit_scale.defined());
+  CHECK(criterion.logit_scale.dim() == 0);
+  CHECK(criterion.logit_scale.dtype() == kFloat32);
+  CHECK(criterion.logit_scale.item() == Approx(std::log(1 / 0.07)).epsilon(1e-6));
+  CHECK(criterion.temperature() == Approx(0.07).epsilon(1e-6));
+  std::vector<Tensor> params = criterion.parameters();
+  REQUIRE(params.size() == 1);
+  CHECK(params[0].same(criterion.logit_scale));
+  CHECK(params[0].requires_grad());
+  nn::StateDict sd = criterion.state_dict();
+  REQUIRE(sd.size() == 1);
+  CHECK(sd[0].first == "logit_scale");
+  CHECK(criterion.label().find("CLIPLoss(temperature=0.07") == 0);
+
+  // A fixed temperature: a buffer, saved but not trained.
+  nn::CLIPLoss fixed(0.5, /*learnable=*/false);
+  CHECK(fixed.parameters().empty());
+  CHECK(fixed.state_dict().size() == 1);
+  CHECK(fixed.temperature() == Approx(0.5).epsilon(1e-6));
+  CHECK_THROWS_WITH_AS(nn::CLIPLoss(0.001), Contains("CLIPLoss: init_temperature"), Error);
+  CHECK_THROWS_WITH_AS(nn::CLIPLoss(-1.0), Contains("init_temperature"), Error);
+}
+
+TEST_CASE("CLIPLoss: forward is clip_loss with the module's scale; the scale learns") {
+  nn::CLIPLoss criterion;
+  criterion.to(kFloat64);
+  Tensor img = randn64({6, 4}, 91), txt = randn64({6, 4}, 92);
+  nn::ClipLossResult r = criterion(img, txt);
+  // (the float32 initial value, converted: compare with the value the module holds)
+  CHECK(r.loss.item() ==
+        Approx(clip_by_hand(img, txt, criterion.logit_scale.item())).epsilon(1e-12));
+  CHECK(criterion.forward(img, txt, txt).item() ==
+        Approx(nn::three_way_contrastive_loss(img, txt, txt, criterion.logit_scale).item()));
+  // Gradcheck through the module w.r.t. the embeddings (the scale is checked in clip_loss).
+  check_gradcheck([&](const std::vector<Tensor>& in) { return criterion(in[0], in[1]).loss; },
+                  {randn64({3, 2}, 93).requires_grad_(), randn64({3, 2}, 94).requires_grad_()});
+  // Aligned pairs: a sharper softmax lowers the loss, so SGD raises the scale.
+  Tensor e = randn64({6, 4}, 95);
+  const double before = criterion.logit_scale.item();
+  optim::SGD opt(criterion.parameters(), {.lr = 0.5});
+  for (int i = 0; i < 3; ++i) {
+    opt.zero_grad();
+    criterion(e, e).loss.backward();
+    opt.step();
+  }
+  CHECK(criterion.logit_scale.item() > before);
+}
+
+TEST_CASE("CLIPLoss: clamp_logit_scale_ keeps the parameter in [0, log 100]") {
+  nn::CLIPLoss criterion;
+  {
+    NoGradGuard no_grad;
+    criterion.logit_scale.fill_(7.0);
+  }
+  CHECK(criterion.temperature() == Approx(0.01));  // the forward already caps it
+  criterion.clamp_logit_scale_();
+  CHECK(criterion.logit_scale.item() == Approx(std::log(100.0)).epsilon(1e-6));
+  CHECK(criterion.logit_scale.requires_grad());
+  {
+    NoGradGuard no_grad;
+    criterion.logit_scale.fill_(-2.0);
+  }
+  criterion.clamp_logit_scale_();
+  CHECK(criterion.logit_scale.item() == 0.0);
 }
