@@ -31,8 +31,7 @@ AdamOptions from_adamw(const AdamWOptions& o) {
 Adam::Adam(std::vector<Tensor> params, const AdamOptions& options)
     : Adam(std::move(params), options, false, "Adam") {}
 
-Adam::Adam(std::vector<Tensor> params, const AdamOptions& options, bool decoupled,
-           const char* name)
+Adam::Adam(std::vector<Tensor> params, const AdamOptions& options, bool decoupled, const char* name)
     : Optimizer(std::move(params), options.lr, name), options_(options), decoupled_(decoupled) {
   check_adam_options(name, options_);
   state_.resize(params_.size());
@@ -61,10 +60,10 @@ void Adam::step() {
     // calls normally return the same tensors (no copy).
     Tensor g = grads[i].contiguous();
     Tensor work = p.is_contiguous() ? p : p.contiguous();
-    backend(p.device()).adam_step(p.dtype(), work.raw_data(), g.raw_data(), s.exp_avg.raw_data(),
-                                  s.exp_avg_sq.raw_data(), p.numel(), lr_, options_.beta1,
-                                  options_.beta2, options_.eps, options_.weight_decay, s.step,
-                                  decoupled_);
+    backend(p.device())
+        .adam_step(p.dtype(), work.raw_data(), g.raw_data(), s.exp_avg.raw_data(),
+                   s.exp_avg_sq.raw_data(), p.numel(), lr_, options_.beta1, options_.beta2,
+                   options_.eps, options_.weight_decay, s.step, decoupled_);
     if (!work.same(p)) p.copy_(work);
     // Raw writes bypass copy_/add_: bump the versions so autograd sees the change.
     p.storage()->bump_version();
@@ -83,9 +82,9 @@ std::vector<std::pair<std::string, double>> Adam::hyperparameters() const {
 
 std::function<void()> Adam::prepare_hyperparameters(const std::map<std::string, double>& v) {
   const double decoupled = v.at("decoupled_weight_decay");
-  MMGRAD_CHECK(decoupled == (decoupled_ ? 1.0 : 0.0), name_,
-               ".load_state_dict: the state is from ", decoupled == 1.0 ? "AdamW" : "Adam",
-               " (decoupled_weight_decay = ", decoupled, ") but this optimizer is ", name_);
+  MMGRAD_CHECK(decoupled == (decoupled_ ? 1.0 : 0.0), name_, ".load_state_dict: the state is from ",
+               decoupled == 1.0 ? "AdamW" : "Adam", " (decoupled_weight_decay = ", decoupled,
+               ") but this optimizer is ", name_);
   AdamOptions o{v.at("lr"), v.at("beta1"), v.at("beta2"), v.at("eps"), v.at("weight_decay")};
   check_adam_options((std::string(name_) + ".load_state_dict").c_str(), o);
   return [this, o] { options_ = o; };

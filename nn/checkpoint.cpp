@@ -34,10 +34,14 @@ constexpr uint64_t kMinRecordBytes = 4 + 1 + 1 + 1 + 8 + 4;
 
 uint8_t dtype_code(DType t) {
   switch (t) {
-    case DType::Float32: return 0;
-    case DType::Float64: return 1;
-    case DType::Int64: return 2;
-    case DType::Bool: return 3;
+    case DType::Float32:
+      return 0;
+    case DType::Float64:
+      return 1;
+    case DType::Int64:
+      return 2;
+    case DType::Bool:
+      return 3;
   }
   return 255;
 }
@@ -117,8 +121,8 @@ class Reader {
  public:
   explicit Reader(const std::string& path) : path_(path) {
     f_ = std::fopen(path.c_str(), "rb");
-    MMGRAD_CHECK(f_ != nullptr, "load_state_dict: cannot open checkpoint '", path, "': ",
-                 errno_text());
+    MMGRAD_CHECK(f_ != nullptr, "load_state_dict: cannot open checkpoint '", path,
+                 "': ", errno_text());
     struct stat st {};
     if (::fstat(fileno(f_), &st) != 0 || !S_ISREG(st.st_mode)) {
       std::fclose(f_);
@@ -178,9 +182,8 @@ void save(const nn::StateDict& state, const std::string& path) {
   std::unordered_set<std::string> names;
   for (size_t i = 0; i < state.size(); ++i) {
     const auto& [name, t] = state[i];
-    MMGRAD_CHECK(!name.empty() && name.size() <= kMaxNameLength, "save: '", path,
-                 "': entry ", i, " has a name of ", name.size(), " bytes (expected 1..",
-                 kMaxNameLength, ")");
+    MMGRAD_CHECK(!name.empty() && name.size() <= kMaxNameLength, "save: '", path, "': entry ", i,
+                 " has a name of ", name.size(), " bytes (expected 1..", kMaxNameLength, ")");
     MMGRAD_CHECK(names.insert(name).second, "save: '", path, "': duplicate name '", name, "'");
     MMGRAD_CHECK(t.defined(), "save: '", path, "': tensor '", name, "' is undefined");
   }
@@ -233,8 +236,8 @@ nn::StateDict load_state_dict(const std::string& path) {
                " bytes, inside the header");
   const auto version = r.get_value<uint32_t>("the header (format version)");
   MMGRAD_CHECK(version == kCheckpointVersion, "load_state_dict: '", p,
-               "' has unsupported checkpoint format version ", version, " (this build reads version ",
-               kCheckpointVersion, ")");
+               "' has unsupported checkpoint format version ", version,
+               " (this build reads version ", kCheckpointVersion, ")");
   const auto count = r.get_value<uint64_t>("the header (tensor count)");
   const uint32_t header_crc = r.crc();
   const auto stored_header_crc = r.get_value<uint32_t>("the header (CRC)");
@@ -261,7 +264,7 @@ nn::StateDict load_state_dict(const std::string& path) {
     const auto code = r.get_value<uint8_t>(label + ", dtype");
     MMGRAD_CHECK(code <= 3, "load_state_dict: '", p, "' is corrupt: ", label,
                  " has unknown dtype code ", static_cast<int>(code));
-    const DType dtype = code == 0 ? DType::Float32
+    const DType dtype = code == 0   ? DType::Float32
                         : code == 1 ? DType::Float64
                         : code == 2 ? DType::Int64
                                     : DType::Bool;
@@ -286,8 +289,8 @@ nn::StateDict load_state_dict(const std::string& path) {
     }
     const uint64_t expected_bytes = numel * dtype_size(dtype);
     const auto nbytes = r.get_value<uint64_t>(label + ", byte count");
-    MMGRAD_CHECK(nbytes == expected_bytes, "load_state_dict: '", p, "' is corrupt: ", label,
-                 " (", shape.str(), " ", dtype_name(dtype), ") declares ", nbytes,
+    MMGRAD_CHECK(nbytes == expected_bytes, "load_state_dict: '", p, "' is corrupt: ", label, " (",
+                 shape.str(), " ", dtype_name(dtype), ") declares ", nbytes,
                  " data bytes, expected ", expected_bytes);
     // Checked before allocating: a truncated file never causes a large allocation.
     MMGRAD_CHECK(nbytes <= r.remaining(), "load_state_dict: '", p, "' is truncated: ", label,

@@ -147,9 +147,12 @@ Tensor triplet_margin_loss(const Tensor& anchor, const Tensor& positive, const T
   if (swap) d_an = minimum(d_an, pairwise_distance(positive, negative, p, eps));
   Tensor losses = clamp_min(add(sub(d_ap, d_an), margin), 0.0);
   switch (reduction) {
-    case Reduction::None: return losses;
-    case Reduction::Sum: return sum(losses);
-    case Reduction::Mean: break;
+    case Reduction::None:
+      return losses;
+    case Reduction::Sum:
+      return sum(losses);
+    case Reduction::Mean:
+      break;
   }
   return mean(losses);
 }
@@ -160,8 +163,8 @@ CLIPLoss::CLIPLoss(double init_temperature, bool learnable) : learnable_(learnab
                "CLIPLoss: init_temperature must be >= 0.01 (a logit scale of at most 100), got ",
                init_temperature);
   Tensor init = Tensor::scalar(std::log(1.0 / init_temperature), DType::Float32);
-  logit_scale = learnable ? register_parameter("logit_scale", init)
-                          : register_buffer("logit_scale", init);
+  logit_scale =
+      learnable ? register_parameter("logit_scale", init) : register_buffer("logit_scale", init);
 }
 
 ClipLossResult CLIPLoss::forward(const Tensor& image_emb, const Tensor& text_emb) const {

@@ -64,8 +64,10 @@ void LRScheduler::load_state_dict(const nn::StateDict& state) {
 StepLR::StepLR(Optimizer& optimizer, int64_t step_size, double gamma)
     : LRScheduler(optimizer, "StepLR"), step_size_(step_size), gamma_(gamma) {
   MMGRAD_CHECK(step_size > 0, "StepLR: step_size must be > 0, got ", step_size);
-  MMGRAD_CHECK(std::isfinite(gamma) && gamma >= 0.0, "StepLR: gamma must be a finite number >= 0, "
-               "got ", gamma);
+  MMGRAD_CHECK(std::isfinite(gamma) && gamma >= 0.0,
+               "StepLR: gamma must be a finite number >= 0, "
+               "got ",
+               gamma);
   init();
 }
 
@@ -74,8 +76,8 @@ double StepLR::lr_at(int64_t k) const {
 }
 
 // ---- CosineWithWarmup ---------------------------------------------------------------------------
-CosineWithWarmup::CosineWithWarmup(Optimizer& optimizer, int64_t warmup_steps,
-                                   int64_t total_steps, double min_lr)
+CosineWithWarmup::CosineWithWarmup(Optimizer& optimizer, int64_t warmup_steps, int64_t total_steps,
+                                   double min_lr)
     : LRScheduler(optimizer, "CosineWithWarmup"),
       warmup_steps_(warmup_steps),
       total_steps_(total_steps),
@@ -93,8 +95,8 @@ double CosineWithWarmup::lr_at(int64_t k) const {
   if (k < warmup_steps_)
     return base_lr_ * static_cast<double>(k + 1) / static_cast<double>(warmup_steps_);
   if (k >= total_steps_) return min_lr_;
-  const double t = static_cast<double>(k - warmup_steps_) /
-                   static_cast<double>(total_steps_ - warmup_steps_);
+  const double t =
+      static_cast<double>(k - warmup_steps_) / static_cast<double>(total_steps_ - warmup_steps_);
   return min_lr_ + (base_lr_ - min_lr_) * 0.5 * (1.0 + std::cos(std::numbers::pi * t));
 }
 

@@ -88,8 +88,8 @@ class Optimizer {
   Tensor state_like_param(size_t i, const std::map<std::string, Tensor>& entries,
                           const std::string& key) const;
   // A loaded 0-d int64 state value (e.g. "step"), which must be >= min_value.
-  int64_t state_int(size_t i, const std::map<std::string, Tensor>& entries,
-                    const std::string& key, int64_t min_value) const;
+  int64_t state_int(size_t i, const std::map<std::string, Tensor>& entries, const std::string& key,
+                    int64_t min_value) const;
   // Throws if `entries` holds a key not listed in `allowed`.
   void check_state_keys(size_t i, const std::map<std::string, Tensor>& entries,
                         std::initializer_list<const char*> allowed) const;
@@ -183,9 +183,9 @@ class Adam : public Optimizer {
 
  private:
   struct State {
-    int64_t step = 0;  // updates applied to this parameter (bias correction uses it)
-    Tensor exp_avg;    // m: running mean of the gradient
-    Tensor exp_avg_sq; // v: running mean of the squared gradient
+    int64_t step = 0;   // updates applied to this parameter (bias correction uses it)
+    Tensor exp_avg;     // m: running mean of the gradient
+    Tensor exp_avg_sq;  // v: running mean of the squared gradient
   };
   AdamOptions options_;
   bool decoupled_;

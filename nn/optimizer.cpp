@@ -27,7 +27,8 @@ double scalar_value(const char* opt, const std::string& key, const Tensor& t) {
 Optimizer::Optimizer(std::vector<Tensor> params, double lr, const char* name)
     : params_(std::move(params)), lr_(lr), name_(name) {
   MMGRAD_CHECK(!params_.empty(), name_, ": got an empty parameter list (pass model.parameters())");
-  MMGRAD_CHECK(is_valid_lr(lr), name_, ": invalid learning rate ", lr, " (expected a finite lr >= 0)");
+  MMGRAD_CHECK(is_valid_lr(lr), name_, ": invalid learning rate ", lr,
+               " (expected a finite lr >= 0)");
   std::unordered_set<const TensorImpl*> seen;
   for (size_t i = 0; i < params_.size(); ++i) {
     const Tensor& p = params_[i];
@@ -36,8 +37,9 @@ Optimizer::Optimizer(std::vector<Tensor> params, double lr, const char* name)
                  "; only floating-point tensors can be optimized");
     MMGRAD_CHECK(p.requires_grad(), name_, ": parameter ", i, " (", describe(p),
                  ") does not require grad; call requires_grad_() on it or leave it out");
-    MMGRAD_CHECK(p.is_leaf(), name_, ": parameter ", i, " (", describe(p),
-                 ") is not a leaf tensor (it was computed by an op); optimize the leaf it came from");
+    MMGRAD_CHECK(
+        p.is_leaf(), name_, ": parameter ", i, " (", describe(p),
+        ") is not a leaf tensor (it was computed by an op); optimize the leaf it came from");
     MMGRAD_CHECK(seen.insert(p.impl()).second, name_, ": parameter ", i,
                  " appears more than once in the parameter list");
   }
@@ -65,16 +67,15 @@ Tensor Optimizer::checked_grad(size_t i) const {
   const Tensor& p = params_[i];
   Tensor g = p.grad();
   if (!g.defined()) return g;
-  MMGRAD_CHECK(g.shape() == p.shape() && g.dtype() == p.dtype() && g.device() == p.device(),
-               name_, ".step: the gradient of parameter ", i, " is ", describe(g),
+  MMGRAD_CHECK(g.shape() == p.shape() && g.dtype() == p.dtype() && g.device() == p.device(), name_,
+               ".step: the gradient of parameter ", i, " is ", describe(g),
                " but the parameter is ", describe(p));
   return g;
 }
 
 nn::StateDict Optimizer::state_dict() const {
   nn::StateDict out;
-  out.emplace_back("num_params",
-                   Tensor::scalar(static_cast<double>(params_.size()), DType::Int64));
+  out.emplace_back("num_params", Tensor::scalar(static_cast<double>(params_.size()), DType::Int64));
   out.emplace_back("lr", Tensor::scalar(lr_, DType::Float64));
   for (const auto& [key, value] : hyperparameters())
     out.emplace_back(key, Tensor::scalar(value, DType::Float64));
@@ -106,8 +107,8 @@ void Optimizer::load_state_dict(const nn::StateDict& state) {
       // "state.<i>.<name>"
       const size_t dot = key.find('.', 6);
       const std::string idx = key.substr(6, dot == std::string::npos ? std::string::npos : dot - 6);
-      bool digits = !idx.empty() && idx.size() <= 9 && dot != std::string::npos &&
-                    dot + 1 < key.size();
+      bool digits =
+          !idx.empty() && idx.size() <= 9 && dot != std::string::npos && dot + 1 < key.size();
       for (char c : idx) digits = digits && c >= '0' && c <= '9';
       MMGRAD_CHECK(digits, op, ": malformed state entry '", key,
                    "' (expected 'state.<param index>.<name>')");
@@ -143,9 +144,8 @@ Tensor Optimizer::state_like_param(size_t i, const std::map<std::string, Tensor>
                " has state but no 'state.", i, ".", key, "'");
   const Tensor& t = it->second;
   const Tensor& p = params_[i];
-  MMGRAD_CHECK(t.shape() == p.shape() && t.dtype() == p.dtype(), name_,
-               ".load_state_dict: 'state.", i, ".", key, "' is ", describe(t),
-               " but parameter ", i, " is ", describe(p));
+  MMGRAD_CHECK(t.shape() == p.shape() && t.dtype() == p.dtype(), name_, ".load_state_dict: 'state.",
+               i, ".", key, "' is ", describe(t), " but parameter ", i, " is ", describe(p));
   // A fresh buffer on the parameter's device: the optimizer updates it in place, and must not
   // write into the caller's tensors.
   NoGradGuard no_grad;
@@ -181,8 +181,10 @@ void Optimizer::check_state_keys(size_t i, const std::map<std::string, Tensor>& 
 // ||g||_2 over all gradients = sqrt(sum_p sum(g_p^2)). Each parameter's sum of squares stays on
 // its device and is accumulated in float64; one transfer to the host at the end.
 double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm) {
-  MMGRAD_CHECK(std::isfinite(max_norm) && max_norm >= 0.0, "clip_grad_norm_: max_norm must be a "
-               "finite number >= 0, got ", max_norm);
+  MMGRAD_CHECK(std::isfinite(max_norm) && max_norm >= 0.0,
+               "clip_grad_norm_: max_norm must be a "
+               "finite number >= 0, got ",
+               max_norm);
   NoGradGuard no_grad;
   std::vector<Tensor> grads;
   for (size_t i = 0; i < params.size(); ++i) {

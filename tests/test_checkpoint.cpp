@@ -83,8 +83,8 @@ std::vector<char> header(uint64_t count, uint32_t version = 1) {
   std::vector<char> h = {'M', 'M', 'G', 'R', 'A', 'D', 'C', 'K'};
   put<uint32_t>(h, version);
   put<uint64_t>(h, count);
-  put<uint32_t>(h, static_cast<uint32_t>(
-                       crc32(0L, reinterpret_cast<const Bytef*>(h.data()), h.size())));
+  put<uint32_t>(
+      h, static_cast<uint32_t>(crc32(0L, reinterpret_cast<const Bytef*>(h.data()), h.size())));
   return h;
 }
 

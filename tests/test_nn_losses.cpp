@@ -149,8 +149,8 @@ TEST_CASE("clip_loss: random embeddings give about log N (statistical, fixed see
   // The seed notebook's temperature (0.07) sharpens the logits: random pairs then cost more
   // than log N, aligned ones much less.
   Tensor img = randn64({n, d}, 7);
-  const double sharp = nn::clip_loss(img, randn64({n, d}, 8), scalar64(std::log(1 / 0.07)))
-                           .loss.item();
+  const double sharp =
+      nn::clip_loss(img, randn64({n, d}, 8), scalar64(std::log(1 / 0.07))).loss.item();
   CHECK(sharp > std::log(16.0));
   CHECK(nn::clip_loss(img, img, scalar64(std::log(1 / 0.07))).loss.item() < 0.01);
 }
@@ -203,9 +203,8 @@ TEST_CASE("clip_loss: float64 gradcheck w.r.t. both embeddings and the logit sca
 TEST_CASE("clip_loss: float32 agrees with float64") {
   Tensor img = randn64({6, 5}, 41), txt = randn64({6, 5}, 42);
   const double l64 = nn::clip_loss(img, txt, scalar64(2.0)).loss.item();
-  const double l32 = nn::clip_loss(img.to(kFloat32), txt.to(kFloat32),
-                                   Tensor::scalar(2.0, kFloat32))
-                         .loss.item();
+  const double l32 =
+      nn::clip_loss(img.to(kFloat32), txt.to(kFloat32), Tensor::scalar(2.0, kFloat32)).loss.item();
   CHECK(l32 == Approx(l64).epsilon(1e-5));
 }
 
@@ -216,16 +215,15 @@ TEST_CASE("clip_loss: bad inputs") {
   CHECK_THROWS_WITH_AS(nn::clip_loss(a, randn64({4, 2}, 2), s), Contains("[4, 2]"), Error);
   CHECK_THROWS_WITH_AS(nn::clip_loss(randn64({4}, 3), a, s), Contains("2-D [N, D]"), Error);
   CHECK_THROWS_WITH_AS(nn::clip_loss(a, a.to(kFloat32), s), Contains("float32"), Error);
-  CHECK_THROWS_WITH_AS(nn::clip_loss(a.to(kInt64), a.to(kInt64), s), Contains("floating"),
-                       Error);
+  CHECK_THROWS_WITH_AS(nn::clip_loss(a.to(kInt64), a.to(kInt64), s), Contains("floating"), Error);
   CHECK_THROWS_WITH_AS(nn::clip_loss(a, a, Tensor::zeros({2}, kFloat64)),
                        Contains("logit_scale must be a 0-d"), Error);
-  CHECK_THROWS_WITH_AS(nn::clip_loss(a, a, Tensor::scalar(1.0, kFloat32)),
-                       Contains("logit_scale"), Error);
+  CHECK_THROWS_WITH_AS(nn::clip_loss(a, a, Tensor::scalar(1.0, kFloat32)), Contains("logit_scale"),
+                       Error);
   CHECK_THROWS_WITH_AS(nn::clip_loss(a, a, Tensor()), Contains("undefined"), Error);
-  CHECK_THROWS_WITH_AS(nn::clip_loss(Tensor::zeros({0, 3}, kFloat64),
-                                     Tensor::zeros({0, 3}, kFloat64), s),
-                       Contains("at least one row"), Error);
+  CHECK_THROWS_WITH_AS(
+      nn::clip_loss(Tensor::zeros({0, 3}, kFloat64), Tensor::zeros({0, 3}, kFloat64), s),
+      Contains("at least one row"), Error);
 }
 
 // ---- three_way_contrastive_loss -----------------------------------------------------------------
@@ -266,10 +264,10 @@ TEST_CASE("three_way_contrastive_loss: gradcheck and errors") {
 TEST_CASE("pair_contrastive_loss: values by hand") {
   // cos = 1 (same, target 1): 0;  cos = 0 (different, target 0): 0;
   // cos = 1/sqrt2 with target 1: (1/sqrt2 - 1)^2;  with target 0: 1/2;  cos = -1, target 0: 1.
-  Tensor a = Tensor::from_vector({1.0, 0.0, 1.0, 0.0, 2.0, 0.0, 0.0, 3.0, 1.0, 1.0}, {5, 2},
-                                 kFloat64);
-  Tensor b = Tensor::from_vector({5.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0, -1.0, -1.0}, {5, 2},
-                                 kFloat64);
+  Tensor a =
+      Tensor::from_vector({1.0, 0.0, 1.0, 0.0, 2.0, 0.0, 0.0, 3.0, 1.0, 1.0}, {5, 2}, kFloat64);
+  Tensor b =
+      Tensor::from_vector({5.0, 0.0, 0.0, 1.0, 1.0, 1.0, 1.0, 1.0, -1.0, -1.0}, {5, 2}, kFloat64);
   Tensor same = Tensor::from_vector(std::vector<bool>{true, false, true, false, false}, {5});
   const double r = 1 / std::sqrt(2.0);
   const double want = (0 + 0 + (r - 1) * (r - 1) + 0.5 + 1.0) / 5;
@@ -295,8 +293,8 @@ TEST_CASE("pair_contrastive_loss: gradcheck and errors") {
   Tensor a = randn64({4, 3}, 1);
   CHECK_THROWS_WITH_AS(nn::pair_contrastive_loss(a, a, Tensor::ones({3}, kBool)),
                        Contains("pair_contrastive_loss: same must be [N] = [4]"), Error);
-  CHECK_THROWS_WITH_AS(nn::pair_contrastive_loss(a, a, Tensor::ones({4}, kInt64)),
-                       Contains("bool"), Error);
+  CHECK_THROWS_WITH_AS(nn::pair_contrastive_loss(a, a, Tensor::ones({4}, kInt64)), Contains("bool"),
+                       Error);
   CHECK_THROWS_WITH_AS(nn::pair_contrastive_loss(a, randn64({4, 2}, 2), same),
                        Contains("must match a"), Error);
 }
@@ -354,9 +352,9 @@ TEST_CASE("triplet_margin_loss: gradcheck and errors") {
                        Contains("triplet_margin_loss: negative"), Error);
   CHECK_THROWS_WITH_AS(nn::triplet_margin_loss(a, a, a, 1.0, 0.0), Contains("p must be > 0"),
                        Error);
-  CHECK_THROWS_WITH_AS(nn::triplet_margin_loss(randn64({2, 3, 4}, 3), randn64({2, 3, 4}, 4),
-                                               randn64({2, 3, 4}, 5)),
-                       Contains("[N, D]"), Error);
+  CHECK_THROWS_WITH_AS(
+      nn::triplet_margin_loss(randn64({2, 3, 4}, 3), randn64({2, 3, 4}, 4), randn64({2, 3, 4}, 5)),
+      Contains("[N, D]"), Error);
 }
 
 TEST_CASE("mse_loss is re-exported for the nn namespace") {

@@ -10,11 +10,11 @@
 #include "nn/optim.h"
 
 using namespace mmgrad;
+using doctest::Approx;
+using doctest::Contains;
 using optim::AdamOptions;
 using optim::AdamWOptions;
 using optim::SGDOptions;
-using doctest::Approx;
-using doctest::Contains;
 
 namespace {
 
@@ -31,8 +31,7 @@ void set_grad(const Tensor& p, const Vec& g) {
 void check_close(const Tensor& t, const Vec& want, double tol = 1e-12) {
   std::vector<double> got = t.to_vector<double>();
   REQUIRE(got.size() == want.size());
-  for (size_t i = 0; i < want.size(); ++i)
-    CHECK(got[i] == Approx(want[i]).epsilon(tol).scale(1.0));
+  for (size_t i = 0; i < want.size(); ++i) CHECK(got[i] == Approx(want[i]).epsilon(tol).scale(1.0));
 }
 
 // The gradients fed at steps 0, 1, 2, ... (different each step, with both signs).
@@ -146,7 +145,8 @@ TEST_CASE("SGD: several steps match the reference for every option combination")
   }
 }
 
-// ---- Adam / AdamW ---------------------------------------------------------------------------------
+// ---- Adam / AdamW
+// ---------------------------------------------------------------------------------
 TEST_CASE("Adam: the first step is lr * g / (|g| + eps) (bias correction cancels)") {
   Tensor p = param({1.0, -2.0, 3.0});
   optim::Adam opt({p}, {.lr = 0.01, .eps = 1e-3});
@@ -257,13 +257,11 @@ TEST_CASE("Optimizer: bad construction is rejected with a clear message") {
   CHECK_THROWS_WITH_AS(optim::Adam({p}, {.eps = -1e-8}), Contains("eps"), Error);
   CHECK_THROWS_WITH_AS(optim::AdamW({p}, {.weight_decay = -1}),
                        Contains("AdamW: invalid weight_decay"), Error);
-  CHECK_THROWS_WITH_AS(optim::SGD({p}, {.lr = 0.1, .momentum = -0.5}), Contains("momentum"),
-                       Error);
-  CHECK_THROWS_WITH_AS(optim::SGD({p}, {.lr = 0.1, .nesterov = true}), Contains("Nesterov"),
-                       Error);
-  CHECK_THROWS_WITH_AS(optim::SGD({p}, {.lr = 0.1, .momentum = 0.9, .dampening = 0.1,
-                                        .nesterov = true}),
-                       Contains("dampening"), Error);
+  CHECK_THROWS_WITH_AS(optim::SGD({p}, {.lr = 0.1, .momentum = -0.5}), Contains("momentum"), Error);
+  CHECK_THROWS_WITH_AS(optim::SGD({p}, {.lr = 0.1, .nesterov = true}), Contains("Nesterov"), Error);
+  CHECK_THROWS_WITH_AS(
+      optim::SGD({p}, {.lr = 0.1, .momentum = 0.9, .dampening = 0.1, .nesterov = true}),
+      Contains("dampening"), Error);
 }
 
 TEST_CASE("Optimizer: a gradient of the wrong shape fails before any parameter changes") {
@@ -286,7 +284,8 @@ TEST_CASE("Optimizer: a gradient of the wrong shape fails before any parameter c
   }
 }
 
-// ---- optimizer state_dict -------------------------------------------------------------------------
+// ---- optimizer state_dict
+// -------------------------------------------------------------------------
 TEST_CASE("Optimizer state_dict: names, values and an identical continuation") {
   const AdamOptions o{.lr = 0.01, .beta1 = 0.8, .beta2 = 0.95, .eps = 1e-6};
   Tensor p = param(kP0);
@@ -301,9 +300,8 @@ TEST_CASE("Optimizer state_dict: names, values and an identical continuation") {
   std::vector<std::string> names;
   for (const auto& kv : sd) names.push_back(kv.first);
   CHECK(names == std::vector<std::string>{"num_params", "lr", "beta1", "beta2", "eps",
-                                          "weight_decay", "decoupled_weight_decay",
-                                          "state.0.step", "state.0.exp_avg",
-                                          "state.0.exp_avg_sq"});
+                                          "weight_decay", "decoupled_weight_decay", "state.0.step",
+                                          "state.0.exp_avg", "state.0.exp_avg_sq"});
   CHECK(sd[0].second.dtype() == kInt64);
   CHECK(sd[0].second.item() == 2);
   CHECK(sd[1].second.dtype() == kFloat64);
@@ -473,7 +471,7 @@ TEST_CASE("CosineWithWarmup: warm-up, cosine and floor at chosen steps") {
   // base 2, min 0.2, warm-up 4 steps, cosine over steps 4..11.
   auto cosine = [](double t) { return 0.2 + 1.8 * 0.5 * (1 + std::cos(std::numbers::pi * t)); };
   const std::vector<std::pair<int, double>> want = {
-      {0, 0.5}, {1, 1.0}, {3, 2.0}, {4, 2.0}, {6, cosine(0.25)}, {8, 1.1}, {11, cosine(7.0 / 8)},
+      {0, 0.5},  {1, 1.0}, {3, 2.0}, {4, 2.0}, {6, cosine(0.25)}, {8, 1.1}, {11, cosine(7.0 / 8)},
       {12, 0.2}, {20, 0.2}};
   CHECK(opt.lr() == 0.5);  // set for step 0 on construction
   int k = 0;
