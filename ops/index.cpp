@@ -66,9 +66,10 @@ Tensor gather_kernel(const Tensor& x, int dim, const Tensor& idx) {
   src = src.contiguous();
   Tensor out = empty_as(x, idx.shape());
   if (out.numel() > 0)
-    backend(x.device()).gather(x.dtype(), src.raw_data(), idx.data_ptr<int64_t>(), out.raw_data(),
-                               outer_size(idx.shape(), dim), x.size(dim), idx.size(dim),
-                               inner_size(idx.shape(), dim));
+    backend(x.device())
+        .gather(x.dtype(), src.raw_data(), idx.data_ptr<int64_t>(), out.raw_data(),
+                outer_size(idx.shape(), dim), x.size(dim), idx.size(dim),
+                inner_size(idx.shape(), dim));
   return out;
 }
 
@@ -146,7 +147,8 @@ int64_t check_index_values(const char* op, const Tensor& index, int64_t bound, c
   return counted;
 }
 
-// ---- cat ------------------------------------------------------------------------------------------
+// ---- cat
+// ------------------------------------------------------------------------------------------
 struct CatBackward : Node {
   int dim = 0;
   std::vector<int64_t> sizes;  // each input's extent along dim
@@ -180,16 +182,18 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
     MMGRAD_CHECK(t.dim() == first.dim(), "cat: tensors must have the same rank: tensor 0 is ",
                  first.shape().str(), ", tensor ", i, " is ", t.shape().str());
     for (int k = 0; k < t.dim(); ++k)
-      MMGRAD_CHECK(k == d || t.size(k) == first.size(k), "cat: sizes must match except in dimension ",
-                   d, ": tensor 0 is ", first.shape().str(), ", tensor ", i, " is ",
-                   t.shape().str(), " (dimension ", k, ")");
+      MMGRAD_CHECK(k == d || t.size(k) == first.size(k),
+                   "cat: sizes must match except in dimension ", d, ": tensor 0 is ",
+                   first.shape().str(), ", tensor ", i, " is ", t.shape().str(), " (dimension ", k,
+                   ")");
     total += t.size(d);
   }
   shape[d] = total;
   Tensor out = Tensor::empty(shape, first.options());
   int64_t offset = 0;
   for (const Tensor& t : tensors) {
-    if (t.numel() > 0) backend(out.device()).copy(t.desc(), out.narrow(d, offset, t.size(d)).desc());
+    if (t.numel() > 0)
+      backend(out.device()).copy(t.desc(), out.narrow(d, offset, t.size(d)).desc());
     offset += t.size(d);
   }
   if (auto node = make_node<CatBackward>(out, tensors)) {
@@ -199,7 +203,8 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
   return out;
 }
 
-// ---- stack ----------------------------------------------------------------------------------------
+// ---- stack
+// ----------------------------------------------------------------------------------------
 struct StackBackward : Node {
   int dim = 0;
   const char* name() const override { return "stack"; }
@@ -236,7 +241,8 @@ Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
   return out;
 }
 
-// ---- index_select ---------------------------------------------------------------------------------
+// ---- index_select
+// ---------------------------------------------------------------------------------
 struct IndexSelectBackward : Node {
   int dim = 0;
   SavedTensor index;  // contiguous int64
@@ -247,9 +253,9 @@ struct IndexSelectBackward : Node {
     Tensor gx = Tensor::zeros(in, g.options());
     Tensor gc = g.contiguous();
     if (gc.numel() > 0)
-      backend(g.device()).index_add(g.dtype(), gc.raw_data(), idx.data_ptr<int64_t>(),
-                                    gx.raw_data(), outer_size(in, dim), in[dim],
-                                    inner_size(in, dim), idx.numel());
+      backend(g.device())
+          .index_add(g.dtype(), gc.raw_data(), idx.data_ptr<int64_t>(), gx.raw_data(),
+                     outer_size(in, dim), in[dim], inner_size(in, dim), idx.numel());
     return {gx};
   }
   void release_saved() override { index.reset(); }
@@ -260,7 +266,8 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   check_defined(op, x, "input");
   check_dtype(op, index, DType::Int64, "index");
   check_same_device(op, x, index);
-  MMGRAD_CHECK(x.dim() > 0, "index_select: expected an input with at least 1 dimension, got a "
+  MMGRAD_CHECK(x.dim() > 0,
+               "index_select: expected an input with at least 1 dimension, got a "
                "0-d tensor");
   MMGRAD_CHECK(index.dim() <= 1, "index_select: index must be 1-D (or 0-d), got shape ",
                index.shape().str());
@@ -272,9 +279,9 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   shape[d] = idx.numel();
   Tensor out = empty_as(x, shape);
   if (out.numel() > 0)
-    backend(x.device()).index_select(x.dtype(), xc.raw_data(), idx.data_ptr<int64_t>(),
-                                     out.raw_data(), outer_size(shape, d), x.size(d),
-                                     inner_size(shape, d), idx.numel());
+    backend(x.device())
+        .index_select(x.dtype(), xc.raw_data(), idx.data_ptr<int64_t>(), out.raw_data(),
+                      outer_size(shape, d), x.size(d), inner_size(shape, d), idx.numel());
   if (auto node = make_node<IndexSelectBackward>(out, {xc})) {
     node->dim = d;
     node->index = idx;
@@ -282,7 +289,8 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   return out;
 }
 
-// ---- gather -----------------------------------------------------------------------------------------
+// ---- gather
+// -----------------------------------------------------------------------------------------
 struct GatherBackward : Node {
   int dim = 0;
   SavedTensor index;
@@ -298,7 +306,8 @@ struct GatherBackward : Node {
 Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
   const char* op = "gather";
   check_defined(op, x, "input");
-  MMGRAD_CHECK(x.dim() > 0, "gather: expected an input with at least 1 dimension, got a 0-d "
+  MMGRAD_CHECK(x.dim() > 0,
+               "gather: expected an input with at least 1 dimension, got a 0-d "
                "tensor");
   const int d = wrap_dim(dim, x.dim(), op);
   check_gather_index(op, x, d, index);
@@ -311,7 +320,8 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
   return out;
 }
 
-// ---- scatter_add ------------------------------------------------------------------------------------
+// ---- scatter_add
+// ------------------------------------------------------------------------------------
 struct ScatterAddBackward : Node {
   int dim = 0;
   SavedTensor index;
@@ -342,7 +352,8 @@ Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tens
   check_floating(op, src, "src");
   check_same_dtype(op, x, src);
   check_same_device(op, x, src);
-  MMGRAD_CHECK(x.dim() > 0, "scatter_add: expected an input with at least 1 dimension, got a 0-d "
+  MMGRAD_CHECK(x.dim() > 0,
+               "scatter_add: expected an input with at least 1 dimension, got a 0-d "
                "tensor");
   const int d = wrap_dim(dim, x.dim(), op);
   MMGRAD_CHECK(src.dim() == x.dim(), "scatter_add: src must have the input's rank: got src ",
@@ -365,7 +376,8 @@ Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tens
   return out;
 }
 
-// ---- embedding ----------------------------------------------------------------------------------------
+// ---- embedding
+// ----------------------------------------------------------------------------------------
 struct EmbeddingBackward : Node {
   SavedTensor indices;  // contiguous int64
   int64_t padding_idx = -1;
@@ -376,8 +388,9 @@ struct EmbeddingBackward : Node {
     Tensor gw = Tensor::zeros(w, g.options());
     Tensor gc = g.contiguous();
     if (gc.numel() > 0)
-      backend(g.device()).index_add(g.dtype(), gc.raw_data(), idx.data_ptr<int64_t>(),
-                                    gw.raw_data(), 1, w[0], w[1], idx.numel());
+      backend(g.device())
+          .index_add(g.dtype(), gc.raw_data(), idx.data_ptr<int64_t>(), gw.raw_data(), 1, w[0],
+                     w[1], idx.numel());
     // The padding row is a fixed vector (often zeros): it never learns.
     if (padding_idx >= 0) gw.select(0, padding_idx).zero_();
     return {gw};
@@ -404,8 +417,9 @@ Tensor embedding(const Tensor& weight, const Tensor& indices, int64_t padding_id
   shape.push_back(D);
   Tensor out = empty_as(weight, shape);
   if (out.numel() > 0)
-    backend(weight.device()).index_select(weight.dtype(), wc.raw_data(), idx.data_ptr<int64_t>(),
-                                          out.raw_data(), 1, V, D, idx.numel());
+    backend(weight.device())
+        .index_select(weight.dtype(), wc.raw_data(), idx.data_ptr<int64_t>(), out.raw_data(), 1, V,
+                      D, idx.numel());
   if (auto node = make_node<EmbeddingBackward>(out, {wc})) {
     node->indices = idx;
     node->padding_idx = padding_idx;
@@ -413,8 +427,9 @@ Tensor embedding(const Tensor& weight, const Tensor& indices, int64_t padding_id
   return out;
 }
 
-// ---- one_hot (no gradient) -----------------------------------------------------------------------------
-// Compares each index with 0..C-1 by broadcasting [..., 1] against [C]: one pass, any device.
+// ---- one_hot (no gradient)
+// ----------------------------------------------------------------------------- Compares each index
+// with 0..C-1 by broadcasting [..., 1] against [C]: one pass, any device.
 Tensor one_hot(const Tensor& indices, int64_t num_classes, DType dtype) {
   const char* op = "one_hot";
   check_dtype(op, indices, DType::Int64, "indices");
@@ -429,7 +444,8 @@ Tensor one_hot(const Tensor& indices, int64_t num_classes, DType dtype) {
   MMGRAD_CHECK(num_classes > 0, "one_hot: num_classes must be positive (or -1 to infer), got ",
                num_classes);
   check_index_values(op, indices, num_classes, "indices");
-  Tensor classes = Tensor::arange(num_classes, TensorOptions(DType::Int64).device(indices.device()));
+  Tensor classes =
+      Tensor::arange(num_classes, TensorOptions(DType::Int64).device(indices.device()));
   Tensor hot = eq(indices.detach().unsqueeze(-1), classes);
   return dtype == DType::Bool ? hot : hot.to(dtype);
 }

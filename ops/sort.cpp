@@ -30,9 +30,9 @@ SortResult sort_along(const char* op, const Tensor& x, int64_t dim, int64_t k_or
   r.values = empty_as(x, out_shape);
   r.indices = Tensor::empty(out_shape, TensorOptions(DType::Int64).device(x.device()));
   if (r.values.numel() > 0)
-    backend(x.device()).sort_rows(x.dtype(), rows.raw_data(), r.values.raw_data(),
-                                  r.indices.data_ptr<int64_t>(), rows.numel() / n, n, k,
-                                  descending);
+    backend(x.device())
+        .sort_rows(x.dtype(), rows.raw_data(), r.values.raw_data(), r.indices.data_ptr<int64_t>(),
+                   rows.numel() / n, n, k, descending);
   if (d != last) {
     r.values = r.values.transpose(d, last).contiguous();
     r.indices = r.indices.transpose(d, last).contiguous();

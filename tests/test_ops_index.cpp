@@ -144,16 +144,22 @@ TEST_CASE("stack: values, new dim position, gradcheck with select backward") {
 
 TEST_CASE("cat/stack: float32 forward matches float64") {
   Tensor x = randn64({2, 3}, 4), y = randn64({2, 5}, 5);
-  expect_f32_matches_f64([](const std::vector<Tensor>& in) { return cat({in[0], in[1]}, 1); },
-                         {x, y});
   expect_f32_matches_f64(
-      [](const std::vector<Tensor>& in) { return stack({in[0], in[0].exp()}, 1); }, {x});
+      [](const std::vector<Tensor>& in) {
+        return cat({in[0], in[1]}, 1);
+      },
+      {x, y});
+  expect_f32_matches_f64(
+      [](const std::vector<Tensor>& in) {
+        return stack({in[0], in[0].exp()}, 1);
+      },
+      {x});
 }
 
 TEST_CASE("cat/stack: bad inputs name the op") {
   Tensor a = Tensor::zeros({2, 3}), b = Tensor::zeros({2, 4});
   expect_error([] { cat({}, 0); }, "cat", "non-empty");
-  expect_error([&] { cat({a, b}, 0); }, "cat", "[2, 4]");              // mismatched sizes
+  expect_error([&] { cat({a, b}, 0); }, "cat", "[2, 4]");  // mismatched sizes
   expect_error([&] { cat({a, Tensor::zeros({2, 3, 1})}, 0); }, "cat", "rank");
   expect_error([&] { cat({a, a.to(kFloat64)}, 0); }, "cat", "dtype");
   expect_error([&] { cat({a, a}, 2); }, "cat", "out of range");
@@ -209,7 +215,10 @@ TEST_CASE("index_select: gradcheck on random shapes and dims, non-contiguous inp
 TEST_CASE("index_select: float32 forward matches float64; bad inputs") {
   Tensor x = randn64({3, 4}, 5);
   expect_f32_matches_f64(
-      [](const std::vector<Tensor>& in) { return index_select(in[0], 1, ints({3, 0, 3})); }, {x});
+      [](const std::vector<Tensor>& in) {
+        return index_select(in[0], 1, ints({3, 0, 3}));
+      },
+      {x});
   expect_error([&] { index_select(x, 1, ints({4})); }, "index_select", "out of range");
   expect_error([&] { index_select(x, 1, ints({-1})); }, "index_select", "out of range");
   expect_error([&] { index_select(x, 1, Tensor::from_vector({1.0})); }, "index_select", "int64");
@@ -298,8 +307,7 @@ TEST_CASE("gather/scatter_add: float32 matches float64; bad inputs") {
   expect_f32_matches_f64([idx](const std::vector<Tensor>& in) { return gather(in[0], 1, idx); },
                          {x});
   expect_f32_matches_f64(
-      [idx](const std::vector<Tensor>& in) { return scatter_add(in[0], 1, idx, in[1]); },
-      {x, src});
+      [idx](const std::vector<Tensor>& in) { return scatter_add(in[0], 1, idx, in[1]); }, {x, src});
   Tensor bad = ints({0, 4, 0, 0}, {2, 2});
   expect_error([&] { gather(x, 1, bad); }, "gather", "out of range");
   expect_error([&] { gather(x, 1, ints({0, 1})); }, "gather", "rank");
@@ -311,8 +319,11 @@ TEST_CASE("gather/scatter_add: float32 matches float64; bad inputs") {
   expect_error([&] { scatter_add(x, 1, idx, src.reshape({12})); }, "scatter_add", "rank");
   expect_error([&] { scatter_add(x, 1, idx, src.to(kFloat32)); }, "scatter_add", "dtype");
   expect_error([&] { scatter_add(x, 1, idx.to(kFloat64), src); }, "scatter_add", "int64");
-  expect_error([&] { scatter_add(ints({1, 2}), 0, ints({0}), ints({1})); }, "scatter_add",
-               "floating");
+  expect_error(
+      [&] {
+        scatter_add(ints({1, 2}), 0, ints({0}), ints({1}));
+      },
+      "scatter_add", "floating");
 }
 
 // ---- embedding / one_hot -----------------------------------------------------------------------
@@ -335,14 +346,13 @@ TEST_CASE("embedding: lookup values, any index shape, padding row gets no gradie
 TEST_CASE("embedding: gradcheck (batch dims, repeats, padding_idx, non-contiguous weight)") {
   Tensor w5 = randn64({3, 5}, 90);  // used transposed: [5, 3]
   Tensor idx = randidx(5, {2, 3, 2}, 400);
-  expect_gradcheck(
-      [idx](const std::vector<Tensor>& in) { return embedding(in[0].t(), idx); }, {w5});
+  expect_gradcheck([idx](const std::vector<Tensor>& in) { return embedding(in[0].t(), idx); },
+                   {w5});
   // With a padding_idx the op is deliberately not the derivative of its forward for that row,
   // so gradcheck runs on indices that avoid it; the padding row itself is checked below.
   Tensor idx_np = ints({0, 4, 1, 3, 4, 4, 0, 1}, {2, 2, 2});
   expect_gradcheck(
-      [idx_np](const std::vector<Tensor>& in) { return embedding(in[0].t(), idx_np, 2); },
-      {w5});
+      [idx_np](const std::vector<Tensor>& in) { return embedding(in[0].t(), idx_np, 2); }, {w5});
   // padding_idx only zeroes that row of the gradient: everything else equals the plain one
   Tensor wa = w5.detach().t().contiguous().requires_grad_();
   Tensor wb = w5.detach().t().contiguous().requires_grad_();
@@ -357,7 +367,10 @@ TEST_CASE("embedding: gradcheck (batch dims, repeats, padding_idx, non-contiguou
   CHECK(vals(wb.grad()) == vals(expect));
   Tensor w = randn64({6, 4}, 91);
   expect_f32_matches_f64(
-      [](const std::vector<Tensor>& in) { return embedding(in[0], ints({5, 0, 5})); }, {w});
+      [](const std::vector<Tensor>& in) {
+        return embedding(in[0], ints({5, 0, 5}));
+      },
+      {w});
 }
 
 TEST_CASE("embedding: bad inputs name the op") {
@@ -387,7 +400,8 @@ TEST_CASE("one_hot: values, dtype, inferred classes, errors") {
   expect_error([] { one_hot(ints({}, {0}), -1); }, "one_hot", "infer");
 }
 
-// ---- sort / topk ---------------------------------------------------------------------------------
+// ---- sort / topk
+// ---------------------------------------------------------------------------------
 
 TEST_CASE("sort: values and indices, ties keep input order (stable)") {
   Tensor x = Tensor::from_vector({3, 1, 2, 1, 3}, {5});
