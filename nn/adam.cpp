@@ -1,0 +1,116 @@
+// Adam and AdamW: per-parameter moments and step counts, updated by the fused adam_step kernel
+// (kernels/cpu/adam.cpp holds the formula; one pass over p, g, m and v).
+#include <cmath>
+
+#include "autograd/grad_mode.h"
+#include "kernels/backend.h"
+#include "nn/optim.h"
+
+namespace mmgrad::optim {
+namespace {
+
+void check_adam_options(const char* op, const AdamOptions& o) {
+  MMGRAD_CHECK(std::isfinite(o.lr) && o.lr >= 0.0, op, ": invalid learning rate ", o.lr,
+               " (expected a finite lr >= 0)");
+  MMGRAD_CHECK(o.beta1 >= 0.0 && o.beta1 < 1.0, op, ": invalid beta1 ", o.beta1,
+               " (expected 0 <= beta1 < 1)");
+  MMGRAD_CHECK(o.beta2 >= 0.0 && o.beta2 < 1.0, op, ": invalid beta2 ", o.beta2,
+               " (expected 0 <= beta2 < 1)");
+  MMGRAD_CHECK(std::isfinite(o.eps) && o.eps >= 0.0, op, ": invalid eps ", o.eps,
+               " (expected a finite eps >= 0)");
+  MMGRAD_CHECK(std::isfinite(o.weight_decay) && o.weight_decay >= 0.0, op,
+               ": invalid weight_decay ", o.weight_decay, " (expected >= 0)");
+}
+
+AdamOptions from_adamw(const AdamWOptions& o) {
+  return AdamOptions{o.lr, o.beta1, o.beta2, o.eps, o.weight_decay};
+}
+
+}  // namespace
+
+Adam::Adam(std::vector<Tensor> params, const AdamOptions& options)
+    : Adam(std::move(params), options, false, "Adam") {}
+
+Adam::Adam(std::vector<Tensor> params, const AdamOptions& options, bool decoupled, const char* name)
+    : Optimizer(std::move(params), options.lr, name), options_(options), decoupled_(decoupled) {
+  check_adam_options(name, options_);
+  state_.resize(params_.size());
+}
+
+AdamW::AdamW(std::vector<Tensor> params, const AdamWOptions& options)
+    : Adam(std::move(params), from_adamw(options), true, "AdamW") {}
+
+void Adam::step() {
+  NoGradGuard no_grad;
+  // Check every gradient before touching any parameter: an error leaves everything unchanged.
+  std::vector<Tensor> grads(params_.size());
+  for (size_t i = 0; i < params_.size(); ++i) grads[i] = checked_grad(i);
+
+  for (size_t i = 0; i < params_.size(); ++i) {
+    if (!grads[i].defined()) continue;
+    Tensor& p = params_[i];
+    State& s = state_[i];
+    if (s.step == 0) {
+      s.exp_avg = Tensor::zeros(p.shape(), p.options());
+      s.exp_avg_sq = Tensor::zeros(p.shape(), p.options());
+    }
+    ++s.step;
+    if (p.numel() == 0) continue;
+    // The kernel wants dense buffers; parameters and gradients almost always are, so these
+    // calls normally return the same tensors (no copy).
+    Tensor g = grads[i].contiguous();
+    Tensor work = p.is_contiguous() ? p : p.contiguous();
+    backend(p.device())
+        .adam_step(p.dtype(), work.raw_data(), g.raw_data(), s.exp_avg.raw_data(),
+                   s.exp_avg_sq.raw_data(), p.numel(), lr_, options_.beta1, options_.beta2,
+                   options_.eps, options_.weight_decay, s.step, decoupled_);
+    if (!work.same(p)) p.copy_(work);
+    // Raw writes bypass copy_/add_: bump the versions so autograd sees the change.
+    p.storage()->bump_version();
+    s.exp_avg.storage()->bump_version();
+    s.exp_avg_sq.storage()->bump_version();
+  }
+}
+
+std::vector<std::pair<std::string, double>> Adam::hyperparameters() const {
+  return {{"beta1", options_.beta1},
+          {"beta2", options_.beta2},
+          {"eps", options_.eps},
+          {"weight_decay", options_.weight_decay},
+          {"decoupled_weight_decay", decoupled_ ? 1.0 : 0.0}};
+}
+
+std::function<void()> Adam::prepare_hyperparameters(const std::map<std::string, double>& v) {
+  const double decoupled = v.at("decoupled_weight_decay");
+  MMGRAD_CHECK(decoupled == (decoupled_ ? 1.0 : 0.0), name_, ".load_state_dict: the state is from ",
+               decoupled == 1.0 ? "AdamW" : "Adam", " (decoupled_weight_decay = ", decoupled,
+               ") but this optimizer is ", name_);
+  AdamOptions o{v.at("lr"), v.at("beta1"), v.at("beta2"), v.at("eps"), v.at("weight_decay")};
+  check_adam_options((std::string(name_) + ".load_state_dict").c_str(), o);
+  return [this, o] { options_ = o; };
+}
+
+void Adam::append_state(nn::StateDict& out) const {
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const State& s = state_[i];
+    if (s.step == 0) continue;
+    const std::string prefix = "state." + std::to_string(i) + ".";
+    out.emplace_back(prefix + "step", Tensor::scalar(static_cast<double>(s.step), DType::Int64));
+    out.emplace_back(prefix + "exp_avg", s.exp_avg.detach());
+    out.emplace_back(prefix + "exp_avg_sq", s.exp_avg_sq.detach());
+  }
+}
+
+std::function<void()> Adam::prepare_state(
+    const std::map<size_t, std::map<std::string, Tensor>>& entries) {
+  std::vector<State> state(params_.size());
+  for (const auto& [i, e] : entries) {
+    check_state_keys(i, e, {"step", "exp_avg", "exp_avg_sq"});
+    state[i].step = state_int(i, e, "step", 1);
+    state[i].exp_avg = state_like_param(i, e, "exp_avg");
+    state[i].exp_avg_sq = state_like_param(i, e, "exp_avg_sq");
+  }
+  return [this, state = std::move(state)]() mutable { state_ = std::move(state); };
+}
+
+}  // namespace mmgrad::optim

@@ -1,0 +1,201 @@
+// Normalisations: L2 normalize, cosine similarity, layer norm (fused kernels), batch norm
+// (composed).
+#include "ops/norm.h"
+
+#include <cmath>
+
+#include "autograd/grad_mode.h"
+#include "ops/common.h"
+#include "ops/elementwise.h"
+#include "ops/reduce.h"
+
+namespace mmgrad {
+
+// ---- normalize: x / max(||x||, eps) -----------------------------------------------------------
+// Written as x / sqrt(max(sum(x^2), eps^2)): the same value, but where the norm is below eps the
+// clamp stops the gradient *before* the sqrt, so an all-zero slice gets the gradient of x / eps
+// instead of the NaN of sqrt's 1 / (2 * 0) times clamp's 0.
+Tensor normalize(const Tensor& x, int64_t dim, double eps) {
+  const char* op = "normalize";
+  check_floating(op, x, "input");
+  MMGRAD_CHECK(eps > 0.0, "normalize: eps must be positive, got ", eps);
+  const int d = wrap_dim(dim, x.dim(), op);
+  if (x.dim() == 0) return div(x, sqrt(clamp_min(square(x), eps * eps)));
+  Tensor sumsq = sum(square(x), Shape{d}, true);
+  return div(x, sqrt(clamp_min(sumsq, eps * eps)));
+}
+
+// ---- cosine_similarity: <a, b> / max(||a|| ||b||, eps) ---------------------------------------
+// Same trick as normalize: sqrt(max(||a||^2 ||b||^2, eps^2)) keeps zero vectors NaN-free.
+// a and b broadcast first, so a vector compared against a batch counts its norm per pair.
+// (The product of squared norms overflows float32 only for norms beyond ~1e9.)
+Tensor cosine_similarity(const Tensor& a, const Tensor& b, int64_t dim, double eps) {
+  const char* op = "cosine_similarity";
+  check_floating(op, a, "x1");
+  check_floating(op, b, "x2");
+  check_same_dtype(op, a, b);
+  check_same_device(op, a, b);
+  MMGRAD_CHECK(eps > 0.0, "cosine_similarity: eps must be positive, got ", eps);
+  Shape shape = broadcast_shapes(op, a.shape(), b.shape());
+  MMGRAD_CHECK(shape.size() > 0,
+               "cosine_similarity: expected inputs with at least 1 dimension, "
+               "got ",
+               a.shape().str(), " and ", b.shape().str());
+  const int d = wrap_dim(dim, shape.size(), op);
+  Tensor ae = a.expand(shape), be = b.expand(shape);
+  Tensor dot = sum(mul(ae, be), Shape{d});
+  Tensor aa = sum(square(ae), Shape{d});
+  Tensor bb = sum(square(be), Shape{d});
+  return div(dot, sqrt(clamp_min(mul(aa, bb), eps * eps)));
+}
+
+// ---- layer_norm ---------------------------------------------------------------------------------
+// Over the trailing D = prod(normalized_shape) elements of each of the N rows:
+//   xhat = (x - mean) * rstd,  rstd = 1 / sqrt(var + eps) (biased variance),  y = xhat w + b.
+// Backward (fused kernel), with dxhat = dy * w:
+//   dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)),
+//   dw = sum over rows of dy * xhat,  db = sum over rows of dy.
+struct LayerNormBackward : Node {
+  SavedTensor x, mean, rstd, weight;  // x, weight contiguous; mean, rstd [N]
+  int64_t N = 0, D = 0;
+  const char* name() const override { return "layer_norm"; }
+  std::vector<Tensor> backward(const Tensor& g) override {
+    const Tensor& xs = x.get();
+    Tensor gy = g.contiguous();
+    Tensor gx = empty_as(xs, xs.shape());
+    Tensor gw, gb;
+    if (needs_grad(1)) gw = Tensor::zeros(input_shapes[1], g.options());
+    if (needs_grad(2)) gb = Tensor::zeros(input_shapes[2], g.options());
+    if (N > 0) {
+      const Tensor* w = weight.defined() ? &weight.get() : nullptr;
+      backend(g.device())
+          .layer_norm_backward(g.dtype(), gy.raw_data(), xs.raw_data(), mean.get().raw_data(),
+                               rstd.get().raw_data(), w ? w->raw_data() : nullptr, gx.raw_data(),
+                               gw.defined() ? gw.raw_data() : nullptr,
+                               gb.defined() ? gb.raw_data() : nullptr, N, D);
+    }
+    return {needs_grad(0) ? gx : Tensor(), gw, gb};
+  }
+  void release_saved() override {
+    x.reset();
+    mean.reset();
+    rstd.reset();
+    weight.reset();
+  }
+};
+
+Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight,
+                  const Tensor& bias, double eps) {
+  const char* op = "layer_norm";
+  check_floating(op, x, "input");
+  MMGRAD_CHECK(normalized_shape.size() > 0, "layer_norm: normalized_shape must not be empty");
+  MMGRAD_CHECK(eps >= 0.0, "layer_norm: eps must be >= 0, got ", eps);
+  const int k = normalized_shape.size(), lead = x.dim() - k;
+  bool trailing = lead >= 0;
+  for (int i = 0; trailing && i < k; ++i) trailing = x.size(lead + i) == normalized_shape[i];
+  MMGRAD_CHECK(trailing, "layer_norm: normalized_shape ", normalized_shape.str(),
+               " must match the trailing dimensions of the input, got input ", x.shape().str());
+  const int64_t D = normalized_shape.numel();
+  MMGRAD_CHECK(D > 0, "layer_norm: normalized_shape ", normalized_shape.str(), " has no elements");
+  for (const Tensor* p : {&weight, &bias}) {
+    if (!p->defined()) continue;
+    const char* arg = p == &weight ? "weight" : "bias";
+    check_same_dtype(op, x, *p);
+    check_same_device(op, x, *p);
+    MMGRAD_CHECK(p->shape() == normalized_shape, "layer_norm: ", arg, " of shape ",
+                 p->shape().str(), " must have normalized_shape ", normalized_shape.str());
+  }
+  const int64_t N = x.numel() / D;
+  Tensor xc = x.contiguous();
+  Tensor wc = weight.defined() ? weight.contiguous() : Tensor();
+  Tensor bc = bias.defined() ? bias.contiguous() : Tensor();
+  Tensor y = empty_as(x, x.shape());
+  Tensor mean = empty_as(x, {N});
+  Tensor rstd = empty_as(x, {N});
+  if (N > 0)
+    backend(x.device())
+        .layer_norm_forward(x.dtype(), xc.raw_data(), wc.defined() ? wc.raw_data() : nullptr,
+                            bc.defined() ? bc.raw_data() : nullptr, y.raw_data(), mean.raw_data(),
+                            rstd.raw_data(), N, D, eps);
+  if (auto node = make_node<LayerNormBackward>(y, {xc, wc, bc})) {
+    node->x = xc;
+    node->mean = mean;
+    node->rstd = rstd;
+    if (wc.defined()) node->weight = wc;
+    node->N = N;
+    node->D = D;
+  }
+  return y;
+}
+
+// ---- batch_norm ---------------------------------------------------------------------------------
+// Per channel c of x [N, C, ...], over the n = N * prod(spatial) values of that channel:
+//   training: mu = mean(x), var = mean((x - mu)^2) (biased, what normalises the batch);
+//   eval:     mu, var = running_mean, running_var;
+//   y = (x - mu) / sqrt(var + eps) * weight + bias.
+// Composed from differentiable ops, so in training the gradient also flows through mu and var
+// (the terms that make batch norm's backward differ from a fixed affine map). The running
+// statistics are buffers, updated without recording:
+//   running = (1 - momentum) * running + momentum * batch, with the unbiased var * n / (n - 1).
+Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
+                  const Tensor& weight, const Tensor& bias, bool training, double momentum,
+                  double eps) {
+  const char* op = "batch_norm";
+  check_floating(op, x, "input");
+  MMGRAD_CHECK(x.dim() >= 2,
+               "batch_norm: expected input [N, C, ...] with at least 2 dimensions, "
+               "got ",
+               x.shape().str());
+  MMGRAD_CHECK(eps >= 0.0, "batch_norm: eps must be >= 0, got ", eps);
+  MMGRAD_CHECK(momentum >= 0.0 && momentum <= 1.0, "batch_norm: momentum must be in [0, 1], got ",
+               momentum);
+  const int64_t C = x.size(1);
+  const char* names[] = {"running_mean", "running_var", "weight", "bias"};
+  const Tensor* params[] = {&running_mean, &running_var, &weight, &bias};
+  for (int i = 0; i < 4; ++i) {
+    const Tensor& p = *params[i];
+    if (!p.defined()) continue;
+    check_same_dtype(op, x, p);
+    check_same_device(op, x, p);
+    MMGRAD_CHECK(p.dim() == 1 && p.size(0) == C, "batch_norm: ", names[i], " of shape ",
+                 p.shape().str(), " must be [C] = [", C, "] for input ", x.shape().str());
+  }
+  MMGRAD_CHECK(running_mean.defined() == running_var.defined(),
+               "batch_norm: give both running_mean and running_var, or neither");
+
+  // Statistics reduce over every dimension but the channels; [1, C, 1, ...] broadcasts back.
+  Shape dims, stat_shape{1, C};
+  for (int d = 0; d < x.dim(); ++d)
+    if (d != 1) dims.push_back(d);
+  for (int d = 2; d < x.dim(); ++d) stat_shape.push_back(1);
+  const int64_t n = C > 0 ? x.numel() / C : 0;
+
+  const bool use_batch = training || !running_mean.defined();
+  Tensor centered, var;
+  if (use_batch) {
+    MMGRAD_CHECK(n > 1 || !training,
+                 "batch_norm: expected more than 1 value per channel when "
+                 "training, got input ",
+                 x.shape().str());
+    MMGRAD_CHECK(n > 0, "batch_norm: empty input ", x.shape().str());
+    Tensor mu = mean(x, dims, true);
+    centered = sub(x, mu);
+    var = mean(square(centered), dims, true);
+    if (training && running_mean.defined()) {
+      NoGradGuard no_grad;
+      Tensor unbiased = mul(var.detach(), static_cast<double>(n) / static_cast<double>(n - 1));
+      Tensor rm = running_mean, rv = running_var;  // handles to the caller's buffers
+      rm.mul_(1.0 - momentum).add_(mu.detach().reshape({C}), momentum);
+      rv.mul_(1.0 - momentum).add_(unbiased.reshape({C}), momentum);
+    }
+  } else {
+    centered = sub(x, running_mean.reshape(stat_shape));
+    var = running_var.reshape(stat_shape);
+  }
+  Tensor y = mul(centered, pow(add(var, eps), -0.5));
+  if (weight.defined()) y = mul(y, weight.reshape(stat_shape));
+  if (bias.defined()) y = add(y, bias.reshape(stat_shape));
+  return y;
+}
+
+}  // namespace mmgrad

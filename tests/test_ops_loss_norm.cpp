@@ -1,0 +1,532 @@
+// Losses, normalisations and dropout: cross_entropy, mse_loss, normalize, cosine_similarity,
+// layer_norm, batch_norm, dropout. Values computed by hand, float64 gradchecks (random shapes,
+// broadcasting, non-contiguous views made inside the checked function, size-1 dims), float32 vs
+// float64 forward, and bad inputs whose messages name the op.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "mmgrad.h"
+
+using namespace mmgrad;
+
+namespace {
+
+Tensor randn64(const Shape& s, uint64_t seed, bool grad = true) {
+  Generator g(seed);
+  Tensor t = Tensor::randn(s, kFloat64, &g);
+  if (grad) t.requires_grad_();
+  return t;
+}
+
+Tensor ints(const std::vector<int64_t>& v, const Shape& s = {}) {
+  return Tensor::from_vector(v, s);
+}
+
+void expect_gradcheck(const GradFn& fn, const std::vector<Tensor>& inputs) {
+  GradcheckResult r = gradcheck(fn, inputs);
+  INFO(r.report);
+  CHECK(r.ok);
+  CHECK(r.elements_checked > 0);
+}
+
+void expect_f32_matches_f64(const GradFn& fn, const std::vector<Tensor>& inputs64,
+                            double tol = 1e-5) {
+  std::vector<Tensor> in64, in32;
+  for (const Tensor& t : inputs64) {
+    in64.push_back(t.detach());
+    in32.push_back(t.is_floating_point() ? t.detach().to(kFloat32) : t.detach());
+  }
+  Tensor a = fn(in64), b = fn(in32);
+  REQUIRE(a.dtype() == kFloat64);
+  REQUIRE(b.dtype() == kFloat32);
+  REQUIRE(a.shape() == b.shape());
+  auto va = a.to_vector<double>(), vb = b.to_vector<double>();
+  double worst = 0;
+  for (size_t i = 0; i < va.size(); ++i)
+    worst = std::max(worst, std::abs(va[i] - vb[i]) / std::max(1.0, std::abs(va[i])));
+  CHECK(worst < tol);
+}
+
+void expect_error(const std::function<void()>& f, const std::string& op,
+                  const std::string& also = "") {
+  try {
+    f();
+  } catch (const mmgrad::Error& e) {
+    std::string m = e.what();
+    INFO("message: ", m);
+    CHECK(m.rfind(op + ": ", 0) == 0);
+    if (!also.empty()) CHECK(m.find(also) != std::string::npos);
+    return;
+  } catch (const std::exception& e) {
+    FAIL("expected mmgrad::Error from ", op, ", got another exception: ", e.what());
+    return;
+  }
+  FAIL("expected mmgrad::Error from ", op, ", nothing was thrown");
+}
+
+std::vector<double> vals(const Tensor& t) { return t.to_vector<double>(); }
+
+void check_close(const std::vector<double>& got, const std::vector<double>& want,
+                 double tol = 1e-12) {
+  REQUIRE(got.size() == want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    CAPTURE(i);
+    CHECK(got[i] == doctest::Approx(want[i]).epsilon(tol).scale(1.0));
+  }
+}
+
+CrossEntropyOptions ce_opts(Reduction r, double smoothing = 0.0, int64_t ignore = -100) {
+  CrossEntropyOptions o;
+  o.reduction = r;
+  o.label_smoothing = smoothing;
+  o.ignore_index = ignore;
+  return o;
+}
+
+}  // namespace
+
+// ---- cross_entropy
+// ---------------------------------------------------------------------------------
+
+TEST_CASE("cross_entropy: label smoothing and ignore_index on a tiny example by hand") {
+  // Row 0: x = [1, 2, 3], target 0, eps = 0.3, C = 3: q = [0.8, 0.1, 0.1],
+  //   log p = x - log(e + e^2 + e^3) = [-2.40760596, -1.40760596, -0.40760596],
+  //   loss = 0.8 * 2.40760596 + 0.1 * 1.40760596 + 0.1 * 0.40760596 = 2.10760596444438.
+  // Row 1: ignored. Row 2: x = [2, 0, -1], target 2: q = [0.1, 0.1, 0.8],
+  //   log(e^2 + 1 + e^-1) = 2.16984602, loss = 2.16984602 - (0.1 * 2 - 0.8) = 2.76984601955629.
+  Tensor x = Tensor::from_vector({1, 2, 3, 5, -5, 0, 2, 0, -1}, {3, 3}, kFloat64);
+  Tensor t = ints({0, -100, 2});
+  Tensor none = cross_entropy(x, t, ce_opts(Reduction::None, 0.3));
+  check_close(vals(none), {2.10760596444438, 0.0, 2.76984601955629}, 1e-13);
+  CHECK(cross_entropy(x, t, ce_opts(Reduction::Sum, 0.3)).item() ==
+        doctest::Approx(2.10760596444438 + 2.76984601955629).epsilon(1e-13));
+  // the mean divides by the 2 targets that count, not by 3 rows
+  CHECK(cross_entropy(x, t, ce_opts(Reduction::Mean, 0.3)).item() ==
+        doctest::Approx(2.438725992000333).epsilon(1e-13));
+  // without smoothing row 0 is -log p[0] = 2.40760596444438
+  CHECK(cross_entropy(x.narrow(0, 0, 1), t.narrow(0, 0, 1)).item() ==
+        doctest::Approx(2.40760596444438).epsilon(1e-13));
+  // 1-D logits with a 0-d target
+  Tensor one = cross_entropy(x.select(0, 2), ints({2}).reshape({}), ce_opts(Reduction::None, 0.3));
+  CHECK(one.dim() == 0);
+  CHECK(one.item() == doctest::Approx(2.76984601955629).epsilon(1e-13));
+}
+
+TEST_CASE("cross_entropy: ignored rows get zero gradient; others get (softmax - q) / count") {
+  Tensor x = Tensor::from_vector({0.5, -1, 2, 0, 3, 3, 3, 3, -2, 1, 0, 0.25}, {3, 4}, kFloat64)
+                 .requires_grad_();
+  const double eps = 0.2;
+  cross_entropy(x, ints({1, -100, 3}), ce_opts(Reduction::Mean, eps)).backward();
+  std::vector<double> g = vals(x.grad()), xv = vals(x.detach());
+  for (int c = 0; c < 4; ++c) CHECK(g[4 + c] == 0.0);
+  const int64_t target[3] = {1, -1, 3};
+  for (int n : {0, 2}) {
+    double z = 0;
+    for (int c = 0; c < 4; ++c) z += std::exp(xv[n * 4 + c]);
+    for (int c = 0; c < 4; ++c) {
+      double q = eps / 4 + (c == target[n] ? 1 - eps : 0.0);
+      CHECK(g[n * 4 + c] == doctest::Approx((std::exp(xv[n * 4 + c]) / z - q) / 2).epsilon(1e-12));
+    }
+  }
+  // a custom ignore_index that is also a valid class
+  Tensor y = x.detach().clone().requires_grad_();
+  Tensor l = cross_entropy(y, ints({1, 0, 1}), ce_opts(Reduction::Mean, 0.0, /*ignore=*/1));
+  CHECK(l.item() == doctest::Approx(cross_entropy(x.detach().narrow(0, 1, 1), ints({0})).item()));
+  l.backward();
+  std::vector<double> gy = vals(y.grad());
+  for (int c = 0; c < 4; ++c) {
+    CHECK(gy[c] == 0.0);
+    CHECK(gy[8 + c] == 0.0);
+  }
+}
+
+TEST_CASE("cross_entropy: every target ignored gives NaN mean (PyTorch's 0/0), zero gradient") {
+  Tensor x = randn64({2, 3}, 1);
+  Tensor t = ints({-100, -100});
+  Tensor mean = cross_entropy(x, t);
+  CHECK(std::isnan(mean.item()));
+  CHECK(cross_entropy(x, t, ce_opts(Reduction::Sum)).item() == 0.0);
+  mean.backward();
+  for (double v : vals(x.grad())) CHECK(v == 0.0);
+  // no rows at all: the same rule
+  CHECK(std::isnan(cross_entropy(Tensor::zeros({0, 3}), ints({}, {0})).item()));
+}
+
+TEST_CASE("cross_entropy: gradcheck over reductions, smoothing, ignore, views and layouts") {
+  std::mt19937 rng(5);
+  std::uniform_int_distribution<int> size(1, 4);
+  for (int trial = 0; trial < 6; ++trial) {
+    const int64_t N = trial == 0 ? 1 : size(rng), C = trial == 1 ? 1 : size(rng) + 1;
+    const Reduction red = trial % 3 == 0   ? Reduction::Mean
+                          : trial % 3 == 1 ? Reduction::Sum
+                                           : Reduction::None;
+    const double eps = trial % 2 ? 0.15 : 0.0;
+    CAPTURE(trial);
+    Generator g(50 + trial);
+    std::vector<int64_t> tv = Tensor::randint(0, C, {N}, kInt64, &g).to_vector<int64_t>();
+    if (N > 1) tv[0] = -100;  // one ignored row
+    Tensor t = ints(tv);
+    // logits stored [C, N]: the transpose inside fn is non-contiguous
+    Tensor x = randn64({C, N}, 60 + trial);
+    CrossEntropyOptions o = ce_opts(red, eps);
+    expect_gradcheck(
+        [t, o](const std::vector<Tensor>& in) { return cross_entropy(in[0].t(), t, o); }, {x});
+  }
+  // [C] with a 0-d target, and [N, C, d1, d2] with target [N, d1, d2]
+  Tensor x1 = randn64({5}, 70);
+  expect_gradcheck(
+      [](const std::vector<Tensor>& in) {
+        return cross_entropy(in[0], ints({3}).reshape({}), ce_opts(Reduction::Mean, 0.1));
+      },
+      {x1});
+  Tensor xk = randn64({2, 3, 2, 1}, 71);
+  Tensor tk = ints({0, 2, -100, 1}, {2, 2, 1});
+  expect_gradcheck(
+      [tk](const std::vector<Tensor>& in) {
+        return cross_entropy(in[0], tk, ce_opts(Reduction::None, 0.2));
+      },
+      {xk});
+}
+
+TEST_CASE("cross_entropy: [N, C, d] equals the 2-D loss on the classes-last layout") {
+  Tensor x = randn64({2, 4, 3}, 80, false);
+  Tensor t = ints({0, 3, 1, 2, 2, -100}, {2, 3});
+  Tensor k = cross_entropy(x, t, ce_opts(Reduction::None, 0.1));
+  CHECK(k.shape() == Shape{2, 3});
+  Tensor flat = cross_entropy(x.permute({0, 2, 1}).reshape({6, 4}), t.reshape({6}),
+                              ce_opts(Reduction::None, 0.1));
+  check_close(vals(k), vals(flat));
+  CHECK(
+      cross_entropy(x, t).item() ==
+      doctest::Approx(cross_entropy(x.permute({0, 2, 1}).reshape({6, 4}), t.reshape({6})).item()));
+}
+
+TEST_CASE("cross_entropy: float32 matches float64; bad inputs name the op") {
+  Tensor x = randn64({4, 6}, 90);
+  Tensor t = ints({5, 0, -100, 2});
+  expect_f32_matches_f64(
+      [t](const std::vector<Tensor>& in) {
+        return cross_entropy(in[0], t, ce_opts(Reduction::None, 0.1));
+      },
+      {x});
+  expect_f32_matches_f64([t](const std::vector<Tensor>& in) { return cross_entropy(in[0], t); },
+                         {x});
+  expect_error([&] { cross_entropy(x, ints({6, 0, 0, 0})); }, "cross_entropy", "out of range");
+  expect_error([&] { cross_entropy(x, ints({-1, 0, 0, 0})); }, "cross_entropy", "ignore");
+  expect_error([&] { cross_entropy(x, Tensor::zeros({4})); }, "cross_entropy", "int64");
+  expect_error([&] { cross_entropy(x, ints({0, 0, 0})); }, "cross_entropy", "[4]");
+  expect_error(
+      [&] {
+        cross_entropy(x, ints({0, 0, 0, 0}, {4, 1}));
+      },
+      "cross_entropy", "does not match");
+  expect_error([&] { cross_entropy(Tensor::scalar(1.0), ints({0})); }, "cross_entropy", "0-d");
+  expect_error(
+      [&] {
+        cross_entropy(ints({1, 2}, {1, 2}), ints({0}));
+      },
+      "cross_entropy", "floating");
+  expect_error([&] { cross_entropy(x, t, ce_opts(Reduction::Mean, 1.5)); }, "cross_entropy",
+               "label_smoothing");
+}
+
+// ---- mse_loss
+// ------------------------------------------------------------------------------------
+
+TEST_CASE("mse_loss: values by hand, gradients to both arguments") {
+  Tensor a = Tensor::from_vector({1, 2, 3, 4}, {2, 2}, kFloat64).requires_grad_();
+  Tensor b = Tensor::from_vector({0, 2, 5, 1}, {2, 2}, kFloat64).requires_grad_();
+  // differences 1, 0, -2, 3: squares 1, 0, 4, 9
+  check_close(vals(mse_loss(a, b, Reduction::None)), {1, 0, 4, 9});
+  CHECK(mse_loss(a, b, Reduction::Sum).item() == 14.0);
+  Tensor m = mse_loss(a, b);
+  CHECK(m.item() == 3.5);
+  m.backward();
+  check_close(vals(a.grad()), {0.5, 0, -1, 1.5});  // 2 (a - b) / 4
+  check_close(vals(b.grad()), {-0.5, 0, 1, -1.5});
+  for (Reduction r : {Reduction::Mean, Reduction::Sum, Reduction::None}) {
+    Tensor x = randn64({3, 1, 4}, 1), y = randn64({4, 1, 3}, 2);
+    expect_gradcheck(
+        [r](const std::vector<Tensor>& in) {
+          return mse_loss(in[0], in[1].permute({2, 1, 0}), r);
+        },
+        {x, y});
+  }
+  expect_f32_matches_f64([](const std::vector<Tensor>& in) { return mse_loss(in[0], in[1]); },
+                         {randn64({5, 3}, 3), randn64({5, 3}, 4)});
+  expect_error([&] { mse_loss(a, b.reshape({4})); }, "mse_loss", "same shape");
+  expect_error([&] { mse_loss(a, b.to(kFloat32)); }, "mse_loss", "dtype");
+  expect_error([&] { mse_loss(ints({1}), ints({1})); }, "mse_loss", "floating");
+  expect_error([&] { mse_loss(Tensor::zeros({0}), Tensor::zeros({0})); }, "mse_loss", "empty");
+}
+
+// ---- normalize / cosine_similarity
+// ---------------------------------------------------------------
+
+TEST_CASE("normalize: values, zero vectors stay finite, gradcheck on every dim") {
+  Tensor x = Tensor::from_vector({3, 4, 0, 0}, {2, 2}, kFloat64).requires_grad_();
+  Tensor y = normalize(x, 1);
+  check_close(vals(y), {0.6, 0.8, 0, 0});
+  check_close(vals(normalize(x.detach(), 0)), {1, 1, 0, 0});
+  y.sum().backward();
+  for (double v : vals(x.grad())) CHECK(std::isfinite(v));
+  // d/dx of sum(x / ||x||) on the row [3, 4]: (1 - x_i sum(x) / ||x||^2) / ||x||
+  check_close(vals(x.grad()), {(1 - 3 * 7 / 25.0) / 5, (1 - 4 * 7 / 25.0) / 5, 1e12, 1e12});
+  for (int dim : {0, 1, 2, -1}) {
+    CAPTURE(dim);
+    Tensor z = randn64({4, 1, 3}, 10 + dim);  // viewed as [3, 1, 4]
+    expect_gradcheck(
+        [dim](const std::vector<Tensor>& in) { return normalize(in[0].transpose(0, 2), dim); },
+        {z});
+  }
+  expect_f32_matches_f64([](const std::vector<Tensor>& in) { return normalize(in[0], -1); },
+                         {randn64({3, 5}, 20)});
+  expect_error([] { normalize(ints({1, 2}), 0); }, "normalize", "floating");
+  expect_error([] { normalize(Tensor::zeros({2, 2}), 2); }, "normalize", "out of range");
+  expect_error([] { normalize(Tensor::zeros({2}), 0, 0.0); }, "normalize", "eps");
+}
+
+TEST_CASE("cosine_similarity: values, broadcasting, zero vectors, gradcheck") {
+  Tensor a = Tensor::from_vector({1, 0, 3, 4}, {2, 2}, kFloat64);
+  Tensor b = Tensor::from_vector({1, 1, -3, -4}, {2, 2}, kFloat64);
+  check_close(vals(cosine_similarity(a, b)), {1 / std::sqrt(2.0), -1}, 1e-15);
+  // one vector against a batch: [1, 2] broadcasts against [3, 2]
+  Tensor q = Tensor::from_vector({0, 2}, {1, 2}, kFloat64);
+  Tensor k = Tensor::from_vector({0, 1, 1, 0, -1, -1}, {3, 2}, kFloat64);
+  check_close(vals(cosine_similarity(q, k, -1)), {1, 0, -1 / std::sqrt(2.0)}, 1e-15);
+  Tensor z = Tensor::zeros({1, 2}, kFloat64).requires_grad_();
+  Tensor c = cosine_similarity(z, k);
+  check_close(vals(c), {0, 0, 0});
+  c.sum().backward();
+  for (double v : vals(z.grad())) CHECK(std::isfinite(v));
+  Tensor x1 = randn64({3, 1, 4}, 30), x2 = randn64({4, 2}, 31);  // x2 used as [2, 4]
+  for (int dim : {-1, 1}) {
+    CAPTURE(dim);
+    expect_gradcheck(
+        [dim](const std::vector<Tensor>& in) {
+          Tensor a3 = in[0], b2 = in[1].t();
+          return dim == -1 ? cosine_similarity(a3, b2, -1)                      // [3, 2]
+                           : cosine_similarity(a3.transpose(1, 2), b2.t(), 1);  // over the 4
+        },
+        {x1, x2});
+  }
+  expect_f32_matches_f64(
+      [](const std::vector<Tensor>& in) { return cosine_similarity(in[0], in[1], 1); },
+      {randn64({4, 6}, 32), randn64({1, 6}, 33)});
+  expect_error(
+      [&] {
+        cosine_similarity(a, Tensor::zeros({3, 2}, kFloat64));
+      },
+      "cosine_similarity", "broadcast");
+  expect_error([&] { cosine_similarity(a, b.to(kFloat32)); }, "cosine_similarity", "dtype");
+  expect_error([&] { cosine_similarity(a, b, 2); }, "cosine_similarity", "out of range");
+  expect_error([&] { cosine_similarity(ints({1}), ints({1}), 0); }, "cosine_similarity",
+               "floating");
+}
+
+// ---- layer_norm --------------------------------------------------------------------------------
+
+TEST_CASE("layer_norm: rows normalised to mean 0 and variance 1, then scaled and shifted") {
+  Tensor x = Tensor::from_vector({1, 2, 3, 4, 10, 10, 10, 14}, {2, 4}, kFloat64);
+  Tensor y = layer_norm(x, {4}, {}, {}, 0.0);
+  // row 0: mean 2.5, biased variance 1.25
+  const double r = 1 / std::sqrt(1.25);
+  std::vector<double> yv = vals(y);
+  check_close({yv.begin(), yv.begin() + 4}, {-1.5 * r, -0.5 * r, 0.5 * r, 1.5 * r}, 1e-14);
+  // row 1: 10, 10, 10, 14 -> mean 11, biased variance 3
+  const double r1 = 1 / std::sqrt(3.0);
+  check_close({yv.begin() + 4, yv.end()}, {-r1, -r1, -r1, 3 * r1}, 1e-14);
+  Tensor big = randn64({3, 5, 6}, 40, false) * 7.0 + 3.0;
+  Tensor yb = layer_norm(big, {5, 6});
+  Tensor m = mean(yb, Shape{1, 2}), v = var(yb, Shape{1, 2}, 0);
+  for (double mv : vals(m)) CHECK(std::abs(mv) < 1e-12);
+  for (double vv : vals(v)) CHECK(vv == doctest::Approx(1.0).epsilon(1e-5));  // var/(var+eps)
+  // weight and bias: y = xhat * w + b, per element of the normalised shape
+  Tensor w = Tensor::from_vector({1, 2, 3, 4}, {4}, kFloat64);
+  Tensor b = Tensor::from_vector({0, 1, 0, -1}, {4}, kFloat64);
+  std::vector<double> ywv = vals(layer_norm(x, {4}, w, b, 0.0));
+  check_close({ywv.begin(), ywv.begin() + 4},
+              {-1.5 * r, -0.5 * r * 2 + 1, 0.5 * r * 3, 1.5 * r * 4 - 1}, 1e-14);
+  // the fused kernel agrees with the composed definition
+  Tensor xr = randn64({4, 3, 5}, 41, false);
+  Tensor ref = (xr - mean(xr, Shape{-1}, true)) / sqrt(var(xr, Shape{-1}, 0, true) + 1e-5);
+  check_close(vals(layer_norm(xr, {5})), vals(ref), 1e-12);
+}
+
+TEST_CASE("layer_norm: gradcheck for x, weight, bias (batch dims, views, optional affine)") {
+  Tensor x = randn64({2, 4, 3}, 50);  // used as [2, 3, 4]
+  Tensor w = randn64({4}, 51), b = randn64({4}, 52);
+  expect_gradcheck(
+      [](const std::vector<Tensor>& in) {
+        return layer_norm(in[0].transpose(1, 2), {4}, in[1], in[2]);
+      },
+      {x, w, b});
+  Tensor w2 = randn64({3, 4}, 53);
+  expect_gradcheck(
+      [](const std::vector<Tensor>& in) {
+        return layer_norm(in[0].transpose(1, 2), {3, 4}, in[1]);
+      },
+      {x, w2});
+  expect_gradcheck(
+      [](const std::vector<Tensor>& in) {
+        return layer_norm(in[0], {1, 5}, {}, in[1]);
+      },
+      {randn64({1, 1, 5}, 54), randn64({1, 5}, 55)});
+  expect_gradcheck([](const std::vector<Tensor>& in) { return layer_norm(in[0], {6}); },
+                   {randn64({6}, 56)});
+  expect_f32_matches_f64(
+      [](const std::vector<Tensor>& in) { return layer_norm(in[0], {8}, in[1], in[2]); },
+      {randn64({3, 8}, 57), randn64({8}, 58), randn64({8}, 59)});
+}
+
+TEST_CASE("layer_norm: bad inputs name the op") {
+  Tensor x = Tensor::zeros({2, 3, 4});
+  expect_error([&] { layer_norm(x, {3}); }, "layer_norm", "trailing");
+  expect_error([&] { layer_norm(x, {2, 3, 4, 1}); }, "layer_norm", "trailing");
+  expect_error([&] { layer_norm(x, {}); }, "layer_norm", "empty");
+  expect_error([&] { layer_norm(x, {4}, Tensor::ones({3})); }, "layer_norm", "weight");
+  expect_error([&] { layer_norm(x, {4}, {}, Tensor::ones({4, 1})); }, "layer_norm", "bias");
+  expect_error([&] { layer_norm(x, {4}, Tensor::ones({4}, kFloat64)); }, "layer_norm", "dtype");
+  expect_error([&] { layer_norm(ints({1, 2}), {2}); }, "layer_norm", "floating");
+}
+
+// ---- batch_norm --------------------------------------------------------------------------------
+
+TEST_CASE("batch_norm: training statistics and running-stat update by hand") {
+  // channel 0: 1, 2, 3, 6 -> mean 3, biased var 3.5, unbiased 14/3
+  // channel 1: 10, 20, 30, 40 -> mean 25, biased var 125, unbiased 500/3
+  Tensor x = Tensor::from_vector({1, 10, 2, 20, 3, 30, 6, 40}, {4, 2}, kFloat64);
+  Tensor rm = Tensor::zeros({2}, kFloat64), rv = Tensor::ones({2}, kFloat64);
+  Tensor y = batch_norm(x, rm, rv, {}, {}, /*training=*/true, 0.1, 0.0);
+  const double r0 = 1 / std::sqrt(3.5), r1 = 1 / std::sqrt(125.0);
+  check_close(vals(y), {-2 * r0, -15 * r1, -1 * r0, -5 * r1, 0, 5 * r1, 3 * r0, 15 * r1}, 1e-14);
+  // running = 0.9 running + 0.1 batch (unbiased variance)
+  check_close(vals(rm), {0.3, 2.5}, 1e-14);
+  check_close(vals(rv), {0.9 + 0.1 * 14 / 3.0, 0.9 + 0.1 * 500 / 3.0}, 1e-14);
+  // 4-D: per channel over N, H, W; the output has mean 0 and variance ~1 per channel
+  Tensor x4 = randn64({3, 2, 2, 3}, 60, false) * 4.0 - 1.0;
+  Tensor y4 = batch_norm(x4, {}, {}, {}, {}, true);
+  for (double m : vals(mean(y4, Shape{0, 2, 3}))) CHECK(std::abs(m) < 1e-12);
+  for (double v : vals(var(y4, Shape{0, 2, 3}, 0))) CHECK(v == doctest::Approx(1.0).epsilon(1e-5));
+}
+
+TEST_CASE("batch_norm: eval uses the running statistics and leaves them alone") {
+  Tensor x = Tensor::from_vector({1, 10, 2, 20, 3, 30, 6, 40}, {4, 2}, kFloat64);
+  Tensor rm = Tensor::from_vector({1, 2}, {2}, kFloat64);
+  Tensor rv = Tensor::from_vector({4, 9}, {2}, kFloat64);
+  Tensor w = Tensor::from_vector({2, 3}, {2}, kFloat64);
+  Tensor b = Tensor::from_vector({0.5, -1}, {2}, kFloat64);
+  // channel 0: (x - 1) / 2 * 2 + 0.5;  channel 1: (x - 2) / 3 * 3 - 1
+  Tensor y = batch_norm(x, rm, rv, w, b, /*training=*/false, 0.1, 0.0);
+  check_close(vals(y), {0.5, 7, 1.5, 17, 2.5, 27, 5.5, 37}, 1e-14);
+  check_close(vals(rm), {1, 2});
+  check_close(vals(rv), {4, 9});
+}
+
+TEST_CASE("batch_norm: gradcheck in training (through the batch statistics) and in eval") {
+  Tensor x = randn64({2, 3, 2, 4}, 70);  // used permuted to [4, 3, 2, 2] (non-contiguous)
+  Tensor w = randn64({3}, 71), b = randn64({3}, 72);
+  Tensor rm = Tensor::zeros({3}, kFloat64), rv = Tensor::ones({3}, kFloat64);
+  expect_gradcheck(
+      [rm, rv](const std::vector<Tensor>& in) {
+        return batch_norm(in[0].permute({3, 1, 0, 2}), rm, rv, in[1], in[2], true);
+      },
+      {x, w, b});
+  expect_gradcheck(
+      [](const std::vector<Tensor>& in) { return batch_norm(in[0], {}, {}, in[1], {}, true); },
+      {randn64({5, 1}, 73), randn64({1}, 74)});
+  Tensor rm2 = Tensor::from_vector({0.5, -1, 2}, {3}, kFloat64);
+  Tensor rv2 = Tensor::from_vector({2, 0.5, 1}, {3}, kFloat64);
+  expect_gradcheck(
+      [rm2, rv2](const std::vector<Tensor>& in) {
+        return batch_norm(in[0], rm2, rv2, in[1], in[2], false);
+      },
+      {randn64({2, 3, 2}, 75), w, b});
+  expect_f32_matches_f64(
+      [](const std::vector<Tensor>& in) { return batch_norm(in[0], {}, {}, in[1], in[2], true); },
+      {randn64({6, 3, 2}, 76), w, b});
+}
+
+TEST_CASE("batch_norm: bad inputs name the op") {
+  Tensor x = Tensor::zeros({4, 3});
+  Tensor c = Tensor::zeros({3});
+  expect_error([&] { batch_norm(Tensor::zeros({3}), {}, {}, {}, {}, true); }, "batch_norm",
+               "at least 2");
+  expect_error([&] { batch_norm(x, Tensor::zeros({4}), c, {}, {}, true); }, "batch_norm",
+               "running_mean");
+  expect_error([&] { batch_norm(x, c, {}, {}, {}, true); }, "batch_norm", "neither");
+  expect_error(
+      [&] {
+        batch_norm(x, {}, {}, Tensor::zeros({2, 3}), {}, true);
+      },
+      "batch_norm", "weight");
+  expect_error(
+      [&] {
+        batch_norm(Tensor::zeros({1, 3}), {}, {}, {}, {}, true);
+      },
+      "batch_norm", "more than 1");
+  expect_error([&] { batch_norm(x, c.to(kFloat64), c.to(kFloat64), {}, {}, true); }, "batch_norm",
+               "dtype");
+  expect_error([&] { batch_norm(x, {}, {}, {}, {}, true, 1.5); }, "batch_norm", "momentum");
+}
+
+// ---- dropout -----------------------------------------------------------------------------------
+
+TEST_CASE("dropout: eval and p = 0 are the identity; p = 1 gives zeros and zero gradient") {
+  Tensor x = randn64({3, 4}, 80);
+  CHECK(dropout(x, 0.5, /*training=*/false).same(x));
+  CHECK(dropout(x, 0.0, true).same(x));
+  Tensor z = dropout(x, 1.0, true);
+  for (double v : vals(z)) CHECK(v == 0.0);
+  z.sum().backward();
+  for (double v : vals(x.grad())) CHECK(v == 0.0);
+}
+
+TEST_CASE("dropout: keeps about 1 - p of the elements, scaled by 1 / (1 - p); same mask back") {
+  const double p = 0.3;
+  Tensor x = Tensor::ones({100, 100}, kFloat64).requires_grad_();
+  Generator g(5);
+  Tensor y = dropout(x, p, true, &g);
+  std::vector<double> yv = vals(y);
+  int64_t kept = 0;
+  for (double v : yv) {
+    CHECK((v == 0.0 || v == doctest::Approx(1 / (1 - p)).epsilon(1e-15)));
+    kept += v != 0.0;
+  }
+  // 10000 Bernoulli(0.7) draws: standard deviation 0.0046; allow 4 of them
+  CHECK(std::abs(static_cast<double>(kept) / 1e4 - (1 - p)) < 0.0184);
+  // the backward multiplies by the same mask * scale: with x = 1 that is y itself
+  y.backward(Tensor::ones({100, 100}, kFloat64));
+  CHECK(vals(x.grad()) == yv);
+  // the same generator state gives the same mask; a different one (almost surely) does not
+  Generator g2(5), g3(6);
+  CHECK(vals(dropout(x.detach(), p, true, &g2)) == yv);
+  CHECK(vals(dropout(x.detach(), p, true, &g3)) != yv);
+  // the default generator advances between calls
+  CHECK(vals(dropout(x.detach(), p, true)) != vals(dropout(x.detach(), p, true)));
+}
+
+TEST_CASE("dropout: gradcheck with a fixed mask, float32 input, bad inputs") {
+  Tensor x = randn64({4, 1, 3}, 81);  // used transposed: [3, 1, 4]
+  expect_gradcheck(
+      [](const std::vector<Tensor>& in) {
+        Generator g(9);  // a fresh generator each call: the same mask every evaluation
+        return dropout(in[0].transpose(0, 2), 0.4, true, &g);
+      },
+      {x});
+  Tensor x32 = Tensor::ones({64}, kFloat32);
+  Generator g(3);
+  Tensor y32 = dropout(x32, 0.5, true, &g);
+  CHECK(y32.dtype() == kFloat32);
+  for (double v : vals(y32)) CHECK((v == 0.0 || v == 2.0));
+  expect_error([&] { dropout(x, 1.5, true); }, "dropout", "[0, 1]");
+  expect_error([&] { dropout(x, -0.1, true); }, "dropout", "[0, 1]");
+  expect_error([&] { dropout(x, std::nan(""), true); }, "dropout", "[0, 1]");
+  expect_error([&] { dropout(ints({1, 2}), 0.5, true); }, "dropout", "floating");
+}
