@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "core/error.h"
+#include "data/file_util.h"
 #include "data/gzip_source.h"
 
 namespace mmgrad::data {
@@ -22,18 +23,35 @@ uint32_t big_endian_u32(const uint8_t* p) {
 }
 
 // Reads the 4-byte magic plus `ndims` 4-byte sizes and checks the magic.
+// Reads the 4-byte magic, checks it, then the `ndims` 4-byte sizes.
 std::vector<uint32_t> read_header(GzipSource& src, uint32_t want_magic, int ndims,
                                   const char* op) {
-  uint8_t buf[16];
-  src.read_exact(buf, 4 + 4 * static_cast<size_t>(ndims), "the IDX header");
+  uint8_t buf[12];
+  src.read_exact(buf, 4, "the IDX magic number");
   uint32_t magic = big_endian_u32(buf);
   MMGRAD_CHECK(magic == want_magic, op, ": '", src.path(), "' is not an IDX file of the expected ",
                "kind: magic number ", magic, ", expected ", want_magic,
                want_magic == kImagesMagic ? " (unsigned-byte images, 3 dims)"
                                           : " (unsigned-byte labels, 1 dim)");
+  src.read_exact(buf, 4 * static_cast<size_t>(ndims), "the IDX header");
   std::vector<uint32_t> dims(ndims);
-  for (int i = 0; i < ndims; ++i) dims[i] = big_endian_u32(buf + 4 + 4 * i);
+  for (int i = 0; i < ndims; ++i) dims[i] = big_endian_u32(buf + 4 * i);
   return dims;
+}
+
+// A header must not make us allocate more than the file can possibly hold.
+void check_plausible(const GzipSource& src, uint64_t payload, const char* what, int64_t count,
+                     const char* op) {
+  const uint64_t header = src.bytes_out();
+  if (!src.compressed()) {
+    MMGRAD_CHECK(header + payload <= src.file_size(), op, ": '", src.path(), "' is truncated (or ",
+                 "its header is corrupt): it declares ", count, " ", what, " (", payload,
+                 " bytes) but only ", src.file_size() - header, " bytes follow the header");
+    return;
+  }
+  MMGRAD_CHECK(payload <= src.max_decompressed_size(), op, ": '", src.path(), "' declares ", count,
+               " ", what, " (", payload, " bytes) but a ", src.file_size(),
+               "-byte gzip file cannot hold that many (corrupt header?)");
 }
 
 int64_t clamp_limit(const char* op, int64_t limit, int64_t count) {
@@ -54,13 +72,12 @@ ImagesFile read_images(const std::string& path, int64_t limit, const char* op) {
                "' declares images of ", rows, "x", cols, " pixels (corrupt header?)");
   uint64_t pixels = static_cast<uint64_t>(rows) * static_cast<uint64_t>(cols);
   // The header is read before any allocation: a corrupt count must not ask for terabytes.
-  MMGRAD_CHECK(static_cast<uint64_t>(count) * pixels <= src.max_decompressed_size(), op, ": '",
-               path, "' declares ", count, " images of ", rows, "x", cols, " but a ",
-               src.file_size(), "-byte file cannot hold that many (corrupt header?)");
+  check_plausible(src, static_cast<uint64_t>(count) * pixels, "images", count, op);
   int64_t n = clamp_limit(op, limit, count);
 
   Tensor images = Tensor::empty({n, 1, rows, cols}, kFloat32);
   float* out = images.data_ptr<float>();
+  advise_huge_pages(out, static_cast<size_t>(images.numel()) * sizeof(float));
   // Decompress in slices and convert each while it is still in cache: one pass, no full-size
   // byte buffer.
   const uint64_t total = static_cast<uint64_t>(n) * pixels;
@@ -94,9 +111,7 @@ LabelsFile read_labels(const std::string& path, int64_t num_classes, int64_t lim
   GzipSource src(path, op);
   std::vector<uint32_t> d = read_header(src, kLabelsMagic, 1, op);
   int64_t count = d[0];
-  MMGRAD_CHECK(static_cast<uint64_t>(count) <= src.max_decompressed_size(), op, ": '", path,
-               "' declares ", count, " labels but a ", src.file_size(),
-               "-byte file cannot hold that many (corrupt header?)");
+  check_plausible(src, static_cast<uint64_t>(count), "labels", count, op);
   int64_t n = clamp_limit(op, limit, count);
   std::vector<uint8_t> bytes(static_cast<size_t>(n));
   src.read_exact(bytes.data(), bytes.size(), "the labels");

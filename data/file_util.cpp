@@ -1,8 +1,10 @@
 #include "data/file_util.h"
 
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdint>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -54,6 +56,20 @@ void write_file_atomic(const std::string& path, const std::string& content, cons
     fail(cat_str(op, ": error while writing '", path, "' (disk full?)"));
   }
   commit_temp_file(tmp, path, op);
+}
+
+void advise_huge_pages(void* p, size_t n) {
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+  constexpr uintptr_t kHuge = uintptr_t{2} << 20;
+  if (!p || n < 2 * kHuge) return;
+  // madvise needs page-aligned bounds: take the whole huge pages inside the block.
+  uintptr_t a = (reinterpret_cast<uintptr_t>(p) + kHuge - 1) & ~(kHuge - 1);
+  uintptr_t e = (reinterpret_cast<uintptr_t>(p) + n) & ~(kHuge - 1);
+  if (e > a) (void)::madvise(reinterpret_cast<void*>(a), e - a, MADV_HUGEPAGE);
+#else
+  (void)p;
+  (void)n;
+#endif
 }
 
 }  // namespace mmgrad::data

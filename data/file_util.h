@@ -15,4 +15,10 @@ void commit_temp_file(const std::string& tmp, const std::string& path, const cha
 // ensure_parent_dir + write to a temporary file + rename.
 void write_file_atomic(const std::string& path, const std::string& content, const char* op);
 
+// Asks the kernel to back [p, p + n) with 2 MiB pages (Linux transparent huge pages) before it
+// is first written. Filling a fresh 188 MB dataset tensor costs ~46k page faults of ~15-25 us
+// each with 4 KiB pages (about a second here) and ~100x fewer with huge pages. A hint only:
+// silently does nothing where unsupported or for blocks under 4 MiB.
+void advise_huge_pages(void* p, size_t n);
+
 }  // namespace mmgrad::data

@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "data/file_util.h"
 
 namespace mmgrad::data {
 
@@ -23,11 +24,16 @@ std::vector<uint8_t> read_whole_file(const std::string& path, const std::string&
   std::FILE* f = std::fopen(path.c_str(), "rb");
   MMGRAD_CHECK(f != nullptr, op, ": cannot open '", path, "': ", std::strerror(errno));
   std::vector<uint8_t> bytes;
-  if (std::fseek(f, 0, SEEK_END) == 0) {
-    long size = std::ftell(f);
-    if (size > 0) bytes.reserve(static_cast<size_t>(size));
-    std::fseek(f, 0, SEEK_SET);
+  long size = -1;
+  if (std::fseek(f, 0, SEEK_END) == 0) size = std::ftell(f);
+  std::fseek(f, 0, SEEK_SET);
+  if (size > 0) {
+    bytes.reserve(static_cast<size_t>(size));
+    advise_huge_pages(bytes.data(), bytes.capacity());
+    bytes.resize(static_cast<size_t>(size));
+    bytes.resize(std::fread(bytes.data(), 1, bytes.size(), f));
   }
+  // Whatever the size said (a file that grows, or a pipe), read to the end.
   uint8_t chunk[1 << 16];
   for (;;) {
     size_t n = std::fread(chunk, 1, sizeof(chunk), f);

@@ -37,6 +37,10 @@ void save_image(const Tensor& image, const std::string& path);
 // one per line to `path + ".txt"` as "index<TAB>row<TAB>col<TAB>label" (newlines as " / ").
 // Characters outside printable ASCII are drawn as '?'. Cells widen to fit the longest label line
 // (up to 40 characters; longer lines are cut in the picture, kept whole in the text file).
+// Layout, in pixels: a white background with a 4-pixel border; each cell is
+// max(largest tile width * scale, widest label line) + 4 wide and
+// largest tile height * scale + label height + 4 tall, where the label height is
+// 12 * font size * (most lines in a label) + 2, or 0 without labels; min(ncols, N) columns.
 void save_image_grid(const std::vector<Tensor>& images, int64_t ncols, const std::string& path,
                      const std::vector<std::string>& labels = {}, int scale = 1);
 // The same for a batch [N, C, H, W] (or [N, H, W]).

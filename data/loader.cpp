@@ -101,13 +101,9 @@ Batch DataLoader::batch(int64_t b) const {
   return out;
 }
 
-const Batch& DataLoader::iterator::operator*() const {
+Batch DataLoader::iterator::operator*() const {
   MMGRAD_CHECK(b_ < loader_->size(), "DataLoader: dereferencing the end iterator");
-  if (cached_ != b_) {
-    batch_ = loader_->batch(b_);
-    cached_ = b_;
-  }
-  return batch_;
+  return loader_->batch(b_);
 }
 
 TrainValSplit train_val_split(int64_t n, double val_fraction, uint64_t seed) {

@@ -52,16 +52,16 @@ class DataLoader {
   // Batch b of the epoch begin() last started.
   Batch batch(int64_t b) const;
 
+  // Yields batches by value (a Batch is three tensor handles: cheap to copy), so a batch stays
+  // valid however long it is kept. Use `for (const Batch& b : loader)` or `for (auto b : ...)`.
   class iterator {
    public:
     using value_type = Batch;
     using difference_type = std::ptrdiff_t;
     iterator(const DataLoader* loader, int64_t b) : loader_(loader), b_(b) {}
-    const Batch& operator*() const;
-    const Batch* operator->() const { return &**this; }
+    Batch operator*() const;
     iterator& operator++() {
       ++b_;
-      cached_ = -1;
       return *this;
     }
     bool operator==(const iterator& o) const { return b_ == o.b_ && loader_ == o.loader_; }
@@ -70,8 +70,6 @@ class DataLoader {
    private:
     const DataLoader* loader_;
     int64_t b_;
-    mutable int64_t cached_ = -1;
-    mutable Batch batch_;
   };
   // Starts the next epoch (computes its order) and returns its first batch.
   iterator begin();
