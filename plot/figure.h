@@ -64,9 +64,8 @@ class LinePlot : public Chart {
   LinePlot& add_series(const std::string& name, const std::vector<double>& xs,
                        const std::vector<double>& ys, const std::string& color = "",
                        bool dashed = false);
-  // x = 0, 1, 2, ...
-  LinePlot& add_series(const std::string& name, const std::vector<double>& ys,
-                       const std::string& color = "", bool dashed = false);
+  // x = 0, 1, 2, ... (for a colour or dashes, pass the xs too)
+  LinePlot& add_series(const std::string& name, const std::vector<double>& ys);
   // A horizontal reference line across the plot (e.g. a chance baseline), in the legend.
   LinePlot& add_hline(const std::string& name, double y, const std::string& color = "#888888",
                       bool dashed = true);

@@ -161,7 +161,7 @@ std::string Heatmap::to_svg() const {
       svg.rect(x, y, cell - gap, cell - gap, color);
       if (annotate)
         svg.text(x + cell / 2, y + cell / 2 + font * 0.35, format_value(v, decimals), font,
-                 "middle", dark_color(color) ? "fill=\"white\"" : "");
+                 "middle", "", dark_color(color) ? "white" : "#222222");
     }
   // Tick labels.
   for (size_t r = 0; r < rl.size(); ++r)

@@ -23,11 +23,10 @@ LinePlot& LinePlot::add_series(const std::string& name, const std::vector<double
   return *this;
 }
 
-LinePlot& LinePlot::add_series(const std::string& name, const std::vector<double>& ys,
-                               const std::string& color, bool dashed) {
+LinePlot& LinePlot::add_series(const std::string& name, const std::vector<double>& ys) {
   std::vector<double> xs(ys.size());
   for (size_t i = 0; i < xs.size(); ++i) xs[i] = static_cast<double>(i);
-  return add_series(name, xs, ys, color, dashed);
+  return add_series(name, xs, ys);
 }
 
 LinePlot& LinePlot::add_hline(const std::string& name, double y, const std::string& color,

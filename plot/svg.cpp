@@ -143,9 +143,9 @@ void Svg::polyline(const std::vector<std::pair<double, double>>& pts, const std:
 }
 
 void Svg::text(double x, double y, const std::string& s, double size, const std::string& anchor,
-               const std::string& extra) {
+               const std::string& extra, const std::string& fill) {
   out_ += "<text x=\"" + num(x) + "\" y=\"" + num(y) + "\" font-size=\"" + num(size) +
-          "\" text-anchor=\"" + anchor + "\" fill=\"#222222\"" +
+          "\" text-anchor=\"" + anchor + "\" fill=\"" + xml_escape(fill) + "\"" +
           (extra.empty() ? "" : " " + extra) + ">" + xml_escape(s) + "</text>\n";
 }
 
@@ -257,13 +257,13 @@ bool dark_color(const std::string& hex) {
 
 namespace {
 
-// The "nice number" near x: 1, 2 or 5 times a power of ten (Heckbert, Graphics Gems 1990).
-double nice_number(double x, bool round) {
+// The "nice" step nearest x: 1, 2 or 5 times a power of ten (after Heckbert's tick labelling in
+// Graphics Gems, 1990, without his rounding of the whole range first, which often leaves only 3-4
+// ticks).
+double nice_step(double x) {
   double e = std::floor(std::log10(x));
   double f = x / std::pow(10.0, e);
-  double nf;
-  if (round) nf = f < 1.5 ? 1 : f < 3 ? 2 : f < 7 ? 5 : 10;
-  else nf = f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10;
+  double nf = f < 1.5 ? 1 : f < 3 ? 2 : f < 7 ? 5 : 10;
   return nf * std::pow(10.0, e);
 }
 
@@ -278,7 +278,7 @@ std::vector<double> nice_ticks(double lo, double hi, int target) {
     hi += pad;
   }
   target = std::max(target, 2);
-  double step = nice_number(nice_number(hi - lo, false) / (target - 1), true);
+  double step = nice_step((hi - lo) / (target - 1));
   double start = std::floor(lo / step) * step, end = std::ceil(hi / step) * step;
   std::vector<double> t;
   for (int i = 0; i < 100; ++i) {

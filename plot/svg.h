@@ -28,9 +28,10 @@ class Svg {
             double width = 1.0, const std::string& extra = "");
   void polyline(const std::vector<std::pair<double, double>>& pts, const std::string& stroke,
                 double width, bool dashed, const std::string& extra = "");
-  // anchor: "start", "middle" or "end"; extra: more attributes (already escaped).
+  // anchor: "start", "middle" or "end"; extra: more attributes (already escaped; not fill).
   void text(double x, double y, const std::string& s, double size = 12,
-            const std::string& anchor = "start", const std::string& extra = "");
+            const std::string& anchor = "start", const std::string& extra = "",
+            const std::string& fill = "#222222");
   void marker(Marker m, double x, double y, double r, const std::string& color,
               double opacity = 1.0);
   // Raw markup (already well-formed).
