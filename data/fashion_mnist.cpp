@@ -24,8 +24,7 @@ uint32_t big_endian_u32(const uint8_t* p) {
 
 // Reads the 4-byte magic plus `ndims` 4-byte sizes and checks the magic.
 // Reads the 4-byte magic, checks it, then the `ndims` 4-byte sizes.
-std::vector<uint32_t> read_header(GzipSource& src, uint32_t want_magic, int ndims,
-                                  const char* op) {
+std::vector<uint32_t> read_header(GzipSource& src, uint32_t want_magic, int ndims, const char* op) {
   uint8_t buf[12];
   src.read_exact(buf, 4, "the IDX magic number");
   uint32_t magic = big_endian_u32(buf);
@@ -197,8 +196,8 @@ std::vector<uint8_t> read_gzip_file(const std::string& path, int64_t max_bytes) 
 }
 
 const std::vector<std::string>& fashion_mnist_classes() {
-  static const std::vector<std::string> names = {"T-shirt/top", "Trouser", "Pullover", "Dress",
-                                                 "Coat",        "Sandal",  "Shirt",    "Sneaker",
+  static const std::vector<std::string> names = {"T-shirt/top", "Trouser",   "Pullover", "Dress",
+                                                 "Coat",        "Sandal",    "Shirt",    "Sneaker",
                                                  "Bag",         "Ankle boot"};
   return names;
 }

@@ -4,8 +4,8 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <cstdint>
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -36,8 +36,7 @@ void commit_temp_file(const std::string& tmp, const std::string& path, const cha
   fs::rename(tmp, path, ec);
   if (ec) {
     fs::remove(tmp, ec);
-    fail(cat_str(op, ": cannot move the finished file into place as '", path, "': ",
-                 ec.message()));
+    fail(cat_str(op, ": cannot move the finished file into place as '", path, "': ", ec.message()));
   }
 }
 

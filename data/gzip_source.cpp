@@ -115,8 +115,8 @@ size_t GzipSource::read(uint8_t* dst, size_t n) {
     if (rc == Z_BUF_ERROR) {
       // No progress possible: with output space left this means the input ran out mid-stream.
       MMGRAD_CHECK(s.avail_out == 0, op_, ": '", path_, "' is truncated: the gzip stream ends ",
-                   "unexpectedly after ", produced_, " decompressed bytes (",
-                   in_.size(), " bytes on disk)");
+                   "unexpectedly after ", produced_, " decompressed bytes (", in_.size(),
+                   " bytes on disk)");
       continue;
     }
     const char* msg = s.msg ? s.msg : "unknown error";

@@ -158,8 +158,8 @@ void draw_text(Bitmap& b, const std::string& line, int x, int y, int fs) {
   std::vector<char> buf(line.begin(), line.end());
   buf.push_back('\0');
   std::vector<char> verts(line.size() * 300 + 64);
-  int quads = stb_easy_font_print(0, 0, buf.data(), nullptr, verts.data(),
-                                  static_cast<int>(verts.size()));
+  int quads =
+      stb_easy_font_print(0, 0, buf.data(), nullptr, verts.data(), static_cast<int>(verts.size()));
   for (int q = 0; q < quads; ++q) {
     float x0 = 1e9f, y0 = 1e9f, x1 = -1e9f, y1 = -1e9f;
     for (int v = 0; v < 4; ++v) {
@@ -168,8 +168,10 @@ void draw_text(Bitmap& b, const std::string& line, int x, int y, int fs) {
       std::memcpy(&vy, verts.data() + (q * 4 + v) * 16 + 4, sizeof(float));
       x0 = std::min(x0, vx), x1 = std::max(x1, vx), y0 = std::min(y0, vy), y1 = std::max(y1, vy);
     }
-    int px0 = x + static_cast<int>(std::floor(x0)) * fs, px1 = x + static_cast<int>(std::ceil(x1)) * fs;
-    int py0 = y + static_cast<int>(std::floor(y0)) * fs, py1 = y + static_cast<int>(std::ceil(y1)) * fs;
+    int px0 = x + static_cast<int>(std::floor(x0)) * fs,
+        px1 = x + static_cast<int>(std::ceil(x1)) * fs;
+    int py0 = y + static_cast<int>(std::floor(y0)) * fs,
+        py1 = y + static_cast<int>(std::ceil(y1)) * fs;
     for (int yy = std::max(py0, 0); yy < std::min(py1, b.h); ++yy)
       for (int xx = std::max(px0, 0); xx < std::min(px1, b.w); ++xx) {
         uint8_t* p = b.at(yy, xx);
@@ -186,9 +188,8 @@ struct Rgb {
 
 Rgb to_rgb(const Tensor& image, size_t index, const char* op) {
   check_plain(op, image);
-  MMGRAD_CHECK(image.is_floating_point() && (image.dim() == 2 || image.dim() == 3), op,
-               ": image ", index, " must be a float [H, W] or [C, H, W] tensor, got ",
-               describe(image));
+  MMGRAD_CHECK(image.is_floating_point() && (image.dim() == 2 || image.dim() == 3), op, ": image ",
+               index, " must be a float [H, W] or [C, H, W] tensor, got ", describe(image));
   int64_t c = image.dim() == 2 ? 1 : image.size(0);
   MMGRAD_CHECK(c == 1 || c == 3 || c == 4, op, ": image ", index,
                " must have 1, 3 or 4 channels, got ", describe(image));
@@ -340,8 +341,8 @@ void save_image_grid(const std::vector<Tensor>& images, int64_t ncols, const std
 
 void save_image_grid(const Tensor& batch, int64_t ncols, const std::string& path,
                      const std::vector<std::string>& labels, int scale) {
-  MMGRAD_CHECK(batch.defined() && (batch.dim() == 3 || batch.dim() == 4), "save_image_grid: ",
-               "expects a batch [N, C, H, W] or [N, H, W], got ",
+  MMGRAD_CHECK(batch.defined() && (batch.dim() == 3 || batch.dim() == 4),
+               "save_image_grid: ", "expects a batch [N, C, H, W] or [N, H, W], got ",
                batch.defined() ? describe(batch) : std::string("an undefined tensor"));
   std::vector<Tensor> images;
   images.reserve(static_cast<size_t>(batch.size(0)));

@@ -127,8 +127,8 @@ Tensor take_rows(const Tensor& x, const std::vector<int64_t>& indices) {
                "dimension, got ", x.defined() ? describe(x) : std::string("an undefined tensor"));
   const int64_t n = x.size(0);
   for (size_t i = 0; i < indices.size(); ++i)
-    MMGRAD_CHECK(indices[i] >= 0 && indices[i] < n, "take_rows: index ", indices[i],
-                 " (position ", i, ") is out of range for ", describe(x), " (rows [0, ", n, "))");
+    MMGRAD_CHECK(indices[i] >= 0 && indices[i] < n, "take_rows: index ", indices[i], " (position ",
+                 i, ") is out of range for ", describe(x), " (rows [0, ", n, "))");
   Tensor src = host_contiguous(x);
   Shape shape = x.shape();
   shape[0] = static_cast<int64_t>(indices.size());

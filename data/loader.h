@@ -34,8 +34,8 @@ enum class LastBatch { Keep, Drop };
 class DataLoader {
  public:
   // inputs and targets share their first dimension (targets may be undefined).
-  DataLoader(const Tensor& inputs, const Tensor& targets, int64_t batch_size,
-             bool shuffle = false, uint64_t seed = 0, LastBatch last = LastBatch::Keep);
+  DataLoader(const Tensor& inputs, const Tensor& targets, int64_t batch_size, bool shuffle = false,
+             uint64_t seed = 0, LastBatch last = LastBatch::Keep);
   // Index-only: batches carry just `indices` (for data that is not one tensor).
   DataLoader(int64_t num_samples, int64_t batch_size, bool shuffle = false, uint64_t seed = 0,
              LastBatch last = LastBatch::Keep);

@@ -20,11 +20,11 @@ const std::vector<std::array<float, 3>>& synthetic_class_colors() {
 
 const std::vector<std::array<int64_t, 8>>& synthetic_caption_patterns() {
   static const std::vector<std::array<int64_t, 8>> patterns = {
-      {3, 5, 7, 0, 0, 0, 0, 0},    // "red object"
-      {4, 8, 12, 0, 0, 0, 0, 0},   // "green thing"
-      {6, 9, 15, 0, 0, 0, 0, 0},   // "blue item"
-      {10, 11, 20, 0, 0, 0, 0, 0}, // "yellow shape"
-      {13, 14, 25, 0, 0, 0, 0, 0}, // "magenta form"
+      {3, 5, 7, 0, 0, 0, 0, 0},     // "red object"
+      {4, 8, 12, 0, 0, 0, 0, 0},    // "green thing"
+      {6, 9, 15, 0, 0, 0, 0, 0},    // "blue item"
+      {10, 11, 20, 0, 0, 0, 0, 0},  // "yellow shape"
+      {13, 14, 25, 0, 0, 0, 0, 0},  // "magenta form"
   };
   return patterns;
 }

@@ -102,8 +102,8 @@ std::vector<int64_t> Tokenizer::encode(const std::string& text, int64_t max_len,
   return ids;
 }
 
-Tensor Tokenizer::encode_batch(const std::vector<std::string>& texts, int64_t max_len,
-                               bool add_bos, bool add_eos) const {
+Tensor Tokenizer::encode_batch(const std::vector<std::string>& texts, int64_t max_len, bool add_bos,
+                               bool add_eos) const {
   std::vector<std::vector<int64_t>> rows;
   rows.reserve(texts.size());
   size_t longest = 0;
@@ -151,8 +151,8 @@ std::string Tokenizer::decode(const std::vector<int64_t>& ids, bool skip_special
 }
 
 std::string Tokenizer::decode(const Tensor& ids, bool skip_special) const {
-  MMGRAD_CHECK(ids.defined() && ids.dtype() == kInt64 && ids.dim() == 1, "Tokenizer::decode: ",
-               "expects a 1-D int64 tensor, got ",
+  MMGRAD_CHECK(ids.defined() && ids.dtype() == kInt64 && ids.dim() == 1,
+               "Tokenizer::decode: ", "expects a 1-D int64 tensor, got ",
                ids.defined() ? describe(ids) : std::string("an undefined tensor"));
   return decode(ids.to_vector<int64_t>(), skip_special);
 }
@@ -166,8 +166,8 @@ std::vector<std::string> Tokenizer::decode_batch(const Tensor& ids, bool skip_sp
   std::vector<std::string> out;
   out.reserve(static_cast<size_t>(B));
   for (int64_t b = 0; b < B; ++b)
-    out.push_back(decode(std::vector<int64_t>(all.begin() + b * T, all.begin() + (b + 1) * T),
-                         skip_special));
+    out.push_back(
+        decode(std::vector<int64_t>(all.begin() + b * T, all.begin() + (b + 1) * T), skip_special));
   return out;
 }
 
@@ -196,8 +196,8 @@ Tokenizer Tokenizer::load(const std::string& path) {
   }
   const std::string prefix = std::string(kVocabHeader) + " ";
   MMGRAD_CHECK(lines[0].rfind(prefix, 0) == 0, op, ": '", path, "' is not an mmgrad vocabulary ",
-               "(first line should start with '", kVocabHeader, "', got '",
-               lines[0].substr(0, 40), "')");
+               "(first line should start with '", kVocabHeader, "', got '", lines[0].substr(0, 40),
+               "')");
   int64_t size = -1;
   {
     std::string num = lines[0].substr(prefix.size());

@@ -41,8 +41,8 @@ std::vector<int64_t> predicted_classes(const char* op, const Tensor& pred) {
 std::vector<int64_t> target_classes(const char* op, const Tensor& target, int64_t n) {
   MMGRAD_CHECK(target.defined() && target.dtype() == kInt64 && target.dim() == 1, op,
                ": target must be int64 class ids [N], got ", what(target));
-  MMGRAD_CHECK(target.size(0) == n, op, ": pred has ", n, " samples but target ",
-               describe(target), " has ", target.size(0));
+  MMGRAD_CHECK(target.size(0) == n, op, ": pred has ", n, " samples but target ", describe(target),
+               " has ", target.size(0));
   return target.to_vector<int64_t>();
 }
 
@@ -115,8 +115,8 @@ struct BleuStats {
   int64_t ref_len = 0;  // best-match reference length
 };
 
-void accumulate(BleuStats& st, const Tokens& cand, const std::vector<Tokens>& refs,
-                const char* op, size_t index) {
+void accumulate(BleuStats& st, const Tokens& cand, const std::vector<Tokens>& refs, const char* op,
+                size_t index) {
   MMGRAD_CHECK(!refs.empty(), op, ": candidate ", index, " has no reference");
   for (size_t n = 1; n <= 4; ++n) {
     NgramCounts cc = count_ngrams(cand, n);
@@ -212,8 +212,8 @@ Tensor retrieval_ranks(const Tensor& similarity, const Tensor& query_labels,
                ", got ", what(query_labels));
   MMGRAD_CHECK(gallery_labels.defined() && gallery_labels.dtype() == kInt64 &&
                    gallery_labels.dim() == 1 && gallery_labels.size(0) == g,
-               op, ": gallery_labels must be int64 [", g, "] for similarity ",
-               describe(similarity), ", got ", what(gallery_labels));
+               op, ": gallery_labels must be int64 [", g, "] for similarity ", describe(similarity),
+               ", got ", what(gallery_labels));
   std::vector<int64_t> ql = query_labels.to_vector<int64_t>();
   std::vector<int64_t> gl = gallery_labels.to_vector<int64_t>();
   std::vector<int64_t> ranks(static_cast<size_t>(q));

@@ -23,8 +23,8 @@ MatrixRM to_matrix(const Tensor& x) {
   std::vector<double> v = x.to_vector<double>();  // any dtype, strides or device
   std::copy(v.begin(), v.end(), m.data());
   for (Eigen::Index i = 0; i < m.size(); ++i)
-    MMGRAD_CHECK(std::isfinite(m.data()[i]), "pca: input has a non-finite value at [",
-                 i / m.cols(), ", ", i % m.cols(), "]");
+    MMGRAD_CHECK(std::isfinite(m.data()[i]), "pca: input has a non-finite value at [", i / m.cols(),
+                 ", ", i % m.cols(), "]");
   return m;
 }
 
@@ -86,8 +86,7 @@ Tensor PCAResult::transform(const Tensor& x) const {
   MMGRAD_CHECK(components.defined(), "PCAResult::transform: no fit (call pca() first)");
   const int64_t d = components.size(1);
   MMGRAD_CHECK(x.defined() && x.dim() == 2 && x.is_floating_point() && x.size(1) == d,
-               "PCAResult::transform: expects float data [M, ", d, "] like the fit, got ",
-               what(x));
+               "PCAResult::transform: expects float data [M, ", d, "] like the fit, got ", what(x));
   MatrixRM m = to_matrix(x);
   std::vector<double> mv = mean.to_vector<double>(), cv = components.to_vector<double>();
   Eigen::Map<const Eigen::RowVectorXd> mu(mv.data(), d);

@@ -50,8 +50,11 @@ class Chart {
 
  protected:
   Chart(std::string title, std::string xlabel, std::string ylabel, int width, int height)
-      : title_(std::move(title)), xlabel_(std::move(xlabel)), ylabel_(std::move(ylabel)),
-        width_(width), height_(height) {}
+      : title_(std::move(title)),
+        xlabel_(std::move(xlabel)),
+        ylabel_(std::move(ylabel)),
+        width_(width),
+        height_(height) {}
   std::string title_, xlabel_, ylabel_;
   int width_, height_;
 };

@@ -57,9 +57,8 @@ Heatmap::Heatmap(std::string title, const Tensor& matrix, std::vector<std::strin
 }
 
 void Heatmap::check_labels() const {
-  MMGRAD_CHECK(rows_ <= kMaxSide && cols_ <= kMaxSide, "Heatmap: at most ", kMaxSide, "x",
-               kMaxSide, " cells can be drawn, got ", rows_, "x", cols_,
-               " (plot a slice of the matrix)");
+  MMGRAD_CHECK(rows_ <= kMaxSide && cols_ <= kMaxSide, "Heatmap: at most ", kMaxSide, "x", kMaxSide,
+               " cells can be drawn, got ", rows_, "x", cols_, " (plot a slice of the matrix)");
   MMGRAD_CHECK(row_labels_.empty() || static_cast<int64_t>(row_labels_.size()) == rows_,
                "Heatmap: ", row_labels_.size(), " row labels for ", rows_, " rows");
   MMGRAD_CHECK(col_labels_.empty() || static_cast<int64_t>(col_labels_.size()) == cols_,
@@ -114,8 +113,8 @@ std::string Heatmap::to_svg() const {
     if (std::isfinite(v) && v != std::round(v)) integers = false;
   const int decimals = decimals_ >= 0 ? decimals_ : (integers ? 0 : 2);
 
-  const double cell = cell_ > 0 ? cell_
-                                : std::clamp(std::floor(480.0 / std::max(rows_, cols_)), 6.0, 48.0);
+  const double cell =
+      cell_ > 0 ? cell_ : std::clamp(std::floor(480.0 / std::max(rows_, cols_)), 6.0, 48.0);
   const double font = std::min(12.0, 0.42 * cell);
   double num_w = 0;
   for (double v : values_)

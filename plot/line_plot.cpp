@@ -16,8 +16,8 @@ LinePlot::LinePlot(std::string title, std::string xlabel, std::string ylabel)
 LinePlot& LinePlot::add_series(const std::string& name, const std::vector<double>& xs,
                                const std::vector<double>& ys, const std::string& color,
                                bool dashed) {
-  MMGRAD_CHECK(xs.size() == ys.size(), "LinePlot::add_series: series '", name, "' has ",
-               xs.size(), " x values but ", ys.size(), " y values");
+  MMGRAD_CHECK(xs.size() == ys.size(), "LinePlot::add_series: series '", name, "' has ", xs.size(),
+               " x values but ", ys.size(), " y values");
   Series s{name, color.empty() ? palette(series_.size()) : color, xs, ys, dashed, false};
   series_.push_back(std::move(s));
   return *this;
@@ -32,8 +32,8 @@ LinePlot& LinePlot::add_series(const std::string& name, const std::vector<double
 LinePlot& LinePlot::add_hline(const std::string& name, double y, const std::string& color,
                               bool dashed) {
   MMGRAD_CHECK(std::isfinite(y), "LinePlot::add_hline: y must be finite, got ", y);
-  series_.push_back(Series{name, color.empty() ? palette(series_.size()) : color, {}, {y},
-                           dashed, true});
+  series_.push_back(
+      Series{name, color.empty() ? palette(series_.size()) : color, {}, {y}, dashed, true});
   return *this;
 }
 
@@ -92,8 +92,8 @@ std::string LinePlot::to_svg() const {
 
   std::vector<LegendEntry> legend;
   for (const Series& s : series_)
-    if (!s.name.empty()) legend.push_back({s.name, s.color, LegendEntry::Line, Marker::Circle,
-                                           s.dashed});
+    if (!s.name.empty())
+      legend.push_back({s.name, s.color, LegendEntry::Line, Marker::Circle, s.dashed});
   const double lw = legend_width(legend);
   const double left = left_margin(yt, log_y_);
   int width = width_;

@@ -18,13 +18,12 @@ ScatterPlot& ScatterPlot::add_points(const std::string& name, const std::vector<
                                      const std::string& color, bool in_legend) {
   MMGRAD_CHECK(xs.size() == ys.size(), "ScatterPlot::add_points: group '", name, "' has ",
                xs.size(), " x values but ", ys.size(), " y values");
-  groups_.push_back(Group{name, color.empty() ? palette(next_color_++) : color, marker, xs, ys,
-                          in_legend});
+  groups_.push_back(
+      Group{name, color.empty() ? palette(next_color_++) : color, marker, xs, ys, in_legend});
   return *this;
 }
 
-ScatterPlot& ScatterPlot::add_classes(const std::vector<double>& xs,
-                                      const std::vector<double>& ys,
+ScatterPlot& ScatterPlot::add_classes(const std::vector<double>& xs, const std::vector<double>& ys,
                                       const std::vector<int64_t>& labels,
                                       const std::vector<std::string>& class_names, Marker marker,
                                       const std::string& suffix,

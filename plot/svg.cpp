@@ -40,11 +40,21 @@ std::string xml_escape(const std::string& s) {
     unsigned char c = p[i];
     if (c < 0x80) {
       switch (c) {
-        case '&': out += "&amp;"; break;
-        case '<': out += "&lt;"; break;
-        case '>': out += "&gt;"; break;
-        case '"': out += "&quot;"; break;
-        case '\'': out += "&apos;"; break;
+        case '&':
+          out += "&amp;";
+          break;
+        case '<':
+          out += "&lt;";
+          break;
+        case '>':
+          out += "&gt;";
+          break;
+        case '"':
+          out += "&quot;";
+          break;
+        case '\'':
+          out += "&apos;";
+          break;
         default:
           // XML 1.0 allows no control characters but tab, newline and carriage return.
           out += (c < 0x20 && c != '\t' && c != '\n' && c != '\r') ? '?' : static_cast<char>(c);
@@ -56,7 +66,8 @@ std::string xml_escape(const std::string& s) {
     // that exclude overlong forms, surrogates (U+D800..DFFF) and code points above U+10FFFF.
     size_t len = 0;
     unsigned char lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) len = 2;
+    if (c >= 0xC2 && c <= 0xDF)
+      len = 2;
     else if (c >= 0xE0 && c <= 0xEF) {
       len = 3;
       if (c == 0xE0) lo = 0xA0;
@@ -120,11 +131,11 @@ void Svg::rect(double x, double y, double w, double h, const std::string& fill,
           (extra.empty() ? "" : " " + extra) + "/>\n";
 }
 
-void Svg::line(double x1, double y1, double x2, double y2, const std::string& stroke,
-               double width, const std::string& extra) {
+void Svg::line(double x1, double y1, double x2, double y2, const std::string& stroke, double width,
+               const std::string& extra) {
   out_ += "<line x1=\"" + num(x1) + "\" y1=\"" + num(y1) + "\" x2=\"" + num(x2) + "\" y2=\"" +
-          num(y2) + "\" stroke=\"" + xml_escape(stroke) + "\" stroke-width=\"" + num(width) +
-          "\"" + (extra.empty() ? "" : " " + extra) + "/>\n";
+          num(y2) + "\" stroke=\"" + xml_escape(stroke) + "\" stroke-width=\"" + num(width) + "\"" +
+          (extra.empty() ? "" : " " + extra) + "/>\n";
 }
 
 void Svg::polyline(const std::vector<std::pair<double, double>>& pts, const std::string& stroke,
@@ -149,8 +160,7 @@ void Svg::text(double x, double y, const std::string& s, double size, const std:
           (extra.empty() ? "" : " " + extra) + ">" + xml_escape(s) + "</text>\n";
 }
 
-void Svg::marker(Marker m, double x, double y, double r, const std::string& color,
-                 double opacity) {
+void Svg::marker(Marker m, double x, double y, double r, const std::string& color, double opacity) {
   const std::string c = xml_escape(color);
   const std::string style = " fill=\"" + c + "\" fill-opacity=\"" + num(opacity) +
                             "\" stroke=\"#333333\" stroke-width=\"0.5\"";
@@ -227,9 +237,12 @@ const std::vector<std::string>& anchors(Colormap cmap) {
                                                     "#d1e5f0", "#f7f7f7", "#fddbc7",
                                                     "#f4a582", "#d6604d", "#b2182b"};
   switch (cmap) {
-    case Colormap::Blues: return blues;
-    case Colormap::RedBlue: return red_blue;
-    default: return viridis;
+    case Colormap::Blues:
+      return blues;
+    case Colormap::RedBlue:
+      return red_blue;
+    default:
+      return viridis;
   }
 }
 
@@ -406,8 +419,12 @@ void draw_legend(Svg& svg, double x, double y, const std::vector<LegendEntry>& e
       case LegendEntry::Line:
         svg.line(x + 8, cy, x + 30, cy, e.color, 2.5, e.dashed ? "stroke-dasharray=\"6 4\"" : "");
         break;
-      case LegendEntry::Point: svg.marker(e.marker, x + 19, cy, 4.5, e.color); break;
-      case LegendEntry::Block: svg.rect(x + 12, cy - 6, 14, 12, e.color); break;
+      case LegendEntry::Point:
+        svg.marker(e.marker, x + 19, cy, 4.5, e.color);
+        break;
+      case LegendEntry::Block:
+        svg.rect(x + 12, cy - 6, 14, 12, e.color);
+        break;
     }
     svg.text(x + 36, cy + 4, e.name, 12);
   }

@@ -63,8 +63,8 @@ double left_margin(const std::vector<double>& yticks, bool log);
 
 // Maps data coordinates to pixels along one axis (linear or log10).
 struct Scale {
-  double lo = 0, hi = 1;        // data range
-  double p0 = 0, p1 = 1;        // pixel range (p1 < p0 for a y axis)
+  double lo = 0, hi = 1;  // data range
+  double p0 = 0, p1 = 1;  // pixel range (p1 < p0 for a y axis)
   bool log = false;
   double operator()(double v) const;
 };

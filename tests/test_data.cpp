@@ -1,9 +1,8 @@
 // Data: the Fashion-MNIST IDX reader (on generated files, damaged files and the real files),
 // the DataLoader, train/validation split, the tokenizer and the synthetic image-caption pairs.
 #include <doctest/doctest.h>
-#include <zlib.h>
-
 #include <unistd.h>
+#include <zlib.h>
 
 #include <algorithm>
 #include <chrono>
@@ -61,7 +60,8 @@ std::vector<uint8_t> idx_images(uint32_t n, uint32_t rows, uint32_t cols, uint32
   put_be32(b, cols);
   for (uint32_t i = 0; i < n; ++i)
     for (uint32_t r = 0; r < rows; ++r)
-      for (uint32_t c = 0; c < cols; ++c) b.push_back(static_cast<uint8_t>((7 * i + 3 * r + c) % 256));
+      for (uint32_t c = 0; c < cols; ++c)
+        b.push_back(static_cast<uint8_t>((7 * i + 3 * r + c) % 256));
   return b;
 }
 
@@ -125,8 +125,10 @@ struct ScopedEnv {
     ::setenv(n.c_str(), value.c_str(), 1);
   }
   ~ScopedEnv() {
-    if (had) ::setenv(name.c_str(), old.c_str(), 1);
-    else ::unsetenv(name.c_str());
+    if (had)
+      ::setenv(name.c_str(), old.c_str(), 1);
+    else
+      ::unsetenv(name.c_str());
   }
 };
 
@@ -187,8 +189,8 @@ TEST_CASE("idx: two concatenated gzip members read as one stream") {
 TEST_CASE("idx: truncated gzip files give a clear error at every cut point") {
   TempDir d;
   std::vector<uint8_t> gz = gzip_bytes(idx_images(20, 28, 28));
-  const std::vector<size_t> cuts = {0, 1, 5, 9, 15, 30, gz.size() / 2, gz.size() - 9,
-                                    gz.size() - 4, gz.size() - 1};
+  const std::vector<size_t> cuts = {
+      0, 1, 5, 9, 15, 30, gz.size() / 2, gz.size() - 9, gz.size() - 4, gz.size() - 1};
   for (size_t cut : cuts) {
     CAPTURE(cut);
     std::string path = d.file("cut_" + std::to_string(cut) + ".gz");
@@ -202,14 +204,13 @@ TEST_CASE("idx: truncated gzip files give a clear error at every cut point") {
   std::vector<uint8_t> raw = idx_images(3, 28, 28);
   raw.resize(raw.size() - 100);
   write_bytes(d.file("short.raw"), raw);
-  CHECK_THROWS_WITH_AS(read_idx_images(d.file("short.raw")), doctest::Contains("truncated"),
-                       Error);
+  CHECK_THROWS_WITH_AS(read_idx_images(d.file("short.raw")), doctest::Contains("truncated"), Error);
   // Labels cut inside the header.
   std::vector<uint8_t> lbl_raw = idx_labels(3);
   std::vector<uint8_t> lbl = gzip_bytes(std::vector<uint8_t>(lbl_raw.begin(), lbl_raw.begin() + 6));
   write_bytes(d.file("lbl_short.gz"), lbl);
-  CHECK_THROWS_WITH_AS(read_idx_labels(d.file("lbl_short.gz"), 10),
-                       doctest::Contains("IDX header"), Error);
+  CHECK_THROWS_WITH_AS(read_idx_labels(d.file("lbl_short.gz"), 10), doctest::Contains("IDX header"),
+                       Error);
 }
 
 TEST_CASE("idx: corrupt gzip data, trailing garbage and a bad CRC are reported") {
@@ -258,8 +259,7 @@ TEST_CASE("idx: wrong magic numbers, bad headers and out-of-range labels") {
   std::vector<uint8_t> huge = idx_images(1, 28, 28);
   huge[4] = 0x7f;  // count = 0x7f000001
   write_gz(d.file("huge.gz"), huge);
-  CHECK_THROWS_WITH_AS(read_idx_images(d.file("huge.gz")), doctest::Contains("cannot hold"),
-                       Error);
+  CHECK_THROWS_WITH_AS(read_idx_images(d.file("huge.gz")), doctest::Contains("cannot hold"), Error);
   // More images declared than present (but plausible): truncated.
   std::vector<uint8_t> more = idx_images(3, 28, 28);
   more[7] = 4;  // count 4, data for 3
@@ -272,11 +272,9 @@ TEST_CASE("idx: wrong magic numbers, bad headers and out-of-range labels") {
   CHECK_THROWS_WITH_AS(read_idx_labels(d.file("lbl10.gz"), 10),
                        doctest::Contains("label 10 at index 2"), Error);
   // Missing file and an empty file.
-  CHECK_THROWS_WITH_AS(read_idx_images(d.file("nope.gz")), doctest::Contains("cannot open"),
-                       Error);
+  CHECK_THROWS_WITH_AS(read_idx_images(d.file("nope.gz")), doctest::Contains("cannot open"), Error);
   write_bytes(d.file("empty.gz"), {});
-  CHECK_THROWS_WITH_AS(read_idx_images(d.file("empty.gz")), doctest::Contains("truncated"),
-                       Error);
+  CHECK_THROWS_WITH_AS(read_idx_images(d.file("empty.gz")), doctest::Contains("truncated"), Error);
 }
 
 TEST_CASE("fashion_mnist: loads a generated folder; counts must agree; dir and MMGRAD_DATA") {
@@ -316,8 +314,8 @@ TEST_CASE("fashion_mnist: loads a generated folder; counts must agree; dir and M
                        doctest::Contains("declares 7 images but"), Error);
   // Images of the wrong size.
   write_gz(d.file("t10k-images-idx3-ubyte.gz"), idx_images(3, 14, 14));
-  CHECK_THROWS_WITH_AS(load_fashion_mnist(Split::Test, d.path.string()),
-                       doctest::Contains("28x28"), Error);
+  CHECK_THROWS_WITH_AS(load_fashion_mnist(Split::Test, d.path.string()), doctest::Contains("28x28"),
+                       Error);
   // A folder without the files.
   TempDir empty;
   CHECK_FALSE(fashion_mnist_available(empty.path.string()));
@@ -472,8 +470,7 @@ TEST_CASE("loader: index-only loader, non-contiguous inputs and bad arguments") 
   // take_rows by vector and by tensor; errors name the op.
   CHECK(take_rows(base, std::vector<int64_t>{2, 0}).to_vector<float>() ==
         std::vector<float>{8, 9, 10, 11, 0, 1, 2, 3});
-  CHECK(take_rows(base, Tensor::from_vector(std::vector<int64_t>{1}, {1})).shape() ==
-        Shape{1, 4});
+  CHECK(take_rows(base, Tensor::from_vector(std::vector<int64_t>{1}, {1})).shape() == Shape{1, 4});
   CHECK_THROWS_WITH_AS(take_rows(base, std::vector<int64_t>{3}), doctest::Contains("take_rows"),
                        Error);
   CHECK_THROWS_WITH_AS(take_rows(base, Tensor::zeros({2})), doctest::Contains("int64"), Error);
@@ -518,7 +515,7 @@ TEST_CASE("tokenizer: splitting, vocabulary order and special tokens") {
   CHECK(tok.id_to_token(8) == "blue");
   CHECK(tok.token_to_id("zebra") == Tokenizer::kUnk);
   CHECK(tok.contains("red"));
-  CHECK_FALSE(tok.contains("<") );
+  CHECK_FALSE(tok.contains("<"));
 
   Tokenizer small = Tokenizer::build({"a a a b b c"}, 2);
   CHECK(small.vocab_size() == 6);  // c dropped (seen once)
@@ -534,8 +531,7 @@ TEST_CASE("tokenizer: encode with BOS/EOS, unknown words, padding and truncation
   CHECK(tok.encode("A RED zebra", -1, true, true) ==
         std::vector<int64_t>{Tokenizer::kBos, a, red, Tokenizer::kUnk, Tokenizer::kEos});
   // Padding to max_len.
-  CHECK(tok.encode("a red", 5, true, true) ==
-        std::vector<int64_t>{1, a, red, 2, 0});
+  CHECK(tok.encode("a red", 5, true, true) == std::vector<int64_t>{1, a, red, 2, 0});
   // Truncation keeps BOS and EOS.
   CHECK(tok.encode("a red car a red car", 4, true, true) == std::vector<int64_t>{1, a, red, 2});
   CHECK(tok.encode("a red car", 2) == std::vector<int64_t>{a, red});
@@ -550,8 +546,8 @@ TEST_CASE("tokenizer: encode with BOS/EOS, unknown words, padding and truncation
 
 TEST_CASE("tokenizer: decode round trip and strip_special") {
   Tokenizer tok = Tokenizer::build({"a red car, parked (outside).", "a blue ball!"});
-  for (const std::string& s : {std::string("a red car, parked (outside)."),
-                               std::string("a blue ball!")}) {
+  for (const std::string& s :
+       {std::string("a red car, parked (outside)."), std::string("a blue ball!")}) {
     CHECK(tok.decode(tok.encode(s, 16, true, true)) == s);
     CHECK(tok.decode(tok.encode(s)) == s);
   }
@@ -593,12 +589,12 @@ TEST_CASE("tokenizer: save/load round trip and corrupt vocabulary files") {
                        doctest::Contains("truncated"), Error);
   CHECK_THROWS_WITH_AS(Tokenizer::load(write_text("c.txt", "hello\nworld\n")),
                        doctest::Contains("not an mmgrad vocabulary"), Error);
-  CHECK_THROWS_WITH_AS(
-      Tokenizer::load(write_text("d.txt", "mmgrad-vocab 1 6\n<pad>\n<bos>\n<eos>\n<unk>\nred\nred\n")),
-      doctest::Contains("appears twice"), Error);
-  CHECK_THROWS_WITH_AS(
-      Tokenizer::load(write_text("e.txt", "mmgrad-vocab 1 5\n<pad>\n<bos>\n<eos>\n<unk>\nRed car\n")),
-      doctest::Contains("not a single lowercase token"), Error);
+  CHECK_THROWS_WITH_AS(Tokenizer::load(write_text(
+                           "d.txt", "mmgrad-vocab 1 6\n<pad>\n<bos>\n<eos>\n<unk>\nred\nred\n")),
+                       doctest::Contains("appears twice"), Error);
+  CHECK_THROWS_WITH_AS(Tokenizer::load(write_text(
+                           "e.txt", "mmgrad-vocab 1 5\n<pad>\n<bos>\n<eos>\n<unk>\nRed car\n")),
+                       doctest::Contains("not a single lowercase token"), Error);
   CHECK_THROWS_WITH_AS(
       Tokenizer::load(write_text("f.txt", "mmgrad-vocab 1 4\n<pad>\n<eos>\n<bos>\n<unk>\n")),
       doctest::Contains("special token"), Error);

@@ -38,7 +38,8 @@ struct TempDir {
 
 std::vector<uint8_t> read_bytes(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
-  return std::vector<uint8_t>((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  return std::vector<uint8_t>((std::istreambuf_iterator<char>(f)),
+                              std::istreambuf_iterator<char>());
 }
 
 void write_bytes(const std::string& path, const std::vector<uint8_t>& b) {
@@ -50,7 +51,9 @@ void write_bytes(const std::string& path, const std::vector<uint8_t>& b) {
 struct Decoded {
   int w = 0, h = 0;
   std::vector<uint8_t> rgb;
-  const uint8_t* at(int y, int x) const { return rgb.data() + (static_cast<size_t>(y) * w + x) * 3; }
+  const uint8_t* at(int y, int x) const {
+    return rgb.data() + (static_cast<size_t>(y) * w + x) * 3;
+  }
 };
 Decoded decode_rgb(const std::string& path) {
   Decoded d;
@@ -255,7 +258,8 @@ TEST_CASE("image: grid PNG has the documented size, the tiles and drawn labels")
   // Long and multi-line labels widen and heighten the cells; RGB and grey images mix; a batch
   // tensor works as well.
   Tensor batch = Tensor::rand({4, 3, 8, 8}, kFloat32, nullptr);
-  save_image_grid(batch, 2, d.file("batch.png"), {"pred: Ankle boot\ntrue: Sneaker", "x", "y", "z"});
+  save_image_grid(batch, 2, d.file("batch.png"),
+                  {"pred: Ankle boot\ntrue: Sneaker", "x", "y", "z"});
   Decoded bt = decode_rgb(d.file("batch.png"));
   CHECK(bt.w > 2 * (8 + 4) + 4 + 2 * 60);  // "pred: Ankle boot" is ~80 pixels wide
   CHECK(bt.h == 2 * (8 + 2 * 12 + 2 + 4) + 4);
@@ -274,11 +278,12 @@ TEST_CASE("image: grid rejects bad arguments") {
   std::vector<Tensor> imgs = {Tensor::zeros({1, 4, 4}), Tensor::zeros({1, 4, 4})};
   CHECK_THROWS_WITH_AS(save_image_grid(imgs, 2, d.file("g.png"), {"only one"}),
                        doctest::Contains("2 images"), Error);
-  CHECK_THROWS_WITH_AS(save_image_grid(imgs, 0, d.file("g.png")), doctest::Contains("ncols"), Error);
+  CHECK_THROWS_WITH_AS(save_image_grid(imgs, 0, d.file("g.png")), doctest::Contains("ncols"),
+                       Error);
   CHECK_THROWS_WITH_AS(save_image_grid(std::vector<Tensor>{}, 2, d.file("g.png")),
                        doctest::Contains("no images"), Error);
-  CHECK_THROWS_WITH_AS(save_image_grid(imgs, 2, d.file("g.png"), {}, 0),
-                       doctest::Contains("scale"), Error);
+  CHECK_THROWS_WITH_AS(save_image_grid(imgs, 2, d.file("g.png"), {}, 0), doctest::Contains("scale"),
+                       Error);
   std::vector<Tensor> bad = {Tensor::zeros({2, 4, 4})};
   CHECK_THROWS_WITH_AS(save_image_grid(bad, 1, d.file("g.png")), doctest::Contains("image 0"),
                        Error);

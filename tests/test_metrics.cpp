@@ -47,8 +47,8 @@ TEST_CASE("metrics: accuracy from class ids and from logits") {
 
   CHECK_THROWS_WITH_AS(accuracy(ids({0, 1}), target), doctest::Contains("accuracy"), Error);
   CHECK_THROWS_WITH_AS(accuracy(logits, target.to(kFloat32)), doctest::Contains("int64"), Error);
-  CHECK_THROWS_WITH_AS(accuracy(Tensor::zeros({2, 2, 2}), ids({0, 1})),
-                       doctest::Contains("[N, C]"), Error);
+  CHECK_THROWS_WITH_AS(accuracy(Tensor::zeros({2, 2, 2}), ids({0, 1})), doctest::Contains("[N, C]"),
+                       Error);
   CHECK_THROWS_WITH_AS(accuracy(Tensor::from_vector({NAN, 1.0}, {1, 2}), ids({0})),
                        doctest::Contains("NaN"), Error);
   CHECK_THROWS_WITH_AS(accuracy(ids({}), ids({})), doctest::Contains("no samples"), Error);
@@ -146,7 +146,8 @@ TEST_CASE("metrics: BLEU-4 by hand") {
   CHECK(bleu4({cand}, {ref}) == 0.0);
   CHECK(sentence_bleu4(cand, {ref}) == 0.0);
   // Add-one for n >= 2: (5/6 * 4/6 * 2/5 * 1/4)^(1/4) = (1/18)^(1/4); equal lengths, BP = 1.
-  CHECK(sentence_bleu4(cand, {ref}, BleuSmoothing::AddOne) == doctest::Approx(std::pow(1.0 / 18, 0.25)));
+  CHECK(sentence_bleu4(cand, {ref}, BleuSmoothing::AddOne) ==
+        doctest::Approx(std::pow(1.0 / 18, 0.25)));
   // Identical sentences score 1.
   CHECK(bleu4({ref}, {ref}) == doctest::Approx(1.0));
   // Brevity penalty: all n-grams of a 4-token prefix match, r = 6, c = 4 -> exp(1 - 6/4).
@@ -172,13 +173,13 @@ TEST_CASE("metrics: BLEU-4 on NLTK's documented example (Papineni et al.'s sente
                    "military", "always", "obeys", "the", "commands", "of", "the", "party"});
   Tokens ref1a = w({"It", "is", "a", "guide", "to", "action", "that", "ensures", "that", "the",
                     "military", "will", "forever", "heed", "Party", "commands"});
-  Tokens ref1b = w({"It", "is", "the", "guiding", "principle", "which", "guarantees", "the",
-                    "military", "forces", "always", "being", "under", "the", "command", "of",
-                    "the", "Party"});
-  Tokens ref1c = w({"It", "is", "the", "practical", "guide", "for", "the", "army", "always",
-                    "to", "heed", "the", "directions", "of", "the", "party"});
-  Tokens hyp2 = w({"he", "read", "the", "book", "because", "he", "was", "interested", "in",
-                   "world", "history"});
+  Tokens ref1b =
+      w({"It", "is", "the", "guiding", "principle", "which", "guarantees", "the", "military",
+         "forces", "always", "being", "under", "the", "command", "of", "the", "Party"});
+  Tokens ref1c = w({"It", "is", "the", "practical", "guide", "for", "the", "army", "always", "to",
+                    "heed", "the", "directions", "of", "the", "party"});
+  Tokens hyp2 = w({"he", "read", "the", "book", "because", "he", "was", "interested", "in", "world",
+                   "history"});
   Tokens ref2a = w({"he", "was", "interested", "in", "world", "history", "because", "he", "read",
                     "the", "book"});
   // nltk.translate.bleu_score docstrings: corpus_bleu = 0.5920..., and the mean of the two
@@ -191,8 +192,7 @@ TEST_CASE("metrics: BLEU-4 on NLTK's documented example (Papineni et al.'s sente
   CHECK((s1 + s2) / 2 == doctest::Approx(0.6223).epsilon(2e-4));
 
   CHECK_THROWS_WITH_AS(bleu4({hyp1}, std::vector<Tokens>{}), doctest::Contains("bleu4"), Error);
-  CHECK_THROWS_WITH_AS(bleu4({}, std::vector<Tokens>{}), doctest::Contains("no candidates"),
-                       Error);
+  CHECK_THROWS_WITH_AS(bleu4({}, std::vector<Tokens>{}), doctest::Contains("no candidates"), Error);
   CHECK_THROWS_WITH_AS(sentence_bleu4(hyp1, {}), doctest::Contains("no reference"), Error);
 }
 

@@ -33,16 +33,14 @@ struct XmlResult {
 };
 
 bool name_start(unsigned char c) { return std::isalpha(c) || c == '_' || c == ':' || c >= 0x80; }
-bool name_char(unsigned char c) {
-  return name_start(c) || std::isdigit(c) || c == '-' || c == '.';
-}
+bool name_char(unsigned char c) { return name_start(c) || std::isdigit(c) || c == '-' || c == '.'; }
 
 bool valid_utf8(const std::string& s, std::string& why) {
   for (size_t i = 0; i < s.size();) {
     unsigned char c = s[i];
     size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    if (len == 0 || i + len > s.size() || (c < 0x80 && c < 0x20 && c != '\t' && c != '\n' && c != '\r') ||
-        (len == 2 && c < 0xC2)) {
+    if (len == 0 || i + len > s.size() ||
+        (c < 0x80 && c < 0x20 && c != '\t' && c != '\n' && c != '\r') || (len == 2 && c < 0xC2)) {
       why = "bad byte " + std::to_string(c) + " at " + std::to_string(i);
       return false;
     }
@@ -79,7 +77,9 @@ XmlResult check_xml(const std::string& s) {
       bool hex = ent[1] == 'x';
       std::string digits = ent.substr(hex ? 2 : 1);
       ok = !digits.empty();
-      for (char c : digits) ok = ok && (hex ? std::isxdigit(static_cast<unsigned char>(c)) : std::isdigit(static_cast<unsigned char>(c)));
+      for (char c : digits)
+        ok = ok && (hex ? std::isxdigit(static_cast<unsigned char>(c))
+                        : std::isdigit(static_cast<unsigned char>(c)));
     }
     p = semi + 1;
     return ok;
@@ -113,7 +113,8 @@ XmlResult check_xml(const std::string& s) {
     if (s.compare(i, 4, "<!--") == 0) {
       size_t e = s.find("-->", i + 4);
       if (e == std::string::npos) return fail("unclosed comment", i);
-      if (s.substr(i + 4, e - i - 4).find("--") != std::string::npos) return fail("'--' in comment", i);
+      if (s.substr(i + 4, e - i - 4).find("--") != std::string::npos)
+        return fail("'--' in comment", i);
       i = e + 3;
       continue;
     }
@@ -232,7 +233,9 @@ std::string read_text(const std::string& path) {
 }  // namespace
 
 TEST_CASE("plot: the XML checker itself accepts good and rejects broken documents") {
-  CHECK(check_xml("<?xml version=\"1.0\"?>\n<a x=\"1\" y='2'><b/><!-- c --><c>t &amp; &#38; &#x26;</c></a>\n").ok);
+  CHECK(check_xml("<?xml version=\"1.0\"?>\n<a x=\"1\" y='2'><b/><!-- c --><c>t &amp; &#38; "
+                  "&#x26;</c></a>\n")
+            .ok);
   const char* bad[] = {
       "<a><b></a></b>",           // crossed tags
       "<a><b></b>",               // unclosed
@@ -298,11 +301,11 @@ TEST_CASE("plot: line plot with several series, legend, log-y, markers and gaps"
 TEST_CASE("plot: text is escaped and invalid UTF-8 / control bytes are replaced") {
   using mmgrad::plot::detail::xml_escape;
   CHECK(xml_escape("a<b>&\"'") == "a&lt;b&gt;&amp;&quot;&apos;");
-  CHECK(xml_escape("caf\xc3\xa9") == "caf\xc3\xa9");   // valid UTF-8 kept
+  CHECK(xml_escape("caf\xc3\xa9") == "caf\xc3\xa9");    // valid UTF-8 kept
   CHECK(xml_escape("\xe2\x86\x92") == "\xe2\x86\x92");  // an arrow
   CHECK(xml_escape("bad\xff\xc3") == "bad??");
-  CHECK(xml_escape("\xed\xa0\x80") == "???");           // a UTF-16 surrogate
-  CHECK(xml_escape("\xc0\xaf") == "??");                // overlong '/'
+  CHECK(xml_escape("\xed\xa0\x80") == "???");  // a UTF-16 surrogate
+  CHECK(xml_escape("\xc0\xaf") == "??");       // overlong '/'
   CHECK(xml_escape("tab\tbell\x07") == "tab\tbell?");
   LinePlot p("\xff\xfe title \x01", "x \xc3", "y");
   p.add_series("s\xe9ries", {1.0, 2.0});
@@ -333,8 +336,8 @@ TEST_CASE("plot: scatter plot with per-class colours, two marker groups and a le
   // Every marker kind renders; non-finite points are skipped.
   ScatterPlot all("markers");
   double k = 0;
-  for (Marker m : {Marker::Circle, Marker::Square, Marker::Triangle, Marker::Diamond,
-                   Marker::Cross, Marker::Plus}) {
+  for (Marker m : {Marker::Circle, Marker::Square, Marker::Triangle, Marker::Diamond, Marker::Cross,
+                   Marker::Plus}) {
     std::string name = "marker ";
     name += std::to_string(static_cast<int>(k));
     all.add_points(name, {k, NAN}, {k, 1.0}, m);
@@ -358,20 +361,19 @@ TEST_CASE("plot: scatter plot with per-class colours, two marker groups and a le
   check_well_formed(ms);
   CHECK(ms.find("height=\"" + std::to_string(40 + 18 * 40 + 20) + "\"") != std::string::npos);
 
-  CHECK_THROWS_WITH_AS(s.add_classes({1.0}, {1.0, 2.0}, {0}, names), doctest::Contains("add_classes"),
-                       Error);
+  CHECK_THROWS_WITH_AS(s.add_classes({1.0}, {1.0, 2.0}, {0}, names),
+                       doctest::Contains("add_classes"), Error);
   CHECK_THROWS_WITH_AS(s.add_classes({1.0}, {1.0}, {7}, names), doctest::Contains("outside [0, 5)"),
                        Error);
-  CHECK_THROWS_WITH_AS(s.add_classes(Tensor::zeros({3}), labels, names), doctest::Contains("[N, 2]"),
-                       Error);
+  CHECK_THROWS_WITH_AS(s.add_classes(Tensor::zeros({3}), labels, names),
+                       doctest::Contains("[N, 2]"), Error);
   CHECK_THROWS_WITH_AS(s.add_points("p", {1.0}, {}), doctest::Contains("add_points"), Error);
 }
 
 TEST_CASE("plot: heatmaps for confusion (integers) and similarity (floats) matrices") {
   std::vector<std::string> names = {"T-shirt/top", "Trouser", "<Pullover>", "Dress"};
-  Tensor cm = Tensor::from_vector(std::vector<int64_t>{50, 2, 3, 0, 1, 60, 0, 4, 7, 0, 41, 2, 0,
-                                                       3, 1, 55},
-                                  {4, 4});
+  Tensor cm = Tensor::from_vector(
+      std::vector<int64_t>{50, 2, 3, 0, 1, 60, 0, 4, 7, 0, 41, 2, 0, 3, 1, 55}, {4, 4});
   Heatmap h("Confusion matrix", cm, names, names);
   h.set_axis_labels("predicted", "true");
   h.set_colormap(Colormap::Blues);
@@ -419,8 +421,8 @@ TEST_CASE("plot: heatmaps for confusion (integers) and similarity (floats) matri
 }
 
 TEST_CASE("plot: grouped bar chart") {
-  std::vector<std::string> cats = {"T-shirt/top", "Trouser",  "Pullover", "Dress", "Coat",
-                                   "Sandal",      "Shirt",    "Sneaker",  "Bag",   "Ankle boot"};
+  std::vector<std::string> cats = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                   "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
   std::vector<double> a, b;
   for (int i = 0; i < 10; ++i) {
     a.push_back(0.5 + 0.04 * i);
@@ -432,8 +434,8 @@ TEST_CASE("plot: grouped bar chart") {
   check_well_formed(svg);
   CHECK(svg.find("Ankle boot") != std::string::npos);
   CHECK(svg.find(">0.86</text>") != std::string::npos);  // 0.5 + 0.36 above the last MLP bar
-  CHECK(svg.find("rotate(-35") != std::string::npos);     // long names slanted
-  CHECK(svg.find(">CNN</text>") != std::string::npos);     // a legend for two series
+  CHECK(svg.find("rotate(-35") != std::string::npos);    // long names slanted
+  CHECK(svg.find(">CNN</text>") != std::string::npos);   // a legend for two series
 
   // Negative values draw below a zero line.
   BarChart neg("delta");
