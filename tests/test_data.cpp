@@ -277,7 +277,7 @@ TEST_CASE("idx: wrong magic numbers, bad headers and out-of-range labels") {
   CHECK_THROWS_WITH_AS(read_idx_images(d.file("empty.gz")), doctest::Contains("truncated"), Error);
 }
 
-TEST_CASE("fashion_mnist: loads a generated folder; counts must agree; dir and MMGRAD_DATA") {
+TEST_CASE("fashion_mnist: loads a generated folder, counts must agree, dir and MMGRAD_DATA") {
   TempDir d;
   write_fake_fashion(d, 7, 3);
   Dataset train = load_fashion_mnist(Split::Train, d.path.string());
@@ -673,7 +673,7 @@ TEST_CASE("synthetic: caption patterns and token noise rate") {
   CHECK(std::abs(plus - minus) < 120);  // +1 and -1 equally likely (~4.5 standard deviations)
 }
 
-TEST_CASE("synthetic: seeded and reproducible; bad options rejected") {
+TEST_CASE("synthetic: seeded and reproducible, bad options rejected") {
   SyntheticPairs a = make_synthetic_pairs({}, 3), b = make_synthetic_pairs({}, 3),
                  c = make_synthetic_pairs({}, 4);
   CHECK(a.images.to_vector<float>() == b.images.to_vector<float>());

@@ -75,7 +75,7 @@ void check_close(const std::vector<double>& got, const std::vector<double>& want
 
 }  // namespace
 
-TEST_CASE("image: PNG round trip for RGB, grey and RGBA; values quantised to bytes") {
+TEST_CASE("image: PNG round trip for RGB, grey and RGBA, values quantised to bytes") {
   TempDir d;
   Tensor rgb = Tensor::rand({3, 5, 7}, kFloat32, nullptr);
   save_image(rgb, d.file("rgb.png"));
@@ -195,7 +195,7 @@ TEST_CASE("image: bilinear resize matches hand-computed align_corners=False valu
   check_close(resize_bilinear(r, 5, 6).to_vector<double>(), r.to_vector<double>(), 1e-12);
 }
 
-TEST_CASE("image: resize on batches, views and float32 vs float64; bad input") {
+TEST_CASE("image: resize on batches, views and float32 vs float64, bad input") {
   Tensor b = Tensor::rand({2, 3, 7, 5}, kFloat64, nullptr);
   Tensor rb = resize_bilinear(b, 4, 9);
   CHECK(rb.shape() == Shape{2, 3, 4, 9});
