@@ -75,7 +75,7 @@ size_t GzipSource::read(uint8_t* dst, size_t n) {
   if (n == 0 || finished_) return 0;
   if (!compressed_) {
     size_t k = std::min(n, in_.size() - raw_pos_);
-    std::memcpy(dst, in_.data() + raw_pos_, k);
+    if (k > 0) std::memcpy(dst, in_.data() + raw_pos_, k);
     raw_pos_ += k;
     produced_ += k;
     if (raw_pos_ == in_.size()) finished_ = true;

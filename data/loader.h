@@ -14,6 +14,7 @@
 // constructor); move a batch with .to(device) where needed.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
