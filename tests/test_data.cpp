@@ -333,7 +333,7 @@ TEST_CASE("fashion_mnist: the real Debian files (when installed)") {
   Dataset train = load_fashion_mnist(Split::Train, dir);
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   MESSAGE("loaded the 60000 training images in " << secs << " s");
-  CHECK(secs < 5.0);  // about 0.3 s here; generous for a loaded 2-core machine
+  CHECK(secs < 10.0);  // ~0.3 s of CPU; 1-3 s wall seen on the loaded shared 2-core machine
   Dataset test = load_fashion_mnist(Split::Test, dir);
   CHECK(train.images.shape() == Shape{60000, 1, 28, 28});
   CHECK(test.images.shape() == Shape{10000, 1, 28, 28});
