@@ -1,0 +1,353 @@
+#include "data/image.h"
+
+#include <stb/stb_image.h>
+#include <stb/stb_image_write.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <sstream>
+
+#include "core/error.h"
+#include "data/file_util.h"
+
+// stb_easy_font is header-only with static functions; the ones we do not call would warn.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-function"
+#include <stb/stb_easy_font.h>
+#pragma GCC diagnostic pop
+
+namespace mmgrad::data {
+
+namespace {
+
+std::string lower_extension(const std::string& path) {
+  std::string ext = std::filesystem::path(path).extension().string();
+  for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return ext;
+}
+
+void check_plain(const char* op, const Tensor& t) {
+  MMGRAD_CHECK(t.defined(), op, ": got an undefined tensor");
+  MMGRAD_CHECK(!t.requires_grad(), op, ": is a data transform without gradient, but got a ",
+               "tensor that requires grad (", describe(t), "); pass x.detach()");
+}
+
+// An 8-bit interleaved (HWC) picture: what stb_image_write takes.
+struct Bitmap {
+  int w = 0, h = 0, c = 0;
+  std::vector<uint8_t> px;
+  uint8_t* at(int y, int x) { return px.data() + (static_cast<size_t>(y) * w + x) * c; }
+};
+
+uint8_t to_byte(float v) {
+  // NaN -> 0; clamp to [0, 1]; round to nearest.
+  if (!(v > 0.0f)) return 0;
+  if (v >= 1.0f) return 255;
+  return static_cast<uint8_t>(v * 255.0f + 0.5f);
+}
+
+// [H, W] or [C, H, W] float -> Bitmap with C channels (1, 3 or 4).
+Bitmap to_bitmap(const Tensor& image, const char* op) {
+  check_plain(op, image);
+  MMGRAD_CHECK(image.is_floating_point(), op, ": expects a float image, got ", describe(image));
+  MMGRAD_CHECK(image.dim() == 2 || image.dim() == 3, op,
+               ": expects an image [H, W] or [C, H, W], got ", describe(image));
+  int64_t c = image.dim() == 2 ? 1 : image.size(0);
+  int64_t h = image.size(-2 + image.dim()), w = image.size(-1 + image.dim());
+  MMGRAD_CHECK(c == 1 || c == 3 || c == 4, op, ": expects 1, 3 or 4 channels (grey, RGB, RGBA), ",
+               "got ", describe(image));
+  MMGRAD_CHECK(h > 0 && w > 0 && h <= (1 << 16) && w <= (1 << 16), op,
+               ": image size must be between 1 and 65536 pixels per side, got ", describe(image));
+  std::vector<float> v = image.to_vector<float>();  // row-major CHW, from any strides/device
+  Bitmap b{static_cast<int>(w), static_cast<int>(h), static_cast<int>(c), {}};
+  b.px.resize(static_cast<size_t>(w * h * c));
+  const int64_t plane = h * w;
+  for (int64_t ch = 0; ch < c; ++ch)
+    for (int64_t i = 0; i < plane; ++i) b.px[i * c + ch] = to_byte(v[ch * plane + i]);
+  return b;
+}
+
+void write_bitmap(const Bitmap& b, const std::string& path, const char* op) {
+  MMGRAD_CHECK(!path.empty(), op, ": empty output path");
+  std::string ext = lower_extension(path);
+  bool jpeg = ext == ".jpg" || ext == ".jpeg";
+  MMGRAD_CHECK(jpeg || ext == ".png", op, ": can write .png or .jpg files, got '", path, "'");
+  ensure_parent_dir(path, op);
+  std::string tmp = temp_path_for(path);
+  int ok = jpeg ? stbi_write_jpg(tmp.c_str(), b.w, b.h, b.c, b.px.data(), 95)
+                : stbi_write_png(tmp.c_str(), b.w, b.h, b.c, b.px.data(), b.w * b.c);
+  if (!ok) {
+    std::remove(tmp.c_str());
+    fail(cat_str(op, ": could not write '", path, "' (folder not writable or disk full?)"));
+  }
+  commit_temp_file(tmp, path, op);
+}
+
+// ---- bilinear resize ---------------------------------------------------------------------------
+
+// PyTorch's area_pixel_compute_source_index for align_corners=False.
+struct Tap {
+  int64_t i0, i1;
+  double l0, l1;  // weights of i0 and i1
+};
+
+std::vector<Tap> taps(int64_t in, int64_t out) {
+  std::vector<Tap> t(out);
+  double scale = static_cast<double>(in) / static_cast<double>(out);
+  for (int64_t o = 0; o < out; ++o) {
+    double src = std::max(0.0, scale * (static_cast<double>(o) + 0.5) - 0.5);
+    int64_t i0 = std::min<int64_t>(static_cast<int64_t>(src), in - 1);
+    int64_t i1 = i0 < in - 1 ? i0 + 1 : i0;
+    double l1 = src - static_cast<double>(i0);
+    t[o] = {i0, i1, 1.0 - l1, l1};
+  }
+  return t;
+}
+
+template <class T>
+void resize_planes(const T* in, T* out, int64_t planes, int64_t hi, int64_t wi, int64_t ho,
+                   int64_t wo) {
+  std::vector<Tap> ty = taps(hi, ho), tx = taps(wi, wo);
+  for (int64_t p = 0; p < planes; ++p) {
+    const T* src = in + p * hi * wi;
+    T* dst = out + p * ho * wo;
+    for (int64_t y = 0; y < ho; ++y) {
+      const T* r0 = src + ty[y].i0 * wi;
+      const T* r1 = src + ty[y].i1 * wi;
+      double a0 = ty[y].l0, a1 = ty[y].l1;
+      for (int64_t x = 0; x < wo; ++x) {
+        const Tap& t = tx[x];
+        double top = t.l0 * static_cast<double>(r0[t.i0]) + t.l1 * static_cast<double>(r0[t.i1]);
+        double bot = t.l0 * static_cast<double>(r1[t.i0]) + t.l1 * static_cast<double>(r1[t.i1]);
+        dst[y * wo + x] = static_cast<T>(a0 * top + a1 * bot);
+      }
+    }
+  }
+}
+
+// ---- grid drawing ------------------------------------------------------------------------------
+
+// Printable ASCII only (stb_easy_font covers 32..126); split into lines; cut long lines.
+std::vector<std::string> label_lines(const std::string& label, size_t max_chars) {
+  std::vector<std::string> lines(1);
+  for (char ch : label) {
+    if (ch == '\n') {
+      lines.emplace_back();
+      continue;
+    }
+    unsigned char u = static_cast<unsigned char>(ch);
+    lines.back().push_back(u >= 32 && u <= 126 ? ch : '?');
+  }
+  for (std::string& l : lines)
+    if (l.size() > max_chars) l = l.substr(0, max_chars - 2) + "..";
+  return lines;
+}
+
+int text_width(const std::string& line) {
+  std::vector<char> buf(line.begin(), line.end());
+  buf.push_back('\0');
+  return stb_easy_font_width(buf.data());
+}
+
+// Rasterises one line of stb_easy_font text (its quads are axis-aligned rectangles on integer
+// coordinates) into the bitmap at (x, y), each font pixel drawn as fs x fs pixels.
+void draw_text(Bitmap& b, const std::string& line, int x, int y, int fs) {
+  std::vector<char> buf(line.begin(), line.end());
+  buf.push_back('\0');
+  std::vector<char> verts(line.size() * 300 + 64);
+  int quads =
+      stb_easy_font_print(0, 0, buf.data(), nullptr, verts.data(), static_cast<int>(verts.size()));
+  for (int q = 0; q < quads; ++q) {
+    float x0 = 1e9f, y0 = 1e9f, x1 = -1e9f, y1 = -1e9f;
+    for (int v = 0; v < 4; ++v) {
+      float vx, vy;
+      std::memcpy(&vx, verts.data() + (q * 4 + v) * 16, sizeof(float));
+      std::memcpy(&vy, verts.data() + (q * 4 + v) * 16 + 4, sizeof(float));
+      x0 = std::min(x0, vx), x1 = std::max(x1, vx), y0 = std::min(y0, vy), y1 = std::max(y1, vy);
+    }
+    int px0 = x + static_cast<int>(std::floor(x0)) * fs,
+        px1 = x + static_cast<int>(std::ceil(x1)) * fs;
+    int py0 = y + static_cast<int>(std::floor(y0)) * fs,
+        py1 = y + static_cast<int>(std::ceil(y1)) * fs;
+    for (int yy = std::max(py0, 0); yy < std::min(py1, b.h); ++yy)
+      for (int xx = std::max(px0, 0); xx < std::min(px1, b.w); ++xx) {
+        uint8_t* p = b.at(yy, xx);
+        p[0] = p[1] = p[2] = 20;
+      }
+  }
+}
+
+// [H, W] or [C, H, W] (C = 1, 3, 4) -> RGB floats, alpha composited over white.
+struct Rgb {
+  int64_t h = 0, w = 0;
+  std::vector<float> v;  // HWC, 3 channels
+};
+
+Rgb to_rgb(const Tensor& image, size_t index, const char* op) {
+  check_plain(op, image);
+  MMGRAD_CHECK(image.is_floating_point() && (image.dim() == 2 || image.dim() == 3), op, ": image ",
+               index, " must be a float [H, W] or [C, H, W] tensor, got ", describe(image));
+  int64_t c = image.dim() == 2 ? 1 : image.size(0);
+  MMGRAD_CHECK(c == 1 || c == 3 || c == 4, op, ": image ", index,
+               " must have 1, 3 or 4 channels, got ", describe(image));
+  Rgb r;
+  r.h = image.size(image.dim() - 2);
+  r.w = image.size(image.dim() - 1);
+  MMGRAD_CHECK(r.h > 0 && r.w > 0 && r.h <= 4096 && r.w <= 4096, op, ": image ", index,
+               " must be 1 to 4096 pixels per side, got ", describe(image));
+  std::vector<float> v = image.to_vector<float>();
+  const int64_t plane = r.h * r.w;
+  r.v.resize(static_cast<size_t>(plane * 3));
+  for (int64_t i = 0; i < plane; ++i) {
+    float a = c == 4 ? std::clamp(v[3 * plane + i], 0.0f, 1.0f) : 1.0f;
+    for (int ch = 0; ch < 3; ++ch) {
+      float x = c == 1 ? v[i] : v[ch * plane + i];
+      r.v[i * 3 + ch] = x * a + (1.0f - a);
+    }
+  }
+  return r;
+}
+
+}  // namespace
+
+Tensor load_image(const std::string& path, int channels) {
+  const char* op = "load_image";
+  MMGRAD_CHECK(channels >= 0 && channels <= 4, op, ": channels must be 0 (as in the file) or 1-4, ",
+               "got ", channels);
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  MMGRAD_CHECK(f != nullptr, op, ": cannot open '", path, "'");
+  int w = 0, h = 0, file_c = 0;
+  bool wide = stbi_is_16_bit_from_file(f) != 0;
+  std::fseek(f, 0, SEEK_SET);
+  void* px = wide ? static_cast<void*>(stbi_load_from_file_16(f, &w, &h, &file_c, channels))
+                  : static_cast<void*>(stbi_load_from_file(f, &w, &h, &file_c, channels));
+  std::fclose(f);
+  MMGRAD_CHECK(px != nullptr, op, ": cannot decode '", path, "': ", stbi_failure_reason(),
+               " (truncated, corrupt or not an image file)");
+  int c = channels == 0 ? file_c : channels;
+  const int64_t plane = static_cast<int64_t>(w) * h;
+  Tensor out = Tensor::empty({c, h, w}, kFloat32);
+  float* o = out.data_ptr<float>();
+  // stb gives interleaved HWC; tensors are planar CHW.
+  if (wide) {
+    const auto* p = static_cast<const uint16_t*>(px);
+    for (int ch = 0; ch < c; ++ch)
+      for (int64_t i = 0; i < plane; ++i) o[ch * plane + i] = p[i * c + ch] * (1.0f / 65535.0f);
+  } else {
+    const auto* p = static_cast<const uint8_t*>(px);
+    for (int ch = 0; ch < c; ++ch)
+      for (int64_t i = 0; i < plane; ++i) o[ch * plane + i] = p[i * c + ch] * (1.0f / 255.0f);
+  }
+  stbi_image_free(px);
+  return out;
+}
+
+Tensor resize_bilinear(const Tensor& image, int64_t h, int64_t w) {
+  const char* op = "resize_bilinear";
+  check_plain(op, image);
+  MMGRAD_CHECK(image.dim() == 3 || image.dim() == 4, op,
+               ": expects [C, H, W] or [N, C, H, W], got ", describe(image));
+  MMGRAD_CHECK(image.is_floating_point(), op, ": expects float32 or float64, got ",
+               describe(image));
+  MMGRAD_CHECK(h > 0 && w > 0, op, ": output size must be positive, got ", h, "x", w);
+  int64_t hi = image.size(-2 + image.dim()), wi = image.size(-1 + image.dim());
+  MMGRAD_CHECK(hi > 0 && wi > 0, op, ": input has an empty spatial size: ", describe(image));
+  Shape out_shape = image.shape();
+  out_shape[image.dim() - 2] = h;
+  out_shape[image.dim() - 1] = w;
+  Tensor src = image.device() == kCPU ? image.contiguous() : image.cpu().contiguous();
+  Tensor out = Tensor::empty(out_shape, image.dtype());
+  int64_t planes = image.numel() / (hi * wi);
+  if (image.dtype() == kFloat32)
+    resize_planes(src.data_ptr<float>(), out.data_ptr<float>(), planes, hi, wi, h, w);
+  else
+    resize_planes(src.data_ptr<double>(), out.data_ptr<double>(), planes, hi, wi, h, w);
+  return image.device() == kCPU ? out : out.to(image.device());
+}
+
+void save_image(const Tensor& image, const std::string& path) {
+  write_bitmap(to_bitmap(image, "save_image"), path, "save_image");
+}
+
+void save_image_grid(const std::vector<Tensor>& images, int64_t ncols, const std::string& path,
+                     const std::vector<std::string>& labels, int scale) {
+  const char* op = "save_image_grid";
+  MMGRAD_CHECK(!images.empty(), op, ": no images given");
+  MMGRAD_CHECK(ncols > 0, op, ": ncols must be positive, got ", ncols);
+  MMGRAD_CHECK(scale >= 1 && scale <= 32, op, ": scale must be in [1, 32], got ", scale);
+  MMGRAD_CHECK(labels.empty() || labels.size() == images.size(), op, ": got ", labels.size(),
+               " labels for ", images.size(), " images (give one per image, or none)");
+  constexpr size_t kMaxChars = 40;
+  constexpr int kPad = 4;
+  const int fs = scale >= 4 ? 2 : 1;  // font pixel size
+  std::vector<Rgb> tiles;
+  tiles.reserve(images.size());
+  int64_t tile_h = 0, tile_w = 0;
+  for (size_t i = 0; i < images.size(); ++i) {
+    tiles.push_back(to_rgb(images[i], i, op));
+    tile_h = std::max(tile_h, tiles.back().h * scale);
+    tile_w = std::max(tile_w, tiles.back().w * scale);
+  }
+  std::vector<std::vector<std::string>> lines(images.size());
+  int64_t label_w = 0, label_lines_max = 0;
+  for (size_t i = 0; i < labels.size(); ++i) {
+    lines[i] = label_lines(labels[i], kMaxChars);
+    label_lines_max = std::max<int64_t>(label_lines_max, static_cast<int64_t>(lines[i].size()));
+    for (const std::string& l : lines[i]) label_w = std::max<int64_t>(label_w, text_width(l) * fs);
+  }
+  const int64_t label_h = labels.empty() ? 0 : label_lines_max * 12 * fs + 2;
+  const int64_t cell_w = std::max(tile_w, label_w) + kPad;
+  const int64_t cell_h = tile_h + label_h + kPad;
+  const int64_t n = static_cast<int64_t>(images.size());
+  const int64_t cols = std::min(ncols, n);
+  const int64_t rows = (n + cols - 1) / cols;
+  const int64_t W = cols * cell_w + kPad, H = rows * cell_h + kPad;
+  MMGRAD_CHECK(W <= 32768 && H <= 32768, op, ": the grid would be ", W, "x", H,
+               " pixels; use fewer images, more columns or a smaller scale");
+
+  Bitmap b{static_cast<int>(W), static_cast<int>(H), 3, {}};
+  b.px.assign(static_cast<size_t>(W * H * 3), 255);
+  std::ostringstream txt;
+  for (int64_t i = 0; i < n; ++i) {
+    int64_t r = i / cols, c = i % cols;
+    int64_t x0 = kPad + c * cell_w, y0 = kPad + r * cell_h;
+    const Rgb& t = tiles[i];
+    int64_t ox = x0 + (cell_w - kPad - t.w * scale) / 2;
+    int64_t oy = y0 + (tile_h - t.h * scale) / 2;
+    for (int64_t y = 0; y < t.h * scale; ++y)
+      for (int64_t x = 0; x < t.w * scale; ++x) {
+        const float* s = &t.v[((y / scale) * t.w + x / scale) * 3];
+        uint8_t* p = b.at(static_cast<int>(oy + y), static_cast<int>(ox + x));
+        for (int ch = 0; ch < 3; ++ch) p[ch] = to_byte(s[ch]);
+      }
+    if (!labels.empty()) {
+      for (size_t l = 0; l < lines[i].size(); ++l) {
+        int lw = text_width(lines[i][l]) * fs;
+        int tx = static_cast<int>(x0 + (cell_w - kPad - lw) / 2);
+        int ty = static_cast<int>(y0 + tile_h + 2 + static_cast<int64_t>(l) * 12 * fs);
+        draw_text(b, lines[i][l], tx, ty, fs);
+      }
+      std::string flat = labels[i];
+      for (size_t p = 0; (p = flat.find('\n', p)) != std::string::npos;) flat.replace(p, 1, " / ");
+      txt << i << '\t' << r << '\t' << c << '\t' << flat << '\n';
+    }
+  }
+  write_bitmap(b, path, op);
+  if (!labels.empty()) write_file_atomic(path + ".txt", txt.str(), op);
+}
+
+void save_image_grid(const Tensor& batch, int64_t ncols, const std::string& path,
+                     const std::vector<std::string>& labels, int scale) {
+  MMGRAD_CHECK(batch.defined() && (batch.dim() == 3 || batch.dim() == 4),
+               "save_image_grid: ", "expects a batch [N, C, H, W] or [N, H, W], got ",
+               batch.defined() ? describe(batch) : std::string("an undefined tensor"));
+  std::vector<Tensor> images;
+  images.reserve(static_cast<size_t>(batch.size(0)));
+  for (int64_t i = 0; i < batch.size(0); ++i) images.push_back(batch.select(0, i));
+  save_image_grid(images, ncols, path, labels, scale);
+}
+
+}  // namespace mmgrad::data

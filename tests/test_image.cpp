@@ -1,0 +1,292 @@
+// Images: PNG save/load round trips, bilinear resize against hand-computed values (the values
+// PyTorch's F.interpolate(mode="bilinear", align_corners=False) gives), corrupt files, and
+// labelled image grids decoded back with stb_image.
+#include <doctest/doctest.h>
+#include <stb/stb_image.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "data/image.h"
+#include "mmgrad.h"
+
+using namespace mmgrad;
+using namespace mmgrad::data;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct TempDir {
+  fs::path path;
+  TempDir() {
+    static int counter = 0;
+    path = fs::temp_directory_path() /
+           ("mmgrad_test_image_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path, ec);
+  }
+  std::string file(const std::string& name) const { return (path / name).string(); }
+};
+
+std::vector<uint8_t> read_bytes(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::vector<uint8_t>((std::istreambuf_iterator<char>(f)),
+                              std::istreambuf_iterator<char>());
+}
+
+void write_bytes(const std::string& path, const std::vector<uint8_t>& b) {
+  std::ofstream f(path, std::ios::binary);
+  f.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
+}
+
+// Decoded with stb_image directly (not through our loader): width, height, RGB bytes.
+struct Decoded {
+  int w = 0, h = 0;
+  std::vector<uint8_t> rgb;
+  const uint8_t* at(int y, int x) const {
+    return rgb.data() + (static_cast<size_t>(y) * w + x) * 3;
+  }
+};
+Decoded decode_rgb(const std::string& path) {
+  Decoded d;
+  int c = 0;
+  unsigned char* p = stbi_load(path.c_str(), &d.w, &d.h, &c, 3);
+  REQUIRE(p != nullptr);
+  d.rgb.assign(p, p + static_cast<size_t>(d.w) * d.h * 3);
+  stbi_image_free(p);
+  return d;
+}
+
+void check_close(const std::vector<double>& got, const std::vector<double>& want, double tol) {
+  REQUIRE(got.size() == want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    CAPTURE(i);
+    CHECK(std::abs(got[i] - want[i]) <= tol * (1 + std::abs(want[i])));
+  }
+}
+
+}  // namespace
+
+TEST_CASE("image: PNG round trip for RGB, grey and RGBA, values quantised to bytes") {
+  TempDir d;
+  Tensor rgb = Tensor::rand({3, 5, 7}, kFloat32, nullptr);
+  save_image(rgb, d.file("rgb.png"));
+  Tensor back = load_image(d.file("rgb.png"));
+  CHECK(back.shape() == Shape{3, 5, 7});
+  CHECK(back.dtype() == kFloat32);
+  std::vector<float> a = rgb.to_vector<float>(), b = back.to_vector<float>();
+  for (size_t i = 0; i < a.size(); ++i) CHECK(std::abs(a[i] - b[i]) <= 0.5f / 255 + 1e-6f);
+
+  Tensor grey = Tensor::rand({4, 6}, kFloat64, nullptr);  // [H, W]
+  save_image(grey, d.file("sub/dir/grey.png"));           // parent folders are created
+  Tensor g1 = load_image(d.file("sub/dir/grey.png"));
+  CHECK(g1.shape() == Shape{1, 4, 6});
+  Tensor g3 = load_image(d.file("sub/dir/grey.png"), 3);  // grey -> RGB: three equal planes
+  CHECK(g3.shape() == Shape{3, 4, 6});
+  CHECK(g3.select(0, 0).to_vector<float>() == g3.select(0, 2).to_vector<float>());
+  CHECK(g3.select(0, 1).to_vector<float>() == g1.select(0, 0).to_vector<float>());
+
+  Tensor rgba = Tensor::rand({4, 3, 3}, kFloat32, nullptr);
+  save_image(rgba, d.file("rgba.png"));
+  CHECK(load_image(d.file("rgba.png")).shape() == Shape{4, 3, 3});
+  CHECK(load_image(d.file("rgba.png"), 1).shape() == Shape{1, 3, 3});
+
+  // Out-of-range values are clamped; exact 0 and 1 survive.
+  Tensor ext = Tensor::from_vector({-1.0, 0.0, 1.0, 2.5}, {1, 2, 2}, kFloat32);
+  save_image(ext, d.file("clamp.png"));
+  CHECK(load_image(d.file("clamp.png")).to_vector<float>() == std::vector<float>{0, 0, 1, 1});
+
+  // A non-contiguous view saves what it shows (the transpose of the stored data).
+  Tensor base = Tensor::from_vector({0.0, 1.0, 0.0, 0.0, 0.0, 0.0}, {2, 3}, kFloat32);
+  save_image(base.t(), d.file("t.png"));
+  Tensor tb = load_image(d.file("t.png"));
+  CHECK(tb.shape() == Shape{1, 3, 2});
+  CHECK(tb.to_vector<float>() == std::vector<float>{0, 0, 1, 0, 0, 0});
+
+  // JPEG is lossy but close.
+  Tensor flat = Tensor::full({3, 16, 16}, 0.5, kFloat32);
+  save_image(flat, d.file("flat.jpg"));
+  CHECK(load_image(d.file("flat.jpg")).mean().item() == doctest::Approx(0.5).epsilon(0.02));
+
+  // No temporary files are left behind.
+  for (auto& e : fs::recursive_directory_iterator(d.path))
+    CHECK(e.path().filename().string().find(".tmp.") == std::string::npos);
+}
+
+TEST_CASE("image: save_image rejects bad input") {
+  TempDir d;
+  CHECK_THROWS_WITH_AS(save_image(Tensor::zeros({2, 4, 4}), d.file("a.png")),
+                       doctest::Contains("1, 3 or 4 channels"), Error);
+  CHECK_THROWS_WITH_AS(save_image(Tensor::zeros({4, 4}, kInt64), d.file("a.png")),
+                       doctest::Contains("float"), Error);
+  CHECK_THROWS_WITH_AS(save_image(Tensor::zeros({1, 1, 4, 4}), d.file("a.png")),
+                       doctest::Contains("[C, H, W]"), Error);
+  CHECK_THROWS_WITH_AS(save_image(Tensor::zeros({4, 4}), d.file("a.gif")),
+                       doctest::Contains(".png or .jpg"), Error);
+  CHECK_THROWS_WITH_AS(save_image(Tensor::zeros({0, 4}), d.file("a.png")),
+                       doctest::Contains("save_image"), Error);
+  Tensor w = Tensor::zeros({4, 4}).requires_grad_();
+  CHECK_THROWS_WITH_AS(save_image(w, d.file("a.png")), doctest::Contains("detach"), Error);
+}
+
+TEST_CASE("image: unreadable, corrupt and truncated files give clear errors") {
+  TempDir d;
+  CHECK_THROWS_WITH_AS(load_image(d.file("missing.png")), doctest::Contains("cannot open"), Error);
+  std::ofstream(d.file("text.png")) << "this is not an image at all";
+  std::string msg;
+  try {
+    load_image(d.file("text.png"));
+  } catch (const Error& e) {
+    msg = e.what();
+  }
+  CHECK(msg.find("load_image") != std::string::npos);
+  CHECK(msg.find("text.png") != std::string::npos);
+  CHECK(msg.find("cannot decode") != std::string::npos);
+
+  save_image(Tensor::rand({3, 32, 32}, kFloat32, nullptr), d.file("ok.png"));
+  std::vector<uint8_t> png = read_bytes(d.file("ok.png"));
+  // Cut in the middle of the image data.
+  write_bytes(d.file("cut.png"), std::vector<uint8_t>(png.begin(), png.begin() + png.size() / 2));
+  CHECK_THROWS_WITH_AS(load_image(d.file("cut.png")), doctest::Contains("cannot decode"), Error);
+  // Damage the PNG signature.
+  std::vector<uint8_t> sig = png;
+  sig[1] = 'X';
+  write_bytes(d.file("sig.png"), sig);
+  CHECK_THROWS_WITH_AS(load_image(d.file("sig.png")), doctest::Contains("cannot decode"), Error);
+  // Damage the header chunk (its CRC no longer matches; stb also rejects a 0 width).
+  std::vector<uint8_t> hdr = png;
+  for (int i = 16; i < 20; ++i) hdr[i] = 0;  // IHDR width = 0
+  write_bytes(d.file("hdr.png"), hdr);
+  CHECK_THROWS_WITH_AS(load_image(d.file("hdr.png")), doctest::Contains("cannot decode"), Error);
+  write_bytes(d.file("empty.png"), {});
+  CHECK_THROWS_WITH_AS(load_image(d.file("empty.png")), doctest::Contains("cannot decode"), Error);
+  CHECK_THROWS_WITH_AS(load_image(d.file("ok.png"), 5), doctest::Contains("channels"), Error);
+}
+
+TEST_CASE("image: bilinear resize matches hand-computed align_corners=False values") {
+  // 2x2 -> 4x4 (upscale by 2). Output pixel centres map to input x = 0.5 * (i + 0.5) - 0.5 =
+  // -0.25 (clamped to 0), 0.25, 0.75, 1.25 (-> last pixel), so a row [a, b] becomes
+  // [a, 0.75a + 0.25b, 0.25a + 0.75b, b]; rows mix the same way.
+  Tensor x = Tensor::from_vector({0.0, 1.0, 2.0, 3.0}, {1, 2, 2}, kFloat32);
+  Tensor up = resize_bilinear(x, 4, 4);
+  CHECK(up.shape() == Shape{1, 4, 4});
+  check_close(up.to_vector<double>(),
+              {0, 0.25, 0.75, 1, 0.5, 0.75, 1.25, 1.5, 1.5, 1.75, 2.25, 2.5, 2, 2.25, 2.75, 3},
+              1e-6);
+  // 4x4 -> 2x2: input x = 2 * (i + 0.5) - 0.5 = 0.5, 2.5: each output is the mean of a 2x2 block.
+  Tensor y = Tensor::arange(0, 16, 1, kFloat64).reshape({1, 4, 4});
+  check_close(resize_bilinear(y, 2, 2).to_vector<double>(), {2.5, 4.5, 10.5, 12.5}, 1e-12);
+  // 1x3 -> 1x2: x = 1.5 * (i + 0.5) - 0.5 = 0.25, 1.75.
+  Tensor z = Tensor::from_vector({0.0, 1.0, 2.0}, {1, 1, 3}, kFloat64);
+  check_close(resize_bilinear(z, 1, 2).to_vector<double>(), {0.25, 1.75}, 1e-12);
+  // 1x1 -> 2x3: a constant.
+  check_close(resize_bilinear(Tensor::full({1, 1, 1}, 0.7, kFloat64), 2, 3).to_vector<double>(),
+              std::vector<double>(6, 0.7), 1e-12);
+  // Same size: unchanged.
+  Tensor r = Tensor::rand({3, 5, 6}, kFloat64, nullptr);
+  check_close(resize_bilinear(r, 5, 6).to_vector<double>(), r.to_vector<double>(), 1e-12);
+}
+
+TEST_CASE("image: resize on batches, views and float32 vs float64, bad input") {
+  Tensor b = Tensor::rand({2, 3, 7, 5}, kFloat64, nullptr);
+  Tensor rb = resize_bilinear(b, 4, 9);
+  CHECK(rb.shape() == Shape{2, 3, 4, 9});
+  // Each image of the batch resizes as on its own.
+  check_close(rb.select(0, 1).contiguous().to_vector<double>(),
+              resize_bilinear(b.select(0, 1), 4, 9).to_vector<double>(), 1e-12);
+  // A transposed view resizes what it shows.
+  Tensor v = b.select(0, 0).transpose(1, 2);  // [3, 5, 7] non-contiguous
+  check_close(resize_bilinear(v, 3, 3).to_vector<double>(),
+              resize_bilinear(v.contiguous(), 3, 3).to_vector<double>(), 1e-12);
+  // float32 agrees with float64.
+  check_close(resize_bilinear(b.to(kFloat32), 11, 3).to_vector<double>(),
+              resize_bilinear(b, 11, 3).to_vector<double>(), 1e-6);
+
+  CHECK_THROWS_WITH_AS(resize_bilinear(Tensor::zeros({4, 4}), 2, 2),
+                       doctest::Contains("resize_bilinear"), Error);
+  CHECK_THROWS_WITH_AS(resize_bilinear(Tensor::zeros({1, 4, 4}, kInt64), 2, 2),
+                       doctest::Contains("float32 or float64"), Error);
+  CHECK_THROWS_WITH_AS(resize_bilinear(Tensor::zeros({1, 4, 4}), 0, 2),
+                       doctest::Contains("positive"), Error);
+  Tensor w = Tensor::zeros({1, 4, 4}).requires_grad_();
+  CHECK_THROWS_WITH_AS(resize_bilinear(w, 2, 2), doctest::Contains("requires grad"), Error);
+}
+
+TEST_CASE("image: grid PNG has the documented size, the tiles and drawn labels") {
+  TempDir d;
+  std::vector<Tensor> imgs;
+  for (int i = 0; i < 5; ++i) imgs.push_back(Tensor::full({1, 28, 28}, 0.1 * (i + 1), kFloat32));
+  // Short labels fit under a 56-pixel tile: cell = 56 + 4 wide, 56 + (12 + 2) + 4 tall.
+  std::string path = d.file("grid.png");
+  save_image_grid(imgs, 3, path, {"a", "b", "c", "d", "e"}, 2);
+  Decoded g = decode_rgb(path);
+  CHECK(g.w == 3 * 60 + 4);
+  CHECK(g.h == 2 * 74 + 4);
+  // Tile 4 (row 1, column 1) starts at (4 + 60, 4 + 74) and has grey level 0.5 -> byte 128.
+  const uint8_t* p = g.at(4 + 74 + 10, 4 + 60 + 10);
+  CHECK(int{p[0]} == 128);
+  CHECK(int{p[1]} == 128);
+  // The label strip under tile 0 has dark text pixels; the border is white.
+  int dark = 0;
+  for (int y = 4 + 56; y < 4 + 56 + 14; ++y)
+    for (int x = 4; x < 4 + 56; ++x) dark += g.at(y, x)[0] < 100;
+  CHECK(dark > 5);
+  CHECK(int{g.at(0, 0)[0]} == 255);
+  // Side text file: index, row, column, label.
+  std::ifstream txt(path + ".txt");
+  std::string line;
+  std::vector<std::string> lines;
+  while (std::getline(txt, line)) lines.push_back(line);
+  CHECK(lines.size() == 5);
+  CHECK(lines[4] == "4\t1\t1\te");
+
+  // Without labels: no label strip, no text file, and no dark pixels anywhere.
+  save_image_grid(imgs, 5, d.file("plain.png"));
+  Decoded q = decode_rgb(d.file("plain.png"));
+  CHECK(q.w == 5 * 32 + 4);
+  CHECK(q.h == 1 * 32 + 4);
+  CHECK_FALSE(fs::exists(d.file("plain.png.txt")));
+
+  // Long and multi-line labels widen and heighten the cells; RGB and grey images mix; a batch
+  // tensor works as well.
+  Tensor batch = Tensor::rand({4, 3, 8, 8}, kFloat32, nullptr);
+  save_image_grid(batch, 2, d.file("batch.png"),
+                  {"pred: Ankle boot\ntrue: Sneaker", "x", "y", "z"});
+  Decoded bt = decode_rgb(d.file("batch.png"));
+  CHECK(bt.w > 2 * (8 + 4) + 4 + 2 * 60);  // "pred: Ankle boot" is ~80 pixels wide
+  CHECK(bt.h == 2 * (8 + 2 * 12 + 2 + 4) + 4);
+  std::vector<Tensor> mixed = {Tensor::zeros({6, 6}), Tensor::ones({3, 4, 4}),
+                               Tensor::full({4, 5, 5}, 0.5)};
+  save_image_grid(mixed, 2, d.file("mixed.png"), {"grey", "rgb", "rgba\x01\xff"});
+  Decoded m = decode_rgb(d.file("mixed.png"));
+  CHECK(m.w > 0);
+  std::ifstream mt(d.file("mixed.png") + ".txt");
+  std::getline(mt, line);
+  CHECK(line == "0\t0\t0\tgrey");
+}
+
+TEST_CASE("image: grid rejects bad arguments") {
+  TempDir d;
+  std::vector<Tensor> imgs = {Tensor::zeros({1, 4, 4}), Tensor::zeros({1, 4, 4})};
+  CHECK_THROWS_WITH_AS(save_image_grid(imgs, 2, d.file("g.png"), {"only one"}),
+                       doctest::Contains("2 images"), Error);
+  CHECK_THROWS_WITH_AS(save_image_grid(imgs, 0, d.file("g.png")), doctest::Contains("ncols"),
+                       Error);
+  CHECK_THROWS_WITH_AS(save_image_grid(std::vector<Tensor>{}, 2, d.file("g.png")),
+                       doctest::Contains("no images"), Error);
+  CHECK_THROWS_WITH_AS(save_image_grid(imgs, 2, d.file("g.png"), {}, 0), doctest::Contains("scale"),
+                       Error);
+  std::vector<Tensor> bad = {Tensor::zeros({2, 4, 4})};
+  CHECK_THROWS_WITH_AS(save_image_grid(bad, 1, d.file("g.png")), doctest::Contains("image 0"),
+                       Error);
+  CHECK_THROWS_WITH_AS(save_image_grid(Tensor::zeros({4, 4}), 1, d.file("g.png")),
+                       doctest::Contains("[N, C, H, W]"), Error);
+}
