@@ -5,7 +5,6 @@
 #include <zlib.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -329,11 +328,8 @@ TEST_CASE("fashion_mnist: the real Debian files (when installed)") {
     MESSAGE("Fashion-MNIST not installed in " << dir << ": skipping the real-file test");
     return;
   }
-  auto t0 = std::chrono::steady_clock::now();
+  // (Load time is a benchmark matter, not a test assertion: see make bench.)
   Dataset train = load_fashion_mnist(Split::Train, dir);
-  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  MESSAGE("loaded the 60000 training images in " << secs << " s");
-  CHECK(secs < 10.0);  // ~0.3 s of CPU; 1-3 s wall seen on the loaded shared 2-core machine
   Dataset test = load_fashion_mnist(Split::Test, dir);
   CHECK(train.images.shape() == Shape{60000, 1, 28, 28});
   CHECK(test.images.shape() == Shape{10000, 1, 28, 28});
