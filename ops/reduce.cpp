@@ -1,6 +1,8 @@
 // Reductions: forward through the reduce kernel, backward by broadcasting the gradient back.
 #include "ops/reduce.h"
 
+#include <cmath>
+
 #include "ops/common.h"
 #include "ops/elementwise.h"
 
@@ -166,9 +168,13 @@ Tensor var(const Tensor& x, const Shape& dims, int64_t correction, bool keepdim)
 Tensor var(const Tensor& x, int64_t correction) { return var(x, Shape{}, correction, false); }
 
 // ---- logsumexp: m + log(sum(exp(x - m))), m = max (stop-gradient: it cancels) ----------------
+// Any finite m gives the same value; the max keeps exp() from overflowing. Where the max is
+// infinite (a row of -inf, e.g. fully masked scores) x - m would be -inf - (-inf) = nan, so m
+// is replaced by 0 there: the row then gives log(0) = -inf (or +inf), as it should.
 Tensor logsumexp(const Tensor& x, int64_t dim, bool keepdim) {
   check_floating("logsumexp", x);
   Tensor m = max(x.detach(), dim, true);
+  m = where(lt(abs(m), INFINITY), m, 0.0);
   Tensor out = add(log(sum(exp(sub(x, m)), Shape{dim}, true)), m);
   return keepdim ? out : out.squeeze(dim);
 }

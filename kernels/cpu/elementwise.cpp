@@ -1,6 +1,7 @@
 // Elementwise kernels: fill, copy (with dtype conversion), unary maps, broadcasting binary ops
 // and where. All take arbitrary strides; contiguous runs get a vectorisable inner loop.
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 
 #include "kernels/cpu/cpu_backend.h"
@@ -104,20 +105,35 @@ void unary_float(UnaryOp op, const Strided& in, const Strided& out, double alpha
   }
 }
 
+// A double bound as an int64 bound for clamp: saturating (clamp_min(x, 0) passes max = +inf,
+// and converting inf to an integer is undefined behaviour), rounded inwards (x >= 0.5 is x >= 1).
+int64_t int_bound(double v, bool lower) {
+  if (std::isnan(v)) return lower ? INT64_MIN : INT64_MAX;
+  v = lower ? std::ceil(v) : std::floor(v);
+  if (v <= -9223372036854775808.0) return INT64_MIN;
+  if (v >= 9223372036854775807.0) return INT64_MAX;
+  return static_cast<int64_t>(v);
+}
+
 void unary_int(UnaryOp op, const Strided& in, const Strided& out, double alpha, double beta) {
   using T = int64_t;
-  const T a = static_cast<T>(alpha), b = static_cast<T>(beta);
+  if (op == UnaryOp::Clamp) {
+    const T lo = int_bound(alpha, true), hi = int_bound(beta, false);
+    return map1<T, T>(in, out, [lo, hi](T x) { return x < lo ? lo : (x > hi ? hi : x); });
+  }
+  // The ops below take an integral scalar (checked by the ops); saturate anyway to stay defined.
+  const T a = int_bound(alpha, true), b = int_bound(beta, true);
   switch (op) {
     case UnaryOp::Neg: return map1<T, T>(in, out, [](T x) { return -x; });
     case UnaryOp::Abs: return map1<T, T>(in, out, [](T x) { return x < 0 ? -x : x; });
     case UnaryOp::Sign: return map1<T, T>(in, out, [](T x) { return T((x > 0) - (x < 0)); });
     case UnaryOp::Relu: return map1<T, T>(in, out, [](T x) { return x > 0 ? x : T(0); });
-    case UnaryOp::Clamp:
-      return map1<T, T>(in, out, [a, b](T x) { return x < a ? a : (x > b ? b : x); });
     case UnaryOp::Square: return map1<T, T>(in, out, [](T x) { return x * x; });
     case UnaryOp::AddScalar: return map1<T, T>(in, out, [a](T x) { return x + a; });
     case UnaryOp::MulScalar: return map1<T, T>(in, out, [a](T x) { return x * a; });
-    default: fail("unary op: this operation needs a floating-point tensor, got int64");
+    default:
+      (void)b;
+      fail("unary op: this operation needs a floating-point tensor, got int64");
   }
 }
 
@@ -172,7 +188,9 @@ void copy_typed(const Strided& src, const Strided& out) {
 void CpuBackend::fill(const Strided& out, double value) {
   dispatch_all(out.dtype, [&](auto t) {
     using T = decltype(t);
-    const T v = static_cast<T>(value);
+    // bool is stored as one byte that must be 0 or 1 (fill(2.0) would store 2, which then
+    // compares unequal to true).
+    const T v = std::is_same_v<T, uint8_t> ? T(value != 0.0) : static_cast<T>(value);
     const Strided* ops[1] = {&out};
     StridedLoop<1> loop(ops);
     loop.run([&](char** p, const int64_t* s, int64_t n) {
