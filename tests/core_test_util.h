@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <exception>
 #include <string>
 #include <vector>
 
@@ -12,12 +13,22 @@
 namespace mmgrad::testing {
 
 // CHECK_ERROR(expr, "matmul", "[2, 3]", ...): expr throws mmgrad::Error and its message contains
-// every listed part (the op's name, the shapes it got, ...). Each part is its own doctest check,
-// so a failure names the missing part.
-#define CHECK_ERROR(expr, ...)                                                       \
-  do {                                                                               \
-    for (const char* part_ : {__VA_ARGS__})                                          \
-      CHECK_THROWS_WITH_AS((void)(expr), doctest::Contains(part_), ::mmgrad::Error); \
+// every listed part (the op's name, the shapes it got, ...). expr runs once (a failed backward
+// is not repeatable); each part is its own CHECK_THROWS_WITH_AS on the captured exception, so a
+// failure names the missing part.
+#define CHECK_ERROR(expr, ...)                                                      \
+  do {                                                                              \
+    std::exception_ptr ep_;                                                         \
+    try {                                                                           \
+      (void)(expr);                                                                 \
+    } catch (...) {                                                                 \
+      ep_ = std::current_exception();                                               \
+    }                                                                               \
+    CHECK_MESSAGE(ep_ != nullptr, "expected an mmgrad::Error from: " #expr);        \
+    if (ep_)                                                                        \
+      for (const char* part_ : {__VA_ARGS__})                                       \
+        CHECK_THROWS_WITH_AS(std::rethrow_exception(ep_), doctest::Contains(part_), \
+                             ::mmgrad::Error);                                      \
   } while (0)
 
 // Largest |a - b| / max(1, |b|) over two equally long vectors (infinite when lengths differ).
