@@ -576,6 +576,71 @@ TEST_CASE("values: reductions") {
   CHECK(Tensor::full({1 << 20}, 0.1f).sum().item() == doctest::Approx(104857.6).epsilon(1e-6));
 }
 
+TEST_CASE("values: max/min/argmax/argmin kernels against a naive loop") {
+  // Integers in [0, 6) make ties common; a few NaNs must win (the first one, for arg ops).
+  Generator g(21);
+  const Shape shape{5, 7, 9};
+  std::vector<double> v = vals(Tensor::randint(0, 6, shape, kFloat64, &g));
+  for (size_t i : {3u, 50u, 51u, 200u}) v[i] = NAN;
+  Tensor x = Tensor::from_vector(v, shape, kFloat64);
+  auto at = [&](int64_t i, int64_t j, int64_t k) {
+    return v[static_cast<size_t>((i * 7 + j) * 9 + k)];
+  };
+  for (int dim = 0; dim < 3; ++dim) {
+    for (bool want_max : {true, false}) {
+      // Naive reference over dim: values and the first index of the extreme (NaN first).
+      std::vector<double> ref_v, ref_i;
+      int64_t n[3] = {5, 7, 9};
+      int a0 = dim == 0 ? 1 : 0, a1 = dim == 2 ? 1 : 2;
+      for (int64_t p = 0; p < n[a0]; ++p)
+        for (int64_t q = 0; q < n[a1]; ++q) {
+          double best = 0;
+          int64_t arg = -1;
+          for (int64_t r = 0; r < n[dim]; ++r) {
+            int64_t idx[3];
+            idx[dim] = r;
+            idx[a0] = p;
+            idx[a1] = q;
+            double y = at(idx[0], idx[1], idx[2]);
+            bool better = arg < 0 || (std::isnan(y) && !std::isnan(best)) ||
+                          (!std::isnan(best) && (want_max ? y > best : y < best));
+            if (better) {
+              best = y;
+              arg = r;
+            }
+          }
+          ref_v.push_back(best);
+          ref_i.push_back(static_cast<double>(arg));
+        }
+      INFO("dim ", dim, want_max ? " max" : " min");
+      // Contiguous input, and the same logical tensor through a permuted (strided) view.
+      Tensor xp = x.permute({2, 0, 1}).contiguous().permute({1, 2, 0});
+      for (const Tensor& in : {x, xp}) {
+        std::vector<double> got_v = vals(want_max ? in.max(dim) : in.min(dim));
+        std::vector<double> got_i = vals(want_max ? in.argmax(dim) : in.argmin(dim));
+        REQUIRE(got_v.size() == ref_v.size());
+        bool same_v = true;
+        for (size_t i = 0; i < ref_v.size(); ++i)
+          same_v =
+              same_v && (got_v[i] == ref_v[i] || (std::isnan(got_v[i]) && std::isnan(ref_v[i])));
+        CHECK(same_v);
+        CHECK(got_i == ref_i);
+      }
+    }
+  }
+  // Whole-tensor max/min, and a large contiguous row (the vectorised path), NaN or not.
+  CHECK(std::isnan(max(x).item()));
+  Tensor big = Tensor::arange(0.0, 5000.0, 1.0, kFloat64);
+  CHECK(max(big).item() == 4999);
+  CHECK(min(big.slice(0, 7, 5000, 3)).item() == 7);
+  CHECK(argmax(big.view({50, 100}), 0).at({99}) == 49);
+  big.select(0, 4321).fill_(NAN);
+  CHECK(std::isnan(max(big).item()));
+  CHECK(std::isnan(min(big).item()));
+  CHECK(argmax(big, 0).item() == 4321);
+  CHECK(vals(Tensor::arange(10).view({2, 5}).max(1)) == std::vector<double>{4, 9});  // int64
+}
+
 TEST_CASE("values: gradients at ties and kinks") {
   // max: ties share the gradient evenly.
   Tensor x = Tensor::from_vector({1.0, 3.0, 3.0}, {3}, kFloat64).requires_grad_();
