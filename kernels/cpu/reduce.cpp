@@ -128,8 +128,7 @@ void reduce_typed(ReduceOp op, const Strided& in, const Strided& out) {
 
   // Fast path 3 (max, min, argmax, argmin): kept elements innermost and contiguous (max over
   // the batch dim): keep the running extreme of a block of columns and sweep the rows.
-  if (op != ReduceOp::Sum && K.n >= 1 && K.in_stride[K.n - 1] == 1 &&
-      K.out_stride[K.n - 1] == 1) {
+  if (op != ReduceOp::Sum && K.n >= 1 && K.in_stride[K.n - 1] == 1 && K.out_stride[K.n - 1] == 1) {
     const int64_t inner = K.shape[K.n - 1];
     int64_t outer_k = nK / inner;
     Dims KO = K;
