@@ -135,11 +135,16 @@ Tensor Tensor::from_storage(std::shared_ptr<Storage> storage, const Shape& shape
 }
 
 Tensor Tensor::empty(const Shape& shape, TensorOptions opts) {
-  for (int64_t d : shape)
+  // The byte count, checked for overflow: {1 << 40, 1 << 40} must be an error, not a wrapped
+  // (small) allocation that later writes run past.
+  int64_t nbytes = static_cast<int64_t>(dtype_size(opts.dtype_));
+  for (int64_t d : shape) {
     MMGRAD_CHECK(d >= 0, "empty: negative dimension in shape ", shape.str());
+    MMGRAD_CHECK(!__builtin_mul_overflow(nbytes, d, &nbytes), "empty: shape ", shape.str(),
+                 " of ", dtype_name(opts.dtype_), " is too large to allocate");
+  }
   auto impl = std::make_shared<TensorImpl>();
-  impl->storage = std::make_shared<Storage>(
-      static_cast<size_t>(shape.numel()) * dtype_size(opts.dtype_), opts.device_);
+  impl->storage = std::make_shared<Storage>(static_cast<size_t>(nbytes), opts.device_);
   impl->shape = shape;
   impl->strides = contiguous_strides(shape);
   impl->dtype = opts.dtype_;

@@ -521,6 +521,13 @@ TEST_CASE("allocator: a steady-state loop allocates nothing new from the OS") {
 TEST_CASE("bad input: creation and metadata") {
   CHECK_ERROR(Tensor::empty({2, -1}), "empty", "[2, -1]");
   CHECK_ERROR(Tensor::zeros({-3}), "negative");
+  CHECK_ERROR(Tensor::empty({int64_t{1} << 40, int64_t{1} << 40}), "empty", "too large");
+#if !defined(__SANITIZE_ADDRESS__)  // ASan aborts on such requests instead of failing them
+  // Representable but far beyond memory: a clear error, not a crash, and no leaked count.
+  int64_t in_use = cpu::allocator_stats().bytes_in_use;
+  CHECK_ERROR(Tensor::empty({int64_t{1} << 50}, kFloat64), "out of CPU memory");
+  CHECK(cpu::allocator_stats().bytes_in_use == in_use);
+#endif
   CHECK_ERROR(Tensor::from_vector({1.0, 2.0, 3.0}, {2, 2}), "from_vector", "3 values", "[2, 2]");
   CHECK_ERROR(Tensor::arange(0.0, 5.0, 0.0), "arange", "step");
   CHECK_ERROR(Tensor::arange(0.0, 5.0, -1.0), "arange");
