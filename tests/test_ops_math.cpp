@@ -499,6 +499,63 @@ TEST_CASE("values: elementwise") {
   CHECK(vals(abs(i - Tensor::scalar(2, kInt64))) == std::vector<double>{2, 1, 0, 1});
 }
 
+TEST_CASE("values: float32 transcendentals (vectorised) against float64") {
+  // A dense sweep (long runs: chunked, and split over threads) plus special values.
+  std::vector<double> xs = vals(Tensor::linspace(-30, 30, 200001, kFloat64));
+  for (double v : std::initializer_list<double>{NAN, INFINITY, -INFINITY, 0.0, -0.0, 1e-30, -1e-30,
+                                                1e-8, 88.0, 89.0, -104.0})
+    xs.push_back(v);
+  Tensor x64 = Tensor::from_vector(xs, {static_cast<int64_t>(xs.size())}, kFloat64);
+  Tensor x32 = x64.to(kFloat32);
+  std::vector<double> xr = vals(x32);  // the float32 inputs, exactly
+  Tensor xr64 = Tensor::from_vector(xr, {static_cast<int64_t>(xr.size())}, kFloat64);
+  struct Case {
+    const char* name;
+    std::function<Tensor(const Tensor&)> f;
+    bool scale_by_x;  // error measured relative to max(1, |x|) (gelu cancels for x << 0)
+  };
+  const std::vector<Case> cases = {
+      {"exp", [](const Tensor& t) { return exp(t); }, false},
+      {"log", [](const Tensor& t) { return log(abs(t)); }, false},
+      {"tanh", [](const Tensor& t) { return tanh(t); }, false},
+      {"sigmoid", [](const Tensor& t) { return sigmoid(t); }, false},
+      {"gelu", [](const Tensor& t) { return gelu(t); }, true},
+  };
+  for (const Case& c : cases) {
+    INFO(c.name);
+    std::vector<double> got = vals(c.f(x32)), want = vals(c.f(xr64));
+    double worst = 0;
+    bool specials_ok = true;
+    for (size_t i = 0; i < got.size(); ++i) {
+      if (std::isnan(want[i]) || std::isinf(want[i]) || std::abs(want[i]) > 3e38) {
+        specials_ok =
+            specials_ok && (std::isnan(want[i]) ? std::isnan(got[i])
+                                                : (got[i] == want[i] || std::abs(want[i]) > 3e38));
+        continue;
+      }
+      double scale = c.scale_by_x ? std::max(1.0, std::abs(xr[i])) : std::abs(want[i]);
+      if (scale < 1e-37) scale = 1e-37;  // exp underflow: float32 flushes to 0
+      worst = std::max(worst, std::abs(got[i] - want[i]) / scale);
+    }
+    CHECK(specials_ok);
+    CHECK(worst < 1e-6);
+    // Non-contiguous input: the same bits as the contiguous path.
+    Tensor m = x32.narrow(0, 0, 200000).view({400, 500});
+    CHECK(vals(c.f(m.t())) == vals(c.f(m.t().contiguous())));
+  }
+  // The fused gelu backward, float32 against float64.
+  Tensor g64 = Tensor::randn({xr64.numel()}, kFloat64);
+  Tensor g32 = g64.to(kFloat32);
+  Tensor gx32 = Tensor::empty({xr64.numel()}), gx64 = Tensor::empty({xr64.numel()}, kFloat64);
+  backend(kCPU).binary(BinaryOp::GeluGrad, g32.desc(), x32.desc(), gx32.desc());
+  backend(kCPU).binary(BinaryOp::GeluGrad, g32.to(kFloat64).desc(), xr64.desc(), gx64.desc());
+  std::vector<double> a = vals(gx32), b = vals(gx64);
+  double worst = 0;
+  for (size_t i = 0; i + 11 < a.size(); ++i)  // finite inputs
+    worst = std::max(worst, std::abs(a[i] - b[i]) / std::max(1.0, std::abs(xr[i])));
+  CHECK(worst < 2e-6);
+}
+
 TEST_CASE("values: comparisons, where, masked_fill") {
   Tensor x = Tensor::from_vector({1.0, 2.0, 3.0}, {3});
   Tensor y = Tensor::from_vector({3.0, 2.0, 1.0}, {3});
