@@ -3,6 +3,7 @@
 
 #include "autograd/grad_mode.h"
 #include "autograd/gradcheck.h"
+#include "autograd/graphviz.h"
 #include "autograd/node.h"
 #include "kernels/backend.h"
 #include "ops/attention.h"

@@ -6,7 +6,7 @@
 //      node turns the gradient of its output into gradients of its inputs (the chain rule);
 //      these are summed per producer node, or added into a leaf's .grad.
 //   3. Free what the nodes saved for backward, unless the graph is retained.
-#include <unordered_set>
+#include <atomic>
 
 #include "autograd/node.h"
 #include "kernels/backend.h"
@@ -14,6 +14,24 @@
 namespace mmgrad {
 
 thread_local bool GradMode::enabled_ = true;
+
+// Freeing a chain of nodes the default way recurses: ~Node drops its edges, which runs the next
+// ~Node, and so on: a loop of 100k ops (an RNN unrolled, `y = y * 2` in a loop) would overflow
+// the stack. Instead, every node that only this one keeps alive is moved onto an explicit stack
+// and its own edges are unhooked before it dies, so each ~Node is shallow.
+Node::~Node() {
+  std::vector<std::shared_ptr<Node>> doomed;
+  auto take_unique = [&doomed](Node& n) {
+    for (Edge& e : n.next)
+      if (e.fn && e.fn.use_count() == 1) doomed.push_back(std::move(e.fn));
+  };
+  take_unique(*this);
+  while (!doomed.empty()) {
+    std::shared_ptr<Node> n = std::move(doomed.back());
+    doomed.pop_back();
+    take_unique(*n);
+  }  // n is released here with no uniquely owned children left: no recursion
+}
 
 const Tensor& SavedTensor::get() const {
   MMGRAD_CHECK(t_.defined(),
@@ -63,22 +81,33 @@ void wire_node(Node& node, Tensor& out, const Tensor* inputs, size_t n,
 
 namespace {
 
-// Adds g into a leaf's .grad. The first gradient is stored as is when nothing else shares its
-// memory (else copied), so later in-place updates of .grad (clip_grad_norm) touch nothing else.
-void accumulate_grad(TensorImpl& leaf, const Tensor& g) {
+// Only the engine holds this gradient: nothing else (another node's pending gradient, a saved
+// tensor, the caller's explicit gradient, a view) shares its handle or its memory, so it can be
+// kept or updated in place without changing a tensor someone else can see.
+bool exclusive(const Tensor& g) {
+  return g.impl_ptr().use_count() == 1 && g.storage().use_count() == 1 && g.is_contiguous() &&
+         g.storage_offset() == 0;
+}
+
+// Adds g into a leaf's .grad. The first gradient is adopted as is when the engine holds it
+// exclusively (else copied), so later in-place updates of .grad (accumulation, clip_grad_norm,
+// zero_) touch nothing else. (Adopting a gradient that another pending node still reads, or the
+// caller's own gradient tensor, would let those in-place updates corrupt it.)
+void accumulate_grad(TensorImpl& leaf, Tensor&& g) {
   if (!leaf.grad.defined()) {
-    bool exclusive = g.is_contiguous() && g.storage().use_count() == 1 && g.storage_offset() == 0;
-    if (exclusive) {
+    if (exclusive(g)) {
       leaf.grad = g.detach();
     } else {
       Tensor own = Tensor::empty(g.shape(), g.options());
       backend(g.device()).copy(g.desc(), own.desc());
       leaf.grad = own;
     }
+    g = Tensor();
     return;
   }
   Strided acc = leaf.grad.desc();
   backend(g.device()).binary(BinaryOp::Add, acc, g.desc(), acc);
+  g = Tensor();
 }
 
 void check_grad(const Node& node, size_t i, const Tensor& g) {
@@ -90,24 +119,32 @@ void check_grad(const Node& node, size_t i, const Tensor& g) {
 
 }  // namespace
 
-void run_backward(const Tensor& root, const Tensor& root_grad, bool retain_graph) {
+// root_grad is taken by value: a gradient made here (backward() of a scalar) arrives as the only
+// handle and may be adopted by a leaf; the caller's explicit gradient never is (the caller's
+// handle keeps it shared), so backward(g) leaves g untouched.
+void run_backward(const Tensor& root, Tensor root_grad, bool retain_graph) {
   NoGradGuard no_grad;
   const std::shared_ptr<Node>& root_fn = root.grad_fn();
   if (!root_fn) {
-    accumulate_grad(*root.impl(), root_grad);  // backward on a leaf: d(x)/dx = 1
+    accumulate_grad(*root.impl(), std::move(root_grad));  // backward on a leaf: d(x)/dx = 1
     return;
   }
 
-  // 1. Topological order by iterative depth-first search (graphs can be thousands deep).
+  // 1. Topological order by iterative depth-first search (graphs can be thousands deep). A node
+  //    is "seen" when it carries this pass's epoch (cheaper than a hash set per pass).
+  static std::atomic<uint64_t> next_epoch{1};
+  const uint64_t epoch = next_epoch.fetch_add(1, std::memory_order_relaxed);
   std::vector<Node*> post;
-  std::unordered_set<Node*> seen;
   std::vector<std::pair<Node*, size_t>> stack{{root_fn.get(), 0}};
-  seen.insert(root_fn.get());
+  root_fn->visit_epoch = epoch;
   while (!stack.empty()) {
     auto& [node, next_child] = stack.back();
     if (next_child < node->next.size()) {
       Node* child = node->next[next_child++].fn.get();
-      if (child && seen.insert(child).second) stack.push_back({child, 0});
+      if (child && child->visit_epoch != epoch) {
+        child->visit_epoch = epoch;
+        stack.push_back({child, 0});
+      }
     } else {
       post.push_back(node);
       stack.pop_back();
@@ -126,13 +163,14 @@ void run_backward(const Tensor& root, const Tensor& root_grad, bool retain_graph
 
   // 2. Propagate.
   std::vector<Tensor> grads(n);
-  grads[0] = root_grad;
+  grads[0] = std::move(root_grad);
   for (size_t i = 0; i < n; ++i) {
     Node* node = order[i];
     Tensor g = std::move(grads[i]);
     if (!g.defined()) continue;  // nothing flowed into this node
-    if (auto kept = node->retained_output.lock()) accumulate_grad(*kept, g);
+    if (auto kept = node->retained_output.lock()) accumulate_grad(*kept, Tensor(g));
     std::vector<Tensor> in_grads = node->backward(g);
+    g = Tensor();  // drop our handle so that a gradient passed straight through can be adopted
     MMGRAD_CHECK(in_grads.size() == node->next.size(), "backward of ", node->name(),
                  ": internal error, returned ", in_grads.size(), " gradients for ",
                  node->next.size(), " inputs");
@@ -144,14 +182,18 @@ void run_backward(const Tensor& root, const Tensor& root_grad, bool retain_graph
       if (e.fn) {
         Tensor& slot = grads[static_cast<size_t>(e.fn->topo_index)];
         if (!slot.defined()) {
-          slot = gi;
+          slot = std::move(gi);
+        } else if (exclusive(slot)) {
+          // A second path into the same node: sum in place when nobody else sees the buffer.
+          Strided acc = slot.desc();
+          backend(slot.device()).binary(BinaryOp::Add, acc, gi.desc(), acc);
         } else {
           Tensor sum = Tensor::empty(slot.shape(), slot.options());
           backend(sum.device()).binary(BinaryOp::Add, slot.desc(), gi.desc(), sum.desc());
           slot = sum;
         }
       } else {
-        accumulate_grad(*e.leaf, gi);
+        accumulate_grad(*e.leaf, std::move(gi));
       }
     }
     // 3. Free saved tensors as soon as this node is done.
@@ -168,7 +210,11 @@ void Tensor::backward(bool retain_graph) const {
                "with one element, but this tensor has shape ", shape().str(),
                ". Call backward(gradient) with a gradient of that shape, or reduce it first "
                "(e.g. .sum() or .mean()).");
-  backward(ones_like(*this), retain_graph);
+  MMGRAD_CHECK(requires_grad(),
+               "backward: this tensor does not require grad and has no grad_fn: none of the "
+               "tensors it was computed from had requires_grad set (or it was computed under "
+               "NoGradGuard)");
+  run_backward(*this, ones_like(*this), retain_graph);
 }
 
 void Tensor::backward(const Tensor& gradient, bool retain_graph) const {

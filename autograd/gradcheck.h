@@ -4,6 +4,8 @@
 // and checks the gradient of L = sum(f(x) * w), which exercises every output element:
 //   analytic:  backward with upstream gradient w
 //   numeric:   dL/dx_j ~ (L(x + eps e_j) - L(x - eps e_j)) / (2 eps)      (error O(eps^2))
+//              (summed as sum_k w_k (f_k(x + eps e_j) - f_k(x - eps e_j)) / (2 eps), so outputs
+//              that do not depend on x_j cancel exactly)
 // An element passes when |analytic - numeric| <= tol * max(1, |analytic|, |numeric|): relative
 // for large gradients, absolute for gradients below 1.
 //

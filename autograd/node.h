@@ -45,7 +45,9 @@ class SavedTensor {
 
 class Node {
  public:
-  virtual ~Node() = default;
+  // Not defaulted: a long chain of nodes (a loop of thousands of ops) would otherwise be freed
+  // by recursion, one stack frame per node, and overflow the stack. See engine.cpp.
+  virtual ~Node();
   // The op's name, e.g. "mul", "matmul", "conv2d" (shown in errors and graph drawings).
   virtual const char* name() const = 0;
   // Given dL/d(output), returns dL/d(input i) for each input edge, in order. An entry may be
@@ -64,6 +66,7 @@ class Node {
   bool released = false;             // saved tensors freed: a second backward is an error
   std::weak_ptr<TensorImpl> retained_output;  // set by retain_grad()
   int64_t topo_index = -1;           // scratch space for the engine
+  uint64_t visit_epoch = 0;          // the engine's "seen" mark (one epoch per backward pass)
 };
 
 // Creates a node of type N for an op whose result is `out`, when grad mode is on and any input

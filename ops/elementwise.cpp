@@ -56,6 +56,28 @@ void check_arith(const char* name, const Tensor& x) {
 
 Tensor scalar_like(const Tensor& t, double v) { return Tensor::scalar(v, t.options()); }
 
+// Whether v survives conversion to dtype t unchanged (0.5 in an int64 tensor would become 0).
+bool representable(DType t, double v) {
+  if (is_floating(t)) return true;
+  if (t == DType::Bool) return v == 0.0 || v == 1.0;
+  return v == std::trunc(v) && std::abs(v) < 9.2e18;  // int64 (NaN and inf fail too)
+}
+
+// Integer tensors take integer scalars only: an int64 tensor times 0.5 would silently truncate.
+void check_integral_scalar(const char* name, const Tensor& x, double v) {
+  MMGRAD_CHECK(representable(x.dtype(), v), name, ": scalar ", v, " cannot be applied to ",
+               describe(x), " without truncating it (convert with .to(kFloat32) first)");
+}
+
+// A comparison with a scalar. On int64/bool tensors a scalar that their dtype cannot hold
+// (x < 0.5) is compared in float64 instead, so the answer is exact rather than truncated.
+Tensor compare_scalar(BinaryOp op, const char* name, const Tensor& a, double b) {
+  check_defined(name, a);
+  if (representable(a.dtype(), b)) return binary_kernel(op, name, a, scalar_like(a, b));
+  return binary_kernel(op, name, a.to(DType::Float64),
+                       Tensor::scalar(b, TensorOptions(DType::Float64).device(a.device())));
+}
+
 }  // namespace
 
 // ---- add, sub: y = a ± b ---------------------------------------------------------------------
@@ -91,6 +113,7 @@ struct AddScalarBackward : Node {
 
 Tensor add(const Tensor& a, double b) {
   check_arith("add", a);
+  check_integral_scalar("add", a, b);
   Tensor out = unary_kernel(UnaryOp::AddScalar, a, b);
   make_node<AddScalarBackward>(out, {a});
   return out;
@@ -130,6 +153,7 @@ struct MulScalarBackward : Node {
 
 Tensor mul(const Tensor& a, double b) {
   check_arith("mul", a);
+  check_integral_scalar("mul", a, b);
   Tensor out = unary_kernel(UnaryOp::MulScalar, a, b);
   if (auto node = make_node<MulScalarBackward>(out, {a})) node->c = b;
   return out;
@@ -450,12 +474,14 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
 
 Tensor where(const Tensor& cond, const Tensor& a, double b) {
   check_defined("where", a, "a");
+  check_integral_scalar("where", a, b);
   return where(cond, a, scalar_like(a, b));
 }
 
 Tensor masked_fill(const Tensor& x, const Tensor& mask, double value) {
   check_defined("masked_fill", x, "input");
   check_dtype("masked_fill", mask, DType::Bool, "mask");
+  check_integral_scalar("masked_fill", x, value);
   Shape s = broadcast_shapes("masked_fill", x.shape(), mask.shape());
   MMGRAD_CHECK(s == x.shape(), "masked_fill: mask of shape ", mask.shape().str(),
                " does not broadcast to the input's shape ", x.shape().str());
@@ -469,12 +495,12 @@ Tensor lt(const Tensor& a, const Tensor& b) { return binary_kernel(BinaryOp::Lt,
 Tensor le(const Tensor& a, const Tensor& b) { return binary_kernel(BinaryOp::Le, "le", a, b); }
 Tensor gt(const Tensor& a, const Tensor& b) { return binary_kernel(BinaryOp::Gt, "gt", a, b); }
 Tensor ge(const Tensor& a, const Tensor& b) { return binary_kernel(BinaryOp::Ge, "ge", a, b); }
-Tensor eq(const Tensor& a, double b) { check_defined("eq", a); return eq(a, scalar_like(a, b)); }
-Tensor ne(const Tensor& a, double b) { check_defined("ne", a); return ne(a, scalar_like(a, b)); }
-Tensor lt(const Tensor& a, double b) { check_defined("lt", a); return lt(a, scalar_like(a, b)); }
-Tensor le(const Tensor& a, double b) { check_defined("le", a); return le(a, scalar_like(a, b)); }
-Tensor gt(const Tensor& a, double b) { check_defined("gt", a); return gt(a, scalar_like(a, b)); }
-Tensor ge(const Tensor& a, double b) { check_defined("ge", a); return ge(a, scalar_like(a, b)); }
+Tensor eq(const Tensor& a, double b) { return compare_scalar(BinaryOp::Eq, "eq", a, b); }
+Tensor ne(const Tensor& a, double b) { return compare_scalar(BinaryOp::Ne, "ne", a, b); }
+Tensor lt(const Tensor& a, double b) { return compare_scalar(BinaryOp::Lt, "lt", a, b); }
+Tensor le(const Tensor& a, double b) { return compare_scalar(BinaryOp::Le, "le", a, b); }
+Tensor gt(const Tensor& a, double b) { return compare_scalar(BinaryOp::Gt, "gt", a, b); }
+Tensor ge(const Tensor& a, double b) { return compare_scalar(BinaryOp::Ge, "ge", a, b); }
 
 Tensor logical_and(const Tensor& a, const Tensor& b) {
   check_dtype("logical_and", a, DType::Bool, "a");

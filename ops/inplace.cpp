@@ -26,6 +26,15 @@ Strided source_for(const char* op, const Tensor& t, const Tensor& src, Tensor* h
   MMGRAD_CHECK(s == t.shape(), op, ": source of shape ", src.shape().str(),
                " does not broadcast to the destination's shape ", t.shape().str());
   *holder = src.device() == t.device() ? src : src.detach().to(t.device());
+  // Reading and writing the same memory through different layouts (x.copy_(x.t())) would read
+  // elements already overwritten: read from a copy instead. (Same layout is a plain in-place map.)
+  const Tensor& h = *holder;
+  if (h.storage() == t.storage() && !(h.storage_offset() == t.storage_offset() &&
+                                      h.shape() == t.shape() && h.strides() == t.strides())) {
+    Tensor tmp = Tensor::empty(h.shape(), h.options());
+    if (h.numel() > 0) backend(h.device()).copy(h.desc(), tmp.desc());
+    *holder = tmp;
+  }
   return broadcast_desc(*holder, t.shape());
 }
 

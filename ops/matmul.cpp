@@ -6,6 +6,8 @@
 // place, so the backward copies nothing. Broadcast batch dims are summed back with sum_to.
 #include "ops/matmul.h"
 
+#include <algorithm>
+
 #include "ops/common.h"
 #include "ops/shape.h"
 
@@ -137,12 +139,23 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   check_same_dtype(op, a, b);
   MMGRAD_CHECK(a.dim() >= 1 && b.dim() >= 1, op, ": both arguments need at least 1 dimension, got ",
                a.shape().str(), " and ", b.shape().str());
+  // Checked here, on the shapes the caller passed (the vector cases below recurse on reshaped
+  // operands, whose shapes would only confuse the message).
+  const int64_t k_b = b.dim() == 1 ? b.size(0) : b.size(-2);
+  MMGRAD_CHECK(a.size(-1) == k_b, op, ": inner dimensions differ: got ", a.shape().str(), " and ",
+               b.shape().str(), " (", a.size(-1), " != ", k_b, ")");
+  // Batch dims (all but the last two) broadcast; say so with the caller's full shapes.
+  for (int i = 3; i <= std::min(a.dim(), b.dim()); ++i) {
+    int64_t da = a.size(-i), db = b.size(-i);
+    MMGRAD_CHECK(da == db || da == 1 || db == 1, op, ": batch dimensions of ", a.shape().str(),
+                 " and ", b.shape().str(), " cannot be broadcast together (dimension ", -i, ": ",
+                 da, " vs ", db, ")");
+  }
   // Vectors become matrices (a row on the left, a column on the right) and the extra dim is
-  // removed from the result, as in PyTorch.
+  // removed from the result, as in PyTorch; vector . vector is a 0-d dot product.
+  if (a.dim() == 1 && b.dim() == 1) return matmul(a.unsqueeze(0), b.unsqueeze(1)).reshape({});
   if (a.dim() == 1) return matmul(a.unsqueeze(0), b).squeeze(-2);
   if (b.dim() == 1) return matmul(a, b.unsqueeze(-1)).squeeze(-1);
-  MMGRAD_CHECK(a.size(-1) == b.size(-2), op, ": inner dimensions differ: got ", a.shape().str(),
-               " and ", b.shape().str(), " (", a.size(-1), " != ", b.size(-2), ")");
   Tensor out = matmul_kernel(a, b);
   if (auto node = make_node<MatmulBackward>(out, {a, b})) {
     if (node->needs_grad(1)) node->a = a;

@@ -1,6 +1,8 @@
 // Reductions: forward through the reduce kernel, backward by broadcasting the gradient back.
 #include "ops/reduce.h"
 
+#include <cmath>
+
 #include "ops/common.h"
 #include "ops/elementwise.h"
 
@@ -155,6 +157,7 @@ Tensor min(const Tensor& x, int64_t dim, bool keepdim) {
 // theirs (the mean's own gradient term sums to zero).
 Tensor var(const Tensor& x, const Shape& dims, int64_t correction, bool keepdim) {
   check_floating("var", x);
+  MMGRAD_CHECK(correction >= 0, "var: correction must be >= 0, got ", correction);
   auto mask = reduced_mask("var", x, dims);
   int64_t n = count_reduced(x, mask);
   MMGRAD_CHECK(n - correction > 0, "var: ", n, " element(s) with correction ", correction,
@@ -166,9 +169,14 @@ Tensor var(const Tensor& x, const Shape& dims, int64_t correction, bool keepdim)
 Tensor var(const Tensor& x, int64_t correction) { return var(x, Shape{}, correction, false); }
 
 // ---- logsumexp: m + log(sum(exp(x - m))), m = max (stop-gradient: it cancels) ----------------
+// Any finite m gives the same value; the max keeps exp() from overflowing. Where the max is
+// infinite (a row of -inf, e.g. fully masked scores) x - m would be -inf - (-inf) = nan, so m
+// is replaced by 0 there: the row then gives log(0) = -inf (or +inf), as it should.
 Tensor logsumexp(const Tensor& x, int64_t dim, bool keepdim) {
   check_floating("logsumexp", x);
+  wrap_dim(dim, x.dim(), "logsumexp");  // an out-of-range dim names this op, not max
   Tensor m = max(x.detach(), dim, true);
+  m = where(lt(abs(m), INFINITY), m, 0.0);
   Tensor out = add(log(sum(exp(sub(x, m)), Shape{dim}, true)), m);
   return keepdim ? out : out.squeeze(dim);
 }

@@ -240,14 +240,16 @@ Tensor expand(const Tensor& x, const Shape& shape) {
     int j = i - lead;
     int64_t want = shape[i];
     if (j < 0) {
-      MMGRAD_CHECK(want >= 0, "expand: size -1 is not allowed for a new leading dimension in ",
-                   shape.str());
+      MMGRAD_CHECK(want >= 0, "expand: size ", want,
+                   " is not allowed for a new leading dimension in ", shape.str());
       out_shape.push_back(want);
       strides.push_back(0);
       continue;
     }
     int64_t have = x.size(j);
     if (want == -1) want = have;
+    MMGRAD_CHECK(want >= 0, "expand: invalid size ", shape[i], " in target ", shape.str(),
+                 " (sizes are >= 0, or -1 to keep a dimension)");
     MMGRAD_CHECK(want == have || have == 1, "expand: cannot expand ", x.shape().str(), " to ",
                  shape.str(), " (dimension ", i, ": ", have, " -> ", want, "; only size-1 dims expand)");
     out_shape.push_back(want);

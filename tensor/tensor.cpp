@@ -153,11 +153,16 @@ Tensor Tensor::from_storage(std::shared_ptr<Storage> storage, const Shape& shape
 }
 
 Tensor Tensor::empty(const Shape& shape, TensorOptions opts) {
-  for (int64_t d : shape)
+  // The byte count, checked for overflow: {1 << 40, 1 << 40} must be an error, not a wrapped
+  // (small) allocation that later writes run past.
+  int64_t nbytes = static_cast<int64_t>(dtype_size(opts.dtype_));
+  for (int64_t d : shape) {
     MMGRAD_CHECK(d >= 0, "empty: negative dimension in shape ", shape.str());
+    MMGRAD_CHECK(!__builtin_mul_overflow(nbytes, d, &nbytes), "empty: shape ", shape.str(),
+                 " of ", dtype_name(opts.dtype_), " is too large to allocate");
+  }
   auto impl = std::make_shared<TensorImpl>();
-  impl->storage = std::make_shared<Storage>(
-      static_cast<size_t>(shape.numel()) * dtype_size(opts.dtype_), opts.device_);
+  impl->storage = std::make_shared<Storage>(static_cast<size_t>(nbytes), opts.device_);
   impl->shape = shape;
   impl->strides = contiguous_strides(shape);
   impl->dtype = opts.dtype_;
@@ -167,6 +172,10 @@ Tensor Tensor::empty(const Shape& shape, TensorOptions opts) {
 }
 
 Tensor Tensor::full(const Shape& shape, double value, TensorOptions opts) {
+  // An int64 tensor cannot hold 0.5 or inf (converting inf to an integer is undefined).
+  MMGRAD_CHECK(
+      opts.dtype_ != DType::Int64 || (value == std::trunc(value) && std::abs(value) < 9.2e18),
+      "full: value ", value, " cannot be stored in an int64 tensor");
   bool rg = opts.requires_grad_;
   Tensor t = empty(shape, opts.requires_grad(false));
   if (t.numel() > 0) backend(t.device()).fill(t.desc(), value);
@@ -231,18 +240,29 @@ Tensor Tensor::rand(const Shape& shape, TensorOptions opts, Generator* gen) {
 Tensor Tensor::randint(int64_t low, int64_t high, const Shape& shape, TensorOptions opts,
                        Generator* gen) {
   MMGRAD_CHECK(high > low, "randint: empty range [", low, ", ", high, ")");
-  // Uniform doubles in [low, high), floored: exact for ranges far below 2^53.
+  MMGRAD_CHECK(static_cast<uint64_t>(high) - static_cast<uint64_t>(low) <= (uint64_t{1} << 53),
+               "randint: range [", low, ", ", high, ") is wider than 2^53 values");
+  // Uniform doubles in [0, high - low) (the kernel keeps the interval half-open), truncated to
+  // int64 (= floor, as they are >= 0), then shifted by low in exact integer arithmetic. Shifting
+  // in double instead could round a value up to high - low for wide ranges. Exact for ranges
+  // far below 2^53.
   Tensor u = random_tensor("randint", RandomDist::Uniform, shape,
-                           TensorOptions(DType::Float64).device(opts.device_), gen,
-                           static_cast<double>(low), static_cast<double>(high));
-  Tensor out = Tensor::empty(shape, opts);
+                           TensorOptions(DType::Float64).device(opts.device_), gen, 0.0,
+                           static_cast<double>(high - low));
+  Tensor out = Tensor::empty(shape, TensorOptions(DType::Int64).device(opts.device_));
   if (out.numel() > 0) {
     Backend& be = backend(out.device());
-    // floor via conversion: shift to [0, high - low) so that truncation is floor
-    be.unary(UnaryOp::AddScalar, u.desc(), u.desc(), -static_cast<double>(low), 0.0);
     be.copy(u.desc(), out.desc());
-    be.unary(UnaryOp::AddScalar, out.desc(), out.desc(), static_cast<double>(low), 0.0);
+    if (low != 0)
+      be.unary(UnaryOp::AddScalar, out.desc(), out.desc(), static_cast<double>(low), 0.0);
   }
+  // Other dtypes (randint(0, 10, shape, kFloat32)) get the same integers, converted.
+  if (opts.dtype_ != DType::Int64) {
+    Tensor conv = Tensor::empty(shape, TensorOptions(opts.dtype_).device(opts.device_));
+    if (out.numel() > 0) backend(out.device()).copy(out.desc(), conv.desc());
+    out = conv;
+  }
+  if (opts.requires_grad_) out.requires_grad_(true);
   return out;
 }
 

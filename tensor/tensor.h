@@ -54,6 +54,7 @@ struct TensorOptions {
   }
 };
 
+// The exact dtype of a C++ element type (data_ptr<T> insists on it; int is not int64).
 template <class T>
 constexpr DType dtype_of() {
   if constexpr (std::is_same_v<T, float>) return DType::Float32;
@@ -61,6 +62,16 @@ constexpr DType dtype_of() {
   else if constexpr (std::is_same_v<T, int64_t>) return DType::Int64;
   else if constexpr (std::is_same_v<T, bool> || std::is_same_v<T, uint8_t>) return DType::Bool;
   else static_assert(sizeof(T) == 0, "unsupported element type");
+}
+
+// The dtype from_vector gives host values of type T: other integer types (int, int32_t, ...)
+// are stored as int64.
+template <class T>
+constexpr DType host_dtype_of() {
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool> && !std::is_same_v<T, uint8_t>)
+    return DType::Int64;
+  else
+    return dtype_of<T>();
 }
 
 class Tensor {
@@ -89,7 +100,7 @@ class Tensor {
   // Copies values (row-major) into a new tensor of the given shape (1-D when shape is empty).
   template <class T>
   static Tensor from_vector(const std::vector<T>& values, const Shape& shape = {},
-                            TensorOptions opts = dtype_of<T>());
+                            TensorOptions opts = host_dtype_of<T>());
   static Tensor from_vector(std::initializer_list<double> values, const Shape& shape = {},
                             TensorOptions opts = {}) {
     return from_vector(std::vector<double>(values), shape, opts);

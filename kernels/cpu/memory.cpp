@@ -79,6 +79,11 @@ void* CpuBackend::allocate(size_t nbytes) {
       c.release_all();
     }
     p = std::aligned_alloc(kAlign, cls);
+    if (!p) {
+      std::lock_guard<std::mutex> lock(c.mu);  // nothing was handed out: undo the counts
+      c.stats.bytes_in_use -= static_cast<int64_t>(cls);
+      c.stats.os_allocations--;
+    }
     MMGRAD_CHECK(p != nullptr, "out of CPU memory allocating ", nbytes, " bytes");
   }
   return p;
