@@ -31,6 +31,7 @@ struct Strided {
     return n;
   }
   bool is_contiguous() const {
+    if (numel() == 0) return true;  // no elements: nothing to lay out
     int64_t s = 1;
     for (int i = ndim - 1; i >= 0; --i) {
       if (shape[i] != 1 && strides[i] != s) return false;

@@ -50,6 +50,7 @@ int64_t Tensor::stride(int64_t dim) const {
 
 bool Tensor::is_contiguous() const {
   const TensorImpl& t = checked(impl_);
+  if (t.shape.numel() == 0) return true;  // no elements: any strides describe the same (empty) layout
   int64_t s = 1;
   for (int i = t.shape.size() - 1; i >= 0; --i) {
     if (t.shape[i] != 1 && t.strides[i] != s) return false;
