@@ -178,6 +178,8 @@ void CudaBackend::copy(const Strided& src, const Strided& out) {
 
 void CudaBackend::unary(UnaryOp op, const Strided& in, const Strided& out, double alpha,
                         double beta) {
+  MMGRAD_CHECK(in.dtype == out.dtype, "unary op: input dtype ", dtype_name(in.dtype),
+               " differs from the output's ", dtype_name(out.dtype));
   switch (in.dtype) {
     case DType::Float32: return unary_float<float>(op, in, out, alpha, beta);
     case DType::Float64: return unary_float<double>(op, in, out, alpha, beta);
@@ -187,6 +189,11 @@ void CudaBackend::unary(UnaryOp op, const Strided& in, const Strided& out, doubl
 }
 
 void CudaBackend::binary(BinaryOp op, const Strided& a, const Strided& b, const Strided& out) {
+  // The kernel reads and writes with the C++ types these imply: a mismatch would corrupt memory.
+  const DType want = elem::binary_writes_bool(op) ? DType::Bool : a.dtype;
+  MMGRAD_CHECK(a.dtype == b.dtype && out.dtype == want,
+               "binary op: dtypes ", dtype_name(a.dtype), ", ", dtype_name(b.dtype), " -> ",
+               dtype_name(out.dtype), " do not fit the op");
   switch (a.dtype) {
     case DType::Float32: return binary_typed<float>(op, a, b, out);
     case DType::Float64: return binary_typed<double>(op, a, b, out);
@@ -197,8 +204,10 @@ void CudaBackend::binary(BinaryOp op, const Strided& a, const Strided& b, const 
 
 void CudaBackend::where(const Strided& cond, const Strided& a, const Strided& b,
                         const Strided& out) {
-  MMGRAD_CHECK(cond.dtype == DType::Bool, "where: condition must be bool, got ",
-               dtype_name(cond.dtype));
+  MMGRAD_CHECK(cond.dtype == DType::Bool && a.dtype == out.dtype && b.dtype == out.dtype,
+               "where: expected a bool condition and values of the output's dtype, got ",
+               dtype_name(cond.dtype), ", ", dtype_name(a.dtype), ", ", dtype_name(b.dtype), " -> ",
+               dtype_name(out.dtype));
   dispatch_all(out.dtype, [&](auto t) {
     using T = decltype(t);
     const Strided* ops[4] = {&out, &cond, &a, &b};
