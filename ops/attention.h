@@ -18,10 +18,14 @@ struct AttentionOptions {
 };
 
 // q [..., L, E], k [..., S, E], v [..., S, Ev] -> [..., L, Ev]; batch dims broadcast.
+// attn_mask and is_causal may be combined (both apply). A query row that may attend to no key
+// gets all-zero weights and a zero output row (PyTorch gives NaN), with zero gradient.
+// dropout_p must be in [0, 1); pass 0 in evaluation (there is no training flag here).
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                     const AttentionOptions& options = {});
 
-// The same, also returning the attention weights [..., L, S] (for figures and tests).
+// The same, also returning the attention weights [..., L, S] (for figures and tests): the
+// softmax probabilities before dropout (each row sums to 1, or is all zero when fully masked).
 struct AttentionResult {
   Tensor output;
   Tensor weights;

@@ -12,14 +12,19 @@ struct Pair2 {
   Pair2(int64_t h_, int64_t w_) : h(h_), w(w_) {}
 };
 
+// Every op also takes an unbatched [C, H, W] input and then returns [C', OH, OW].
+// Output size per axis: OH = (H + 2*padding - dilation*(KH - 1) - 1) / stride + 1 (floor).
+
 // x [N, C, H, W], weight [Cout, C, KH, KW], bias [Cout] (optional) -> [N, Cout, OH, OW],
-// computed as im2col + GEMM.
+// computed as im2col + GEMM (ops/conv.cpp).
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = {}, Pair2 stride = 1,
               Pair2 padding = 0, Pair2 dilation = 1);
-// stride 0 means stride = kernel_size (PyTorch's default). Padding counts as -inf for max and
-// as zero (included in the divisor) for avg.
+// Pooling (ops/pool.cpp). stride 0 means stride = kernel_size (PyTorch's default); padding may be
+// at most half the kernel. Padding counts as -inf for max and as zero (included in the divisor,
+// count_include_pad) for avg. max_pool2d propagates NaN (a NaN in a window wins).
 Tensor max_pool2d(const Tensor& x, Pair2 kernel_size, Pair2 stride = 0, Pair2 padding = 0);
 Tensor avg_pool2d(const Tensor& x, Pair2 kernel_size, Pair2 stride = 0, Pair2 padding = 0);
+// Output cell (i, j) averages rows [floor(i*H/OH), ceil((i+1)*H/OH)) and likewise columns.
 Tensor adaptive_avg_pool2d(const Tensor& x, Pair2 output_size);
 
 }  // namespace mmgrad

@@ -33,8 +33,10 @@ void CpuBackend::softmax_forward(DType dtype, const void* xv, void* yv, int64_t 
                        if (!log) yr[i * inner] = ev;
                      }
                      if (log) {
-                       T lse = m + static_cast<T>(std::log(s));
-                       for (int64_t i = 0; i < dim; ++i) yr[i * inner] = xr[i * inner] - lse;
+                       // (x - m) - log(s), not x - (m + log(s)): for large |m| the sum m + log(s)
+                       // would round to m's precision (float32: ~1e-4 at |m| = 1000).
+                       T ls = static_cast<T>(std::log(s));
+                       for (int64_t i = 0; i < dim; ++i) yr[i * inner] = (xr[i * inner] - m) - ls;
                      } else {
                        T inv = static_cast<T>(1.0 / s);
                        for (int64_t i = 0; i < dim; ++i) yr[i * inner] *= inv;

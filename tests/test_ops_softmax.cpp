@@ -1,0 +1,179 @@
+// softmax / log_softmax: values against a naive reference, gradcheck, dtype agreement, errors.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "mmgrad.h"
+
+using namespace mmgrad;
+
+namespace {
+
+// Naive softmax (or log_softmax) of a row-major buffer along dimension d of `shape`.
+std::vector<double> ref_softmax(const std::vector<double>& x, const Shape& shape, int d,
+                                bool log) {
+  int64_t outer = 1, n = shape[d], inner = 1;
+  for (int i = 0; i < d; ++i) outer *= shape[i];
+  for (int i = d + 1; i < shape.size(); ++i) inner *= shape[i];
+  std::vector<double> y(x.size());
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t k = 0; k < inner; ++k) {
+      double m = -INFINITY;
+      for (int64_t i = 0; i < n; ++i) m = std::max(m, x[(o * n + i) * inner + k]);
+      double s = 0;
+      for (int64_t i = 0; i < n; ++i) s += std::exp(x[(o * n + i) * inner + k] - m);
+      for (int64_t i = 0; i < n; ++i) {
+        double v = x[(o * n + i) * inner + k];
+        y[(o * n + i) * inner + k] = log ? v - m - std::log(s) : std::exp(v - m) / s;
+      }
+    }
+  return y;
+}
+
+void check_close(const std::vector<double>& a, const std::vector<double>& b, double tol) {
+  REQUIRE(a.size() == b.size());
+  for (size_t i = 0; i < a.size(); ++i)
+    CHECK(std::abs(a[i] - b[i]) <= tol * std::max(1.0, std::abs(b[i])));
+}
+
+Tensor rnd(const Shape& s, uint64_t seed, DType dt = kFloat64) {
+  Generator g(seed);
+  return Tensor::randn(s, dt, &g).mul_(2.0);
+}
+
+}  // namespace
+
+TEST_CASE("softmax: values match a naive reference along every dim") {
+  Shape shape{3, 4, 5};
+  Tensor x = rnd(shape, 1);
+  auto xv = x.to_vector<double>();
+  for (int d = 0; d < 3; ++d) {
+    check_close(softmax(x, d).to_vector<double>(), ref_softmax(xv, shape, d, false), 1e-12);
+    check_close(log_softmax(x, d).to_vector<double>(), ref_softmax(xv, shape, d, true), 1e-12);
+  }
+  // negative dims and the Tensor methods
+  check_close(x.softmax(-1).to_vector<double>(), ref_softmax(xv, shape, 2, false), 1e-12);
+  check_close(x.log_softmax(-3).to_vector<double>(), ref_softmax(xv, shape, 0, true), 1e-12);
+  // rows sum to one
+  auto s = softmax(x, 1).sum(Shape{1}).to_vector<double>();
+  for (double v : s) CHECK(v == doctest::Approx(1.0).epsilon(1e-12));
+}
+
+TEST_CASE("softmax: non-contiguous input, scalars, size-1 and empty tensors") {
+  Tensor x = rnd({4, 3}, 2);
+  Tensor xt = x.t();  // a transposed view
+  REQUIRE_FALSE(xt.is_contiguous());
+  auto ref = ref_softmax(xt.contiguous().to_vector<double>(), Shape{3, 4}, 1, false);
+  check_close(softmax(xt, 1).to_vector<double>(), ref, 1e-12);
+  // 0-d: softmax of a single value is 1, log_softmax is 0
+  CHECK(softmax(Tensor::scalar(3.5, kFloat64), 0).item() == 1.0);
+  CHECK(log_softmax(Tensor::scalar(3.5, kFloat64), -1).item() == 0.0);
+  // a softmax over a size-1 dim is 1 everywhere
+  auto ones = softmax(rnd({2, 1, 3}, 3), 1).to_vector<double>();
+  for (double v : ones) CHECK(v == 1.0);
+  // empty tensors give empty results
+  CHECK(softmax(Tensor::zeros({0, 3}, kFloat64), 1).numel() == 0);
+  CHECK(softmax(Tensor::zeros({2, 0}, kFloat64), 1).shape() == Shape{2, 0});
+}
+
+TEST_CASE("softmax: numerically stable for large inputs; all -inf rows give NaN") {
+  Tensor x = Tensor::from_vector({1000.0, 1001.0, 1002.0, -1000.0, -1001.0, -1002.0}, {2, 3},
+                                 kFloat32);
+  auto y = softmax(x, 1).to_vector<double>();
+  auto ref = ref_softmax({1000, 1001, 1002, -1000, -1001, -1002}, Shape{2, 3}, 1, false);
+  check_close(y, ref, 1e-6);
+  auto ly = log_softmax(x, 1).to_vector<double>();
+  for (double v : ly) CHECK(std::isfinite(v));
+  CHECK(ly[2] == doctest::Approx(-std::log(1 + std::exp(-1.0) + std::exp(-2.0))).epsilon(1e-6));
+  // a row where every entry is -inf has no distribution: NaN, as in PyTorch (attention masks
+  // handle such rows themselves)
+  Tensor dead = Tensor::full({1, 3}, -INFINITY, kFloat64);
+  for (double v : softmax(dead, 1).to_vector<double>()) CHECK(std::isnan(v));
+  // -inf in part of a row is fine: probability 0
+  Tensor part = Tensor::from_vector({0.0, -INFINITY, 0.0}, {1, 3}, kFloat64);
+  auto p = softmax(part, 1).to_vector<double>();
+  CHECK(p[0] == doctest::Approx(0.5));
+  CHECK(p[1] == 0.0);
+}
+
+TEST_CASE("softmax: gradcheck along each dim, with batch, size-1 and non-contiguous inputs") {
+  struct Case {
+    Shape shape;
+    int64_t dim;
+  };
+  std::vector<Case> cases = {{{5}, 0},       {{2, 3, 4}, 0}, {{2, 3, 4}, 1}, {{2, 3, 4}, -1},
+                             {{1, 3, 1}, 1}, {{3, 1}, 1},    {{2, 1, 3, 2}, 2}};
+  uint64_t seed = 10;
+  for (bool log : {false, true}) {
+    for (const Case& c : cases) {
+      CAPTURE(c.shape.str());
+      CAPTURE(c.dim);
+      CAPTURE(log);
+      Tensor x = rnd(c.shape, seed++).requires_grad_();
+      auto r = gradcheck(
+          [&](const std::vector<Tensor>& in) {
+            return log ? log_softmax(in[0], c.dim) : softmax(in[0], c.dim);
+          },
+          {x});
+      CHECK_MESSAGE(r.ok, r.report);
+    }
+    // non-contiguous: a permuted view made inside the function; and an expanded (stride 0) one
+    Tensor x = rnd({3, 4, 2}, seed++).requires_grad_();
+    auto r = gradcheck(
+        [&](const std::vector<Tensor>& in) {
+          Tensor v = in[0].permute({2, 0, 1});  // [2, 3, 4]
+          return log ? log_softmax(v, 1) : softmax(v, 1);
+        },
+        {x});
+    CHECK_MESSAGE(r.ok, r.report);
+    Tensor b = rnd({1, 4}, seed++).requires_grad_();
+    r = gradcheck(
+        [&](const std::vector<Tensor>& in) {
+          Tensor v = in[0].expand({3, 4});
+          return log ? log_softmax(v, 0) : softmax(v, 1);
+        },
+        {b});
+    CHECK_MESSAGE(r.ok, r.report);
+    // the gradient also flows correctly through a later op that sends a non-contiguous gradient
+    Tensor y = rnd({3, 5}, seed++).requires_grad_();
+    r = gradcheck(
+        [&](const std::vector<Tensor>& in) {
+          Tensor s = log ? log_softmax(in[0], 1) : softmax(in[0], 1);
+          return s.t().sum(Shape{1}, true).expand({5, 3}) * s.t();
+        },
+        {y});
+    CHECK_MESSAGE(r.ok, r.report);
+  }
+}
+
+TEST_CASE("softmax: float32 forward agrees with float64") {
+  Tensor x64 = rnd({3, 7, 4}, 20);
+  Tensor x32 = x64.to(kFloat32);
+  for (int d = 0; d < 3; ++d) {
+    check_close(softmax(x32, d).to_vector<double>(), softmax(x64, d).to_vector<double>(), 1e-5);
+    check_close(log_softmax(x32, d).to_vector<double>(), log_softmax(x64, d).to_vector<double>(),
+                1e-5);
+  }
+}
+
+TEST_CASE("softmax: float32 backward agrees with float64") {
+  Tensor x64 = rnd({4, 6}, 21).requires_grad_();
+  Tensor x32 = x64.detach().to(kFloat32).requires_grad_();
+  Tensor w = rnd({4, 6}, 22);
+  (softmax(x64, 1) * w).sum().backward();
+  (softmax(x32, 1) * w.to(kFloat32)).sum().backward();
+  check_close(x32.grad().to_vector<double>(), x64.grad().to_vector<double>(), 1e-5);
+}
+
+TEST_CASE("softmax: bad inputs name the op") {
+  Tensor i = Tensor::arange(6).view({2, 3});
+  CHECK_THROWS_WITH_AS(softmax(i, 1), doctest::Contains("softmax"), Error);
+  CHECK_THROWS_WITH_AS(softmax(i, 1), doctest::Contains("int64"), Error);
+  CHECK_THROWS_WITH_AS(log_softmax(i, 1), doctest::Contains("log_softmax"), Error);
+  Tensor x = Tensor::zeros({2, 3});
+  CHECK_THROWS_WITH_AS(softmax(x, 2), doctest::Contains("softmax: dimension 2 is out of range"),
+                       Error);
+  CHECK_THROWS_WITH_AS(log_softmax(x, -3), doctest::Contains("log_softmax: dimension -3"), Error);
+  CHECK_THROWS_WITH_AS(softmax(Tensor(), 0), doctest::Contains("softmax"), Error);
+}
