@@ -1,8 +1,10 @@
 // Indexing kernels: index_select / index_add (embedding rows and their gradient), gather /
 // scatter_add along a dimension, and row sorting (sort, top-k).
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <numeric>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/cpu/cpu_backend.h"
@@ -91,9 +93,17 @@ void CpuBackend::sort_rows(DType dtype, const void* in, void* values, int64_t* i
       for (int64_t r = b; r < e; ++r) {
         const T* row = x + r * n;
         std::iota(order.begin(), order.end(), 0);
-        // Stable, so equal values keep their original order (deterministic indices).
+        // Stable, so equal values keep their original order (deterministic indices). NaN
+        // sorts as larger than every number (PyTorch's order); plain < on NaN would break the
+        // strict weak ordering the std algorithms rely on.
         auto cmp = [&](int64_t i, int64_t j) {
-          return descending ? row[i] > row[j] : row[i] < row[j];
+          const T a = row[i], b = row[j];
+          if constexpr (std::is_floating_point_v<T>) {
+            if (std::isnan(a) || std::isnan(b))
+              return descending ? (std::isnan(a) && !std::isnan(b))
+                                : (!std::isnan(a) && std::isnan(b));
+          }
+          return descending ? a > b : a < b;
         };
         if (k < n) {
           std::partial_sort(order.begin(), order.begin() + k, order.end(), [&](int64_t i, int64_t j) {
