@@ -412,7 +412,7 @@ TEST_CASE("cuda parity: index_select, index_add, gather, scatter_add") {
   }
 }
 
-TEST_CASE("cuda parity: sort_rows and top-k (stable ties, signed zeros)") {
+TEST_CASE("cuda parity: sort_rows and top-k (stable ties, signed zeros, NaN)") {
   if (!have_gpu("sort parity")) return;
   for (DType dt : kAllDtypes)
     for (int64_t n : {int64_t{1}, int64_t{7}, int64_t{100}, int64_t{5000}})
@@ -420,10 +420,13 @@ TEST_CASE("cuda parity: sort_rows and top-k (stable ties, signed zeros)") {
         for (int64_t k : {n, std::min<int64_t>(n, 3)}) {
           const int64_t rows = 6;
           Tensor x = random_tensor({rows, n}, dt, 700 + n, /*ties=*/true);
-          if (is_floating(dt)) {  // every other zero becomes -0.0 (equal to +0.0 for the sort)
+          if (is_floating(dt)) {
+            // every other zero becomes -0.0 (equal to +0.0 for the sort), some values NaN
+            // (after every number ascending, before them descending)
             std::vector<double> v = x.to_vector<double>();
             for (size_t i = 0; i < v.size(); i += 2)
               if (v[i] == 0.0) v[i] = -0.0;
+            for (size_t i = 3; i < v.size(); i += 11) v[i] = std::numeric_limits<double>::quiet_NaN();
             x = Tensor::from_vector(v, x.shape(), dt);
           }
           Pair in(x);
@@ -657,7 +660,7 @@ void check_op(const std::string& name, const std::vector<Tensor>& inputs,
   Tensor yc = fn(ci), yg = fn(gi);
   CHECK(yg.device() == kCUDA);
   expect_close(yg, yc, tol, name + " forward");
-  if (!yc.is_floating_point()) return;
+  if (!yc.requires_grad()) return;  // integer results, ops without gradient
   Generator gen(77);
   Tensor w = Tensor::randn(yc.shape(), yc.dtype(), &gen);
   (yc * w).sum().backward();
@@ -725,6 +728,63 @@ TEST_CASE("cuda parity: ops forward and backward through the Tensor API") {
   expect_close(x.grad(), Tensor::full({3, 4}, 3.0, kFloat64), 0, "gradient across devices");
 }
 
+TEST_CASE("cuda parity: softmax, conv2d, pooling, attention, indexing and sort ops") {
+  if (!have_gpu("fused-op parity")) return;
+  using V = std::vector<Tensor>;
+  for (DType dt : kFloatDtypes) {
+    const double tol = tol_for(dt), tol_mm = tol_for(dt, true);
+    const std::string d = std::string(" ") + dtype_name(dt);
+    Tensor a = random_tensor({4, 5, 6}, dt, 1600);
+    check_op("softmax dim 1" + d, {a}, [](const V& x) { return softmax(x[0], 1); }, tol);
+    check_op("log_softmax dim -1" + d, {a}, [](const V& x) { return log_softmax(x[0], -1); }, tol);
+    check_op("softmax of a transposed view" + d, {a},
+             [](const V& x) { return softmax(x[0].transpose(0, 2), 0); }, tol);
+    Tensor img = random_tensor({2, 3, 9, 8}, dt, 1601), w = random_tensor({4, 3, 3, 3}, dt, 1602);
+    Tensor bias = random_tensor({4}, dt, 1603);
+    check_op("conv2d stride 2 padding 1" + d, {img, w, bias},
+             [](const V& x) { return conv2d(x[0], x[1], x[2], 2, 1); }, tol_mm);
+    check_op("conv2d 1x1" + d, {img, random_tensor({5, 3, 1, 1}, dt, 1604)},
+             [](const V& x) { return conv2d(x[0], x[1]); }, tol_mm);
+    check_op("max_pool2d" + d, {img}, [](const V& x) { return max_pool2d(x[0], 2); }, tol);
+    check_op("avg_pool2d" + d, {img}, [](const V& x) { return avg_pool2d(x[0], 3, 2, 1); }, tol);
+    check_op("adaptive_avg_pool2d" + d, {img},
+             [](const V& x) { return adaptive_avg_pool2d(x[0], Pair2(3, 2)); }, tol);
+    Tensor q = random_tensor({2, 3, 5, 8}, dt, 1605), k = random_tensor({2, 3, 7, 8}, dt, 1606);
+    Tensor v = random_tensor({2, 3, 7, 4}, dt, 1607);
+    check_op("attention" + d, {q, k, v},
+             [](const V& x) { return scaled_dot_product_attention(x[0], x[1], x[2]); }, tol_mm);
+    check_op("causal attention" + d, {q, random_tensor({2, 3, 5, 8}, dt, 1608),
+                                      random_tensor({2, 3, 5, 4}, dt, 1609)},
+             [](const V& x) {
+               AttentionOptions o;
+               o.is_causal = true;
+               return scaled_dot_product_attention(x[0], x[1], x[2], o);
+             },
+             tol_mm);
+    // Index tensors are int64 inputs: they move to the GPU too, without gradient.
+    Tensor idx = Tensor::from_vector(std::vector<int64_t>{3, 0, 3, 1, 5});
+    check_op("index_select" + d, {a, idx}, [](const V& x) { return index_select(x[0], 2, x[1]); },
+             tol);
+    Tensor tok = Tensor::from_vector(std::vector<int64_t>{1, 6, 1, 0, 2, 2}, {2, 3});
+    check_op("embedding" + d, {random_tensor({7, 4}, dt, 1610), tok},
+             [](const V& x) { return embedding(x[0], x[1]); }, tol);
+    Generator gen(1611);
+    Tensor gidx = Tensor::randint(0, 5, {4, 3, 6}, kInt64, &gen);
+    check_op("gather" + d, {a, gidx}, [](const V& x) { return gather(x[0], 1, x[1]); }, tol);
+    check_op("scatter_add" + d, {a, gidx, random_tensor({4, 3, 6}, dt, 1612)},
+             [](const V& x) { return scatter_add(x[0], 1, x[1], x[2]); }, tol);
+    check_op("cat and stack" + d, {a, random_tensor({4, 2, 6}, dt, 1613)},
+             [](const V& x) { return stack({cat({x[0], x[1]}, 1), cat({x[1], x[0]}, 1)}, 0); },
+             tol);
+    check_op("sort values" + d, {random_tensor({4, 50}, dt, 1614, true)},
+             [](const V& x) { return sort(x[0], 1, true).values; }, 0);
+    check_op("sort indices" + d, {random_tensor({4, 50}, dt, 1615, true)},
+             [](const V& x) { return sort(x[0], 0).indices; }, 0);
+    check_op("topk indices" + d, {random_tensor({6, 40}, dt, 1616, true)},
+             [](const V& x) { return topk(x[0], 5).indices; }, 0);
+  }
+}
+
 TEST_CASE("cuda: float64 gradcheck of ops on the GPU") {
   if (!have_gpu("GPU gradcheck")) return;
   const TensorOptions o = TensorOptions(kFloat64).device(kCUDA);
@@ -744,6 +804,15 @@ TEST_CASE("cuda: float64 gradcheck of ops on the GPU") {
   check("reductions", gradcheck([](auto& x) { return x[0].sum({1}) + x[0].var({1}) + logsumexp(x[0], 2).sum({1}); },
                                 {c}));
   check("batched matmul", gradcheck([](auto& x) { return matmul(x[0], x[0].transpose(1, 2)); }, {c}));
+  check("softmax", gradcheck([](auto& x) { return softmax(x[0], 1) * log_softmax(x[0], 2); }, {c}));
+  Tensor img = Tensor::randn({2, 2, 5, 5}, o, &gen).requires_grad_();
+  Tensor w = Tensor::randn({3, 2, 3, 3}, o, &gen).requires_grad_();
+  check("conv2d", gradcheck([](auto& x) { return conv2d(x[0], x[1], {}, 2, 1); }, {img, w}));
+  check("pooling", gradcheck([](auto& x) { return avg_pool2d(x[0], 2) + max_pool2d(x[0], 2); },
+                             {img}));
+  Tensor q = Tensor::randn({2, 3, 4}, o, &gen).requires_grad_();
+  check("attention", gradcheck([](auto& x) { return scaled_dot_product_attention(x[0], x[0], x[0]); },
+                               {q}));
 }
 
 TEST_CASE("cuda: mixing devices in one op is a clear error") {

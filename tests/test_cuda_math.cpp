@@ -800,7 +800,7 @@ TEST_CASE("cuda math: index_select / index_add / gather / scatter_add offsets") 
   CHECK(elem::gather_offset(bad.data(), dim, 2, 1, 0) == -1);
 }
 
-TEST_CASE("cuda math: sort keys give the CPU's stable order (ties, -0.0, top-k)") {
+TEST_CASE("cuda math: sort keys give the CPU's stable order (ties, -0.0, NaN, top-k)") {
   CHECK_FALSE(std::signbit(elem::sort_key(-0.0)));
   CHECK_FALSE(std::signbit(elem::sort_key(-0.0f)));
   CHECK(std::isnan(elem::sort_key(-std::numeric_limits<double>::quiet_NaN())));
@@ -809,9 +809,11 @@ TEST_CASE("cuda math: sort keys give the CPU's stable order (ties, -0.0, top-k)"
   CHECK(elem::sort_key(int64_t{-3}) == -3);
   // What the stable segmented (radix) sort of (sort_key(x), position) produces, against the
   // CPU's sort_rows, on rows full of ties and signed zeros.
-  const int64_t rows = 4, n = 9;
-  std::vector<double> x = {1, -0.0, 0.0, 2, 1, -1, 0.0, -0.0, 2,  3, 3, 3, 1, 1, 1, 2, 2, 2,
-                           5, 4,    3,   2, 1, 0, -1,  -2,   -3, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const int64_t rows = 5, n = 9;
+  std::vector<double> x = {1,   -0.0, 0.0, 2, 1,    -1, 0.0, -0.0, 2,  3, 3, 3, 1, 1, 1, 2, 2, 2,
+                           5,   4,    3,   2, 1,    0,  -1,  -2,   -3, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                           nan, 1,    -nan, 0, -1.0, nan, 2,  -0.0, 1};
   Tensor in = Tensor::from_vector(x, {rows, n}, kFloat64);
   for (bool descending : {false, true})
     for (int64_t k : {n, int64_t{4}}) {
@@ -824,8 +826,13 @@ TEST_CASE("cuda math: sort keys give the CPU's stable order (ties, -0.0, top-k)"
         std::vector<int64_t> pos(static_cast<size_t>(n));
         for (int64_t i = 0; i < n; ++i) pos[i] = i;
         auto key = [&](int64_t i) { return elem::sort_key(x[r * n + i]); };
+        // The radix order of the keys: numbers ascending, then the (positive) NaN.
+        auto radix_less = [](double a, double b) {
+          if (std::isnan(a)) return false;
+          return std::isnan(b) || a < b;
+        };
         std::stable_sort(pos.begin(), pos.end(), [&](int64_t a, int64_t b) {
-          return descending ? key(a) > key(b) : key(a) < key(b);
+          return descending ? radix_less(key(b), key(a)) : radix_less(key(a), key(b));
         });
         for (int64_t i = 0; i < k; ++i) {
           ev.push_back(x[r * n + pos[i]]);

@@ -57,9 +57,10 @@ struct Pick {
 };
 
 // One block per output k (grid-stride over outputs; the loop bound is uniform per block, so
-// every thread reaches the block reductions).
+// every thread reaches the block reductions). Launched with up to 1024 threads: the launch bound
+// keeps the compiler within the registers that allows (a launch would fail otherwise).
 template <ReduceOp OP, class T>
-__global__ void reduce_block_kernel(const T* x, void* out, ReduceGeom g) {
+__global__ void __launch_bounds__(1024) reduce_block_kernel(const T* x, void* out, ReduceGeom g) {
   for (int64_t k = blockIdx.x; k < g.nK; k += gridDim.x) {
     const T* p = x + index::strided_offset(k, g.kept.n, g.kept.shape, g.kept.in_stride);
     if constexpr (OP == ReduceOp::Sum) {
