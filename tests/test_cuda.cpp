@@ -128,6 +128,15 @@ TEST_CASE("cuda: device selection") {
   CHECK_FALSE(cuda_available());
 }
 
+TEST_CASE("cuda: cuBLAS is loaded on demand and has every entry point we call") {
+#ifdef MMGRAD_WITH_CUDA
+  // dlopen needs no GPU: this checks the library lookup and the symbol names on any machine.
+  CHECK_NOTHROW(cuda::load_cublas());
+#else
+  MESSAGE("mmgrad built without CUDA: nothing to load");
+#endif
+}
+
 // ---- elementwise ----------------------------------------------------------------------------------
 
 TEST_CASE("cuda parity: fill and copy (all dtypes, strided and broadcast sources)") {

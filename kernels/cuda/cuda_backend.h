@@ -44,6 +44,10 @@ void empty_cache();
 void set_allow_tf32(bool allow);
 bool allow_tf32();
 
+// Loads cuBLAS (dlopen; the first GPU GEMM does it anyway). Needs no GPU; throws mmgrad::Error
+// naming the library paths tried when cuBLAS cannot be found.
+void load_cublas();
+
 // Name and compute capability of the GPU in use, e.g. "NVIDIA H100 80GB HBM3 (sm_90)".
 const char* device_description();
 
