@@ -33,7 +33,8 @@ void check(cudaError_t e, const char* what) {
   if (e != cudaSuccess) fail(cat_str("bench_cuda: ", what, ": ", cudaGetErrorString(e)));
 }
 void check(cublasStatus_t s, const char* what) {
-  if (s != CUBLAS_STATUS_SUCCESS) fail(cat_str("bench_cuda: ", what, ": ", cublasGetStatusString(s)));
+  if (s != CUBLAS_STATUS_SUCCESS)
+    fail(cat_str("bench_cuda: ", what, ": ", cublasGetStatusString(s)));
 }
 
 // Median GPU milliseconds per call of fn: `calls` back-to-back calls between two CUDA events,
@@ -72,8 +73,8 @@ double cpu_ms(const std::function<void()>& fn, int samples = 3) {
   for (int s = 0; s < samples; ++s) {
     auto t0 = std::chrono::steady_clock::now();
     fn();
-    t.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
-                    .count());
+    t.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
   }
   std::sort(t.begin(), t.end());
   return t[t.size() / 2];
@@ -83,7 +84,7 @@ void header(const char* title) { std::printf("\n## %s\n\n", title); }
 
 const TensorOptions kGpu32 = TensorOptions(kFloat32).device(kCUDA);
 
-// ---- GEMM -----------------------------------------------------------------------------------------
+// ---- GEMM ---------------------------------------------------------------------------------------
 
 cublasHandle_t bench_handle() {
   static cublasHandle_t h = [] {
@@ -179,13 +180,14 @@ void bench_batched_gemm(int64_t B, int64_t L, int64_t E) {
               "cublasSgemmStridedBatched");
       },
       20);
-  std::printf("| float32 batched %lld x [%lld, %lld] @ [%lld, %lld] | - | - | %.2f | %.2f | %.3f |\n",
-              static_cast<long long>(B), static_cast<long long>(L), static_cast<long long>(E),
-              static_cast<long long>(E), static_cast<long long>(L), flops / t_op / 1e9,
-              flops / t_cublas / 1e9, t_cublas / t_op);
+  std::printf(
+      "| float32 batched %lld x [%lld, %lld] @ [%lld, %lld] | - | - | %.2f | %.2f | %.3f |\n",
+      static_cast<long long>(B), static_cast<long long>(L), static_cast<long long>(E),
+      static_cast<long long>(E), static_cast<long long>(L), flops / t_op / 1e9,
+      flops / t_cublas / 1e9, t_cublas / t_op);
 }
 
-// ---- bandwidth ------------------------------------------------------------------------------------
+// ---- bandwidth ----------------------------------------------------------------------------------
 
 void row(const char* name, double bytes, double ms, double copy_gbs, const char* target = "") {
   const double gbs = bytes / (ms * 1e-3) / 1e9;
@@ -231,13 +233,11 @@ void bench_bandwidth() {
   row("sum over columns (dim 0)", B, gpu_ms([&] { Tensor r = a2.sum({0}); }), copy_gbs);
   Tensor y = Tensor::empty({rows, cols}, kGpu32), gx = Tensor::empty({rows, cols}, kGpu32);
   Tensor gy = Tensor::randn({rows, cols}, kGpu32);
-  row("softmax forward", 2 * B,
-      gpu_ms([&] {
+  row("softmax forward", 2 * B, gpu_ms([&] {
         be.softmax_forward(kFloat32, a.raw_data(), y.raw_data(), rows, cols, 1, false);
       }),
       copy_gbs, ">= 50%");
-  row("softmax backward", 3 * B,
-      gpu_ms([&] {
+  row("softmax backward", 3 * B, gpu_ms([&] {
         be.softmax_backward(kFloat32, y.raw_data(), gy.raw_data(), gx.raw_data(), rows, cols, 1,
                             false);
       }),
@@ -245,29 +245,26 @@ void bench_bandwidth() {
   Tensor w = Tensor::randn({cols}, kGpu32), lb = Tensor::randn({cols}, kGpu32);
   Tensor mean = Tensor::empty({rows}, kGpu32), rstd = Tensor::empty({rows}, kGpu32);
   Tensor gw = Tensor::empty({cols}, kGpu32), gb = Tensor::empty({cols}, kGpu32);
-  row("layer norm forward", 2 * B,
-      gpu_ms([&] {
+  row("layer norm forward", 2 * B, gpu_ms([&] {
         be.layer_norm_forward(kFloat32, a.raw_data(), w.raw_data(), lb.raw_data(), y.raw_data(),
                               mean.raw_data(), rstd.raw_data(), rows, cols, 1e-5);
       }),
       copy_gbs, ">= 50%");
-  row("layer norm backward (gx, gw, gb; counted as 3n)", 3 * B,
-      gpu_ms([&] {
+  row("layer norm backward (gx, gw, gb; counted as 3n)", 3 * B, gpu_ms([&] {
         be.layer_norm_backward(kFloat32, gy.raw_data(), a.raw_data(), mean.raw_data(),
                                rstd.raw_data(), w.raw_data(), gx.raw_data(), gw.raw_data(),
                                gb.raw_data(), rows, cols);
       }),
       copy_gbs, ">= 50%");
   Tensor m = Tensor::zeros({n}, kGpu32), v = Tensor::zeros({n}, kGpu32);
-  row("adam_step (read 4n, write 3n)", 7 * B,
-      gpu_ms([&] {
+  row("adam_step (read 4n, write 3n)", 7 * B, gpu_ms([&] {
         be.adam_step(kFloat32, out.raw_data(), b.raw_data(), m.raw_data(), v.raw_data(), n, 1e-3,
                      0.9, 0.999, 1e-8, 0.01, 1, true);
       }),
       copy_gbs);
 }
 
-// ---- conv2d and attention, forward + backward -----------------------------------------------------
+// ---- conv2d and attention, forward + backward ---------------------------------------------------
 
 // Forward and forward+backward milliseconds of fn on the GPU, and on the CPU for reference.
 void fwd_bwd_row(const char* name, double fwd_flops,
@@ -289,8 +286,8 @@ void fwd_bwd_row(const char* name, double fwd_flops,
     std::vector<Tensor> ci;
     for (const Tensor& t : cpu_inputs) ci.push_back(t.detach().requires_grad_());
     const double c = cpu_ms([&] { run(ci, true); }, g_quick ? 1 : 3);
-    cpu_col = cat_str(static_cast<int64_t>(c * 10) / 10.0, " (", static_cast<int64_t>(c / fb),
-                      "x)");
+    cpu_col =
+        cat_str(static_cast<int64_t>(c * 10) / 10.0, " (", static_cast<int64_t>(c / fb), "x)");
   }
   std::printf("| %s | %.3f | %.2f | %.3f | %s |\n", name, f, fwd_flops / (f * 1e-3) / 1e12, fb,
               cpu_col.c_str());
@@ -298,8 +295,10 @@ void fwd_bwd_row(const char* name, double fwd_flops,
 
 void bench_conv(bool with_cpu) {
   const int64_t N = g_quick ? 64 : 256;
-  std::printf("| conv2d (batch %lld) | fwd ms | fwd TFLOP/s | fwd+bwd ms | CPU fwd+bwd ms (GPU speed-up) |\n",
-              static_cast<long long>(N));
+  std::printf(
+      "| conv2d (batch %lld) | fwd ms | fwd TFLOP/s | fwd+bwd ms | CPU fwd+bwd ms (GPU speed-up) "
+      "|\n",
+      static_cast<long long>(N));
   std::printf("|---|---:|---:|---:|---:|\n");
   struct Shape4 {
     int64_t C, H, Cout, K;
@@ -308,28 +307,32 @@ void bench_conv(bool with_cpu) {
     Tensor x = Tensor::randn({N, s.C, s.H, s.H}), w = Tensor::randn({s.Cout, s.C, s.K, s.K}) * 0.1;
     Tensor b = Tensor::randn({s.Cout});
     const double flops = 2.0 * N * s.Cout * s.C * s.K * s.K * s.H * s.H;
-    fwd_bwd_row(cat_str(s.C, "x", s.H, "x", s.H, " -> ", s.Cout, ", 3x3, padding 1").c_str(), flops,
-                [](const std::vector<Tensor>& in) { return conv2d(in[0], in[1], in[2], 1, 1); },
-                {x, w, b}, with_cpu);
+    fwd_bwd_row(
+        cat_str(s.C, "x", s.H, "x", s.H, " -> ", s.Cout, ", 3x3, padding 1").c_str(), flops,
+        [](const std::vector<Tensor>& in) { return conv2d(in[0], in[1], in[2], 1, 1); }, {x, w, b},
+        with_cpu);
   }
 }
 
 void bench_attention(bool with_cpu) {
   const int64_t N = g_quick ? 64 : 256, H = 4, E = 32;
-  std::printf("| attention (batch %lld, %lld heads of %lld) | fwd ms | fwd TFLOP/s | fwd+bwd ms | CPU fwd+bwd ms (GPU speed-up) |\n",
-              static_cast<long long>(N), static_cast<long long>(H), static_cast<long long>(E));
+  std::printf(
+      "| attention (batch %lld, %lld heads of %lld) | fwd ms | fwd TFLOP/s | fwd+bwd ms | CPU "
+      "fwd+bwd ms (GPU speed-up) |\n",
+      static_cast<long long>(N), static_cast<long long>(H), static_cast<long long>(E));
   std::printf("|---|---:|---:|---:|---:|\n");
   for (auto [L, causal] : std::vector<std::pair<int64_t, bool>>{{16, true}, {64, false}}) {
     Tensor q = Tensor::randn({N, H, L, E}), k = Tensor::randn({N, H, L, E}),
            v = Tensor::randn({N, H, L, E});
     const double flops = 4.0 * N * H * L * L * E;  // q k^T and p v
-    fwd_bwd_row(cat_str(L, " tokens", causal ? ", causal" : "").c_str(), flops,
-                [causal](const std::vector<Tensor>& in) {
-                  AttentionOptions o;
-                  o.is_causal = causal;
-                  return scaled_dot_product_attention(in[0], in[1], in[2], o);
-                },
-                {q, k, v}, with_cpu);
+    fwd_bwd_row(
+        cat_str(L, " tokens", causal ? ", causal" : "").c_str(), flops,
+        [causal](const std::vector<Tensor>& in) {
+          AttentionOptions o;
+          o.is_causal = causal;
+          return scaled_dot_product_attention(in[0], in[1], in[2], o);
+        },
+        {q, k, v}, with_cpu);
   }
 }
 
@@ -347,8 +350,9 @@ int main(int argc, char** argv) {
     } else if (a == "--only" && i + 1 < argc) {
       only = argv[++i];
     } else {
-      std::fprintf(stderr,
-                   "usage: bench_cuda [--quick] [--no-cpu] [--only gemm|bandwidth|conv|attention|clip]\n");
+      std::fprintf(
+          stderr,
+          "usage: bench_cuda [--quick] [--no-cpu] [--only gemm|bandwidth|conv|attention|clip]\n");
       return 2;
     }
   }
@@ -364,8 +368,9 @@ int main(int argc, char** argv) {
                 cuda::device_description(), g_quick ? "quick" : "full");
     if (want("gemm")) {
       header("GEMM (C = A B, n x n; batched: attention scores)");
-      std::printf("| dtype | n | backend gemm GFLOP/s | matmul op GFLOP/s | cuBLAS direct GFLOP/s | "
-                  "ours / cuBLAS |\n|---|---:|---:|---:|---:|---:|\n");
+      std::printf(
+          "| dtype | n | backend gemm GFLOP/s | matmul op GFLOP/s | cuBLAS direct GFLOP/s | "
+          "ours / cuBLAS |\n|---|---:|---:|---:|---:|---:|\n");
       for (int64_t n : {1024, 2048, 4096, 8192}) {
         if (g_quick && n > 2048) continue;
         bench_gemm(kFloat32, n);
@@ -395,7 +400,8 @@ int main(int argc, char** argv) {
       // Embedding, attention blocks, AdamW), which is not part of this branch. The integrator
       // adds this row once the model exists: time one optimizer step on CPU and GPU and report
       // the speed-up (target: >= 10x over the 2-core CPU).
-      std::printf("not measured: the mini-CLIP model (lessons / nn modules) is not in this build\n");
+      std::printf(
+          "not measured: the mini-CLIP model (lessons / nn modules) is not in this build\n");
     }
   } catch (const Error& e) {
     std::fprintf(stderr, "bench_cuda: %s\n", e.what());

@@ -177,7 +177,7 @@ inline ReduceSplit split_reduce(const Strided& in, const Strided& out) {
   return s;
 }
 
-// ---- GEMM: row-major GemmArgs as a column-major (BLAS / cuBLAS) call -----------------------------
+// ---- GEMM: row-major GemmArgs as a column-major (BLAS / cuBLAS) call ----------------------------
 
 // A row-major matrix with leading dimension ld is, read column-major, its own transpose. So the
 // row-major product C = op(A) op(B) (M x N) is the column-major product
@@ -187,7 +187,7 @@ inline ReduceSplit split_reduce(const Strided& in, const Strided& out) {
 // transposed. The same holds for A. Leading dimensions and batch strides carry over unchanged.
 struct ColumnMajorGemm {
   bool trans_first = false, trans_second = false;  // CUBLAS_OP_T when true
-  int64_t m = 0, n = 0, k = 0;                      // first is m x k, second k x n (after op)
+  int64_t m = 0, n = 0, k = 0;                     // first is m x k, second k x n (after op)
   const void* first = nullptr;
   int64_t ld_first = 0, stride_first = 0;
   const void* second = nullptr;

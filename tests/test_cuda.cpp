@@ -46,9 +46,12 @@ Backend& gpu() { return backend(kCUDA); }
 // The tolerance for comparing a result of this dtype (gemm: a GEMM-based result).
 double tol_for(DType dt, bool gemm = false) {
   switch (dt) {
-    case DType::Float32: return gemm ? 1e-4 : 1e-5;
-    case DType::Float64: return 1e-12;
-    default: return 0.0;
+    case DType::Float32:
+      return gemm ? 1e-4 : 1e-5;
+    case DType::Float64:
+      return 1e-12;
+    default:
+      return 0.0;
   }
 }
 
@@ -60,8 +63,8 @@ bool close(double a, double b, double tol) {
 
 // Compares a tensor from the GPU with the CPU's (values, shape); reports the first mismatch.
 void expect_close(const Tensor& got, const Tensor& want, double tol, const std::string& what) {
-  REQUIRE_MESSAGE(got.shape() == want.shape(), what << ": shape " << got.shape().str() << " vs "
-                                               << want.shape().str());
+  REQUIRE_MESSAGE(got.shape() == want.shape(),
+                  what << ": shape " << got.shape().str() << " vs " << want.shape().str());
   std::vector<double> g = got.to_vector<double>(), w = want.to_vector<double>();
   for (size_t i = 0; i < g.size(); ++i)
     if (!close(g[i], w[i], tol)) {
@@ -102,7 +105,7 @@ T* ptr(const Tensor& t) {
 
 }  // namespace
 
-// ---- device selection -----------------------------------------------------------------------------
+// ---- device selection ---------------------------------------------------------------------------
 
 TEST_CASE("cuda: device selection") {
   if (cuda_available()) {
@@ -137,7 +140,7 @@ TEST_CASE("cuda: cuBLAS is loaded on demand and has every entry point we call") 
 #endif
 }
 
-// ---- elementwise ----------------------------------------------------------------------------------
+// ---- elementwise --------------------------------------------------------------------------------
 
 TEST_CASE("cuda parity: fill and copy (all dtypes, strided and broadcast sources)") {
   if (!have_gpu("fill/copy parity")) return;
@@ -195,7 +198,8 @@ TEST_CASE("cuda parity: every unary op") {
         Pair in(x);
         if (layout == 1) in = in.t();
         Pair out = empty_pair(in.c.shape(), dt);
-        const std::string what = cat_str("unary op ", code, " ", dtype_name(dt), " layout ", layout);
+        const std::string what =
+            cat_str("unary op ", code, " ", dtype_name(dt), " layout ", layout);
         bool cpu_threw = false;
         try {
           cpu().unary(op, in.c.desc(), out.c.desc(), alpha, beta);
@@ -259,12 +263,12 @@ TEST_CASE("cuda parity: every binary op with broadcasting, and where") {
   }
 }
 
-// ---- reductions -----------------------------------------------------------------------------------
+// ---- reductions ---------------------------------------------------------------------------------
 
 TEST_CASE("cuda parity: reductions over any dims (sum/max/min/argmax/argmin)") {
   if (!have_gpu("reduce parity")) return;
-  const std::vector<Shape> shapes = {{1000}, {3, 4, 5}, {64, 300}, {2, 3, 4, 5}, {20000, 3},
-                                     {3, 20000}, {1, 7, 1}};
+  const std::vector<Shape> shapes = {{1000},     {3, 4, 5},  {64, 300}, {2, 3, 4, 5},
+                                     {20000, 3}, {3, 20000}, {1, 7, 1}};
   int seed = 100;
   for (DType dt : {kFloat32, kFloat64, kInt64})
     for (const Shape& shape : shapes)
@@ -288,8 +292,8 @@ TEST_CASE("cuda parity: reductions over any dims (sum/max/min/argmax/argmin)") {
             nred += red;
             kept.push_back(red ? 1 : in.c.size(d));
           }
-          for (ReduceOp op : {ReduceOp::Sum, ReduceOp::Max, ReduceOp::Min, ReduceOp::ArgMax,
-                              ReduceOp::ArgMin}) {
+          for (ReduceOp op :
+               {ReduceOp::Sum, ReduceOp::Max, ReduceOp::Min, ReduceOp::ArgMax, ReduceOp::ArgMin}) {
             const bool is_arg = op == ReduceOp::ArgMax || op == ReduceOp::ArgMin;
             if (is_arg && nred != 1) continue;
             Pair out = empty_pair(kept, is_arg ? kInt64 : dt);
@@ -303,7 +307,7 @@ TEST_CASE("cuda parity: reductions over any dims (sum/max/min/argmax/argmin)") {
       }
 }
 
-// ---- GEMM -----------------------------------------------------------------------------------------
+// ---- GEMM ---------------------------------------------------------------------------------------
 
 TEST_CASE("cuda parity: gemm (transposes, batch strides, alpha/beta, K = 0)") {
   if (!have_gpu("gemm parity")) return;
@@ -358,7 +362,7 @@ TEST_CASE("cuda parity: gemm (transposes, batch strides, alpha/beta, K = 0)") {
 #endif
 }
 
-// ---- random numbers -------------------------------------------------------------------------------
+// ---- random numbers -----------------------------------------------------------------------------
 
 TEST_CASE("cuda parity: random tensors are the same on both devices") {
   if (!have_gpu("random parity")) return;
@@ -379,13 +383,13 @@ TEST_CASE("cuda parity: random tensors are the same on both devices") {
                Tensor::randn({33, 5}, kFloat32, &g2), 1e-6, "randn with a generator");
 }
 
-// ---- indexing -------------------------------------------------------------------------------------
+// ---- indexing -----------------------------------------------------------------------------------
 
 TEST_CASE("cuda parity: index_select, index_add, gather, scatter_add") {
   if (!have_gpu("indexing parity")) return;
   const int64_t outer = 3, dim = 11, inner = 5, n_idx = 17, idx_dim = 9;
-  Pair idx(Tensor::from_vector(std::vector<int64_t>{3, 0, 10, 3, 3, 7, 1, 0, 2, 9, 10, 4, 4, 5, 6,
-                                                    8, 3}));
+  Pair idx(Tensor::from_vector(
+      std::vector<int64_t>{3, 0, 10, 3, 3, 7, 1, 0, 2, 9, 10, 4, 4, 5, 6, 8, 3}));
   Generator gen(5);
   Pair gidx(Tensor::randint(0, dim, {outer, idx_dim, inner}, kInt64, &gen));
   for (DType dt : kAllDtypes) {
@@ -397,19 +401,19 @@ TEST_CASE("cuda parity: index_select, index_add, gather, scatter_add") {
                        inner, n_idx);
     expect_close(out.g, out.c, 0, cat_str("index_select ", dtype_name(dt)));
     Pair gout = empty_pair({outer, idx_dim, inner}, dt);
-    cpu().gather(dt, src.c.raw_data(), ptr<int64_t>(gidx.c), gout.c.raw_data(), outer, dim,
-                 idx_dim, inner);
-    gpu().gather(dt, src.g.raw_data(), ptr<int64_t>(gidx.g), gout.g.raw_data(), outer, dim,
-                 idx_dim, inner);
+    cpu().gather(dt, src.c.raw_data(), ptr<int64_t>(gidx.c), gout.c.raw_data(), outer, dim, idx_dim,
+                 inner);
+    gpu().gather(dt, src.g.raw_data(), ptr<int64_t>(gidx.g), gout.g.raw_data(), outer, dim, idx_dim,
+                 inner);
     expect_close(gout.g, gout.c, 0, cat_str("gather ", dtype_name(dt)));
     if (!is_floating(dt)) continue;
     // The adjoints add with atomics: repeated indices sum in another order (rounding only).
     Pair vals(random_tensor({outer, n_idx, inner}, dt, 601));
     Pair dst(random_tensor({outer, dim, inner}, dt, 602));
-    cpu().index_add(dt, vals.c.raw_data(), ptr<int64_t>(idx.c), dst.c.raw_data(), outer, dim,
-                    inner, n_idx);
-    gpu().index_add(dt, vals.g.raw_data(), ptr<int64_t>(idx.g), dst.g.raw_data(), outer, dim,
-                    inner, n_idx);
+    cpu().index_add(dt, vals.c.raw_data(), ptr<int64_t>(idx.c), dst.c.raw_data(), outer, dim, inner,
+                    n_idx);
+    gpu().index_add(dt, vals.g.raw_data(), ptr<int64_t>(idx.g), dst.g.raw_data(), outer, dim, inner,
+                    n_idx);
     expect_close(dst.g, dst.c, tol_for(dt), cat_str("index_add ", dtype_name(dt)));
     Pair svals(random_tensor({outer, idx_dim, inner}, dt, 603));
     Pair sdst(random_tensor({outer, dim, inner}, dt, 604));
@@ -435,7 +439,8 @@ TEST_CASE("cuda parity: sort_rows and top-k (stable ties, signed zeros, NaN)") {
             std::vector<double> v = x.to_vector<double>();
             for (size_t i = 0; i < v.size(); i += 2)
               if (v[i] == 0.0) v[i] = -0.0;
-            for (size_t i = 3; i < v.size(); i += 11) v[i] = std::numeric_limits<double>::quiet_NaN();
+            for (size_t i = 3; i < v.size(); i += 11)
+              v[i] = std::numeric_limits<double>::quiet_NaN();
             x = Tensor::from_vector(v, x.shape(), dt);
           }
           Pair in(x);
@@ -444,14 +449,14 @@ TEST_CASE("cuda parity: sort_rows and top-k (stable ties, signed zeros, NaN)") {
                           descending);
           gpu().sort_rows(dt, in.g.raw_data(), vals.g.raw_data(), ptr<int64_t>(idx.g), rows, n, k,
                           descending);
-          const std::string what = cat_str("sort ", dtype_name(dt), " n ", n, " k ", k,
-                                           " descending ", descending);
+          const std::string what =
+              cat_str("sort ", dtype_name(dt), " n ", n, " k ", k, " descending ", descending);
           expect_close(idx.g, idx.c, 0, what + " indices");
           expect_close(vals.g, vals.c, 0, what + " values");
         }
 }
 
-// ---- softmax, cross-entropy, layer norm -----------------------------------------------------------
+// ---- softmax, cross-entropy, layer norm ---------------------------------------------------------
 
 TEST_CASE("cuda parity: softmax / log_softmax forward and backward") {
   if (!have_gpu("softmax parity")) return;
@@ -472,8 +477,8 @@ TEST_CASE("cuda parity: softmax / log_softmax forward and backward") {
         Pair in(x), y = empty_pair(s, dt);
         cpu().softmax_forward(dt, in.c.raw_data(), y.c.raw_data(), cs.outer, cs.dim, cs.inner, log);
         gpu().softmax_forward(dt, in.g.raw_data(), y.g.raw_data(), cs.outer, cs.dim, cs.inner, log);
-        const std::string what = cat_str(log ? "log_softmax " : "softmax ", dtype_name(dt), " ",
-                                         s.str());
+        const std::string what =
+            cat_str(log ? "log_softmax " : "softmax ", dtype_name(dt), " ", s.str());
         expect_close(y.g, y.c, tol_for(dt), what);
         // backward from the CPU's y on both sides (the -inf row is left out: NaN in, NaN out)
         Tensor yc = log ? Tensor(y.c).clamp(-50.0, 0.0) : Tensor(y.c).clamp(0.0, 1.0);
@@ -494,7 +499,8 @@ TEST_CASE("cuda parity: cross_entropy forward and backward") {
       for (double eps : {0.0, 0.1}) {
         const int64_t N = 7;
         Pair x(random_tensor({N, C}, dt, 1000 + C) * 2.0);
-        Pair target(Tensor::from_vector(std::vector<int64_t>{0, C - 1, ignore, 1, 2 % C, ignore, 0}));
+        Pair target(
+            Tensor::from_vector(std::vector<int64_t>{0, C - 1, ignore, 1, 2 % C, ignore, 0}));
         Pair loss = empty_pair({N}, dt), lse = empty_pair({N}, dt);
         cpu().cross_entropy_forward(dt, x.c.raw_data(), ptr<int64_t>(target.c), loss.c.raw_data(),
                                     lse.c.raw_data(), N, C, ignore, eps);
@@ -516,8 +522,8 @@ TEST_CASE("cuda parity: cross_entropy forward and backward") {
 TEST_CASE("cuda parity: layer_norm forward and backward") {
   if (!have_gpu("layer-norm parity")) return;
   for (DType dt : kFloatDtypes)
-    for (auto [N, D] : std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {5, 7}, {300, 64},
-                                                                {9, 1000}})
+    for (auto [N, D] :
+         std::vector<std::pair<int64_t, int64_t>>{{1, 1}, {5, 7}, {300, 64}, {9, 1000}})
       for (int affine = 0; affine < 2; ++affine) {
         Pair x(random_tensor({N, D}, dt, 1200 + D) * 2.0 + 1.0);
         Pair w(random_tensor({D}, dt, 1201)), b(random_tensor({D}, dt, 1202));
@@ -530,8 +536,8 @@ TEST_CASE("cuda parity: layer_norm forward and backward") {
                                  rstd.c.raw_data(), N, D, 1e-5);
         gpu().layer_norm_forward(dt, x.g.raw_data(), wg, bg, y.g.raw_data(), mean.g.raw_data(),
                                  rstd.g.raw_data(), N, D, 1e-5);
-        const std::string what = cat_str("layer_norm ", dtype_name(dt), " N ", N, " D ", D,
-                                         " affine ", affine);
+        const std::string what =
+            cat_str("layer_norm ", dtype_name(dt), " N ", N, " D ", D, " affine ", affine);
         expect_close(y.g, y.c, tol_for(dt), what);
         expect_close(mean.g, mean.c, tol_for(dt), what + " mean");
         expect_close(rstd.g, rstd.c, tol_for(dt), what + " rstd");
@@ -550,7 +556,7 @@ TEST_CASE("cuda parity: layer_norm forward and backward") {
       }
 }
 
-// ---- convolution and pooling ----------------------------------------------------------------------
+// ---- convolution and pooling --------------------------------------------------------------------
 
 TEST_CASE("cuda parity: im2col, col2im, max/avg/adaptive pooling") {
   if (!have_gpu("conv/pool parity")) return;
@@ -590,7 +596,8 @@ TEST_CASE("cuda parity: im2col, col2im, max/avg/adaptive pooling") {
         gpu().col2im(dt, c.g.raw_data(), gx.g.raw_data(), g);
         expect_close(gx.g, gx.c, tol_for(dt), "col2im " + where);
       }
-      Pair y = empty_pair({g.N, g.C, g.OH, g.OW}, dt), arg = empty_pair({g.N, g.C, g.OH, g.OW}, kInt64);
+      Pair y = empty_pair({g.N, g.C, g.OH, g.OW}, dt),
+           arg = empty_pair({g.N, g.C, g.OH, g.OW}, kInt64);
       cpu().max_pool2d_forward(dt, xt.c.raw_data(), y.c.raw_data(), ptr<int64_t>(arg.c), g);
       gpu().max_pool2d_forward(dt, xt.g.raw_data(), y.g.raw_data(), ptr<int64_t>(arg.g), g);
       expect_close(y.g, y.c, 0, "max_pool2d " + where);
@@ -632,7 +639,7 @@ TEST_CASE("cuda parity: im2col, col2im, max/avg/adaptive pooling") {
     }
 }
 
-// ---- optimizer ------------------------------------------------------------------------------------
+// ---- optimizer ----------------------------------------------------------------------------------
 
 TEST_CASE("cuda parity: adam_step (Adam and AdamW)") {
   if (!have_gpu("adam parity")) return;
@@ -654,7 +661,7 @@ TEST_CASE("cuda parity: adam_step (Adam and AdamW)") {
     }
 }
 
-// ---- ops and autograd on the GPU ------------------------------------------------------------------
+// ---- ops and autograd on the GPU ----------------------------------------------------------------
 
 namespace {
 
@@ -691,42 +698,50 @@ TEST_CASE("cuda parity: ops forward and backward through the Tensor API") {
     const std::string d = dtype_name(dt);
     Tensor a = random_tensor({4, 5, 6}, dt, 1500), b = random_tensor({5, 1}, dt, 1501);
     Tensor m1 = random_tensor({3, 7, 8}, dt, 1502), m2 = random_tensor({8, 9}, dt, 1503);
-    check_op("add/mul/div broadcast " + d, {a, b},
-             [](const std::vector<Tensor>& x) { return (x[0] + x[1]) * x[0] / (x[1].abs() + 1.0); },
-             tol);
-    check_op("unary chain " + d, {a},
-             [](const std::vector<Tensor>& x) {
-               return x[0].exp().log() + x[0].tanh() + x[0].sigmoid() + x[0].gelu() +
-                      x[0].relu() + x[0].square().sqrt() + x[0].clamp(-0.5, 0.5);
-             },
-             tol);
-    check_op("transposed view " + d, {a},
-             [](const std::vector<Tensor>& x) { return x[0].transpose(0, 2) * 2.0 + 1.0; }, tol);
-    check_op("batched matmul " + d, {m1, m2},
-             [](const std::vector<Tensor>& x) { return matmul(x[0], x[1]); }, tol_mm);
-    check_op("matmul of transposed views " + d, {m2, m1},
-             [](const std::vector<Tensor>& x) { return matmul(x[0].t(), x[1].transpose(1, 2)); },
-             tol_mm);
-    check_op("sum/mean " + d, {a},
-             [](const std::vector<Tensor>& x) {
-               return x[0].sum({0, 2}) + x[0].mean({0, 2}, false) + x[0].sum();
-             },
-             tol);
-    check_op("max/min " + d, {a},
-             [](const std::vector<Tensor>& x) { return x[0].max(1) - x[0].min(2).sum({1}, true); },
-             tol);
-    check_op("var/logsumexp " + d, {a},
-             [](const std::vector<Tensor>& x) {
-               return x[0].var({1}) + logsumexp(x[0], 1) + x[0].max();
-             },
-             tol);
-    check_op("argmax " + d, {a},
-             [](const std::vector<Tensor>& x) { return x[0].argmax(2); }, 0);
-    check_op("where / comparisons " + d, {a, b},
-             [](const std::vector<Tensor>& x) {
-               return where(x[0].gt(x[1]), x[0], x[1] * 2.0) + masked_fill(x[0], x[0].lt(0.0), 0.5);
-             },
-             tol);
+    check_op(
+        "add/mul/div broadcast " + d, {a, b},
+        [](const std::vector<Tensor>& x) { return (x[0] + x[1]) * x[0] / (x[1].abs() + 1.0); },
+        tol);
+    check_op(
+        "unary chain " + d, {a},
+        [](const std::vector<Tensor>& x) {
+          return x[0].exp().log() + x[0].tanh() + x[0].sigmoid() + x[0].gelu() + x[0].relu() +
+                 x[0].square().sqrt() + x[0].clamp(-0.5, 0.5);
+        },
+        tol);
+    check_op(
+        "transposed view " + d, {a},
+        [](const std::vector<Tensor>& x) { return x[0].transpose(0, 2) * 2.0 + 1.0; }, tol);
+    check_op(
+        "batched matmul " + d, {m1, m2},
+        [](const std::vector<Tensor>& x) { return matmul(x[0], x[1]); }, tol_mm);
+    check_op(
+        "matmul of transposed views " + d, {m2, m1},
+        [](const std::vector<Tensor>& x) { return matmul(x[0].t(), x[1].transpose(1, 2)); },
+        tol_mm);
+    check_op(
+        "sum/mean " + d, {a},
+        [](const std::vector<Tensor>& x) {
+          return x[0].sum({0, 2}) + x[0].mean({0, 2}, false) + x[0].sum();
+        },
+        tol);
+    check_op(
+        "max/min " + d, {a},
+        [](const std::vector<Tensor>& x) { return x[0].max(1) - x[0].min(2).sum({1}, true); }, tol);
+    check_op(
+        "var/logsumexp " + d, {a},
+        [](const std::vector<Tensor>& x) {
+          return x[0].var({1}) + logsumexp(x[0], 1) + x[0].max();
+        },
+        tol);
+    check_op(
+        "argmax " + d, {a}, [](const std::vector<Tensor>& x) { return x[0].argmax(2); }, 0);
+    check_op(
+        "where / comparisons " + d, {a, b},
+        [](const std::vector<Tensor>& x) {
+          return where(x[0].gt(x[1]), x[0], x[1] * 2.0) + masked_fill(x[0], x[0].lt(0.0), 0.5);
+        },
+        tol);
   }
   // Crossing devices is differentiable: the gradient comes back to the CPU leaf.
   Tensor x = Tensor::randn({3, 4}, kFloat64).requires_grad_();
@@ -744,53 +759,72 @@ TEST_CASE("cuda parity: softmax, conv2d, pooling, attention, indexing and sort o
     const double tol = tol_for(dt), tol_mm = tol_for(dt, true);
     const std::string d = std::string(" ") + dtype_name(dt);
     Tensor a = random_tensor({4, 5, 6}, dt, 1600);
-    check_op("softmax dim 1" + d, {a}, [](const V& x) { return softmax(x[0], 1); }, tol);
-    check_op("log_softmax dim -1" + d, {a}, [](const V& x) { return log_softmax(x[0], -1); }, tol);
-    check_op("softmax of a transposed view" + d, {a},
-             [](const V& x) { return softmax(x[0].transpose(0, 2), 0); }, tol);
+    check_op(
+        "softmax dim 1" + d, {a}, [](const V& x) { return softmax(x[0], 1); }, tol);
+    check_op(
+        "log_softmax dim -1" + d, {a}, [](const V& x) { return log_softmax(x[0], -1); }, tol);
+    check_op(
+        "softmax of a transposed view" + d, {a},
+        [](const V& x) { return softmax(x[0].transpose(0, 2), 0); }, tol);
     Tensor img = random_tensor({2, 3, 9, 8}, dt, 1601), w = random_tensor({4, 3, 3, 3}, dt, 1602);
     Tensor bias = random_tensor({4}, dt, 1603);
-    check_op("conv2d stride 2 padding 1" + d, {img, w, bias},
-             [](const V& x) { return conv2d(x[0], x[1], x[2], 2, 1); }, tol_mm);
-    check_op("conv2d 1x1" + d, {img, random_tensor({5, 3, 1, 1}, dt, 1604)},
-             [](const V& x) { return conv2d(x[0], x[1]); }, tol_mm);
-    check_op("max_pool2d" + d, {img}, [](const V& x) { return max_pool2d(x[0], 2); }, tol);
-    check_op("avg_pool2d" + d, {img}, [](const V& x) { return avg_pool2d(x[0], 3, 2, 1); }, tol);
-    check_op("adaptive_avg_pool2d" + d, {img},
-             [](const V& x) { return adaptive_avg_pool2d(x[0], Pair2(3, 2)); }, tol);
+    check_op(
+        "conv2d stride 2 padding 1" + d, {img, w, bias},
+        [](const V& x) { return conv2d(x[0], x[1], x[2], 2, 1); }, tol_mm);
+    check_op(
+        "conv2d 1x1" + d, {img, random_tensor({5, 3, 1, 1}, dt, 1604)},
+        [](const V& x) { return conv2d(x[0], x[1]); }, tol_mm);
+    check_op(
+        "max_pool2d" + d, {img}, [](const V& x) { return max_pool2d(x[0], 2); }, tol);
+    check_op(
+        "avg_pool2d" + d, {img}, [](const V& x) { return avg_pool2d(x[0], 3, 2, 1); }, tol);
+    check_op(
+        "adaptive_avg_pool2d" + d, {img},
+        [](const V& x) { return adaptive_avg_pool2d(x[0], Pair2(3, 2)); }, tol);
     Tensor q = random_tensor({2, 3, 5, 8}, dt, 1605), k = random_tensor({2, 3, 7, 8}, dt, 1606);
     Tensor v = random_tensor({2, 3, 7, 4}, dt, 1607);
-    check_op("attention" + d, {q, k, v},
-             [](const V& x) { return scaled_dot_product_attention(x[0], x[1], x[2]); }, tol_mm);
-    check_op("causal attention" + d, {q, random_tensor({2, 3, 5, 8}, dt, 1608),
-                                      random_tensor({2, 3, 5, 4}, dt, 1609)},
-             [](const V& x) {
-               AttentionOptions o;
-               o.is_causal = true;
-               return scaled_dot_product_attention(x[0], x[1], x[2], o);
-             },
-             tol_mm);
+    check_op(
+        "attention" + d, {q, k, v},
+        [](const V& x) { return scaled_dot_product_attention(x[0], x[1], x[2]); }, tol_mm);
+    check_op(
+        "causal attention" + d,
+        {q, random_tensor({2, 3, 5, 8}, dt, 1608), random_tensor({2, 3, 5, 4}, dt, 1609)},
+        [](const V& x) {
+          AttentionOptions o;
+          o.is_causal = true;
+          return scaled_dot_product_attention(x[0], x[1], x[2], o);
+        },
+        tol_mm);
     // Index tensors are int64 inputs: they move to the GPU too, without gradient.
     Tensor idx = Tensor::from_vector(std::vector<int64_t>{3, 0, 3, 1, 5});
-    check_op("index_select" + d, {a, idx}, [](const V& x) { return index_select(x[0], 2, x[1]); },
-             tol);
+    check_op(
+        "index_select" + d, {a, idx}, [](const V& x) { return index_select(x[0], 2, x[1]); }, tol);
     Tensor tok = Tensor::from_vector(std::vector<int64_t>{1, 6, 1, 0, 2, 2}, {2, 3});
-    check_op("embedding" + d, {random_tensor({7, 4}, dt, 1610), tok},
-             [](const V& x) { return embedding(x[0], x[1]); }, tol);
+    check_op(
+        "embedding" + d, {random_tensor({7, 4}, dt, 1610), tok},
+        [](const V& x) { return embedding(x[0], x[1]); }, tol);
     Generator gen(1611);
     Tensor gidx = Tensor::randint(0, 5, {4, 3, 6}, kInt64, &gen);
-    check_op("gather" + d, {a, gidx}, [](const V& x) { return gather(x[0], 1, x[1]); }, tol);
-    check_op("scatter_add" + d, {a, gidx, random_tensor({4, 3, 6}, dt, 1612)},
-             [](const V& x) { return scatter_add(x[0], 1, x[1], x[2]); }, tol);
-    check_op("cat and stack" + d, {a, random_tensor({4, 2, 6}, dt, 1613)},
-             [](const V& x) { return stack({cat({x[0], x[1]}, 1), cat({x[1], x[0]}, 1)}, 0); },
-             tol);
-    check_op("sort values" + d, {random_tensor({4, 50}, dt, 1614, true)},
-             [](const V& x) { return sort(x[0], 1, true).values; }, 0);
-    check_op("sort indices" + d, {random_tensor({4, 50}, dt, 1615, true)},
-             [](const V& x) { return sort(x[0], 0).indices; }, 0);
-    check_op("topk indices" + d, {random_tensor({6, 40}, dt, 1616, true)},
-             [](const V& x) { return topk(x[0], 5).indices; }, 0);
+    check_op(
+        "gather" + d, {a, gidx}, [](const V& x) { return gather(x[0], 1, x[1]); }, tol);
+    check_op(
+        "scatter_add" + d, {a, gidx, random_tensor({4, 3, 6}, dt, 1612)},
+        [](const V& x) { return scatter_add(x[0], 1, x[1], x[2]); }, tol);
+    check_op(
+        "cat and stack" + d, {a, random_tensor({4, 2, 6}, dt, 1613)},
+        [](const V& x) {
+          return stack({cat({x[0], x[1]}, 1), cat({x[1], x[0]}, 1)}, 0);
+        },
+        tol);
+    check_op(
+        "sort values" + d, {random_tensor({4, 50}, dt, 1614, true)},
+        [](const V& x) { return sort(x[0], 1, true).values; }, 0);
+    check_op(
+        "sort indices" + d, {random_tensor({4, 50}, dt, 1615, true)},
+        [](const V& x) { return sort(x[0], 0).indices; }, 0);
+    check_op(
+        "topk indices" + d, {random_tensor({6, 40}, dt, 1616, true)},
+        [](const V& x) { return topk(x[0], 5).indices; }, 0);
   }
 }
 
@@ -806,22 +840,25 @@ TEST_CASE("cuda: float64 gradcheck of ops on the GPU") {
     CHECK(r.ok);
   };
   check("matmul", gradcheck([](auto& x) { return matmul(x[0], x[1]); }, {a, b}));
-  check("broadcast mul/div", gradcheck([](auto& x) { return x[0] * x[1].t() / (x[0].square() + 1.0); },
-                                       {a, b}));
-  check("gelu/tanh/sigmoid", gradcheck([](auto& x) { return x[0].gelu() + x[0].tanh() * x[0].sigmoid(); },
-                                       {c}));
-  check("reductions", gradcheck([](auto& x) { return x[0].sum({1}) + x[0].var({1}) + logsumexp(x[0], 2).sum({1}); },
-                                {c}));
-  check("batched matmul", gradcheck([](auto& x) { return matmul(x[0], x[0].transpose(1, 2)); }, {c}));
+  check("broadcast mul/div",
+        gradcheck([](auto& x) { return x[0] * x[1].t() / (x[0].square() + 1.0); }, {a, b}));
+  check("gelu/tanh/sigmoid",
+        gradcheck([](auto& x) { return x[0].gelu() + x[0].tanh() * x[0].sigmoid(); }, {c}));
+  check(
+      "reductions",
+      gradcheck([](auto& x) { return x[0].sum({1}) + x[0].var({1}) + logsumexp(x[0], 2).sum({1}); },
+                {c}));
+  check("batched matmul",
+        gradcheck([](auto& x) { return matmul(x[0], x[0].transpose(1, 2)); }, {c}));
   check("softmax", gradcheck([](auto& x) { return softmax(x[0], 1) * log_softmax(x[0], 2); }, {c}));
   Tensor img = Tensor::randn({2, 2, 5, 5}, o, &gen).requires_grad_();
   Tensor w = Tensor::randn({3, 2, 3, 3}, o, &gen).requires_grad_();
   check("conv2d", gradcheck([](auto& x) { return conv2d(x[0], x[1], {}, 2, 1); }, {img, w}));
-  check("pooling", gradcheck([](auto& x) { return avg_pool2d(x[0], 2) + max_pool2d(x[0], 2); },
-                             {img}));
+  check("pooling",
+        gradcheck([](auto& x) { return avg_pool2d(x[0], 2) + max_pool2d(x[0], 2); }, {img}));
   Tensor q = Tensor::randn({2, 3, 4}, o, &gen).requires_grad_();
-  check("attention", gradcheck([](auto& x) { return scaled_dot_product_attention(x[0], x[0], x[0]); },
-                               {q}));
+  check("attention",
+        gradcheck([](auto& x) { return scaled_dot_product_attention(x[0], x[0], x[0]); }, {q}));
 }
 
 TEST_CASE("cuda: mixing devices in one op is a clear error") {
@@ -833,7 +870,7 @@ TEST_CASE("cuda: mixing devices in one op is a clear error") {
                        doctest::Contains("floating"), Error);
 }
 
-// ---- memory ---------------------------------------------------------------------------------------
+// ---- memory -------------------------------------------------------------------------------------
 
 TEST_CASE("cuda: a steady-state training loop makes no cudaMalloc call") {
   if (!have_gpu("allocator test")) return;

@@ -77,7 +77,7 @@ std::vector<int64_t> row_major(const std::vector<int64_t>& shape) {
 
 }  // namespace
 
-// ---- elementwise walk --------------------------------------------------------------------------
+// ---- elementwise walk ---------------------------------------------------------------------------
 
 TEST_CASE("cuda math: coalesced elementwise dims address the same elements as the strides") {
   std::mt19937 rng(7);
@@ -90,8 +90,9 @@ TEST_CASE("cuda math: coalesced elementwise dims address the same elements as th
     for (int k = 0; k < 3; ++k) {
       std::vector<int64_t> st = row_major(shape);
       switch (k == 0 ? 0 : pick(4)) {
-        case 0: break;  // contiguous
-        case 1: {       // a permutation of a contiguous tensor's strides (transposes)
+        case 0:
+          break;   // contiguous
+        case 1: {  // a permutation of a contiguous tensor's strides (transposes)
           std::vector<int64_t> perm_shape = shape;
           std::shuffle(perm_shape.begin(), perm_shape.end(), rng);
           std::vector<int> order(nd);
@@ -458,10 +459,10 @@ void check_reduce_emulation(std::mt19937& rng) {
           cpu().reduce(op, x.desc(), want.desc());
           for (int threads : {0, 32, 64, 256}) {
             Tensor got = emulate_reduce<T>(op, x, kept, threads);
-            check_values(values(got), values(want), op == ReduceOp::Sum ? 1e-12 : 0,
-                         cat_str("reduce op ", static_cast<int>(op), " ", dtype_name(x.dtype()),
-                                 " shape ", x.shape().str(), " mask ", mask, " view ", view,
-                                 " threads ", threads));
+            check_values(
+                values(got), values(want), op == ReduceOp::Sum ? 1e-12 : 0,
+                cat_str("reduce op ", static_cast<int>(op), " ", dtype_name(x.dtype()), " shape ",
+                        x.shape().str(), " mask ", mask, " view ", view, " threads ", threads));
           }
         }
       }
@@ -564,7 +565,7 @@ TEST_CASE("cuda math: row-major GEMM as a column-major (cuBLAS) call matches the
         }
 }
 
-// ---- convolution and pooling ------------------------------------------------------------------
+// ---- convolution and pooling --------------------------------------------------------------------
 
 TEST_CASE("cuda math: conv_window_of inverts the im2col window arithmetic") {
   int checked = 0;
@@ -632,9 +633,9 @@ Conv2dGeom geom(int64_t N, int64_t C, int64_t H, int64_t W, int64_t KH, int64_t 
 
 template <class T>
 void check_conv_pool(const Conv2dGeom& g, double tol) {
-  const std::string where = cat_str(dtype_name(dtype_of<T>()), " N", g.N, " C", g.C, " ", g.H, "x",
-                                    g.W, " k", g.KH, "x", g.KW, " s", g.SH, "x", g.SW, " p", g.PH,
-                                    " d", g.DH);
+  const std::string where =
+      cat_str(dtype_name(dtype_of<T>()), " N", g.N, " C", g.C, " ", g.H, "x", g.W, " k", g.KH, "x",
+              g.KW, " s", g.SH, "x", g.SW, " p", g.PH, " d", g.DH);
   Generator gen(17);
   const TensorOptions opt(dtype_of<T>());
   Tensor x = Tensor::randn({g.N, g.C, g.H, g.W}, opt, &gen);
@@ -780,15 +781,14 @@ TEST_CASE("cuda math: index_select / index_add / gather / scatter_add offsets") 
   std::vector<int64_t> gidx(static_cast<size_t>(outer * idx_dim * inner));
   for (size_t i = 0; i < gidx.size(); ++i) gidx[i] = static_cast<int64_t>((i * 7 + i / 3) % dim);
   Tensor g_out = Tensor::empty({outer, idx_dim, inner}, kFloat64);
-  cpu().gather(kFloat64, src.raw_data(), gidx.data(), g_out.raw_data(), outer, dim, idx_dim,
-               inner);
+  cpu().gather(kFloat64, src.raw_data(), gidx.data(), g_out.raw_data(), outer, dim, idx_dim, inner);
   emu.assign(static_cast<size_t>(g_out.numel()), 0);
   for (int64_t p = 0; p < g_out.numel(); ++p)
     emu[p] = src.data_ptr<double>()[elem::gather_offset(gidx.data(), dim, idx_dim, inner, p)];
   check_values(emu, values(g_out), 0, "gather");
   Tensor s_cpu = dst.clone();
-  cpu().scatter_add(kFloat64, g_out.raw_data(), gidx.data(), s_cpu.raw_data(), outer, dim,
-                    idx_dim, inner);
+  cpu().scatter_add(kFloat64, g_out.raw_data(), gidx.data(), s_cpu.raw_data(), outer, dim, idx_dim,
+                    inner);
   acc = values(dst);
   for (int64_t p = 0; p < g_out.numel(); ++p)
     acc[elem::gather_offset(gidx.data(), dim, idx_dim, inner, p)] += g_out.data_ptr<double>()[p];
@@ -811,16 +811,16 @@ TEST_CASE("cuda math: sort keys give the CPU's stable order (ties, -0.0, NaN, to
   // CPU's sort_rows, on rows full of ties and signed zeros.
   const double nan = std::numeric_limits<double>::quiet_NaN();
   const int64_t rows = 5, n = 9;
-  std::vector<double> x = {1,   -0.0, 0.0, 2, 1,    -1, 0.0, -0.0, 2,  3, 3, 3, 1, 1, 1, 2, 2, 2,
-                           5,   4,    3,   2, 1,    0,  -1,  -2,   -3, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-                           nan, 1,    -nan, 0, -1.0, nan, 2,  -0.0, 1};
+  std::vector<double> x = {1, -0.0, 0.0, 2, 1, -1, 0.0, -0.0, 2,    3,  3,    3,   1, 1,    1,
+                           2, 2,    2,   5, 4, 3,  2,   1,    0,    -1, -2,   -3,  0, 0,    0,
+                           0, 0,    0,   0, 0, 0,  nan, 1,    -nan, 0,  -1.0, nan, 2, -0.0, 1};
   Tensor in = Tensor::from_vector(x, {rows, n}, kFloat64);
   for (bool descending : {false, true})
     for (int64_t k : {n, int64_t{4}}) {
       Tensor vals = Tensor::empty({rows, k}, kFloat64);
       Tensor idx = Tensor::empty({rows, k}, kInt64);
-      cpu().sort_rows(kFloat64, in.raw_data(), vals.raw_data(), idx.data_ptr<int64_t>(), rows, n,
-                      k, descending);
+      cpu().sort_rows(kFloat64, in.raw_data(), vals.raw_data(), idx.data_ptr<int64_t>(), rows, n, k,
+                      descending);
       std::vector<double> ev, ei;
       for (int64_t r = 0; r < rows; ++r) {
         std::vector<int64_t> pos(static_cast<size_t>(n));
@@ -870,8 +870,8 @@ TEST_CASE("cuda math: cross-entropy gradient element matches the CPU backend") {
   std::vector<double> x1 = {0, 1};
   std::vector<int64_t> t1 = {7};
   double lse1 = 1.3, g1 = 1;
-  CHECK(std::isnan(elem::cross_entropy_grad_value(x1.data(), t1.data(), &lse1, &g1, 2, -100, 0.0,
-                                                  1.0, 0)));
+  CHECK(std::isnan(
+      elem::cross_entropy_grad_value(x1.data(), t1.data(), &lse1, &g1, 2, -100, 0.0, 1.0, 0)));
 }
 
 TEST_CASE("cuda math: Adam / AdamW element update matches the CPU backend") {
@@ -906,7 +906,8 @@ TEST_CASE("cuda math: layer-norm parameter gradients in row chunks match the CPU
     Generator gen(41);
     Tensor x = Tensor::randn({N, D}, kFloat64, &gen), gy = Tensor::randn({N, D}, kFloat64, &gen);
     Tensor w = Tensor::randn({D}, kFloat64, &gen), b = Tensor::randn({D}, kFloat64, &gen);
-    Tensor y = empty_like(x), mean = Tensor::empty({N}, kFloat64), rstd = Tensor::empty({N}, kFloat64);
+    Tensor y = empty_like(x), mean = Tensor::empty({N}, kFloat64),
+           rstd = Tensor::empty({N}, kFloat64);
     cpu().layer_norm_forward(kFloat64, x.raw_data(), w.raw_data(), b.raw_data(), y.raw_data(),
                              mean.raw_data(), rstd.raw_data(), N, D, 1e-5);
     Tensor gx = empty_like(x), gw = empty_like(w), gb = empty_like(b);

@@ -34,9 +34,7 @@ struct MaxPoolF {
   const T* x;
   T* y;
   int64_t* argmax;
-  __device__ void operator()(int64_t i) const {
-    elem::max_pool_value(g, x, i, y + i, argmax + i);
-  }
+  __device__ void operator()(int64_t i) const { elem::max_pool_value(g, x, i, y + i, argmax + i); }
 };
 
 template <class T>
@@ -133,8 +131,8 @@ void CudaBackend::max_pool2d_forward(DType dtype, const void* x, void* y, int64_
   });
 }
 
-void CudaBackend::max_pool2d_backward(DType dtype, const void* gy, const int64_t* argmax,
-                                      void* gx, const Conv2dGeom& g) {
+void CudaBackend::max_pool2d_backward(DType dtype, const void* gy, const int64_t* argmax, void* gx,
+                                      const Conv2dGeom& g) {
   check_geom("max_pool2d_backward", g);
   dispatch_floating(dtype, "max_pool2d_backward", [&](auto t) {
     using T = decltype(t);
@@ -152,8 +150,7 @@ void CudaBackend::avg_pool2d_forward(DType dtype, const void* x, void* y, const 
   });
 }
 
-void CudaBackend::avg_pool2d_backward(DType dtype, const void* gy, void* gx,
-                                      const Conv2dGeom& g) {
+void CudaBackend::avg_pool2d_backward(DType dtype, const void* gy, void* gx, const Conv2dGeom& g) {
   check_geom("avg_pool2d_backward", g);
   dispatch_floating(dtype, "avg_pool2d_backward", [&](auto t) {
     using T = decltype(t);

@@ -63,11 +63,9 @@ class CudaBackend final : public Backend {
 
   void fill(const Strided& out, double value) override;
   void copy(const Strided& src, const Strided& out) override;
-  void unary(UnaryOp op, const Strided& in, const Strided& out, double alpha,
-             double beta) override;
+  void unary(UnaryOp op, const Strided& in, const Strided& out, double alpha, double beta) override;
   void binary(BinaryOp op, const Strided& a, const Strided& b, const Strided& out) override;
-  void where(const Strided& cond, const Strided& a, const Strided& b,
-             const Strided& out) override;
+  void where(const Strided& cond, const Strided& a, const Strided& b, const Strided& out) override;
   void reduce(ReduceOp op, const Strided& in, const Strided& out) override;
   void gemm(const GemmArgs& g) override;
   void random(RandomDist dist, const Strided& out, uint64_t seed, uint64_t offset, double a,
@@ -98,8 +96,8 @@ class CudaBackend final : public Backend {
   void layer_norm_forward(DType dtype, const void* x, const void* w, const void* b, void* y,
                           void* mean, void* rstd, int64_t N, int64_t D, double eps) override;
   void layer_norm_backward(DType dtype, const void* gy, const void* x, const void* mean,
-                           const void* rstd, const void* w, void* gx, void* gw, void* gb,
-                           int64_t N, int64_t D) override;
+                           const void* rstd, const void* w, void* gx, void* gw, void* gb, int64_t N,
+                           int64_t D) override;
 
   void im2col(DType dtype, const void* x, void* cols, const Conv2dGeom& g) override;
   void col2im(DType dtype, const void* cols, void* gx, const Conv2dGeom& g) override;
@@ -115,8 +113,8 @@ class CudaBackend final : public Backend {
                                     const Conv2dGeom& g) override;
 
   void adam_step(DType dtype, void* param, const void* grad, void* exp_avg, void* exp_avg_sq,
-                 int64_t n, double lr, double beta1, double beta2, double eps,
-                 double weight_decay, int64_t step, bool decoupled) override;
+                 int64_t n, double lr, double beta1, double beta2, double eps, double weight_decay,
+                 int64_t step, bool decoupled) override;
 };
 
 }  // namespace cuda

@@ -39,7 +39,7 @@ inline unsigned grid_for(int64_t n, int threads = kThreads) {
 }
 
 // Grid-stride loop with 64-bit indices: correct for any n and any grid size.
-#define MMGRAD_KERNEL_LOOP(i, n)                                                        \
+#define MMGRAD_KERNEL_LOOP(i, n)                                                         \
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); \
        i += static_cast<int64_t>(blockDim.x) * gridDim.x)
 
@@ -56,9 +56,12 @@ inline int threads_for_row(int64_t len, int max_threads = 256) {
 template <class F>
 decltype(auto) dispatch_floating(DType dt, const char* what, F&& f) {
   switch (dt) {
-    case DType::Float32: return f(float{});
-    case DType::Float64: return f(double{});
-    default: fail(cat_str(what, ": expected a floating dtype, got ", dtype_name(dt)));
+    case DType::Float32:
+      return f(float{});
+    case DType::Float64:
+      return f(double{});
+    default:
+      fail(cat_str(what, ": expected a floating dtype, got ", dtype_name(dt)));
   }
 }
 
@@ -66,10 +69,14 @@ decltype(auto) dispatch_floating(DType dt, const char* what, F&& f) {
 template <class F>
 decltype(auto) dispatch_all(DType dt, F&& f) {
   switch (dt) {
-    case DType::Float32: return f(float{});
-    case DType::Float64: return f(double{});
-    case DType::Int64: return f(int64_t{});
-    case DType::Bool: return f(uint8_t{});
+    case DType::Float32:
+      return f(float{});
+    case DType::Float64:
+      return f(double{});
+    case DType::Int64:
+      return f(int64_t{});
+    case DType::Bool:
+      return f(uint8_t{});
   }
   return f(float{});
 }
@@ -152,8 +159,9 @@ void check_same_shapes(const char* op, const Strided* const (&ops)[N]) {
   for (int k = 1; k < N; ++k) {
     bool same = ops[k]->ndim == ops[0]->ndim;
     for (int d = 0; same && d < ops[0]->ndim; ++d) same = ops[k]->shape[d] == ops[0]->shape[d];
-    MMGRAD_CHECK(same, op, ": operand ", k, " has a different shape from the output (", ops[k]->ndim,
-                 " vs ", ops[0]->ndim, " dims, ", ops[k]->numel(), " vs ", ops[0]->numel(),
+    MMGRAD_CHECK(same, op, ": operand ", k, " has a different shape from the output (",
+                 ops[k]->ndim, " vs ", ops[0]->ndim, " dims, ", ops[k]->numel(), " vs ",
+                 ops[0]->numel(),
                  " elements); the kernel expects operands broadcast to the output's shape");
   }
 }

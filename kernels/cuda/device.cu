@@ -59,8 +59,8 @@ void start_device() {
   cudaDeviceProp prop;
   check_cuda(cudaGetDeviceProperties(&prop, 0), "device cuda: cudaGetDeviceProperties");
   g_sm_count = prop.multiProcessorCount > 0 ? prop.multiProcessorCount : 1;
-  g_description = cat_str(prop.name, " (sm_", prop.major, prop.minor, ", ",
-                          prop.totalGlobalMem >> 20, " MiB)");
+  g_description =
+      cat_str(prop.name, " (sm_", prop.major, prop.minor, ", ", prop.totalGlobalMem >> 20, " MiB)");
   probe_kernel<<<1, 1>>>(nullptr);
   cudaError_t e = cudaGetLastError();
   if (e == cudaSuccess) e = cudaDeviceSynchronize();

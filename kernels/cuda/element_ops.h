@@ -48,8 +48,10 @@ constexpr bool unary_supports_int(UnaryOp op) {
     case UnaryOp::Clamp:
     case UnaryOp::Square:
     case UnaryOp::AddScalar:
-    case UnaryOp::MulScalar: return true;
-    default: return false;
+    case UnaryOp::MulScalar:
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -114,8 +116,10 @@ constexpr bool binary_writes_bool(BinaryOp op) {
     case BinaryOp::Gt:
     case BinaryOp::Ge:
     case BinaryOp::LogicalAnd:
-    case BinaryOp::LogicalOr: return true;
-    default: return false;
+    case BinaryOp::LogicalOr:
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -212,14 +216,14 @@ MMGRAD_HD ValIdx<T> pick(ValIdx<T> a, ValIdx<T> b) {
   return a.i < b.i ? a : b;
 }
 
-// ---- random numbers: see kernels/philox.h (philox::uniform_sample / normal_sample) -------------
+// ---- random numbers: see kernels/philox.h (philox::uniform_sample / normal_sample) --------------
 
 // ---- indexing -----------------------------------------------------------------------------------
 
 // index_select / index_add: element t of the [outer, n_idx, inner] side pairs with this offset
 // in the [outer, dim, inner] side (slice idx[i] of dim), or -1 when idx[i] is outside [0, dim).
-MMGRAD_HD int64_t index_select_offset(const int64_t* idx, int64_t dim, int64_t inner,
-                                      int64_t n_idx, int64_t t) {
+MMGRAD_HD int64_t index_select_offset(const int64_t* idx, int64_t dim, int64_t inner, int64_t n_idx,
+                                      int64_t t) {
   const int64_t k = t % inner, row = t / inner;
   const int64_t i = row % n_idx, o = row / n_idx;
   const int64_t j = idx[i];
@@ -417,8 +421,7 @@ MMGRAD_HD T adaptive_avg_grad_value(const Conv2dGeom& g, const T* gy, T acc, int
 // (the op validates targets; this only guards memory) gives NaN.
 template <class T>
 MMGRAD_HD T cross_entropy_grad_value(const T* x, const int64_t* target, const T* lse, const T* g,
-                                     int64_t C, int64_t ignore_index, T off, T keep,
-                                     int64_t idx) {
+                                     int64_t C, int64_t ignore_index, T off, T keep, int64_t idx) {
   const int64_t n = idx / C, c = idx % C;
   const int64_t t = target[n];
   if (t == ignore_index) return T(0);
@@ -471,8 +474,8 @@ MMGRAD_HD void layer_norm_param_partial(const T* gy, const T* x, const T* mean, 
 
 // Pass 2: column c adds its chunks in order; gw / gb may be null.
 template <class T>
-MMGRAD_HD void layer_norm_param_final(const double* pw, const double* pb, int64_t chunks,
-                                      int64_t D, int64_t c, T* gw, T* gb) {
+MMGRAD_HD void layer_norm_param_final(const double* pw, const double* pb, int64_t chunks, int64_t D,
+                                      int64_t c, T* gw, T* gb) {
   double sw = 0, sb = 0;
   for (int64_t k = 0; k < chunks; ++k) {
     sw += pw[k * D + c];

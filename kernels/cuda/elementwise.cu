@@ -58,13 +58,14 @@ struct WhereF {
 template <UnaryOp OP, class T>
 void run_unary(const Strided& in, const Strided& out, double alpha, double beta) {
   const Strided* ops[2] = {&out, &in};
-  launch_elementwise<2>("unary op", ops,
-                        UnaryF<OP, T>{out.ptr<T>(), in.ptr<T>(), static_cast<T>(alpha),
-                                      static_cast<T>(beta)});
+  launch_elementwise<2>(
+      "unary op", ops,
+      UnaryF<OP, T>{out.ptr<T>(), in.ptr<T>(), static_cast<T>(alpha), static_cast<T>(beta)});
 }
 
 #define MMGRAD_UNARY_CASE(NAME) \
-  case UnaryOp::NAME: return run_unary<UnaryOp::NAME, T>(in, out, alpha, beta);
+  case UnaryOp::NAME:           \
+    return run_unary<UnaryOp::NAME, T>(in, out, alpha, beta);
 
 template <class T>
 void unary_float(UnaryOp op, const Strided& in, const Strided& out, double alpha, double beta) {
@@ -102,7 +103,8 @@ void unary_int(UnaryOp op, const Strided& in, const Strided& out, double alpha, 
     MMGRAD_UNARY_CASE(Square)
     MMGRAD_UNARY_CASE(AddScalar)
     MMGRAD_UNARY_CASE(MulScalar)
-    default: fail("unary op: this operation needs a floating-point tensor, got int64");
+    default:
+      fail("unary op: this operation needs a floating-point tensor, got int64");
   }
 }
 #undef MMGRAD_UNARY_CASE
@@ -115,7 +117,8 @@ void run_binary(const Strided& a, const Strided& b, const Strided& out) {
 }
 
 #define MMGRAD_BINARY_CASE(NAME) \
-  case BinaryOp::NAME: return run_binary<BinaryOp::NAME, T>(a, b, out);
+  case BinaryOp::NAME:           \
+    return run_binary<BinaryOp::NAME, T>(a, b, out);
 
 template <class T>
 void binary_typed(BinaryOp op, const Strided& a, const Strided& b, const Strided& out) {
@@ -139,7 +142,8 @@ void binary_typed(BinaryOp op, const Strided& a, const Strided& b, const Strided
     MMGRAD_BINARY_CASE(LogicalAnd)
     MMGRAD_BINARY_CASE(LogicalOr)
     case BinaryOp::GeluGrad:
-      if constexpr (std::is_floating_point_v<T>) return run_binary<BinaryOp::GeluGrad, T>(a, b, out);
+      if constexpr (std::is_floating_point_v<T>)
+        return run_binary<BinaryOp::GeluGrad, T>(a, b, out);
       break;
   }
   fail(cat_str("binary op: not supported for dtype ", dtype_name(a.dtype)));
@@ -181,24 +185,31 @@ void CudaBackend::unary(UnaryOp op, const Strided& in, const Strided& out, doubl
   MMGRAD_CHECK(in.dtype == out.dtype, "unary op: input dtype ", dtype_name(in.dtype),
                " differs from the output's ", dtype_name(out.dtype));
   switch (in.dtype) {
-    case DType::Float32: return unary_float<float>(op, in, out, alpha, beta);
-    case DType::Float64: return unary_float<double>(op, in, out, alpha, beta);
-    case DType::Int64: return unary_int(op, in, out, alpha, beta);
-    case DType::Bool: fail("unary op: not supported for bool tensors");
+    case DType::Float32:
+      return unary_float<float>(op, in, out, alpha, beta);
+    case DType::Float64:
+      return unary_float<double>(op, in, out, alpha, beta);
+    case DType::Int64:
+      return unary_int(op, in, out, alpha, beta);
+    case DType::Bool:
+      fail("unary op: not supported for bool tensors");
   }
 }
 
 void CudaBackend::binary(BinaryOp op, const Strided& a, const Strided& b, const Strided& out) {
   // The kernel reads and writes with the C++ types these imply: a mismatch would corrupt memory.
   const DType want = elem::binary_writes_bool(op) ? DType::Bool : a.dtype;
-  MMGRAD_CHECK(a.dtype == b.dtype && out.dtype == want,
-               "binary op: dtypes ", dtype_name(a.dtype), ", ", dtype_name(b.dtype), " -> ",
-               dtype_name(out.dtype), " do not fit the op");
+  MMGRAD_CHECK(a.dtype == b.dtype && out.dtype == want, "binary op: dtypes ", dtype_name(a.dtype),
+               ", ", dtype_name(b.dtype), " -> ", dtype_name(out.dtype), " do not fit the op");
   switch (a.dtype) {
-    case DType::Float32: return binary_typed<float>(op, a, b, out);
-    case DType::Float64: return binary_typed<double>(op, a, b, out);
-    case DType::Int64: return binary_typed<int64_t>(op, a, b, out);
-    case DType::Bool: return binary_typed<uint8_t>(op, a, b, out);
+    case DType::Float32:
+      return binary_typed<float>(op, a, b, out);
+    case DType::Float64:
+      return binary_typed<double>(op, a, b, out);
+    case DType::Int64:
+      return binary_typed<int64_t>(op, a, b, out);
+    case DType::Bool:
+      return binary_typed<uint8_t>(op, a, b, out);
   }
 }
 

@@ -83,11 +83,10 @@ const Cublas& cublas() {
 
 void check_cublas(cublasStatus_t s, const char* what, const GemmArgs* g = nullptr) {
   if (s == CUBLAS_STATUS_SUCCESS) return;
-  std::string sizes =
-      g ? cat_str(" (batch ", g->batch, ", M ", g->M, ", N ", g->N, ", K ", g->K, ", lda ", g->lda,
-                  ", ldb ", g->ldb, ", ldc ", g->ldc, ", trans_a ", g->trans_a, ", trans_b ",
-                  g->trans_b, ")")
-        : std::string();
+  std::string sizes = g ? cat_str(" (batch ", g->batch, ", M ", g->M, ", N ", g->N, ", K ", g->K,
+                                  ", lda ", g->lda, ", ldb ", g->ldb, ", ldc ", g->ldc,
+                                  ", trans_a ", g->trans_a, ", trans_b ", g->trans_b, ")")
+                        : std::string();
   fail(cat_str("matmul: cuBLAS ", what, " failed: ", cublas().status_name(s), ": ",
                cublas().status_string(s), sizes));
 }
@@ -133,9 +132,9 @@ void CudaBackend::gemm(const GemmArgs& g) {
                  g.batch, ", M ", g.M, ", N ", g.N, ", K ", g.K, ")");
     if (g.batch == 0 || g.M == 0 || g.N == 0) return;
     if (g.K == 0) {
-      launch_index("matmul", g.batch * g.M * g.N,
-                   ScaleF<T>{static_cast<T*>(g.C), g.M, g.N, g.ldc, g.stride_c,
-                             static_cast<T>(g.beta)});
+      launch_index(
+          "matmul", g.batch * g.M * g.N,
+          ScaleF<T>{static_cast<T*>(g.C), g.M, g.N, g.ldc, g.stride_c, static_cast<T>(g.beta)});
       return;
     }
     const index::ColumnMajorGemm c = index::column_major_gemm(g);
@@ -144,23 +143,22 @@ void CudaBackend::gemm(const GemmArgs& g) {
     const T alpha = static_cast<T>(g.alpha), beta = static_cast<T>(g.beta);
     cublasHandle_t h = handle();
     if constexpr (std::is_same_v<T, float>) {
-      check_cublas(cublas().set_math_mode(h, g_allow_tf32 ? CUBLAS_TF32_TENSOR_OP_MATH
-                                                          : CUBLAS_DEFAULT_MATH),
+      check_cublas(cublas().set_math_mode(
+                       h, g_allow_tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH),
                    "cublasSetMathMode");
-      check_cublas(cublas().sgemm(
-                       h, op_first, op_second, c.m, c.n, c.k, &alpha,
-                       static_cast<const float*>(c.first), c.ld_first, c.stride_first,
-                       static_cast<const float*>(c.second), c.ld_second, c.stride_second, &beta,
-                       static_cast<float*>(c.C), c.ldc, c.stride_c, c.batch),
+      check_cublas(cublas().sgemm(h, op_first, op_second, c.m, c.n, c.k, &alpha,
+                                  static_cast<const float*>(c.first), c.ld_first, c.stride_first,
+                                  static_cast<const float*>(c.second), c.ld_second, c.stride_second,
+                                  &beta, static_cast<float*>(c.C), c.ldc, c.stride_c, c.batch),
                    "cublasSgemmStridedBatched", &g);
     } else {
       check_cublas(cublas().set_math_mode(h, CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
-      check_cublas(cublas().dgemm(
-                       h, op_first, op_second, c.m, c.n, c.k, &alpha,
-                       static_cast<const double*>(c.first), c.ld_first, c.stride_first,
-                       static_cast<const double*>(c.second), c.ld_second, c.stride_second, &beta,
-                       static_cast<double*>(c.C), c.ldc, c.stride_c, c.batch),
-                   "cublasDgemmStridedBatched", &g);
+      check_cublas(
+          cublas().dgemm(h, op_first, op_second, c.m, c.n, c.k, &alpha,
+                         static_cast<const double*>(c.first), c.ld_first, c.stride_first,
+                         static_cast<const double*>(c.second), c.ld_second, c.stride_second, &beta,
+                         static_cast<double*>(c.C), c.ldc, c.stride_c, c.batch),
+          "cublasDgemmStridedBatched", &g);
     }
   });
 }

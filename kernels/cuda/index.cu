@@ -68,8 +68,8 @@ struct ScatterAddF {
 };
 
 void check_sizes(const char* op, int64_t a, int64_t b, int64_t c, int64_t d) {
-  MMGRAD_CHECK(a >= 0 && b >= 0 && c >= 0 && d >= 0, op, ": negative size (", a, ", ", b, ", ",
-               c, ", ", d, ")");
+  MMGRAD_CHECK(a >= 0 && b >= 0 && c >= 0 && d >= 0, op, ": negative size (", a, ", ", b, ", ", c,
+               ", ", d, ")");
 }
 
 }  // namespace
@@ -90,20 +90,20 @@ void CudaBackend::index_add(DType dtype, const void* src, const int64_t* idx, vo
   check_sizes("index_add", outer, dst_dim, inner, n_idx);
   dispatch_floating(dtype, "index_add", [&](auto t) {
     using T = decltype(t);
-    launch_index("index_add", outer * n_idx * inner,
-                 IndexAddF<T>{static_cast<const T*>(src), idx, static_cast<T*>(dst), dst_dim,
-                              inner, n_idx});
+    launch_index(
+        "index_add", outer * n_idx * inner,
+        IndexAddF<T>{static_cast<const T*>(src), idx, static_cast<T*>(dst), dst_dim, inner, n_idx});
   });
 }
 
-void CudaBackend::gather(DType dtype, const void* src, const int64_t* idx, void* out,
-                         int64_t outer, int64_t src_dim, int64_t idx_dim, int64_t inner) {
+void CudaBackend::gather(DType dtype, const void* src, const int64_t* idx, void* out, int64_t outer,
+                         int64_t src_dim, int64_t idx_dim, int64_t inner) {
   check_sizes("gather", outer, src_dim, idx_dim, inner);
   dispatch_all(dtype, [&](auto t) {
     using T = decltype(t);
-    launch_index("gather", outer * idx_dim * inner,
-                 GatherF<T>{static_cast<const T*>(src), idx, static_cast<T*>(out), src_dim,
-                            idx_dim, inner});
+    launch_index(
+        "gather", outer * idx_dim * inner,
+        GatherF<T>{static_cast<const T*>(src), idx, static_cast<T*>(out), src_dim, idx_dim, inner});
   });
 }
 

@@ -84,8 +84,8 @@ void* CudaBackend::allocate(size_t nbytes) {
   if (e != cudaSuccess) {
     cudaGetLastError();
     fail(cat_str("cuda allocate: cudaMalloc of ", cls, " bytes (for ", nbytes,
-                 " requested) failed with ", cudaGetErrorName(e), ": ", cudaGetErrorString(e),
-                 " (", c.stats.bytes_in_use, " bytes in use by tensors)"));
+                 " requested) failed with ", cudaGetErrorName(e), ": ", cudaGetErrorString(e), " (",
+                 c.stats.bytes_in_use, " bytes in use by tensors)"));
   }
   c.stats.bytes_in_use += static_cast<int64_t>(cls);
   return p;

@@ -124,8 +124,8 @@ void reduce_typed(ReduceOp op, const Strided& in, const Strided& out) {
   MMGRAD_CHECK(in.ndim == out.ndim, "reduce: output has ", out.ndim,
                " dimensions, expected the input's ", in.ndim);
   for (int d = 0; d < in.ndim; ++d)
-    MMGRAD_CHECK(out.shape[d] == in.shape[d] || out.shape[d] == 1, "reduce: output dimension ",
-                 d, " has size ", out.shape[d], ", expected ", in.shape[d], " or 1");
+    MMGRAD_CHECK(out.shape[d] == in.shape[d] || out.shape[d] == 1, "reduce: output dimension ", d,
+                 " has size ", out.shape[d], ", expected ", in.shape[d], " or 1");
   const bool is_arg = op == ReduceOp::ArgMax || op == ReduceOp::ArgMin;
   MMGRAD_CHECK(out.dtype == (is_arg ? DType::Int64 : in.dtype), "reduce: output dtype ",
                dtype_name(out.dtype), " does not match the op");
@@ -138,11 +138,16 @@ void reduce_typed(ReduceOp op, const Strided& in, const Strided& out) {
   if (g.nR == 0) fail("reduce: cannot reduce over an empty dimension");
   if (g.nK == 0) return;
   switch (op) {
-    case ReduceOp::Sum: return run_reduce<ReduceOp::Sum, T>(in, out, g);
-    case ReduceOp::Max: return run_reduce<ReduceOp::Max, T>(in, out, g);
-    case ReduceOp::Min: return run_reduce<ReduceOp::Min, T>(in, out, g);
-    case ReduceOp::ArgMax: return run_reduce<ReduceOp::ArgMax, T>(in, out, g);
-    case ReduceOp::ArgMin: return run_reduce<ReduceOp::ArgMin, T>(in, out, g);
+    case ReduceOp::Sum:
+      return run_reduce<ReduceOp::Sum, T>(in, out, g);
+    case ReduceOp::Max:
+      return run_reduce<ReduceOp::Max, T>(in, out, g);
+    case ReduceOp::Min:
+      return run_reduce<ReduceOp::Min, T>(in, out, g);
+    case ReduceOp::ArgMax:
+      return run_reduce<ReduceOp::ArgMax, T>(in, out, g);
+    case ReduceOp::ArgMin:
+      return run_reduce<ReduceOp::ArgMin, T>(in, out, g);
   }
 }
 
@@ -150,10 +155,14 @@ void reduce_typed(ReduceOp op, const Strided& in, const Strided& out) {
 
 void CudaBackend::reduce(ReduceOp op, const Strided& in, const Strided& out) {
   switch (in.dtype) {
-    case DType::Float32: return reduce_typed<float>(op, in, out);
-    case DType::Float64: return reduce_typed<double>(op, in, out);
-    case DType::Int64: return reduce_typed<int64_t>(op, in, out);
-    case DType::Bool: fail("reduce: convert bool tensors to int64 or float first");
+    case DType::Float32:
+      return reduce_typed<float>(op, in, out);
+    case DType::Float64:
+      return reduce_typed<double>(op, in, out);
+    case DType::Int64:
+      return reduce_typed<int64_t>(op, in, out);
+    case DType::Bool:
+      fail("reduce: convert bool tensors to int64 or float first");
   }
 }
 

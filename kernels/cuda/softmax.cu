@@ -134,8 +134,8 @@ __global__ void cross_entropy_kernel(const T* x, const int64_t* target, T* loss,
       } else if (t < 0 || t >= C) {
         loss[n] = std::numeric_limits<T>::quiet_NaN();  // the op validates targets first
       } else {
-        const double qx = (1.0 - eps) * static_cast<double>(xr[t]) +
-                          eps / static_cast<double>(C) * xsum;
+        const double qx =
+            (1.0 - eps) * static_cast<double>(xr[t]) + eps / static_cast<double>(C) * xsum;
         loss[n] = static_cast<T>(lse - qx);
       }
     }
@@ -157,8 +157,8 @@ struct CrossEntropyGradF {
 };
 
 void check_rows(const char* op, int64_t outer, int64_t dim, int64_t inner) {
-  MMGRAD_CHECK(outer >= 0 && dim >= 0 && inner >= 0, op, ": negative size (outer ", outer,
-               ", dim ", dim, ", inner ", inner, ")");
+  MMGRAD_CHECK(outer >= 0 && dim >= 0 && inner >= 0, op, ": negative size (outer ", outer, ", dim ",
+               dim, ", inner ", inner, ")");
 }
 
 // Blocks for one block per row.
@@ -169,8 +169,8 @@ unsigned row_blocks(int64_t rows) {
 
 }  // namespace
 
-void CudaBackend::softmax_forward(DType dtype, const void* xv, void* yv, int64_t outer,
-                                  int64_t dim, int64_t inner, bool log) {
+void CudaBackend::softmax_forward(DType dtype, const void* xv, void* yv, int64_t outer, int64_t dim,
+                                  int64_t inner, bool log) {
   check_rows("softmax", outer, dim, inner);
   if (outer == 0 || dim == 0 || inner == 0) return;
   dispatch_floating(dtype, "softmax", [&](auto t) {
@@ -221,18 +221,18 @@ void CudaBackend::cross_entropy_forward(DType dtype, const void* logits, const i
 
 void CudaBackend::cross_entropy_backward(DType dtype, const void* logits, const int64_t* target,
                                          const void* lsev, const void* grad_loss, void* gxv,
-                                         int64_t N, int64_t C, int64_t ignore_index,
-                                         double eps) {
-  MMGRAD_CHECK(N >= 0 && C >= 1, "cross_entropy_backward: need N >= 0 rows and C >= 1 classes, "
-               "got N ", N, ", C ", C);
+                                         int64_t N, int64_t C, int64_t ignore_index, double eps) {
+  MMGRAD_CHECK(N >= 0 && C >= 1,
+               "cross_entropy_backward: need N >= 0 rows and C >= 1 classes, "
+               "got N ",
+               N, ", C ", C);
   dispatch_floating(dtype, "cross_entropy_backward", [&](auto t) {
     using T = decltype(t);
     launch_index("cross_entropy_backward", N * C,
-                 CrossEntropyGradF<T>{static_cast<const T*>(logits), target,
-                                      static_cast<const T*>(lsev),
-                                      static_cast<const T*>(grad_loss), static_cast<T*>(gxv), C,
-                                      ignore_index, static_cast<T>(eps / static_cast<double>(C)),
-                                      static_cast<T>(1.0 - eps)});
+                 CrossEntropyGradF<T>{
+                     static_cast<const T*>(logits), target, static_cast<const T*>(lsev),
+                     static_cast<const T*>(grad_loss), static_cast<T*>(gxv), C, ignore_index,
+                     static_cast<T>(eps / static_cast<double>(C)), static_cast<T>(1.0 - eps)});
   });
 }
 
