@@ -13,8 +13,6 @@
 
 namespace mmgrad {
 
-thread_local bool GradMode::enabled_ = true;
-
 const Tensor& SavedTensor::get() const {
   MMGRAD_CHECK(t_.defined(),
                "backward: a tensor saved for backward was already freed. Trying to backward through "
