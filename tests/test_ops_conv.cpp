@@ -444,9 +444,8 @@ TEST_CASE("max_pool2d: the branch-free no-padding path keeps the first maximum a
     for (int64_t s : {1, 2, 3})
       for (DType dt : {kFloat32, kFloat64}) {
         const int64_t N = 2, C = 3, H = 7, W = 8;
-        std::vector<double> xv = (Tensor::rand({N, C, H, W}, kFloat64, &gen) * 4.0)
-                                     .to(kInt64)
-                                     .to_vector<double>();
+        std::vector<double> xv =
+            (Tensor::rand({N, C, H, W}, kFloat64, &gen) * 4.0).to(kInt64).to_vector<double>();
         std::vector<double> u = Tensor::rand({N * C * H * W}, kFloat64, &gen).to_vector<double>();
         for (size_t i = 0; i < xv.size(); ++i)
           if (u[i] < 0.05) xv[i] = NAN;
