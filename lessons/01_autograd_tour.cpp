@@ -81,6 +81,10 @@ int main(int argc, char** argv) {
                 Tensor::scalar(1.0 / 3.0, DType::Float32).item(),
                 Tensor::scalar(1.0 / 3.0, DType::Float64).item());
     std::printf("(training uses float32 for speed; the gradient check below uses float64.)\n");
+    // The device is where the numbers live. .to(device) copies a tensor there; an op needs all
+    // its inputs on one device. Sections 4-6 run on --device (cpu unless you ask for cuda).
+    std::printf("a.device() = %s; a.to(%s).device() = %s\n", device_name(a.device()),
+                device_name(args.device), device_name(a.to(args.device).device()));
 
     // ---------------------------------------------------------------------------------------
     // 2. Views share storage
@@ -155,10 +159,13 @@ int main(int argc, char** argv) {
     // x and y are data (no gradient); W and b are parameters: requires_grad_() asks autograd
     // to record every op that uses them. We use float64 so the gradient check in section 6
     // can resolve differences down to ~1e-10.
-    Tensor x = Tensor::randn({4, 3}, DType::Float64);
-    Tensor y = Tensor::randn({4, 2}, DType::Float64).tanh();  // targets in (-1, 1)
-    Tensor W = (Tensor::randn({3, 2}, DType::Float64) * 0.5).requires_grad_();
-    Tensor b = Tensor::zeros({2}, DType::Float64).requires_grad_();
+    // Everything lives on --device (cpu by default): .to(device) moves data; parameters are
+    // moved first and then marked, so they stay leaves.
+    const Device dev = args.device;
+    Tensor x = Tensor::randn({4, 3}, DType::Float64).to(dev);
+    Tensor y = Tensor::randn({4, 2}, DType::Float64).tanh().to(dev);  // targets in (-1, 1)
+    Tensor W = (Tensor::randn({3, 2}, DType::Float64) * 0.5).to(dev).requires_grad_();
+    Tensor b = Tensor::zeros({2}, DType::Float64).to(dev).requires_grad_();
     W.set_name("W");
     b.set_name("b");
 
@@ -263,17 +270,20 @@ int main(int argc, char** argv) {
     double max_err = 0.0;
     for (Tensor* p : {&W, &b}) {
       std::vector<double> analytic = p->grad().to_vector<double>();
-      double* data = p->data_ptr<double>();  // contiguous float64 leaf: element j is data[j]
       for (int64_t j = 0; j < p->numel(); ++j) {
         double numeric;
         {
+          // Element j as a one-element view of the parameter (section 2: writing through a view
+          // writes the parameter itself). In-place edits of a tensor that requires grad are
+          // only allowed when autograd is not recording.
           NoGradGuard no_grad;
-          const double orig = data[j];
-          data[j] = orig + eps;
+          Tensor e = p->view({-1}).narrow(0, j, 1);
+          Tensor orig = e.clone();
+          e.copy_(orig + eps);
           double lp = layer_loss(x, y, W, b).item();
-          data[j] = orig - eps;
+          e.copy_(orig - eps);
           double lm = layer_loss(x, y, W, b).item();
-          data[j] = orig;
+          e.copy_(orig);
           numeric = (lp - lm) / (2 * eps);
         }
         double a_j = analytic[static_cast<size_t>(j)];

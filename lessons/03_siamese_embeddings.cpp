@@ -325,7 +325,7 @@ int main(int argc, char** argv) {
       char tl[32] = "-", lr[32] = "-";
       if (epoch > 0) std::snprintf(tl, sizeof tl, "%.4f", train_loss);
       if (epoch > 0) std::snprintf(lr, sizeof lr, "%.5f", lr_used);
-      std::printf("%-6d %-12s %-10.4f %-10.3f %-10.3f %-9s %-8.1f %s\n", epoch, tl, st.loss,
+      std::printf("%-6d %-12s %-10.4f %-10.3f %-10.3f %-9s %-9.1f %s\n", epoch, tl, st.loss,
                   st.cos_same, st.cos_diff, lr, secs, path.c_str());
       return st;
     };
@@ -365,8 +365,8 @@ int main(int argc, char** argv) {
         "held-out columns: pair loss on all pairs of %lld test images (balanced), mean\n"
         "cosine of same-class and different-class test pairs (targets 1 and 0)\n\n",
         static_cast<long long>(n_view));
-    std::printf("%-6s %-12s %-10s %-10s %-10s %-9s %-8s %s\n", "epoch", "train loss", "test loss",
-                "cos same", "cos diff", "lr", "seconds", "figure");
+    std::printf("%-6s %-12s %-10s %-10s %-10s %-9s %-9s %s\n", "epoch", "train loss", "test loss",
+                "cos same", "cos diff", "lr", "elapsed s", "figure");
     PairStats st0 = snapshot(0, 0, lesson::elapsed_seconds());
     std::vector<double> ep_x{0}, ep_same{st0.cos_same}, ep_diff{st0.cos_diff};
     for (int epoch = 1; epoch < epochs; ++epoch) {
@@ -383,7 +383,7 @@ int main(int argc, char** argv) {
         "the different-class cosine falls towards 0 and the classes pull apart into groups.\n"
         "PCA keeps only the 2 directions of largest spread out of 64: classes pushed to be\n"
         "orthogonal cannot all separate in a flat picture, so some still overlap there; the\n"
-        "k-NN below uses all 64 dimensions.\n",
+        "k-NN below uses all 64 dimensions. (Each figure has its own PCA axes.)\n",
         st0.cos_same, st0.cos_diff);
 
     // ---------------------------------------------------------------------------------------
@@ -458,8 +458,8 @@ int main(int argc, char** argv) {
     opt = std::move(resumed.opt);
     model = resumed.model;
     std::printf("\ncontinuing with the reloaded model for epoch %d:\n", epochs);
-    std::printf("%-6s %-12s %-10s %-10s %-10s %-9s %-8s %s\n", "epoch", "train loss", "test loss",
-                "cos same", "cos diff", "lr", "seconds", "figure");
+    std::printf("%-6s %-12s %-10s %-10s %-10s %-9s %-9s %s\n", "epoch", "train loss", "test loss",
+                "cos same", "cos diff", "lr", "elapsed s", "figure");
     {
       double l = train_epoch(epochs);
       save_checkpoint(epochs);
