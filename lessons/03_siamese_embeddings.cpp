@@ -4,7 +4,8 @@
 // What you will see:
 //   1. The data: Fashion-MNIST, 28x28 grey images of 10 kinds of clothing (a sample grid).
 //   2. The embedding network: a small CNN that maps an image to a 64-d vector. It is not a
-//      classifier: it has no idea of "classes", only of which images should look alike.
+//      classifier: it never predicts a class; it only learns which images should look alike
+//      (same class) and which should not.
 //   3. The pair loss: cosine similarity of an embedding pair pushed to 1 for two images of the
 //      same class and to 0 for different classes; pairs built inside each batch, half positive
 //      and half negative.
