@@ -226,7 +226,7 @@ int main(int argc, char** argv) {
     Tensor rnd_img = Tensor::randn({32, 64}, {}, &gen), rnd_txt = Tensor::randn({32, 64}, {}, &gen);
     Tensor al_img = Tensor::randn({32, 64}, {}, &gen);
     Tensor al_txt = al_img + Tensor::randn({32, 64}, {}, &gen) * 0.8;
-    std::printf("%-34s %8s %20s %s\n", "batch (N = 32, D = 64)", "loss", "dL/d(logit_scale)",
+    std::printf("%-38s %8s %20s %s\n", "batch (N = 32, D = 64)", "loss", "dL/d(logit_scale)",
                 "the loss wants");
     for (const Case& c : {Case{"random pairs", rnd_img, rnd_txt},
                           Case{"aligned pairs (text = image + noise)", al_img, al_txt}}) {
@@ -234,7 +234,7 @@ int main(int argc, char** argv) {
       nn::ClipLossResult r = criterion(c.img, c.txt);
       r.loss.backward();
       double gs = criterion.logit_scale.grad().item();
-      std::printf("%-34s %8.4f %20.4f %s\n", c.name, r.loss.item(), gs,
+      std::printf("%-38s %8.4f %20.4f %s\n", c.name, r.loss.item(), gs,
                   gs > 0 ? "a higher temperature" : "a lower temperature");
     }
     criterion.zero_grad();
