@@ -82,8 +82,8 @@ double accuracy(FusionModel& model, const FusionInput& in, const Tensor& labels)
 }
 
 struct TrainLog {
-  std::vector<double> loss;          // mean training loss per epoch
-  std::vector<double> heldout_acc;   // accuracy on the held-out races after each epoch
+  std::vector<double> loss;         // mean training loss per epoch
+  std::vector<double> heldout_acc;  // accuracy on the held-out races after each epoch
   double seconds = 0;
 };
 
@@ -155,9 +155,8 @@ int main(int argc, char** argv) {
     const int total_races = train_races + test_races;
     std::vector<DriverRace> sim = simulate_races(0, total_races, args.seed);
     std::vector<TraceRecord> written = write_dataset(sim, root);
-    std::printf("%d races x %d drivers = %zu traces (%dx%d grey PNG each) in %.1f s\n",
-                total_races, kDriversPerRace, written.size(), kTraceWidth, kTraceHeight,
-                seconds_since(t_sim));
+    std::printf("%d races x %d drivers = %zu traces (%dx%d grey PNG each) in %.1f s\n", total_races,
+                kDriversPerRace, written.size(), kTraceWidth, kTraceHeight, seconds_since(t_sim));
     std::printf("wrote %s/speed_traces/<race>/<driver>.png and %s/metadata.csv\n\n", root.c_str(),
                 root.c_str());
     std::printf(
@@ -175,8 +174,10 @@ int main(int argc, char** argv) {
       const DriverRace& x = sim[d];
       std::printf("  %-6s  %5.1f  %5.1f  %-6s  %3d  | %4d   %6.2f%%   %-9s  | P%-2d %s\n",
                   x.driver.c_str(), x.driver_rating, x.car_rating,
-                  compound_names()[x.compound].c_str(), x.grid, x.pit_stops,
-                  100 * x.degradation, x.incident == 0 ? "-" : x.incident == 1 ? "spin" : "retired",
+                  compound_names()[x.compound].c_str(), x.grid, x.pit_stops, 100 * x.degradation,
+                  x.incident == 0   ? "-"
+                  : x.incident == 1 ? "spin"
+                                    : "retired",
                   x.position, finish_class_names()[x.label].c_str());
     }
     std::printf("  (the middle columns are hidden from the table: only the trace shows them)\n");
@@ -190,7 +191,10 @@ int main(int argc, char** argv) {
         char buf[160];
         std::snprintf(buf, sizeof buf, "%s %s grid %d\n%d stop%s%s -> P%d", x.race.c_str(),
                       x.driver.c_str(), x.grid, x.pit_stops, x.pit_stops > 1 ? "s" : "",
-                      x.incident == 1 ? " spin" : x.incident == 2 ? " RETIRED" : "", x.position);
+                      x.incident == 1   ? " spin"
+                      : x.incident == 2 ? " RETIRED"
+                                        : "",
+                      x.position);
         labels.push_back(buf);
       }
       data::save_image_grid(tiles, 4, args.path("traces.png"), labels, 2);
@@ -202,8 +206,8 @@ int main(int argc, char** argv) {
     // ---------------------------------------------------------------------------------------
     lesson::section("2. The real world: 20% of the traces go missing, two files break");
     // Delete a seeded random 20% of the PNGs (in training and held-out races alike).
-    std::vector<int64_t> perm = data::permutation(static_cast<int64_t>(written.size()),
-                                                  args.seed, 7);
+    std::vector<int64_t> perm =
+        data::permutation(static_cast<int64_t>(written.size()), args.seed, 7);
     const size_t n_missing = written.size() / 5;
     for (size_t k = 0; k < n_missing; ++k)
       fs::remove(root + "/" + written[static_cast<size_t>(perm[k])].image, ec);
@@ -214,8 +218,7 @@ int main(int argc, char** argv) {
     {
       std::ifstream in(cut, std::ios::binary);
       std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-      std::ofstream(cut, std::ios::binary | std::ios::trunc).write(bytes.data(),
-                                                                    bytes.size() / 2);
+      std::ofstream(cut, std::ios::binary | std::ios::trunc).write(bytes.data(), bytes.size() / 2);
       std::ofstream(junk, std::ios::binary | std::ios::trunc) << "this is not a PNG file\n";
     }
     std::printf("deleted %zu of %zu traces; truncated %s; overwrote %s with text\n", n_missing,
@@ -251,18 +254,20 @@ int main(int argc, char** argv) {
     {
       int64_t counts[kNumClasses] = {0, 0, 0};
       for (const TraceRecord& r : test_rec) ++counts[r.label];
-      std::printf("held-out classes: podium %lld, points %lld, no points %lld (always guessing "
-                  "'no points' scores %.3f)\n",
-                  static_cast<long long>(counts[0]), static_cast<long long>(counts[1]),
-                  static_cast<long long>(counts[2]),
-                  static_cast<double>(counts[2]) / static_cast<double>(test_rec.size()));
+      std::printf(
+          "held-out classes: podium %lld, points %lld, no points %lld (always guessing "
+          "'no points' scores %.3f)\n",
+          static_cast<long long>(counts[0]), static_cast<long long>(counts[1]),
+          static_cast<long long>(counts[2]),
+          static_cast<double>(counts[2]) / static_cast<double>(test_rec.size()));
     }
     TraceDataset train_ds(train_rec, root, kImageH, kImageW);
     TraceDataset test_ds(test_rec, root, kImageH, kImageW);
-    std::printf("\nnothing has been read yet (lazy): %lld files. Loading the images now "
-                "(PNG -> grey -> resize %lldx%lld -> ink = 1 - pixel):\n",
-                static_cast<long long>(train_ds.files_read() + test_ds.files_read()),
-                static_cast<long long>(kImageW), static_cast<long long>(kImageH));
+    std::printf(
+        "\nnothing has been read yet (lazy): %lld files. Loading the images now "
+        "(PNG -> grey -> resize to %lldx%lld -> ink = 1 - pixel):\n",
+        static_cast<long long>(train_ds.files_read() + test_ds.files_read()),
+        static_cast<long long>(kImageW), static_cast<long long>(kImageH));
     auto t_load = Clock::now();
     std::vector<int64_t> all_train(train_rec.size()), all_test(test_rec.size());
     for (size_t i = 0; i < all_train.size(); ++i) all_train[i] = static_cast<int64_t>(i);
@@ -290,10 +295,11 @@ int main(int argc, char** argv) {
     auto pretext_head = std::make_shared<nn::Linear>(backbone->feature_dim(), kNumPretextOutputs);
     backbone->to(device);
     pretext_head->to(device);
-    std::printf("backbone: ResNet, widths {16, 32, 64}, one BasicBlock per stage, ImageNet stem "
-                "(7x7/2 conv + 3x3/2 max pool), %s parameters; input 1x%lldx%lld\n",
-                nn::format_count(backbone->num_parameters()).c_str(),
-                static_cast<long long>(kImageH), static_cast<long long>(kImageW));
+    std::printf(
+        "backbone: ResNet, widths {16, 32, 64}, one BasicBlock per stage, ImageNet stem\n"
+        "(7x7/2 conv + 3x3/2 max pool), %s parameters; input 1x%lldx%lld\n",
+        nn::format_count(backbone->num_parameters()).c_str(), static_cast<long long>(kImageH),
+        static_cast<long long>(kImageW));
     // Pretext data: training traces that exist.
     auto pretext_targets = [](const std::vector<TraceRecord>& recs, const Tensor& present) {
       std::vector<int64_t> rows, y;
@@ -345,19 +351,36 @@ int main(int argc, char** argv) {
                     sum / n);
       }
     }
-    // Refresh batch norm's running statistics at the final weights (see fusion_models.h): the
-    // features we freeze are computed in eval mode, with these statistics.
-    recalibrate_batch_norm(*backbone, pre_x);
-    {
+    // Pretext accuracy on the held-out races' traces, in eval mode (as the frozen backbone
+    // will run).
+    auto pretext_report = [&](const char* when) {
       NoGradGuard no_grad;
+      backbone->eval();
       Tensor logits = pretext_head->forward(
           adaptive_avg_pool2d(extract_feature_maps(*backbone, pre_test_x), 1).flatten(1));
       const char* what[3] = {"pit stops", "incident", "tyre wear"};
-      std::printf("pretext accuracy on held-out races' traces:");
+      std::printf("pretext accuracy on held-out traces, %s:", when);
       for (int h = 0; h < 3; ++h)
         std::printf(" %s %.3f", what[h],
                     metrics::accuracy(logits.narrow(1, 3 * h, 3), pre_test_y.select(1, h)));
-      std::printf("\n(pretraining took %.1f s)\n", seconds_since(t_pre));
+      std::printf("\n");
+    };
+    pretext_report("eval mode as trained");
+    // Batch norm's running statistics lag behind the weights (they average over steps taken
+    // with older weights). Recompute them at the final weights (see fusion_models.h): the
+    // features we freeze are computed in eval mode, with these statistics.
+    recalibrate_batch_norm(*backbone, pre_x);
+    pretext_report("after refreshing batch norm's statistics");
+    {
+      // What always answering the most common class would score, per head.
+      std::vector<int64_t> y = pre_test_y.cpu().to_vector<int64_t>();
+      std::printf("(always guessing the most common class scores:");
+      for (int h = 0; h < 3; ++h) {
+        int64_t c[3] = {0, 0, 0};
+        for (size_t i = h; i < y.size(); i += 3) ++c[y[i]];
+        std::printf(" %.3f", static_cast<double>(std::max({c[0], c[1], c[2]})) / (y.size() / 3));
+      }
+      std::printf("; pretraining took %.1f s)\n", seconds_since(t_pre));
     }
     const std::string ckpt = args.path("backbone.ckpt");
     save(*backbone, ckpt);  // atomic: temp file + rename
@@ -379,9 +402,10 @@ int main(int argc, char** argv) {
       std::printf("loaded backbone vs trained one, same 8 traces: max |difference| = %g\n",
                   (a - b).abs().max().item());
     }
-    std::printf("frozen: %s (every parameter has requires_grad = false; eval mode, so batch norm\n"
-                "uses its running statistics and a trace's features never depend on its batch)\n",
-                is_frozen(*frozen) ? "yes" : "NO");
+    std::printf(
+        "frozen: %s (every parameter has requires_grad = false; eval mode, so batch norm\n"
+        "uses its running statistics and a trace's features never depend on its batch)\n",
+        is_frozen(*frozen) ? "yes" : "NO");
     MMGRAD_CHECK(is_frozen(*frozen), "10_fusion: the backbone is not frozen");
     // Features: frozen means the backbone is a fixed function of the image, so its output for a
     // given trace is the same in every epoch. Compute it ONCE and train the fusion models on the
@@ -392,19 +416,18 @@ int main(int argc, char** argv) {
     Tensor test_maps = extract_feature_maps(*frozen, test_img.images.to(device));
     const double feat_seconds = seconds_since(t_feat);
     const int64_t C = train_maps.size(1), tokens = train_maps.size(2) * train_maps.size(3);
-    std::printf("feature maps: %s per trace (%lld regions x %lld channels) for %lld traces in "
-                "%.2f s;\n  recomputing them every epoch would cost ~%.1f s per model over %d "
-                "epochs instead.\n",
-                train_maps.narrow(0, 0, 1).squeeze(0).shape_str().c_str(),
-                static_cast<long long>(tokens), static_cast<long long>(C),
-                static_cast<long long>(train_maps.size(0) + test_maps.size(0)), feat_seconds,
-                feat_seconds * train_maps.size(0) / (train_maps.size(0) + test_maps.size(0)) *
-                    epochs,
-                epochs);
+    std::printf(
+        "feature maps: %s per trace (%lld regions x %lld channels) for %lld traces in "
+        "%.2f s;\n  recomputing them every epoch would cost ~%.1f s per model over %d "
+        "epochs instead.\n",
+        train_maps.narrow(0, 0, 1).squeeze(0).shape_str().c_str(), static_cast<long long>(tokens),
+        static_cast<long long>(C), static_cast<long long>(train_maps.size(0) + test_maps.size(0)),
+        feat_seconds,
+        feat_seconds * train_maps.size(0) / (train_maps.size(0) + test_maps.size(0)) * epochs,
+        epochs);
     Tensor train_present = train_img.present.to(device), test_present = test_img.present.to(device);
     Split train{train_maps * train_present.reshape({-1, 1, 1, 1}), train_present,
-                featurizer.transform(train_rec).to(device),
-                train_ds.labels(all_train).to(device)};
+                featurizer.transform(train_rec).to(device), train_ds.labels(all_train).to(device)};
     Split test{test_maps * test_present.reshape({-1, 1, 1, 1}), test_present,
                featurizer.transform(test_rec).to(device), test_ds.labels(all_test).to(device)};
     {
@@ -428,10 +451,11 @@ int main(int argc, char** argv) {
         with_grad += after[i].grad().defined();
         changed += (after[i] - before[i]).abs().max().item() != 0.0;
       }
-      std::printf("backward + an Adam step through the frozen backbone: %d of %zu backbone "
-                  "parameters got a gradient, %d changed; the fusion head's first layer did "
-                  "(|grad| sum %.3g)\n",
-                  with_grad, after.size(), changed, probe->head->parameters()[0].grad().abs().sum().item());
+      std::printf(
+          "backward + an Adam step through the frozen backbone: %d of %zu backbone "
+          "parameters got a gradient, %d changed; the fusion head's first layer did "
+          "(|grad| sum %.3g)\n",
+          with_grad, after.size(), changed, probe->head->parameters()[0].grad().abs().sum().item());
       MMGRAD_CHECK(with_grad == 0 && changed == 0 && !maps.requires_grad(),
                    "10_fusion: gradients reached the frozen backbone");
     }
@@ -464,9 +488,10 @@ int main(int argc, char** argv) {
         train_model(*early, train, test, epochs, modality_dropout, args.seed + 11, device);
     const double fusion_acc = accuracy(*early, test.input(), test.labels);
     const double improvement = 100.0 * (fusion_acc - tabular_acc) / tabular_acc;
-    std::printf("\n%d epochs in %.1f s (modality dropout %.2f); held-out accuracy %.3f vs %.3f "
-                "for the table alone: %+.1f%% relative\n",
-                epochs, early_log.seconds, modality_dropout, fusion_acc, tabular_acc, improvement);
+    std::printf(
+        "\n%d epochs in %.1f s (modality dropout %.2f); held-out accuracy %.3f vs %.3f "
+        "for the table alone: %+.1f%% relative\n",
+        epochs, early_log.seconds, modality_dropout, fusion_acc, tabular_acc, improvement);
     {
       NoGradGuard no_grad;
       early->eval();
@@ -504,8 +529,8 @@ int main(int argc, char** argv) {
     const double no_image_acc = accuracy(*early, test.without_images(), test.labels);
     const double tab_with = subset_acc(*tabular, with_img, false);
     const double tab_missing = subset_acc(*tabular, without_img, false);
-    std::printf("held-out traces with an image: %zu, missing or unreadable: %zu\n",
-                with_img.size(), without_img.size());
+    std::printf("held-out traces with an image: %zu, missing or unreadable: %zu\n", with_img.size(),
+                without_img.size());
     std::printf("  early fusion on samples WITH their image:     %.3f (table alone: %.3f)\n",
                 acc_with, tab_with);
     std::printf("  early fusion on samples whose image is gone:  %.3f (table alone: %.3f)\n",
@@ -519,13 +544,15 @@ int main(int argc, char** argv) {
     train_model(*early_nodrop, train, test, epochs, 0.0, args.seed + 12, device);
     const double nodrop_all = accuracy(*early_nodrop, test.input(), test.labels);
     const double nodrop_none = accuracy(*early_nodrop, test.without_images(), test.labels);
-    std::printf("  trained WITHOUT modality dropout: %.3f with images, %.3f with every image "
-                "withheld\n",
-                nodrop_all, nodrop_none);
-    std::printf("A missing image becomes a zero feature vector. Because 20%% of the training\n"
-                "traces are missing anyway, and modality dropout hides %.0f%% more at random, "
-                "the\nnetwork has learned what to do with a zero vector: fall back on the table.\n",
-                100 * modality_dropout);
+    std::printf(
+        "  trained WITHOUT modality dropout: %.3f with images, %.3f with every image "
+        "withheld\n",
+        nodrop_all, nodrop_none);
+    std::printf(
+        "A missing image becomes a zero feature vector. Because 20%% of the training\n"
+        "traces are missing anyway, and modality dropout hides %.0f%% more at random, "
+        "the\nnetwork has learned what to do with a zero vector: fall back on the table.\n",
+        100 * modality_dropout);
 
     // ---------------------------------------------------------------------------------------
     // 9. Early vs late vs cross-attention fusion
@@ -577,13 +604,13 @@ int main(int argc, char** argv) {
         "Cross-attention lets the table choose which part of the race to look at (%lld regions\n"
         "of the trace), at the price of the most parameters and the slowest training.\n"
         "Here the three fused models are %.1f points apart, with one standard error of %.1f\n"
-        "points on %lld held-out samples: %s\n",
+        "points on %lld held-out samples:\n%s\n",
         static_cast<long long>(tokens), 100 * (best - worst), 100 * se,
         static_cast<long long>(test.size()),
         best - worst < 2 * se
-            ? "a tie. In this simulator what the trace adds (dips, slopes, a\n"
-              "line that stops) mostly ADDS to what the table says, so the simplest fusion is\n"
-              "enough. The fancier model is not automatically the better one: measure."
+            ? "a tie. In this simulator what the trace adds (dips, slopes, a line that\n"
+              "stops) mostly ADDS to what the table says, so the simplest fusion is enough.\n"
+              "The fancier model is not automatically the better one: measure."
             : "a real difference at this sample size.");
     {
       // Where did the table look? The cross-attention weights over the trace's regions,
@@ -596,9 +623,10 @@ int main(int argc, char** argv) {
       cross->forward(s.input());
       const int64_t h = test.maps.size(2), w = test.maps.size(3);
       Tensor mean_w = cross->last_weights.mean({0}).reshape({h, w}).cpu();
-      std::printf("\ncross-attention weight on each region of the trace (rows: top..bottom of "
-                  "the plot,\ncolumns: laps 1..%d left to right), mean over held-out traces:\n",
-                  kLaps);
+      std::printf(
+          "\ncross-attention weight on each region of the trace (rows: top..bottom of "
+          "the plot,\ncolumns: laps 1..%d left to right), mean over held-out traces:\n",
+          kLaps);
       for (int64_t r = 0; r < h; ++r) {
         std::printf("  ");
         for (int64_t c = 0; c < w; ++c) std::printf(" %.3f", mean_w.at({r, c}));
@@ -620,8 +648,8 @@ int main(int argc, char** argv) {
       for (size_t i = 0; i < 4; ++i) {
         curves.add_series(std::string(rows[i].name) + " loss", xs, rows[i].log->loss,
                           plot::palette(i));
-        curves.add_series(std::string(rows[i].name) + " held-out acc", xs,
-                          rows[i].log->heldout_acc, plot::palette(i), true);
+        curves.add_series(std::string(rows[i].name) + " held-out acc", xs, rows[i].log->heldout_acc,
+                          plot::palette(i), true);
       }
       curves.save(args.path("training_curves.svg"));
       std::printf("figure: %s (solid: training loss, dashed: held-out accuracy)\n",
@@ -651,10 +679,10 @@ int main(int argc, char** argv) {
       for (int64_t i : batch) recs.push_back(test_rec[static_cast<size_t>(i)]);
       Tensor table = featurizer.transform(recs);
       const double t_load = seconds_since(t);
-      Tensor probs = softmax(system.predict(img.images.to(device), img.present.to(device),
-                                            table.to(device)),
-                             1)
-                         .cpu();  // on a GPU, .cpu() also waits for the result
+      Tensor probs =
+          softmax(system.predict(img.images.to(device), img.present.to(device), table.to(device)),
+                  1)
+              .cpu();  // on a GPU, .cpu() also waits for the result
       (void)probs.data_ptr<float>();
       if (r >= 3) {  // the first 3 warm up (allocator, caches)
         times.push_back(seconds_since(t));
@@ -665,24 +693,26 @@ int main(int argc, char** argv) {
     std::sort(load_times.begin(), load_times.end());
     const double median_batch = times[times.size() / 2];
     const double latency_ms = 1000.0 * median_batch / 4.0;
-    std::printf("median over %d batches: %.2f ms per batch of 4 (of which reading the PNGs and\n"
-                "the table: %.2f ms) = %.2f ms per sample (target < 1000 ms)\n",
-                repeats, 1000 * median_batch, 1000 * load_times[load_times.size() / 2],
-                latency_ms);
+    std::printf(
+        "median over %d batches: %.2f ms per batch of 4 (of which reading the PNGs and\n"
+        "the table: %.2f ms) = %.2f ms per sample (target < 1000 ms)\n",
+        repeats, 1000 * median_batch, 1000 * load_times[load_times.size() / 2], latency_ms);
 
     // ---------------------------------------------------------------------------------------
     // 11. Summary
     // ---------------------------------------------------------------------------------------
     lesson::section("11. Targets");
     auto verdict = [](bool ok) { return ok ? "met" : "MISSED"; };
-    std::printf("improvement of early fusion over the table alone > 5%%: %+.1f%% (%.3f vs %.3f) "
-                "-> %s\n",
-                improvement, fusion_acc, tabular_acc, verdict(improvement > 5.0));
+    std::printf(
+        "improvement of early fusion over the table alone > 5%%: %+.1f%% (%.3f vs %.3f) "
+        "-> %s\n",
+        improvement, fusion_acc, tabular_acc, verdict(improvement > 5.0));
     std::printf("inference latency < 1 s per sample: %.2f ms -> %s\n", latency_ms,
                 verdict(latency_ms < 1000.0));
-    std::printf("missing images handled (no crash, %lld unreadable files skipped), accuracy "
-                "without images %.3f vs table alone %.3f\n",
-                static_cast<long long>(unreadable), no_image_acc, tabular_acc);
+    std::printf(
+        "missing images handled (no crash, %lld unreadable files skipped), accuracy "
+        "without images %.3f vs table alone %.3f\n",
+        static_cast<long long>(unreadable), no_image_acc, tabular_acc);
     std::printf("(all accuracies on %zu samples of %d races never used for training)\n",
                 test_rec.size(), test_races);
 

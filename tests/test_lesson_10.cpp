@@ -66,8 +66,8 @@ TEST_CASE("lesson 10 --quick: fusion beats the table on held-out races, bad file
   CHECK(r.output.find("warning: cannot read") != std::string::npos);
   CHECK(r.output.find("frozen: yes") != std::string::npos);
 
-  const std::string out =
-      std::string(std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp") + "/mmgrad_test_10_fusion";
+  const std::string out = std::string(std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp") +
+                          "/mmgrad_test_10_fusion";
   const std::string png = read_file(out + "/traces.png");
   CHECK(png.size() > 8);
   CHECK(png.compare(0, 4, "\x89PNG") == 0);

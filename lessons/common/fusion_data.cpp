@@ -130,8 +130,9 @@ std::vector<TraceRecord> read_metadata_csv(const std::string& path) {
     r.race = f[0];
     r.driver = f[1];
     r.image = f[2];
-    MMGRAD_CHECK(!r.race.empty() && !r.driver.empty() && !r.image.empty(), "read_metadata_csv: ",
-                 path, " line ", ln, ": race, driver and image must not be empty");
+    MMGRAD_CHECK(!r.race.empty() && !r.driver.empty() && !r.image.empty(),
+                 "read_metadata_csv: ", path, " line ", ln,
+                 ": race, driver and image must not be empty");
     const int nc = static_cast<int>(circuits().size());
     r.circuit = parse_int(f[3], 0, nc - 1, {path, ln, "circuit"});
     r.weather = parse_int(f[4], 0, 2, {path, ln, "weather"});
@@ -216,8 +217,7 @@ std::optional<Tensor> load_trace(const std::string& path, int64_t h, int64_t w, 
   }
 }
 
-TraceDataset::TraceDataset(std::vector<TraceRecord> records, std::string root, int64_t h,
-                           int64_t w)
+TraceDataset::TraceDataset(std::vector<TraceRecord> records, std::string root, int64_t h, int64_t w)
     : records_(std::move(records)), root_(std::move(root)), h_(h), w_(w) {
   MMGRAD_CHECK(h > 0 && w > 0, "TraceDataset: image size must be positive, got ", h, "x", w);
 }

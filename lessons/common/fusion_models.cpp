@@ -19,7 +19,9 @@ nn::ResNetConfig backbone_config() {
   return c;
 }
 
-std::shared_ptr<nn::ResNet> make_backbone() { return std::make_shared<nn::ResNet>(backbone_config()); }
+std::shared_ptr<nn::ResNet> make_backbone() {
+  return std::make_shared<nn::ResNet>(backbone_config());
+}
 
 void recalibrate_batch_norm(nn::Module& m, const Tensor& images, int64_t batch) {
   MMGRAD_CHECK(images.defined() && images.dim() == 4 && images.size(0) > 1 && batch > 1,
@@ -103,8 +105,8 @@ std::shared_ptr<nn::MLP> fusion_head(int64_t in) {
 // ---- tabular only ---------------------------------------------------------------------------
 
 TabularOnly::TabularOnly(int64_t table_dim) {
-  table_encoder = register_module("table_encoder", std::make_shared<nn::Linear>(table_dim,
-                                                                                 kTableHidden));
+  table_encoder =
+      register_module("table_encoder", std::make_shared<nn::Linear>(table_dim, kTableHidden));
   head = register_module("head", fusion_head(kTableHidden));
 }
 
@@ -116,8 +118,8 @@ Tensor TabularOnly::forward(const FusionInput& in) {
 // ---- early fusion ---------------------------------------------------------------------------
 
 EarlyFusion::EarlyFusion(int64_t table_dim, int64_t image_channels) {
-  table_encoder = register_module("table_encoder", std::make_shared<nn::Linear>(table_dim,
-                                                                                 kTableHidden));
+  table_encoder =
+      register_module("table_encoder", std::make_shared<nn::Linear>(table_dim, kTableHidden));
   head = register_module("head", fusion_head(image_channels + kTableHidden));
 }
 
@@ -132,15 +134,15 @@ Tensor EarlyFusion::forward(const FusionInput& in) {
 // ---- late fusion ----------------------------------------------------------------------------
 
 LateFusion::LateFusion(int64_t table_dim, int64_t image_channels) {
-  table_encoder = register_module("table_encoder", std::make_shared<nn::Linear>(table_dim,
-                                                                                 kTableHidden));
+  table_encoder =
+      register_module("table_encoder", std::make_shared<nn::Linear>(table_dim, kTableHidden));
   table_head = register_module(
       "table_head", std::make_shared<nn::MLP>(std::vector<int64_t>{kTableHidden, 128, kNumClasses},
                                               nn::Activation::ReLU, kDropout));
   image_head = register_module(
-      "image_head", std::make_shared<nn::MLP>(
-                        std::vector<int64_t>{image_channels, 128, kNumClasses},
-                        nn::Activation::ReLU, kDropout));
+      "image_head",
+      std::make_shared<nn::MLP>(std::vector<int64_t>{image_channels, 128, kNumClasses},
+                                nn::Activation::ReLU, kDropout));
 }
 
 Tensor LateFusion::forward(const FusionInput& in) {
@@ -158,14 +160,14 @@ CrossAttentionFusion::CrossAttentionFusion(int64_t table_dim, int64_t image_chan
                                            int64_t tokens_, int64_t d_, int64_t heads)
     : tokens(tokens_), d(d_) {
   MMGRAD_CHECK(tokens > 0 && d > 0 && heads > 0 && d % heads == 0, "CrossAttentionFusion: ",
-               "tokens, d and heads must be positive with d divisible by heads, got ", tokens,
-               ", ", d, ", ", heads);
-  table_encoder = register_module("table_encoder", std::make_shared<nn::Linear>(table_dim,
-                                                                                 kTableHidden));
+               "tokens, d and heads must be positive with d divisible by heads, got ", tokens, ", ",
+               d, ", ", heads);
+  table_encoder =
+      register_module("table_encoder", std::make_shared<nn::Linear>(table_dim, kTableHidden));
   query_proj = register_module("query_proj", std::make_shared<nn::Linear>(kTableHidden, d));
   token_proj = register_module("token_proj", std::make_shared<nn::Linear>(image_channels, d));
-  pos_embedding = register_parameter("pos_embedding",
-                                     nn::init::normal_(Tensor::empty({tokens, d}), 0.0, 0.02));
+  pos_embedding =
+      register_parameter("pos_embedding", nn::init::normal_(Tensor::empty({tokens, d}), 0.0, 0.02));
   attention = register_module("attention", std::make_shared<nn::MultiheadAttention>(d, heads));
   head = register_module("head", fusion_head(kTableHidden + d));
 }
@@ -176,10 +178,10 @@ Tensor CrossAttentionFusion::forward(const FusionInput& in) {
                describe(in.image), " has ", in.image.size(2) * in.image.size(3),
                " positions; the model was built for ", tokens);
   const int64_t b = in.table.size(0);
-  Tensor tab = relu(table_encoder->forward(in.table));             // [B, 128]
-  Tensor q = query_proj->forward(tab).unsqueeze(1);                 // [B, 1, d]
-  Tensor regions = in.image.flatten(2).transpose(1, 2);             // [B, h*w, C]
-  Tensor kv = token_proj->forward(regions) + pos_embedding;         // [B, h*w, d]
+  Tensor tab = relu(table_encoder->forward(in.table));       // [B, 128]
+  Tensor q = query_proj->forward(tab).unsqueeze(1);          // [B, 1, d]
+  Tensor regions = in.image.flatten(2).transpose(1, 2);      // [B, h*w, C]
+  Tensor kv = token_proj->forward(regions) + pos_embedding;  // [B, h*w, d]
   // A missing image: every key is padding, so the query attends to nothing (output 0).
   Tensor missing = in.present.eq(0.0).unsqueeze(1).expand({b, tokens});  // [B, h*w] bool
   nn::MultiheadAttentionOutput att = attention->forward(q, kv, kv, missing);

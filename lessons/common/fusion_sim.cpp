@@ -22,7 +22,7 @@ class SimRng {
     return z ^ (z >> 31);
   }
   double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }  // [0, 1)
-  int uniform_int(int lo, int hi) {  // [lo, hi]
+  int uniform_int(int lo, int hi) {                                           // [lo, hi]
     return lo + static_cast<int>(uniform() * (hi - lo + 1));
   }
   double normal() {  // Box-Muller
@@ -75,8 +75,8 @@ int finish_class(int position) {
 
 const std::vector<Circuit>& circuits() {
   static const std::vector<Circuit> c = {
-      {"monza", 250, 0.3, 0.8},   {"monaco", 160, 1.0, 0.7}, {"silverstone", 235, 0.5, 1.2},
-      {"spa", 230, 0.3, 1.0},     {"suzuka", 220, 0.7, 1.1}, {"bahrain", 205, 0.4, 1.4},
+      {"monza", 250, 0.3, 0.8},     {"monaco", 160, 1.0, 0.7},    {"silverstone", 235, 0.5, 1.2},
+      {"spa", 230, 0.3, 1.0},       {"suzuka", 220, 0.7, 1.1},    {"bahrain", 205, 0.4, 1.4},
       {"singapore", 170, 0.9, 1.0}, {"interlagos", 210, 0.4, 0.9}};
   return c;
 }
@@ -92,8 +92,10 @@ const std::vector<std::string>& compound_names() {
 }
 
 std::vector<DriverRace> simulate_races(int first_race, int count, uint64_t seed) {
-  MMGRAD_CHECK(first_race >= 0 && count >= 0, "simulate_races: first_race and count must be >= 0, "
-               "got ", first_race, " and ", count);
+  MMGRAD_CHECK(first_race >= 0 && count >= 0,
+               "simulate_races: first_race and count must be >= 0, "
+               "got ",
+               first_race, " and ", count);
   // The season: 20 drivers in 10 teams, each with a lasting skill / car performance.
   SimRng season(mix(seed, 0xF1));
   double skill[kDriversPerRace], car[kDriversPerRace / 2];
@@ -152,8 +154,8 @@ std::vector<DriverRace> simulate_races(int first_race, int count, uint64_t seed)
       x.pit_stops = stops;
       std::vector<int> pit_laps;
       for (int s = 1; s <= stops; ++s)
-        pit_laps.push_back(std::clamp(s * kLaps / (stops + 1) + rng.uniform_int(-3, 3), 2,
-                                      kLaps - 3));
+        pit_laps.push_back(
+            std::clamp(s * kLaps / (stops + 1) + rng.uniform_int(-3, 3), 2, kLaps - 3));
       // Incidents: a spin (one very slow lap, maybe damage after) or a retirement.
       int incident_lap = -1;
       bool damage = false;
@@ -216,11 +218,13 @@ Tensor render_trace(const std::vector<double>& lap_speed, double ref_speed) {
   MMGRAD_CHECK(lap_speed.size() <= static_cast<size_t>(kLaps), "render_trace: got ",
                lap_speed.size(), " laps, at most ", kLaps, " fit the x axis");
   for (double s : lap_speed)
-    MMGRAD_CHECK(std::isfinite(s) && s >= 0, "render_trace: lap speeds must be finite and >= 0, "
-                 "got ", s);
+    MMGRAD_CHECK(std::isfinite(s) && s >= 0,
+                 "render_trace: lap speeds must be finite and >= 0, "
+                 "got ",
+                 s);
   constexpr int H = kTraceHeight, W = kTraceWidth;
   std::vector<float> px(static_cast<size_t>(H) * W, 1.0f);  // white paper
-  auto ink = [&](int y, int x, float v) {  // darker wins
+  auto ink = [&](int y, int x, float v) {                   // darker wins
     float& p = px[static_cast<size_t>(y) * W + x];
     p = std::min(p, v);
   };
@@ -252,11 +256,11 @@ Tensor render_trace(const std::vector<double>& lap_speed, double ref_speed) {
     if (t > n - 1 + 1e-9 && !(n == 1 && x == static_cast<int>(x0))) break;  // retired
     // The segment this column covers (from half a pixel left to half a pixel right), so steep
     // drops into the pit lane draw as a connected vertical stroke.
-    double ya = row_at(t - 0.5 * laps_per_px), yb = row_at(std::min(t + 0.5 * laps_per_px,
-                                                                    static_cast<double>(n - 1)));
+    double ya = row_at(t - 0.5 * laps_per_px),
+           yb = row_at(std::min(t + 0.5 * laps_per_px, static_cast<double>(n - 1)));
     double lo = std::min(ya, yb), hi = std::max(ya, yb);
-    for (int y = std::max(0, static_cast<int>(lo) - 2); y <= std::min(H - 1, static_cast<int>(hi) + 2);
-         ++y) {
+    for (int y = std::max(0, static_cast<int>(lo) - 2);
+         y <= std::min(H - 1, static_cast<int>(hi) + 2); ++y) {
       double dist = y < lo ? lo - y : y > hi ? y - hi : 0.0;
       double cover = std::clamp(1.2 - dist, 0.0, 1.0);  // a ~2 px wide soft pen
       if (cover > 0) ink(y, x, static_cast<float>(1.0 - 0.9 * cover));

@@ -33,7 +33,7 @@ inline constexpr int kTraceWidth = 128;
 enum FinishClass : int { kPodium = 0, kPoints = 1, kNoPoints = 2 };
 inline constexpr int kNumClasses = 3;
 const std::vector<std::string>& finish_class_names();  // "podium", "points", "no points"
-int finish_class(int position);                         // 1-based position -> class
+int finish_class(int position);                        // 1-based position -> class
 
 struct Circuit {
   std::string name;
@@ -57,8 +57,8 @@ struct DriverRace {
   // ---- hidden: drawn by the simulator, visible only in the trace ----
   double form = 0;         // race-day pace offset (fraction of speed)
   double degradation = 0;  // speed lost per lap of tyre age (fraction of speed)
-  int pit_stops = 0;  // stops made (a retired driver may not have made all planned stops)
-  int incident = 0;  // 0 clean race, 1 spin or damage, 2 retired
+  int pit_stops = 0;       // stops made (a retired driver may not have made all planned stops)
+  int incident = 0;        // 0 clean race, 1 spin or damage, 2 retired
   std::vector<double> lap_speed;  // km/h per completed lap (shorter than kLaps if retired)
   double ref_speed = 0;           // this race's reference speed (circuit x weather): the y axis
   // ---- the outcome ----
