@@ -164,7 +164,7 @@ TEST_CASE("fusion: truncated, garbage and missing trace files are skipped, never
   CHECK(ds.missing_files() == 1);
 }
 
-TEST_CASE("fusion: a missing image is a zero vector; all-missing batches give finite logits") {
+TEST_CASE("fusion: a missing image is a zero vector, and all-missing batches give finite logits") {
   manual_seed(5);
   const int64_t B = 4, T = 17, C = 64;
   Tensor maps = Tensor::rand({B, C, 2, 4});
