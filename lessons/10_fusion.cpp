@@ -15,9 +15,11 @@
 //   9. early vs late vs cross-attention fusion in one table and a bar chart;
 //  10. inference latency of the whole pipeline (PNG on disk -> prediction), batch of 4.
 //
-// What you will see: the fused model beats the table alone on races it never saw, by about as
-// much as the design document asks (> 5% relative), falls back to the baseline's accuracy when
-// images are missing, and answers in a few milliseconds per driver.
+// What you will see: the fused model beats the table alone on races it never saw, by more than
+// the design document's 5% relative target (about 0.80 vs 0.70 accuracy), falls back to the
+// table's accuracy when images are missing, and answers in well under a millisecond per
+// driver on a CPU. Early, late and cross-attention fusion end up close: on this data the
+// fanciest is not the best, which is worth seeing measured.
 //
 // Figures (out/10_fusion/): traces.png (sample traces with their table facts and result),
 // training_curves.svg, fusion_comparison.svg; also the dataset itself (speed_traces/,
@@ -332,12 +334,15 @@ int main(int argc, char** argv) {
       std::vector<Tensor> params = backbone->parameters();
       for (const Tensor& p : pretext_head->parameters()) params.push_back(p);
       optim::Adam opt(params, {.lr = 2e-3});
-      data::DataLoader loader(pre_x.size(0), 64, true, args.seed + 1, data::LastBatch::Drop);
+      MMGRAD_CHECK(pre_x.size(0) >= 2, "10_fusion: only ", pre_x.size(0),
+                   " training traces could be read; the backbone needs at least 2");
+      data::DataLoader loader(pre_x.size(0), 64, true, args.seed + 1);
       for (int e = 0; e < pretrain_epochs; ++e) {
         double sum = 0;
         int64_t n = 0;
         backbone->train();
         for (const data::Batch& b : loader) {
+          if (b.size() < 2) continue;  // batch norm needs two samples for batch statistics
           Tensor idx = b.indices.to(device);
           Tensor logits = pretext_head->forward(backbone->forward(index_select(pre_x, 0, idx)));
           Tensor loss = pretext_loss(logits, index_select(pre_y, 0, idx));
