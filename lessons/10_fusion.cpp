@@ -364,7 +364,7 @@ int main(int argc, char** argv) {
       Tensor logits = pretext_head->forward(
           adaptive_avg_pool2d(extract_feature_maps(*backbone, pre_test_x), 1).flatten(1));
       const char* what[3] = {"pit stops", "incident", "tyre wear"};
-      std::printf("pretext accuracy on held-out traces, %s:", when);
+      std::printf("pretext accuracy on held-out traces, %s:\n ", when);
       for (int h = 0; h < 3; ++h)
         std::printf(" %s %.3f", what[h],
                     metrics::accuracy(logits.narrow(1, 3 * h, 3), pre_test_y.select(1, h)));
@@ -379,13 +379,15 @@ int main(int argc, char** argv) {
     {
       // What always answering the most common class would score, per head.
       std::vector<int64_t> y = pre_test_y.cpu().to_vector<int64_t>();
-      std::printf("(always guessing the most common class scores:");
+      const char* what[3] = {"pit stops", "incident", "tyre wear"};
+      std::printf("always guessing the most common class would score:\n ");
       for (int h = 0; h < 3; ++h) {
         int64_t c[3] = {0, 0, 0};
         for (size_t i = h; i < y.size(); i += 3) ++c[y[i]];
-        std::printf(" %.3f", static_cast<double>(std::max({c[0], c[1], c[2]})) / (y.size() / 3));
+        std::printf(" %s %.3f", what[h],
+                    static_cast<double>(std::max({c[0], c[1], c[2]})) / (y.size() / 3));
       }
-      std::printf("; pretraining took %.1f s)\n", seconds_since(t_pre));
+      std::printf("\n(pretraining took %.1f s)\n", seconds_since(t_pre));
     }
     const std::string ckpt = args.path("backbone.ckpt");
     save(*backbone, ckpt);  // atomic: temp file + rename
