@@ -19,30 +19,8 @@
 namespace mmgrad::cpu {
 namespace {
 
-struct Dims {
-  int n = 0;
-  int64_t shape[kMaxDims];
-  int64_t in_stride[kMaxDims];
-  int64_t out_stride[kMaxDims];
-  int64_t numel() const {
-    int64_t p = 1;
-    for (int i = 0; i < n; ++i) p *= shape[i];
-    return p;
-  }
-  void add(int64_t size, int64_t is, int64_t os) {
-    if (size == 1) return;
-    if (n > 0 && in_stride[n - 1] == is * size && out_stride[n - 1] == os * size) {
-      shape[n - 1] *= size;
-      in_stride[n - 1] = is;
-      out_stride[n - 1] = os;
-      return;
-    }
-    shape[n] = size;
-    in_stride[n] = is;
-    out_stride[n] = os;
-    ++n;
-  }
-};
+// Kept and reduced dimension groups, coalesced (kernels/index_math.h, shared with CUDA).
+using Dims = index::DimGroup;
 
 template <class T>
 struct Acc {
@@ -62,13 +40,8 @@ inline bool more_extreme(T v, T best, bool want_max) {
 template <class T>
 void reduce_typed(ReduceOp op, const Strided& in, const Strided& out) {
   using A = typename Acc<T>::type;
-  Dims K, R;
-  for (int d = 0; d < in.ndim; ++d) {
-    if (out.shape[d] == 1 && in.shape[d] != 1)
-      R.add(in.shape[d], in.strides[d], 0);
-    else
-      K.add(in.shape[d], in.strides[d], out.strides[d]);
-  }
+  const index::ReduceSplit split = index::split_reduce(in, out);
+  const Dims &K = split.kept, &R = split.reduced;
   const T* x = in.ptr<T>();
   const int64_t nK = K.numel(), nR = R.numel();
   const bool is_arg = op == ReduceOp::ArgMax || op == ReduceOp::ArgMin;
