@@ -78,11 +78,12 @@ void Module::visit(const std::string& path,
   for (const auto& [n, c] : children_) c->visit(join_path(path, n), fn);
 }
 
-std::vector<std::pair<std::string, Tensor>> Module::named_parameters(bool recurse) const {
+std::vector<std::pair<std::string, Tensor>> Module::named_slots(std::deque<Slot> Module::*slots,
+                                                                bool recurse) const {
   std::vector<std::pair<std::string, Tensor>> out;
-  std::set<const TensorImpl*> seen;
+  std::set<const TensorImpl*> seen;  // a tensor shared by two modules is listed once
   auto add = [&](const std::string& path, const Module& m) {
-    for (const auto& s : m.params_)
+    for (const auto& s : m.*slots)
       if (seen.insert(s.tensor.impl()).second) out.emplace_back(join_path(path, s.name), s.tensor);
   };
   if (recurse)
@@ -90,6 +91,10 @@ std::vector<std::pair<std::string, Tensor>> Module::named_parameters(bool recurs
   else
     add("", *this);
   return out;
+}
+
+std::vector<std::pair<std::string, Tensor>> Module::named_parameters(bool recurse) const {
+  return named_slots(&Module::params_, recurse);
 }
 
 std::vector<Tensor> Module::parameters(bool recurse) const {
@@ -99,17 +104,7 @@ std::vector<Tensor> Module::parameters(bool recurse) const {
 }
 
 std::vector<std::pair<std::string, Tensor>> Module::named_buffers(bool recurse) const {
-  std::vector<std::pair<std::string, Tensor>> out;
-  std::set<const TensorImpl*> seen;
-  auto add = [&](const std::string& path, const Module& m) {
-    for (const auto& s : m.buffers_)
-      if (seen.insert(s.tensor.impl()).second) out.emplace_back(join_path(path, s.name), s.tensor);
-  };
-  if (recurse)
-    visit("", add);
-  else
-    add("", *this);
-  return out;
+  return named_slots(&Module::buffers_, recurse);
 }
 
 std::vector<Tensor> Module::buffers(bool recurse) const {

@@ -155,6 +155,10 @@ class Module : public std::enable_shared_from_this<Module> {
   void visit(const std::string& path,
              const std::function<void(const std::string&, const Module&)>& fn) const;
   void repr_into(std::string& out, int indent) const;
+  // (dotted name, tensor) for every slot of params_ or buffers_ (this module's, or the tree's),
+  // each tensor once.
+  std::vector<std::pair<std::string, Tensor>> named_slots(std::deque<Slot> Module::*slots,
+                                                          bool recurse) const;
   // Handles to every parameter and/or buffer of the tree, each tensor once.
   std::vector<Tensor> unique_tensors(bool params, bool bufs) const;
 
