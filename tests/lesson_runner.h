@@ -1,4 +1,5 @@
-// Runs a lesson program (built into $MMGRAD_BIN/lessons) and reads its "result:" line.
+// Runs a lesson program (built into $MMGRAD_BIN/lessons) and reads its "result:" line; helpers
+// for checking the files it writes (out_dir, is_svg; read_text from file_test_util.h).
 #pragma once
 
 #include <doctest/doctest.h>
@@ -10,12 +11,14 @@
 #include <sstream>
 #include <string>
 
+#include "file_test_util.h"  // read_text, for the files a lesson writes
+
 namespace lesson_test {
 
 struct Run {
   int status = -1;
-  std::string output;                     // everything the lesson printed (stdout + stderr)
-  std::map<std::string, double> result;   // the numbers of its "result:" line
+  std::string output;                    // everything the lesson printed (stdout + stderr)
+  std::map<std::string, double> result;  // the numbers of its "result:" line
   bool has(const std::string& k) const { return result.count(k) > 0; }
   double operator[](const std::string& k) const {
     auto it = result.find(k);
@@ -28,10 +31,20 @@ inline std::string bin_dir() {
   return b ? b : "build";
 }
 
-// Runs `lessons/<name> <args>` with its figures in a temporary folder.
+// The folder run_lesson gives lesson `name` for its figures: <$TMPDIR or /tmp>/mmgrad_test_<name>.
+inline std::string out_dir(const std::string& name) {
+  const char* tmp = std::getenv("TMPDIR");
+  return std::string(tmp ? tmp : "/tmp") + "/mmgrad_test_" + name;
+}
+
+// s starts like an SVG file: "<svg" or an XML declaration.
+inline bool is_svg(const std::string& s) {
+  return s.rfind("<svg", 0) == 0 || s.rfind("<?xml", 0) == 0;
+}
+
+// Runs `lessons/<name> <args>` with its figures in out_dir(name).
 inline Run run_lesson(const std::string& name, const std::string& args) {
-  std::string out = std::string(std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp") +
-                    "/mmgrad_test_" + name;
+  std::string out = out_dir(name);
   // Appended piece by piece: GCC 12 warns (-Wrestrict, a false positive) on "'" + std::string.
   std::string cmd = "'";
   cmd += bin_dir() + "/lessons/" + name + "' " + args + " --out '" + out + "' 2>&1";

@@ -1,7 +1,6 @@
 // Data: the Fashion-MNIST IDX reader (on generated files, damaged files and the real files),
 // the DataLoader, train/validation split, the tokenizer and the synthetic image-caption pairs.
 #include <doctest/doctest.h>
-#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -18,30 +17,16 @@
 #include "data/loader.h"
 #include "data/synthetic.h"
 #include "data/tokenizer.h"
+#include "file_test_util.h"
 #include "mmgrad.h"
 
 using namespace mmgrad;
 using namespace mmgrad::data;
 namespace fs = std::filesystem;
+using mmgrad::testing::TempDir;
+using mmgrad::testing::write_bytes;
 
 namespace {
-
-// A fresh folder under the system temp dir, removed at the end of the test.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() /
-           ("mmgrad_test_data_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
 
 void put_be32(std::vector<uint8_t>& b, uint32_t v) {
   b.push_back(static_cast<uint8_t>(v >> 24));
@@ -88,11 +73,6 @@ std::vector<uint8_t> gzip_bytes(const std::vector<uint8_t>& raw) {
   return out;
 }
 
-void write_bytes(const std::string& path, const std::vector<uint8_t>& b) {
-  std::ofstream f(path, std::ios::binary);
-  f.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
-}
-
 void write_gz(const std::string& path, const std::vector<uint8_t>& raw) {
   write_bytes(path, gzip_bytes(raw));
 }
@@ -136,7 +116,7 @@ struct ScopedEnv {
 // ---- IDX reader --------------------------------------------------------------------------------
 
 TEST_CASE("idx: reads generated image and label files (gzip and uncompressed)") {
-  TempDir d;
+  TempDir d("data");
   write_gz(d.file("img.gz"), idx_images(5, 3, 4));
   write_gz(d.file("lbl.gz"), idx_labels(5));
   write_bytes(d.file("img.raw"), idx_images(5, 3, 4));
@@ -175,7 +155,7 @@ TEST_CASE("idx: reads generated image and label files (gzip and uncompressed)") 
 }
 
 TEST_CASE("idx: two concatenated gzip members read as one stream") {
-  TempDir d;
+  TempDir d("data");
   std::vector<uint8_t> raw = idx_images(4, 2, 2);
   std::vector<uint8_t> a(raw.begin(), raw.begin() + 10), b(raw.begin() + 10, raw.end());
   std::vector<uint8_t> gz = gzip_bytes(a), gz2 = gzip_bytes(b);
@@ -186,7 +166,7 @@ TEST_CASE("idx: two concatenated gzip members read as one stream") {
 }
 
 TEST_CASE("idx: truncated gzip files give a clear error at every cut point") {
-  TempDir d;
+  TempDir d("data");
   std::vector<uint8_t> gz = gzip_bytes(idx_images(20, 28, 28));
   const std::vector<size_t> cuts = {
       0, 1, 5, 9, 15, 30, gz.size() / 2, gz.size() - 9, gz.size() - 4, gz.size() - 1};
@@ -213,7 +193,7 @@ TEST_CASE("idx: truncated gzip files give a clear error at every cut point") {
 }
 
 TEST_CASE("idx: corrupt gzip data, trailing garbage and a bad CRC are reported") {
-  TempDir d;
+  TempDir d("data");
   std::vector<uint8_t> gz = gzip_bytes(idx_images(20, 28, 28));
   // Flip bits in the middle of the deflate data: either the decoder or the CRC-32 check fails.
   std::vector<uint8_t> bad = gz;
@@ -241,7 +221,7 @@ TEST_CASE("idx: corrupt gzip data, trailing garbage and a bad CRC are reported")
 }
 
 TEST_CASE("idx: wrong magic numbers, bad headers and out-of-range labels") {
-  TempDir d;
+  TempDir d("data");
   write_gz(d.file("labels_as_images.gz"), idx_labels(4));
   CHECK_THROWS_WITH_AS(read_idx_images(d.file("labels_as_images.gz")),
                        doctest::Contains("magic number 2049, expected 2051"), Error);
@@ -277,7 +257,7 @@ TEST_CASE("idx: wrong magic numbers, bad headers and out-of-range labels") {
 }
 
 TEST_CASE("fashion_mnist: loads a generated folder, counts must agree, dir and MMGRAD_DATA") {
-  TempDir d;
+  TempDir d("data");
   write_fake_fashion(d, 7, 3);
   Dataset train = load_fashion_mnist(Split::Train, d.path.string());
   CHECK(train.images.shape() == Shape{7, 1, 28, 28});
@@ -297,7 +277,7 @@ TEST_CASE("fashion_mnist: loads a generated folder, counts must agree, dir and M
     CHECK(fashion_mnist_dir() == d.path.string());
     CHECK(load_fashion_mnist(Split::Test).size() == 3);
   }
-  TempDir parent;
+  TempDir parent("data");
   fs::create_directories(parent.path / "fashion-mnist");
   for (auto& e : fs::directory_iterator(d.path))
     fs::copy_file(e.path(), parent.path / "fashion-mnist" / e.path().filename());
@@ -316,7 +296,7 @@ TEST_CASE("fashion_mnist: loads a generated folder, counts must agree, dir and M
   CHECK_THROWS_WITH_AS(load_fashion_mnist(Split::Test, d.path.string()), doctest::Contains("28x28"),
                        Error);
   // A folder without the files.
-  TempDir empty;
+  TempDir empty("data");
   CHECK_FALSE(fashion_mnist_available(empty.path.string()));
   CHECK_THROWS_WITH_AS(load_fashion_mnist(Split::Train, empty.path.string()),
                        doctest::Contains("dataset-fashion-mnist"), Error);
@@ -563,7 +543,7 @@ TEST_CASE("tokenizer: decode round trip and strip_special") {
 }
 
 TEST_CASE("tokenizer: save/load round trip and corrupt vocabulary files") {
-  TempDir d;
+  TempDir d("data");
   Tokenizer tok = Tokenizer::build({"the red car", "the blue car", "é café"});
   tok.save(d.file("vocab.txt"));
   Tokenizer back = Tokenizer::load(d.file("vocab.txt"));

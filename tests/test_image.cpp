@@ -3,7 +3,6 @@
 // labelled image grids decoded back with stb_image.
 #include <doctest/doctest.h>
 #include <stb/stb_image.h>
-#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
@@ -12,40 +11,17 @@
 #include <vector>
 
 #include "data/image.h"
+#include "file_test_util.h"
 #include "mmgrad.h"
 
 using namespace mmgrad;
 using namespace mmgrad::data;
 namespace fs = std::filesystem;
+using mmgrad::testing::read_bytes;
+using mmgrad::testing::TempDir;
+using mmgrad::testing::write_bytes;
 
 namespace {
-
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() /
-           ("mmgrad_test_image_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
-
-std::vector<uint8_t> read_bytes(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::vector<uint8_t>((std::istreambuf_iterator<char>(f)),
-                              std::istreambuf_iterator<char>());
-}
-
-void write_bytes(const std::string& path, const std::vector<uint8_t>& b) {
-  std::ofstream f(path, std::ios::binary);
-  f.write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
-}
 
 // Decoded with stb_image directly (not through our loader): width, height, RGB bytes.
 struct Decoded {
@@ -76,7 +52,7 @@ void check_close(const std::vector<double>& got, const std::vector<double>& want
 }  // namespace
 
 TEST_CASE("image: PNG round trip for RGB, grey and RGBA, values quantised to bytes") {
-  TempDir d;
+  TempDir d("image");
   Tensor rgb = Tensor::rand({3, 5, 7}, kFloat32, nullptr);
   save_image(rgb, d.file("rgb.png"));
   Tensor back = load_image(d.file("rgb.png"));
@@ -122,7 +98,7 @@ TEST_CASE("image: PNG round trip for RGB, grey and RGBA, values quantised to byt
 }
 
 TEST_CASE("image: save_image rejects bad input") {
-  TempDir d;
+  TempDir d("image");
   CHECK_THROWS_WITH_AS(save_image(Tensor::zeros({2, 4, 4}), d.file("a.png")),
                        doctest::Contains("1, 3 or 4 channels"), Error);
   CHECK_THROWS_WITH_AS(save_image(Tensor::zeros({4, 4}, kInt64), d.file("a.png")),
@@ -138,7 +114,7 @@ TEST_CASE("image: save_image rejects bad input") {
 }
 
 TEST_CASE("image: unreadable, corrupt and truncated files give clear errors") {
-  TempDir d;
+  TempDir d("image");
   CHECK_THROWS_WITH_AS(load_image(d.file("missing.png")), doctest::Contains("cannot open"), Error);
   std::ofstream(d.file("text.png")) << "this is not an image at all";
   std::string msg;
@@ -221,7 +197,7 @@ TEST_CASE("image: resize on batches, views and float32 vs float64, bad input") {
 }
 
 TEST_CASE("image: grid PNG has the documented size, the tiles and drawn labels") {
-  TempDir d;
+  TempDir d("image");
   std::vector<Tensor> imgs;
   for (int i = 0; i < 5; ++i) imgs.push_back(Tensor::full({1, 28, 28}, 0.1 * (i + 1), kFloat32));
   // Short labels fit under a 56-pixel tile: cell = 56 + 4 wide, 56 + (12 + 2) + 4 tall.
@@ -274,7 +250,7 @@ TEST_CASE("image: grid PNG has the documented size, the tiles and drawn labels")
 }
 
 TEST_CASE("image: grid rejects bad arguments") {
-  TempDir d;
+  TempDir d("image");
   std::vector<Tensor> imgs = {Tensor::zeros({1, 4, 4}), Tensor::zeros({1, 4, 4})};
   CHECK_THROWS_WITH_AS(save_image_grid(imgs, 2, d.file("g.png"), {"only one"}),
                        doctest::Contains("2 images"), Error);

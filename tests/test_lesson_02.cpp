@@ -1,30 +1,13 @@
 // Lesson 02 (contrastive loss) in --quick mode: random embeddings give ~log N, aligned ones a low
 // loss, the learned alignment works on held-out pairs, and the figures are written.
 #include <cmath>
-#include <cstdlib>
-#include <fstream>
-#include <sstream>
 #include <string>
 
 #include "lesson_runner.h"
 
-namespace {
-
-std::string out_dir(const std::string& name) {
-  const char* tmp = std::getenv("TMPDIR");
-  return std::string(tmp ? tmp : "/tmp") + "/mmgrad_test_" + name;
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-bool is_svg(const std::string& s) { return s.rfind("<svg", 0) == 0 || s.rfind("<?xml", 0) == 0; }
-
-}  // namespace
+using lesson_test::is_svg;
+using lesson_test::out_dir;
+using mmgrad::testing::read_text;
 
 TEST_CASE("lesson 02: quick run, log N, aligned loss and held-out alignment") {
   lesson_test::Run r = lesson_test::run_lesson("02_contrastive_loss", "--quick");
@@ -53,7 +36,7 @@ TEST_CASE("lesson 02: quick run, log N, aligned loss and held-out alignment") {
   for (const char* f : {"temperature_sweep.svg", "similarity_before.svg", "similarity_after.svg",
                         "clouds_before.svg", "clouds_after.svg", "alignment_loss.svg"}) {
     INFO(f);
-    CHECK(is_svg(read_file(dir + "/" + f)));
+    CHECK(is_svg(read_text(dir + "/" + f)));
   }
 }
 

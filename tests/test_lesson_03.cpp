@@ -1,30 +1,13 @@
 // Lesson 03 (siamese embeddings) in --quick mode: k-NN accuracy in embedding space on held-out
 // test images, checkpoint reload gives identical embeddings, figures and checkpoints written.
-#include <cstdlib>
-#include <fstream>
-#include <sstream>
 #include <string>
 
 #include "data/fashion_mnist.h"
 #include "lesson_runner.h"
 
-namespace {
-
-std::string out_dir(const std::string& name) {
-  const char* tmp = std::getenv("TMPDIR");
-  return std::string(tmp ? tmp : "/tmp") + "/mmgrad_test_" + name;
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-bool is_svg(const std::string& s) { return s.rfind("<svg", 0) == 0 || s.rfind("<?xml", 0) == 0; }
-
-}  // namespace
+using lesson_test::is_svg;
+using lesson_test::out_dir;
+using mmgrad::testing::read_text;
 
 TEST_CASE("lesson 03: quick run, k-NN accuracy on held-out test images") {
   if (!mmgrad::data::fashion_mnist_available()) {
@@ -52,18 +35,18 @@ TEST_CASE("lesson 03: quick run, k-NN accuracy on held-out test images") {
   for (const char* f :
        {"embeddings_epoch_0.svg", "embeddings_epoch_1.svg", "embeddings_epoch_2.svg"}) {
     INFO(f);
-    std::string svg = read_file(dir + "/" + f);
+    std::string svg = read_text(dir + "/" + f);
     CHECK(is_svg(svg));
     CHECK(svg.find("Sneaker") != std::string::npos);  // the legend names the classes
   }
-  CHECK(is_svg(read_file(dir + "/pair_similarity.svg")));
+  CHECK(is_svg(read_text(dir + "/pair_similarity.svg")));
   for (const char* f : {"samples.png", "knn_predictions.png"}) {
     INFO(f);
-    CHECK(read_file(dir + "/" + f).rfind("\x89PNG", 0) == 0);
+    CHECK(read_text(dir + "/" + f).rfind("\x89PNG", 0) == 0);
   }
   for (const char* f : {"epoch_1.model.ckpt", "epoch_1.optim.ckpt", "epoch_2.model.ckpt"}) {
     INFO(f);
-    CHECK(read_file(dir + "/checkpoints/" + f).rfind("MMGRADCK", 0) == 0);
+    CHECK(read_text(dir + "/checkpoints/" + f).rfind("MMGRADCK", 0) == 0);
   }
 }
 

@@ -9,8 +9,10 @@
 #include "mmgrad.h"
 #include "nn/losses.h"
 #include "nn/optim.h"
+#include "op_test_util.h"
 
 using namespace mmgrad;
+using namespace mmgrad::testing;
 using doctest::Approx;
 using doctest::Contains;
 
@@ -70,18 +72,7 @@ double clip_by_hand(const Tensor& x, const Tensor& y, double logit_scale) {
   return 0.5 * (ce_diagonal(logits) + ce_diagonal(transpose(logits)));
 }
 
-Tensor randn64(const Shape& s, uint64_t seed) {
-  Generator gen(seed);
-  return Tensor::randn(s, kFloat64, &gen);
-}
-
 Tensor scalar64(double v) { return Tensor::scalar(v, kFloat64); }
-
-void check_gradcheck(const GradFn& fn, const std::vector<Tensor>& inputs) {
-  GradcheckResult r = gradcheck(fn, inputs);
-  INFO(r.report);
-  CHECK(r.ok);
-}
 
 }  // namespace
 
@@ -89,7 +80,7 @@ void check_gradcheck(const GradFn& fn, const std::vector<Tensor>& inputs) {
 TEST_CASE("clip_loss: value matches the formula computed by hand") {
   for (int64_t n : {1, 2, 5}) {
     CAPTURE(n);
-    Tensor img = randn64({n, 3}, 10 + n), txt = randn64({n, 3}, 20 + n);
+    Tensor img = randn64({n, 3}, 10 + n, false), txt = randn64({n, 3}, 20 + n, false);
     for (double scale : {0.0, 1.3, std::log(1 / 0.07), 6.0}) {
       nn::ClipLossResult r = nn::clip_loss(img, txt, scalar64(scale));
       CHECK(r.loss.dim() == 0);
@@ -101,7 +92,8 @@ TEST_CASE("clip_loss: value matches the formula computed by hand") {
     }
   }
   // One pair: a single class, so the loss is exactly 0.
-  CHECK(nn::clip_loss(randn64({1, 4}, 1), randn64({1, 4}, 2), scalar64(2.0)).loss.item() == 0.0);
+  CHECK(nn::clip_loss(randn64({1, 4}, 1, false), randn64({1, 4}, 2, false), scalar64(2.0))
+            .loss.item() == 0.0);
 }
 
 TEST_CASE("clip_loss: two orthogonal aligned pairs, by hand") {
@@ -141,22 +133,23 @@ TEST_CASE("clip_loss: random embeddings give about log N (statistical, fixed see
   double total = 0;
   const int trials = 20;
   for (int t = 0; t < trials; ++t)
-    total += nn::clip_loss(randn64({n, d}, 100 + t), randn64({n, d}, 200 + t), scalar64(0.0))
+    total += nn::clip_loss(randn64({n, d}, 100 + t, false), randn64({n, d}, 200 + t, false),
+                           scalar64(0.0))
                  .loss.item();
   const double mean = total / trials;
   MESSAGE("mean CLIP loss of random embeddings: ", mean, " (log N = ", std::log(16.0), ")");
   CHECK(std::abs(mean - std::log(16.0)) < 0.05);
   // The seed notebook's temperature (0.07) sharpens the logits: random pairs then cost more
   // than log N, aligned ones much less.
-  Tensor img = randn64({n, d}, 7);
+  Tensor img = randn64({n, d}, 7, false);
   const double sharp =
-      nn::clip_loss(img, randn64({n, d}, 8), scalar64(std::log(1 / 0.07))).loss.item();
+      nn::clip_loss(img, randn64({n, d}, 8, false), scalar64(std::log(1 / 0.07))).loss.item();
   CHECK(sharp > std::log(16.0));
   CHECK(nn::clip_loss(img, img, scalar64(std::log(1 / 0.07))).loss.item() < 0.01);
 }
 
 TEST_CASE("clip_loss: the logit scale is capped at 100") {
-  Tensor img = randn64({4, 3}, 1), txt = randn64({4, 3}, 2);
+  Tensor img = randn64({4, 3}, 1, false), txt = randn64({4, 3}, 2, false);
   const double at_cap = nn::clip_loss(img, txt, scalar64(std::log(100.0))).loss.item();
   CHECK(nn::clip_loss(img, txt, scalar64(9.0)).loss.item() == Approx(at_cap).epsilon(1e-14));
   // Above the cap the scale gets no gradient; the embeddings still do.
@@ -173,35 +166,32 @@ TEST_CASE("clip_loss: the logit scale is capped at 100") {
 }
 
 TEST_CASE("clip_loss: float64 gradcheck w.r.t. both embeddings and the logit scale") {
-  Tensor img = randn64({4, 3}, 31), txt = randn64({4, 3}, 32);
-  check_gradcheck(
+  Tensor img = randn64({4, 3}, 31, false), txt = randn64({4, 3}, 32, false);
+  expect_gradcheck_ok(
       [](const std::vector<Tensor>& in) { return nn::clip_loss(in[0], in[1], in[2]).loss; },
       {img.requires_grad_(), txt.requires_grad_(), scalar64(0.7).requires_grad_()});
   // Non-contiguous embeddings (a transposed view made inside fn), batch of 1 and of 2.
-  check_gradcheck(
+  expect_gradcheck_ok(
       [](const std::vector<Tensor>& in) { return nn::clip_loss(in[0].t(), in[1], in[2]).loss; },
-      {randn64({5, 2}, 33).requires_grad_(), randn64({2, 5}, 34).requires_grad_(),
-       scalar64(1.5).requires_grad_()});
-  check_gradcheck(
+      {randn64({5, 2}, 33), randn64({2, 5}, 34), scalar64(1.5).requires_grad_()});
+  expect_gradcheck_ok(
       [](const std::vector<Tensor>& in) { return nn::clip_loss(in[0], in[1], in[2]).loss; },
-      {randn64({1, 3}, 35).requires_grad_(), randn64({1, 3}, 36).requires_grad_(),
-       scalar64(0.2).requires_grad_()});
+      {randn64({1, 3}, 35), randn64({1, 3}, 36), scalar64(0.2).requires_grad_()});
   // The logits output too (it is what retrieval metrics read).
-  check_gradcheck(
+  expect_gradcheck_ok(
       [](const std::vector<Tensor>& in) {
         return nn::clip_loss(in[0], in[1], in[2]).logits_per_text;
       },
-      {randn64({3, 4}, 37).requires_grad_(), randn64({3, 4}, 38).requires_grad_(),
-       scalar64(0.4).requires_grad_()});
+      {randn64({3, 4}, 37), randn64({3, 4}, 38), scalar64(0.4).requires_grad_()});
   // A one-element [1] logit scale is accepted as well.
-  check_gradcheck(
+  expect_gradcheck_ok(
       [](const std::vector<Tensor>& in) { return nn::clip_loss(in[0], in[1], in[2]).loss; },
-      {randn64({3, 2}, 39).requires_grad_(), randn64({3, 2}, 40).requires_grad_(),
+      {randn64({3, 2}, 39), randn64({3, 2}, 40),
        Tensor::from_vector({0.3}, {1}, kFloat64).requires_grad_()});
 }
 
 TEST_CASE("clip_loss: float32 agrees with float64") {
-  Tensor img = randn64({6, 5}, 41), txt = randn64({6, 5}, 42);
+  Tensor img = randn64({6, 5}, 41, false), txt = randn64({6, 5}, 42, false);
   const double l64 = nn::clip_loss(img, txt, scalar64(2.0)).loss.item();
   const double l32 =
       nn::clip_loss(img.to(kFloat32), txt.to(kFloat32), Tensor::scalar(2.0, kFloat32)).loss.item();
@@ -209,11 +199,11 @@ TEST_CASE("clip_loss: float32 agrees with float64") {
 }
 
 TEST_CASE("clip_loss: bad inputs") {
-  Tensor a = randn64({4, 3}, 1), s = scalar64(1.0);
-  CHECK_THROWS_WITH_AS(nn::clip_loss(a, randn64({5, 3}, 2), s), Contains("clip_loss: text_emb"),
-                       Error);
-  CHECK_THROWS_WITH_AS(nn::clip_loss(a, randn64({4, 2}, 2), s), Contains("[4, 2]"), Error);
-  CHECK_THROWS_WITH_AS(nn::clip_loss(randn64({4}, 3), a, s), Contains("2-D [N, D]"), Error);
+  Tensor a = randn64({4, 3}, 1, false), s = scalar64(1.0);
+  CHECK_THROWS_WITH_AS(nn::clip_loss(a, randn64({5, 3}, 2, false), s),
+                       Contains("clip_loss: text_emb"), Error);
+  CHECK_THROWS_WITH_AS(nn::clip_loss(a, randn64({4, 2}, 2, false), s), Contains("[4, 2]"), Error);
+  CHECK_THROWS_WITH_AS(nn::clip_loss(randn64({4}, 3, false), a, s), Contains("2-D [N, D]"), Error);
   CHECK_THROWS_WITH_AS(nn::clip_loss(a, a.to(kFloat32), s), Contains("float32"), Error);
   CHECK_THROWS_WITH_AS(nn::clip_loss(a.to(kInt64), a.to(kInt64), s), Contains("floating"), Error);
   CHECK_THROWS_WITH_AS(nn::clip_loss(a, a, Tensor::zeros({2}, kFloat64)),
@@ -228,7 +218,8 @@ TEST_CASE("clip_loss: bad inputs") {
 
 // ---- three_way_contrastive_loss -----------------------------------------------------------------
 TEST_CASE("three_way_contrastive_loss: six directional terms, by hand and via clip_loss") {
-  Tensor a = randn64({4, 3}, 51), b = randn64({4, 3}, 52), c = randn64({4, 3}, 53);
+  Tensor a = randn64({4, 3}, 51, false), b = randn64({4, 3}, 52, false),
+         c = randn64({4, 3}, 53, false);
   for (double scale : {0.5, std::log(1 / 0.07), 7.0}) {
     const double got = nn::three_way_contrastive_loss(a, b, c, scalar64(scale)).item();
     const double by_hand =
@@ -247,14 +238,14 @@ TEST_CASE("three_way_contrastive_loss: six directional terms, by hand and via cl
 }
 
 TEST_CASE("three_way_contrastive_loss: gradcheck and errors") {
-  check_gradcheck(
+  expect_gradcheck_ok(
       [](const std::vector<Tensor>& in) {
         return nn::three_way_contrastive_loss(in[0], in[1], in[2].t(), in[3]);
       },
-      {randn64({3, 4}, 61).requires_grad_(), randn64({3, 4}, 62).requires_grad_(),
-       randn64({4, 3}, 63).requires_grad_(), scalar64(0.9).requires_grad_()});
-  Tensor a = randn64({3, 4}, 1), s = scalar64(1.0);
-  CHECK_THROWS_WITH_AS(nn::three_way_contrastive_loss(a, a, randn64({2, 4}, 2), s),
+      {randn64({3, 4}, 61), randn64({3, 4}, 62), randn64({4, 3}, 63),
+       scalar64(0.9).requires_grad_()});
+  Tensor a = randn64({3, 4}, 1, false), s = scalar64(1.0);
+  CHECK_THROWS_WITH_AS(nn::three_way_contrastive_loss(a, a, randn64({2, 4}, 2, false), s),
                        Contains("three_way_contrastive_loss: c"), Error);
   CHECK_THROWS_WITH_AS(nn::three_way_contrastive_loss(a, a, a, Tensor::zeros({1, 2}, kFloat64)),
                        Contains("logit_scale"), Error);
@@ -285,17 +276,17 @@ TEST_CASE("pair_contrastive_loss: values by hand") {
 
 TEST_CASE("pair_contrastive_loss: gradcheck and errors") {
   Tensor same = Tensor::from_vector(std::vector<bool>{true, false, true, false}, {4});
-  check_gradcheck(
+  expect_gradcheck_ok(
       [same](const std::vector<Tensor>& in) {
         return nn::pair_contrastive_loss(in[0], in[1].t(), same);
       },
-      {randn64({4, 3}, 71).requires_grad_(), randn64({3, 4}, 72).requires_grad_()});
-  Tensor a = randn64({4, 3}, 1);
+      {randn64({4, 3}, 71), randn64({3, 4}, 72)});
+  Tensor a = randn64({4, 3}, 1, false);
   CHECK_THROWS_WITH_AS(nn::pair_contrastive_loss(a, a, Tensor::ones({3}, kBool)),
                        Contains("pair_contrastive_loss: same must be [N] = [4]"), Error);
   CHECK_THROWS_WITH_AS(nn::pair_contrastive_loss(a, a, Tensor::ones({4}, kInt64)), Contains("bool"),
                        Error);
-  CHECK_THROWS_WITH_AS(nn::pair_contrastive_loss(a, randn64({4, 2}, 2), same),
+  CHECK_THROWS_WITH_AS(nn::pair_contrastive_loss(a, randn64({4, 2}, 2, false), same),
                        Contains("must match a"), Error);
 }
 
@@ -333,27 +324,26 @@ TEST_CASE("triplet_margin_loss: gradcheck and errors") {
   // A large margin keeps every triplet active (away from the hinge's kink).
   for (double p : {2.0, 1.5, 3.0}) {
     CAPTURE(p);
-    check_gradcheck(
+    expect_gradcheck_ok(
         [p](const std::vector<Tensor>& in) {
           return nn::triplet_margin_loss(in[0], in[1], in[2], 20.0, p);
         },
-        {randn64({3, 4}, 81).requires_grad_(), randn64({3, 4}, 82).requires_grad_(),
-         randn64({3, 4}, 83).requires_grad_()});
+        {randn64({3, 4}, 81), randn64({3, 4}, 82), randn64({3, 4}, 83)});
   }
-  check_gradcheck(
+  expect_gradcheck_ok(
       [](const std::vector<Tensor>& in) {
         return nn::triplet_margin_loss(in[0].t(), in[1], in[2], 20.0, 2.0, 1e-6, true,
                                        Reduction::Sum);
       },
-      {randn64({4, 3}, 84).requires_grad_(), randn64({3, 4}, 85).requires_grad_(),
-       randn64({3, 4}, 86).requires_grad_()});
-  Tensor a = randn64({3, 4}, 1);
-  CHECK_THROWS_WITH_AS(nn::triplet_margin_loss(a, a, randn64({3, 5}, 2)),
+      {randn64({4, 3}, 84), randn64({3, 4}, 85), randn64({3, 4}, 86)});
+  Tensor a = randn64({3, 4}, 1, false);
+  CHECK_THROWS_WITH_AS(nn::triplet_margin_loss(a, a, randn64({3, 5}, 2, false)),
                        Contains("triplet_margin_loss: negative"), Error);
   CHECK_THROWS_WITH_AS(nn::triplet_margin_loss(a, a, a, 1.0, 0.0), Contains("p must be > 0"),
                        Error);
   CHECK_THROWS_WITH_AS(
-      nn::triplet_margin_loss(randn64({2, 3, 4}, 3), randn64({2, 3, 4}, 4), randn64({2, 3, 4}, 5)),
+      nn::triplet_margin_loss(randn64({2, 3, 4}, 3, false), randn64({2, 3, 4}, 4, false),
+                              randn64({2, 3, 4}, 5, false)),
       Contains("[N, D]"), Error);
 }
 
@@ -392,7 +382,7 @@ TEST_CASE("CLIPLoss: learnable log-temperature initialised to log(1/0.07)") {
 TEST_CASE("CLIPLoss: forward is clip_loss with the module's scale; the scale learns") {
   nn::CLIPLoss criterion;
   criterion.to(kFloat64);
-  Tensor img = randn64({6, 4}, 91), txt = randn64({6, 4}, 92);
+  Tensor img = randn64({6, 4}, 91, false), txt = randn64({6, 4}, 92, false);
   nn::ClipLossResult r = criterion(img, txt);
   // (the float32 initial value, converted: compare with the value the module holds)
   CHECK(r.loss.item() ==
@@ -400,10 +390,10 @@ TEST_CASE("CLIPLoss: forward is clip_loss with the module's scale; the scale lea
   CHECK(criterion.forward(img, txt, txt).item() ==
         Approx(nn::three_way_contrastive_loss(img, txt, txt, criterion.logit_scale).item()));
   // Gradcheck through the module w.r.t. the embeddings (the scale is checked in clip_loss).
-  check_gradcheck([&](const std::vector<Tensor>& in) { return criterion(in[0], in[1]).loss; },
-                  {randn64({3, 2}, 93).requires_grad_(), randn64({3, 2}, 94).requires_grad_()});
+  expect_gradcheck_ok([&](const std::vector<Tensor>& in) { return criterion(in[0], in[1]).loss; },
+                      {randn64({3, 2}, 93), randn64({3, 2}, 94)});
   // Aligned pairs: a sharper softmax lowers the loss, so SGD raises the scale.
-  Tensor e = randn64({6, 4}, 95);
+  Tensor e = randn64({6, 4}, 95, false);
   const double before = criterion.logit_scale.item();
   optim::SGD opt(criterion.parameters(), {.lr = 0.5});
   for (int i = 0; i < 3; ++i) {

@@ -6,33 +6,12 @@
 #include <vector>
 
 #include "mmgrad.h"
+#include "op_test_util.h"
 
 using namespace mmgrad;
+using namespace mmgrad::testing;
 
 namespace {
-
-Tensor rnd(const Shape& s, uint64_t seed, DType dt = kFloat64) {
-  Generator g(seed);
-  return Tensor::randn(s, dt, &g);
-}
-
-// Every element within tol (relative, with a floor of 1); reports the worst one.
-void check_close(const std::vector<double>& a, const std::vector<double>& b, double tol) {
-  REQUIRE(a.size() == b.size());
-  double worst = 0;
-  size_t at = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    double err = std::abs(a[i] - b[i]) / std::max(1.0, std::abs(b[i]));
-    if (!(err <= worst)) {  // also catches NaN
-      worst = std::isnan(err) ? INFINITY : err;
-      at = i;
-    }
-  }
-  CAPTURE(at);
-  CAPTURE(a.empty() ? 0.0 : a[at]);
-  CAPTURE(b.empty() ? 0.0 : b[at]);
-  CHECK(worst <= tol);
-}
 
 // The direct definition, seven nested loops:
 //   y[n,o,oh,ow] = b[o] + sum_{c,kh,kw} x[n, c, oh*S - P + kh*D, ow*S - P + kw*D] w[o,c,kh,kw]

@@ -11,72 +11,18 @@
 #include <vector>
 
 #include "mmgrad.h"
+#include "op_test_util.h"
 
 using namespace mmgrad;
+using namespace mmgrad::testing;
 
 namespace {
-
-Tensor randn64(const Shape& s, uint64_t seed, bool grad = true) {
-  Generator g(seed);
-  Tensor t = Tensor::randn(s, kFloat64, &g);
-  if (grad) t.requires_grad_();
-  return t;
-}
-
-Tensor ints(const std::vector<int64_t>& v, const Shape& s = {}) {
-  return Tensor::from_vector(v, s);
-}
 
 Tensor randidx(int64_t high, const Shape& s, uint64_t seed) {
   Generator g(seed);
   return Tensor::randint(0, high, s, kInt64, &g);
 }
 
-void expect_gradcheck(const GradFn& fn, const std::vector<Tensor>& inputs) {
-  GradcheckResult r = gradcheck(fn, inputs);
-  INFO(r.report);
-  CHECK(r.ok);
-  CHECK(r.elements_checked > 0);
-}
-
-// The float32 forward of fn agrees with its float64 forward (relative, floor 1).
-void expect_f32_matches_f64(const GradFn& fn, const std::vector<Tensor>& inputs64,
-                            double tol = 1e-5) {
-  std::vector<Tensor> in64, in32;
-  for (const Tensor& t : inputs64) {
-    in64.push_back(t.detach());
-    in32.push_back(t.is_floating_point() ? t.detach().to(kFloat32) : t.detach());
-  }
-  Tensor a = fn(in64), b = fn(in32);
-  REQUIRE(a.dtype() == kFloat64);
-  REQUIRE(b.dtype() == kFloat32);
-  REQUIRE(a.shape() == b.shape());
-  auto va = a.to_vector<double>(), vb = b.to_vector<double>();
-  double worst = 0;
-  for (size_t i = 0; i < va.size(); ++i)
-    worst = std::max(worst, std::abs(va[i] - vb[i]) / std::max(1.0, std::abs(va[i])));
-  CHECK(worst < tol);
-}
-
-// f() throws mmgrad::Error whose message starts with "op: " and contains `also`.
-void expect_error(const std::function<void()>& f, const std::string& op,
-                  const std::string& also = "") {
-  try {
-    f();
-  } catch (const mmgrad::Error& e) {
-    std::string m = e.what();
-    INFO("message: ", m);
-    CHECK(m.rfind(op + ": ", 0) == 0);
-    if (!also.empty()) CHECK(m.find(also) != std::string::npos);
-    return;
-  } catch (const std::exception& e) {
-    FAIL("expected mmgrad::Error from ", op, ", got another exception: ", e.what());
-    return;
-  }
-  FAIL("expected mmgrad::Error from ", op, ", nothing was thrown");
-}
-
-std::vector<double> vals(const Tensor& t) { return t.to_vector<double>(); }
 std::vector<int64_t> ivals(const Tensor& t) { return t.to_vector<int64_t>(); }
 
 }  // namespace

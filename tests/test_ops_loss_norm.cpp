@@ -12,74 +12,12 @@
 #include <vector>
 
 #include "mmgrad.h"
+#include "op_test_util.h"
 
 using namespace mmgrad;
+using namespace mmgrad::testing;
 
 namespace {
-
-Tensor randn64(const Shape& s, uint64_t seed, bool grad = true) {
-  Generator g(seed);
-  Tensor t = Tensor::randn(s, kFloat64, &g);
-  if (grad) t.requires_grad_();
-  return t;
-}
-
-Tensor ints(const std::vector<int64_t>& v, const Shape& s = {}) {
-  return Tensor::from_vector(v, s);
-}
-
-void expect_gradcheck(const GradFn& fn, const std::vector<Tensor>& inputs) {
-  GradcheckResult r = gradcheck(fn, inputs);
-  INFO(r.report);
-  CHECK(r.ok);
-  CHECK(r.elements_checked > 0);
-}
-
-void expect_f32_matches_f64(const GradFn& fn, const std::vector<Tensor>& inputs64,
-                            double tol = 1e-5) {
-  std::vector<Tensor> in64, in32;
-  for (const Tensor& t : inputs64) {
-    in64.push_back(t.detach());
-    in32.push_back(t.is_floating_point() ? t.detach().to(kFloat32) : t.detach());
-  }
-  Tensor a = fn(in64), b = fn(in32);
-  REQUIRE(a.dtype() == kFloat64);
-  REQUIRE(b.dtype() == kFloat32);
-  REQUIRE(a.shape() == b.shape());
-  auto va = a.to_vector<double>(), vb = b.to_vector<double>();
-  double worst = 0;
-  for (size_t i = 0; i < va.size(); ++i)
-    worst = std::max(worst, std::abs(va[i] - vb[i]) / std::max(1.0, std::abs(va[i])));
-  CHECK(worst < tol);
-}
-
-void expect_error(const std::function<void()>& f, const std::string& op,
-                  const std::string& also = "") {
-  try {
-    f();
-  } catch (const mmgrad::Error& e) {
-    std::string m = e.what();
-    INFO("message: ", m);
-    CHECK(m.rfind(op + ": ", 0) == 0);
-    if (!also.empty()) CHECK(m.find(also) != std::string::npos);
-    return;
-  } catch (const std::exception& e) {
-    FAIL("expected mmgrad::Error from ", op, ", got another exception: ", e.what());
-    return;
-  }
-  FAIL("expected mmgrad::Error from ", op, ", nothing was thrown");
-}
-
-std::vector<double> vals(const Tensor& t) { return t.to_vector<double>(); }
-
-void check_close(const std::vector<double>& got, const std::vector<double>& want,
-                 double tol = 1e-12) {
-  REQUIRE(got.size() == want.size());
-  for (size_t i = 0; i < got.size(); ++i) {
-    CAPTURE(i);
-    CHECK(got[i] == doctest::Approx(want[i]).epsilon(tol).scale(1.0));
-  }
-}
 
 CrossEntropyOptions ce_opts(Reduction r, double smoothing = 0.0, int64_t ignore = -100) {
   CrossEntropyOptions o;
@@ -103,7 +41,7 @@ TEST_CASE("cross_entropy: label smoothing and ignore_index on a tiny example by 
   Tensor x = Tensor::from_vector({1, 2, 3, 5, -5, 0, 2, 0, -1}, {3, 3}, kFloat64);
   Tensor t = ints({0, -100, 2});
   Tensor none = cross_entropy(x, t, ce_opts(Reduction::None, 0.3));
-  check_close(vals(none), {2.10760596444438, 0.0, 2.76984601955629}, 1e-13);
+  check_approx_each(vals(none), {2.10760596444438, 0.0, 2.76984601955629}, 1e-13);
   CHECK(cross_entropy(x, t, ce_opts(Reduction::Sum, 0.3)).item() ==
         doctest::Approx(2.10760596444438 + 2.76984601955629).epsilon(1e-13));
   // the mean divides by the 2 targets that count, not by 3 rows
@@ -201,7 +139,7 @@ TEST_CASE("cross_entropy: [N, C, d] equals the 2-D loss on the classes-last layo
   CHECK(k.shape() == Shape{2, 3});
   Tensor flat = cross_entropy(x.permute({0, 2, 1}).reshape({6, 4}), t.reshape({6}),
                               ce_opts(Reduction::None, 0.1));
-  check_close(vals(k), vals(flat));
+  check_approx_each(vals(k), vals(flat));
   CHECK(
       cross_entropy(x, t).item() ==
       doctest::Approx(cross_entropy(x.permute({0, 2, 1}).reshape({6, 4}), t.reshape({6})).item()));
@@ -243,13 +181,13 @@ TEST_CASE("mse_loss: values by hand, gradients to both arguments") {
   Tensor a = Tensor::from_vector({1, 2, 3, 4}, {2, 2}, kFloat64).requires_grad_();
   Tensor b = Tensor::from_vector({0, 2, 5, 1}, {2, 2}, kFloat64).requires_grad_();
   // differences 1, 0, -2, 3: squares 1, 0, 4, 9
-  check_close(vals(mse_loss(a, b, Reduction::None)), {1, 0, 4, 9});
+  check_approx_each(vals(mse_loss(a, b, Reduction::None)), {1, 0, 4, 9});
   CHECK(mse_loss(a, b, Reduction::Sum).item() == 14.0);
   Tensor m = mse_loss(a, b);
   CHECK(m.item() == 3.5);
   m.backward();
-  check_close(vals(a.grad()), {0.5, 0, -1, 1.5});  // 2 (a - b) / 4
-  check_close(vals(b.grad()), {-0.5, 0, 1, -1.5});
+  check_approx_each(vals(a.grad()), {0.5, 0, -1, 1.5});  // 2 (a - b) / 4
+  check_approx_each(vals(b.grad()), {-0.5, 0, 1, -1.5});
   for (Reduction r : {Reduction::Mean, Reduction::Sum, Reduction::None}) {
     Tensor x = randn64({3, 1, 4}, 1), y = randn64({4, 1, 3}, 2);
     expect_gradcheck(
@@ -272,12 +210,12 @@ TEST_CASE("mse_loss: values by hand, gradients to both arguments") {
 TEST_CASE("normalize: values, zero vectors stay finite, gradcheck on every dim") {
   Tensor x = Tensor::from_vector({3, 4, 0, 0}, {2, 2}, kFloat64).requires_grad_();
   Tensor y = normalize(x, 1);
-  check_close(vals(y), {0.6, 0.8, 0, 0});
-  check_close(vals(normalize(x.detach(), 0)), {1, 1, 0, 0});
+  check_approx_each(vals(y), {0.6, 0.8, 0, 0});
+  check_approx_each(vals(normalize(x.detach(), 0)), {1, 1, 0, 0});
   y.sum().backward();
   for (double v : vals(x.grad())) CHECK(std::isfinite(v));
   // d/dx of sum(x / ||x||) on the row [3, 4]: (1 - x_i sum(x) / ||x||^2) / ||x||
-  check_close(vals(x.grad()), {(1 - 3 * 7 / 25.0) / 5, (1 - 4 * 7 / 25.0) / 5, 1e12, 1e12});
+  check_approx_each(vals(x.grad()), {(1 - 3 * 7 / 25.0) / 5, (1 - 4 * 7 / 25.0) / 5, 1e12, 1e12});
   for (int dim : {0, 1, 2, -1}) {
     CAPTURE(dim);
     Tensor z = randn64({4, 1, 3}, 10 + dim);  // viewed as [3, 1, 4]
@@ -295,14 +233,14 @@ TEST_CASE("normalize: values, zero vectors stay finite, gradcheck on every dim")
 TEST_CASE("cosine_similarity: values, broadcasting, zero vectors, gradcheck") {
   Tensor a = Tensor::from_vector({1, 0, 3, 4}, {2, 2}, kFloat64);
   Tensor b = Tensor::from_vector({1, 1, -3, -4}, {2, 2}, kFloat64);
-  check_close(vals(cosine_similarity(a, b)), {1 / std::sqrt(2.0), -1}, 1e-15);
+  check_approx_each(vals(cosine_similarity(a, b)), {1 / std::sqrt(2.0), -1}, 1e-15);
   // one vector against a batch: [1, 2] broadcasts against [3, 2]
   Tensor q = Tensor::from_vector({0, 2}, {1, 2}, kFloat64);
   Tensor k = Tensor::from_vector({0, 1, 1, 0, -1, -1}, {3, 2}, kFloat64);
-  check_close(vals(cosine_similarity(q, k, -1)), {1, 0, -1 / std::sqrt(2.0)}, 1e-15);
+  check_approx_each(vals(cosine_similarity(q, k, -1)), {1, 0, -1 / std::sqrt(2.0)}, 1e-15);
   Tensor z = Tensor::zeros({1, 2}, kFloat64).requires_grad_();
   Tensor c = cosine_similarity(z, k);
-  check_close(vals(c), {0, 0, 0});
+  check_approx_each(vals(c), {0, 0, 0});
   c.sum().backward();
   for (double v : vals(z.grad())) CHECK(std::isfinite(v));
   Tensor x1 = randn64({3, 1, 4}, 30), x2 = randn64({4, 2}, 31);  // x2 used as [2, 4]
@@ -338,10 +276,10 @@ TEST_CASE("layer_norm: rows normalised to mean 0 and variance 1, then scaled and
   // row 0: mean 2.5, biased variance 1.25
   const double r = 1 / std::sqrt(1.25);
   std::vector<double> yv = vals(y);
-  check_close({yv.begin(), yv.begin() + 4}, {-1.5 * r, -0.5 * r, 0.5 * r, 1.5 * r}, 1e-14);
+  check_approx_each({yv.begin(), yv.begin() + 4}, {-1.5 * r, -0.5 * r, 0.5 * r, 1.5 * r}, 1e-14);
   // row 1: 10, 10, 10, 14 -> mean 11, biased variance 3
   const double r1 = 1 / std::sqrt(3.0);
-  check_close({yv.begin() + 4, yv.end()}, {-r1, -r1, -r1, 3 * r1}, 1e-14);
+  check_approx_each({yv.begin() + 4, yv.end()}, {-r1, -r1, -r1, 3 * r1}, 1e-14);
   Tensor big = randn64({3, 5, 6}, 40, false) * 7.0 + 3.0;
   Tensor yb = layer_norm(big, {5, 6});
   Tensor m = mean(yb, Shape{1, 2}), v = var(yb, Shape{1, 2}, 0);
@@ -351,12 +289,12 @@ TEST_CASE("layer_norm: rows normalised to mean 0 and variance 1, then scaled and
   Tensor w = Tensor::from_vector({1, 2, 3, 4}, {4}, kFloat64);
   Tensor b = Tensor::from_vector({0, 1, 0, -1}, {4}, kFloat64);
   std::vector<double> ywv = vals(layer_norm(x, {4}, w, b, 0.0));
-  check_close({ywv.begin(), ywv.begin() + 4},
-              {-1.5 * r, -0.5 * r * 2 + 1, 0.5 * r * 3, 1.5 * r * 4 - 1}, 1e-14);
+  check_approx_each({ywv.begin(), ywv.begin() + 4},
+                    {-1.5 * r, -0.5 * r * 2 + 1, 0.5 * r * 3, 1.5 * r * 4 - 1}, 1e-14);
   // the fused kernel agrees with the composed definition
   Tensor xr = randn64({4, 3, 5}, 41, false);
   Tensor ref = (xr - mean(xr, Shape{-1}, true)) / sqrt(var(xr, Shape{-1}, 0, true) + 1e-5);
-  check_close(vals(layer_norm(xr, {5})), vals(ref), 1e-12);
+  check_approx_each(vals(layer_norm(xr, {5})), vals(ref), 1e-12);
 }
 
 TEST_CASE("layer_norm: gradcheck for x, weight, bias (batch dims, views, optional affine)") {
@@ -405,10 +343,11 @@ TEST_CASE("batch_norm: training statistics and running-stat update by hand") {
   Tensor rm = Tensor::zeros({2}, kFloat64), rv = Tensor::ones({2}, kFloat64);
   Tensor y = batch_norm(x, rm, rv, {}, {}, /*training=*/true, 0.1, 0.0);
   const double r0 = 1 / std::sqrt(3.5), r1 = 1 / std::sqrt(125.0);
-  check_close(vals(y), {-2 * r0, -15 * r1, -1 * r0, -5 * r1, 0, 5 * r1, 3 * r0, 15 * r1}, 1e-14);
+  check_approx_each(vals(y), {-2 * r0, -15 * r1, -1 * r0, -5 * r1, 0, 5 * r1, 3 * r0, 15 * r1},
+                    1e-14);
   // running = 0.9 running + 0.1 batch (unbiased variance)
-  check_close(vals(rm), {0.3, 2.5}, 1e-14);
-  check_close(vals(rv), {0.9 + 0.1 * 14 / 3.0, 0.9 + 0.1 * 500 / 3.0}, 1e-14);
+  check_approx_each(vals(rm), {0.3, 2.5}, 1e-14);
+  check_approx_each(vals(rv), {0.9 + 0.1 * 14 / 3.0, 0.9 + 0.1 * 500 / 3.0}, 1e-14);
   // 4-D: per channel over N, H, W; the output has mean 0 and variance ~1 per channel
   Tensor x4 = randn64({3, 2, 2, 3}, 60, false) * 4.0 - 1.0;
   Tensor y4 = batch_norm(x4, {}, {}, {}, {}, true);
@@ -424,9 +363,9 @@ TEST_CASE("batch_norm: eval uses the running statistics and leaves them alone") 
   Tensor b = Tensor::from_vector({0.5, -1}, {2}, kFloat64);
   // channel 0: (x - 1) / 2 * 2 + 0.5;  channel 1: (x - 2) / 3 * 3 - 1
   Tensor y = batch_norm(x, rm, rv, w, b, /*training=*/false, 0.1, 0.0);
-  check_close(vals(y), {0.5, 7, 1.5, 17, 2.5, 27, 5.5, 37}, 1e-14);
-  check_close(vals(rm), {1, 2});
-  check_close(vals(rv), {4, 9});
+  check_approx_each(vals(y), {0.5, 7, 1.5, 17, 2.5, 27, 5.5, 37}, 1e-14);
+  check_approx_each(vals(rm), {1, 2});
+  check_approx_each(vals(rv), {4, 9});
 }
 
 TEST_CASE("batch_norm: gradcheck in training (through the batch statistics) and in eval") {

@@ -2,15 +2,14 @@
 // (written here: no XML library is allowed), with escaping, skipped non-finite values, tick
 // choices and bad input checked.
 #include <doctest/doctest.h>
-#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "file_test_util.h"
 #include "mmgrad.h"
 #include "plot/figure.h"
 #include "plot/svg.h"
@@ -18,6 +17,8 @@
 using namespace mmgrad;
 using namespace mmgrad::plot;
 namespace fs = std::filesystem;
+using mmgrad::testing::read_text;
+using mmgrad::testing::TempDir;
 
 namespace {
 
@@ -209,27 +210,6 @@ size_t count(const std::string& s, const std::string& what) {
   return c;
 }
 
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static int counter = 0;
-    path = fs::temp_directory_path() /
-           ("mmgrad_test_plot_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
-
-std::string read_text(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-}
-
 }  // namespace
 
 TEST_CASE("plot: the XML checker itself accepts good and rejects broken documents") {
@@ -259,7 +239,7 @@ TEST_CASE("plot: the XML checker itself accepts good and rejects broken document
 }
 
 TEST_CASE("plot: line plot with several series, legend, log-y, markers and gaps") {
-  TempDir d;
+  TempDir d("plot");
   std::vector<double> steps, train, val;
   for (int i = 0; i < 50; ++i) {
     steps.push_back(i * 10);
