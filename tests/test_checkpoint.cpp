@@ -200,7 +200,7 @@ TEST_CASE("checkpoint: truncation at every byte is an error, never a crash") {
   CHECK_THROWS_WITH_AS(load_state_dict(cut), Contains("after the end marker"), Error);
 }
 
-TEST_CASE("checkpoint: every flipped byte is detected; data corruption names the tensor") {
+TEST_CASE("checkpoint: every flipped byte is detected, data corruption names the tensor") {
   TempDir tmp;
   const std::string path = tmp / "full.ckpt";
   save(small_state(), path);

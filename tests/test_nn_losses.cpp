@@ -379,7 +379,7 @@ TEST_CASE("CLIPLoss: learnable log-temperature initialised to log(1/0.07)") {
   CHECK_THROWS_WITH_AS(nn::CLIPLoss(-1.0), Contains("init_temperature"), Error);
 }
 
-TEST_CASE("CLIPLoss: forward is clip_loss with the module's scale; the scale learns") {
+TEST_CASE("CLIPLoss: forward is clip_loss with the module's scale, the scale learns") {
   nn::CLIPLoss criterion;
   criterion.to(kFloat64);
   Tensor img = randn64({6, 4}, 91, false), txt = randn64({6, 4}, 92, false);

@@ -85,7 +85,7 @@ struct Qkv {
 
 }  // namespace
 
-TEST_CASE("attention: a bool mask matches explicit loops; masked weights are exactly 0") {
+TEST_CASE("attention: a bool mask matches explicit loops, masked weights are exactly 0") {
   Qkv t;
   auto allow = pattern(2 * 4 * 5, 0.6, 13);
   for (int64_t r = 0; r < 8; ++r) allow[static_cast<size_t>(r * 5)] = true;  // key 0 visible

@@ -158,7 +158,7 @@ TEST_CASE("index_select: gradcheck on random shapes and dims, non-contiguous inp
   }
 }
 
-TEST_CASE("index_select: float32 forward matches float64; bad inputs") {
+TEST_CASE("index_select: float32 forward matches float64, bad inputs") {
   Tensor x = randn64({3, 4}, 5);
   expect_f32_matches_f64(
       [](const std::vector<Tensor>& in) {
@@ -247,7 +247,7 @@ TEST_CASE("scatter_add: gradcheck for x and src (src larger than index, views)")
   }
 }
 
-TEST_CASE("gather/scatter_add: float32 matches float64; bad inputs") {
+TEST_CASE("gather/scatter_add: float32 matches float64, bad inputs") {
   Tensor x = randn64({3, 4}, 6), src = randn64({3, 4}, 7);
   Tensor idx = randidx(4, {3, 4}, 8);
   expect_f32_matches_f64([idx](const std::vector<Tensor>& in) { return gather(in[0], 1, idx); },

@@ -56,7 +56,7 @@ TEST_CASE("cross_entropy: label smoothing and ignore_index on a tiny example by 
   CHECK(one.item() == doctest::Approx(2.76984601955629).epsilon(1e-13));
 }
 
-TEST_CASE("cross_entropy: ignored rows get zero gradient; others get (softmax - q) / count") {
+TEST_CASE("cross_entropy: ignored rows get zero gradient, others get (softmax - q) / count") {
   Tensor x = Tensor::from_vector({0.5, -1, 2, 0, 3, 3, 3, 3, -2, 1, 0, 0.25}, {3, 4}, kFloat64)
                  .requires_grad_();
   const double eps = 0.2;
@@ -145,7 +145,7 @@ TEST_CASE("cross_entropy: [N, C, d] equals the 2-D loss on the classes-last layo
       doctest::Approx(cross_entropy(x.permute({0, 2, 1}).reshape({6, 4}), t.reshape({6})).item()));
 }
 
-TEST_CASE("cross_entropy: float32 matches float64; bad inputs name the op") {
+TEST_CASE("cross_entropy: float32 matches float64, bad inputs name the op") {
   Tensor x = randn64({4, 6}, 90);
   Tensor t = ints({5, 0, -100, 2});
   expect_f32_matches_f64(
@@ -417,7 +417,7 @@ TEST_CASE("batch_norm: bad inputs name the op") {
 
 // ---- dropout -----------------------------------------------------------------------------------
 
-TEST_CASE("dropout: eval and p = 0 are the identity; p = 1 gives zeros and zero gradient") {
+TEST_CASE("dropout: eval and p = 0 are the identity, p = 1 gives zeros and zero gradient") {
   Tensor x = randn64({3, 4}, 80);
   CHECK(dropout(x, 0.5, /*training=*/false).same(x));
   CHECK(dropout(x, 0.0, true).same(x));
@@ -427,7 +427,7 @@ TEST_CASE("dropout: eval and p = 0 are the identity; p = 1 gives zeros and zero 
   for (double v : vals(x.grad())) CHECK(v == 0.0);
 }
 
-TEST_CASE("dropout: keeps about 1 - p of the elements, scaled by 1 / (1 - p); same mask back") {
+TEST_CASE("dropout: keeps about 1 - p of the elements, scaled by 1 / (1 - p), same mask back") {
   const double p = 0.3;
   Tensor x = Tensor::ones({100, 100}, kFloat64).requires_grad_();
   Generator g(5);

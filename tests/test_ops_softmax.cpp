@@ -72,7 +72,7 @@ TEST_CASE("softmax: non-contiguous input, scalars, size-1 and empty tensors") {
   CHECK(softmax(Tensor::zeros({2, 0}, kFloat64), 1).shape() == Shape{2, 0});
 }
 
-TEST_CASE("softmax: numerically stable for large inputs; all -inf rows give NaN") {
+TEST_CASE("softmax: numerically stable for large inputs, all -inf rows give NaN") {
   Tensor x =
       Tensor::from_vector({1000.0, 1001.0, 1002.0, -1000.0, -1001.0, -1002.0}, {2, 3}, kFloat32);
   auto y = softmax(x, 1).to_vector<double>();
