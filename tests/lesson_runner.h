@@ -42,12 +42,20 @@ inline bool is_svg(const std::string& s) {
   return s.rfind("<svg", 0) == 0 || s.rfind("<?xml", 0) == 0;
 }
 
-// Runs `lessons/<name> <args>` with its figures in out_dir(name).
+// Runs `lessons/<name> <args>` with its figures in out_dir(name). With MMGRAD_TEST_DEVICE set
+// (e.g. `MMGRAD_TEST_DEVICE=cuda ctest -R test_lesson` on a GPU machine), the lesson also gets
+// `--device <that>`, so every lesson test checks its thresholds on that device.
 inline Run run_lesson(const std::string& name, const std::string& args) {
   std::string out = out_dir(name);
   // Appended piece by piece: GCC 12 warns (-Wrestrict, a false positive) on "'" + std::string.
   std::string cmd = "'";
-  cmd += bin_dir() + "/lessons/" + name + "' " + args + " --out '" + out + "' 2>&1";
+  cmd += bin_dir() + "/lessons/" + name + "' " + args + " --out '" + out + "'";
+  const char* device = std::getenv("MMGRAD_TEST_DEVICE");
+  if (device && *device && args.find("--device") == std::string::npos) {
+    cmd += " --device ";
+    cmd += device;
+  }
+  cmd += " 2>&1";
   Run r;
   FILE* p = popen(cmd.c_str(), "r");
   REQUIRE_MESSAGE(p != nullptr, "cannot start " << cmd);
