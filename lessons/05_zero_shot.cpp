@@ -40,8 +40,9 @@ int main(int argc, char** argv) {
     lesson::Args args = lesson::parse_args(
         argc, argv, "05_zero_shot",
         "zero-shot classification of Fashion-MNIST from class prompts, single and ensemble",
-        {{"--clip-ckpt", "lesson 04's model to reuse (default out/04_mini_clip/fmnist_clip.ckpt; "
-                         "none: always train here)"}});
+        {{"--clip-ckpt",
+          "lesson 04's model to reuse (default out/04_mini_clip/fmnist_clip.ckpt; "
+          "none: always train here)"}});
     const Device dev = args.device;
     const auto& names = data::fashion_mnist_classes();
     const int64_t C = static_cast<int64_t>(names.size());
@@ -51,8 +52,8 @@ int main(int argc, char** argv) {
     lesson::section("1. The mini CLIP model from lesson 04");
     clip::CaptionBank captions = clip::make_fmnist_captions();
     clip::FmnistClipConfig cfg = clip::default_fmnist_config(args);
-    clip::ClipModel m = clip::get_fmnist_clip(args, cfg, captions,
-                                              args.get_string("--clip-ckpt", clip::kDefaultCheckpoint));
+    clip::ClipModel m = clip::get_fmnist_clip(
+        args, cfg, captions, args.get_string("--clip-ckpt", clip::kDefaultCheckpoint));
     clip::MiniCLIP& model = *m.model;
     data::Dataset test =
         data::load_fashion_mnist(data::Split::Test, args.data, args.quick ? 2000 : -1);
@@ -65,8 +66,8 @@ int main(int argc, char** argv) {
     const int64_t single = clip::kSingleTemplate;
     std::printf("template: \"%s\"\n", captions.templates[single].c_str());
     for (int64_t c = 0; c < C; ++c)
-      std::printf("  class %lld %-12s prompt \"%s\"\n", static_cast<long long>(c),
-                  names[c].c_str(), captions.text(c, single).c_str());
+      std::printf("  class %lld %-12s prompt \"%s\"\n", static_cast<long long>(c), names[c].c_str(),
+                  captions.text(c, single).c_str());
     Tensor single_emb = clip::class_embeddings(model, captions, {single}, dev);  // [10, D]
     Tensor prompt_sim = matmul(single_emb, single_emb.t());
     std::printf("\ncosine similarity between the prompt embeddings (1 = same direction):\n%12s",
@@ -79,15 +80,16 @@ int main(int argc, char** argv) {
       for (int64_t c = 0; c < C; ++c) std::printf(" %5.2f", ps[r * C + c]);
       std::printf("\n");
     }
-    std::printf("(Classes that look alike, e.g. shirt / t-shirt / pullover / coat, or sandal /\n"
-                "sneaker / ankle boot, got similar text embeddings: the images taught the text\n"
-                "encoder which words mean similar pictures.)\n");
+    std::printf(
+        "(Classes that look alike, e.g. shirt / t-shirt / pullover / coat, or sandal /\n"
+        "sneaker / ankle boot, got similar text embeddings: the images taught the text\n"
+        "encoder which words mean similar pictures.)\n");
 
     // 3. Classify: embed all test images once, take cosine similarities with the ten prompts,
     //    pick the largest.
     lesson::section("3. Zero-shot classification with one template");
     Tensor img = clip::encode_images(model, test.images, dev);  // [N, D], unit rows
-    Tensor sim = clip::similarity(img, single_emb);              // [N, 10]
+    Tensor sim = clip::similarity(img, single_emb);             // [N, 10]
     Tensor pred = sim.argmax(1);
     const double single_acc = metrics::accuracy(pred, test.labels);
     std::vector<double> per_class =
@@ -178,10 +180,11 @@ int main(int argc, char** argv) {
     const int64_t changed = sum(ne(pred, ens_pred).to(kInt64)).item<int64_t>();
     std::printf("test images whose prediction the ensemble changes: %lld of %lld\n",
                 static_cast<long long>(changed), static_cast<long long>(test.size()));
-    std::printf("(This model was trained on captions from all these templates, and the text\n"
-                "encoder learned that only the class word matters: the five embeddings of a class\n"
-                "nearly coincide, so averaging them changes little. Ensembles pay off when the\n"
-                "wordings disagree, e.g. for a model trained on varied real captions.)\n");
+    std::printf(
+        "(This model was trained on captions from all these templates, and the text\n"
+        "encoder learned that only the class word matters: the five embeddings of a class\n"
+        "nearly coincide, so averaging them changes little. Ensembles pay off when the\n"
+        "wordings disagree, e.g. for a model trained on varied real captions.)\n");
     std::vector<double> ens_per_class =
         metrics::per_class_accuracy(ens_pred, test.labels, C).to_vector<double>();
     {
@@ -204,15 +207,17 @@ int main(int argc, char** argv) {
     else
       std::printf("zero-shot accuracy >= 85%%: MISSED by %.2f points (%.2f%%)%s\n",
                   100.0 * (target - single_acc), 100.0 * single_acc,
-                  args.quick ? " -- expected in --quick mode (a small model, 60 steps)" : "");
+                  args.quick ? " -- expected in --quick mode (40 training steps)" : "");
     if (ens_acc >= single_acc)
-      std::printf("ensemble at least as good as the single template: met (%.2f%% vs %.2f%%, "
-                  "%+.2f points)\n",
-                  100.0 * ens_acc, 100.0 * single_acc, 100.0 * (ens_acc - single_acc));
+      std::printf(
+          "ensemble at least as good as the single template: met (%.2f%% vs %.2f%%, "
+          "%+.2f points)\n",
+          100.0 * ens_acc, 100.0 * single_acc, 100.0 * (ens_acc - single_acc));
     else
-      std::printf("ensemble at least as good as the single template: MISSED (%.2f%% vs %.2f%%, "
-                  "%+.2f points)\n",
-                  100.0 * ens_acc, 100.0 * single_acc, 100.0 * (ens_acc - single_acc));
+      std::printf(
+          "ensemble at least as good as the single template: MISSED (%.2f%% vs %.2f%%, "
+          "%+.2f points)\n",
+          100.0 * ens_acc, 100.0 * single_acc, 100.0 * (ens_acc - single_acc));
     std::printf("(the ensemble vs the mean of the five single templates: %+.2f points)\n",
                 100.0 * (ens_acc - mean_single));
 

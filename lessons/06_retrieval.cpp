@@ -57,8 +57,9 @@ int main(int argc, char** argv) {
     lesson::Args args = lesson::parse_args(
         argc, argv, "06_retrieval",
         "cross-modal retrieval (text->image, image->text) with a precomputed index",
-        {{"--clip-ckpt", "lesson 04's model to reuse (default out/04_mini_clip/fmnist_clip.ckpt; "
-                         "none: always train here)"}});
+        {{"--clip-ckpt",
+          "lesson 04's model to reuse (default out/04_mini_clip/fmnist_clip.ckpt; "
+          "none: always train here)"}});
     const Device dev = args.device;
     const auto& names = data::fashion_mnist_classes();
     const int64_t C = static_cast<int64_t>(names.size());
@@ -95,9 +96,10 @@ int main(int argc, char** argv) {
     Tensor q = clip::encode_texts(model, captions.encode({"a photo of a sneaker"}), dev);
     SortResult top = topk(matmul(q, index.t()).squeeze(0), 5);
     const double query_ms = 1e3 * seconds_since(t0);
-    std::printf("one query (\"a photo of a sneaker\"): encode + score %lld images + top 5 in %.2f "
-                "ms -> classes",
-                static_cast<long long>(test.size()), query_ms);
+    std::printf(
+        "one query (\"a photo of a sneaker\"): encode + score %lld images + top 5 in %.2f "
+        "ms -> classes",
+        static_cast<long long>(test.size()), query_ms);
     for (int64_t i : top.indices.to_vector<int64_t>())
       std::printf(" %s", names[test.labels[i].item<int64_t>()].c_str());
     std::printf("\n");
@@ -110,8 +112,8 @@ int main(int argc, char** argv) {
     Scores t2i = score(sim_t2i, cap_labels, test.labels);
     std::printf("%lld caption queries over %lld images:\n", static_cast<long long>(gallery.size(0)),
                 static_cast<long long>(test.size()));
-    std::printf("  Recall@1 %.2f%%   Recall@5 %.2f%%   Recall@10 %.2f%%   MRR %.4f\n",
-                100 * t2i.r1, 100 * t2i.r5, 100 * t2i.r10, t2i.mrr);
+    std::printf("  Recall@1 %.2f%%   Recall@5 %.2f%%   Recall@10 %.2f%%   MRR %.4f\n", 100 * t2i.r1,
+                100 * t2i.r5, 100 * t2i.r10, t2i.mrr);
     // Per class: the share of that class's 8 captions whose first image is right, and the
     // precision of the top 10 (how many of the first 10 images are of the class).
     Tensor ranks_t2i = metrics::retrieval_ranks(sim_t2i, cap_labels, test.labels);
@@ -141,17 +143,17 @@ int main(int argc, char** argv) {
           const int64_t i = t10[qi * 10 + k];
           tiles.push_back(test.images[i]);
           char buf[96];
-          std::snprintf(buf, sizeof buf, "q: %s #%d\n%s%s %.2f",
-                        captions.class_names[c].c_str(), k + 1, y[i] == c ? "" : "X ",
-                        names[y[i]].c_str(), sim_t2i.at({qi, i}));
+          std::snprintf(buf, sizeof buf, "q: %s #%d\n%s%s %.2f", captions.class_names[c].c_str(),
+                        k + 1, y[i] == c ? "" : "X ", names[y[i]].c_str(), sim_t2i.at({qi, i}));
           labels.push_back(buf);
         }
       }
       const std::string path = args.path("top5_per_query.png");
       data::save_image_grid(tiles, 5, path, labels, 3);
-      std::printf("\nwrote %s (rows: the queries \"a photo of a {class}\"; each tile: query, rank,\n"
-                  "the image's true class (X when wrong) and its cosine similarity)\n",
-                  path.c_str());
+      std::printf(
+          "\nwrote %s (rows: the queries \"a photo of a {class}\"; each tile: query, rank,\n"
+          "the image's true class (X when wrong) and its cosine similarity)\n",
+          path.c_str());
     }
 
     // 4. Image -> text: the same matrix transposed. Every test image ranks the 80 captions.
@@ -160,10 +162,11 @@ int main(int argc, char** argv) {
     Scores i2t = score(sim_i2t, test.labels, cap_labels);
     std::printf("%lld image queries over %lld captions:\n", static_cast<long long>(test.size()),
                 static_cast<long long>(gallery.size(0)));
-    std::printf("  Recall@1 %.2f%%   Recall@5 %.2f%%   Recall@10 %.2f%%   MRR %.4f\n",
-                100 * i2t.r1, 100 * i2t.r5, 100 * i2t.r10, i2t.mrr);
-    std::printf("(Image -> text Recall@1 is zero-shot classification with all 80 captions as\n"
-                "prompts: the best-matching caption decides the class.)\n\n");
+    std::printf("  Recall@1 %.2f%%   Recall@5 %.2f%%   Recall@10 %.2f%%   MRR %.4f\n", 100 * i2t.r1,
+                100 * i2t.r5, 100 * i2t.r10, i2t.mrr);
+    std::printf(
+        "(Image -> text Recall@1 is zero-shot classification with all 80 captions as\n"
+        "prompts: the best-matching caption decides the class.)\n\n");
     SortResult top3 = topk(sim_i2t.narrow(0, 0, 4).contiguous(), 3, 1);
     std::vector<int64_t> t3 = top3.indices.to_vector<int64_t>();
     std::vector<double> s3 = top3.values.to_vector<double>();
@@ -171,8 +174,7 @@ int main(int argc, char** argv) {
       std::printf("  test image #%lld (%s):\n", static_cast<long long>(i), names[y[i]].c_str());
       for (int k = 0; k < 3; ++k) {
         const int64_t r = t3[i * 3 + k];
-        std::printf("      %.3f  \"%s\"\n", s3[i * 3 + k],
-                    captions.text(r / T, r % T).c_str());
+        std::printf("      %.3f  \"%s\"\n", s3[i * 3 + k], captions.text(r / T, r % T).c_str());
       }
     }
 
@@ -186,9 +188,10 @@ int main(int argc, char** argv) {
     for (size_t i = 0; i < ks.size(); ++i)
       std::printf("%6lld %11.2f%% %11.2f%%\n", static_cast<long long>(ks[i]), 100 * rt[i],
                   100 * ri[i]);
-    std::printf("(Image -> text climbs in steps: the 8 captions of a class sit almost on one point,\n"
-                "so the top 8 captions are usually all of one class and Recall@k hardly moves\n"
-                "until k passes 8 and the second-best class enters the list.)\n");
+    std::printf(
+        "(Image -> text climbs in steps: the 8 captions of a class sit almost on one point,\n"
+        "so the top 8 captions are usually all of one class and Recall@k hardly moves\n"
+        "until k passes 8 and the second-best class enters the list.)\n");
     {
       plot::LinePlot p("Recall@k (class-level relevance, test set)", "k", "Recall@k");
       p.add_series("text -> image", kx, rt).add_series("image -> text", kx, ri);
@@ -200,8 +203,8 @@ int main(int argc, char** argv) {
     // Mean cosine similarity between the prompt of class j ("a photo of a {}") and the images
     // of class i: a bright diagonal means each prompt sits closest to its own class.
     Tensor prompts = clip::class_embeddings(model, captions, {clip::kSingleTemplate}, dev);
-    Tensor s = clip::similarity(index, prompts);  // [N, 10]
-    Tensor onehot = one_hot(test.labels, C, kFloat32);  // [N, 10]
+    Tensor s = clip::similarity(index, prompts);                               // [N, 10]
+    Tensor onehot = one_hot(test.labels, C, kFloat32);                         // [N, 10]
     Tensor class_sim = matmul(onehot.t(), s) / sum(onehot, {0}).unsqueeze(1);  // [10 img, 10 txt]
     std::printf("\nmean cosine similarity (rows: image class, columns: prompt class):\n%12s", "");
     for (int64_t c = 0; c < C; ++c) std::printf(" %5.5s", names[c].c_str());
@@ -228,14 +231,20 @@ int main(int argc, char** argv) {
       else
         std::printf("%s >= %.0f%%: MISSED by %.2f points (%.2f%%)%s\n", what, 100 * target,
                     100 * (target - v), 100 * v,
-                    args.quick ? " -- expected in --quick mode (a small model)" : "");
+                    args.quick ? " -- expected in --quick mode (40 training steps)" : "");
     };
     report("text->image Recall@1", t2i.r1, 0.95);
     report("image->text Recall@1", i2t.r1, 0.85);
 
     lesson::Result result;
-    result.add("t2i_r1", t2i.r1).add("i2t_r1", i2t.r1).add("t2i_mrr", t2i.mrr).add("i2t_mrr", i2t.mrr);
-    result.add("t2i_r5", t2i.r5).add("t2i_r10", t2i.r10).add("i2t_r5", i2t.r5).add("i2t_r10", i2t.r10);
+    result.add("t2i_r1", t2i.r1)
+        .add("i2t_r1", i2t.r1)
+        .add("t2i_mrr", t2i.mrr)
+        .add("i2t_mrr", i2t.mrr);
+    result.add("t2i_r5", t2i.r5)
+        .add("t2i_r10", t2i.r10)
+        .add("i2t_r5", i2t.r5)
+        .add("i2t_r10", i2t.r10);
     result.add("index_seconds", index_s);
     result.add("from_checkpoint", m.from_checkpoint ? 1.0 : 0.0);
     result.print();

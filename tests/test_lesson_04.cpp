@@ -35,8 +35,8 @@ TEST_CASE("lesson 04: quick run, synthetic and Fashion-MNIST zero-shot, figures,
   lesson_test::Run r = lesson_test::run_lesson("04_mini_clip", "--quick");
   INFO(r.output);
   REQUIRE(r.status == 0);
-  for (const char* k : {"synthetic_final_loss", "synthetic_zero_shot_acc", "fmnist_zero_shot_acc",
-                        "seconds"})
+  for (const char* k :
+       {"synthetic_final_loss", "synthetic_zero_shot_acc", "fmnist_zero_shot_acc", "seconds"})
     REQUIRE_MESSAGE(r.has(k), k);
   // Part A runs the seed's full 100 steps even in quick mode: the loss ends far below chance
   // (log 32 = 3.47; its floor with ~6 same-class pairs per batch is ~1.9) and every held-out
@@ -44,9 +44,9 @@ TEST_CASE("lesson 04: quick run, synthetic and Fashion-MNIST zero-shot, figures,
   CHECK(r["synthetic_final_loss"] < std::log(32.0) - 1.0);
   CHECK(r["synthetic_final_loss"] > 0.0);
   CHECK(r["synthetic_zero_shot_acc"] == 1.0);
-  // Part B, quick: 60 steps of a small model on 8,000 images, tested on 2,000 test images.
-  // Measured 0.52 (seed 0); chance is 0.10.
-  CHECK(r["fmnist_zero_shot_acc"] >= 0.35);
+  // Part B, quick: the default model trained for 50 steps, tested on 2,000 test images.
+  // Measured 0.761 (seed 0, one thread); chance is 0.10.
+  CHECK(r["fmnist_zero_shot_acc"] >= 0.6);
   CHECK(r["fmnist_zero_shot_acc"] <= 1.0);
   CHECK(r.output.find("Target: final loss far below log 32") != std::string::npos);
 

@@ -1,5 +1,5 @@
 // Lesson 06 (cross-modal retrieval) in --quick mode: Recall@k and MRR in both directions on
-// held-out test images with a small model trained in the lesson, and its figures (Recall@k
+// held-out test images with the model trained in the lesson for 50 steps, and its figures (Recall@k
 // curve, class similarity heatmap, the top-5 grid per text query).
 #include <cstdlib>
 #include <fstream>
@@ -45,9 +45,10 @@ TEST_CASE("lesson 06: quick run, retrieval metrics in both directions, figures")
   CHECK(r["i2t_mrr"] >= r["i2t_r1"]);
   CHECK(r["t2i_mrr"] <= 1.0);
   CHECK(r["i2t_mrr"] <= 1.0);
-  // The small quick model (measured: t2i R@1 ~0.9, i2t R@1 ~0.5; chance 0.1).
+  // The quick model, 50 steps (measured, seed 0, one thread: t2i R@1 0.85, i2t R@1 0.756;
+  // chance 0.1).
   CHECK(r["t2i_r1"] >= 0.6);
-  CHECK(r["i2t_r1"] >= 0.35);
+  CHECK(r["i2t_r1"] >= 0.6);
   CHECK(r.output.find("text->image Recall@1 >= 95%") != std::string::npos);
   CHECK(r.output.find("image->text Recall@1 >= 85%") != std::string::npos);
 

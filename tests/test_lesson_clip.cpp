@@ -69,7 +69,8 @@ TEST_CASE("clip captions: templates, articles, the caption bank and its vocabula
   for (int64_t r = 0; r < b.tokens.size(0); ++r) {
     CHECK(ids[r * b.max_len] == data::Tokenizer::kBos);
     bool has_eos = false;
-    for (int64_t t = 0; t < b.max_len; ++t) has_eos |= ids[r * b.max_len + t] == data::Tokenizer::kEos;
+    for (int64_t t = 0; t < b.max_len; ++t)
+      has_eos |= ids[r * b.max_len + t] == data::Tokenizer::kEos;
     CHECK(has_eos);
     CHECK(b.tokenizer.decode(b.tokens[r]) ==
           b.tokenizer.decode(b.encode({b.text(r / b.num_templates(), r % b.num_templates())})[0]));
@@ -167,7 +168,8 @@ TEST_CASE("class_target_clip_loss: CLIP's loss when labels differ, and its gradi
     for (int j = 0; j < 6; ++j)
       if (y[j] == y[i]) want -= (lp.at({i, j}) + lpt.at({i, j})) / (2.0 * n * 6);
   }
-  CHECK(clip::class_target_clip_loss(logits, labels).item() == doctest::Approx(want).epsilon(1e-12));
+  CHECK(clip::class_target_clip_loss(logits, labels).item() ==
+        doctest::Approx(want).epsilon(1e-12));
   GradcheckResult gc = gradcheck(
       [&](const std::vector<Tensor>& x) { return clip::class_target_clip_loss(x[0], labels); },
       {Tensor::randn({6, 6}, kFloat64, &g).requires_grad_()});
@@ -176,7 +178,7 @@ TEST_CASE("class_target_clip_loss: CLIP's loss when labels differ, and its gradi
                        doctest::Contains("class_target_clip_loss"), Error);
 }
 
-TEST_CASE("train_clip: the loss falls on an easy task; encoding, zero-shot and ensembles") {
+TEST_CASE("train_clip: the loss falls on an easy task, then encoding, zero-shot and ensembles") {
   // Images whose brightness pattern encodes the class: a 4x4 block lit at a class position.
   const int64_t n = 120, classes = 10;
   Tensor images = Tensor::zeros({n, 1, 28, 28});
