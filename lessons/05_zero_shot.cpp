@@ -18,6 +18,7 @@
 //   5. Prompt ensembles: each of five templates alone, then all five averaged per class (and
 //      re-normalised). Target: zero-shot accuracy >= 85% and the ensemble at least as good as
 //      the single template.
+//   6. The same comparison for five wordings the model never saw in training.
 //
 // The last line is `result: zero_shot_acc=... single_template_acc=... ensemble_acc=...`.
 #include <algorithm>
@@ -183,8 +184,10 @@ int main(int argc, char** argv) {
     std::printf(
         "(This model was trained on captions from all these templates, and the text\n"
         "encoder learned that only the class word matters: the five embeddings of a class\n"
-        "nearly coincide, so averaging them changes little. Ensembles pay off when the\n"
-        "wordings disagree, e.g. for a model trained on varied real captions.)\n");
+        "nearly coincide, so averaging them changes little: the ensemble scores the mean\n"
+        "of the five single templates, and whether that beats \"a photo of a {}\" comes\n"
+        "down to which template happens to be best. Ensembles pay off when the wordings\n"
+        "disagree: section 6.)\n");
     std::vector<double> ens_per_class =
         metrics::per_class_accuracy(ens_pred, test.labels, C).to_vector<double>();
     {
@@ -199,6 +202,35 @@ int main(int argc, char** argv) {
       std::printf("\nwrote %s\n", path.c_str());
     }
 
+    // 6. Wordings the model never saw. The five templates above were all training captions,
+    //    so the text encoder maps each of them to nearly the same point. New sentences built
+    //    from the same words (chosen before looking at any result) are a fairer test of a
+    //    prompt: each one is a slightly different guess, and averaging the guesses cancels
+    //    part of their errors.
+    lesson::section("6. New wordings: where an ensemble earns its keep");
+    const std::vector<std::string> unseen = {"a {}", "the {}", "a grey picture of the {}",
+                                             "a small blurry photo of my {}",
+                                             "a product image of a {}"};
+    std::printf("%-38s %9s\n", "unseen template", "accuracy");
+    double unseen_mean = 0, unseen_worst = 1, unseen_best = 0;
+    for (const auto& t : unseen) {
+      Tensor e = clip::class_embeddings_from(model, captions, {t}, dev);
+      const double a = metrics::accuracy(clip::zero_shot_predict(img, e), test.labels);
+      unseen_mean += a / static_cast<double>(unseen.size());
+      unseen_worst = std::min(unseen_worst, a);
+      unseen_best = std::max(unseen_best, a);
+      std::printf("%-38s %8.2f%%\n", ("\"" + t + "\"").c_str(), 100.0 * a);
+    }
+    Tensor unseen_emb = clip::class_embeddings_from(model, captions, unseen, dev);
+    const double unseen_ens =
+        metrics::accuracy(clip::zero_shot_predict(img, unseen_emb), test.labels);
+    std::printf("%-38s %8.2f%%\n", "ensemble of the five", 100.0 * unseen_ens);
+    std::printf(
+        "\nthe ensemble against one new wording: %+.2f points over their mean, %+.2f over "
+        "the worst,\n%+.2f against the best (which nobody could have picked in advance)\n",
+        100.0 * (unseen_ens - unseen_mean), 100.0 * (unseen_ens - unseen_worst),
+        100.0 * (unseen_ens - unseen_best));
+
     // Targets
     lesson::section("Targets");
     const double target = 0.85;
@@ -207,7 +239,7 @@ int main(int argc, char** argv) {
     else
       std::printf("zero-shot accuracy >= 85%%: MISSED by %.2f points (%.2f%%)%s\n",
                   100.0 * (target - single_acc), 100.0 * single_acc,
-                  args.quick ? " -- expected in --quick mode (40 training steps)" : "");
+                  args.quick ? " -- expected in --quick mode (50 training steps)" : "");
     if (ens_acc >= single_acc)
       std::printf(
           "ensemble at least as good as the single template: met (%.2f%% vs %.2f%%, "
@@ -220,11 +252,18 @@ int main(int argc, char** argv) {
           100.0 * ens_acc, 100.0 * single_acc, 100.0 * (ens_acc - single_acc));
     std::printf("(the ensemble vs the mean of the five single templates: %+.2f points)\n",
                 100.0 * (ens_acc - mean_single));
+    std::printf(
+        "on five new wordings (section 6) the ensemble is %+.2f points over one wording "
+        "on average\n(%.2f%% vs %.2f%%) and %+.2f over the worst\n",
+        100.0 * (unseen_ens - unseen_mean), 100.0 * unseen_ens, 100.0 * unseen_mean,
+        100.0 * (unseen_ens - unseen_worst));
 
     lesson::Result result;
     result.add("zero_shot_acc", single_acc);
     result.add("single_template_acc", single_acc);
     result.add("ensemble_acc", ens_acc);
+    result.add("unseen_mean_single_acc", unseen_mean);
+    result.add("unseen_ensemble_acc", unseen_ens);
     result.add("from_checkpoint", m.from_checkpoint ? 1.0 : 0.0);
     result.print();
   });

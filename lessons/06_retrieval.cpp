@@ -231,7 +231,7 @@ int main(int argc, char** argv) {
       else
         std::printf("%s >= %.0f%%: MISSED by %.2f points (%.2f%%)%s\n", what, 100 * target,
                     100 * (target - v), 100 * v,
-                    args.quick ? " -- expected in --quick mode (40 training steps)" : "");
+                    args.quick ? " -- expected in --quick mode (50 training steps)" : "");
     };
     report("text->image Recall@1", t2i.r1, 0.95);
     report("image->text Recall@1", i2t.r1, 0.85);

@@ -253,8 +253,8 @@ struct FmnistClipConfig {
   std::string signature(const CaptionBank& captions) const;
 };
 
-// The lessons' default recipe (quick: the same model, 40 steps on 10,240 images, for the
-// tests). The seed is args.seed; --steps overrides the number of training steps.
+// The lessons' default recipe (quick: the same model and recipe, 50 steps, for the tests). The seed
+// is args.seed; --steps overrides the number of training steps.
 FmnistClipConfig default_fmnist_config(const lesson::Args& args);
 
 // The model of a config, with fresh weights. Re-seeds the default generator from the config's
