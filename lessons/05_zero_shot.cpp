@@ -7,7 +7,7 @@
 //
 // What you will see:
 //   1. The model: lesson 04's mini CLIP, loaded from its checkpoint when lesson 04 has run with
-//      the same settings, otherwise trained here with the same recipe (~30 s).
+//      the same settings, otherwise trained here with the same recipe (~40 s of CPU time).
 //   2. The classifier built from ten prompts: their embeddings and how similar they are to
 //      each other (the text side alone already knows which classes are alike).
 //   3. Zero-shot classification of the 10,000 test images with one template: overall accuracy,
