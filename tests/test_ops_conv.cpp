@@ -310,6 +310,56 @@ TEST_CASE("max_pool2d / avg_pool2d: values match naive loops") {
   CHECK(std::isnan(max_pool2d(xn, 2).item()));
 }
 
+TEST_CASE("max_pool2d: ties and NaN route the gradient to the first winner (unpadded and padded)") {
+  // One 2x4 image, two 2x2 windows: [3 3 | 1 NaN] over [3 0 | NaN 9]. Window 0 has three tied
+  // maxima (the first, top-left, wins); window 1 has two NaNs (the first, top-right, wins).
+  for (DType dt : {kFloat32, kFloat64}) {
+    for (int64_t pad : {0, 1}) {
+      CAPTURE(dtype_name(dt));
+      CAPTURE(pad);
+      Tensor x = Tensor::from_vector({3.0, 3.0, 1.0, NAN, 3.0, 0.0, NAN, 9.0}, {1, 1, 2, 4}, dt)
+                     .requires_grad_();
+      Tensor y = pad == 0 ? max_pool2d(x, 2) : max_pool2d(x, 2, 2, 1);
+      std::vector<double> yv = y.to_vector<double>();
+      y.backward(ones_like(y));
+      std::vector<double> gx = x.grad().to_vector<double>();
+      if (pad == 0) {
+        REQUIRE(yv.size() == 2);
+        CHECK(yv[0] == 3.0);
+        CHECK(std::isnan(yv[1]));
+        CHECK(gx == std::vector<double>{1, 0, 0, 1, 0, 0, 0, 0});
+      } else {
+        // padded windows (2x3 outputs): row 0 sees [3], [3 1], [NaN]; row 1 [3], [0 NaN], [9]
+        REQUIRE(yv.size() == 6);
+        CHECK(gx == std::vector<double>{1, 1, 0, 1, 1, 0, 1, 1});
+      }
+    }
+  }
+  // Random inputs with many ties (small integers), several window shapes and strides: the
+  // gradient (a scatter at the argmax) matches the first maximum of each window.
+  Generator gen(77);
+  for (auto [k, s] : std::vector<std::pair<Pair2, Pair2>>{{2, 2}, {3, 1}, {{2, 3}, {1, 2}}}) {
+    Tensor x = Tensor::randint(0, 3, {2, 3, 7, 8}, kInt64, &gen).to(kFloat32).requires_grad_();
+    Tensor y = max_pool2d(x, k, s);
+    y.backward(ones_like(y));
+    std::vector<double> xv = x.to_vector<double>(), gx = x.grad().to_vector<double>();
+    std::vector<double> want(xv.size(), 0.0);
+    const int64_t OH = y.size(2), OW = y.size(3);
+    for (int64_t p = 0; p < 6; ++p)
+      for (int64_t oh = 0; oh < OH; ++oh)
+        for (int64_t ow = 0; ow < OW; ++ow) {
+          int64_t best = -1;
+          for (int64_t i = 0; i < k.h; ++i)
+            for (int64_t j = 0; j < k.w; ++j) {
+              int64_t at = p * 56 + (oh * s.h + i) * 8 + ow * s.w + j;
+              if (best < 0 || xv[at] > xv[best]) best = at;
+            }
+          want[best] += 1.0;
+        }
+    CHECK(gx == want);
+  }
+}
+
 TEST_CASE("adaptive_avg_pool2d: values match naive loops, shrinking and growing") {
   uint64_t seed = 700;
   for (auto [shape, out] : std::vector<std::pair<Shape, Pair2>>{{{2, 3, 7, 5}, {3, 2}},
