@@ -66,14 +66,14 @@ Setup make_setup(const lesson::Args& args) {
     s.test_limit = 2000;
     s.vit.width = 32;
     s.vit.embed_dim = 32;
-    s.cnn.channels = {16, 32, 64};
+    s.cnn.channels = {8, 16, 32};
     s.cnn.embed_dim = 32;
     s.text.width = 32;
     s.text.embed_dim = 32;
-    s.train.steps = 80;
+    s.train.steps = 150;
     s.train.batch_size = 128;
-    s.train.lr = 3e-3;
-    s.train.warmup_steps = 8;
+    s.train.lr = 5e-3;
+    s.train.warmup_steps = 10;
   } else {
     s.vit.width = 64;
     s.vit.embed_dim = 64;
@@ -83,7 +83,7 @@ Setup make_setup(const lesson::Args& args) {
     s.text.embed_dim = 64;
     s.train.steps = 300;
     s.train.batch_size = 128;
-    s.train.lr = 2e-3;
+    s.train.lr = 5e-3;
     s.train.warmup_steps = 20;
   }
   s.vit.layers = args.get_int("--vit-layers", static_cast<int>(s.vit.layers));
@@ -140,7 +140,7 @@ int main(int argc, char** argv) {
         {{"--patch", "ViT patch size, dividing 28 (default 7: a 4x4 grid of 16 patches)"},
          {"--vit-layers", "transformer layers of the ViT (default 2)"},
          {"--batch", "batch size for both models (default 128)"},
-         {"--lr", "peak learning rate for both models (default 2e-3)"}});
+         {"--lr", "peak learning rate for both models (default 5e-3)"}});
     const Setup setup = make_setup(args);
 
     // 1. The data ---------------------------------------------------------------------------
