@@ -163,31 +163,39 @@ SwapReport order_swap_test(clip::MiniCLIP& model, const clip::CaptionBank& capti
                image_emb.defined() ? describe(image_emb) : "undefined", "; expected [N, D]");
   check_labels(labels, N, C, "order_swap_test");
   // Caption c says "it is class c and not class (c + C/2) mod C"; its twin swaps the two names.
-  std::vector<std::string> right, swapped;
+  std::vector<std::string> right, swapped, first, second;
   for (int64_t x = 0; x < C; ++x) {
     const std::string& X = captions.class_names[x];
     const std::string& Y = captions.class_names[(x + C / 2) % C];
     right.push_back("a photo of " + article(X) + X + " and not " + article(Y) + Y);
     swapped.push_back("a photo of " + article(Y) + Y + " and not " + article(X) + X);
+    first.push_back("a photo of " + article(X) + X + " and " + article(Y) + Y);
+    second.push_back("a photo of " + article(Y) + Y + " and " + article(X) + X);
   }
-  const std::vector<float> sr =
-      cosines(image_emb, clip::encode_texts(model, captions.encode(right), device),
-              "order_swap_test");
-  const std::vector<float> ss =
-      cosines(image_emb, clip::encode_texts(model, captions.encode(swapped), device),
-              "order_swap_test");
+  auto scores = [&](const std::vector<std::string>& texts) {
+    return cosines(image_emb, clip::encode_texts(model, captions.encode(texts), device),
+                   "order_swap_test");
+  };
+  // Fraction of images where caption set a beats caption set b (each image against the
+  // caption of its own class), and the two mean cosines.
+  auto duel = [&](const std::vector<float>& a, const std::vector<float>& b, double& sa,
+                  double& sb) {
+    int64_t wins = 0;
+    sa = sb = 0;
+    for (int64_t i = 0; i < N; ++i) {
+      const int64_t y = labels[i];
+      wins += a[i * C + y] > b[i * C + y];
+      sa += a[i * C + y];
+      sb += b[i * C + y];
+    }
+    sa /= N;
+    sb /= N;
+    return static_cast<double>(wins) / N;
+  };
   SwapReport r;
-  int64_t wins = 0;
-  for (int64_t i = 0; i < N; ++i) {
-    const int64_t y = labels[i];
-    const float a = sr[i * C + y], b = ss[i * C + y];
-    wins += a > b;
-    r.true_score += a;
-    r.swapped_score += b;
-  }
-  r.accuracy = static_cast<double>(wins) / N;
-  r.true_score /= N;
-  r.swapped_score /= N;
+  r.accuracy = duel(scores(right), scores(swapped), r.true_score, r.swapped_score);
+  r.control_accuracy =
+      duel(scores(first), scores(second), r.control_first_score, r.control_second_score);
   r.example_true = right[7 % C];
   r.example_swapped = swapped[7 % C];
   return r;

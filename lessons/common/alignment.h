@@ -51,11 +51,15 @@ std::string reverse_words(const std::string& text);
 struct SwapReport {
   double accuracy = 0;  // the true caption beats its word-swapped twin
   double true_score = 0, swapped_score = 0;  // mean cosines
+  // The control without "not": "a X and a Y" against "a Y and a X" (both true): how often the
+  // X-first caption wins, and their mean cosines.
+  double control_accuracy = 0;
+  double control_first_score = 0, control_second_score = 0;
   std::string example_true, example_swapped;
 };
 
 // For an image of class X (Y = (X + C/2) mod C): "a photo of a X and not a Y" (true) against
-// "a photo of a Y and not a X" (the same words, false).
+// "a photo of a Y and not a X" (the same words, false), and the control pair without "not".
 SwapReport order_swap_test(clip::MiniCLIP& model, const clip::CaptionBank& captions,
                            const Tensor& image_emb, const std::vector<int64_t>& labels,
                            Device device);
