@@ -91,8 +91,8 @@ Setup make_setup(const lesson::Args& args) {
   s.train.lr = args.get_double("--lr", s.train.lr);
   s.train.class_targets = args.get_int("--class-targets", s.train.class_targets ? 1 : 0) != 0;
   s.train.warmup_steps = std::min(s.train.warmup_steps, s.train.steps);
-  MMGRAD_CHECK(s.vit.patch_size > 0 && 28 % s.vit.patch_size == 0, "--patch ",
-               s.vit.patch_size, ": the patch size must divide 28 (1, 2, 4, 7, 14 or 28)");
+  MMGRAD_CHECK(s.vit.patch_size > 0 && 28 % s.vit.patch_size == 0, "--patch ", s.vit.patch_size,
+               ": the patch size must divide 28 (1, 2, 4, 7, 14 or 28)");
   MMGRAD_CHECK(s.vit.layers >= 1 && s.vit.layers <= 12, "--vit-layers ", s.vit.layers,
                ": expected 1 to 12 layers");
   MMGRAD_CHECK(s.train.steps >= 1, "--steps ", s.train.steps, ": need at least one step");
@@ -105,8 +105,8 @@ struct Eval {
   double single = 0, ensemble = 0, encode_seconds = 0;
 };
 
-Eval evaluate(clip::MiniCLIP& model, const clip::CaptionBank& captions,
-              const data::Dataset& test, Device device) {
+Eval evaluate(clip::MiniCLIP& model, const clip::CaptionBank& captions, const data::Dataset& test,
+              Device device) {
   Eval e;
   const double t0 = lesson::elapsed_seconds();
   Tensor img = clip::encode_images(model, test.images, device);
@@ -141,8 +141,9 @@ int main(int argc, char** argv) {
          {"--vit-layers", "transformer layers of the ViT (default 2)"},
          {"--batch", "batch size for both models (default 128)"},
          {"--lr", "peak learning rate for both models (default 5e-3)"},
-         {"--class-targets", "1: every caption of an image's class counts as a match in the loss "
-                             "(clip::class_target_clip_loss); 0: CLIP's loss (default 0)"}});
+         {"--class-targets",
+          "1: every caption of an image's class counts as a match in the loss "
+          "(clip::class_target_clip_loss); 0: CLIP's loss (default 0)"}});
     const Setup setup = make_setup(args);
 
     // 1. The data ---------------------------------------------------------------------------
@@ -255,9 +256,10 @@ int main(int argc, char** argv) {
     lesson::section("5. Training both with the same budget");
     clip::TrainOptions topts = setup.train;
     topts.log_every = std::max<int64_t>(1, topts.steps / 3);
-    std::printf("Recipe for both: %s\n(each image gets a caption of its class under a random "
-                "template; symmetric InfoNCE with a learnable temperature)\n\n",
-                topts.str().c_str());
+    std::printf(
+        "Recipe for both: %s\n(each image gets a caption of its class under a random "
+        "template; symmetric InfoNCE with a learnable temperature)\n\n",
+        topts.str().c_str());
     vit_clip->to(args.device);
     cnn_clip->to(args.device);
     std::printf("ViT CLIP:\n");
@@ -282,23 +284,25 @@ int main(int argc, char** argv) {
     Eval vit_eval = evaluate(*vit_clip, captions, test, args.device);
     Eval cnn_eval = evaluate(*cnn_clip, captions, test, args.device);
     const double steps = static_cast<double>(topts.steps);
-    std::printf("%lld test images; prompts: one template (\"a photo of a ...\") and the\n"
-                "5-template ensemble of lesson 05.\n\n",
-                static_cast<long long>(test.size()));
-    std::printf("  encoder | image params | train s | ms/step | final loss | 1 template | ensemble\n");
-    std::printf("  --------+--------------+---------+---------+------------+------------+---------\n");
+    std::printf(
+        "%lld test images; prompts: one template (\"a photo of a ...\") and the\n"
+        "5-template ensemble of lesson 05.\n\n",
+        static_cast<long long>(test.size()));
+    std::printf(
+        "  encoder | image params | train s | ms/step | final loss | 1 template | ensemble\n");
+    std::printf(
+        "  --------+--------------+---------+---------+------------+------------+---------\n");
     auto row = [&](const char* name, const nn::Module& enc, const clip::TrainLog& log,
                    const Eval& e) {
       std::printf("  %-7s | %12lld | %7.1f | %7.1f | %10.3f | %9.1f%% | %7.1f%%\n", name,
                   static_cast<long long>(enc.num_parameters()), log.seconds,
-                  1000.0 * log.seconds / steps, log.tail_mean(), 100 * e.single,
-                  100 * e.ensemble);
+                  1000.0 * log.seconds / steps, log.tail_mean(), 100 * e.single, 100 * e.ensemble);
     };
     row("ViT", *vit_encoder, vit_log, vit_eval);
     row("CNN", *cnn_encoder, cnn_log, cnn_eval);
-    std::printf("\n(Encoding the %lld test images took %.2f s with the ViT, %.2f s with the CNN.)\n",
-                static_cast<long long>(test.size()), vit_eval.encode_seconds,
-                cnn_eval.encode_seconds);
+    std::printf(
+        "\n(Encoding the %lld test images took %.2f s with the ViT, %.2f s with the CNN.)\n",
+        static_cast<long long>(test.size()), vit_eval.encode_seconds, cnn_eval.encode_seconds);
     {
       plot::BarChart b("ViT vs CNN image encoder, same training budget", "",
                        "zero-shot accuracy (%) / training time (s)");
@@ -311,8 +315,8 @@ int main(int argc, char** argv) {
     std::printf("Figure: %s\n", args.path("comparison.svg").c_str());
 
     const double gap = vit_eval.ensemble - cnn_eval.ensemble;
-    std::printf("\nThe %s is ahead by %.1f points at this budget.\n",
-                gap >= 0 ? "ViT" : "CNN", 100 * std::abs(gap));
+    std::printf("\nThe %s is ahead by %.1f points at this budget.\n", gap >= 0 ? "ViT" : "CNN",
+                100 * std::abs(gap));
     std::printf(
         "What each encoder brings: convolutions build in what images are like (nearby pixels\n"
         "belong together, the same pattern can appear anywhere), so a CNN needs little data to\n"
@@ -355,11 +359,12 @@ int main(int argc, char** argv) {
         labels.push_back("CLS attention");
       }
       data::save_image_grid(tiles, 4, args.path("cls_attention.png"), labels, 3);
-      std::printf("The last layer's attention weights of the CLS query over the %lld patches\n"
-                  "(averaged over heads), test image 0 (%s), as a %lldx%lld grid:\n\n",
-                  static_cast<long long>(N),
-                  data::fashion_mnist_classes()[test.labels[0].item<int64_t>()].c_str(),
-                  static_cast<long long>(G), static_cast<long long>(G));
+      std::printf(
+          "The last layer's attention weights of the CLS query over the %lld patches\n"
+          "(averaged over heads), test image 0 (%s), as a %lldx%lld grid:\n\n",
+          static_cast<long long>(N),
+          data::fashion_mnist_classes()[test.labels[0].item<int64_t>()].c_str(),
+          static_cast<long long>(G), static_cast<long long>(G));
       if (G <= 7) {
         for (int64_t r = 0; r < G; ++r) {
           std::printf("   ");
@@ -369,10 +374,11 @@ int main(int argc, char** argv) {
       }
       double self = 1.0;
       for (int64_t p = 0; p < N; ++p) self -= a[p];
-      std::printf("\n(The remaining %.3f goes to the CLS token itself.) Bright squares in\n"
-                  "%s are the patches the CLS token read most; the background patches of\n"
-                  "Fashion-MNIST (all black) usually get little weight.\n",
-                  self, args.path("cls_attention.png").c_str());
+      std::printf(
+          "\n(The remaining %.3f goes to the CLS token itself.) In the figure, each test image\n"
+          "is followed by its attention map: bright squares are the patches the CLS token read\n"
+          "most; the all-black background patches usually get little weight.\nFigure: %s\n",
+          self, args.path("cls_attention.png").c_str());
     }
 
     lesson::Result()

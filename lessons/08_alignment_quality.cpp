@@ -45,8 +45,9 @@ int main(int argc, char** argv) {
     lesson::Args args = lesson::parse_args(
         argc, argv, "08_alignment_quality",
         "the alignment-quality test of the mini CLIP and where a shared space fails",
-        {{"--clip-ckpt", "lesson 04's model to reuse (default out/04_mini_clip/fmnist_clip.ckpt; "
-                         "none: always train here)"}});
+        {{"--clip-ckpt",
+          "lesson 04's model to reuse (default out/04_mini_clip/fmnist_clip.ckpt; "
+          "none: always train here)"}});
     const Device dev = args.device;
     const auto& names = clip::fmnist_caption_names();
     const int64_t C = static_cast<int64_t>(names.size());
@@ -96,14 +97,15 @@ int main(int argc, char** argv) {
     std::vector<double> per_class(C);
     for (int64_t c = 0; c < C; ++c) {
       per_class[c] = rep.class_accuracy[c];
-      std::printf("  %-11s %6.1f%%   %+8.3f      %s\n", names[c].c_str(), 100 * rep.class_accuracy[c],
-                  rep.class_margin[c],
+      std::printf("  %-11s %6.1f%%   %+8.3f      %s\n", names[c].c_str(),
+                  100 * rep.class_accuracy[c], rep.class_margin[c],
                   rep.class_top_rival[c] < 0 ? "-" : names[rep.class_top_rival[c]].c_str());
     }
     const bool target_met = rep.accuracy > 0.80;
-    std::printf("\nTarget: alignment test pass rate > 80%%: %s (%.1f%%%s).\n",
-                target_met ? "met" : "MISSED", 100 * rep.accuracy,
-                target_met ? "" : cat_str(", short by ", 100 * (0.80 - rep.accuracy), " points").c_str());
+    std::printf(
+        "\nTarget: alignment test pass rate > 80%%: %s (%.1f%%%s).\n",
+        target_met ? "met" : "MISSED", 100 * rep.accuracy,
+        target_met ? "" : cat_str(", short by ", 100 * (0.80 - rep.accuracy), " points").c_str());
     {
       // Histogram of the margins: right of 0 passes, left fails.
       std::vector<double> xs, counts;
@@ -137,7 +139,8 @@ int main(int argc, char** argv) {
                 args.path("per_class_alignment.svg").c_str());
     std::printf(
         "The misses are concentrated where the pixels are ambiguous (shirt / t-shirt / pullover /\n"
-        "coat), and note that \"t-shirt\" is tokenised as t - shirt: the two captions share a word.\n");
+        "coat), and note that \"t-shirt\" is tokenised as t - shirt: the two captions share a "
+        "word.\n");
 
     // Helper: zero-shot accuracy with one caption per class given as strings.
     auto accuracy_with = [&](const std::vector<std::string>& class_texts) {
@@ -168,38 +171,45 @@ int main(int argc, char** argv) {
     std::printf(
         "The word \"not\" was never in a training caption, so it is <unk>. But the deeper problem\n"
         "is not the vocabulary: a contrastive space learns which words go with which pixels, and\n"
-        "\"everything except a sneaker\" is not something any one image looks like. (CLIP, trained\n"
+        "\"everything except a sneaker\" is not something any one image looks like. (CLIP, "
+        "trained\n"
         "on 400 million captions, is known to fail the same way: captions rarely say what is NOT\n"
         "in a picture.)\n\n");
-    Tensor pos_emb = clip::encode_texts(model, captions.encode(per_class_texts("a photo of a {}")), dev);
+    Tensor pos_emb =
+        clip::encode_texts(model, captions.encode(per_class_texts("a photo of a {}")), dev);
     Tensor neg_emb = clip::encode_texts(model, captions.encode(per_class_texts(neg_tmpl)), dev);
     align::NegationReport neg = align::negation_test(img, labels, pos_emb, neg_emb, C);
     std::printf("  mean cosine over the test images of each class with:\n");
-    std::printf("  class        \"a photo of a X\"  \"a photo of not a X\"  other classes' captions\n");
+    std::printf(
+        "  class        \"a photo of a X\"  \"a photo of not a X\"  other classes' captions\n");
     for (int64_t c = 0; c < C; ++c)
       std::printf("  %-11s %14.3f %20.3f %20.3f\n", names[c].c_str(), neg.pos_score[c],
                   neg.neg_score[c], neg.other_score[c]);
     std::printf(
-        "\nAmong the ten negated captions, a model that understood \"not\" would score \"not a X\"\n"
+        "\nAmong the ten negated captions, a model that understood \"not\" would score \"not a "
+        "X\"\n"
         "LOWEST for an image of an X (it is the only false one). Measured on the test images:\n"
         "  \"not a <own class>\" scores highest of the ten:  %5.1f%% of images\n"
         "  \"not a <own class>\" scores lowest of the ten:   %5.1f%% of images\n"
         "  \"not a <own class>\" beats \"a photo of a <another class>\" for every other class:\n"
         "                                                %5.1f%% of images\n",
         100 * neg.picks_excluded, 100 * neg.lowest_own, 100 * neg.beats_all_positives);
-    std::printf("The negated caption sits next to the caption it negates: the space reads it as\n"
-                "a bag of words in which \"sneaker\" is what matters.\n");
+    std::printf(
+        "The negated caption sits next to the caption it negates: the space reads it as\n"
+        "a bag of words in which \"sneaker\" is what matters.\n");
 
     // 4. Word order --------------------------------------------------------------------------
     lesson::section("4. Word order: the same words, another sentence");
     std::vector<std::string> reversed;
-    for (const auto& s : per_class_texts("a photo of a {}")) reversed.push_back(align::reverse_words(s));
+    for (const auto& s : per_class_texts("a photo of a {}"))
+      reversed.push_back(align::reverse_words(s));
     const double rev_acc = accuracy_with(reversed);
     std::printf("Zero-shot accuracy with one prompt per class:\n");
     std::printf("  \"a photo of a sneaker\" (trained wording)   %5.1f%%\n", 100 * base_acc);
     std::printf("  \"%s\" (reversed)     %5.1f%%\n", reversed[7].c_str(), 100 * rev_acc);
     std::printf(
-        "Word salad still classifies: the class word carries the meaning, the order hardly.\n\n"
+        "Word salad still classifies far above chance (10%%): the class word carries most of the\n"
+        "meaning, the order little.\n\n"
         "A sharper test: two captions made of exactly the same words with opposite meanings,\n"
         "\"a photo of a X and not a Y\" against \"a photo of a Y and not a X\" (Y = the class\n"
         "five places on in label order, e.g. t-shirt <-> sandal). For an image of an X the\n"
@@ -207,13 +217,14 @@ int main(int argc, char** argv) {
         "\"a Y and a X\" are then both true, and a model that reads meaning has no reason to\n"
         "prefer either.\n\n");
     align::SwapReport swap = align::order_swap_test(model, captions, img, labels, dev);
-    std::printf("  with \"not\": the true caption (X first) wins   %5.1f%% of test images "
-                "(cosines %.3f vs %.3f)\n",
-                100 * swap.accuracy, swap.true_score, swap.swapped_score);
-    std::printf("  control:     the X-first caption wins         %5.1f%% of test images "
-                "(cosines %.3f vs %.3f)\n",
-                100 * swap.control_accuracy, swap.control_first_score,
-                swap.control_second_score);
+    std::printf(
+        "  with \"not\": the true caption (X first) wins   %5.1f%% of test images "
+        "(cosines %.3f vs %.3f)\n",
+        100 * swap.accuracy, swap.true_score, swap.swapped_score);
+    std::printf(
+        "  control:     the X-first caption wins         %5.1f%% of test images "
+        "(cosines %.3f vs %.3f)\n",
+        100 * swap.control_accuracy, swap.control_first_score, swap.control_second_score);
     std::printf("  e.g. \"%s\" vs \"%s\"\n\n", swap.example_true.c_str(),
                 swap.example_swapped.c_str());
     std::printf(
@@ -242,11 +253,11 @@ int main(int argc, char** argv) {
         {"a picture of a {} , nothing else", per_class_texts("a picture of a {} , nothing else")},
     };
     // Synonyms a person would use: each becomes <unk> since the model only knows the ten names.
-    probes.push_back({"synonyms (tee, jeans, sweater, ...)",
-                      {"a photo of a tee", "a photo of jeans", "a photo of a sweater",
-                       "a photo of a gown", "a photo of a jacket", "a photo of a flip-flop",
-                       "a photo of a blouse", "a photo of a trainer", "a photo of a handbag",
-                       "a photo of a boot"}});
+    probes.push_back(
+        {"synonyms (tee, jeans, sweater, ...)",
+         {"a photo of a tee", "a photo of jeans", "a photo of a sweater", "a photo of a gown",
+          "a photo of a jacket", "a photo of a flip-flop", "a photo of a blouse",
+          "a photo of a trainer", "a photo of a handbag", "a photo of a boot"}});
     std::printf("  %-38s %-44s %s\n", "wording", "tokens (class 7)", "accuracy");
     std::vector<double> probe_acc;
     for (const Probe& p : probes) {
@@ -266,13 +277,16 @@ int main(int argc, char** argv) {
     // 6. Out-of-distribution images ------------------------------------------------------------
     lesson::section("6. Images the model never saw the like of");
     align::OodReport ood = align::ood_test(model, captions, test, dev);
-    std::printf("  test images, as trained (dark background)  accuracy %5.1f%%  mean top prob %.2f\n",
-                100 * ood.normal_acc, ood.normal_conf);
-    std::printf("  the same images inverted (white background) accuracy %5.1f%%  mean top prob %.2f\n",
-                100 * ood.inverted_acc, ood.inverted_conf);
-    std::printf("  uniform noise images (no right answer)       most common answer %s (%.0f%%), "
-                "mean top prob %.2f\n",
-                names[ood.noise_top_class].c_str(), 100 * ood.noise_top_share, ood.noise_conf);
+    std::printf(
+        "  test images, as trained (dark background)  accuracy %5.1f%%  mean top prob %.2f\n",
+        100 * ood.normal_acc, ood.normal_conf);
+    std::printf(
+        "  the same images inverted (white background) accuracy %5.1f%%  mean top prob %.2f\n",
+        100 * ood.inverted_acc, ood.inverted_conf);
+    std::printf(
+        "  uniform noise images (no right answer)       most common answer %s (%.0f%%), "
+        "mean top prob %.2f\n",
+        names[ood.noise_top_class].c_str(), 100 * ood.noise_top_share, ood.noise_conf);
     std::printf(
         "(top prob: the softmax over the ten \"a photo of a X\" prompts at the learned\n"
         "temperature %.4f.) A person recognises a sneaker in negative at once; the encoder has\n"
@@ -284,13 +298,11 @@ int main(int argc, char** argv) {
     {
       plot::BarChart b("Where the mini CLIP's shared space holds and where it fails", "",
                        "% of held-out test images");
-      b.set_categories({"alignment test", "not-X tops for X", "reversed words",
-                        "X-first (not)", "X-first (no not)", "unseen template", "synonyms",
-                        "inverted images"});
-      b.add_series("measured",
-                   {100 * rep.accuracy, 100 * neg.picks_excluded, 100 * rev_acc,
-                    100 * swap.accuracy, 100 * swap.control_accuracy, 100 * unseen_acc,
-                    100 * synonym_acc, 100 * ood.inverted_acc});
+      b.set_categories({"alignment test", "not-X tops for X", "reversed words", "X-first (not)",
+                        "X-first (no not)", "unseen template", "synonyms", "inverted images"});
+      b.add_series("measured", {100 * rep.accuracy, 100 * neg.picks_excluded, 100 * rev_acc,
+                                100 * swap.accuracy, 100 * swap.control_accuracy, 100 * unseen_acc,
+                                100 * synonym_acc, 100 * ood.inverted_acc});
       b.set_value_labels(true, 0);
       b.set_ylim(0, 100);
       b.save(args.path("limitations.svg"));

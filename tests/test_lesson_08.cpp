@@ -40,16 +40,24 @@ TEST_CASE("lesson 08: quick run, alignment test on held-out images, failure prob
   CHECK(r["from_checkpoint"] == 0.0);  // quick mode always trains its own model
   CHECK(r["test_images"] == 2000.0);
   // The matching caption must beat all 72 negative captions. A random model passes ~1/73 of
-  // the time; the quick model (150 steps on 8,000 images) measured ~0.58 (seed 0).
-  CHECK(r["alignment_acc"] >= 0.40);
+  // the time; the quick model (150 steps on 8,000 images) measured 0.71 / 0.73 / 0.75 for
+  // seeds 0 / 1 / 2.
+  CHECK(r["alignment_acc"] >= 0.55);
   CHECK(r["alignment_acc"] <= r["alignment_same_template_acc"]);  // fewer negatives: easier
   // the target is reported, met or missed
   CHECK(r.output.find("alignment test pass rate > 80%") != std::string::npos);
-  for (const char* k : {"negation_picks_excluded", "order_swap_acc", "synonym_acc",
-                        "inverted_acc"}) {
+  for (const char* k : {"negation_picks_excluded", "order_swap_acc", "order_control_acc",
+                        "synonym_acc", "inverted_acc", "noise_conf"}) {
+    REQUIRE_MESSAGE(r.has(k), k);
     CHECK(r[k] >= 0.0);
     CHECK(r[k] <= 1.0);
   }
+  // The failures the lesson explains must be what it measures: "a photo of not a X" is the
+  // negated caption that best matches images of X (measured 0.75-0.79), synonyms the model
+  // never read are near chance (0.10-0.16), inverted images are near chance (0.02-0.07).
+  CHECK(r["negation_picks_excluded"] >= 0.5);
+  CHECK(r["synonym_acc"] <= 0.3);
+  CHECK(r["inverted_acc"] <= 0.3);
   const std::string dir = out_dir("08_alignment_quality");
   CHECK(is_svg(dir + "/margins.svg"));
   CHECK(is_svg(dir + "/per_class_alignment.svg"));

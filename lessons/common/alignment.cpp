@@ -26,8 +26,8 @@ std::vector<float> cosines(const Tensor& a, const Tensor& b, const char* op) {
 }
 
 void check_labels(const std::vector<int64_t>& labels, int64_t n, int64_t C, const char* op) {
-  MMGRAD_CHECK(static_cast<int64_t>(labels.size()) == n, op, ": ", labels.size(),
-               " labels for ", n, " images");
+  MMGRAD_CHECK(static_cast<int64_t>(labels.size()) == n, op, ": ", labels.size(), " labels for ", n,
+               " images");
   for (int64_t y : labels)
     MMGRAD_CHECK(y >= 0 && y < C, op, ": label ", y, " outside [0, ", C, ")");
 }
@@ -99,8 +99,8 @@ AlignmentReport alignment_test(const Tensor& image_emb, const std::vector<int64_
 
 NegationReport negation_test(const Tensor& image_emb, const std::vector<int64_t>& labels,
                              const Tensor& pos_emb, const Tensor& neg_emb, int64_t C) {
-  MMGRAD_CHECK(pos_emb.defined() && neg_emb.defined() && pos_emb.dim() == 2 &&
-                   neg_emb.dim() == 2 && pos_emb.size(0) == C && neg_emb.size(0) == C,
+  MMGRAD_CHECK(pos_emb.defined() && neg_emb.defined() && pos_emb.dim() == 2 && neg_emb.dim() == 2 &&
+                   pos_emb.size(0) == C && neg_emb.size(0) == C,
                "negation_test: need [", C, ", D] positive and negated caption embeddings, got ",
                pos_emb.defined() ? describe(pos_emb) : "undefined", " and ",
                neg_emb.defined() ? describe(neg_emb) : "undefined");
@@ -252,8 +252,8 @@ OodReport ood_test(clip::MiniCLIP& model, const clip::CaptionBank& captions,
 
 void histogram(const std::vector<double>& values, double lo, double hi, int bins,
                std::vector<double>& centers, std::vector<double>& counts) {
-  MMGRAD_CHECK(bins >= 1 && hi > lo, "histogram: need bins >= 1 and hi > lo, got ", bins, ", [",
-               lo, ", ", hi, "]");
+  MMGRAD_CHECK(bins >= 1 && hi > lo, "histogram: need bins >= 1 and hi > lo, got ", bins, ", [", lo,
+               ", ", hi, "]");
   const double w = (hi - lo) / bins;
   centers.assign(bins, 0);
   counts.assign(bins, 0);

@@ -49,7 +49,7 @@ NegationReport negation_test(const Tensor& image_emb, const std::vector<int64_t>
 std::string reverse_words(const std::string& text);
 
 struct SwapReport {
-  double accuracy = 0;  // the true caption beats its word-swapped twin
+  double accuracy = 0;                       // the true caption beats its word-swapped twin
   double true_score = 0, swapped_score = 0;  // mean cosines
   // The control without "not": "a X and a Y" against "a Y and a X" (both true): how often the
   // X-first caption wins, and their mean cosines.

@@ -25,9 +25,8 @@ ViTEncoder::ViTEncoder(const ViTOptions& o) : options(o) {
                "); need positive sizes, patch_size dividing image_size, width divisible by "
                "heads, dropout in [0, 1)");
   patch_embed = register_module(
-      "patch_embed", std::make_shared<nn::PatchEmbed>(Pair2(o.image_size),
-                                                      Pair2(o.patch_size), o.in_channels,
-                                                      o.width));
+      "patch_embed", std::make_shared<nn::PatchEmbed>(Pair2(o.image_size), Pair2(o.patch_size),
+                                                      o.in_channels, o.width));
   // Pre-norm layers (x + attn(LN(x)), x + mlp(LN(x))) as in ViT and CLIP: the residual stream
   // is never normalised, which keeps gradients healthy from the first step; the final
   // LayerNorm (final_norm) then normalises what the pooling reads.
@@ -38,8 +37,8 @@ ViTEncoder::ViTEncoder(const ViTOptions& o) : options(o) {
   layer.dropout = o.dropout;
   layer.activation = nn::Activation::GELU;
   layer.norm_first = true;
-  transformer = register_module(
-      "transformer", std::make_shared<nn::TransformerEncoder>(layer, o.layers, /*final_norm=*/true));
+  transformer = register_module("transformer", std::make_shared<nn::TransformerEncoder>(
+                                                   layer, o.layers, /*final_norm=*/true));
   projection = register_module("projection", std::make_shared<nn::Linear>(o.width, o.embed_dim));
 }
 
@@ -69,7 +68,8 @@ Tensor ViTEncoder::cls_attention(const Tensor& images) {
   NoGradGuard no_grad;
   const size_t L = transformer->layers->size();
   Tensor h = patch_embed->forward(images);
-  for (size_t i = 0; i + 1 < L; ++i) h = transformer->layers->at<nn::TransformerEncoderLayer>(i)->forward(h);
+  for (size_t i = 0; i + 1 < L; ++i)
+    h = transformer->layers->at<nn::TransformerEncoderLayer>(i)->forward(h);
   auto last = transformer->layers->at<nn::TransformerEncoderLayer>(L - 1);
   // A pre-norm layer attends over LN(x): recompute exactly what its attention sees.
   Tensor a_in = last->norm1->forward(h);

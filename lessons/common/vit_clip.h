@@ -30,7 +30,7 @@ struct ViTOptions {
   int64_t heads = 4;
   int64_t ff_mult = 2;  // feed-forward width = ff_mult * width
   double dropout = 0.0;
-  int64_t embed_dim = 64;  // the shared embedding space
+  int64_t embed_dim = 64;   // the shared embedding space
   std::string str() const;  // "img=28 patch=7 in=1 width=64 layers=2 heads=4 ff=2 ..."
 };
 
