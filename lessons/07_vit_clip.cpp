@@ -275,9 +275,17 @@ int main(int argc, char** argv) {
       p.add_series("CNN", smooth(cnn_log.losses, 10));
       p.add_hline(cat_str("chance: log ", topts.batch_size),
                   std::log(static_cast<double>(topts.batch_size)));
+      p.add_hline("best possible (same-class captions tie)", vit_log.loss_floor, "#2a9d8f");
       p.save(args.path("loss_curves.svg"));
     }
-    std::printf("\nFigure: %s\n", args.path("loss_curves.svg").c_str());
+    std::printf(
+        "\nThe loss cannot reach 0 here: a batch of %lld holds about %lld images per class, whose\n"
+        "captions are interchangeable, so the best possible loss of these batches is about %.2f\n"
+        "(chance: log %lld = %.2f).\n",
+        static_cast<long long>(topts.batch_size), static_cast<long long>(topts.batch_size / 10),
+        vit_log.loss_floor, static_cast<long long>(topts.batch_size),
+        std::log(static_cast<double>(topts.batch_size)));
+    std::printf("Figure: %s\n", args.path("loss_curves.svg").c_str());
 
     // 6. Zero-shot accuracy and time -------------------------------------------------------------
     lesson::section("6. Zero-shot accuracy on held-out test images, and time");
