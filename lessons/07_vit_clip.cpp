@@ -275,7 +275,7 @@ int main(int argc, char** argv) {
       p.add_series("CNN", smooth(cnn_log.losses, 10));
       p.add_hline(cat_str("chance: log ", topts.batch_size),
                   std::log(static_cast<double>(topts.batch_size)));
-      p.add_hline("best possible (same-class captions tie)", vit_log.loss_floor, "#2a9d8f");
+      p.add_hline("best possible", vit_log.loss_floor, "#2a9d8f");
       p.save(args.path("loss_curves.svg"));
     }
     std::printf(
