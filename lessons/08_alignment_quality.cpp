@@ -269,8 +269,8 @@ int main(int argc, char** argv) {
     std::printf(
         "New filler words mostly become <unk> and cost little as long as the class word is\n"
         "there; a synonym the model never read carries no information at all (the whole caption\n"
-        "is the same up to <unk>), so it is chance or worse. A real CLIP avoids that with a huge\n"
-        "vocabulary and sub-word tokens, but the rule stays: it only knows the words its\n"
+        "is the same up to <unk>), so it is near chance (10%%). A real CLIP avoids that with a\n"
+        "huge vocabulary and sub-word tokens, but the rule stays: it only knows the words its\n"
         "captions used.\n");
 
     // 6. Out-of-distribution images ------------------------------------------------------------
