@@ -2,7 +2,8 @@
 //
 // The output has the input's rank with each reduced dimension of size 1. The dimensions are
 // split into kept (K) and reduced (R) groups, each coalesced. Two layouts get fast paths:
-//   - R innermost and contiguous (sum over the last dim): one vectorised reduction per output;
+//   - the innermost R dim contiguous (sum over the last dim, or over {0, 2, 3} of NCHW):
+//     vectorised reductions of contiguous runs;
 //   - K innermost and contiguous (sum over the batch dim): accumulate whole rows into the
 //     output, also vectorised.
 // Anything else walks the reduced elements with index arithmetic.
@@ -87,14 +88,26 @@ void reduce_typed(ReduceOp op, const Strided& in, const Strided& out) {
 
   if (nR == 0) fail("reduce: cannot reduce over an empty dimension");
 
-  // Fast path 1: reduced elements form one contiguous run per output (e.g. sum over last dim).
-  if (R.n == 1 && R.in_stride[0] == 1 && op == ReduceOp::Sum) {
+  // Fast path 1: the innermost reduced dimension is contiguous: each output sums one or more
+  // contiguous runs (sum over the last dim: one run; sum over {0, 2, 3} of NCHW, as in a
+  // per-channel bias gradient or batch norm: N runs of H*W). Each run is a vectorised sum; only
+  // the start of a run needs index arithmetic (the general path below pays it per element:
+  // ~40x slower on [256, 16, 28, 28]).
+  if (R.n >= 1 && R.in_stride[R.n - 1] == 1 && op == ReduceOp::Sum) {
+    const int64_t run = R.shape[R.n - 1], runs = nR / run;
+    Dims RO = R;  // the reduced dims outside the run
+    RO.n = R.n - 1;
     parallel_for(nK, std::max<int64_t>(1, kElementwiseGrain / nR), [&](int64_t b, int64_t e) {
       for (int64_t k = b; k < e; ++k) {
-        const T* p = x + in_off(k);
+        const T* base = x + in_off(k);
         A acc = 0;
-#pragma omp simd reduction(+ : acc)
-        for (int64_t r = 0; r < nR; ++r) acc += static_cast<A>(p[r]);
+        for (int64_t j = 0; j < runs; ++j) {
+          const T* p = base + index::strided_offset(j, RO.n, RO.shape, RO.in_stride);
+          A part = 0;
+#pragma omp simd reduction(+ : part)
+          for (int64_t r = 0; r < run; ++r) part += static_cast<A>(p[r]);
+          acc += part;
+        }
         store(k, acc, 0);
       }
     });

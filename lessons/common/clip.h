@@ -173,6 +173,9 @@ struct TrainOptions {
   bool cosine = true;         // cosine decay to min_lr_ratio * lr (false: constant lr)
   double min_lr_ratio = 0.0;
   double grad_clip = 0.0;  // > 0: clip the global gradient norm
+  // false: CLIP's loss (pair i matches caption i only). true: class_target_clip_loss, where
+  // every caption of the image's class counts as a match (see below).
+  bool class_targets = false;
   uint64_t seed = 0;       // batch order and caption templates
   int64_t log_every = 0;   // > 0: print the loss every that many steps
   // Which templates captions are drawn from (empty: all of the bank's).
@@ -180,10 +183,25 @@ struct TrainOptions {
   std::string str() const;
 };
 
+// CLIP's symmetric loss with class-level targets. With 10 classes, a batch of 256 pairs holds
+// about 25 pairs per class, and CLIP's loss calls 24 of them wrong matches for each image (false
+// negatives) although their captions say the same thing. Here the target of row i is spread
+// evenly over all pairs of i's class:
+//   q_ij = [y_i == y_j] / #{k : y_k == y_i},
+//   loss = ( -sum_ij q_ij log softmax_j(logits_i.) - sum_ij q_ij log softmax_i(logits_.j) ) / 2N
+// logits [N, N] (scaled cosine similarities, e.g. ClipLossResult::logits_per_image), labels
+// int64 [N]. With all labels distinct it is exactly CLIP's loss.
+Tensor class_target_clip_loss(const Tensor& logits, const Tensor& labels);
+
 struct TrainLog {
   std::vector<double> losses;  // one per step
   double seconds = 0.0;
   double final_temperature = 0.0;
+  // The lowest CLIP loss these batches allow: images of one class are interchangeable for
+  // their captions, so with n_c pairs of class c in a batch the best a row can do is spread its
+  // probability over n_c equal matches, a loss of log n_c. This is the mean of log n_c over all
+  // pairs and steps (with every label distinct it would be 0).
+  double loss_floor = 0.0;
   // Mean loss over the last `n` steps (a smoother "final loss").
   double tail_mean(size_t n = 20) const;
 };
@@ -212,6 +230,11 @@ Tensor encode_texts(MiniCLIP& model, const Tensor& tokens, Device device = kCPU,
 Tensor class_embeddings(MiniCLIP& model, const CaptionBank& captions,
                         const std::vector<int64_t>& template_ids, Device device = kCPU);
 
+// The same for any template strings (each with one "{}"), e.g. wordings the model was not
+// trained on; words outside the caption vocabulary become <unk>.
+Tensor class_embeddings_from(MiniCLIP& model, const CaptionBank& captions,
+                             const std::vector<std::string>& templates, Device device = kCPU);
+
 // Cosine similarities [N, C] between unit image embeddings [N, D] and class embeddings [C, D],
 // and the zero-shot prediction: the class of the most similar prompt, int64 [N].
 Tensor similarity(const Tensor& image_emb, const Tensor& class_emb);
@@ -235,6 +258,8 @@ struct FmnistClipConfig {
 // args.seed; --steps overrides the number of training steps.
 FmnistClipConfig default_fmnist_config(const lesson::Args& args);
 
+// The model of a config, with fresh weights. Re-seeds the default generator from the config's
+// seed first, so the initial weights depend on the config alone.
 std::shared_ptr<MiniCLIP> make_fmnist_clip(const FmnistClipConfig& config,
                                            const CaptionBank& captions);
 

@@ -1,0 +1,71 @@
+// Lesson 06 (cross-modal retrieval) in --quick mode: Recall@k and MRR in both directions on
+// held-out test images with a small model trained in the lesson, and its figures (Recall@k
+// curve, class similarity heatmap, the top-5 grid per text query).
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "lesson_runner.h"
+
+namespace {
+
+std::string out_dir(const std::string& name) {
+  const char* tmp = std::getenv("TMPDIR");
+  return std::string(tmp ? tmp : "/tmp") + "/mmgrad_test_" + name;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+bool is_svg(const std::string& path) {
+  std::string s = read_file(path);
+  return (s.rfind("<svg", 0) == 0 || s.rfind("<?xml", 0) == 0) && s.find("</svg>") != s.npos;
+}
+
+}  // namespace
+
+TEST_CASE("lesson 06: quick run, retrieval metrics in both directions, figures") {
+  lesson_test::Run r = lesson_test::run_lesson("06_retrieval", "--quick");
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  for (const char* k : {"t2i_r1", "i2t_r1", "t2i_mrr", "i2t_mrr", "seconds"})
+    REQUIRE_MESSAGE(r.has(k), k);
+  CHECK(r["from_checkpoint"] == 0.0);
+  // Recall grows with k and MRR lies between Recall@1 and 1.
+  CHECK(r["t2i_r1"] <= r["t2i_r5"]);
+  CHECK(r["t2i_r5"] <= r["t2i_r10"]);
+  CHECK(r["i2t_r1"] <= r["i2t_r5"]);
+  CHECK(r["i2t_r5"] <= r["i2t_r10"]);
+  CHECK(r["t2i_mrr"] >= r["t2i_r1"]);
+  CHECK(r["i2t_mrr"] >= r["i2t_r1"]);
+  CHECK(r["t2i_mrr"] <= 1.0);
+  CHECK(r["i2t_mrr"] <= 1.0);
+  // The small quick model (measured: t2i R@1 ~0.9, i2t R@1 ~0.5; chance 0.1).
+  CHECK(r["t2i_r1"] >= 0.6);
+  CHECK(r["i2t_r1"] >= 0.35);
+  CHECK(r.output.find("text->image Recall@1 >= 95%") != std::string::npos);
+  CHECK(r.output.find("image->text Recall@1 >= 85%") != std::string::npos);
+
+  const std::string dir = out_dir("06_retrieval");
+  CHECK(is_svg(dir + "/recall_at_k.svg"));
+  CHECK(is_svg(dir + "/class_similarity.svg"));
+  CHECK(read_file(dir + "/top5_per_query.png").rfind("\x89PNG", 0) == 0);
+  // the grid's labels: 10 queries x 5 images, one line each
+  std::string labels = read_file(dir + "/top5_per_query.png.txt");
+  int lines = 0;
+  for (char c : labels) lines += c == '\n';
+  CHECK(lines == 50);
+  CHECK(labels.find("q: sneaker #1") != std::string::npos);
+}
+
+TEST_CASE("lesson 06: a bad device is a clear error with status 1") {
+  lesson_test::Run r = lesson_test::run_lesson("06_retrieval", "--quick --device tpu");
+  CHECK(r.status == 1);
+  CHECK(r.output.find("tpu") != std::string::npos);
+  CHECK(r.output.find("result:") == std::string::npos);
+}
