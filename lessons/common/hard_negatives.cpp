@@ -14,6 +14,7 @@
 #include "nn/lr_scheduler.h"
 #include "nn/optim.h"
 #include "ops/elementwise.h"
+#include "ops/index.h"
 #include "ops/loss.h"
 #include "ops/matmul.h"
 #include "ops/norm.h"
@@ -187,6 +188,24 @@ HardNegativeLossResult hard_negative_clip_loss(const Tensor& image_emb, const Te
 
 // ---- what the weights do -----------------------------------------------------------------------
 
+int64_t count_same_class_pairs(const Tensor& labels) {
+  MMGRAD_CHECK(labels.defined() && labels.dim() == 1 && labels.dtype() == kInt64,
+               "count_same_class_pairs: labels are ", describe_or(labels), "; expected int64 [N]");
+  const std::vector<int64_t> y = labels.to_vector<int64_t>();
+  // Sort-and-count: a class with n_c members gives n_c (n_c - 1) ordered pairs.
+  std::vector<int64_t> s = y;
+  std::sort(s.begin(), s.end());
+  int64_t pairs = 0;
+  for (size_t i = 0; i < s.size();) {
+    size_t j = i;
+    while (j < s.size() && s[j] == s[i]) ++j;
+    const auto c = static_cast<int64_t>(j - i);
+    pairs += c * (c - 1);
+    i = j;
+  }
+  return pairs;
+}
+
 double same_class_share(const Tensor& weights, const Tensor& labels) {
   const char* op = "same_class_share";
   check_square(op, weights, "weights");
@@ -294,18 +313,35 @@ RunLog train_with_objective(clip::MiniCLIP& model, const Tensor& images, const T
     std::vector<int64_t> pick =
         Tensor::randint(0, static_cast<int64_t>(tmpl.size()), {o.batch_size}, kInt64, &gen)
             .to_vector<int64_t>();
-    std::vector<int64_t> rows(idx.size()), batch_labels(idx.size());
+    // As in clip::train_clip, each distinct caption of the batch (at most classes x templates)
+    // is encoded once and gathered for every image that carries it: the same loss and
+    // gradients as encoding every row, for a fraction of the text encoder's cost.
+    std::vector<int64_t> slot(static_cast<size_t>(captions.tokens.size(0)), -1);
+    std::vector<int64_t> unique_rows, which(idx.size()), batch_labels(idx.size());
     for (size_t i = 0; i < idx.size(); ++i) {
       batch_labels[i] = y[idx[i]];
-      rows[i] = captions.row(y[idx[i]], tmpl[pick[i]]);
+      const int64_t r = captions.row(y[idx[i]], tmpl[pick[i]]);
+      if (slot[r] < 0) {
+        slot[r] = static_cast<int64_t>(unique_rows.size());
+        unique_rows.push_back(r);
+      }
+      which[i] = slot[r];
     }
+    // The false negatives of this batch: same-class pairs, and among them identical captions.
+    int64_t same_caption = 0;
+    for (size_t i = 0; i < idx.size(); ++i)
+      for (size_t j = 0; j < idx.size(); ++j) same_caption += j != i && which[j] == which[i];
+    const auto bn = static_cast<double>(idx.size());
     Tensor x = data::take_rows(images, idx).to(device);
-    Tensor t = data::take_rows(captions.tokens, rows).to(device);
+    Tensor t = data::take_rows(captions.tokens, unique_rows).to(device);
+    Tensor gather = Tensor::from_vector(which).to(device);
     Tensor yb = Tensor::from_vector(batch_labels).to(device);
+    log.false_negatives.push_back(static_cast<double>(count_same_class_pairs(yb.cpu())) / bn);
+    log.same_caption.push_back(static_cast<double>(same_caption) / bn);
 
     opt->zero_grad();
     Tensor img = model.image_encoder->forward(x);
-    Tensor txt = model.text_encoder->forward(t);
+    Tensor txt = index_select(model.text_encoder->forward(t), 0, gather);
     Tensor loss, logits;
     NegativeWeights w;
     if (objective.standard) {

@@ -107,6 +107,11 @@ HardNegativeLossResult hard_negative_clip_loss(const Tensor& image_emb, const Te
 
 // ---- what the weights do -----------------------------------------------------------------------
 
+// The false negatives of a batch: the number of ordered pairs (i, j), i != j, whose labels are
+// equal. InfoNCE (and unmasked hard-negative weighting) treats every one of them as a negative
+// although image i matches caption j just as well as its own. labels int64 [N].
+int64_t count_same_class_pairs(const Tensor& labels);
+
 // Mean over rows i of sum_{j != i, labels_j == labels_i} weights_ij: how much of a row's negative
 // weight lands on same-class pairs, i.e. on "negatives" that are not negatives at all.
 // weights [N, N] (rows summing to 1 over the negatives), labels int64 [N].
@@ -132,6 +137,9 @@ struct RunLog {
   // of the push (same_class_push_share) that went to same-class pairs. For the standard loss the
   // weights are the implicit uniform 1 / (N - 1).
   std::vector<double> same_class_weight, same_class_push;
+  // Per step: false negatives per anchor (count_same_class_pairs / N), and how many of them
+  // carry the very same caption text as the anchor's own caption (identical token rows).
+  std::vector<double> false_negatives, same_caption;
   double seconds = 0.0;
   double final_temperature = 0.0;
 };
