@@ -244,54 +244,22 @@ int main(int argc, char** argv) {
       std::printf(" %12.3f %12.3f\n", tail_mean(r.log.same_class_weight, 20),
                   tail_mean(r.log.same_class_push, 20));
     }
-
-
-    // The false negatives, counted in the batches the runs actually saw (all runs saw the same).
-    const Run& A = runs[0];
-    const Run& H = runs[1];
-    const Run& M = runs[2];
-    std::printf("\nFalse negatives counted in the training batches: each image had on average %.1f\n"
-                "same-class captions among its %lld \"negatives\" (%.1f of them the very same caption\n"
-                "text as its own). They are the most similar captions of all, so hard-negative\n"
-                "weighting gives them more than their share: over the last 20 steps the same-class\n"
-                "pairs held %.1f%% of the negative weight in InfoNCE (uniform weights) and %.1f%% with\n"
-                "hard negatives (beta %g): the loss pushes %.1f%% vs %.1f%% of its force into pulling\n"
-                "apart images and captions that actually match.\n",
-                tail_mean(A.log.false_negatives, A.log.false_negatives.size()),
-                static_cast<long long>(B - 1),
-                tail_mean(A.log.same_caption, A.log.same_caption.size()),
-                100 * tail_mean(A.log.same_class_weight, 20),
-                100 * tail_mean(H.log.same_class_weight, 20), beta,
-                100 * tail_mean(A.log.same_class_push, 20),
-                100 * tail_mean(H.log.same_class_push, 20));
-    const double d_hard = H.eval.confusable_acc - A.eval.confusable_acc;
-    const double d_hard_all = H.eval.acc - A.eval.acc;
-    const double d_mask = M.eval.confusable_acc - A.eval.confusable_acc;
-    const double d_mask_all = M.eval.acc - A.eval.acc;
-    std::printf("\nVerdict at this budget (%lld steps of %lld pairs, same batches for every run):\n",
-                static_cast<long long>(cfg.train.steps), static_cast<long long>(B));
-    std::printf("  hard negatives vs InfoNCE:          confusable %+.3f, overall %+.3f  -> %s\n",
-                d_hard, d_hard_all,
-                d_hard > 0.005 ? "helped" : (d_hard < -0.005 ? "HURT" : "no real change"));
-    std::printf("  masked hard negatives vs InfoNCE:   confusable %+.3f, overall %+.3f  -> %s\n",
-                d_mask, d_mask_all,
-                d_mask > 0.005 ? "helped" : (d_mask < -0.005 ? "HURT" : "no real change"));
-    std::printf("  masked vs unmasked hard negatives:  confusable %+.3f, overall %+.3f  -> masking %s\n",
-                M.eval.confusable_acc - H.eval.confusable_acc, M.eval.acc - H.eval.acc,
-                M.eval.acc > H.eval.acc ? "recovers part of what the false negatives cost"
-                                        : "did not help here");
-    std::printf("(One seed and one run each: differences of a point or two are within run-to-run\n"
-                "noise; try --seed to see how much the numbers move.)\n\n");
-
-    plot::LinePlot curves("Training loss (same batches)", "step", "loss");
+    // Each run's own objective, and CLIP's plain InfoNCE of the same batches: the weighted and
+    // masked losses are different functions, so only the second figure compares like with like.
+    plot::LinePlot curves("Training loss, each run's own objective", "step", "loss");
+    plot::LinePlot plain("InfoNCE of the training batches (comparable across runs)", "step",
+                         "InfoNCE");
     plot::LinePlot shares("Share of negative weight on same-class pairs", "step", "share");
     for (size_t i = 0; i < runs.size(); ++i) {
       curves.add_series(runs[i].objective.name, steps_axis(runs[i].log.losses.size()),
                         runs[i].log.losses);
+      plain.add_series(runs[i].objective.name, steps_axis(runs[i].log.infonce.size()),
+                       runs[i].log.infonce);
       shares.add_series(runs[i].objective.name, steps_axis(runs[i].log.same_class_weight.size()),
                         runs[i].log.same_class_weight);
     }
     curves.save(args.path("loss_curves.svg"));
+    plain.save(args.path("infonce_curves.svg"));
     shares.save(args.path("same_class_weight.svg"));
     std::vector<std::string> cats = {"overall", "confusable"};
     for (int64_t c : kConfusable) cats.push_back(names[c]);
@@ -312,9 +280,55 @@ int main(int argc, char** argv) {
       h.set_colormap(plot::Colormap::Blues).set_axis_labels("predicted", "true");
       h.save(args.path("confusion_" + r.file + ".svg"));
     }
-    std::printf("\nFigures: %s %s %s and confusion_{infonce,hard,masked}.svg\n",
-                args.path("loss_curves.svg").c_str(), args.path("same_class_weight.svg").c_str(),
-                args.path("accuracy.svg").c_str());
+    std::printf("\nFigures:\n");
+    for (const char* f : {"loss_curves.svg", "infonce_curves.svg", "same_class_weight.svg",
+                          "accuracy.svg", "confusion_infonce.svg", "confusion_hard.svg", "confusion_masked.svg"})
+      std::printf("  %s\n", args.path(f).c_str());
+
+    // ---------------------------------------------------------------------------------------
+    lesson::section("7. Why: false negatives in every batch");
+    // The false negatives, counted in the batches the runs actually saw (all runs saw the same).
+    const Run& A = runs[0];
+    const Run& H = runs[1];
+    const Run& M = runs[2];
+    std::printf(
+        "False negatives, counted in the training batches (the same for every run): each image\n"
+        "had on average %.1f captions of its own class among its %lld \"negatives\" (%.1f of them\n"
+        "the very same caption text as its own). They describe the image as well as its own\n"
+        "caption does, so they are the most similar \"negatives\" of all, and hardness\n"
+        "weighting hands them more than their share. Over the last 20 steps:\n"
+        "  share of the negative WEIGHT on same-class pairs: InfoNCE %.1f%% (uniform), hard\n"
+        "    negatives %.1f%% (beta %g), masked %.1f%%;\n"
+        "  share of the loss's PUSH (softmax mass on negatives = their gradient) on same-class\n"
+        "    pairs: InfoNCE %.1f%%, hard negatives %.1f%%, masked %.1f%%.\n"
+        "Even plain InfoNCE spends most of its push on pairs that actually match (its softmax\n"
+        "already favours similar negatives); hard-negative weighting multiplies their weight on\n"
+        "top. Masking is the only objective that spends all of it on true negatives.\n",
+        tail_mean(A.log.false_negatives, A.log.false_negatives.size()),
+        static_cast<long long>(B - 1), tail_mean(A.log.same_caption, A.log.same_caption.size()),
+        100 * tail_mean(A.log.same_class_weight, 20), 100 * tail_mean(H.log.same_class_weight, 20),
+        beta, 100 * tail_mean(M.log.same_class_weight, 20),
+        100 * tail_mean(A.log.same_class_push, 20), 100 * tail_mean(H.log.same_class_push, 20),
+        100 * tail_mean(M.log.same_class_push, 20));
+    const double d_hard = H.eval.confusable_acc - A.eval.confusable_acc;
+    const double d_hard_all = H.eval.acc - A.eval.acc;
+    const double d_mask = M.eval.confusable_acc - A.eval.confusable_acc;
+    const double d_mask_all = M.eval.acc - A.eval.acc;
+    lesson::section("8. Verdict");
+    std::printf("Verdict at this budget (%lld steps of %lld pairs, same batches for every run):\n",
+                static_cast<long long>(cfg.train.steps), static_cast<long long>(B));
+    std::printf("  hard negatives vs InfoNCE:          confusable %+.3f, overall %+.3f  -> %s\n",
+                d_hard, d_hard_all,
+                d_hard > 0.005 ? "helped" : (d_hard < -0.005 ? "HURT" : "no real change"));
+    std::printf("  masked hard negatives vs InfoNCE:   confusable %+.3f, overall %+.3f  -> %s\n",
+                d_mask, d_mask_all,
+                d_mask > 0.005 ? "helped" : (d_mask < -0.005 ? "HURT" : "no real change"));
+    std::printf("  masked vs unmasked hard negatives:  confusable %+.3f, overall %+.3f  -> masking %s\n",
+                M.eval.confusable_acc - H.eval.confusable_acc, M.eval.acc - H.eval.acc,
+                M.eval.acc > H.eval.acc ? "recovers part of what the false negatives cost"
+                                        : "did not help here");
+    std::printf("(One seed and one run each: differences of a point or two are within run-to-run\n"
+                "noise; try --seed to see how much the numbers move.)\n\n");
 
     lesson::Result res;
     for (const Run& r : runs) {

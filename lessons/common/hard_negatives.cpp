@@ -367,6 +367,14 @@ RunLog train_with_objective(clip::MiniCLIP& model, const Tensor& images, const T
     MMGRAD_CHECK(std::isfinite(log.losses.back()), op, ": the ", objective.name,
                  " loss became ", log.losses.back(), " at step ", step, " (", o.str(),
                  "); lower the learning rate");
+    {
+      // CLIP's loss on this batch's logits: both directions, the diagonal as the targets.
+      NoGradGuard no_grad;
+      const Tensor l = logits.detach();
+      const Tensor target = Tensor::arange(l.size(0), TensorOptions(kInt64).device(l.device()));
+      log.infonce.push_back(
+          0.5 * (cross_entropy(l, target).item() + cross_entropy(l.t(), target).item()));
+    }
     log.same_class_weight.push_back(
         0.5 * (same_class_share(w.i2t.weights, yb) + same_class_share(w.t2i.weights, yb)));
     log.same_class_push.push_back(0.5 * (same_class_push_share(logits, w.i2t.offsets, yb) +

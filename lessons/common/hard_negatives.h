@@ -132,7 +132,10 @@ struct Objective {
 };
 
 struct RunLog {
-  std::vector<double> losses;  // one per step
+  std::vector<double> losses;  // the objective's loss, one per step
+  // Per step, the plain InfoNCE (CLIP's loss) of the same batch and logits, whatever the
+  // objective: the one curve the three runs can be compared on.
+  std::vector<double> infonce;
   // Per step, both directions averaged: the share of the negative weight (same_class_share) and
   // of the push (same_class_push_share) that went to same-class pairs. For the standard loss the
   // weights are the implicit uniform 1 / (N - 1).
