@@ -1,22 +1,23 @@
 // Lesson 11: hard-negative mining for contrastive image-text training.
 //
 // What you will see:
-//   - why the hardest negatives in a CLIP batch are interesting (the T-shirt / pullover / coat /
-//     shirt group of Fashion-MNIST is where a mini CLIP makes its mistakes), and how importance
-//     weighting of negatives (Robinson et al., 2021) turns InfoNCE into a hard-negative loss: one
-//     extra, detached offset per logit;
-//   - the same mini CLIP trained twice on exactly the same batches: standard InfoNCE, and InfoNCE
-//     with hard negatives; training curves, zero-shot accuracy on the 10,000 test images overall
-//     and on the confusable group, confusion matrices of that group;
-//   - why naive hard-negative weighting does not help here: with 10 classes, about a tenth of the
-//     "negatives" in every batch show the same class (often with the very same caption), they are
-//     the most similar pairs of all, and the weighting hands them most of its weight. The lesson
-//     measures that share;
-//   - the fix when labels are known: leave same-class pairs out of the negatives, then weight the
-//     true negatives by hardness, and a third run with it, measured the same way.
+//   - how importance weighting of negatives (Robinson et al., ICLR 2021) turns CLIP's InfoNCE into
+//     a hard-negative loss: each negative caption j of image i gets the weight
+//     w_ij ~ exp(beta * cos_ij) (detached), which is one extra constant offset per logit; beta = 0
+//     gives back InfoNCE exactly;
+//   - the same mini CLIP trained three times on exactly the same batches and initial weights:
+//     standard InfoNCE, hard negatives, and hard negatives with same-class pairs masked; training
+//     curves, zero-shot accuracy on the 10,000 test images overall and on the confusable group
+//     (T-shirt/top, Pullover, Coat, Shirt), and confusion matrices of that group;
+//   - why plain hard-negative weighting does not help here: with 10 classes about a tenth of the
+//     "negatives" in every batch show the image's own class (some with the very same caption);
+//     they are the most similar pairs of all, so the weighting hands them far more than their
+//     share of the weight. The lesson counts them and measures that share;
+//   - the fix when labels are known: leave same-class pairs out of the negatives and weight only
+//     the true negatives by hardness; measured the same way.
 //
-// Run: ./build/lessons/11_hard_negatives [--beta B] [--steps N] [--quick]
-// Figures: out/11_hard_negatives/{loss_curves,same_class_weight,accuracy}.svg and
+// Run: ./build/lessons/11_hard_negatives [--beta B] [--steps N] [--batch B] [--lr LR] [--quick]
+// Figures: out/11_hard_negatives/{loss_curves,infonce_curves,same_class_weight,accuracy}.svg and
 //          confusion_{infonce,hard,masked}.svg.
 #include <algorithm>
 #include <cmath>
@@ -43,7 +44,7 @@ const std::vector<int64_t> kConfusable = {0, 2, 4, 6};
 // Zero-shot accuracy of one trained model on the test set, overall and on the confusable group.
 struct Eval {
   double acc = 0, confusable_acc = 0;
-  std::vector<double> per_class;       // accuracy of each of the 10 classes
+  std::vector<double> per_class;        // accuracy of each of the 10 classes
   std::vector<std::vector<double>> cm;  // confusable group: 4 true rows x (4 + "other") columns
 };
 
@@ -55,7 +56,8 @@ Eval evaluate(clip::MiniCLIP& model, const clip::CaptionBank& captions, const da
   Eval e;
   e.acc = metrics::accuracy(pred, test.labels);
   e.per_class = metrics::per_class_accuracy(pred, test.labels, 10).to_vector<double>();
-  const std::vector<int64_t> cm = metrics::confusion_matrix(pred, test.labels, 10).to_vector<int64_t>();
+  const std::vector<int64_t> cm =
+      metrics::confusion_matrix(pred, test.labels, 10).to_vector<int64_t>();
   double right = 0, total = 0;
   for (int64_t t : kConfusable) {
     std::vector<double> row(kConfusable.size() + 1, 0.0);
@@ -76,7 +78,7 @@ Eval evaluate(clip::MiniCLIP& model, const clip::CaptionBank& captions, const da
 // is re-seeded first), trained with `objective`, then evaluated.
 struct Run {
   hardneg::Objective objective;
-  std::string key;  // "baseline", "hard", "masked": the result-line prefix
+  std::string key;   // "baseline", "hard", "masked": the result-line prefix
   std::string file;  // "infonce", "hard", "masked": the figure suffix
   hardneg::RunLog log;
   Eval eval;
@@ -96,10 +98,10 @@ void train_and_evaluate(Run& run, const clip::FmnistClipConfig& cfg,
   run.log = hardneg::train_with_objective(*model, train.images, train.labels, captions, o,
                                           run.objective, args.device);
   run.eval = evaluate(*model, captions, test, args.device);
-  std::printf("  trained in %.1f s; zero-shot accuracy on %lld test images: %.3f overall, %.3f "
-              "on the confusable group\n",
-              run.log.seconds, static_cast<long long>(test.size()), run.eval.acc,
-              run.eval.confusable_acc);
+  std::printf(
+      "  trained in %.1f s; zero-shot accuracy on %lld test images: %.3f overall, %.3f "
+      "on the confusable group\n",
+      run.log.seconds, static_cast<long long>(test.size()), run.eval.acc, run.eval.confusable_acc);
 }
 
 double tail_mean(const std::vector<double>& v, size_t n) {
@@ -122,7 +124,7 @@ int main(int argc, char** argv) {
     lesson::Args args = lesson::parse_args(
         argc, argv, "11_hard_negatives",
         "hard-negative mining for the Fashion-MNIST mini CLIP: InfoNCE vs hard negatives",
-        {{"--beta", "concentration of the hard-negative weights (default 10)"},
+        {{"--beta", "concentration of the hard-negative weights (default 3)"},
          {"--batch", "batch size (default 256; quick 128)"},
          {"--train-images", "training images used (default 20000; quick 4000)"},
          {"--lr", "peak learning rate (default 1e-3)"}});
@@ -147,7 +149,7 @@ int main(int argc, char** argv) {
       cfg.image.channels = {8, 16, 32};
       cfg.image.embed_dim = cfg.text.embed_dim = 32;
       cfg.text.width = 32;
-      cfg.train.steps = 120;
+      cfg.train.steps = 250;
       cfg.train.batch_size = 256;
       cfg.train.lr = 1e-3;
       cfg.train.warmup_steps = 10;
@@ -158,7 +160,7 @@ int main(int argc, char** argv) {
     cfg.train.batch_size = args.get_int("--batch", static_cast<int>(cfg.train.batch_size));
     cfg.train_limit = args.get_int("--train-images", static_cast<int>(cfg.train_limit));
     cfg.train.lr = args.get_double("--lr", cfg.train.lr);
-    const double beta = args.get_double("--beta", 10.0);
+    const double beta = args.get_double("--beta", 3.0);
     MMGRAD_CHECK(std::isfinite(beta) && beta >= 0 && beta <= 1000, "--beta ", beta,
                  ": expected a concentration in [0, 1000] (0 = InfoNCE's uniform weights)");
 
@@ -178,12 +180,13 @@ int main(int argc, char** argv) {
     for (int64_t c : kConfusable) std::printf(" %s", names[c].c_str());
     std::printf("\n");
     const int64_t B = cfg.train.batch_size;
-    std::printf("In a batch of %lld pairs, each image has %lld negatives; with 10 balanced classes\n"
-                "about %.0f of them show the same class as the image (%.0f with the very same\n"
-                "caption text, since there are only %lld templates). InfoNCE pushes them away too.\n",
-                static_cast<long long>(B), static_cast<long long>(B - 1), (B - 1) / 10.0,
-                (B - 1) / 10.0 / captions.num_templates(),
-                static_cast<long long>(captions.num_templates()));
+    std::printf(
+        "In a batch of %lld pairs, each image has %lld negatives; with 10 balanced classes\n"
+        "about %.0f of them show the same class as the image (%.0f with the very same\n"
+        "caption text, since there are only %lld templates). InfoNCE pushes them away too.\n",
+        static_cast<long long>(B), static_cast<long long>(B - 1), (B - 1) / 10.0,
+        (B - 1) / 10.0 / captions.num_templates(),
+        static_cast<long long>(captions.num_templates()));
 
     // ---------------------------------------------------------------------------------------
     lesson::section("2. Hard-negative weights: InfoNCE with one offset per logit");
@@ -194,22 +197,28 @@ int main(int argc, char** argv) {
       Tensor scale = Tensor::scalar(std::log(1 / 0.07));
       Tensor toy_labels = Tensor::from_vector(std::vector<int64_t>{0, 0, 1, 2});
       Tensor cos = matmul(normalize(a, 1), normalize(t, 1).t());
-      std::printf("cosine similarities of 4 toy pairs (row = image, column = caption; labels "
-                  "0 0 1 2):\n%s\n",
-                  cos.str().c_str());
+      std::printf(
+          "cosine similarities of 4 toy pairs (row = image, column = caption; labels "
+          "0 0 1 2):\n%s\n",
+          cos.str().c_str());
       for (double b : {0.0, beta}) {
         hardneg::NegativeWeights w = hardneg::negative_weights(cos, toy_labels, {b, false});
         std::printf("beta = %-4g weights w_ij of the negatives (rows sum to 1):\n%s\n", b,
                     w.i2t.weights.str().c_str());
       }
+      // Pairs 0 and 1 share a class: masked, caption 1 is no negative of image 0 (and back).
+      hardneg::NegativeWeights wm = hardneg::negative_weights(cos, toy_labels, {beta, true});
+      std::printf("beta = %-4g same-class pairs masked (0 and 1 are the same class):\n%s\n", beta,
+                  wm.i2t.weights.str().c_str());
       const double clip = nn::clip_loss(a, t, scale).loss.item();
-      const double hard0 = hardneg::hard_negative_clip_loss(a, t, scale, Tensor(), {0.0, false})
-                               .loss.item();
-      const double hardb = hardneg::hard_negative_clip_loss(a, t, scale, Tensor(), {beta, false})
-                               .loss.item();
-      std::printf("nn::clip_loss = %.6f; hard-negative loss at beta 0 = %.6f (the same: uniform\n"
-                  "weights are InfoNCE), at beta %g = %.6f (larger: the hard negatives count more)\n",
-                  clip, hard0, beta, hardb);
+      const double hard0 =
+          hardneg::hard_negative_clip_loss(a, t, scale, Tensor(), {0.0, false}).loss.item();
+      const double hardb =
+          hardneg::hard_negative_clip_loss(a, t, scale, Tensor(), {beta, false}).loss.item();
+      std::printf(
+          "nn::clip_loss = %.6f; hard-negative loss at beta 0 = %.6f (the same: uniform\n"
+          "weights are InfoNCE), at beta %g = %.6f (larger: the hard negatives count more)\n",
+          clip, hard0, beta, hardb);
     }
 
     // ---------------------------------------------------------------------------------------
@@ -281,8 +290,9 @@ int main(int argc, char** argv) {
       h.save(args.path("confusion_" + r.file + ".svg"));
     }
     std::printf("\nFigures:\n");
-    for (const char* f : {"loss_curves.svg", "infonce_curves.svg", "same_class_weight.svg",
-                          "accuracy.svg", "confusion_infonce.svg", "confusion_hard.svg", "confusion_masked.svg"})
+    for (const char* f :
+         {"loss_curves.svg", "infonce_curves.svg", "same_class_weight.svg", "accuracy.svg",
+          "confusion_infonce.svg", "confusion_hard.svg", "confusion_masked.svg"})
       std::printf("  %s\n", args.path(f).c_str());
 
     // ---------------------------------------------------------------------------------------
@@ -323,12 +333,14 @@ int main(int argc, char** argv) {
     std::printf("  masked hard negatives vs InfoNCE:   confusable %+.3f, overall %+.3f  -> %s\n",
                 d_mask, d_mask_all,
                 d_mask > 0.005 ? "helped" : (d_mask < -0.005 ? "HURT" : "no real change"));
-    std::printf("  masked vs unmasked hard negatives:  confusable %+.3f, overall %+.3f  -> masking %s\n",
-                M.eval.confusable_acc - H.eval.confusable_acc, M.eval.acc - H.eval.acc,
-                M.eval.acc > H.eval.acc ? "recovers part of what the false negatives cost"
-                                        : "did not help here");
-    std::printf("(One seed and one run each: differences of a point or two are within run-to-run\n"
-                "noise; try --seed to see how much the numbers move.)\n\n");
+    std::printf(
+        "  masked vs unmasked hard negatives:  confusable %+.3f, overall %+.3f  -> masking %s\n",
+        M.eval.confusable_acc - H.eval.confusable_acc, M.eval.acc - H.eval.acc,
+        M.eval.acc > H.eval.acc ? "recovers part of what the false negatives cost"
+                                : "did not help here");
+    std::printf(
+        "(One seed and one run each: differences of a point or two are within run-to-run\n"
+        "noise; try --seed to see how much the numbers move.)\n\n");
 
     lesson::Result res;
     for (const Run& r : runs) {
@@ -338,7 +350,8 @@ int main(int argc, char** argv) {
     res.add("baseline_same_class_weight", tail_mean(A.log.same_class_weight, 20));
     res.add("hard_same_class_weight", tail_mean(H.log.same_class_weight, 20));
     res.add("masked_same_class_weight", tail_mean(M.log.same_class_weight, 20));
-    res.add("false_negatives_per_image", tail_mean(A.log.false_negatives, A.log.false_negatives.size()));
+    res.add("false_negatives_per_image",
+            tail_mean(A.log.false_negatives, A.log.false_negatives.size()));
     res.print();
   });
 }

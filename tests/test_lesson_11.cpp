@@ -66,8 +66,9 @@ TEST_CASE("lesson 11: quick run, three objectives on the same batches, held-out 
   CHECK(r.output.find("Verdict") != std::string::npos);
 
   const std::string dir = out_dir("11_hard_negatives");
-  for (const char* f : {"loss_curves.svg", "same_class_weight.svg", "accuracy.svg",
-                        "confusion_infonce.svg", "confusion_hard.svg", "confusion_masked.svg"}) {
+  for (const char* f :
+       {"loss_curves.svg", "infonce_curves.svg", "same_class_weight.svg", "accuracy.svg",
+        "confusion_infonce.svg", "confusion_hard.svg", "confusion_masked.svg"}) {
     INFO(f);
     CHECK(is_svg(read_file(dir + "/" + f)));
   }

@@ -185,8 +185,8 @@ TEST_CASE("hard negatives: gradient check of the weighted loss (float64)") {
   // The full loss passes gradients to the embeddings and the temperature, never to the weights.
   Tensor ia = img0.clone().requires_grad_(), ta = txt0.clone().requires_grad_();
   Tensor ls = Tensor::scalar(1.0, kFloat64).requires_grad_();
-  hardneg::HardNegativeLossResult r = hardneg::hard_negative_clip_loss(ia, ta, ls, labels,
-                                                                       {6.0, true});
+  hardneg::HardNegativeLossResult r =
+      hardneg::hard_negative_clip_loss(ia, ta, ls, labels, {6.0, true});
   r.loss.backward();
   CHECK(ia.grad().defined());
   CHECK(ta.grad().defined());
@@ -201,8 +201,8 @@ TEST_CASE("hard negatives: float32 forward agrees with float64") {
   for (bool mask : {false, true}) {
     const HardNegativeOptions o{8.0, mask};
     hardneg::HardNegativeLossResult a = hardneg::hard_negative_clip_loss(img, txt, s64, labels, o);
-    hardneg::HardNegativeLossResult b = hardneg::hard_negative_clip_loss(
-        img.to(kFloat32), txt.to(kFloat32), s32, labels, o);
+    hardneg::HardNegativeLossResult b =
+        hardneg::hard_negative_clip_loss(img.to(kFloat32), txt.to(kFloat32), s32, labels, o);
     CHECK(b.loss.dtype() == kFloat32);
     CHECK(b.loss.item() == doctest::Approx(a.loss.item()).epsilon(1e-5));
     CHECK(max_abs_diff(a.weights.i2t.weights, b.weights.i2t.weights) < 1e-5);
@@ -240,16 +240,14 @@ TEST_CASE("hard negatives: bad inputs are clear errors") {
   CHECK_THROWS_WITH_AS(hardneg::negative_weights(cos, Tensor::zeros({4}), {1.0, true}),
                        doctest::Contains("int64"), Error);
   // shapes and dtypes of the embeddings
-  CHECK_THROWS_WITH_AS(
-      hardneg::hard_negative_clip_loss(img, Tensor::randn({5, 3}, kFloat64, &g), scale, Tensor(),
-                                       {}),
-      doctest::Contains("hard_negative_clip_loss"), Error);
-  CHECK_THROWS_WITH_AS(
-      hardneg::hard_negative_clip_loss(img, txt.to(kFloat32), scale, Tensor(), {}),
-      doctest::Contains("must match"), Error);
-  CHECK_THROWS_WITH_AS(hardneg::hard_negative_clip_loss(img.reshape({12}), txt.reshape({12}),
+  CHECK_THROWS_WITH_AS(hardneg::hard_negative_clip_loss(img, Tensor::randn({5, 3}, kFloat64, &g),
                                                         scale, Tensor(), {}),
-                       doctest::Contains("[N, D]"), Error);
+                       doctest::Contains("hard_negative_clip_loss"), Error);
+  CHECK_THROWS_WITH_AS(hardneg::hard_negative_clip_loss(img, txt.to(kFloat32), scale, Tensor(), {}),
+                       doctest::Contains("must match"), Error);
+  CHECK_THROWS_WITH_AS(
+      hardneg::hard_negative_clip_loss(img.reshape({12}), txt.reshape({12}), scale, Tensor(), {}),
+      doctest::Contains("[N, D]"), Error);
   CHECK_THROWS_WITH_AS(
       hardneg::hard_negative_clip_loss(img, txt, Tensor::scalar(1.0, kFloat32), Tensor(), {}),
       doctest::Contains("logit_scale"), Error);
@@ -260,9 +258,8 @@ TEST_CASE("hard negatives: bad inputs are clear errors") {
                        doctest::Contains("beta"), Error);
   CHECK_THROWS_WITH_AS(hardneg::row_negative_weights(Tensor::zeros({3, 4}, kFloat64), Tensor(), 1),
                        doctest::Contains("row_negative_weights"), Error);
-  CHECK_THROWS_WITH_AS(
-      hardneg::row_negative_weights(cos, Tensor::zeros({4, 4}, kFloat64), 1.0),
-      doctest::Contains("exclude"), Error);
+  CHECK_THROWS_WITH_AS(hardneg::row_negative_weights(cos, Tensor::zeros({4, 4}, kFloat64), 1.0),
+                       doctest::Contains("exclude"), Error);
   // offsets: wrong shape, or requiring grad (they must be constants)
   hardneg::NegativeWeights w = hardneg::negative_weights(cos, Tensor(), {1.0, false});
   CHECK_THROWS_WITH_AS(hardneg::weighted_infonce(cos, Tensor::zeros({3, 3}, kFloat64)),

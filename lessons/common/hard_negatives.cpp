@@ -38,9 +38,9 @@ void check_square(const char* op, const Tensor& t, const char* arg) {
 
 // A batch of embeddings [N, D] (N, D >= 1), floating.
 void check_embeddings(const char* op, const Tensor& t, const char* arg) {
-  MMGRAD_CHECK(t.defined() && t.dim() == 2 && t.size(0) >= 1 && t.size(1) >= 1 &&
-                   t.is_floating_point(),
-               op, ": ", arg, " is ", describe_or(t), "; expected floating [N, D] embeddings");
+  MMGRAD_CHECK(
+      t.defined() && t.dim() == 2 && t.size(0) >= 1 && t.size(1) >= 1 && t.is_floating_point(), op,
+      ": ", arg, " is ", describe_or(t), "; expected floating [N, D] embeddings");
 }
 
 void check_labels(const char* op, const Tensor& labels, int64_t n, Device device) {
@@ -55,8 +55,8 @@ Tensor capped_scale(const char* op, const Tensor& logit_scale, const Tensor& ref
   MMGRAD_CHECK(logit_scale.defined() && logit_scale.numel() == 1 && logit_scale.dim() <= 1 &&
                    logit_scale.dtype() == ref.dtype() && logit_scale.device() == ref.device(),
                op, ": logit_scale is ", describe_or(logit_scale),
-               "; expected a 0-d tensor with the embeddings' dtype and device (",
-               describe(ref), ")");
+               "; expected a 0-d tensor with the embeddings' dtype and device (", describe(ref),
+               ")");
   Tensor s = exp(clamp_max(logit_scale, nn::kMaxLogitScale));
   return s.dim() == 0 ? s : s.reshape({});
 }
@@ -67,17 +67,17 @@ Tensor symmetric_loss(const Tensor& cos, const Tensor& scale, const NegativeWeig
                       Tensor* logits_out) {
   Tensor logits = mul(cos, scale);
   if (logits_out) *logits_out = logits;
-  return mul(add(weighted_infonce(logits, w.i2t.offsets),
-                 weighted_infonce(logits.t(), w.t2i.offsets)),
-             0.5);
+  return mul(
+      add(weighted_infonce(logits, w.i2t.offsets), weighted_infonce(logits.t(), w.t2i.offsets)),
+      0.5);
 }
 
 void check_weights(const char* op, const NegativeWeights& w, const Tensor& cos) {
   for (const RowWeights* r : {&w.i2t, &w.t2i})
     MMGRAD_CHECK(r->offsets.defined() && r->offsets.shape() == cos.shape() &&
                      r->offsets.dtype() == cos.dtype() && r->offsets.device() == cos.device(),
-                 op, ": weight offsets are ", describe_or(r->offsets), "; expected ",
-                 describe(cos), " (one offset per image-text pair, from negative_weights)");
+                 op, ": weight offsets are ", describe_or(r->offsets), "; expected ", describe(cos),
+                 " (one offset per image-text pair, from negative_weights)");
 }
 
 }  // namespace
@@ -113,8 +113,8 @@ RowWeights row_negative_weights(const Tensor& cos, const Tensor& exclude, double
       clamp_min(sum(logical_not(not_negative).to(c.dtype()), {1}, /*keepdim=*/true), 1.0);
   RowWeights r;
   // o_ij = log(M_i w_ij) on the negatives, kExcluded elsewhere, 0 for the positive.
-  r.offsets = masked_fill(masked_fill(add(log_w, log(count)), not_negative, kExcluded), diagonal,
-                          0.0);
+  r.offsets =
+      masked_fill(masked_fill(add(log_w, log(count)), not_negative, kExcluded), diagonal, 0.0);
   r.weights = masked_fill(exp(log_w), not_negative, 0.0);
   return r;
 }
@@ -146,7 +146,8 @@ Tensor weighted_infonce(const Tensor& logits, const Tensor& offsets) {
                " like the logits");
   MMGRAD_CHECK(!offsets.requires_grad(), op,
                ": offsets require grad; the importance weights must be constants (detach them)");
-  const Tensor target = Tensor::arange(logits.size(0), TensorOptions(kInt64).device(logits.device()));
+  const Tensor target =
+      Tensor::arange(logits.size(0), TensorOptions(kInt64).device(logits.device()));
   // Row i: -a_ii + log sum_j exp(a_ij), with a = s + o and o_ii = 0.
   return cross_entropy(add(logits, offsets), target);
 }
@@ -270,8 +271,8 @@ RunLog train_with_objective(clip::MiniCLIP& model, const Tensor& images, const T
   if (tmpl.empty())
     for (int64_t t = 0; t < captions.num_templates(); ++t) tmpl.push_back(t);
   for (int64_t t : tmpl)
-    MMGRAD_CHECK(t >= 0 && t < captions.num_templates(), op, ": template ", t,
-                 " out of range (", captions.num_templates(), " templates)");
+    MMGRAD_CHECK(t >= 0 && t < captions.num_templates(), op, ": template ", t, " out of range (",
+                 captions.num_templates(), " templates)");
   const std::vector<int64_t> y = labels.to_vector<int64_t>();
   for (int64_t v : y)
     MMGRAD_CHECK(v >= 0 && v < captions.num_classes(), op, ": label ", v, " has no caption (",
@@ -364,9 +365,8 @@ RunLog train_with_objective(clip::MiniCLIP& model, const Tensor& images, const T
     if (sched) sched->step();
     model.criterion->clamp_logit_scale_();
     log.losses.push_back(loss.item());
-    MMGRAD_CHECK(std::isfinite(log.losses.back()), op, ": the ", objective.name,
-                 " loss became ", log.losses.back(), " at step ", step, " (", o.str(),
-                 "); lower the learning rate");
+    MMGRAD_CHECK(std::isfinite(log.losses.back()), op, ": the ", objective.name, " loss became ",
+                 log.losses.back(), " at step ", step, " (", o.str(), "); lower the learning rate");
     {
       // CLIP's loss on this batch's logits: both directions, the diagonal as the targets.
       NoGradGuard no_grad;
@@ -380,12 +380,12 @@ RunLog train_with_objective(clip::MiniCLIP& model, const Tensor& images, const T
     log.same_class_push.push_back(0.5 * (same_class_push_share(logits, w.i2t.offsets, yb) +
                                          same_class_push_share(logits.t(), w.t2i.offsets, yb)));
     if (o.log_every > 0 && ((step + 1) % o.log_every == 0 || step == 0)) {
-      std::printf("  step %4lld/%lld  loss %.4f  temperature %.4f  same-class weight %.2f"
-                  "  (%.1f s)\n",
-                  static_cast<long long>(step + 1), static_cast<long long>(o.steps),
-                  log.losses.back(), model.criterion->temperature(),
-                  log.same_class_weight.back(),
-                  std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      std::printf(
+          "  step %4lld/%lld  loss %.4f  temperature %.4f  same-class weight %.2f"
+          "  (%.1f s)\n",
+          static_cast<long long>(step + 1), static_cast<long long>(o.steps), log.losses.back(),
+          model.criterion->temperature(), log.same_class_weight.back(),
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
       std::fflush(stdout);
     }
   }
