@@ -320,27 +320,41 @@ int main(int argc, char** argv) {
         beta, 100 * tail_mean(M.log.same_class_weight, 20),
         100 * tail_mean(A.log.same_class_push, 20), 100 * tail_mean(H.log.same_class_push, 20),
         100 * tail_mean(M.log.same_class_push, 20));
-    const double d_hard = H.eval.confusable_acc - A.eval.confusable_acc;
-    const double d_hard_all = H.eval.acc - A.eval.acc;
-    const double d_mask = M.eval.confusable_acc - A.eval.confusable_acc;
-    const double d_mask_all = M.eval.acc - A.eval.acc;
     lesson::section("8. Verdict");
-    std::printf("Verdict at this budget (%lld steps of %lld pairs, same batches for every run):\n",
+    // One point of accuracy (100 of the 10,000 test images, 40 of the 4,000 confusable ones) is
+    // about the size of the seed-to-seed noise of these short runs: smaller gaps are no verdict.
+    auto verdict = [](double d_conf, double d_all) -> const char* {
+      if (d_conf > 0.01 && d_all > -0.005) return "better";
+      if (d_conf < -0.01 || d_all < -0.01) return "WORSE";
+      if (std::abs(d_conf) <= 0.01 && std::abs(d_all) <= 0.01) return "no real change";
+      return "mixed";
+    };
+    struct Row {
+      const char* what;
+      const Run& a;
+      const Run& b;
+    };
+    std::printf("At this budget (%lld steps of %lld pairs, the same batches for every run):\n",
                 static_cast<long long>(cfg.train.steps), static_cast<long long>(B));
-    std::printf("  hard negatives vs InfoNCE:          confusable %+.3f, overall %+.3f  -> %s\n",
-                d_hard, d_hard_all,
-                d_hard > 0.005 ? "helped" : (d_hard < -0.005 ? "HURT" : "no real change"));
-    std::printf("  masked hard negatives vs InfoNCE:   confusable %+.3f, overall %+.3f  -> %s\n",
-                d_mask, d_mask_all,
-                d_mask > 0.005 ? "helped" : (d_mask < -0.005 ? "HURT" : "no real change"));
+    for (const Row& r :
+         {Row{"hard negatives vs InfoNCE", H, A}, Row{"masked hard negatives vs InfoNCE", M, A},
+          Row{"masked vs unmasked hard negatives", M, H}}) {
+      const double dc = r.a.eval.confusable_acc - r.b.eval.confusable_acc;
+      const double da = r.a.eval.acc - r.b.eval.acc;
+      std::printf("  %-34s confusable %+6.3f, overall %+6.3f  -> %s\n", r.what, dc, da,
+                  verdict(dc, da));
+    }
+    const bool hard_helped = std::string(verdict(H.eval.confusable_acc - A.eval.confusable_acc,
+                                                 H.eval.acc - A.eval.acc)) == "better";
+    std::printf("%s\n",
+                hard_helped
+                    ? "Hard negatives helped here even without masking."
+                    : "Plain hard-negative weighting did NOT help at this scale: with labels this\n"
+                      "coarse, the hardest \"negatives\" are mostly false negatives (section 7).");
     std::printf(
-        "  masked vs unmasked hard negatives:  confusable %+.3f, overall %+.3f  -> masking %s\n",
-        M.eval.confusable_acc - H.eval.confusable_acc, M.eval.acc - H.eval.acc,
-        M.eval.acc > H.eval.acc ? "recovers part of what the false negatives cost"
-                                : "did not help here");
-    std::printf(
-        "(One seed and one run each: differences of a point or two are within run-to-run\n"
-        "noise; try --seed to see how much the numbers move.)\n\n");
+        "(One seed, one run each: gaps of about a point are within seed-to-seed noise; try\n"
+        "--seed to see how much the numbers move, --beta 0 to see masking alone, and a larger\n"
+        "--beta to watch the unmasked weighting hand even more weight to false negatives.)\n\n");
 
     lesson::Result res;
     for (const Run& r : runs) {
