@@ -1,6 +1,6 @@
-// Lesson 11 (hard negatives) in --quick mode: three trainings of the small mini CLIP on the same
-// batches (InfoNCE, hard negatives, hard negatives with same-class pairs masked), zero-shot
-// accuracy on held-out test images, the false-negative diagnosis, and the figures.
+// Lesson 11 (hard negatives) in --quick mode: four trainings of the small mini CLIP on the same
+// batches (InfoNCE, hard negatives, hard negatives with same-class pairs masked, the mask alone),
+// zero-shot accuracy on held-out test images, the false-negative diagnosis, and the figures.
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -27,7 +27,7 @@ bool is_svg(const std::string& s) { return s.rfind("<svg", 0) == 0 || s.rfind("<
 
 }  // namespace
 
-TEST_CASE("lesson 11: quick run, three objectives on the same batches, held-out accuracy") {
+TEST_CASE("lesson 11: quick run, four objectives on the same batches, held-out accuracy") {
   if (!mmgrad::data::fashion_mnist_available()) {
     MESSAGE("Fashion-MNIST not installed (" << mmgrad::data::fashion_mnist_dir()
                                             << "): skipping lesson 11");
@@ -37,9 +37,10 @@ TEST_CASE("lesson 11: quick run, three objectives on the same batches, held-out 
   INFO(r.output);
   REQUIRE(r.status == 0);
   for (const char* k : {"baseline_confusable_acc", "hard_confusable_acc", "baseline_acc",
-                        "hard_acc", "masked_confusable_acc", "masked_acc",
-                        "baseline_same_class_weight", "hard_same_class_weight",
-                        "masked_same_class_weight", "false_negatives_per_image", "seconds"}) {
+                        "hard_acc", "masked_confusable_acc", "masked_acc", "masked_infonce_acc",
+                        "masked_infonce_confusable_acc", "beta", "baseline_same_class_weight",
+                        "hard_same_class_weight", "masked_same_class_weight",
+                        "false_negatives_per_image", "seconds"}) {
     INFO(k);
     CHECK(r.has(k));
   }
@@ -48,6 +49,7 @@ TEST_CASE("lesson 11: quick run, three objectives on the same batches, held-out 
   CHECK(r["baseline_acc"] >= 0.45);
   CHECK(r["hard_acc"] >= 0.25);
   CHECK(r["masked_acc"] >= 0.3);
+  CHECK(r["masked_infonce_acc"] >= 0.3);
   for (const char* k : {"baseline_acc", "hard_acc", "masked_acc", "baseline_confusable_acc",
                         "hard_confusable_acc", "masked_confusable_acc"}) {
     INFO(k);
@@ -66,9 +68,9 @@ TEST_CASE("lesson 11: quick run, three objectives on the same batches, held-out 
   CHECK(r.output.find("Verdict") != std::string::npos);
 
   const std::string dir = out_dir("11_hard_negatives");
-  for (const char* f :
-       {"loss_curves.svg", "infonce_curves.svg", "same_class_weight.svg", "accuracy.svg",
-        "confusion_infonce.svg", "confusion_hard.svg", "confusion_masked.svg"}) {
+  for (const char* f : {"loss_curves.svg", "infonce_curves.svg", "same_class_weight.svg",
+                        "accuracy.svg", "confusion_infonce.svg", "confusion_hard.svg",
+                        "confusion_masked.svg", "confusion_masked_infonce.svg"}) {
     INFO(f);
     CHECK(is_svg(read_file(dir + "/" + f)));
   }
