@@ -348,10 +348,11 @@ int main(int argc, char** argv) {
                 static_cast<long long>(cfg.train.steps), static_cast<long long>(B));
     for (const Row& r :
          {Row{"hard negatives vs InfoNCE", H, A}, Row{"masked hard negatives vs InfoNCE", M, A},
-          Row{"masked vs unmasked hard negatives", M, H}}) {
+          Row{"masked vs unmasked hard negatives", M, H}, Row{"masked InfoNCE vs InfoNCE", D, A},
+          Row{"hardness on top of the mask (C - D)", M, D}}) {
       const double dc = r.a.eval.confusable_acc - r.b.eval.confusable_acc;
       const double da = r.a.eval.acc - r.b.eval.acc;
-      std::printf("  %-34s confusable %+6.3f, overall %+6.3f  -> %s\n", r.what, dc, da,
+      std::printf("  %-36s confusable %+6.3f, overall %+6.3f  -> %s\n", r.what, dc, da,
                   verdict(dc, da));
     }
     const bool hard_helped = std::string(verdict(H.eval.confusable_acc - A.eval.confusable_acc,
@@ -360,7 +361,7 @@ int main(int argc, char** argv) {
                 hard_helped
                     ? "Hard negatives helped here even without masking."
                     : "Plain hard-negative weighting did NOT help at this scale: with labels this\n"
-                      "coarse, the hardest \"negatives\" are mostly false negatives (section 7).");
+                      "coarse, the hardest \"negatives\" are mostly false negatives (section 8).");
     const bool hardness_helped = std::string(verdict(M.eval.confusable_acc - D.eval.confusable_acc,
                                                      M.eval.acc - D.eval.acc)) == "better";
     std::printf("%s\n",
@@ -369,6 +370,11 @@ int main(int argc, char** argv) {
                       "mask alone gives."
                     : "What fixes it is the mask: with the false negatives gone, hardness\n"
                       "weighting did not add to what masking alone (run D) gives.");
+    const Run* best = &runs[0];
+    for (const Run& r : runs)
+      if (r.eval.confusable_acc > best->eval.confusable_acc) best = &r;
+    std::printf("Best on the confusable group: %s (%.3f there, %.3f overall).\n",
+                best->objective.name.c_str(), best->eval.confusable_acc, best->eval.acc);
     std::printf(
         "(One seed, one run each: gaps of about a point are within seed-to-seed noise; try\n"
         "--seed to see how much the numbers move, and a larger --beta to watch the unmasked\n"
