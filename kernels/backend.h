@@ -28,9 +28,9 @@ enum class UnaryOp : uint8_t {
   Relu,
   Sigmoid,
   Tanh,
-  Gelu,        // exact GELU: x * Phi(x)
-  Pow,         // x ^ alpha
-  Clamp,       // min(max(x, alpha), beta)
+  Gelu,   // exact GELU: x * Phi(x)
+  Pow,    // x ^ alpha
+  Clamp,  // min(max(x, alpha), beta)
   Square,
   Reciprocal,  // 1 / x
   AddScalar,   // x + alpha
@@ -129,8 +129,8 @@ class Backend {
   // Fills a contiguous buffer from the counter-based Philox generator: element i uses counter
   // (offset + i), so results depend on neither thread count nor device.
   // Uniform in [a, b); Normal with mean a and std b.
-  virtual void random(RandomDist dist, const Strided& out, uint64_t seed, uint64_t offset,
-                      double a, double b) = 0;
+  virtual void random(RandomDist dist, const Strided& out, uint64_t seed, uint64_t offset, double a,
+                      double b) = 0;
 
   // ---- indexing ----------------------------------------------------------------------------
   // A contiguous source viewed as [outer, src_dim, inner]; idx (Int64, n_idx entries, each in
@@ -138,8 +138,8 @@ class Backend {
   virtual void index_select(DType dtype, const void* src, const int64_t* idx, void* out,
                             int64_t outer, int64_t src_dim, int64_t inner, int64_t n_idx) = 0;
   // The adjoint: dst[o, idx[i], k] += src[o, i, k] (repeated indices accumulate).
-  virtual void index_add(DType dtype, const void* src, const int64_t* idx, void* dst,
-                         int64_t outer, int64_t dst_dim, int64_t inner, int64_t n_idx) = 0;
+  virtual void index_add(DType dtype, const void* src, const int64_t* idx, void* dst, int64_t outer,
+                         int64_t dst_dim, int64_t inner, int64_t n_idx) = 0;
   // Along one dimension of contiguous tensors viewed as [outer, dim, inner]:
   // gather: out[o, j, k] = src[o, idx[o, j, k], k]   (idx and out: [outer, idx_dim, inner])
   virtual void gather(DType dtype, const void* src, const int64_t* idx, void* out, int64_t outer,
@@ -149,8 +149,8 @@ class Backend {
                            int64_t outer, int64_t dst_dim, int64_t idx_dim, int64_t inner) = 0;
   // Sorts each row of a contiguous [rows, n] buffer; writes values and original positions.
   // k < n keeps only the first k of each sorted row (top-k); outputs are [rows, k].
-  virtual void sort_rows(DType dtype, const void* in, void* values, int64_t* indices,
-                         int64_t rows, int64_t n, int64_t k, bool descending) = 0;
+  virtual void sort_rows(DType dtype, const void* in, void* values, int64_t* indices, int64_t rows,
+                         int64_t n, int64_t k, bool descending) = 0;
 
   // ---- softmax family (contiguous, softmax over the middle of [outer, dim, inner]) ---------
   // y = softmax(x) or log_softmax(x), numerically stable (subtract the max first).
@@ -158,8 +158,8 @@ class Backend {
                                int64_t inner, bool log) = 0;
   // softmax:     gx = y * (gy - sum(gy * y))
   // log_softmax: gx = gy - exp(y) * sum(gy)
-  virtual void softmax_backward(DType dtype, const void* y, const void* gy, void* gx,
-                                int64_t outer, int64_t dim, int64_t inner, bool log) = 0;
+  virtual void softmax_backward(DType dtype, const void* y, const void* gy, void* gx, int64_t outer,
+                                int64_t dim, int64_t inner, bool log) = 0;
   // Fused softmax cross-entropy over logits [N, C] (contiguous) with Int64 targets [N].
   // loss[n] = -sum_c q[n,c] * log_softmax(x)[n,c], q = (1-eps) one_hot + eps / C; rows whose
   // target == ignore_index get loss 0. Also writes lse[n] = logsumexp(x[n]) for the backward.
@@ -169,14 +169,12 @@ class Backend {
   // gx[n,c] = g[n] * (softmax(x)[n,c] - q[n,c]); 0 for ignored rows.
   virtual void cross_entropy_backward(DType dtype, const void* logits, const int64_t* target,
                                       const void* lse, const void* grad_loss, void* gx, int64_t N,
-                                      int64_t C, int64_t ignore_index,
-                                      double label_smoothing) = 0;
+                                      int64_t C, int64_t ignore_index, double label_smoothing) = 0;
 
   // ---- layer norm (contiguous x viewed as [N, D], normalised over D) -----------------------
   // y = (x - mean) * rstd * w + b; writes mean[N], rstd[N] for the backward. w, b may be null.
-  virtual void layer_norm_forward(DType dtype, const void* x, const void* w, const void* b,
-                                  void* y, void* mean, void* rstd, int64_t N, int64_t D,
-                                  double eps) = 0;
+  virtual void layer_norm_forward(DType dtype, const void* x, const void* w, const void* b, void* y,
+                                  void* mean, void* rstd, int64_t N, int64_t D, double eps) = 0;
   // gx always; gw, gb (may be null) are overwritten with sums over N.
   virtual void layer_norm_backward(DType dtype, const void* gy, const void* x, const void* mean,
                                    const void* rstd, const void* w, void* gx, void* gw, void* gb,
@@ -194,8 +192,7 @@ class Backend {
                                    const Conv2dGeom& g) = 0;
   // Average over each window; padded cells count towards the divisor (PyTorch's default).
   virtual void avg_pool2d_forward(DType dtype, const void* x, void* y, const Conv2dGeom& g) = 0;
-  virtual void avg_pool2d_backward(DType dtype, const void* gy, void* gx,
-                                   const Conv2dGeom& g) = 0;
+  virtual void avg_pool2d_backward(DType dtype, const void* gy, void* gx, const Conv2dGeom& g) = 0;
   // Adaptive average pooling to (OH, OW): window i spans [floor(i*H/OH), ceil((i+1)*H/OH)).
   virtual void adaptive_avg_pool2d_forward(DType dtype, const void* x, void* y,
                                            const Conv2dGeom& g) = 0;
@@ -214,5 +211,10 @@ class Backend {
 // no GPU is present.
 Backend& backend(Device d);
 bool cuda_available();
+
+// Threads the CPU kernels (and Eigen's GEMM) use: OpenMP's team size, by default one per core
+// (or OMP_NUM_THREADS). set_num_threads(n) needs n >= 1.
+int get_num_threads();
+void set_num_threads(int n);
 
 }  // namespace mmgrad

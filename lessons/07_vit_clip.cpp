@@ -85,6 +85,8 @@ Setup make_setup(const lesson::Args& args) {
     s.train.lr = 5e-3;
     s.train.warmup_steps = 20;
   }
+  // Both encoders map into the text encoder's space: the CNN projects to the same width.
+  s.cnn.embed_dim = s.text.embed_dim;
   s.vit.layers = args.get_int("--vit-layers", static_cast<int>(s.vit.layers));
   s.train.steps = args.steps_or(static_cast<int>(s.train.steps));
   s.train.batch_size = args.get_int("--batch", static_cast<int>(s.train.batch_size));

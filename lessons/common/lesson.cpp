@@ -1,5 +1,7 @@
 #include "common/lesson.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -64,6 +66,30 @@ std::string Args::path(const std::string& file) const {
   return p.string();
 }
 
+// Picks the CPU thread count when neither --threads nor OMP_NUM_THREADS says. Every kernel forks
+// a team of threads and joins it at a barrier, hundreds of times per training step. When other
+// programs keep the cores busy, a team member is often descheduled and everyone else waits for it
+// at the barrier: on a loaded 2-core machine, 2 threads ran a training step ~20x SLOWER than 1.
+// So use only the cores that are idle: cores minus the 1-minute load average (rounded), at least
+// 1. Returns a note for the learner when it had to use fewer threads than cores.
+static std::string choose_threads(Args& a) {
+  const int cores = get_num_threads();
+  if (a.threads > 0 || std::getenv("OMP_NUM_THREADS")) {
+    if (a.threads > 0) set_num_threads(a.threads);
+    a.threads = get_num_threads();
+    return "";
+  }
+  double load[1] = {0.0};
+  const bool known = getloadavg(load, 1) == 1;
+  const int idle = known ? static_cast<int>(std::lround(cores - load[0])) : cores;
+  a.threads = std::clamp(idle, 1, cores);
+  set_num_threads(a.threads);
+  if (a.threads == cores) return "";
+  return cat_str("(the machine is busy: load ", std::round(load[0] * 10) / 10, " on ", cores,
+                 " cores, so ", a.threads, " thread", a.threads == 1 ? "" : "s",
+                 "; --threads N overrides)");
+}
+
 Args parse_args(int argc, char** argv, const std::string& lesson, const std::string& summary,
                 const std::vector<std::pair<std::string, std::string>>& extra_flags) {
   start_time() = std::chrono::steady_clock::now();
@@ -76,9 +102,11 @@ Args parse_args(int argc, char** argv, const std::string& lesson, const std::str
     std::printf("  --steps N         training steps (lesson default if omitted)\n");
     std::printf("  --device cpu|cuda where to run (default cpu)\n");
     std::printf("  --out DIR         output folder (default out/%s)\n", lesson.c_str());
-    std::printf("  --data DIR        Fashion-MNIST folder (default $MMGRAD_DATA or "
-                "/usr/share/datasets/fashion-mnist)\n");
+    std::printf(
+        "  --data DIR        Fashion-MNIST folder (default $MMGRAD_DATA or "
+        "/usr/share/datasets/fashion-mnist)\n");
     std::printf("  --quick           the small, fast setting the tests use\n");
+    std::printf("  --threads N       CPU threads (default: one per idle core, see below)\n");
     for (auto& [flag, help] : extra_flags) std::printf("  %-17s %s\n", flag.c_str(), help.c_str());
   };
   for (int i = 1; i < argc; ++i) {
@@ -104,6 +132,9 @@ Args parse_args(int argc, char** argv, const std::string& lesson, const std::str
       a.data = value();
     } else if (f == "--quick") {
       a.quick = true;
+    } else if (f == "--threads") {
+      a.threads = static_cast<int>(parse_int(f, value()));
+      MMGRAD_CHECK(a.threads >= 1, "--threads ", a.threads, ": need at least 1");
     } else {
       bool known = false;
       for (auto& [flag, help] : extra_flags) known = known || flag == f;
@@ -114,9 +145,12 @@ Args parse_args(int argc, char** argv, const std::string& lesson, const std::str
   if (a.out.empty()) a.out = "out/" + lesson;
   if (a.device == Device::CUDA) backend(Device::CUDA);  // fails now, clearly, if no GPU
   manual_seed(a.seed);
+  std::string busy = choose_threads(a);
   std::printf("%s: %s\n", lesson.c_str(), summary.c_str());
-  std::printf("(seed %llu, device %s%s, figures in %s/)\n", static_cast<unsigned long long>(a.seed),
-              device_name(a.device), a.quick ? ", quick mode" : "", a.out.c_str());
+  std::printf("(seed %llu, device %s%s, %d CPU thread%s, figures in %s/)\n",
+              static_cast<unsigned long long>(a.seed), device_name(a.device),
+              a.quick ? ", quick mode" : "", a.threads, a.threads == 1 ? "" : "s", a.out.c_str());
+  if (!busy.empty()) std::printf("%s\n", busy.c_str());
   return a;
 }
 

@@ -27,6 +27,7 @@ struct Args {
   std::string out;   // output folder, default out/<lesson>
   std::string data;  // Fashion-MNIST folder ("" = default / $MMGRAD_DATA)
   bool quick = false;
+  int threads = 0;  // CPU threads in use (--threads; by default one per idle core)
   std::map<std::string, std::string> extra;  // other --key value pairs
 
   int epochs_or(int dflt) const { return epochs >= 0 ? epochs : dflt; }
