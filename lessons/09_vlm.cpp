@@ -23,6 +23,7 @@
 // are also in captions.png.txt), vqa.png, fashion.png, loss.svg.
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <map>
 #include <numeric>
@@ -76,11 +77,28 @@ class TinyVLM : public nn::Module {
     // cell. A 4x4 cell "sees" a 29x29 window of the image (its receptive field): enough to tell a
     // triangle from a square and to know where in the image it is. (Stride-2 convolutions instead
     // of conv + max-pool: cheaper, and as good here.)
+    const char* arch = std::getenv("VLM_ARCH");
+    if (arch && std::string(arch) == "s1") {
+      vision = register_module(
+          "vision", std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{
+                        std::make_shared<nn::Conv2d>(3, 16, 3, 1, 1), std::make_shared<nn::ReLU>(),
+                        std::make_shared<nn::Conv2d>(16, 32, 3, 2, 1), std::make_shared<nn::ReLU>(),
+                        std::make_shared<nn::Conv2d>(32, 64, 3, 2, 1), std::make_shared<nn::ReLU>(),
+                        std::make_shared<nn::Conv2d>(64, 64, 3, 2, 1), std::make_shared<nn::ReLU>()}));
+    } else if (arch && std::string(arch) == "wide") {
+      vision = register_module(
+          "vision", std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{
+                        std::make_shared<nn::Conv2d>(3, 32, 3, 1, 1), std::make_shared<nn::ReLU>(),
+                        std::make_shared<nn::Conv2d>(32, 64, 3, 2, 1), std::make_shared<nn::ReLU>(),
+                        std::make_shared<nn::Conv2d>(64, 64, 3, 2, 1), std::make_shared<nn::ReLU>(),
+                        std::make_shared<nn::Conv2d>(64, 64, 3, 2, 1), std::make_shared<nn::ReLU>()}));
+    } else {
     vision = register_module(
         "vision", std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{
                       std::make_shared<nn::Conv2d>(3, 32, 5, 2, 2), std::make_shared<nn::ReLU>(),
                       std::make_shared<nn::Conv2d>(32, 64, 3, 2, 1), std::make_shared<nn::ReLU>(),
                       std::make_shared<nn::Conv2d>(64, 64, 3, 2, 1), std::make_shared<nn::ReLU>()}));
+    }
     // He initialisation for ReLU convolutions: keeps the activations' scale from layer to layer
     // (the default init shrinks it by about sqrt(3) per layer, which slows early learning).
     for (const auto& m : *vision)
@@ -122,8 +140,9 @@ class TinyVLM : public nn::Module {
   Tensor image_prefix(const Tensor& images) {
     const int64_t B = images.size(0);
     Tensor f = vision->forward(images);            // [B, 64, 4, 4]
+    if (std::getenv("VLM_K4")) f = avg_pool2d(f, 2);
     Tensor cells = f.flatten(2).transpose(1, 2);   // [B, 16, 64]: one row per grid cell
-    Tensor visual = projector->forward(feature_norm->forward(cells));  // [B, 16, d]
+    Tensor visual = projector->forward(std::getenv("VLM_NOLN") ? cells : feature_norm->forward(cells));  // [B, 16, d]
     Tensor s = image_start.view({1, 1, d}).expand({B, 1, d});
     Tensor e = image_end.view({1, 1, d}).expand({B, 1, d});
     return cat({s, visual, e}, 1);
@@ -194,65 +213,77 @@ void fashion_into(const float* src, float* dst) {
 }
 
 struct Batch {
-  Tensor images;   // [B, 3, 32, 32]
+  Tensor images;   // [I, 3, 32, 32]: the distinct images of the batch
+  Tensor image_of; // int64 [B]: which image each sequence looks at
   Tensor inputs;   // [B, kText - 1]: the text positions fed in (teacher forcing)
   Tensor targets;  // [B, kText - 1]
   std::vector<Task> tasks;
 };
 
-// Training batch `step`: fresh scenes (indices step * B ..), each used either for its caption
-// (p_caption) or for a colour question about one of its objects; a fraction of the slots holds a
-// Fashion-MNIST training image instead.
+// Training batches of `batch` sequences over fresh scenes. Each scene is used twice, once for its
+// caption and once for a colour question about one of its objects, so the CNN runs once for two
+// sequences (the image prefix is gathered per sequence with index_select, whose backward adds the
+// two gradients). A fraction of the images are Fashion-MNIST training images, used for their
+// caption only.
 class TrainStream {
  public:
   TrainStream(const Tokenizer& tok, uint64_t seed, int64_t batch, double fashion_frac,
               const data::Dataset* fashion)
       : tok_(tok), seed_(seed), batch_(batch), fashion_frac_(fashion_frac), fashion_(fashion) {}
 
-  Batch next(int64_t step, Device device) {
-    const int64_t B = batch_, P = 3 * kImage * kImage;
-    std::vector<float> pix(static_cast<size_t>(B * P));
-    std::vector<int64_t> in, tg;
+  Batch next(Device device) {
+    const int64_t P = 3 * kImage * kImage;
+    std::vector<float> pix;
+    std::vector<int64_t> in, tg, img_of;
     Batch b;
-    for (int64_t i = 0; i < B; ++i) {
-      const uint64_t index = static_cast<uint64_t>(step * B + i);
-      // Three uniforms per slot from counters of their own (the scenes use other seeds).
+    auto add = [&](const Example& ex) {
+      in.insert(in.end(), ex.ids.begin(), ex.ids.end() - 1);
+      tg.insert(tg.end(), ex.targets.begin(), ex.targets.end());
+      img_of.push_back(static_cast<int64_t>(pix.size() / P) - 1);
+      b.tasks.push_back(ex.task);
+    };
+    while (static_cast<int64_t>(b.tasks.size()) < batch_) {
+      const uint64_t index = next_index_++;
+      // Three uniforms per image from counters of their own (the scenes use other counters).
       auto u = [&](uint64_t k) { return philox::uniform(index * 4 + k, seed_ ^ 0x5eed5eedULL); };
-      Example ex;
+      pix.resize(pix.size() + P);
+      float* dst = pix.data() + pix.size() - P;
       if (fashion_ && u(0) < fashion_frac_) {
         const int64_t n = fashion_->size();
         const int64_t j = std::min<int64_t>(n - 1, static_cast<int64_t>(u(1) * n));
-        fashion_into(fashion_->images.data_ptr<float>() + j * 28 * 28, pix.data() + i * P);
-        ex = make_example(tok_, "", fashion_caption(labels_at(j)), Task::Fashion);
-      } else {
-        sc::Scene s = sc::make_scene(seed_, index);
-        sc::render_scene(s, seed_, index, {}, pix.data() + i * P);
-        if (u(1) < 0.5) {
-          ex = make_example(tok_, "", sc::caption(s), Task::Caption);
-        } else {
-          const int obj = std::min<int>(static_cast<int>(s.objects.size()) - 1,
-                                        static_cast<int>(u(2) * s.objects.size()));
-          ex = make_example(tok_, sc::color_question(s, obj), sc::color_answer(s, obj),
-                            Task::Question);
-        }
+        fashion_into(fashion_->images.data_ptr<float>() + j * 28 * 28, dst);
+        add(make_example(tok_, "", fashion_caption(fashion_->labels.data_ptr<int64_t>()[j]),
+                         Task::Fashion));
+        continue;
       }
-      in.insert(in.end(), ex.ids.begin(), ex.ids.end() - 1);
-      tg.insert(tg.end(), ex.targets.begin(), ex.targets.end());
-      b.tasks.push_back(ex.task);
+      sc::SceneOptions so; if (std::getenv("VLM_P2")) so.two_object_prob = std::atof(std::getenv("VLM_P2"));
+      const sc::Scene s = sc::make_scene(seed_, index, so);
+      sc::render_scene(s, seed_, index, so, dst);
+      add(make_example(tok_, "", sc::caption(s), Task::Caption));
+      const int n_obj = static_cast<int>(s.objects.size());
+      // Questions about a one-object scene only test colour (there is one object to name), so
+      // they are asked a quarter of the time; a two-object scene gets a question about each
+      // object, which is what teaches the model to find the object the question names.
+      if (n_obj == 1 && u(2) >= 0.25) continue;
+      for (int obj = 0; obj < n_obj && static_cast<int64_t>(b.tasks.size()) < batch_; ++obj)
+        add(make_example(tok_, sc::color_question(s, obj), sc::color_answer(s, obj),
+                         Task::Question));
     }
-    b.images = Tensor::from_vector(pix, {B, 3, kImage, kImage}).to(device);
+    const int64_t B = batch_, I = static_cast<int64_t>(pix.size()) / P;
+    b.images = Tensor::from_vector(pix, {I, 3, kImage, kImage}).to(device);
+    b.image_of = Tensor::from_vector(img_of).to(device);
     b.inputs = Tensor::from_vector(in, {B, kText - 1}).to(device);
     b.targets = Tensor::from_vector(tg, {B, kText - 1}).to(device);
     return b;
   }
 
  private:
-  int64_t labels_at(int64_t j) const { return fashion_->labels.data_ptr<int64_t>()[j]; }
   const Tokenizer& tok_;
   uint64_t seed_;
   int64_t batch_;
   double fashion_frac_;
   const data::Dataset* fashion_;
+  uint64_t next_index_ = 0;  // the next scene of the stream
 };
 
 // ---- 5-7. generation ---------------------------------------------------------------------------
@@ -443,7 +474,12 @@ int main(int argc, char** argv) {
         "AdamW with a warm-up and cosine decay to 0, gradient clipping at 1. Teacher forcing:\n"
         "all positions of a sequence are trained in one pass, each seeing the true text before it.\n\n",
         (long long)steps, (long long)batch, 100 * (use_fashion ? fashion_frac : 0.0));
-    optim::AdamW opt(model->parameters(), {.lr = lr, .weight_decay = 0.01});
+    std::vector<Tensor> lm_params, vis_params;
+    for (auto& [n, p] : model->named_parameters()) (n.rfind("vision", 0) == 0 ? vis_params : lm_params).push_back(p);
+    const double vlr = std::getenv("VLM_VLR") ? std::atof(std::getenv("VLM_VLR")) : 1.0;
+    optim::AdamW opt(lm_params, {.lr = lr, .weight_decay = 0.01});
+    optim::AdamW opt_v(vis_params, {.lr = lr * vlr, .weight_decay = 0.01});
+    optim::CosineWithWarmup sched_v(opt_v, std::min<int64_t>(40, steps / 10), steps);
     optim::CosineWithWarmup sched(opt, std::min<int64_t>(40, steps / 10), steps);
     TrainStream stream(tok, train_seed, batch, use_fashion ? fashion_frac : 0.0,
                        use_fashion ? &fashion_train : nullptr);
@@ -455,8 +491,8 @@ int main(int argc, char** argv) {
     const double t_train = lesson::elapsed_seconds();
     model->train();
     for (int64_t step = 0; step < steps; ++step) {
-      Batch b = stream.next(step, dev);
-      Tensor prefix = model->image_prefix(b.images);
+      Batch b = stream.next(dev);
+      Tensor prefix = index_select(model->image_prefix(b.images), 0, b.image_of);
       Tensor logits = model->text_logits(prefix, b.inputs);  // [B, T-1, V]
       const int64_t V = logits.size(2);
       Tensor flat_t = b.targets.reshape({-1});
@@ -470,10 +506,13 @@ int main(int argc, char** argv) {
       });
       Tensor loss = per_token.sum() / static_cast<double>(counted);
       opt.zero_grad();
+      opt_v.zero_grad();
       loss.backward();
       optim::clip_grad_norm_(model->parameters(), 1.0);
       opt.step();
       sched.step();
+      opt_v.step();
+      sched_v.step();
       // Book-keeping on the host: the summed loss of caption tokens and of answer tokens.
       std::vector<float> pt = per_token.detach().cpu().to_vector<float>();
       for (int64_t i = 0; i < static_cast<int64_t>(tg.size()); ++i) {
@@ -517,8 +556,9 @@ int main(int argc, char** argv) {
     std::vector<sc::Scene> test_scenes;
     Tensor test_images = Tensor::empty({n_eval, 3, kImage, kImage});
     for (int64_t i = 0; i < n_eval; ++i) {
-      test_scenes.push_back(sc::make_scene(test_seed, i));
-      sc::render_scene(test_scenes.back(), test_seed, i, {},
+      sc::SceneOptions so; if (std::getenv("VLM_P2")) so.two_object_prob = std::atof(std::getenv("VLM_P2"));
+      test_scenes.push_back(sc::make_scene(test_seed, i, so));
+      sc::render_scene(test_scenes.back(), test_seed, i, so,
                        test_images.data_ptr<float>() + i * 3 * kImage * kImage);
     }
     std::vector<metrics::Tokens> refs;

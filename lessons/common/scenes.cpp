@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 
 #include "core/error.h"
 #include "data/tokenizer.h"
@@ -21,7 +22,7 @@ constexpr float kPalette[5][3] = {
 constexpr float kBackground = 0.08f;
 
 // Counters of scene `index`: [base, base + 32) for the layout, [base + 32, base + 64) for the
-// colour jitter, [base + 64, ...) for the pixel noise (3 * 128 * 128 < 2^20 - 64).
+// colour jitter, [base + 64, ...) for the pixel noise (3 * 128 * 128 / 2 < 2^20 - 64).
 constexpr int kIndexBits = 20;
 
 uint64_t scene_base(uint64_t index) {
@@ -72,7 +73,7 @@ Object place(Draws& d, int color, int shape, int size, int q, double S) {
   o.color = color;
   o.shape = shape;
   o.size = size;
-  o.radius = (size == 0 ? d.range(2.8, 3.6) : d.range(5.5, 6.5)) * scale;
+  o.radius = (size == 0 ? d.range(3.2, 4.0) : d.range(6.0, 7.0)) * scale;
   const double half = S / 4.0;  // half the quadrant's side
   const double room = std::max(0.0, half - o.radius - 0.5 * scale);
   o.cx = (2 * (q % 2) + 1) * half + d.range(-room, room);
@@ -182,14 +183,22 @@ void render_scene(const Scene& scene, uint64_t seed, uint64_t index, const Scene
       const float* colour = nullptr;
       for (size_t k = 0; k < scene.objects.size(); ++k)
         if (inside(scene.objects[k], x + 0.5, y + 0.5)) colour = rgb[k];
-      for (int c = 0; c < 3; ++c) {
-        const int64_t i = c * plane + y * S + x;
-        const double noise =
-            opts.noise_std > 0 ? opts.noise_std * philox::normal(base + 64 + i, seed) : 0.0;
-        const double v = (colour ? colour[c] : kBackground) + noise;
-        out[i] = static_cast<float>(std::clamp(v, 0.0, 1.0));
-      }
+      for (int c = 0; c < 3; ++c) out[c * plane + y * S + x] = colour ? colour[c] : kBackground;
     }
+  if (opts.noise_std > 0) {
+    // Gaussian pixel noise, two values per Philox draw (Box-Muller gives a cos and a sin pair).
+    const int64_t n = 3 * plane;
+    for (int64_t i = 0; i < n; i += 2) {
+      const philox::U32x4 r = philox::philox4x32(base + 64 + static_cast<uint64_t>(i / 2), seed);
+      const double radius = std::sqrt(-2.0 * std::log(1.0 - philox::to_unit(r.v[0], r.v[1])));
+      const double angle = 6.283185307179586 * philox::to_unit(r.v[2], r.v[3]);
+      out[i] = static_cast<float>(std::clamp(out[i] + opts.noise_std * radius * std::cos(angle),
+                                             0.0, 1.0));
+      if (i + 1 < n)
+        out[i + 1] = static_cast<float>(
+            std::clamp(out[i + 1] + opts.noise_std * radius * std::sin(angle), 0.0, 1.0));
+    }
+  }
 }
 
 Tensor render_scene(const Scene& scene, uint64_t seed, uint64_t index, const SceneOptions& opts) {
@@ -214,7 +223,7 @@ std::string color_question(const Scene& s, int object) {
   MMGRAD_CHECK(object >= 0 && object < static_cast<int>(s.objects.size()),
                "color_question: object ", object, " is not in a scene of ", s.objects.size(),
                " object(s)");
-  return "what colour is the " + shape_names()[s.objects[object].shape] + " ?";
+  return "what colour is the " + shape_names()[s.objects[object].shape] + (std::getenv("VLM_NOQ") ? "" : " ?");
 }
 
 std::string color_answer(const Scene& s, int object) {

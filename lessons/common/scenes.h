@@ -7,7 +7,7 @@
 // What a caption needs from the image (so a model cannot guess it from the text alone):
 //   colour   red, green, blue, yellow, purple      (each object's fill; jittered per scene)
 //   shape    circle, square, triangle              (two objects always have different shapes)
-//   size     small (radius ~3 px) or large (~6 px) (on a 32x32 canvas)
+//   size     small (radius 3.2-4 px) or large (6-7 px) (on a 32x32 canvas)
 //   position one object: the quadrant it sits in (top left, top right, bottom left,
 //            bottom right); two objects: where the first stands relative to the second
 //            (above, below, left of, right of: they occupy two neighbouring quadrants).
