@@ -13,8 +13,6 @@
 
 namespace mmgrad {
 
-thread_local bool GradMode::enabled_ = true;
-
 // Freeing a chain of nodes the default way recurses: ~Node drops its edges, which runs the next
 // ~Node, and so on: a loop of 100k ops (an RNN unrolled, `y = y * 2` in a loop) would overflow
 // the stack. Instead, every node that only this one keeps alive is moved onto an explicit stack

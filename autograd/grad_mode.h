@@ -10,7 +10,10 @@ class GradMode {
   static void set_enabled(bool on) { enabled_ = on; }
 
  private:
-  static thread_local bool enabled_;
+  // Defined here (inline, constant-initialised) so no TU goes through a TLS init wrapper: with
+  // the wrapper, GCC's UBSan null check reads stale flags after the linker relaxes the TLS
+  // access and reports a false "store to null pointer" on every NoGradGuard.
+  static inline thread_local bool enabled_ = true;
 };
 
 class NoGradGuard {

@@ -18,6 +18,8 @@
 #include <vector>
 
 #include "mmgrad.h"
+#include "nn/layers.h"
+#include "nn/optim.h"
 
 using namespace mmgrad;
 using Clock = std::chrono::steady_clock;
@@ -176,6 +178,86 @@ double bench_tiny_op_us() {
   return t * 1e6;
 }
 
+
+// ---- 5. conv2d forward + backward ---------------------------------------------------------------
+// Input (64, 64, 32, 32), 64 output channels, 3x3, padding 1. Forward is 2*N*Cout*OH*OW*Cin*9
+// flops; the backward does the same work twice more (input gradient and weight gradient).
+double bench_conv_gflops() {
+  Tensor x = Tensor::randn({64, 64, 32, 32}).requires_grad_();
+  Tensor w = (Tensor::randn({64, 64, 3, 3}) * 0.05).detach().requires_grad_();
+  Tensor b = Tensor::zeros({64}).requires_grad_();
+  const double flops = 3.0 * 2 * 64 * 64 * 32 * 32 * 64 * 9;
+  double t = median_seconds(
+      [&] {
+        Tensor y = conv2d(x, w, b, 1, 1);
+        y.sum().backward();
+        x.set_grad(Tensor());
+        w.set_grad(Tensor());
+        b.set_grad(Tensor());
+      },
+      g_quick ? 3 : 7);
+  return flops / t / 1e9;
+}
+
+// ---- 6. attention forward + backward ------------------------------------------------------------
+// B=32, H=4, T=64, Dh=32: two batched GEMMs forward (QK^T, PV), four backward, plus softmax.
+struct AttnRow {
+  double ms, gflops;
+};
+AttnRow bench_attention() {
+  Tensor q = Tensor::randn({32, 4, 64, 32}).requires_grad_();
+  Tensor k = Tensor::randn({32, 4, 64, 32}).requires_grad_();
+  Tensor v = Tensor::randn({32, 4, 64, 32}).requires_grad_();
+  AttentionOptions opt;
+  opt.is_causal = true;
+  const double flops = 3.0 * 2 * (2.0 * 32 * 4 * 64 * 64 * 32);
+  double t = median_seconds(
+      [&] {
+        Tensor o = scaled_dot_product_attention(q, k, v, opt);
+        o.sum().backward();
+        q.set_grad(Tensor());
+        k.set_grad(Tensor());
+        v.set_grad(Tensor());
+      },
+      g_quick ? 3 : 9);
+  return {t * 1e3, flops / t / 1e9};
+}
+
+// ---- 7. one training step of a small CNN --------------------------------------------------------
+// conv 1->32 (3x3, pad 1) + ReLU + maxpool 2, conv 32->64 + ReLU + maxpool 2, linear 3136->128,
+// ReLU, linear 128->10, cross-entropy; forward, backward and a plain SGD update, batch 128.
+struct SmallCNN : nn::Module {
+  std::shared_ptr<nn::Conv2d> c1, c2;
+  std::shared_ptr<nn::Linear> f1, f2;
+  SmallCNN() {
+    c1 = register_module("c1", std::make_shared<nn::Conv2d>(1, 32, 3, 1, 1));
+    c2 = register_module("c2", std::make_shared<nn::Conv2d>(32, 64, 3, 1, 1));
+    f1 = register_module("f1", std::make_shared<nn::Linear>(64 * 7 * 7, 128));
+    f2 = register_module("f2", std::make_shared<nn::Linear>(128, 10));
+  }
+  Tensor forward(const Tensor& x) override {
+    Tensor h = max_pool2d(relu(c1->forward(x)), 2);
+    h = max_pool2d(relu(c2->forward(h)), 2);
+    return f2->forward(relu(f1->forward(h.flatten(1))));
+  }
+};
+
+double bench_cnn_step_ms() {
+  auto model = std::make_shared<SmallCNN>();
+  optim::SGD opt(model->parameters(), {0.01});
+  Tensor x = Tensor::rand({128, 1, 28, 28});
+  Tensor y = Tensor::randint(0, 10, {128});
+  double t = median_seconds(
+      [&] {
+        opt.zero_grad();
+        Tensor loss = cross_entropy(model->forward(x), y);
+        loss.backward();
+        opt.step();
+      },
+      g_quick ? 3 : 11, 2);
+  return t * 1e3;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -195,7 +277,7 @@ int main(int argc, char** argv) {
               g_quick ? "quick" : "full", max_threads);
 
   double peak1 = 0, peak2 = 0;
-  if (want("peak") || want("gemm")) {
+  if (want("peak") || want("gemm") || want("conv")) {
     header("float32 FMA peak (hand-written FMA loop)");
     peak1 = fma_peak(1);
     peak2 = max_threads > 1 ? fma_peak(std::min(2, max_threads)) : peak1;
@@ -223,6 +305,26 @@ int main(int argc, char** argv) {
     std::printf("| a + b | %.1f | %.0f%% |\n", r.add_gbs, 100 * r.add_gbs / r.copy_gbs);
     std::printf("| a * 2 | %.1f | %.0f%% |\n", r.mul_scalar_gbs, 100 * r.mul_scalar_gbs / r.copy_gbs);
     std::printf("| relu(a) | %.1f | %.0f%% |\n", r.relu_gbs, 100 * r.relu_gbs / r.copy_gbs);
+  }
+
+  if (want("conv")) {
+    header("conv2d forward + backward, input (64, 64, 32, 32), 64 out, 3x3, padding 1");
+    double g = bench_conv_gflops();
+    std::printf("| GFLOP/s | %% of peak (%d threads) |\n|---:|---:|\n| %.1f | %.0f%% |\n",
+                std::min(2, max_threads), g, peak2 > 0 ? 100 * g / peak2 : 0.0);
+  }
+
+  if (want("attention")) {
+    header("attention forward + backward, B=32 H=4 T=64 Dh=32, causal");
+    AttnRow r = bench_attention();
+    std::printf("| ms | GFLOP/s (GEMM flops) |\n|---:|---:|\n| %.2f | %.1f |\n", r.ms, r.gflops);
+  }
+
+  if (want("cnn")) {
+    header("Training step of a small CNN (batch 128, 1x28x28, conv 1-32-64, 2 linear, SGD)");
+    std::printf("| ms per step | images/s |\n|---:|---:|\n");
+    double ms = bench_cnn_step_ms();
+    std::printf("| %.1f | %.0f |\n", ms, 128.0 / (ms / 1e3));
   }
 
   if (want("tiny")) {

@@ -56,4 +56,18 @@ MMGRAD_HD double normal(uint64_t counter, uint64_t seed) {
   return sqrt(-2.0 * log(u1)) * cos(6.283185307179586476925 * u2);
 }
 
+// The sample of dtype T at `counter`, as both backends write it: uniform in [a, b), or normal with
+// mean a and std b. The affine step is one explicit fused multiply-add, so the CPU and the GPU
+// round it identically whatever each compiler would otherwise contract.
+template <class T>
+MMGRAD_HD T uniform_sample(uint64_t counter, uint64_t seed, double a, double b) {
+  T v = static_cast<T>(fma(b - a, uniform(counter, seed), a));
+  // rounding (e.g. to float32) can land exactly on b; keep the interval half-open
+  return v < static_cast<T>(b) ? v : static_cast<T>(a);
+}
+template <class T>
+MMGRAD_HD T normal_sample(uint64_t counter, uint64_t seed, double mean, double std) {
+  return static_cast<T>(fma(std, normal(counter, seed), mean));
+}
+
 }  // namespace mmgrad::philox

@@ -67,14 +67,19 @@ ResNet::ResNet(const ResNetConfig& cfg) : config(cfg) {
   });
 }
 
-Tensor ResNet::forward_features(const Tensor& x) {
+Tensor ResNet::forward_feature_map(const Tensor& x) {
   detail::check_input(*this, x, conv1->weight);
   MMGRAD_CHECK(x.dim() == 4 && x.size(1) == config.in_channels, label(), ": input is ", describe(x),
                "; expected [N, ", config.in_channels, ", H, W]");
   Tensor h = relu(bn1->forward(conv1->forward(x)));
   if (config.imagenet_stem) h = max_pool2d(h, 3, 2, 1);
   for (const auto& stage : stages) h = stage->forward(h);
-  return adaptive_avg_pool2d(h, 1).flatten(1);  // global average pool: [N, C, h, w] -> [N, C]
+  return h;
+}
+
+Tensor ResNet::forward_features(const Tensor& x) {
+  // global average pool: [N, C, h, w] -> [N, C]
+  return adaptive_avg_pool2d(forward_feature_map(x), 1).flatten(1);
 }
 
 Tensor ResNet::forward(const Tensor& x) {

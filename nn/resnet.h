@@ -45,6 +45,9 @@ class ResNet : public Module {
   Tensor forward(const Tensor& x) override;
   // The pooled features [N, widths.back()] (what fc reads).
   Tensor forward_features(const Tensor& x);
+  // The last stage's feature map [N, widths.back(), h, w] before global pooling: one feature
+  // vector per image region (the tokens a cross-attention layer can attend to).
+  Tensor forward_feature_map(const Tensor& x);
   std::string name() const override { return "ResNet"; }
   int64_t feature_dim() const { return config.widths.back(); }
 

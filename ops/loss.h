@@ -13,8 +13,10 @@ struct CrossEntropyOptions {
   Reduction reduction = Reduction::Mean;
 };
 
-// logits [N, C] (or [C] with a 0-d target), int64 targets [N] in [0, C) or ignore_index.
-// Mean reduction divides by the number of non-ignored targets (PyTorch's rule).
+// logits [N, C] (or [C] with a 0-d target, or [N, C, d1, ...] with targets [N, d1, ...]),
+// int64 targets in [0, C) or ignore_index (anything else throws). Ignored targets get loss 0
+// and gradient 0. Mean reduction divides by the number of non-ignored targets (PyTorch's rule);
+// when there are none it returns NaN (0 / 0), as PyTorch does, with a zero gradient.
 Tensor cross_entropy(const Tensor& logits, const Tensor& target,
                      const CrossEntropyOptions& options = {});
 // mean((input - target)^2) (or sum / none); shapes must match exactly.

@@ -434,3 +434,48 @@ TEST_CASE("pooling: bad inputs name the op") {
       },
       "adaptive_avg_pool2d: expected input of shape");
 }
+
+TEST_CASE("max_pool2d: the branch-free no-padding path keeps the first maximum and the first NaN") {
+  // Small integers give many ties; NaNs are sprinkled in; strides smaller than, equal to and
+  // larger than the window. The argmax is read back through the gradient (ones upstream), and
+  // both are compared with a naive loop (first maximum wins; the first NaN of a window wins).
+  Generator gen(901);
+  for (int64_t k : {1, 2, 3})
+    for (int64_t s : {1, 2, 3})
+      for (DType dt : {kFloat32, kFloat64}) {
+        const int64_t N = 2, C = 3, H = 7, W = 8;
+        std::vector<double> xv =
+            (Tensor::rand({N, C, H, W}, kFloat64, &gen) * 4.0).to(kInt64).to_vector<double>();
+        std::vector<double> u = Tensor::rand({N * C * H * W}, kFloat64, &gen).to_vector<double>();
+        for (size_t i = 0; i < xv.size(); ++i)
+          if (u[i] < 0.05) xv[i] = NAN;
+        Tensor x = Tensor::from_vector(xv, {N, C, H, W}, dt).requires_grad_();
+        Tensor y = max_pool2d(x, k, s);
+        y.backward(Tensor::ones(y.shape(), dt));
+        const int64_t OH = (H - k) / s + 1, OW = (W - k) / s + 1;
+        std::vector<double> yv = y.to_vector<double>(), gv = x.grad().to_vector<double>();
+        std::vector<double> yref, gref(xv.size(), 0.0);
+        for (int64_t p = 0; p < N * C; ++p)
+          for (int64_t oh = 0; oh < OH; ++oh)
+            for (int64_t ow = 0; ow < OW; ++ow) {
+              double best = 0;
+              int64_t arg = -1;
+              for (int64_t kh = 0; kh < k; ++kh)
+                for (int64_t kw = 0; kw < k; ++kw) {
+                  const int64_t src = p * H * W + (oh * s + kh) * W + ow * s + kw;
+                  const double v = xv[static_cast<size_t>(src)];
+                  if (arg >= 0 && std::isnan(best)) continue;
+                  if (arg < 0 || v > best || std::isnan(v)) best = v, arg = src;
+                }
+              yref.push_back(best);
+              gref[static_cast<size_t>(arg)] += 1.0;
+            }
+        INFO("k=" << k << " s=" << s << " " << dtype_name(dt));
+        REQUIRE(yv.size() == yref.size());
+        int mismatches = 0;
+        for (size_t i = 0; i < yv.size(); ++i)
+          mismatches += !(yv[i] == yref[i] || (std::isnan(yv[i]) && std::isnan(yref[i])));
+        CHECK(mismatches == 0);
+        CHECK(gv == gref);
+      }
+}

@@ -520,6 +520,13 @@ TEST_CASE("dropout: gradcheck with a fixed mask, float32 input, bad inputs") {
         return dropout(in[0].transpose(0, 2), 0.4, true, &g);
       },
       {x});
+  // the float32 and float64 masks come from the same Philox counters
+  expect_f32_matches_f64(
+      [](const std::vector<Tensor>& in) {
+        Generator g(11);
+        return dropout(in[0], 0.3, true, &g);
+      },
+      {randn64({5, 7}, 82)});
   Tensor x32 = Tensor::ones({64}, kFloat32);
   Generator g(3);
   Tensor y32 = dropout(x32, 0.5, true, &g);

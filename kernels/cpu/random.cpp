@@ -12,14 +12,11 @@ void CpuBackend::random(RandomDist dist, const Strided& out, uint64_t seed, uint
     using T = decltype(t);
     T* o = out.ptr<T>();
     parallel_for(out.numel(), 4096, [&](int64_t s, int64_t e) {
+      // The same per-element formulas as the CUDA backend (kernels/philox.h).
       if (dist == RandomDist::Uniform) {
-        for (int64_t i = s; i < e; ++i) {
-          T v = static_cast<T>(a + (b - a) * philox::uniform(offset + i, seed));
-          // rounding to float32 can land exactly on b; keep the interval half-open
-          o[i] = v < static_cast<T>(b) ? v : static_cast<T>(a);
-        }
+        for (int64_t i = s; i < e; ++i) o[i] = philox::uniform_sample<T>(offset + i, seed, a, b);
       } else {
-        for (int64_t i = s; i < e; ++i) o[i] = static_cast<T>(a + b * philox::normal(offset + i, seed));
+        for (int64_t i = s; i < e; ++i) o[i] = philox::normal_sample<T>(offset + i, seed, a, b);
       }
     });
   });

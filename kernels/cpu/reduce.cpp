@@ -87,14 +87,22 @@ void reduce_typed(ReduceOp op, const Strided& in, const Strided& out) {
 
   if (nR == 0) fail("reduce: cannot reduce over an empty dimension");
 
-  // Fast path 1: reduced elements form one contiguous run per output (e.g. sum over last dim).
-  if (R.n == 1 && R.in_stride[0] == 1 && op == ReduceOp::Sum) {
+  // Fast path 1: the innermost reduced dim is contiguous, so each output sums a few contiguous
+  // runs (sum over the last dim: one run; the bias gradient of a conv, sum over {0, 2, 3} of
+  // NCHW: N runs of H*W). Each run is a vectorised reduction.
+  if (op == ReduceOp::Sum && R.n >= 1 && R.in_stride[R.n - 1] == 1) {
+    const int64_t run = R.shape[R.n - 1], nruns = nR / run;
+    Dims RO = R;  // the reduced dims other than the innermost
+    RO.n = R.n - 1;
     parallel_for(nK, std::max<int64_t>(1, kElementwiseGrain / nR), [&](int64_t b, int64_t e) {
       for (int64_t k = b; k < e; ++k) {
         const T* p = x + in_off(k);
         A acc = 0;
+        for (int64_t ro = 0; ro < nruns; ++ro) {
+          const T* q = p + index::strided_offset(ro, RO.n, RO.shape, RO.in_stride);
 #pragma omp simd reduction(+ : acc)
-        for (int64_t r = 0; r < nR; ++r) acc += static_cast<A>(p[r]);
+          for (int64_t r = 0; r < run; ++r) acc += static_cast<A>(q[r]);
+        }
         store(k, acc, 0);
       }
     });

@@ -1,0 +1,528 @@
+// The per-element arithmetic of the CUDA kernels, as __host__ __device__ functions.
+//
+// A CUDA kernel here is a grid-stride loop around one of these functions: "element idx of the
+// output is ...". Keeping the body out of the kernel lets the CPU test suite call the very same
+// code for every index and compare with the CPU backend (tests/test_cuda.cpp), so the formulas,
+// the index arithmetic and the summation orders are checked on machines without a GPU.
+//
+// Every formula mirrors the CPU backend (kernels/cpu/*.cpp) and says where it differs.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <type_traits>
+
+#include "kernels/backend.h"
+#include "kernels/index_math.h"
+
+namespace mmgrad::cuda::elem {
+
+template <class T>
+MMGRAD_HD bool is_nan(T x) {
+  if constexpr (std::is_floating_point_v<T>)
+    return std::isnan(x);
+  else
+    return false;
+}
+
+// ---- unary maps ---------------------------------------------------------------------------------
+
+// The standard normal CDF and density, for GELU and its derivative.
+template <class T>
+MMGRAD_HD T normal_cdf(T x) {
+  return T(0.5) * (T(1) + std::erf(x * T(0.70710678118654752440)));
+}
+template <class T>
+MMGRAD_HD T normal_pdf(T x) {
+  return T(0.39894228040143267794) * std::exp(T(-0.5) * x * x);
+}
+
+// The unary ops defined for int64 tensors (the others need floating point, as on the CPU).
+constexpr bool unary_supports_int(UnaryOp op) {
+  switch (op) {
+    case UnaryOp::Neg:
+    case UnaryOp::Abs:
+    case UnaryOp::Sign:
+    case UnaryOp::Relu:
+    case UnaryOp::Clamp:
+    case UnaryOp::Square:
+    case UnaryOp::AddScalar:
+    case UnaryOp::MulScalar:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// y = op(x) with scalar parameters a (alpha) and b (beta).
+template <UnaryOp OP, class T>
+MMGRAD_HD T unary_fn(T x, T a, T b) {
+  if constexpr (OP == UnaryOp::Neg) {
+    return -x;
+  } else if constexpr (OP == UnaryOp::Exp) {
+    return std::exp(x);
+  } else if constexpr (OP == UnaryOp::Log) {
+    return std::log(x);
+  } else if constexpr (OP == UnaryOp::Sqrt) {
+    return std::sqrt(x);
+  } else if constexpr (OP == UnaryOp::Abs) {
+    if constexpr (std::is_floating_point_v<T>)
+      return std::abs(x);
+    else
+      return x < 0 ? -x : x;
+  } else if constexpr (OP == UnaryOp::Sign) {
+    return T((x > T(0)) - (x < T(0)));
+  } else if constexpr (OP == UnaryOp::Relu) {
+    return x > T(0) ? x : T(0);
+  } else if constexpr (OP == UnaryOp::Sigmoid) {
+    // 1 / (1 + e^-x) for x >= 0; e^x / (1 + e^x) for x < 0: never exp of a large positive.
+    if (x >= T(0)) return T(1) / (T(1) + std::exp(-x));
+    T e = std::exp(x);
+    return e / (T(1) + e);
+  } else if constexpr (OP == UnaryOp::Tanh) {
+    return std::tanh(x);
+  } else if constexpr (OP == UnaryOp::Gelu) {
+    return x * normal_cdf(x);
+  } else if constexpr (OP == UnaryOp::Pow) {
+    return std::pow(x, a);
+  } else if constexpr (OP == UnaryOp::Clamp) {
+    return x < a ? a : (x > b ? b : x);
+  } else if constexpr (OP == UnaryOp::Square) {
+    return x * x;
+  } else if constexpr (OP == UnaryOp::Reciprocal) {
+    return T(1) / x;
+  } else if constexpr (OP == UnaryOp::AddScalar) {
+    return x + a;
+  } else if constexpr (OP == UnaryOp::MulScalar) {
+    return x * a;
+  } else if constexpr (OP == UnaryOp::Cos) {
+    return std::cos(x);
+  } else {
+    static_assert(OP == UnaryOp::Sin, "unhandled unary op");
+    return std::sin(x);
+  }
+}
+
+// ---- binary maps --------------------------------------------------------------------------------
+
+// Comparisons and logical ops write Bool (one byte, 0 or 1).
+constexpr bool binary_writes_bool(BinaryOp op) {
+  switch (op) {
+    case BinaryOp::Eq:
+    case BinaryOp::Ne:
+    case BinaryOp::Lt:
+    case BinaryOp::Le:
+    case BinaryOp::Gt:
+    case BinaryOp::Ge:
+    case BinaryOp::LogicalAnd:
+    case BinaryOp::LogicalOr:
+      return true;
+    default:
+      return false;
+  }
+}
+
+template <BinaryOp OP, class T>
+using binary_result_t = std::conditional_t<binary_writes_bool(OP), uint8_t, T>;
+
+// out = op(x, y); for the fused *Grad ops x is the incoming gradient and y the saved tensor.
+template <BinaryOp OP, class T>
+MMGRAD_HD binary_result_t<OP, T> binary_fn(T x, T y) {
+  using B = uint8_t;
+  if constexpr (OP == BinaryOp::Add) {
+    return T(x + y);
+  } else if constexpr (OP == BinaryOp::Sub) {
+    return T(x - y);
+  } else if constexpr (OP == BinaryOp::Mul) {
+    return T(x * y);
+  } else if constexpr (OP == BinaryOp::Div) {
+    return T(x / y);
+  } else if constexpr (OP == BinaryOp::Pow) {
+    // integers go through double, as std::pow(int64, int64) does on the CPU
+    if constexpr (std::is_floating_point_v<T>)
+      return std::pow(x, y);
+    else
+      return T(std::pow(static_cast<double>(x), static_cast<double>(y)));
+  } else if constexpr (OP == BinaryOp::Maximum) {
+    return x > y ? x : y;
+  } else if constexpr (OP == BinaryOp::Minimum) {
+    return x < y ? x : y;
+  } else if constexpr (OP == BinaryOp::Eq) {
+    return B(x == y);
+  } else if constexpr (OP == BinaryOp::Ne) {
+    return B(x != y);
+  } else if constexpr (OP == BinaryOp::Lt) {
+    return B(x < y);
+  } else if constexpr (OP == BinaryOp::Le) {
+    return B(x <= y);
+  } else if constexpr (OP == BinaryOp::Gt) {
+    return B(x > y);
+  } else if constexpr (OP == BinaryOp::Ge) {
+    return B(x >= y);
+  } else if constexpr (OP == BinaryOp::ReluGrad) {
+    return y > T(0) ? x : T(0);
+  } else if constexpr (OP == BinaryOp::SigmoidGrad) {
+    return T(x * y * (T(1) - y));
+  } else if constexpr (OP == BinaryOp::TanhGrad) {
+    return T(x * (T(1) - y * y));
+  } else if constexpr (OP == BinaryOp::GeluGrad) {
+    static_assert(std::is_floating_point_v<T>, "GeluGrad needs floating point");
+    // d/dx [x Phi(x)] = Phi(x) + x phi(x)
+    return x * (normal_cdf(y) + y * normal_pdf(y));
+  } else if constexpr (OP == BinaryOp::LogicalAnd) {
+    return B(x && y);
+  } else {
+    static_assert(OP == BinaryOp::LogicalOr, "unhandled binary op");
+    return B(x || y);
+  }
+}
+
+// ---- dtype conversion (copy) --------------------------------------------------------------------
+
+// static_cast, except that converting to Bool maps every nonzero value to 1.
+template <class To, class Ti>
+MMGRAD_HD To convert(Ti x) {
+  if constexpr (std::is_same_v<To, uint8_t> && !std::is_same_v<Ti, uint8_t>)
+    return static_cast<To>(x != Ti(0));
+  else
+    return static_cast<To>(x);
+}
+
+// ---- reductions: max / min / argmax / argmin ----------------------------------------------------
+
+// A candidate extreme: value and its flat index over the reduced elements (i < 0: none yet).
+template <class T>
+struct ValIdx {
+  T v;
+  int64_t i;
+};
+
+// The better of two candidates. This is the CPU's sequential rule -- the first NaN wins, else
+// the first occurrence of the extreme -- written as a comparison that does not depend on the
+// order candidates meet in, so a parallel tree reduction gives the CPU's answer:
+//   NaN beats numbers; between numbers the larger (MAX) / smaller wins; ties go to the smaller
+//   index.
+template <bool MAX, class T>
+MMGRAD_HD ValIdx<T> pick(ValIdx<T> a, ValIdx<T> b) {
+  if (a.i < 0) return b;
+  if (b.i < 0) return a;
+  const bool an = is_nan(a.v), bn = is_nan(b.v);
+  if (an != bn) return an ? a : b;
+  if (!an) {
+    if (MAX ? a.v > b.v : a.v < b.v) return a;
+    if (MAX ? b.v > a.v : b.v < a.v) return b;
+  }
+  return a.i < b.i ? a : b;
+}
+
+// ---- random numbers: see kernels/philox.h (philox::uniform_sample / normal_sample) --------------
+
+// ---- indexing -----------------------------------------------------------------------------------
+
+// index_select / index_add: element t of the [outer, n_idx, inner] side pairs with this offset
+// in the [outer, dim, inner] side (slice idx[i] of dim), or -1 when idx[i] is outside [0, dim).
+MMGRAD_HD int64_t index_select_offset(const int64_t* idx, int64_t dim, int64_t inner, int64_t n_idx,
+                                      int64_t t) {
+  const int64_t k = t % inner, row = t / inner;
+  const int64_t i = row % n_idx, o = row / n_idx;
+  const int64_t j = idx[i];
+  return (j >= 0 && j < dim) ? (o * dim + j) * inner + k : -1;
+}
+
+// gather / scatter_add: element p of the [outer, idx_dim, inner] side pairs with this offset in
+// the [outer, dim, inner] side (idx[p] along dim), or -1 when idx[p] is outside [0, dim).
+MMGRAD_HD int64_t gather_offset(const int64_t* idx, int64_t dim, int64_t idx_dim, int64_t inner,
+                                int64_t p) {
+  const int64_t k = p % inner, o = p / inner / idx_dim;
+  const int64_t j = idx[p];
+  return (j >= 0 && j < dim) ? (o * dim + j) * inner + k : -1;
+}
+
+// Keys for sorting rows (sort.cu): -0.0 becomes +0.0 (the CPU's comparison treats them as
+// equal, a radix sort would not) and every NaN the positive quiet NaN (sorted after +inf,
+// PyTorch's order; a radix sort would put a negative NaN before -inf).
+template <class T>
+MMGRAD_HD T sort_key(T x) {
+  if constexpr (std::is_floating_point_v<T>) {
+    if (std::isnan(x)) return std::numeric_limits<T>::quiet_NaN();
+    if (x == T(0)) return T(0);
+  }
+  return x;
+}
+
+// ---- convolution and pooling (NCHW) -------------------------------------------------------------
+
+// cols[idx], idx over [N, C*KH*KW, OH*OW]: the input pixel under kernel offset (kh, kw) of
+// output pixel (oh, ow), or 0 in the padding.
+template <class T>
+MMGRAD_HD T im2col_value(const Conv2dGeom& g, const T* x, int64_t idx) {
+  const int64_t P = g.OH * g.OW, rows = g.C * g.KH * g.KW;
+  const int64_t p = idx % P, t = idx / P;
+  const int64_t r = t % rows, n = t / rows;
+  const int64_t c = r / (g.KH * g.KW), kh = (r / g.KW) % g.KH, kw = r % g.KW;
+  const int64_t src = index::im2col_source(g, kh, kw, p / g.OW, p % g.OW);
+  return src < 0 ? T(0) : x[(n * g.C + c) * g.H * g.W + src];
+}
+
+// Splits a flat index over [N*C, H, W] into (plane, h, w).
+MMGRAD_HD void split_pixel(const Conv2dGeom& g, int64_t idx, int64_t* plane, int64_t* h,
+                           int64_t* w) {
+  *w = idx % g.W;
+  const int64_t t = idx / g.W;
+  *h = t % g.H;
+  *plane = t / g.H;
+}
+
+// col2im as a gather: gx[idx] (given as acc) plus every column entry that im2col read from input
+// pixel idx ([N, C, H, W]). (kh, kw) ascending is the order in which the CPU adds them.
+template <class T>
+MMGRAD_HD T col2im_value(const Conv2dGeom& g, const T* cols, T acc, int64_t idx) {
+  int64_t plane, ih, iw;
+  split_pixel(g, idx, &plane, &ih, &iw);
+  const int64_t n = plane / g.C, c = plane % g.C;
+  const int64_t P = g.OH * g.OW, rows = g.C * g.KH * g.KW;
+  for (int64_t kh = 0; kh < g.KH; ++kh) {
+    const int64_t oh = index::conv_window_of(ih, kh, g.SH, g.PH, g.DH, g.OH);
+    if (oh < 0) continue;
+    for (int64_t kw = 0; kw < g.KW; ++kw) {
+      const int64_t ow = index::conv_window_of(iw, kw, g.SW, g.PW, g.DW, g.OW);
+      if (ow < 0) continue;
+      acc += cols[(n * rows + (c * g.KH + kh) * g.KW + kw) * P + oh * g.OW + ow];
+    }
+  }
+  return acc;
+}
+
+// Max pooling of output element idx ([N, C, OH, OW]): the window's largest value and its flat
+// h*W+w index. Padding never wins; a NaN wins and stops the scan (as on the CPU).
+template <class T>
+MMGRAD_HD void max_pool_value(const Conv2dGeom& g, const T* x, int64_t idx, T* y, int64_t* arg) {
+  const int64_t ow = idx % g.OW, t = idx / g.OW;
+  const int64_t oh = t % g.OH, plane = t / g.OH;
+  const T* xc = x + plane * g.H * g.W;
+  T best = -std::numeric_limits<T>::infinity();
+  int64_t a = -1;
+  // The CPU's loop exactly, including its quirk: the `break` on a NaN leaves only the kw loop;
+  // later rows can replace that NaN only by another NaN (v > NaN is false).
+  for (int64_t kh = 0; kh < g.KH; ++kh) {
+    for (int64_t kw = 0; kw < g.KW; ++kw) {
+      const int64_t src = index::im2col_source(g, kh, kw, oh, ow);
+      if (src < 0) continue;
+      const T v = xc[src];
+      if (a < 0 || v > best || is_nan(v)) {
+        best = v;
+        a = src;
+        if (is_nan(v)) break;
+      }
+    }
+  }
+  *y = best;
+  *arg = a;
+}
+
+// The gradient of max pooling at input pixel idx: gx[idx] (acc) plus gy of every window whose
+// argmax is this pixel, in increasing output order (kh, kw descending) like the CPU's scatter.
+template <class T>
+MMGRAD_HD T max_pool_grad_value(const Conv2dGeom& g, const T* gy, const int64_t* argmax, T acc,
+                                int64_t idx) {
+  int64_t plane, ih, iw;
+  split_pixel(g, idx, &plane, &ih, &iw);
+  const int64_t src = ih * g.W + iw;
+  for (int64_t kh = g.KH - 1; kh >= 0; --kh) {
+    const int64_t oh = index::conv_window_of(ih, kh, g.SH, g.PH, g.DH, g.OH);
+    if (oh < 0) continue;
+    for (int64_t kw = g.KW - 1; kw >= 0; --kw) {
+      const int64_t ow = index::conv_window_of(iw, kw, g.SW, g.PW, g.DW, g.OW);
+      if (ow < 0) continue;
+      const int64_t o = (plane * g.OH + oh) * g.OW + ow;
+      if (argmax[o] == src) acc += gy[o];
+    }
+  }
+  return acc;
+}
+
+// Average pooling of output element idx; padded cells count towards the divisor.
+template <class T>
+MMGRAD_HD T avg_pool_value(const Conv2dGeom& g, const T* x, int64_t idx) {
+  const int64_t ow = idx % g.OW, t = idx / g.OW;
+  const int64_t oh = t % g.OH, plane = t / g.OH;
+  const T* xc = x + plane * g.H * g.W;
+  const T inv = T(1) / static_cast<T>(g.KH * g.KW);
+  T s = 0;
+  for (int64_t kh = 0; kh < g.KH; ++kh)
+    for (int64_t kw = 0; kw < g.KW; ++kw) {
+      const int64_t src = index::im2col_source(g, kh, kw, oh, ow);
+      if (src >= 0) s += xc[src];
+    }
+  return s * inv;
+}
+
+// The gradient of average pooling at input pixel idx: acc plus gy/(KH*KW) of every window that
+// covers it, in increasing output order.
+template <class T>
+MMGRAD_HD T avg_pool_grad_value(const Conv2dGeom& g, const T* gy, T acc, int64_t idx) {
+  int64_t plane, ih, iw;
+  split_pixel(g, idx, &plane, &ih, &iw);
+  const T inv = T(1) / static_cast<T>(g.KH * g.KW);
+  for (int64_t kh = g.KH - 1; kh >= 0; --kh) {
+    const int64_t oh = index::conv_window_of(ih, kh, g.SH, g.PH, g.DH, g.OH);
+    if (oh < 0) continue;
+    for (int64_t kw = g.KW - 1; kw >= 0; --kw) {
+      const int64_t ow = index::conv_window_of(iw, kw, g.SW, g.PW, g.DW, g.OW);
+      if (ow < 0) continue;
+      const T v = gy[(plane * g.OH + oh) * g.OW + ow] * inv;
+      acc += v;
+    }
+  }
+  return acc;
+}
+
+// Adaptive average pooling of output element idx: window [start, end) per axis.
+template <class T>
+MMGRAD_HD T adaptive_avg_value(const Conv2dGeom& g, const T* x, int64_t idx) {
+  const int64_t ow = idx % g.OW, t = idx / g.OW;
+  const int64_t oh = t % g.OH, plane = t / g.OH;
+  const T* xc = x + plane * g.H * g.W;
+  const int64_t h0 = index::adaptive_start(oh, g.H, g.OH), h1 = index::adaptive_end(oh, g.H, g.OH);
+  const int64_t w0 = index::adaptive_start(ow, g.W, g.OW), w1 = index::adaptive_end(ow, g.W, g.OW);
+  T s = 0;
+  for (int64_t h = h0; h < h1; ++h)
+    for (int64_t w = w0; w < w1; ++w) s += xc[h * g.W + w];
+  return s / static_cast<T>((h1 - h0) * (w1 - w0));
+}
+
+// Its gradient at input pixel idx: acc plus gy/area of every window containing the pixel.
+template <class T>
+MMGRAD_HD T adaptive_avg_grad_value(const Conv2dGeom& g, const T* gy, T acc, int64_t idx) {
+  int64_t plane, ih, iw;
+  split_pixel(g, idx, &plane, &ih, &iw);
+  const int64_t oh0 = index::adaptive_first_out(ih, g.H, g.OH);
+  const int64_t oh1 = index::adaptive_last_out(ih, g.H, g.OH);
+  const int64_t ow0 = index::adaptive_first_out(iw, g.W, g.OW);
+  const int64_t ow1 = index::adaptive_last_out(iw, g.W, g.OW);
+  for (int64_t oh = oh0; oh <= oh1; ++oh) {
+    const int64_t h0 = index::adaptive_start(oh, g.H, g.OH);
+    const int64_t h1 = index::adaptive_end(oh, g.H, g.OH);
+    for (int64_t ow = ow0; ow <= ow1; ++ow) {
+      const int64_t w0 = index::adaptive_start(ow, g.W, g.OW);
+      const int64_t w1 = index::adaptive_end(ow, g.W, g.OW);
+      const T v = gy[(plane * g.OH + oh) * g.OW + ow] / static_cast<T>((h1 - h0) * (w1 - w0));
+      acc += v;
+    }
+  }
+  return acc;
+}
+
+// ---- softmax cross-entropy backward -------------------------------------------------------------
+
+// gx[n, c] = g[n] * (softmax(x)[n, c] - q[n, c]), q = (1 - eps) one_hot + eps / C; 0 for ignored
+// rows. off = eps / C and keep = 1 - eps, rounded to T as on the CPU. A target outside [0, C)
+// (the op validates targets; this only guards memory) gives NaN.
+template <class T>
+MMGRAD_HD T cross_entropy_grad_value(const T* x, const int64_t* target, const T* lse, const T* g,
+                                     int64_t C, int64_t ignore_index, T off, T keep, int64_t idx) {
+  const int64_t n = idx / C, c = idx % C;
+  const int64_t t = target[n];
+  if (t == ignore_index) return T(0);
+  if (t < 0 || t >= C) return std::numeric_limits<T>::quiet_NaN();
+  T v = g[n] * (std::exp(x[idx] - lse[n]) - off);
+  if (c == t) v -= g[n] * keep;
+  return v;
+}
+
+// ---- layer norm: parameter gradients as chunked column sums -------------------------------------
+
+// Rows [N] split into `chunks` chunks of rows_per_chunk (the last may be shorter).
+struct RowChunks {
+  int64_t chunks = 0, rows_per_chunk = 1;
+};
+
+// Enough (chunk, column) pairs to fill the GPU (about 1024 per multiprocessor), at least 8 rows
+// per chunk; no chunks when N == 0.
+inline RowChunks layer_norm_row_chunks(int64_t N, int64_t D, int sms) {
+  RowChunks rc;
+  if (N <= 0 || D <= 0) return rc;
+  int64_t want = static_cast<int64_t>(sms) * 1024 / D;
+  if (want < 1) want = 1;
+  int64_t chunks = (N + 7) / 8 < want ? (N + 7) / 8 : want;
+  if (chunks < 1) chunks = 1;
+  rc.rows_per_chunk = (N + chunks - 1) / chunks;
+  rc.chunks = (N + rc.rows_per_chunk - 1) / rc.rows_per_chunk;
+  return rc;
+}
+
+// Pass 1, element t = (chunk, c) of [chunks, D]: column c's sums over the chunk's rows of
+// dy * xhat (into pw) and dy (into pb), each term rounded to T before the double sum as on the
+// CPU.
+template <class T>
+MMGRAD_HD void layer_norm_param_partial(const T* gy, const T* x, const T* mean, const T* rstd,
+                                        int64_t N, int64_t D, int64_t rows_per_chunk, int64_t t,
+                                        double* pw, double* pb) {
+  const int64_t chunk = t / D, c = t % D;
+  const int64_t r0 = chunk * rows_per_chunk;
+  const int64_t r1 = r0 + rows_per_chunk < N ? r0 + rows_per_chunk : N;
+  double sw = 0, sb = 0;
+  for (int64_t n = r0; n < r1; ++n) {
+    const T g = gy[n * D + c];
+    sw += static_cast<T>(g * (x[n * D + c] - mean[n]) * rstd[n]);
+    sb += g;
+  }
+  pw[t] = sw;
+  pb[t] = sb;
+}
+
+// Pass 2: column c adds its chunks in order; gw / gb may be null.
+template <class T>
+MMGRAD_HD void layer_norm_param_final(const double* pw, const double* pb, int64_t chunks, int64_t D,
+                                      int64_t c, T* gw, T* gb) {
+  double sw = 0, sb = 0;
+  for (int64_t k = 0; k < chunks; ++k) {
+    sw += pw[k * D + c];
+    sb += pb[k * D + c];
+  }
+  if (gw) gw[c] = static_cast<T>(sw);
+  if (gb) gb[c] = static_cast<T>(sb);
+}
+
+// ---- Adam / AdamW -------------------------------------------------------------------------------
+
+// The step's scalars, computed in double and rounded to T exactly as the CPU does.
+template <class T>
+struct AdamCoeffs {
+  T b1, b2, step_size, inv_sqrt_bc2, wd, decay, eps;
+  bool decoupled;
+};
+
+template <class T>
+inline AdamCoeffs<T> adam_coeffs(double lr, double beta1, double beta2, double eps,
+                                 double weight_decay, int64_t step, bool decoupled) {
+  const double bc1 = 1.0 - std::pow(beta1, static_cast<double>(step));
+  const double bc2 = 1.0 - std::pow(beta2, static_cast<double>(step));
+  AdamCoeffs<T> c;
+  c.b1 = static_cast<T>(beta1);
+  c.b2 = static_cast<T>(beta2);
+  c.step_size = static_cast<T>(lr / bc1);
+  c.inv_sqrt_bc2 = static_cast<T>(1.0 / std::sqrt(bc2));
+  c.wd = static_cast<T>(weight_decay);
+  c.decay = static_cast<T>(1.0 - lr * weight_decay);
+  c.eps = static_cast<T>(eps);
+  c.decoupled = decoupled;
+  return c;
+}
+
+//   g' = g + wd p (Adam) or p *= 1 - lr wd first (AdamW)
+//   m = b1 m + (1 - b1) g',  v = b2 v + (1 - b2) g'^2
+//   p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
+template <class T>
+MMGRAD_HD void adam_update(const AdamCoeffs<T>& c, T& p, T g, T& m, T& v) {
+  if (c.decoupled)
+    p *= c.decay;
+  else
+    g += c.wd * p;
+  m = c.b1 * m + (T(1) - c.b1) * g;
+  v = c.b2 * v + (T(1) - c.b2) * g * g;
+  p -= c.step_size * m / (std::sqrt(v) * c.inv_sqrt_bc2 + c.eps);
+}
+
+}  // namespace mmgrad::cuda::elem
