@@ -37,16 +37,19 @@ TEST_CASE("lesson 09: quick run captions and answers questions about held-out sc
   for (const char* k : {"bleu4", "exact_match", "color_acc", "shape_acc", "size_acc",
                         "position_acc", "vqa_acc", "vqa_2obj_acc"})
     CHECK(r[k] <= 1.0);
-  // Quick mode thresholds (the lesson's small setting; its default run aims higher). Chance is
-  // 0.2 for a colour, 1/3 for a shape, 1/2 for a size; naming the first object's colour answers
-  // about a quarter of the second-object questions.
+  // Quick mode thresholds (the lesson's small setting: 400 steps of 32 sequences, measured
+  // bleu4 0.71, exact 0.36, colour 0.84, shape 0.62, size 0.80, position 0.83, vqa 0.76,
+  // vqa_2obj 0.55; the default run aims much higher). Chance is 0.2 for a colour, 1/3 for a
+  // shape, 1/2 for a size; naming the first object's colour answers about a fifth of the
+  // second-object questions.
   CHECK(r["bleu4"] >= 0.5);
   CHECK(r["exact_match"] >= 0.2);
-  CHECK(r["color_acc"] >= 0.75);
-  CHECK(r["size_acc"] >= 0.7);
-  CHECK(r["position_acc"] >= 0.7);
-  CHECK(r["vqa_acc"] >= 0.7);
-  CHECK(r["vqa_2obj_acc"] >= 0.5);
+  CHECK(r["color_acc"] >= 0.7);
+  CHECK(r["shape_acc"] >= 0.45);
+  CHECK(r["size_acc"] >= 0.65);
+  CHECK(r["position_acc"] >= 0.65);
+  CHECK(r["vqa_acc"] >= 0.65);
+  CHECK(r["vqa_2obj_acc"] >= 0.4);
   // The lesson shows greedy and sampled text and the VQA baseline table.
   CHECK(r.output.find("temperature") != std::string::npos);
   CHECK(r.output.find("first-object baseline") != std::string::npos);
