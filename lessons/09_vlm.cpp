@@ -23,8 +23,8 @@
 // are also in captions.png.txt), vqa.png, fashion.png, loss.svg.
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <numeric>
 #include <string>
@@ -51,12 +51,12 @@ using data::Tokenizer;
 namespace {
 
 // ---- sizes -----------------------------------------------------------------------------------
-constexpr int64_t kImage = 32;        // canvas side (Fashion-MNIST's 28x28 is padded to 32x32)
-constexpr int64_t kGrid = 4;          // the CNN's output grid: kGrid x kGrid cells
+constexpr int64_t kImage = 32;  // canvas side (Fashion-MNIST's 28x28 is padded to 32x32)
+constexpr int64_t kGrid = 4;    // the CNN's output grid: kGrid x kGrid cells
 constexpr int64_t kVisual = kGrid * kGrid;  // visual tokens per image (k)
 constexpr int64_t kPrefix = kVisual + 2;    // [IMG] v_1 .. v_k [/IMG]
-constexpr int64_t kText = 12;         // text positions: <bos>, up to 10 words, <eos>
-constexpr int64_t kIgnore = -100;     // cross_entropy's ignore_index
+constexpr int64_t kText = 12;               // text positions: <bos>, up to 10 words, <eos>
+constexpr int64_t kIgnore = -100;           // cross_entropy's ignore_index
 
 // Fashion-MNIST class names as single caption words ("T-shirt/top" would split into 4 tokens).
 const std::vector<std::string>& fashion_words() {
@@ -128,8 +128,8 @@ class TinyVLM : public nn::Module {
   // [IMG] v_1 ... v_16 [/IMG], the visual tokens in row-major grid order.
   Tensor image_prefix(const Tensor& images) {
     const int64_t B = images.size(0);
-    Tensor f = vision->forward(images);            // [B, 64, 4, 4]
-    Tensor cells = f.flatten(2).transpose(1, 2);   // [B, 16, 64]: one row per grid cell
+    Tensor f = vision->forward(images);           // [B, 64, 4, 4]
+    Tensor cells = f.flatten(2).transpose(1, 2);  // [B, 16, 64]: one row per grid cell
     Tensor visual = projector->forward(feature_norm->forward(cells));  // [B, 16, d]
     Tensor s = image_start.view({1, 1, d}).expand({B, 1, d});
     Tensor e = image_end.view({1, 1, d}).expand({B, 1, d});
@@ -183,8 +183,8 @@ Example make_example(const Tokenizer& tok, const std::string& prompt, const std:
   const size_t first_answer = ex.ids.size();
   ex.ids.insert(ex.ids.end(), a.begin(), a.end());
   ex.ids.push_back(Tokenizer::kEos);
-  MMGRAD_CHECK(static_cast<int64_t>(ex.ids.size()) <= kText, "09_vlm: text '", prompt, " ",
-               answer, "' needs ", ex.ids.size(), " positions, more than ", kText);
+  MMGRAD_CHECK(static_cast<int64_t>(ex.ids.size()) <= kText, "09_vlm: text '", prompt, " ", answer,
+               "' needs ", ex.ids.size(), " positions, more than ", kText);
   ex.ids.resize(kText, Tokenizer::kPad);
   ex.targets.assign(kText - 1, kIgnore);
   // Position j predicts ids[j + 1]: supervised where ids[j + 1] is an answer token or <eos>.
@@ -201,10 +201,10 @@ void fashion_into(const float* src, float* dst) {
 }
 
 struct Batch {
-  Tensor images;   // [I, 3, 32, 32]: the distinct images of the batch
-  Tensor image_of; // int64 [B]: which image each sequence looks at
-  Tensor inputs;   // [B, kText - 1]: the text positions fed in (teacher forcing)
-  Tensor targets;  // [B, kText - 1]
+  Tensor images;    // [I, 3, 32, 32]: the distinct images of the batch
+  Tensor image_of;  // int64 [B]: which image each sequence looks at
+  Tensor inputs;    // [B, kText - 1]: the text positions fed in (teacher forcing)
+  Tensor targets;   // [B, kText - 1]
   std::vector<Task> tasks;
 };
 
@@ -334,8 +334,8 @@ std::vector<std::vector<int64_t>> generate(TinyVLM& model, const Tensor& images,
       if (std::all_of(done.begin(), done.end(), [](bool x) { return x; })) break;
     }
     for (int64_t b = 0; b < B; ++b)
-      out[c0 + b] = Tokenizer::strip_special(
-          std::vector<int64_t>(seq[b].begin() + 1 + P, seq[b].end()));
+      out[c0 + b] =
+          Tokenizer::strip_special(std::vector<int64_t>(seq[b].begin() + 1 + P, seq[b].end()));
   }
   return out;
 }
@@ -410,23 +410,27 @@ int main(int argc, char** argv) {
     data::Dataset fashion_train, fashion_test;
     const bool use_fashion = fashion_frac > 0;
     if (use_fashion) {
-      MMGRAD_CHECK(data::fashion_mnist_available(args.data),
-                   "09_vlm: Fashion-MNIST not found in ", data::fashion_mnist_dir(args.data),
+      MMGRAD_CHECK(data::fashion_mnist_available(args.data), "09_vlm: Fashion-MNIST not found in ",
+                   data::fashion_mnist_dir(args.data),
                    " (pass --data DIR, or --fashion 0 to train on scenes only)");
       fashion_train =
           data::load_fashion_mnist(data::Split::Train, args.data, args.quick ? 5000 : 30000);
-      fashion_test = data::load_fashion_mnist(data::Split::Test, args.data, args.quick ? 300 : 1000);
-      std::printf("\nFashion-MNIST: %lld training images (%.0f%% of the training slots), the first "
-                  "%lld test images for evaluation; caption \"%s\".\n",
-                  (long long)fashion_train.size(), 100 * fashion_frac,
-                  (long long)fashion_test.size(), fashion_caption(7).c_str());
+      fashion_test =
+          data::load_fashion_mnist(data::Split::Test, args.data, args.quick ? 300 : 1000);
+      std::printf(
+          "\nFashion-MNIST: %lld training images (%.0f%% of the training slots), the first "
+          "%lld test images for evaluation; caption \"%s\".\n",
+          (long long)fashion_train.size(), 100 * fashion_frac, (long long)fashion_test.size(),
+          fashion_caption(7).c_str());
     }
 
-    // 2. The sequence ------------------------------------------------------------------------------
+    // 2. The sequence -----------------------------------------------------------------------------
     lesson::section("2. One sequence: image tokens, then text");
-    Example cap_ex = make_example(tok, "", sc::caption(sc::make_scene(train_seed, 0)), Task::Caption);
-    Example vqa_ex = make_example(tok, sc::color_question(sc::make_scene(train_seed, 0), 0),
-                                  sc::color_answer(sc::make_scene(train_seed, 0), 0), Task::Question);
+    Example cap_ex =
+        make_example(tok, "", sc::caption(sc::make_scene(train_seed, 0)), Task::Caption);
+    Example vqa_ex =
+        make_example(tok, sc::color_question(sc::make_scene(train_seed, 0), 0),
+                     sc::color_answer(sc::make_scene(train_seed, 0), 0), Task::Question);
     std::printf(
         "positions 0..%lld hold the image: [IMG], %lld visual tokens (the CNN's %lldx%lld grid,\n"
         "each cell projected by one Linear into the LM's embedding space), [/IMG]. The text\n"
@@ -444,7 +448,7 @@ int main(int argc, char** argv) {
       std::printf("\n\n");
     }
 
-    // 3. The model ---------------------------------------------------------------------------------
+    // 3. The model --------------------------------------------------------------------------------
     lesson::section("3. The model");
     auto model = std::make_shared<TinyVLM>(tok.vocab_size(), d_model, layers, 4, channels);
     model->to(dev);
@@ -456,16 +460,18 @@ int main(int argc, char** argv) {
                 nn::format_count(model->num_parameters() - model->vision->num_parameters() -
                                  model->projector->num_parameters())
                     .c_str());
-    std::printf("sequence length: %lld image positions + %lld text positions\n",
-                (long long)kPrefix, (long long)(kText - 1));
+    std::printf("sequence length: %lld image positions + %lld text positions\n", (long long)kPrefix,
+                (long long)(kText - 1));
 
-    // 4. Training ------------------------------------------------------------------------------------
+    // 4. Training ---------------------------------------------------------------------------------
     lesson::section("4. Training: captions and questions together");
     std::printf(
         "%lld steps of %lld sequences (about half captions, half colour questions; %.0f%% of the\n"
-        "images from Fashion-MNIST), AdamW with a warm-up and cosine decay to 0, gradient clipping\n"
+        "images from Fashion-MNIST), AdamW with a warm-up and cosine decay to 0, gradient "
+        "clipping\n"
         "at 1. Teacher forcing: all positions of a sequence are trained in one pass, each seeing\n"
-        "the true text before it. The loss is the mean cross-entropy over the supervised tokens.\n\n",
+        "the true text before it. The loss is the mean cross-entropy over the supervised "
+        "tokens.\n\n",
         (long long)steps, (long long)batch, 100 * (use_fashion ? fashion_frac : 0.0));
     optim::AdamW opt(model->parameters(), {.lr = lr, .weight_decay = 0.01});
     optim::CosineWithWarmup sched(opt, std::min<int64_t>(40, steps / 10), steps);
@@ -491,9 +497,8 @@ int main(int argc, char** argv) {
       // caption tokens + mean over answer tokens) was tried: at step 490 of the default run the
       // caption loss was 0.13 instead of 0.05 and the answer loss 0.26 instead of 0.21.
       std::vector<int64_t> tg = flat_t.cpu().to_vector<int64_t>();
-      const int64_t counted = std::count_if(tg.begin(), tg.end(), [](int64_t t) {
-        return t != kIgnore;
-      });
+      const int64_t counted =
+          std::count_if(tg.begin(), tg.end(), [](int64_t t) { return t != kIgnore; });
       Tensor loss = per_token.sum() / static_cast<double>(counted);
       opt.zero_grad();
       loss.backward();
@@ -538,7 +543,7 @@ int main(int argc, char** argv) {
     }
     model->eval();
 
-    // 5. Greedy captions on held-out scenes ---------------------------------------------------------
+    // 5. Greedy captions on held-out scenes -------------------------------------------------------
     lesson::section("5. Captioning held-out scenes (greedy decoding)");
     std::vector<sc::Scene> test_scenes;
     Tensor test_images = Tensor::empty({n_eval, 3, kImage, kImage});
@@ -572,9 +577,10 @@ int main(int argc, char** argv) {
     const double shape_acc = frac(attr.shape_ok, attr.objects);
     const double size_acc = frac(attr.size_ok, attr.objects);
     const double position_acc = frac(attr.position_ok, attr.scenes);
-    std::printf("%lld held-out scenes captioned in %.2f s (no KV cache: each new token reruns the "
-                "decoder).\n\n",
-                (long long)n_eval, dec_seconds);
+    std::printf(
+        "%lld held-out scenes captioned in %.2f s (no KV cache: each new token reruns the "
+        "decoder).\n\n",
+        (long long)n_eval, dec_seconds);
     std::printf("  %-22s %8s %8s %8s\n", "", "all", "1 object", "2 objects");
     std::printf("  %-22s %8lld %8lld %8lld\n", "scenes", (long long)n_eval, (long long)n1,
                 (long long)n2);
@@ -619,7 +625,7 @@ int main(int argc, char** argv) {
                   args.path("captions.png").c_str(), args.path("captions.png").c_str());
     }
 
-    // 6. Temperature sampling -----------------------------------------------------------------------
+    // 6. Temperature sampling ---------------------------------------------------------------------
     lesson::section("6. Sampling with a temperature");
     std::printf(
         "Greedy decoding always takes the most likely next token. Sampling draws it from\n"
@@ -649,7 +655,7 @@ int main(int argc, char** argv) {
     for (size_t k = 0; k < samples.size(); ++k)
       std::printf("    %-6s %s\n", tnames[k], tok.decode(samples[k][0]).c_str());
 
-    // 7. Visual question answering ------------------------------------------------------------------
+    // 7. Visual question answering ----------------------------------------------------------------
     lesson::section("7. Visual question answering");
     // One question per object of every held-out scene.
     std::vector<int64_t> q_scene;
@@ -683,9 +689,10 @@ int main(int argc, char** argv) {
       }
     }
     const double vqa_acc = frac(all.model, all.n), vqa_2obj_acc = frac(second2.model, second2.n);
-    std::printf("%lld questions \"what colour is the <shape> ?\" (one per object of each held-out "
-                "scene), answered greedily.\n\n",
-                (long long)nq);
+    std::printf(
+        "%lld questions \"what colour is the <shape> ?\" (one per object of each held-out "
+        "scene), answered greedily.\n\n",
+        (long long)nq);
     std::printf("  %-40s %6s %8s %22s\n", "questions", "count", "model", "first-object baseline");
     auto trow = [](const char* name, const Tally& t) {
       std::printf("  %-40s %6lld %8.3f %22.3f\n", name, (long long)t.n, frac(t.model, t.n),
@@ -718,7 +725,7 @@ int main(int argc, char** argv) {
                   args.path("vqa.png").c_str());
     }
 
-    // 8. Fashion-MNIST --------------------------------------------------------------------------------
+    // 8. Fashion-MNIST ----------------------------------------------------------------------------
     double fashion_acc = -1;
     if (use_fashion) {
       lesson::section("8. Fashion-MNIST captions (test set)");
@@ -727,15 +734,16 @@ int main(int argc, char** argv) {
       for (int64_t i = 0; i < nf; ++i)
         fashion_into(fashion_test.images.data_ptr<float>() + i * 28 * 28,
                      f_images.data_ptr<float>() + i * P);
-      auto f_caps = generate(*model, f_images, std::vector<std::vector<int64_t>>(nf), kText - 1,
-                             0.0, 0, dev);
+      auto f_caps =
+          generate(*model, f_images, std::vector<std::vector<int64_t>>(nf), kText - 1, 0.0, 0, dev);
       const std::vector<int64_t> labels = fashion_test.labels.to_vector<int64_t>();
       int64_t ok = 0;
       for (int64_t i = 0; i < nf; ++i) ok += f_caps[i] == tok.encode(fashion_caption(labels[i]));
       fashion_acc = frac(ok, nf);
-      std::printf("exact caption on %lld Fashion-MNIST test images: %.3f (the caption is right\n"
-                  "exactly when the item is named correctly: a 10-class classifier in words)\n",
-                  (long long)nf, fashion_acc);
+      std::printf(
+          "exact caption on %lld Fashion-MNIST test images: %.3f (the caption is right\n"
+          "exactly when the item is named correctly: a 10-class classifier in words)\n",
+          (long long)nf, fashion_acc);
       std::vector<Tensor> imgs;
       std::vector<std::string> flabels;
       for (int64_t i = 0; i < std::min<int64_t>(12, nf); ++i) {
@@ -746,7 +754,7 @@ int main(int argc, char** argv) {
       std::printf("figure: %s\n", args.path("fashion.png").c_str());
     }
 
-    // 9. Targets ---------------------------------------------------------------------------------------
+    // 9. Targets ----------------------------------------------------------------------------------
     lesson::section("9. Targets (held-out scenes)");
     auto target = [](const char* name, double v, double want) {
       std::printf("  %-36s %.3f  (target >= %.2f)  %s\n", name, v, want,
@@ -756,9 +764,10 @@ int main(int argc, char** argv) {
     target("BLEU-4", bleu, 0.95);
     target("VQA, two objects, second object", vqa_2obj_acc, 0.8);
     if (args.quick)
-      std::printf("  (--quick trains a smaller model for %lld steps; its test asserts the lower\n"
-                  "  thresholds BLEU-4 >= 0.5, exact match >= 0.2, two-object VQA >= 0.4)\n",
-                  (long long)steps);
+      std::printf(
+          "  (--quick trains a smaller model for %lld steps; its test asserts the lower\n"
+          "  thresholds BLEU-4 >= 0.5, exact match >= 0.2, two-object VQA >= 0.4)\n",
+          (long long)steps);
 
     lesson::Result r;
     r.add("bleu4", bleu)

@@ -80,12 +80,8 @@ TEST_CASE("scenes: the attributes are spread and the caption matches the drawn p
       // Named in shape order, and the relation agrees with the centres.
       CHECK(s.objects[0].shape < s.objects[1].shape);
       const double dx = s.objects[0].cx - s.objects[1].cx, dy = s.objects[0].cy - s.objects[1].cy;
-      switch (s.relation) {
-        case 0: CHECK(dy < 0); break;  // above: smaller y
-        case 1: CHECK(dy > 0); break;
-        case 2: CHECK(dx < 0); break;
-        default: CHECK(dx > 0); break;
-      }
+      const bool agrees[4] = {dy < 0, dy > 0, dx < 0, dx > 0};  // above, below, left, right
+      CHECK(agrees[s.relation]);
     } else {
       const sc::Object& ob = s.objects[0];
       CHECK((ob.cx > 16) == (s.quadrant % 2 == 1));
@@ -145,7 +141,8 @@ TEST_CASE("scenes: the score counts each wrong attribute once") {
   CHECK(a.size_ok == 2);
   CHECK(a.position_ok == 1);
   // Wrong relation, first size wrong.
-  a = sc::score_caption(two, sc::parse_caption("a small blue square left of a small yellow triangle"));
+  a = sc::score_caption(two,
+                        sc::parse_caption("a small blue square left of a small yellow triangle"));
   CHECK(a.size_ok == 1);
   CHECK(a.position_ok == 0);
   // A quadrant where a relation was due, and a missing second object.

@@ -52,16 +52,20 @@ void check_scene(const char* op, const Scene& s) {
   const size_t n = s.objects.size();
   MMGRAD_CHECK(n == 1 || n == 2, op, ": a scene holds 1 or 2 objects, got ", n);
   for (const Object& o : s.objects)
-    MMGRAD_CHECK(o.color >= 0 && o.color < 5 && o.shape >= 0 && o.shape < 3 && o.size >= 0 &&
-                     o.size < 2,
-                 op, ": object attributes out of range (colour ", o.color, ", shape ", o.shape,
-                 ", size ", o.size, ")");
+    MMGRAD_CHECK(
+        o.color >= 0 && o.color < 5 && o.shape >= 0 && o.shape < 3 && o.size >= 0 && o.size < 2, op,
+        ": object attributes out of range (colour ", o.color, ", shape ", o.shape, ", size ",
+        o.size, ")");
   if (n == 1)
-    MMGRAD_CHECK(s.quadrant >= 0 && s.quadrant < 4, op, ": a one-object scene needs a quadrant "
-                 "in [0, 4), got ", s.quadrant);
+    MMGRAD_CHECK(s.quadrant >= 0 && s.quadrant < 4, op,
+                 ": a one-object scene needs a quadrant "
+                 "in [0, 4), got ",
+                 s.quadrant);
   else
-    MMGRAD_CHECK(s.relation >= 0 && s.relation < 4, op, ": a two-object scene needs a relation "
-                 "in [0, 4), got ", s.relation);
+    MMGRAD_CHECK(s.relation >= 0 && s.relation < 4, op,
+                 ": a two-object scene needs a relation "
+                 "in [0, 4), got ",
+                 s.relation);
 }
 
 // Places an object of the given size in quadrant q (row = q / 2, column = q % 2), jittered as far
@@ -173,8 +177,8 @@ void render_scene(const Scene& scene, uint64_t seed, uint64_t index, const Scene
   Draws jitter{seed, base + 32};
   for (size_t k = 0; k < scene.objects.size(); ++k)
     for (int c = 0; c < 3; ++c) {
-      const double v = kPalette[scene.objects[k].color][c] +
-                       jitter.range(-opts.color_jitter, opts.color_jitter);
+      const double v =
+          kPalette[scene.objects[k].color][c] + jitter.range(-opts.color_jitter, opts.color_jitter);
       rgb[k][c] = static_cast<float>(std::clamp(v, 0.0, 1.0));
     }
   for (int64_t y = 0; y < S; ++y)
@@ -191,8 +195,8 @@ void render_scene(const Scene& scene, uint64_t seed, uint64_t index, const Scene
       const philox::U32x4 r = philox::philox4x32(base + 64 + static_cast<uint64_t>(i / 2), seed);
       const double radius = std::sqrt(-2.0 * std::log(1.0 - philox::to_unit(r.v[0], r.v[1])));
       const double angle = 6.283185307179586 * philox::to_unit(r.v[2], r.v[3]);
-      out[i] = static_cast<float>(std::clamp(out[i] + opts.noise_std * radius * std::cos(angle),
-                                             0.0, 1.0));
+      out[i] = static_cast<float>(
+          std::clamp(out[i] + opts.noise_std * radius * std::cos(angle), 0.0, 1.0));
       if (i + 1 < n)
         out[i + 1] = static_cast<float>(
             std::clamp(out[i + 1] + opts.noise_std * radius * std::sin(angle), 0.0, 1.0));
@@ -213,7 +217,8 @@ std::string caption(const Scene& s) {
     return "a " + size_names()[o.size] + " " + color_names()[o.color] + " " +
            shape_names()[o.shape];
   };
-  if (s.objects.size() == 1) return phrase(s.objects[0]) + " in the " + quadrant_names()[s.quadrant];
+  if (s.objects.size() == 1)
+    return phrase(s.objects[0]) + " in the " + quadrant_names()[s.quadrant];
   return phrase(s.objects[0]) + " " + relation_names()[s.relation] + " " + phrase(s.objects[1]);
 }
 
@@ -227,9 +232,8 @@ std::string color_question(const Scene& s, int object) {
 
 std::string color_answer(const Scene& s, int object) {
   check_scene("color_answer", s);
-  MMGRAD_CHECK(object >= 0 && object < static_cast<int>(s.objects.size()),
-               "color_answer: object ", object, " is not in a scene of ", s.objects.size(),
-               " object(s)");
+  MMGRAD_CHECK(object >= 0 && object < static_cast<int>(s.objects.size()), "color_answer: object ",
+               object, " is not in a scene of ", s.objects.size(), " object(s)");
   return color_names()[s.objects[object].color];
 }
 

@@ -48,10 +48,10 @@ struct Scene {
 };
 
 struct SceneOptions {
-  int64_t image_size = 32;        // square canvas, 16..128 pixels
-  double two_object_prob = 0.5;   // chance that a scene holds two objects
-  double noise_std = 0.05;        // Gaussian pixel noise
-  double color_jitter = 0.08;     // each object's RGB is moved by up to this much per channel
+  int64_t image_size = 32;       // square canvas, 16..128 pixels
+  double two_object_prob = 0.5;  // chance that a scene holds two objects
+  double noise_std = 0.05;       // Gaussian pixel noise
+  double color_jitter = 0.08;    // each object's RGB is moved by up to this much per channel
 };
 
 // Scene `index` of the set named by `seed`.
