@@ -15,7 +15,7 @@
 //  5. Greedy captions of held-out scenes: BLEU-4, exact match and per-attribute accuracy (the
 //     generated caption is parsed back into colours, shapes, sizes and positions).
 //  6. Temperature sampling (seeded): more varied text, more mistakes.
-//  7. Visual question answering: "what colour is the circle ?" answered by the next token, with
+//  7. Visual question answering: "what colour is the circle" answered by the next token, with
 //     the honest number (two-object scenes, question about the second object) next to the
 //     flattering one.
 //  8. Fashion-MNIST captions on the test set.
@@ -393,7 +393,7 @@ int main(int argc, char** argv) {
         (long long)kImage, (long long)kImage, (unsigned long long)train_seed,
         (unsigned long long)test_seed);
     // The vocabulary: every word a caption, question or answer can use.
-    std::vector<std::string> vocab_texts = {"a in the of what colour is ? photo"};
+    std::vector<std::string> vocab_texts = {"a in the of what colour is photo"};
     for (auto* names : {&sc::color_names(), &sc::shape_names(), &sc::size_names(),
                         &sc::quadrant_names(), &sc::relation_names(), &fashion_words()})
       for (const std::string& w : *names) vocab_texts.push_back(w);
@@ -690,7 +690,7 @@ int main(int argc, char** argv) {
     }
     const double vqa_acc = frac(all.model, all.n), vqa_2obj_acc = frac(second2.model, second2.n);
     std::printf(
-        "%lld questions \"what colour is the <shape> ?\" (one per object of each held-out "
+        "%lld questions \"what colour is the <shape>\" (one per object of each held-out "
         "scene), answered greedily.\n\n",
         (long long)nq);
     std::printf("  %-40s %6s %8s %22s\n", "questions", "count", "model", "first-object baseline");
@@ -709,7 +709,13 @@ int main(int argc, char** argv) {
         "the overall accuracy hides whether the model reads the question. Only the last row\n"
         "(question about the second object of a two-object scene, where the baseline is right\n"
         "only when both objects happen to share a colour) tests that the model binds the asked\n"
-        "shape to its own colour.\n",
+        "shape to its own colour.\n\n"
+        "Why the question has no trailing \"?\": the answer is predicted at the last prompt\n"
+        "position. Ending on the shape word, that position can attend straight from \"circle\" to\n"
+        "the visual token holding the circle and read its colour. With \"?\" appended, a first\n"
+        "layer must copy the shape word to the \"?\" position and a second use it to search the\n"
+        "image: a two-layer circuit our 2-layer model found late or not at all in the same\n"
+        "budget (seed 1: 0.63 on the last row with \"?\", 0.98 without).\n",
         frac(all.first, all.n));
     {
       std::vector<Tensor> imgs;
@@ -718,7 +724,7 @@ int main(int argc, char** argv) {
         if (test_scenes[q_scene[j]].objects.size() != 2) continue;
         imgs.push_back(q_images[j]);
         const std::string q = sc::color_question(test_scenes[q_scene[j]], q_obj[j]);
-        labels.push_back(q.substr(0, q.size() - 2) + "?\nanswer: " + tok.decode(answers[j]));
+        labels.push_back(q + "?\nanswer: " + tok.decode(answers[j]));
       }
       data::save_image_grid(imgs, 6, args.path("vqa.png"), labels, 4);
       std::printf("\nfigure: %s (two-object scenes with a question and the model's answer)\n",
@@ -766,7 +772,7 @@ int main(int argc, char** argv) {
     if (args.quick)
       std::printf(
           "  (--quick trains a smaller model for %lld steps; its test asserts the lower\n"
-          "  thresholds BLEU-4 >= 0.5, exact match >= 0.2, two-object VQA >= 0.4)\n",
+          "  thresholds BLEU-4 >= 0.5, exact match >= 0.2, two-object VQA >= 0.5)\n",
           (long long)steps);
 
     lesson::Result r;

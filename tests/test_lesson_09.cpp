@@ -38,8 +38,8 @@ TEST_CASE("lesson 09: quick run captions and answers questions about held-out sc
                         "position_acc", "vqa_acc", "vqa_2obj_acc"})
     CHECK(r[k] <= 1.0);
   // Quick mode thresholds (the lesson's small setting: 400 steps of 32 sequences, measured
-  // bleu4 0.71, exact 0.36, colour 0.84, shape 0.62, size 0.80, position 0.83, vqa 0.76,
-  // vqa_2obj 0.55; the default run aims much higher). Chance is 0.2 for a colour, 1/3 for a
+  // bleu4 0.65, exact 0.31, colour 0.83, shape 0.60, size 0.83, position 0.73, vqa 0.79,
+  // vqa_2obj 0.68; the default run aims much higher). Chance is 0.2 for a colour, 1/3 for a
   // shape, 1/2 for a size; naming the first object's colour answers about a fifth of the
   // second-object questions.
   CHECK(r["bleu4"] >= 0.5);
@@ -49,7 +49,7 @@ TEST_CASE("lesson 09: quick run captions and answers questions about held-out sc
   CHECK(r["size_acc"] >= 0.65);
   CHECK(r["position_acc"] >= 0.65);
   CHECK(r["vqa_acc"] >= 0.65);
-  CHECK(r["vqa_2obj_acc"] >= 0.4);
+  CHECK(r["vqa_2obj_acc"] >= 0.5);
   // The lesson shows greedy and sampled text and the VQA baseline table.
   CHECK(r.output.find("temperature") != std::string::npos);
   CHECK(r.output.find("first-object baseline") != std::string::npos);

@@ -101,7 +101,7 @@ TEST_CASE("scenes: captions, questions and answers") {
   one.objects.push_back({.color = 0, .shape = 0, .size = 0});
   one.quadrant = 0;
   CHECK(sc::caption(one) == "a small red circle in the top left");
-  CHECK(sc::color_question(one, 0) == "what colour is the circle ?");
+  CHECK(sc::color_question(one, 0) == "what colour is the circle");
   CHECK(sc::color_answer(one, 0) == "red");
 
   sc::Scene two;
@@ -109,7 +109,7 @@ TEST_CASE("scenes: captions, questions and answers") {
   two.objects.push_back({.color = 3, .shape = 2, .size = 0});
   two.relation = 0;
   CHECK(sc::caption(two) == "a large blue square above a small yellow triangle");
-  CHECK(sc::color_question(two, 1) == "what colour is the triangle ?");
+  CHECK(sc::color_question(two, 1) == "what colour is the triangle");
   CHECK(sc::color_answer(two, 1) == "yellow");
   two.relation = 3;
   CHECK(sc::caption(two) == "a large blue square right of a small yellow triangle");

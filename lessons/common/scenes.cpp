@@ -227,7 +227,7 @@ std::string color_question(const Scene& s, int object) {
   MMGRAD_CHECK(object >= 0 && object < static_cast<int>(s.objects.size()),
                "color_question: object ", object, " is not in a scene of ", s.objects.size(),
                " object(s)");
-  return "what colour is the " + shape_names()[s.objects[object].shape] + " ?";
+  return "what colour is the " + shape_names()[s.objects[object].shape];
 }
 
 std::string color_answer(const Scene& s, int object) {

@@ -67,7 +67,9 @@ Tensor render_scene(const Scene& scene, uint64_t seed, uint64_t index,
 
 // "a small red circle in the top left", "a large blue square above a small yellow triangle".
 std::string caption(const Scene& scene);
-// "what colour is the circle ?" about objects[object]; the answer is its colour name.
+// "what colour is the circle" about objects[object]; the answer is its colour name. No trailing
+// "?": the question ends on the word naming the object, so a model predicts the answer at the
+// very position where it reads which object is asked about (see lesson 09, section 7).
 std::string color_question(const Scene& scene, int object);
 std::string color_answer(const Scene& scene, int object);
 
