@@ -5,7 +5,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
+#include <thread>
+#include <vector>
 
 #include "core/error.h"
 #include "kernels/backend.h"
@@ -66,12 +69,30 @@ std::string Args::path(const std::string& file) const {
   return p.string();
 }
 
+// Threads of OTHER programs running right now: /proc/loadavg's "running/total" field counts
+// runnable threads, ourselves included. The median of a few samples 5 ms apart ignores a
+// passing blip. -1 where /proc/loadavg is unavailable (not Linux).
+static int other_running_threads() {
+  std::vector<int> seen;
+  for (int i = 0; i < 5; ++i) {
+    if (i > 0) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    std::ifstream f("/proc/loadavg");
+    double l1, l5, l15;
+    int running = 0;
+    char slash;
+    if (!(f >> l1 >> l5 >> l15 >> running >> slash)) return -1;
+    seen.push_back(std::max(0, running - 1));
+  }
+  std::sort(seen.begin(), seen.end());
+  return seen[seen.size() / 2];
+}
+
 // Picks the CPU thread count when neither --threads nor OMP_NUM_THREADS says. Every kernel forks
 // a team of threads and joins it at a barrier, hundreds of times per training step. When other
 // programs keep the cores busy, a team member is often descheduled and everyone else waits for it
-// at the barrier: on a loaded 2-core machine, 2 threads ran a training step ~20x SLOWER than 1.
-// So use only the cores that are idle: cores minus the 1-minute load average (rounded), at least
-// 1. Returns a note for the learner when it had to use fewer threads than cores.
+// at the barrier: on a loaded 2-core machine, 2 threads ran a training step ~20x SLOWER than 1
+// (on an idle one, 2 threads are ~1.4x faster). So use the cores nobody else is running on, at
+// least 1. Returns a note for the learner when that is fewer than all cores.
 static std::string choose_threads(Args& a) {
   const int cores = get_num_threads();
   if (a.threads > 0 || std::getenv("OMP_NUM_THREADS")) {
@@ -79,15 +100,13 @@ static std::string choose_threads(Args& a) {
     a.threads = get_num_threads();
     return "";
   }
-  double load[1] = {0.0};
-  const bool known = getloadavg(load, 1) == 1;
-  const int idle = known ? static_cast<int>(std::lround(cores - load[0])) : cores;
-  a.threads = std::clamp(idle, 1, cores);
+  const int others = other_running_threads();
+  a.threads = others < 0 ? cores : std::clamp(cores - others, 1, cores);
   set_num_threads(a.threads);
   if (a.threads == cores) return "";
-  return cat_str("(the machine is busy: load ", std::round(load[0] * 10) / 10, " on ", cores,
-                 " cores, so ", a.threads, " thread", a.threads == 1 ? "" : "s",
-                 "; --threads N overrides)");
+  return cat_str("(the machine is busy: ", others, " other thread", others == 1 ? "" : "s",
+                 " running on ", cores, " cores, so ", a.threads, " thread",
+                 a.threads == 1 ? "" : "s", " here; --threads N overrides)");
 }
 
 Args parse_args(int argc, char** argv, const std::string& lesson, const std::string& summary,
