@@ -42,6 +42,12 @@ inline bool is_svg(const std::string& s) {
   return s.rfind("<svg", 0) == 0 || s.rfind("<?xml", 0) == 0;
 }
 
+// The file at `path` is a whole SVG document: it starts like one and closes its root element.
+inline bool is_svg_file(const std::string& path) {
+  std::string s = mmgrad::testing::read_text(path);
+  return is_svg(s) && s.find("</svg>") != std::string::npos;
+}
+
 // Runs `lessons/<name> <args>` with its figures in out_dir(name). With MMGRAD_TEST_DEVICE set
 // (e.g. `MMGRAD_TEST_DEVICE=cuda ctest -R test_lesson` on a GPU machine), the lesson also gets
 // `--device <that>`, so every lesson test checks its thresholds on that device.

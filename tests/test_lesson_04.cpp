@@ -10,26 +10,8 @@
 
 #include "lesson_runner.h"
 
-namespace {
-
-std::string out_dir(const std::string& name) {
-  const char* tmp = std::getenv("TMPDIR");
-  return std::string(tmp ? tmp : "/tmp") + "/mmgrad_test_" + name;
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-bool is_svg(const std::string& path) {
-  std::string s = read_file(path);
-  return (s.rfind("<svg", 0) == 0 || s.rfind("<?xml", 0) == 0) && s.find("</svg>") != s.npos;
-}
-
-}  // namespace
+using lesson_test::out_dir;
+using mmgrad::testing::read_text;
 
 TEST_CASE("lesson 04: quick run, synthetic and Fashion-MNIST zero-shot, figures, checkpoint") {
   lesson_test::Run r = lesson_test::run_lesson("04_mini_clip", "--quick");
@@ -54,11 +36,11 @@ TEST_CASE("lesson 04: quick run, synthetic and Fashion-MNIST zero-shot, figures,
   for (const char* f : {"loss_synthetic.svg", "loss_fmnist.svg", "embeddings_synthetic.svg",
                         "embeddings_fmnist.svg"}) {
     INFO(f);
-    CHECK(is_svg(dir + "/" + f));
+    CHECK(lesson_test::is_svg_file(dir + "/" + f));
   }
-  CHECK(read_file(dir + "/synthetic_samples.png").rfind("\x89PNG", 0) == 0);
+  CHECK(read_text(dir + "/synthetic_samples.png").rfind("\x89PNG", 0) == 0);
   // the quick model's checkpoint (never the default cache file)
-  CHECK(read_file(dir + "/fmnist_clip_quick.ckpt").rfind("MMGRADCK", 0) == 0);
+  CHECK(read_text(dir + "/fmnist_clip_quick.ckpt").rfind("MMGRADCK", 0) == 0);
 }
 
 TEST_CASE("lesson 04: bad flags are clear errors with status 1") {

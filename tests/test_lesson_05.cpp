@@ -8,26 +8,8 @@
 
 #include "lesson_runner.h"
 
-namespace {
-
-std::string out_dir(const std::string& name) {
-  const char* tmp = std::getenv("TMPDIR");
-  return std::string(tmp ? tmp : "/tmp") + "/mmgrad_test_" + name;
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-bool is_svg(const std::string& path) {
-  std::string s = read_file(path);
-  return (s.rfind("<svg", 0) == 0 || s.rfind("<?xml", 0) == 0) && s.find("</svg>") != s.npos;
-}
-
-}  // namespace
+using lesson_test::out_dir;
+using mmgrad::testing::read_text;
 
 TEST_CASE("lesson 05: quick run, single-template and ensemble zero-shot accuracy, figures") {
   lesson_test::Run r = lesson_test::run_lesson("05_zero_shot", "--quick");
@@ -45,8 +27,8 @@ TEST_CASE("lesson 05: quick run, single-template and ensemble zero-shot accuracy
   // both comparisons are reported, met or missed
   CHECK(r.output.find("zero-shot accuracy >= 85%") != std::string::npos);
   CHECK(r.output.find("ensemble at least as good as the single template") != std::string::npos);
-  CHECK(is_svg(out_dir("05_zero_shot") + "/confusion.svg"));
-  CHECK(is_svg(out_dir("05_zero_shot") + "/per_class_accuracy.svg"));
+  CHECK(lesson_test::is_svg_file(out_dir("05_zero_shot") + "/confusion.svg"));
+  CHECK(lesson_test::is_svg_file(out_dir("05_zero_shot") + "/per_class_accuracy.svg"));
 }
 
 TEST_CASE("lesson 05: a bad flag value is a clear error with status 1") {

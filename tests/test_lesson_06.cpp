@@ -8,26 +8,8 @@
 
 #include "lesson_runner.h"
 
-namespace {
-
-std::string out_dir(const std::string& name) {
-  const char* tmp = std::getenv("TMPDIR");
-  return std::string(tmp ? tmp : "/tmp") + "/mmgrad_test_" + name;
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-bool is_svg(const std::string& path) {
-  std::string s = read_file(path);
-  return (s.rfind("<svg", 0) == 0 || s.rfind("<?xml", 0) == 0) && s.find("</svg>") != s.npos;
-}
-
-}  // namespace
+using lesson_test::out_dir;
+using mmgrad::testing::read_text;
 
 TEST_CASE("lesson 06: quick run, retrieval metrics in both directions, figures") {
   lesson_test::Run r = lesson_test::run_lesson("06_retrieval", "--quick");
@@ -53,11 +35,11 @@ TEST_CASE("lesson 06: quick run, retrieval metrics in both directions, figures")
   CHECK(r.output.find("image->text Recall@1 >= 85%") != std::string::npos);
 
   const std::string dir = out_dir("06_retrieval");
-  CHECK(is_svg(dir + "/recall_at_k.svg"));
-  CHECK(is_svg(dir + "/class_similarity.svg"));
-  CHECK(read_file(dir + "/top5_per_query.png").rfind("\x89PNG", 0) == 0);
+  CHECK(lesson_test::is_svg_file(dir + "/recall_at_k.svg"));
+  CHECK(lesson_test::is_svg_file(dir + "/class_similarity.svg"));
+  CHECK(read_text(dir + "/top5_per_query.png").rfind("\x89PNG", 0) == 0);
   // the grid's labels: 10 queries x 5 images, one line each
-  std::string labels = read_file(dir + "/top5_per_query.png.txt");
+  std::string labels = read_text(dir + "/top5_per_query.png.txt");
   int lines = 0;
   for (char c : labels) lines += c == '\n';
   CHECK(lines == 50);

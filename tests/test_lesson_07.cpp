@@ -8,26 +8,12 @@
 
 #include "lesson_runner.h"
 
+using lesson_test::out_dir;
+using mmgrad::testing::read_text;
+
 namespace {
 
-std::string out_dir(const std::string& name) {
-  const char* tmp = std::getenv("TMPDIR");
-  return std::string(tmp ? tmp : "/tmp") + "/mmgrad_test_" + name;
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-bool is_svg(const std::string& path) {
-  std::string s = read_file(path);
-  return (s.rfind("<svg", 0) == 0 || s.rfind("<?xml", 0) == 0) && s.find("</svg>") != s.npos;
-}
-
-bool is_png(const std::string& path) { return read_file(path).rfind("\x89PNG", 0) == 0; }
+bool is_png(const std::string& path) { return read_text(path).rfind("\x89PNG", 0) == 0; }
 
 }  // namespace
 
@@ -49,8 +35,8 @@ TEST_CASE("lesson 07: quick run, ViT and CNN zero-shot accuracy on held-out imag
   // the comparison is printed as one table with both encoders
   CHECK(r.output.find("encoder | image params | train s") != std::string::npos);
   const std::string dir = out_dir("07_vit_clip");
-  CHECK(is_svg(dir + "/loss_curves.svg"));
-  CHECK(is_svg(dir + "/comparison.svg"));
+  CHECK(lesson_test::is_svg_file(dir + "/loss_curves.svg"));
+  CHECK(lesson_test::is_svg_file(dir + "/comparison.svg"));
   CHECK(is_png(dir + "/patches.png"));
   CHECK(is_png(dir + "/cls_attention.png"));
 }

@@ -9,26 +9,8 @@
 
 #include "lesson_runner.h"
 
-namespace {
-
-std::string out_dir(const std::string& name) {
-  const char* tmp = std::getenv("TMPDIR");
-  return std::string(tmp ? tmp : "/tmp") + "/mmgrad_test_" + name;
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-bool is_svg(const std::string& path) {
-  std::string s = read_file(path);
-  return (s.rfind("<svg", 0) == 0 || s.rfind("<?xml", 0) == 0) && s.find("</svg>") != s.npos;
-}
-
-}  // namespace
+using lesson_test::out_dir;
+using mmgrad::testing::read_text;
 
 TEST_CASE("lesson 08: quick run, alignment test on held-out images, failure probes, figures") {
   lesson_test::Run r = lesson_test::run_lesson("08_alignment_quality", "--quick");
@@ -59,9 +41,9 @@ TEST_CASE("lesson 08: quick run, alignment test on held-out images, failure prob
   CHECK(r["synonym_acc"] <= 0.3);
   CHECK(r["inverted_acc"] <= 0.3);
   const std::string dir = out_dir("08_alignment_quality");
-  CHECK(is_svg(dir + "/margins.svg"));
-  CHECK(is_svg(dir + "/per_class_alignment.svg"));
-  CHECK(is_svg(dir + "/limitations.svg"));
+  CHECK(lesson_test::is_svg_file(dir + "/margins.svg"));
+  CHECK(lesson_test::is_svg_file(dir + "/per_class_alignment.svg"));
+  CHECK(lesson_test::is_svg_file(dir + "/limitations.svg"));
 }
 
 TEST_CASE("lesson 08: an unknown flag is a clear error with status 1") {

@@ -7,21 +7,8 @@
 
 #include "lesson_runner.h"
 
-namespace {
-
-std::string out_dir(const std::string& name) {
-  const char* tmp = std::getenv("TMPDIR");
-  return std::string(tmp ? tmp : "/tmp") + "/mmgrad_test_" + name;
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-}  // namespace
+using lesson_test::out_dir;
+using mmgrad::testing::read_text;
 
 TEST_CASE("lesson 09: quick run captions and answers questions about held-out scenes") {
   // Scenes only (--fashion 0): the test must not depend on the Fashion-MNIST download.
@@ -57,12 +44,12 @@ TEST_CASE("lesson 09: quick run captions and answers questions about held-out sc
   const std::string dir = out_dir("09_vlm");
   for (const char* f : {"captions.png", "vqa.png"}) {
     INFO(f);
-    CHECK(read_file(dir + "/" + f).rfind("\x89PNG", 0) == 0);
+    CHECK(read_text(dir + "/" + f).rfind("\x89PNG", 0) == 0);
   }
-  const std::string svg = read_file(dir + "/loss.svg");
+  const std::string svg = read_text(dir + "/loss.svg");
   CHECK((svg.rfind("<svg", 0) == 0 || svg.rfind("<?xml", 0) == 0));
   // The caption file next to the grid holds generated captions.
-  CHECK(read_file(dir + "/captions.png.txt").find("\ta ") != std::string::npos);
+  CHECK(read_text(dir + "/captions.png.txt").find("\ta ") != std::string::npos);
 }
 
 TEST_CASE("lesson 09: a bad setting is a clear error with status 1") {

@@ -9,23 +9,8 @@
 #include "data/fashion_mnist.h"
 #include "lesson_runner.h"
 
-namespace {
-
-std::string out_dir(const std::string& name) {
-  const char* tmp = std::getenv("TMPDIR");
-  return std::string(tmp ? tmp : "/tmp") + "/mmgrad_test_" + name;
-}
-
-std::string read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
-
-bool is_svg(const std::string& s) { return s.rfind("<svg", 0) == 0 || s.rfind("<?xml", 0) == 0; }
-
-}  // namespace
+using lesson_test::out_dir;
+using mmgrad::testing::read_text;
 
 TEST_CASE("lesson 11: quick run, four objectives on the same batches, held-out accuracy") {
   if (!mmgrad::data::fashion_mnist_available()) {
@@ -72,9 +57,9 @@ TEST_CASE("lesson 11: quick run, four objectives on the same batches, held-out a
                         "accuracy.svg", "confusion_infonce.svg", "confusion_hard.svg",
                         "confusion_masked.svg", "confusion_masked_infonce.svg"}) {
     INFO(f);
-    CHECK(is_svg(read_file(dir + "/" + f)));
+    CHECK(lesson_test::is_svg(read_text(dir + "/" + f)));
   }
-  CHECK(read_file(dir + "/accuracy.svg").find("Pullover") != std::string::npos);
+  CHECK(read_text(dir + "/accuracy.svg").find("Pullover") != std::string::npos);
 }
 
 TEST_CASE("lesson 11: bad settings are clear errors with status 1") {
