@@ -4,7 +4,8 @@
 #   make lessons  build the lesson programs (run one: ./build/lessons/01_autograd_tour)
 #   make bench    build and run the benchmarks
 #   make deps     install missing Debian packages
-#   make debug    an ASan/UBSan debug build in build-debug/, with its tests
+#   make debug    an ASan/UBSan debug build in build-debug/ and its tests (without the lessons,
+#                 whose training runs would take minutes each unoptimised)
 BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
@@ -35,7 +36,8 @@ bench: $(BUILD)/CMakeCache.txt
 
 debug:
 	@scripts/deps.sh
-	cmake -S . -B build-debug -DCMAKE_BUILD_TYPE=Debug -DMMGRAD_SANITIZE=ON -DMMGRAD_CUDA=OFF
+	cmake -S . -B build-debug -DCMAKE_BUILD_TYPE=Debug -DMMGRAD_SANITIZE=ON -DMMGRAD_CUDA=OFF \
+	  -DMMGRAD_BUILD_LESSONS=OFF -DMMGRAD_BUILD_BENCH=OFF
 	cmake --build build-debug -j $(JOBS)
 	cd build-debug && ctest --output-on-failure -j $(JOBS)
 
