@@ -284,9 +284,9 @@ Tensor class_target_clip_loss(const Tensor& logits, const Tensor& labels) {
   return (i2t + t2i) * 0.5;
 }
 
-TrainLog train_clip(MiniCLIP& model, const Tensor& images, const Tensor& labels,
-                    const CaptionBank& captions, const TrainOptions& o, Device device) {
-  const char* op = "train_clip";
+ClipBatches::ClipBatches(const Tensor& images, const Tensor& labels, const CaptionBank& captions,
+                         const TrainOptions& o, Device device, const char* op)
+    : images_(images), captions_(captions), o_(o), device_(device), gen_(o.seed * 7919 + 17) {
   MMGRAD_CHECK(images.defined() && labels.defined() && images.dim() == 4 &&
                    images.dtype() == kFloat32 && labels.dim() == 1 && labels.dtype() == kInt64 &&
                    labels.size(0) == images.size(0),
@@ -298,89 +298,98 @@ TrainLog train_clip(MiniCLIP& model, const Tensor& images, const Tensor& labels,
                    o.warmup_steps >= 0 && o.warmup_steps <= o.steps,
                op, ": bad options (", o.str(), ") for ", n,
                " images; need steps > 0, 2 <= batch <= N, lr > 0, warmup <= steps");
-  std::vector<int64_t> tmpl = o.templates;
-  if (tmpl.empty())
-    for (int64_t t = 0; t < captions.num_templates(); ++t) tmpl.push_back(t);
-  for (int64_t t : tmpl)
+  templates_ = o.templates;
+  if (templates_.empty())
+    for (int64_t t = 0; t < captions.num_templates(); ++t) templates_.push_back(t);
+  for (int64_t t : templates_)
     MMGRAD_CHECK(t >= 0 && t < captions.num_templates(), op, ": template ", t, " out of range (",
                  captions.num_templates(), " templates)");
-  const std::vector<int64_t> y = labels.to_vector<int64_t>();
-  for (int64_t v : y)
+  y_ = labels.to_vector<int64_t>();
+  for (int64_t v : y_)
     MMGRAD_CHECK(v >= 0 && v < captions.num_classes(), op, ": label ", v, " has no caption (",
                  captions.num_classes(), " classes)");
+  per_epoch_ = n / o.batch_size;
+}
 
+ClipBatches::Batch ClipBatches::next(int64_t step) {
+  const int64_t b = step % per_epoch_;
+  if (b == 0)
+    order_ = data::permutation(images_.size(0), o_.seed, static_cast<uint64_t>(step / per_epoch_));
+  Batch out;
+  out.idx.assign(order_.begin() + b * o_.batch_size, order_.begin() + (b + 1) * o_.batch_size);
+  std::vector<int64_t> pick =
+      Tensor::randint(0, static_cast<int64_t>(templates_.size()), {o_.batch_size}, kInt64, &gen_)
+          .to_vector<int64_t>();
+  std::vector<int64_t> slot(static_cast<size_t>(captions_.tokens.size(0)), -1);
+  out.labels.resize(out.idx.size());
+  out.which.resize(out.idx.size());
+  for (size_t i = 0; i < out.idx.size(); ++i) {
+    out.labels[i] = y_[out.idx[i]];
+    const int64_t r = captions_.row(out.labels[i], templates_[pick[i]]);
+    if (slot[r] < 0) {
+      slot[r] = static_cast<int64_t>(out.unique_rows.size());
+      out.unique_rows.push_back(r);
+    }
+    out.which[i] = slot[r];
+  }
+  out.images = data::take_rows(images_, out.idx).to(device_);
+  out.tokens = data::take_rows(captions_.tokens, out.unique_rows).to(device_);
+  out.gather = Tensor::from_vector(out.which).to(device_);
+  return out;
+}
+
+ClipOptimizer::ClipOptimizer(MiniCLIP& model, const TrainOptions& o)
+    : model_(model), params_(model.parameters()), grad_clip_(o.grad_clip) {
   // The logit scale is a parameter of the model (criterion), so the optimizer updates it too.
-  std::vector<Tensor> params = model.parameters();
-  std::unique_ptr<optim::Adam> opt;
   if (o.weight_decay > 0)
-    opt = std::make_unique<optim::AdamW>(
-        params, optim::AdamWOptions{.lr = o.lr, .weight_decay = o.weight_decay});
+    opt_ = std::make_unique<optim::AdamW>(
+        params_, optim::AdamWOptions{.lr = o.lr, .weight_decay = o.weight_decay});
   else
-    opt = std::make_unique<optim::Adam>(params, optim::AdamOptions{.lr = o.lr});
-  std::unique_ptr<optim::LRScheduler> sched;
+    opt_ = std::make_unique<optim::Adam>(params_, optim::AdamOptions{.lr = o.lr});
   if (o.cosine)
-    sched = std::make_unique<optim::CosineWithWarmup>(*opt, o.warmup_steps, o.steps,
-                                                      o.lr * o.min_lr_ratio);
+    sched_ = std::make_unique<optim::CosineWithWarmup>(*opt_, o.warmup_steps, o.steps,
+                                                       o.lr * o.min_lr_ratio);
   else if (o.warmup_steps > 0)
-    sched = std::make_unique<optim::LambdaLR>(*opt, [w = o.warmup_steps](int64_t k) {
+    sched_ = std::make_unique<optim::LambdaLR>(*opt_, [w = o.warmup_steps](int64_t k) {
       return k < w ? static_cast<double>(k + 1) / static_cast<double>(w) : 1.0;
     });
+}
 
-  // Batches: shuffled passes over the images (an epoch order per pass); each image gets a
-  // caption of its class under a template drawn at random (the generator is seeded).
-  Generator gen(o.seed * 7919 + 17);
-  const int64_t per_epoch = n / o.batch_size;
-  std::vector<int64_t> order;
+void ClipOptimizer::step() {
+  if (grad_clip_ > 0) optim::clip_grad_norm_(params_, grad_clip_);
+  opt_->step();
+  if (sched_) sched_->step();
+  model_.criterion->clamp_logit_scale_();  // keep 1 / temperature within CLIP's cap of 100
+}
+
+TrainLog train_clip(MiniCLIP& model, const Tensor& images, const Tensor& labels,
+                    const CaptionBank& captions, const TrainOptions& o, Device device) {
+  const char* op = "train_clip";
+  ClipBatches batches(images, labels, captions, o, device, op);
+  ClipOptimizer optimizer(model, o);
   TrainLog log;
   log.losses.reserve(static_cast<size_t>(o.steps));
   const auto t0 = std::chrono::steady_clock::now();
   model.train();
   for (int64_t step = 0; step < o.steps; ++step) {
-    const int64_t b = step % per_epoch;
-    if (b == 0) order = data::permutation(n, o.seed, static_cast<uint64_t>(step / per_epoch));
-    std::vector<int64_t> idx(order.begin() + b * o.batch_size,
-                             order.begin() + (b + 1) * o.batch_size);
-    std::vector<int64_t> pick =
-        Tensor::randint(0, static_cast<int64_t>(tmpl.size()), {o.batch_size}, kInt64, &gen)
-            .to_vector<int64_t>();
-    // The batch holds at most num_classes * num_templates distinct captions (80 for 256
-    // images), so each distinct caption is encoded once and its embedding is gathered for every
-    // image it belongs to: the same loss and gradients as encoding all 256 rows, at a third of
-    // the text encoder's cost. (index_select's backward adds the gradients of the copies.)
-    std::vector<int64_t> slot(static_cast<size_t>(captions.tokens.size(0)), -1);
-    std::vector<int64_t> unique_rows, which(idx.size());
-    for (size_t i = 0; i < idx.size(); ++i) {
-      const int64_t r = captions.row(y[idx[i]], tmpl[pick[i]]);
-      if (slot[r] < 0) {
-        slot[r] = static_cast<int64_t>(unique_rows.size());
-        unique_rows.push_back(r);
-      }
-      which[i] = slot[r];
-    }
+    ClipBatches::Batch batch = batches.next(step);
     std::vector<int64_t> count(static_cast<size_t>(captions.num_classes()), 0);
-    for (int64_t i : idx) ++count[y[i]];
+    for (int64_t c : batch.labels) ++count[c];
     double floor = 0;
-    for (int64_t i : idx) floor += std::log(static_cast<double>(count[y[i]]));
-    log.loss_floor += floor / static_cast<double>(idx.size()) / static_cast<double>(o.steps);
-    Tensor x = data::take_rows(images, idx).to(device);
-    Tensor t = data::take_rows(captions.tokens, unique_rows).to(device);
-    Tensor gather = Tensor::from_vector(which).to(device);
+    for (int64_t c : batch.labels) floor += std::log(static_cast<double>(count[c]));
+    log.loss_floor +=
+        floor / static_cast<double>(batch.labels.size()) / static_cast<double>(o.steps);
 
-    opt->zero_grad();
-    Tensor img_emb = model.image_encoder->forward(x);
-    Tensor txt_emb = index_select(model.text_encoder->forward(t), 0, gather);
+    optimizer.zero_grad();
+    Tensor img_emb = model.image_encoder->forward(batch.images);
+    Tensor txt_emb = index_select(model.text_encoder->forward(batch.tokens), 0, batch.gather);
     nn::ClipLossResult res = model.criterion->forward(img_emb, txt_emb);
     Tensor loss = res.loss;
-    if (o.class_targets) {
-      std::vector<int64_t> cls(idx.size());
-      for (size_t i = 0; i < idx.size(); ++i) cls[i] = y[idx[i]];
-      loss = class_target_clip_loss(res.logits_per_image, Tensor::from_vector(cls).to(device));
-    }
+    if (o.class_targets)
+      loss = class_target_clip_loss(res.logits_per_image,
+                                    Tensor::from_vector(batch.labels).to(device));
     loss.backward();
-    if (o.grad_clip > 0) optim::clip_grad_norm_(params, o.grad_clip);
-    opt->step();
-    if (sched) sched->step();
-    model.criterion->clamp_logit_scale_();  // keep 1 / temperature within CLIP's cap of 100
+    optimizer.step();
     log.losses.push_back(loss.item());
     MMGRAD_CHECK(std::isfinite(log.losses.back()), op, ": the loss became ", log.losses.back(),
                  " at step ", step, " (", o.str(), "); lower the learning rate");

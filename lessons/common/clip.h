@@ -22,6 +22,9 @@
 #include "data/tokenizer.h"
 #include "nn/layers.h"
 #include "nn/losses.h"
+#include "nn/lr_scheduler.h"
+#include "nn/optim.h"
+#include "tensor/generator.h"
 
 namespace mmgrad::clip {
 
@@ -204,6 +207,59 @@ struct TrainLog {
   double loss_floor = 0.0;
   // Mean loss over the last `n` steps (a smoother "final loss").
   double tail_mean(size_t n = 20) const;
+};
+
+// The batches train_clip trains on, one per step: shuffled passes over the images, epoch after
+// epoch (data::permutation(n, seed, epoch)), each image with a caption of its class under a
+// template drawn from a generator seeded by options.seed. Any objective trained with the same
+// options sees the same (image, caption) pairs in the same order (lesson 11 relies on it). The
+// constructor checks images [N, C, H, W] float32, labels [N] int64 (CPU) and the options;
+// errors name `op`.
+class ClipBatches {
+ public:
+  ClipBatches(const Tensor& images, const Tensor& labels, const CaptionBank& captions,
+              const TrainOptions& options, Device device, const char* op);
+
+  struct Batch {
+    std::vector<int64_t> idx, labels;  // the batch's image rows and their classes
+    // A batch holds at most classes x templates distinct captions (80 for 256 images), so each
+    // is encoded once and its embedding gathered for every image it belongs to: the same loss
+    // and gradients as encoding all rows (index_select's backward adds up the copies' gradients)
+    // at a fraction of the text encoder's cost. Image i's caption is unique_rows[which[i]].
+    std::vector<int64_t> unique_rows, which;
+    Tensor images, tokens, gather;  // on the device: the images, the distinct captions' tokens,
+                                    // and `which` as an int64 index
+  };
+  // The batch of training step `step` (steps are drawn in order 0, 1, 2, ...).
+  Batch next(int64_t step);
+
+ private:
+  const Tensor& images_;
+  const CaptionBank& captions_;
+  TrainOptions o_;
+  Device device_;
+  std::vector<int64_t> y_, templates_, order_;
+  Generator gen_;
+  int64_t per_epoch_;
+};
+
+// The optimizer of train_clip: Adam (AdamW when weight_decay > 0) over every parameter of the
+// model, including the logit scale, with the options' schedule (cosine with linear warm-up, or
+// linear warm-up alone).
+class ClipOptimizer {
+ public:
+  ClipOptimizer(MiniCLIP& model, const TrainOptions& options);
+  void zero_grad() { opt_->zero_grad(); }
+  // After backward(): clips the gradient norm (options.grad_clip), updates, advances the
+  // schedule, and clamps the logit scale to CLIP's cap (1 / temperature <= 100).
+  void step();
+
+ private:
+  MiniCLIP& model_;
+  std::vector<Tensor> params_;
+  double grad_clip_;
+  std::unique_ptr<optim::Adam> opt_;
+  std::unique_ptr<optim::LRScheduler> sched_;
 };
 
 // Trains the model on (image, caption) pairs: each step takes batch_size images (a shuffled

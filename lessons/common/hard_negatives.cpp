@@ -257,92 +257,30 @@ RunLog train_with_objective(clip::MiniCLIP& model, const Tensor& images, const T
                             const clip::CaptionBank& captions, const clip::TrainOptions& o,
                             const Objective& objective, Device device) {
   const char* op = "train_with_objective";
-  MMGRAD_CHECK(images.defined() && labels.defined() && images.dim() == 4 &&
-                   images.dtype() == kFloat32 && labels.dim() == 1 && labels.dtype() == kInt64 &&
-                   labels.size(0) == images.size(0),
-               op, ": images ", describe_or(images), ", labels ", describe_or(labels),
-               "; expected float32 [N, C, H, W] and int64 [N]");
-  const int64_t n = images.size(0);
-  MMGRAD_CHECK(o.steps > 0 && o.batch_size >= 2 && o.batch_size <= n && o.lr > 0 &&
-                   o.warmup_steps >= 0 && o.warmup_steps <= o.steps,
-               op, ": bad options (", o.str(), ") for ", n,
-               " images; need steps > 0, 2 <= batch <= N, lr > 0, warmup <= steps");
-  std::vector<int64_t> tmpl = o.templates;
-  if (tmpl.empty())
-    for (int64_t t = 0; t < captions.num_templates(); ++t) tmpl.push_back(t);
-  for (int64_t t : tmpl)
-    MMGRAD_CHECK(t >= 0 && t < captions.num_templates(), op, ": template ", t, " out of range (",
-                 captions.num_templates(), " templates)");
-  const std::vector<int64_t> y = labels.to_vector<int64_t>();
-  for (int64_t v : y)
-    MMGRAD_CHECK(v >= 0 && v < captions.num_classes(), op, ": label ", v, " has no caption (",
-                 captions.num_classes(), " classes)");
-
-  // The optimizer and schedule of clip::train_clip.
-  std::vector<Tensor> params = model.parameters();
-  std::unique_ptr<optim::Adam> opt;
-  if (o.weight_decay > 0)
-    opt = std::make_unique<optim::AdamW>(
-        params, optim::AdamWOptions{.lr = o.lr, .weight_decay = o.weight_decay});
-  else
-    opt = std::make_unique<optim::Adam>(params, optim::AdamOptions{.lr = o.lr});
-  std::unique_ptr<optim::LRScheduler> sched;
-  if (o.cosine)
-    sched = std::make_unique<optim::CosineWithWarmup>(*opt, o.warmup_steps, o.steps,
-                                                      o.lr * o.min_lr_ratio);
-  else if (o.warmup_steps > 0)
-    sched = std::make_unique<optim::LambdaLR>(*opt, [w = o.warmup_steps](int64_t k) {
-      return k < w ? static_cast<double>(k + 1) / static_cast<double>(w) : 1.0;
-    });
-
-  // The batches of clip::train_clip: shuffled passes (data::permutation(n, seed, epoch)) and a
-  // template per image drawn from a generator seeded the same way, so every objective trained
-  // with the same seed sees the same (image, caption) pairs in the same order.
-  Generator gen(o.seed * 7919 + 17);
-  const int64_t per_epoch = n / o.batch_size;
-  std::vector<int64_t> order;
+  // The batches and the optimizer of clip::train_clip: every objective trained with the same
+  // options sees the same (image, caption) pairs in the same order.
+  clip::ClipBatches batches(images, labels, captions, o, device, op);
+  clip::ClipOptimizer optimizer(model, o);
   RunLog log;
   log.losses.reserve(static_cast<size_t>(o.steps));
   const HardNegativeOptions uniform;  // the implicit weights of standard InfoNCE
   const auto t0 = std::chrono::steady_clock::now();
   model.train();
   for (int64_t step = 0; step < o.steps; ++step) {
-    const int64_t b = step % per_epoch;
-    if (b == 0) order = data::permutation(n, o.seed, static_cast<uint64_t>(step / per_epoch));
-    std::vector<int64_t> idx(order.begin() + b * o.batch_size,
-                             order.begin() + (b + 1) * o.batch_size);
-    std::vector<int64_t> pick =
-        Tensor::randint(0, static_cast<int64_t>(tmpl.size()), {o.batch_size}, kInt64, &gen)
-            .to_vector<int64_t>();
-    // As in clip::train_clip, each distinct caption of the batch (at most classes x templates)
-    // is encoded once and gathered for every image that carries it: the same loss and
-    // gradients as encoding every row, for a fraction of the text encoder's cost.
-    std::vector<int64_t> slot(static_cast<size_t>(captions.tokens.size(0)), -1);
-    std::vector<int64_t> unique_rows, which(idx.size()), batch_labels(idx.size());
-    for (size_t i = 0; i < idx.size(); ++i) {
-      batch_labels[i] = y[idx[i]];
-      const int64_t r = captions.row(y[idx[i]], tmpl[pick[i]]);
-      if (slot[r] < 0) {
-        slot[r] = static_cast<int64_t>(unique_rows.size());
-        unique_rows.push_back(r);
-      }
-      which[i] = slot[r];
-    }
+    clip::ClipBatches::Batch batch = batches.next(step);
+    const std::vector<int64_t>& which = batch.which;
     // The false negatives of this batch: same-class pairs, and among them identical captions.
     int64_t same_caption = 0;
-    for (size_t i = 0; i < idx.size(); ++i)
-      for (size_t j = 0; j < idx.size(); ++j) same_caption += j != i && which[j] == which[i];
-    const auto bn = static_cast<double>(idx.size());
-    Tensor x = data::take_rows(images, idx).to(device);
-    Tensor t = data::take_rows(captions.tokens, unique_rows).to(device);
-    Tensor gather = Tensor::from_vector(which).to(device);
-    Tensor yb = Tensor::from_vector(batch_labels).to(device);
+    for (size_t i = 0; i < which.size(); ++i)
+      for (size_t j = 0; j < which.size(); ++j) same_caption += j != i && which[j] == which[i];
+    const auto bn = static_cast<double>(which.size());
+    Tensor yb = Tensor::from_vector(batch.labels).to(device);
     log.false_negatives.push_back(static_cast<double>(count_same_class_pairs(yb.cpu())) / bn);
     log.same_caption.push_back(static_cast<double>(same_caption) / bn);
 
-    opt->zero_grad();
-    Tensor img = model.image_encoder->forward(x);
-    Tensor txt = index_select(model.text_encoder->forward(t), 0, gather);
+    optimizer.zero_grad();
+    Tensor img = model.image_encoder->forward(batch.images);
+    Tensor txt = index_select(model.text_encoder->forward(batch.tokens), 0, batch.gather);
     Tensor loss, logits;
     NegativeWeights w;
     if (objective.standard) {
@@ -360,10 +298,7 @@ RunLog train_with_objective(clip::MiniCLIP& model, const Tensor& images, const T
       w = r.weights;
     }
     loss.backward();
-    if (o.grad_clip > 0) optim::clip_grad_norm_(params, o.grad_clip);
-    opt->step();
-    if (sched) sched->step();
-    model.criterion->clamp_logit_scale_();
+    optimizer.step();
     log.losses.push_back(loss.item());
     MMGRAD_CHECK(std::isfinite(log.losses.back()), op, ": the ", objective.name, " loss became ",
                  log.losses.back(), " at step ", step, " (", o.str(), "); lower the learning rate");
