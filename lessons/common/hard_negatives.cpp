@@ -152,18 +152,24 @@ Tensor weighted_infonce(const Tensor& logits, const Tensor& offsets) {
   return cross_entropy(add(logits, offsets), target);
 }
 
-Tensor weighted_clip_loss(const Tensor& image_emb, const Tensor& text_emb,
-                          const Tensor& logit_scale, const NegativeWeights& weights,
-                          Tensor* logits_out) {
-  const char* op = "weighted_clip_loss";
+// Checks a batch of pairs (image i with text i: two floating [N, D] tensors alike in shape, dtype
+// and device) and returns their cosine similarities [N, N], row = image, column = text.
+static Tensor pair_cosines(const char* op, const Tensor& image_emb, const Tensor& text_emb) {
   check_embeddings(op, image_emb, "image_emb");
   check_embeddings(op, text_emb, "text_emb");
   MMGRAD_CHECK(image_emb.shape() == text_emb.shape() && image_emb.dtype() == text_emb.dtype() &&
                    image_emb.device() == text_emb.device(),
                op, ": image_emb ", describe(image_emb), " and text_emb ", describe(text_emb),
                " must match in shape, dtype and device (pair i = image i with text i)");
+  return matmul(normalize(image_emb, 1), normalize(text_emb, 1).t());
+}
+
+Tensor weighted_clip_loss(const Tensor& image_emb, const Tensor& text_emb,
+                          const Tensor& logit_scale, const NegativeWeights& weights,
+                          Tensor* logits_out) {
+  const char* op = "weighted_clip_loss";
+  const Tensor cos = pair_cosines(op, image_emb, text_emb);
   const Tensor scale = capped_scale(op, logit_scale, image_emb);
-  const Tensor cos = matmul(normalize(image_emb, 1), normalize(text_emb, 1).t());
   check_weights(op, weights, cos);
   return symmetric_loss(cos, scale, weights, logits_out);
 }
@@ -172,14 +178,8 @@ HardNegativeLossResult hard_negative_clip_loss(const Tensor& image_emb, const Te
                                                const Tensor& logit_scale, const Tensor& labels,
                                                const HardNegativeOptions& options) {
   const char* op = "hard_negative_clip_loss";
-  check_embeddings(op, image_emb, "image_emb");
-  check_embeddings(op, text_emb, "text_emb");
-  MMGRAD_CHECK(image_emb.shape() == text_emb.shape() && image_emb.dtype() == text_emb.dtype() &&
-                   image_emb.device() == text_emb.device(),
-               op, ": image_emb ", describe(image_emb), " and text_emb ", describe(text_emb),
-               " must match in shape, dtype and device (pair i = image i with text i)");
+  const Tensor cos = pair_cosines(op, image_emb, text_emb);
   const Tensor scale = capped_scale(op, logit_scale, image_emb);
-  const Tensor cos = matmul(normalize(image_emb, 1), normalize(text_emb, 1).t());
   HardNegativeLossResult r;
   // The weights see the similarities but do not depend on them as far as autograd knows.
   r.weights = negative_weights(cos.detach(), labels, options);
