@@ -31,6 +31,24 @@ Node::~Node() {
   }  // n is released here with no uniquely owned children left: no recursion
 }
 
+SavedTensor::SavedTensor(Node* owner) { owner->saved_.push_back(this); }
+
+SavedTensor& SavedTensor::operator=(const Tensor& t) {
+  t_ = t.defined() ? t.detach() : Tensor();
+  version_ = t.defined() ? t.storage()->version() : 0;
+  return *this;
+}
+
+void Node::release_saved() {
+  for (SavedTensor* s : saved_) s->t_ = Tensor();
+}
+
+size_t Node::saved_tensors_held() const {
+  size_t n = 0;
+  for (const SavedTensor* s : saved_) n += s->defined() ? 1 : 0;
+  return n;
+}
+
 const Tensor& SavedTensor::get() const {
   MMGRAD_CHECK(t_.defined(),
                "backward: a tensor saved for backward was already freed. Trying to backward through "

@@ -28,23 +28,33 @@ struct Edge {
 
 // A tensor saved for the backward pass, with the storage version it had when saved. In-place
 // writes bump the version; using a changed tensor would give a wrong gradient, so get() throws.
+//
+// The Node owns what it saves: a SavedTensor is declared as a member of its Node with the Node
+// as its owner, `SavedTensor y{this};`, which registers it with the Node. After a backward pass
+// (unless the graph is retained) the engine releases every registered tensor at once, so no Node
+// frees anything by hand, and a SavedTensor that is not registered does not compile (there is
+// no default constructor).
 class SavedTensor {
  public:
-  SavedTensor() = default;
-  SavedTensor(const Tensor& t)  // NOLINT(google-explicit-constructor)
-      : t_(t.defined() ? t.detach() : Tensor()),
-        version_(t.defined() ? t.storage()->version() : 0) {}
+  explicit SavedTensor(Node* owner);
+  SavedTensor(const SavedTensor&) = delete;
+  SavedTensor& operator=(const SavedTensor&) = delete;
+  // Saves t (a detached handle: saving never keeps the graph above t alive) and its version.
+  SavedTensor& operator=(const Tensor& t);
   const Tensor& get() const;
   bool defined() const { return t_.defined(); }
-  void reset() { t_ = Tensor(); }
 
  private:
+  friend class Node;
   Tensor t_;
   uint32_t version_ = 0;
 };
 
 class Node {
  public:
+  Node() = default;
+  Node(const Node&) = delete;  // saved tensors register their address with their Node
+  Node& operator=(const Node&) = delete;
   // Not defaulted: a long chain of nodes (a loop of thousands of ops) would otherwise be freed
   // by recursion, one stack frame per node, and overflow the stack. See engine.cpp.
   virtual ~Node();
@@ -53,8 +63,11 @@ class Node {
   // Given dL/d(output), returns dL/d(input i) for each input edge, in order. An entry may be
   // undefined when that input needs no gradient. Runs with grad mode off.
   virtual std::vector<Tensor> backward(const Tensor& grad_output) = 0;
-  // Drops saved tensors after a backward pass that does not retain the graph.
-  virtual void release_saved() {}
+  // Drops every saved tensor (the engine calls it after a backward pass that does not retain
+  // the graph). Not virtual: the Node owns what it saves, so there is nothing op-specific to do.
+  void release_saved();
+  // How many of this Node's saved tensors still hold a tensor (0 after release_saved()).
+  size_t saved_tensors_held() const;
 
   bool needs_grad(size_t i) const { return i < next.size() && next[i].needed(); }
 
@@ -67,12 +80,17 @@ class Node {
   std::weak_ptr<TensorImpl> retained_output;  // set by retain_grad()
   int64_t topo_index = -1;           // scratch space for the engine
   uint64_t visit_epoch = 0;          // the engine's "seen" mark (one epoch per backward pass)
+
+ private:
+  friend class SavedTensor;
+  std::vector<SavedTensor*> saved_;  // registered by SavedTensor's constructor
 };
 
 // Creates a node of type N for an op whose result is `out`, when grad mode is on and any input
 // requires a gradient; wires its edges and makes it out's grad_fn. Returns nullptr otherwise,
 // so an op writes:
 //   if (auto node = make_node<MulBackward>(out, {a, b})) { node->a = a; node->b = b; }
+// (a and b being the node's SavedTensor members).
 template <class N>
 std::shared_ptr<N> make_node(Tensor& out, std::initializer_list<Tensor> inputs);
 

@@ -63,14 +63,10 @@ struct ConvShape {
 }  // namespace
 
 struct Conv2dBackward : Node {
-  SavedTensor x, weight;  // contiguous; x only when dL/dW is needed, weight only for dL/dx
+  SavedTensor x{this}, weight{this};  // contiguous; x only when dL/dW is needed, weight only for dL/dx
   ConvShape s;
   const char* name() const override { return "conv2d"; }
   std::vector<Tensor> backward(const Tensor& g) override;
-  void release_saved() override {
-    x.reset();
-    weight.reset();
-  }
 };
 
 std::vector<Tensor> Conv2dBackward::backward(const Tensor& grad) {

@@ -9,10 +9,9 @@
 namespace mmgrad {
 
 struct DropoutBackward : Node {
-  SavedTensor mask;  // 1 / (1 - p) where kept, 0 where dropped; x's shape and dtype
+  SavedTensor mask{this};  // 1 / (1 - p) where kept, 0 where dropped; x's shape and dtype
   const char* name() const override { return "dropout"; }
   std::vector<Tensor> backward(const Tensor& g) override { return {mul(g, mask.get())}; }
-  void release_saved() override { mask.reset(); }
 };
 
 Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {

@@ -1,5 +1,6 @@
-// Elementwise ops: each forward, then its backward (the local derivative times the incoming
-// gradient, summed back over broadcast dimensions).
+// Elementwise ops. A forward is one kernel call (kernels/element_ops.h holds the scalar formula
+// every backend runs); a backward is one row of the gradient tables below: the local derivative
+// times the incoming gradient, summed back over the dimensions an input was broadcast along.
 #include "ops/elementwise.h"
 
 #include <cmath>
@@ -78,372 +79,254 @@ Tensor compare_scalar(BinaryOp op, const char* name, const Tensor& a, double b) 
                        Tensor::scalar(b, TensorOptions(DType::Float64).device(a.device())));
 }
 
+
+// ==== The gradient tables ===================================================================
+// Every elementwise op with a gradient is one row: its name, the kernel its forward runs, what
+// its backward needs saved, and its rule, "local derivative × upstream gradient g" (the chain
+// rule, as micrograd writes it). The rows are the whole backward of these ops; UnaryBackward
+// and BinaryBackward below are the only Nodes, and they only save what a row asks for and apply
+// its rule. Find an op's rule by its name: search for `{"exp"`.
+//
+// In a rule, g is dL/dy; x the input and y the output (unary); a, b the inputs and y the output
+// (binary); p1, p2 the op's scalar parameters (pow's exponent, clamp's bounds). A rule may read
+// only what its row saves.
+
+// Which tensors a rule reads, as bits: the node saves exactly those (for the inputs that need a
+// gradient), nothing more.
+enum Saves : unsigned { kNothing = 0, kX = 1, kY = 2, kA = 4, kB = 8 };
+
+// The fused backward kernels: one pass (grad, saved) -> grad_input instead of three ops.
+Tensor fused_grad(BinaryOp op, const Tensor& g, const Tensor& saved) {
+  Tensor gx = empty_as(g, g.shape());
+  if (gx.numel() > 0) backend(g.device()).binary(op, g.desc(), saved.desc(), gx.desc());
+  return gx;
+}
+
+struct UnaryRule {
+  const char* name;
+  UnaryOp kernel;
+  unsigned saves;  // kX and/or kY
+  Tensor (*grad)(const Tensor& g, const Tensor& x, const Tensor& y, double p1, double p2);
+};
+
+// A rule written as the math: GRAD(mul(g, y)) is a function of (g, x, y, p1, p2) for a unary row
+// and of (g, a, b, y) for a binary one that returns that expression.
+#define UNARY_GRAD(expr)                                                                 \
+  []([[maybe_unused]] const Tensor& g, [[maybe_unused]] const Tensor& x,                 \
+     [[maybe_unused]] const Tensor& y, [[maybe_unused]] double p1,                       \
+     [[maybe_unused]] double p2) -> Tensor { return expr; }
+#define BINARY_GRAD(expr)                                                                \
+  []([[maybe_unused]] const Tensor& g, [[maybe_unused]] const Tensor& a,                 \
+     [[maybe_unused]] const Tensor& b, [[maybe_unused]] const Tensor& y) -> Tensor { return expr; }
+
+// clang-format off
+//                   name          forward kernel       saves     dL/dx = g × dy/dx
+constexpr UnaryRule kNeg    {"neg",        UnaryOp::Neg,        kNothing, UNARY_GRAD(neg(g))};
+constexpr UnaryRule kAddC   {"add_scalar", UnaryOp::AddScalar,  kNothing, UNARY_GRAD(g)};                     // x + p1
+constexpr UnaryRule kMulC   {"mul_scalar", UnaryOp::MulScalar,  kNothing, UNARY_GRAD(mul(g, p1))};            // x * p1
+constexpr UnaryRule kExp    {"exp",        UnaryOp::Exp,        kY,       UNARY_GRAD(mul(g, y))};
+constexpr UnaryRule kLog    {"log",        UnaryOp::Log,        kX,       UNARY_GRAD(div(g, x))};
+constexpr UnaryRule kSqrt   {"sqrt",       UnaryOp::Sqrt,       kY,       UNARY_GRAD(div(mul(g, 0.5), y))};   // 1 / (2 sqrt x)
+constexpr UnaryRule kAbs    {"abs",        UnaryOp::Abs,        kX,       UNARY_GRAD(mul(g, sign(x)))};       // sign(0) = 0
+constexpr UnaryRule kSquare {"pow",        UnaryOp::Square,     kX,       UNARY_GRAD(mul(g, mul(x, 2.0)))};
+constexpr UnaryRule kPowC   {"pow",        UnaryOp::Pow,        kX,       UNARY_GRAD(p1 == 0.0 ? zeros_like(g)  // x^p1
+                                                                                   : mul(g, mul(pow(x, p1 - 1.0), p1)))};
+constexpr UnaryRule kClamp  {"clamp",      UnaryOp::Clamp,      kX,       UNARY_GRAD(where(logical_and(ge(x, p1), le(x, p2)), g, 0.0))};  // 1 inside [p1, p2]
+constexpr UnaryRule kRelu   {"relu",       UnaryOp::Relu,       kX,       UNARY_GRAD(fused_grad(BinaryOp::ReluGrad, g, x))};     // [x > 0]
+constexpr UnaryRule kGelu   {"gelu",       UnaryOp::Gelu,       kX,       UNARY_GRAD(fused_grad(BinaryOp::GeluGrad, g, x))};     // Phi(x) + x phi(x)
+constexpr UnaryRule kSigmoid{"sigmoid",    UnaryOp::Sigmoid,    kY,       UNARY_GRAD(fused_grad(BinaryOp::SigmoidGrad, g, y))};  // y (1 - y)
+constexpr UnaryRule kTanh   {"tanh",       UnaryOp::Tanh,       kY,       UNARY_GRAD(fused_grad(BinaryOp::TanhGrad, g, y))};     // 1 - y^2
+// clang-format on
+
+// A binary rule gives the gradient of both inputs; BinaryBackward sums each back over the
+// dimensions its input was broadcast along (sum_to).
+struct BinaryRule {
+  const char* name;
+  BinaryOp kernel;
+  unsigned saves_for_a, saves_for_b;  // what the rule reads for dL/da, for dL/db
+  Tensor (*grad_a)(const Tensor& g, const Tensor& a, const Tensor& b, const Tensor& y);
+  Tensor (*grad_b)(const Tensor& g, const Tensor& a, const Tensor& b, const Tensor& y);
+};
+
+// maximum/minimum: the gradient goes to the input that wins (wins_a: where a does); on a tie each
+// input gets half.
+Tensor winner_grad(const Tensor& g, const Tensor& wins_a, const Tensor& tie) {
+  return where(wins_a, g, where(tie, mul(g, 0.5), zeros_like(g)));
+}
+Tensor loser_grad(const Tensor& g, const Tensor& wins_a, const Tensor& tie) {
+  return where(wins_a, zeros_like(g), where(tie, mul(g, 0.5), g));
+}
+
+// clang-format off
+//                    name       forward kernel     saves for a, b   dL/da = g × dy/da                     dL/db = g × dy/db
+constexpr BinaryRule kAdd{"add",     BinaryOp::Add,     kNothing, kNothing, BINARY_GRAD(g),                       BINARY_GRAD(g)};
+constexpr BinaryRule kSub{"sub",     BinaryOp::Sub,     kNothing, kNothing, BINARY_GRAD(g),                       BINARY_GRAD(neg(g))};
+constexpr BinaryRule kMul{"mul",     BinaryOp::Mul,     kB, kA,             BINARY_GRAD(mul(g, b)),               BINARY_GRAD(mul(g, a))};
+constexpr BinaryRule kDiv{"div",     BinaryOp::Div,     kB, kB | kY,        BINARY_GRAD(div(g, b)),               BINARY_GRAD(neg(mul(div(g, b), y)))};  // -a/b^2 = -y/b
+constexpr BinaryRule kPow{"pow",     BinaryOp::Pow,     kA | kB, kA | kY,   BINARY_GRAD(mul(g, mul(b, pow(a, sub(b, ones_like(b)))))),  // b a^(b-1)
+                                                                            BINARY_GRAD(mul(g, mul(y, log(a))))};                    // a^b ln a
+constexpr BinaryRule kMax{"maximum", BinaryOp::Maximum, kA | kB, kA | kB,   BINARY_GRAD(winner_grad(g, gt(a, b), eq(a, b))),
+                                                                            BINARY_GRAD(loser_grad(g, gt(a, b), eq(a, b)))};
+constexpr BinaryRule kMin{"minimum", BinaryOp::Minimum, kA | kB, kA | kB,   BINARY_GRAD(winner_grad(g, lt(a, b), eq(a, b))),
+                                                                            BINARY_GRAD(loser_grad(g, lt(a, b), eq(a, b)))};
+// clang-format on
+#undef UNARY_GRAD
+#undef BINARY_GRAD
+
+// ==== The two Nodes that apply the tables ====================================================
+struct UnaryBackward : Node {
+  const UnaryRule* rule = nullptr;
+  double p1 = 0, p2 = 0;
+  SavedTensor x{this}, y{this};
+  const char* name() const override { return rule->name; }
+  std::vector<Tensor> backward(const Tensor& g) override {
+    const Tensor none;
+    return {rule->grad(g, x.defined() ? x.get() : none, y.defined() ? y.get() : none, p1, p2)};
+  }
+};
+
+struct BinaryBackward : Node {
+  const BinaryRule* rule = nullptr;
+  SavedTensor a{this}, b{this}, y{this};
+  const char* name() const override { return rule->name; }
+  std::vector<Tensor> backward(const Tensor& g) override {
+    const Tensor none;
+    const Tensor& av = a.defined() ? a.get() : none;
+    const Tensor& bv = b.defined() ? b.get() : none;
+    const Tensor& yv = y.defined() ? y.get() : none;
+    Tensor ga, gb;
+    if (needs_grad(0)) ga = sum_to(rule->grad_a(g, av, bv, yv), input_shapes[0]);
+    if (needs_grad(1)) gb = sum_to(rule->grad_b(g, av, bv, yv), input_shapes[1]);
+    return {ga, gb};
+  }
+};
+
+// Runs a unary row's forward kernel and, when a gradient is needed, records its node, saving
+// what the row reads.
+Tensor unary_op(const UnaryRule& rule, const Tensor& x, double p1 = 0.0, double p2 = 0.0) {
+  Tensor out = unary_kernel(rule.kernel, x, p1, p2);
+  if (auto node = make_node<UnaryBackward>(out, {x})) {
+    node->rule = &rule;
+    node->p1 = p1;
+    node->p2 = p2;
+    if (rule.saves & kX) node->x = x;
+    if (rule.saves & kY) node->y = out;
+  }
+  return out;
+}
+
+// The same for a binary row; saves only what the gradients that are needed read.
+Tensor binary_op(const BinaryRule& rule, const Tensor& a, const Tensor& b) {
+  Tensor out = binary_kernel(rule.kernel, rule.name, a, b);
+  if (auto node = make_node<BinaryBackward>(out, {a, b})) {
+    node->rule = &rule;
+    const unsigned saves = (node->needs_grad(0) ? rule.saves_for_a : 0u) |
+                           (node->needs_grad(1) ? rule.saves_for_b : 0u);
+    if (saves & kA) node->a = a;
+    if (saves & kB) node->b = b;
+    if (saves & kY) node->y = out;
+  }
+  return out;
+}
+
 }  // namespace
 
-// ---- add, sub: y = a ± b ---------------------------------------------------------------------
-// dy/da = 1 and dy/db = ±1; where an input was broadcast, its gradient sums over those dims.
-struct AddBackward : Node {
-  double sign_b = 1.0;  // -1 for sub
-  const char* name() const override { return sign_b > 0 ? "add" : "sub"; }
-  std::vector<Tensor> backward(const Tensor& g) override {
-    Tensor ga, gb;
-    if (needs_grad(0)) ga = sum_to(g, input_shapes[0]);
-    if (needs_grad(1)) gb = sum_to(sign_b > 0 ? g : neg(g), input_shapes[1]);
-    return {ga, gb};
-  }
-};
-
-Tensor add(const Tensor& a, const Tensor& b) {
-  Tensor out = binary_kernel(BinaryOp::Add, "add", a, b);
-  make_node<AddBackward>(out, {a, b});
-  return out;
-}
-
-Tensor sub(const Tensor& a, const Tensor& b) {
-  Tensor out = binary_kernel(BinaryOp::Sub, "sub", a, b);
-  if (auto node = make_node<AddBackward>(out, {a, b})) node->sign_b = -1.0;
-  return out;
-}
-
-// ---- add a scalar: y = x + c,  dy/dx = 1 ----------------------------------------------------
-struct AddScalarBackward : Node {
-  const char* name() const override { return "add_scalar"; }
-  std::vector<Tensor> backward(const Tensor& g) override { return {g}; }
-};
-
-Tensor add(const Tensor& a, double b) {
-  check_arith("add", a);
-  check_integral_scalar("add", a, b);
-  Tensor out = unary_kernel(UnaryOp::AddScalar, a, b);
-  make_node<AddScalarBackward>(out, {a});
-  return out;
-}
-
-// ---- mul: y = a * b,  dy/da = b, dy/db = a ---------------------------------------------------
-struct MulBackward : Node {
-  SavedTensor a, b;
-  const char* name() const override { return "mul"; }
-  std::vector<Tensor> backward(const Tensor& g) override {
-    Tensor ga, gb;
-    if (needs_grad(0)) ga = sum_to(mul(g, b.get()), input_shapes[0]);
-    if (needs_grad(1)) gb = sum_to(mul(g, a.get()), input_shapes[1]);
-    return {ga, gb};
-  }
-  void release_saved() override {
-    a.reset();
-    b.reset();
-  }
-};
-
-Tensor mul(const Tensor& a, const Tensor& b) {
-  Tensor out = binary_kernel(BinaryOp::Mul, "mul", a, b);
-  if (auto node = make_node<MulBackward>(out, {a, b})) {
-    if (node->needs_grad(1)) node->a = a;  // save only what the backward will read
-    if (node->needs_grad(0)) node->b = b;
-  }
-  return out;
-}
-
-// ---- mul by a scalar: y = c x,  dy/dx = c ----------------------------------------------------
-struct MulScalarBackward : Node {
-  double c = 1.0;
-  const char* name() const override { return "mul_scalar"; }
-  std::vector<Tensor> backward(const Tensor& g) override { return {mul(g, c)}; }
-};
-
-Tensor mul(const Tensor& a, double b) {
-  check_arith("mul", a);
-  check_integral_scalar("mul", a, b);
-  Tensor out = unary_kernel(UnaryOp::MulScalar, a, b);
-  if (auto node = make_node<MulScalarBackward>(out, {a})) node->c = b;
-  return out;
-}
-
-// ---- div: y = a / b,  dy/da = 1/b, dy/db = -a/b^2 = -y/b -------------------------------------
-struct DivBackward : Node {
-  SavedTensor b, y;
-  const char* name() const override { return "div"; }
-  std::vector<Tensor> backward(const Tensor& g) override {
-    Tensor ga, gb;
-    Tensor g_over_b = div(g, b.get());
-    if (needs_grad(0)) ga = sum_to(g_over_b, input_shapes[0]);
-    if (needs_grad(1)) gb = sum_to(neg(mul(g_over_b, y.get())), input_shapes[1]);
-    return {ga, gb};
-  }
-  void release_saved() override {
-    b.reset();
-    y.reset();
-  }
-};
-
-Tensor div(const Tensor& a, const Tensor& b) {
-  Tensor out = binary_kernel(BinaryOp::Div, "div", a, b);
-  if (auto node = make_node<DivBackward>(out, {a, b})) {
-    node->b = b;
-    if (node->needs_grad(1)) node->y = out;
-  }
-  return out;
-}
+// ==== The ops ================================================================================
+// Each checks its input and runs its row. Binary ops broadcast (PyTorch's rules).
+Tensor add(const Tensor& a, const Tensor& b) { return binary_op(kAdd, a, b); }
+Tensor sub(const Tensor& a, const Tensor& b) { return binary_op(kSub, a, b); }
+Tensor mul(const Tensor& a, const Tensor& b) { return binary_op(kMul, a, b); }
+Tensor div(const Tensor& a, const Tensor& b) { return binary_op(kDiv, a, b); }
+Tensor pow(const Tensor& base, const Tensor& exponent) { return binary_op(kPow, base, exponent); }
+Tensor maximum(const Tensor& a, const Tensor& b) { return binary_op(kMax, a, b); }
+Tensor minimum(const Tensor& a, const Tensor& b) { return binary_op(kMin, a, b); }
 
 Tensor operator/(double a, const Tensor& b) {
   check_math("div", b);
   return div(scalar_like(b, a), b);
 }
 
-// ---- neg: y = -x ------------------------------------------------------------------------------
-struct NegBackward : Node {
-  const char* name() const override { return "neg"; }
-  std::vector<Tensor> backward(const Tensor& g) override { return {neg(g)}; }
-};
+Tensor add(const Tensor& a, double b) {
+  check_arith("add", a);
+  check_integral_scalar("add", a, b);
+  return unary_op(kAddC, a, b);
+}
+
+Tensor mul(const Tensor& a, double b) {
+  check_arith("mul", a);
+  check_integral_scalar("mul", a, b);
+  return unary_op(kMulC, a, b);
+}
 
 Tensor neg(const Tensor& x) {
   check_arith("neg", x);
-  Tensor out = unary_kernel(UnaryOp::Neg, x);
-  make_node<NegBackward>(out, {x});
-  return out;
+  return unary_op(kNeg, x);
 }
-
-// ---- pow with a constant exponent: y = x^p,  dy/dx = p x^(p-1) --------------------------------
-struct PowScalarBackward : Node {
-  SavedTensor x;
-  double p = 1.0;
-  const char* name() const override { return "pow"; }
-  std::vector<Tensor> backward(const Tensor& g) override {
-    if (p == 0.0) return {zeros_like(g)};
-    return {mul(g, mul(pow(x.get(), p - 1.0), p))};
-  }
-  void release_saved() override { x.reset(); }
-};
 
 Tensor pow(const Tensor& x, double exponent) {
   check_math("pow", x);
-  Tensor out = exponent == 2.0 ? unary_kernel(UnaryOp::Square, x)
-                               : unary_kernel(UnaryOp::Pow, x, exponent);
-  if (auto node = make_node<PowScalarBackward>(out, {x})) {
-    node->x = x;
-    node->p = exponent;
-  }
-  return out;
+  return exponent == 2.0 ? unary_op(kSquare, x) : unary_op(kPowC, x, exponent);
 }
-
-// ---- pow with a tensor exponent: y = a^b,  dy/da = b a^(b-1),  dy/db = y log(a) ----------------
-struct PowBackward : Node {
-  SavedTensor a, b, y;
-  const char* name() const override { return "pow"; }
-  std::vector<Tensor> backward(const Tensor& g) override {
-    Tensor ga, gb;
-    if (needs_grad(0))
-      ga = sum_to(mul(g, mul(b.get(), pow(a.get(), sub(b.get(), ones_like(b.get()))))),
-                  input_shapes[0]);
-    if (needs_grad(1)) gb = sum_to(mul(g, mul(y.get(), log(a.get()))), input_shapes[1]);
-    return {ga, gb};
-  }
-  void release_saved() override {
-    a.reset();
-    b.reset();
-    y.reset();
-  }
-};
-
-Tensor pow(const Tensor& base, const Tensor& exponent) {
-  Tensor out = binary_kernel(BinaryOp::Pow, "pow", base, exponent);
-  if (auto node = make_node<PowBackward>(out, {base, exponent})) {
-    node->a = base;
-    node->b = exponent;
-    node->y = out;
-  }
-  return out;
-}
-
-// ---- square: y = x^2,  dy/dx = 2x -------------------------------------------------------------
 Tensor square(const Tensor& x) { return pow(x, 2.0); }
-
-// ---- exp: y = e^x,  dy/dx = y ----------------------------------------------------------------
-struct ExpBackward : Node {
-  SavedTensor y;
-  const char* name() const override { return "exp"; }
-  std::vector<Tensor> backward(const Tensor& g) override { return {mul(g, y.get())}; }
-  void release_saved() override { y.reset(); }
-};
 
 Tensor exp(const Tensor& x) {
   check_math("exp", x);
-  Tensor out = unary_kernel(UnaryOp::Exp, x);
-  if (auto node = make_node<ExpBackward>(out, {x})) node->y = out;
-  return out;
+  return unary_op(kExp, x);
 }
-
-// ---- log: y = ln x,  dy/dx = 1/x --------------------------------------------------------------
-struct LogBackward : Node {
-  SavedTensor x;
-  const char* name() const override { return "log"; }
-  std::vector<Tensor> backward(const Tensor& g) override { return {div(g, x.get())}; }
-  void release_saved() override { x.reset(); }
-};
 
 Tensor log(const Tensor& x) {
   check_math("log", x);
-  Tensor out = unary_kernel(UnaryOp::Log, x);
-  if (auto node = make_node<LogBackward>(out, {x})) node->x = x;
-  return out;
+  return unary_op(kLog, x);
 }
-
-// ---- sqrt: y = sqrt(x),  dy/dx = 1 / (2 y) ------------------------------------------------------
-struct SqrtBackward : Node {
-  SavedTensor y;
-  const char* name() const override { return "sqrt"; }
-  std::vector<Tensor> backward(const Tensor& g) override {
-    return {div(mul(g, 0.5), y.get())};
-  }
-  void release_saved() override { y.reset(); }
-};
 
 Tensor sqrt(const Tensor& x) {
   check_math("sqrt", x);
-  Tensor out = unary_kernel(UnaryOp::Sqrt, x);
-  if (auto node = make_node<SqrtBackward>(out, {x})) node->y = out;
-  return out;
+  return unary_op(kSqrt, x);
 }
 
-// ---- abs: y = |x|,  dy/dx = sign(x) (0 at 0) --------------------------------------------------
-struct AbsBackward : Node {
-  SavedTensor x;
-  const char* name() const override { return "abs"; }
-  std::vector<Tensor> backward(const Tensor& g) override { return {mul(g, sign(x.get()))}; }
-  void release_saved() override { x.reset(); }
-};
+Tensor relu(const Tensor& x) {
+  check_math("relu", x);
+  return unary_op(kRelu, x);
+}
+
+Tensor gelu(const Tensor& x) {
+  check_math("gelu", x);
+  return unary_op(kGelu, x);
+}
+
+Tensor sigmoid(const Tensor& x) {
+  check_math("sigmoid", x);
+  return unary_op(kSigmoid, x);
+}
+
+Tensor tanh(const Tensor& x) {
+  check_math("tanh", x);
+  return unary_op(kTanh, x);
+}
+
 
 Tensor abs(const Tensor& x) {
   check_arith("abs", x);
-  Tensor out = unary_kernel(UnaryOp::Abs, x);
-  if (auto node = make_node<AbsBackward>(out, {x})) node->x = x;
-  return out;
+  return unary_op(kAbs, x);
 }
 
-Tensor sign(const Tensor& x) {
+Tensor sign(const Tensor& x) {  // no gradient (zero almost everywhere)
   check_arith("sign", x);
   return unary_kernel(UnaryOp::Sign, x);
 }
 
-// ---- clamp: y = min(max(x, lo), hi),  dy/dx = 1 inside [lo, hi], 0 outside ---------------------
-struct ClampBackward : Node {
-  SavedTensor x;
-  double lo = 0, hi = 0;
-  const char* name() const override { return "clamp"; }
-  std::vector<Tensor> backward(const Tensor& g) override {
-    Tensor inside = logical_and(ge(x.get(), lo), le(x.get(), hi));
-    return {where(inside, g, 0.0)};
-  }
-  void release_saved() override { x.reset(); }
-};
-
 Tensor clamp(const Tensor& x, double min, double max) {
   check_arith("clamp", x);
   MMGRAD_CHECK(!(min > max), "clamp: min (", min, ") is greater than max (", max, ")");
-  Tensor out = unary_kernel(UnaryOp::Clamp, x, min, max);
-  if (auto node = make_node<ClampBackward>(out, {x})) {
-    node->x = x;
-    node->lo = min;
-    node->hi = max;
-  }
-  return out;
+  return unary_op(kClamp, x, min, max);
 }
 
 Tensor clamp_min(const Tensor& x, double min) { return clamp(x, min, INFINITY); }
 Tensor clamp_max(const Tensor& x, double max) { return clamp(x, -INFINITY, max); }
 
-// ---- maximum / minimum: the gradient goes to the larger (smaller) input; ties split it ----------
-struct ExtremumBackward : Node {
-  SavedTensor a, b;
-  bool is_max = true;
-  const char* name() const override { return is_max ? "maximum" : "minimum"; }
-  std::vector<Tensor> backward(const Tensor& g) override {
-    Tensor wins_a = is_max ? gt(a.get(), b.get()) : lt(a.get(), b.get());
-    Tensor tie = eq(a.get(), b.get());
-    Tensor half = mul(g, 0.5);
-    Tensor ga, gb;
-    Tensor zero = zeros_like(g);
-    // a gets g where it wins, g/2 on ties; b gets g where a neither wins nor ties, g/2 on ties.
-    if (needs_grad(0)) ga = sum_to(where(wins_a, g, where(tie, half, zero)), input_shapes[0]);
-    if (needs_grad(1))
-      gb = sum_to(where(wins_a, zero, where(tie, half, g)), input_shapes[1]);
-    return {ga, gb};
-  }
-  void release_saved() override {
-    a.reset();
-    b.reset();
-  }
-};
-
-Tensor maximum(const Tensor& a, const Tensor& b) {
-  Tensor out = binary_kernel(BinaryOp::Maximum, "maximum", a, b);
-  if (auto node = make_node<ExtremumBackward>(out, {a, b})) {
-    node->a = a;
-    node->b = b;
-  }
-  return out;
-}
-
-Tensor minimum(const Tensor& a, const Tensor& b) {
-  Tensor out = binary_kernel(BinaryOp::Minimum, "minimum", a, b);
-  if (auto node = make_node<ExtremumBackward>(out, {a, b})) {
-    node->a = a;
-    node->b = b;
-    node->is_max = false;
-  }
-  return out;
-}
-
-// ---- activations with fused backward kernels -------------------------------------------------
-// relu:    dy/dx = [x > 0]
-// gelu:    y = x Phi(x),            dy/dx = Phi(x) + x phi(x)
-// sigmoid: y = 1 / (1 + e^-x),      dy/dx = y (1 - y)
-// tanh:                             dy/dx = 1 - y^2
-// Each backward is one pass of a fused binary kernel (grad, saved) -> grad_input.
-struct ActivationBackward : Node {
-  SavedTensor saved;  // x for relu/gelu, y for sigmoid/tanh
-  BinaryOp grad_op = BinaryOp::ReluGrad;
-  const char* op_name = "relu";
-  const char* name() const override { return op_name; }
-  std::vector<Tensor> backward(const Tensor& g) override {
-    const Tensor& s = saved.get();
-    Tensor gx = empty_as(g, g.shape());
-    if (gx.numel() > 0) backend(g.device()).binary(grad_op, g.desc(), s.desc(), gx.desc());
-    return {gx};
-  }
-  void release_saved() override { saved.reset(); }
-};
-
-namespace {
-Tensor activation(const char* name, UnaryOp fwd, BinaryOp grad_op, bool save_output,
-                  const Tensor& x) {
-  check_math(name, x);
-  Tensor out = unary_kernel(fwd, x);
-  if (auto node = make_node<ActivationBackward>(out, {x})) {
-    node->saved = save_output ? out : x;
-    node->grad_op = grad_op;
-    node->op_name = name;
-  }
-  return out;
-}
-}  // namespace
-
-Tensor relu(const Tensor& x) {
-  return activation("relu", UnaryOp::Relu, BinaryOp::ReluGrad, false, x);
-}
-Tensor gelu(const Tensor& x) {
-  return activation("gelu", UnaryOp::Gelu, BinaryOp::GeluGrad, false, x);
-}
-Tensor sigmoid(const Tensor& x) {
-  return activation("sigmoid", UnaryOp::Sigmoid, BinaryOp::SigmoidGrad, true, x);
-}
-Tensor tanh(const Tensor& x) {
-  return activation("tanh", UnaryOp::Tanh, BinaryOp::TanhGrad, true, x);
-}
-
 // ---- where: y = cond ? a : b,  dy/da = [cond], dy/db = [not cond] ------------------------------
 struct WhereBackward : Node {
-  SavedTensor cond;
+  SavedTensor cond{this};
   const char* name() const override { return "where"; }
   std::vector<Tensor> backward(const Tensor& g) override {
     Tensor zero = zeros_like(g);
@@ -452,7 +335,6 @@ struct WhereBackward : Node {
     if (needs_grad(2)) gb = sum_to(where(cond.get(), zero, g), input_shapes[2]);
     return {Tensor(), ga, gb};
   }
-  void release_saved() override { cond.reset(); }
 };
 
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {

@@ -245,7 +245,7 @@ Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
 // ---------------------------------------------------------------------------------
 struct IndexSelectBackward : Node {
   int dim = 0;
-  SavedTensor index;  // contiguous int64
+  SavedTensor index{this};  // contiguous int64
   const char* name() const override { return "index_select"; }
   std::vector<Tensor> backward(const Tensor& g) override {
     const Shape& in = input_shapes[0];
@@ -258,7 +258,6 @@ struct IndexSelectBackward : Node {
                      outer_size(in, dim), in[dim], inner_size(in, dim), idx.numel());
     return {gx};
   }
-  void release_saved() override { index.reset(); }
 };
 
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
@@ -293,14 +292,13 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
 // -----------------------------------------------------------------------------------------
 struct GatherBackward : Node {
   int dim = 0;
-  SavedTensor index;
+  SavedTensor index{this};
   const char* name() const override { return "gather"; }
   std::vector<Tensor> backward(const Tensor& g) override {
     Tensor gx = Tensor::zeros(input_shapes[0], g.options());
     scatter_add_into(gx, dim, index.get(), g);
     return {gx};
   }
-  void release_saved() override { index.reset(); }
 };
 
 Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
@@ -324,7 +322,7 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
 // ------------------------------------------------------------------------------------
 struct ScatterAddBackward : Node {
   int dim = 0;
-  SavedTensor index;
+  SavedTensor index{this};
   const char* name() const override { return "scatter_add"; }
   std::vector<Tensor> backward(const Tensor& g) override {
     Tensor gx, gsrc;
@@ -343,7 +341,6 @@ struct ScatterAddBackward : Node {
     }
     return {gx, gsrc};
   }
-  void release_saved() override { index.reset(); }
 };
 
 Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src) {
@@ -379,7 +376,7 @@ Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tens
 // ---- embedding
 // ----------------------------------------------------------------------------------------
 struct EmbeddingBackward : Node {
-  SavedTensor indices;  // contiguous int64
+  SavedTensor indices{this};  // contiguous int64
   int64_t padding_idx = -1;
   const char* name() const override { return "embedding"; }
   std::vector<Tensor> backward(const Tensor& g) override {
@@ -395,7 +392,6 @@ struct EmbeddingBackward : Node {
     if (padding_idx >= 0) gw.select(0, padding_idx).zero_();
     return {gw};
   }
-  void release_saved() override { indices.reset(); }
 };
 
 Tensor embedding(const Tensor& weight, const Tensor& indices, int64_t padding_idx) {

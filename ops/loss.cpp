@@ -19,7 +19,7 @@ namespace mmgrad {
 // The forward kernel keeps lse[n] = logsumexp(x) so the backward needs no second reduction.
 // Rows whose target is ignore_index have loss 0 and gradient 0.
 struct CrossEntropyBackward : Node {
-  SavedTensor logits, target, lse;  // [M, C], [M], [M], all contiguous
+  SavedTensor logits{this}, target{this}, lse{this};  // [M, C], [M], [M], all contiguous
   int64_t ignore_index = -100;
   double label_smoothing = 0.0;
   const char* name() const override { return "cross_entropy"; }
@@ -36,11 +36,6 @@ struct CrossEntropyBackward : Node {
                                   gc.raw_data(), gx.raw_data(), M, C, ignore_index,
                                   label_smoothing);
     return {gx};
-  }
-  void release_saved() override {
-    logits.reset();
-    target.reset();
-    lse.reset();
   }
 };
 

@@ -122,17 +122,13 @@ Tensor matmul_kernel(const Tensor& a, const Tensor& b) {
 }  // namespace
 
 struct MatmulBackward : Node {
-  SavedTensor a, b;
+  SavedTensor a{this}, b{this};
   const char* name() const override { return "matmul"; }
   std::vector<Tensor> backward(const Tensor& g) override {
     Tensor ga, gb;
     if (needs_grad(0)) ga = sum_to(matmul_kernel(g, b.get().transpose(-1, -2)), input_shapes[0]);
     if (needs_grad(1)) gb = sum_to(matmul_kernel(a.get().transpose(-1, -2), g), input_shapes[1]);
     return {ga, gb};
-  }
-  void release_saved() override {
-    a.reset();
-    b.reset();
   }
 };
 

@@ -56,7 +56,7 @@ Tensor cosine_similarity(const Tensor& a, const Tensor& b, int64_t dim, double e
 //   dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)),
 //   dw = sum over rows of dy * xhat,  db = sum over rows of dy.
 struct LayerNormBackward : Node {
-  SavedTensor x, mean, rstd, weight;  // x, weight contiguous; mean, rstd [N]
+  SavedTensor x{this}, mean{this}, rstd{this}, weight{this};  // x, weight contiguous; mean, rstd [N]
   int64_t N = 0, D = 0;
   const char* name() const override { return "layer_norm"; }
   std::vector<Tensor> backward(const Tensor& g) override {
@@ -75,12 +75,6 @@ struct LayerNormBackward : Node {
                                gb.defined() ? gb.raw_data() : nullptr, N, D);
     }
     return {needs_grad(0) ? gx : Tensor(), gw, gb};
-  }
-  void release_saved() override {
-    x.reset();
-    mean.reset();
-    rstd.reset();
-    weight.reset();
   }
 };
 

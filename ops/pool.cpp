@@ -87,7 +87,7 @@ Conv2dGeom window_geom(const char* op, const Tensor& x, Pair2 kernel, Pair2 stri
 struct Pool2dBackward : Node {
   PoolKind kind = PoolKind::Max;
   Conv2dGeom g;
-  SavedTensor argmax;  // max pooling only
+  SavedTensor argmax{this};  // max pooling only
   const char* name() const override { return pool_name(kind); }
   std::vector<Tensor> backward(const Tensor& grad) override {
     Tensor gy = grad.contiguous();
@@ -108,7 +108,6 @@ struct Pool2dBackward : Node {
     }
     return {gx};
   }
-  void release_saved() override { argmax.reset(); }
 };
 
 namespace {

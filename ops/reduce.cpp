@@ -103,7 +103,7 @@ Tensor mean(const Tensor& x) { return mean(x, Shape{}, false); }
 
 // ---- max / min: dy/dx = 1 at the extreme element (ties share it), 0 elsewhere ------------------
 struct ExtremeBackward : Node {
-  SavedTensor x, y;  // y in keepdim form
+  SavedTensor x{this}, y{this};  // y in keepdim form
   std::vector<bool> mask;
   bool is_max = true;
   const char* name() const override { return is_max ? "max" : "min"; }
@@ -118,10 +118,6 @@ struct ExtremeBackward : Node {
     for (size_t i = 0; i < mask.size(); ++i)
       if (mask[i]) d.push_back(static_cast<int64_t>(i));
     return d;
-  }
-  void release_saved() override {
-    x.reset();
-    y.reset();
   }
 };
 

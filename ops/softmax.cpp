@@ -31,7 +31,7 @@ void split_dims(const Tensor& x, int d, int64_t* outer, int64_t* dim, int64_t* i
 }  // namespace
 
 struct SoftmaxBackward : Node {
-  SavedTensor y;  // the output: both backward formulas need only it
+  SavedTensor y{this};  // the output: both backward formulas need only it
   int64_t outer = 1, dim = 1, inner = 1;
   bool log = false;
   const char* name() const override { return log ? "log_softmax" : "softmax"; }
@@ -45,7 +45,6 @@ struct SoftmaxBackward : Node {
                             inner, log);
     return {gx};
   }
-  void release_saved() override { y.reset(); }
 };
 
 namespace {
