@@ -15,7 +15,7 @@
 #include "mmgrad.h"
 #include "nn/checkpoint.h"
 #include "nn/linear.h"
-#include "nn/optim.h"
+#include "optim/optim.h"
 
 using namespace mmgrad;
 using doctest::Contains;

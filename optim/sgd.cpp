@@ -2,8 +2,8 @@
 #include <cmath>
 
 #include "autograd/grad_mode.h"
-#include "nn/optim.h"
 #include "ops/elementwise.h"
+#include "optim/optim.h"
 
 namespace mmgrad::optim {
 namespace {

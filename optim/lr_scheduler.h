@@ -14,7 +14,7 @@
 #include <cstdint>
 #include <functional>
 
-#include "nn/optim.h"
+#include "optim/optim.h"
 
 namespace mmgrad::optim {
 

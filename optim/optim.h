@@ -16,7 +16,7 @@
 // step() writes the parameters in place under a NoGradGuard (the update is not part of the
 // graph); parameters whose .grad() is undefined (not reached by backward) are skipped and keep
 // their state. state_dict() / load_state_dict() capture everything needed to continue training
-// bit-for-bit (checkpoint.h writes them to disk):
+// bit-for-bit (save(optimizer, path) below writes them to disk):
 //
 //   "num_params"            0-d int64: how many parameters the optimizer was built with
 //   "lr", "momentum", ...   0-d float64: the hyperparameters (booleans as 0 / 1)
@@ -208,3 +208,13 @@ class AdamW : public Adam {
 double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm);
 
 }  // namespace mmgrad::optim
+
+namespace mmgrad {
+
+// An optimizer's state (moments, step counts, hyperparameters) in a checkpoint file (the format
+// of nn/checkpoint.h, beside the model's save(module, path)); load() validates everything
+// against the optimizer before changing it (Optimizer::load_state_dict).
+void save(const optim::Optimizer& optimizer, const std::string& path);
+void load(optim::Optimizer& optimizer, const std::string& path);
+
+}  // namespace mmgrad

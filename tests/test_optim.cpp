@@ -6,8 +6,8 @@
 #include <vector>
 
 #include "mmgrad.h"
-#include "nn/lr_scheduler.h"
-#include "nn/optim.h"
+#include "optim/lr_scheduler.h"
+#include "optim/optim.h"
 
 using namespace mmgrad;
 using doctest::Approx;

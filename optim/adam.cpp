@@ -4,7 +4,7 @@
 
 #include "autograd/grad_mode.h"
 #include "kernels/backend.h"
-#include "nn/optim.h"
+#include "optim/optim.h"
 
 namespace mmgrad::optim {
 namespace {
