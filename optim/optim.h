@@ -95,6 +95,9 @@ class Optimizer {
                         std::initializer_list<const char*> allowed) const;
 
   std::vector<Tensor> params_;
+  // The learning rate's one home. set_lr (and so every scheduler), state_dict and
+  // load_state_dict read and write it here; the options structs below only carry the initial
+  // value in, and options() reads it back from here.
   double lr_;
   const char* name_;
 };
@@ -120,9 +123,7 @@ class SGD : public Optimizer {
   void step() override;
   // The options in use (lr is the current learning rate, after any schedule).
   SGDOptions options() const {
-    SGDOptions o = options_;
-    o.lr = lr_;
-    return o;
+    return {lr_, options_.momentum, options_.dampening, options_.weight_decay, options_.nesterov};
   }
 
  protected:
@@ -134,7 +135,12 @@ class SGD : public Optimizer {
       const std::map<size_t, std::map<std::string, Tensor>>& entries) override;
 
  private:
-  SGDOptions options_;
+  // Every option except lr, which lives in Optimizer::lr_ only.
+  struct OtherOptions {
+    double momentum, dampening, weight_decay;
+    bool nesterov;
+  };
+  OtherOptions options_;
   std::vector<Tensor> momentum_buffer_;  // per parameter; undefined until its first step
 };
 
@@ -166,9 +172,7 @@ class Adam : public Optimizer {
   void step() override;
   // The options in use (lr is the current learning rate, after any schedule).
   AdamOptions options() const {
-    AdamOptions o = options_;
-    o.lr = lr_;
-    return o;
+    return {lr_, options_.beta1, options_.beta2, options_.eps, options_.weight_decay};
   }
   bool decoupled_weight_decay() const { return decoupled_; }
 
@@ -187,7 +191,11 @@ class Adam : public Optimizer {
     Tensor exp_avg;     // m: running mean of the gradient
     Tensor exp_avg_sq;  // v: running mean of the squared gradient
   };
-  AdamOptions options_;
+  // Every option except lr, which lives in Optimizer::lr_ only.
+  struct OtherOptions {
+    double beta1, beta2, eps, weight_decay;
+  };
+  OtherOptions options_;
   bool decoupled_;
   std::vector<State> state_;  // per parameter; step == 0 means no state yet
 };
