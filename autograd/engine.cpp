@@ -64,6 +64,8 @@ const Tensor& SavedTensor::get() const {
 
 namespace detail {
 
+const char* node_name(const Node& node) { return node.name(); }
+
 bool any_requires_grad(const Tensor* inputs, size_t n) {
   for (size_t i = 0; i < n; ++i)
     if (inputs[i].defined() && inputs[i].requires_grad()) return true;

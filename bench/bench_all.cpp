@@ -19,7 +19,7 @@
 
 #include "mmgrad.h"
 #include "nn/layers.h"
-#include "nn/optim.h"
+#include "optim/optim.h"
 
 using namespace mmgrad;
 using Clock = std::chrono::steady_clock;

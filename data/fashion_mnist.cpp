@@ -5,7 +5,7 @@
 #include <filesystem>
 
 #include "core/error.h"
-#include "data/file_util.h"
+#include "core/file_util.h"
 #include "data/gzip_source.h"
 
 namespace mmgrad::data {

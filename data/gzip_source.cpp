@@ -9,7 +9,7 @@
 #include <cstring>
 
 #include "core/error.h"
-#include "data/file_util.h"
+#include "core/file_util.h"
 
 namespace mmgrad::data {
 

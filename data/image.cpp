@@ -11,7 +11,7 @@
 #include <sstream>
 
 #include "core/error.h"
-#include "data/file_util.h"
+#include "core/file_util.h"
 
 // stb_easy_font is header-only with static functions; the ones we do not call would warn.
 #pragma GCC diagnostic push
@@ -70,20 +70,24 @@ Bitmap to_bitmap(const Tensor& image, const char* op) {
   return b;
 }
 
+// stb encodes into memory through a callback; the bytes then go to disk the one safe way
+// (core/file_util.h: temporary file, fsync, rename).
+void append_bytes(void* context, void* data, int size) {
+  static_cast<std::string*>(context)->append(static_cast<const char*>(data),
+                                             static_cast<size_t>(size));
+}
+
 void write_bitmap(const Bitmap& b, const std::string& path, const char* op) {
   MMGRAD_CHECK(!path.empty(), op, ": empty output path");
   std::string ext = lower_extension(path);
   bool jpeg = ext == ".jpg" || ext == ".jpeg";
   MMGRAD_CHECK(jpeg || ext == ".png", op, ": can write .png or .jpg files, got '", path, "'");
-  ensure_parent_dir(path, op);
-  std::string tmp = temp_path_for(path);
-  int ok = jpeg ? stbi_write_jpg(tmp.c_str(), b.w, b.h, b.c, b.px.data(), 95)
-                : stbi_write_png(tmp.c_str(), b.w, b.h, b.c, b.px.data(), b.w * b.c);
-  if (!ok) {
-    std::remove(tmp.c_str());
-    fail(cat_str(op, ": could not write '", path, "' (folder not writable or disk full?)"));
-  }
-  commit_temp_file(tmp, path, op);
+  std::string bytes;
+  int ok =
+      jpeg ? stbi_write_jpg_to_func(append_bytes, &bytes, b.w, b.h, b.c, b.px.data(), 95)
+           : stbi_write_png_to_func(append_bytes, &bytes, b.w, b.h, b.c, b.px.data(), b.w * b.c);
+  MMGRAD_CHECK(ok, op, ": could not encode '", path, "' (out of memory?)");
+  write_file_atomic(path, bytes, op);
 }
 
 // ---- bilinear resize ---------------------------------------------------------------------------

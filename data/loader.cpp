@@ -5,7 +5,7 @@
 #include <cstring>
 
 #include "core/error.h"
-#include "kernels/philox.h"
+#include "core/philox.h"
 
 namespace mmgrad::data {
 

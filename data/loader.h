@@ -6,7 +6,7 @@
 //     for (const data::Batch& b : loader) { ... b.inputs, b.targets, b.indices ... }
 //
 // Reproducibility: the order of epoch e is a function of (seed, e) alone, computed with the
-// counter-based Philox generator (kernels/philox.h), so stopping an epoch early or resuming at
+// counter-based Philox generator (core/philox.h), so stopping an epoch early or resuming at
 // set_epoch(e) gives the same batches as an uninterrupted run. Each range-for (each begin())
 // starts the next epoch.
 //

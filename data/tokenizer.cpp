@@ -7,7 +7,7 @@
 #include <sstream>
 
 #include "core/error.h"
-#include "data/file_util.h"
+#include "core/file_util.h"
 
 namespace mmgrad::data {
 

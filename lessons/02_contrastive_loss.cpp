@@ -23,12 +23,12 @@
 #include <vector>
 
 #include "common/lesson.h"
+#include "metrics/metrics.h"
+#include "metrics/pca.h"
 #include "mmgrad.h"
 #include "nn/layers.h"
 #include "nn/losses.h"
-#include "nn/metrics.h"
-#include "nn/optim.h"
-#include "nn/pca.h"
+#include "optim/optim.h"
 #include "plot/figure.h"
 
 using namespace mmgrad;

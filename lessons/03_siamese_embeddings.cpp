@@ -33,14 +33,14 @@
 #include "data/fashion_mnist.h"
 #include "data/image.h"
 #include "data/loader.h"
+#include "metrics/metrics.h"
+#include "metrics/pca.h"
 #include "mmgrad.h"
 #include "nn/checkpoint.h"
 #include "nn/layers.h"
 #include "nn/losses.h"
-#include "nn/lr_scheduler.h"
-#include "nn/metrics.h"
-#include "nn/optim.h"
-#include "nn/pca.h"
+#include "optim/lr_scheduler.h"
+#include "optim/optim.h"
 #include "plot/figure.h"
 
 using namespace mmgrad;

@@ -41,10 +41,10 @@
 #include "data/image.h"
 #include "data/loader.h"
 #include "data/synthetic.h"
+#include "metrics/metrics.h"
+#include "metrics/pca.h"
 #include "mmgrad.h"
-#include "nn/metrics.h"
-#include "nn/optim.h"
-#include "nn/pca.h"
+#include "optim/optim.h"
 #include "plot/figure.h"
 
 using namespace mmgrad;

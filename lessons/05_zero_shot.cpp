@@ -30,8 +30,8 @@
 #include "common/clip.h"
 #include "common/lesson.h"
 #include "data/fashion_mnist.h"
+#include "metrics/metrics.h"
 #include "mmgrad.h"
-#include "nn/metrics.h"
 #include "plot/figure.h"
 
 using namespace mmgrad;

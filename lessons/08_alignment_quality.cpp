@@ -34,8 +34,8 @@
 #include "common/lesson.h"
 #include "data/fashion_mnist.h"
 #include "data/image.h"
+#include "metrics/metrics.h"
 #include "mmgrad.h"
-#include "nn/metrics.h"
 #include "plot/figure.h"
 
 using namespace mmgrad;

@@ -32,16 +32,16 @@
 
 #include "common/lesson.h"
 #include "common/scenes.h"
+#include "core/philox.h"
 #include "data/fashion_mnist.h"
 #include "data/image.h"
 #include "data/loader.h"
 #include "data/tokenizer.h"
-#include "kernels/philox.h"
+#include "metrics/metrics.h"
 #include "mmgrad.h"
 #include "nn/layers.h"
-#include "nn/lr_scheduler.h"
-#include "nn/metrics.h"
-#include "nn/optim.h"
+#include "optim/lr_scheduler.h"
+#include "optim/optim.h"
 #include "plot/figure.h"
 
 using namespace mmgrad;

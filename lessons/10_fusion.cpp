@@ -39,11 +39,11 @@
 #include "common/lesson.h"
 #include "data/image.h"
 #include "data/loader.h"
+#include "metrics/metrics.h"
 #include "mmgrad.h"
 #include "nn/checkpoint.h"
 #include "nn/layers.h"
-#include "nn/metrics.h"
-#include "nn/optim.h"
+#include "optim/optim.h"
 #include "plot/figure.h"
 
 using namespace mmgrad;

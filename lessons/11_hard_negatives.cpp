@@ -30,9 +30,9 @@
 #include "common/hard_negatives.h"
 #include "common/lesson.h"
 #include "data/fashion_mnist.h"
+#include "metrics/metrics.h"
 #include "mmgrad.h"
 #include "nn/losses.h"
-#include "nn/metrics.h"
 #include "plot/figure.h"
 
 using namespace mmgrad;

@@ -2,9 +2,7 @@
 // The format is specified at the top of nn/checkpoint.h.
 #include "nn/checkpoint.h"
 
-#include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
 #include <zlib.h>
 
 #include <bit>
@@ -15,8 +13,8 @@
 #include <unordered_set>
 
 #include "autograd/grad_mode.h"
+#include "core/file_util.h"
 #include "nn/module.h"
-#include "nn/optim.h"
 
 namespace mmgrad {
 namespace {
@@ -61,25 +59,14 @@ uint32_t crc_update(uint32_t crc, const void* data, uint64_t n) {
 std::string errno_text() { return std::strerror(errno); }
 
 // ---- writing ----------------------------------------------------------------------------------
+// The bytes go through the one atomic writer (core/file_util.h: a temporary file next to <path>,
+// fsync, rename, removed on any failure); this class adds the running CRC of the format.
 class Writer {
  public:
-  Writer(const std::string& path, const std::string& tmp) : path_(path), tmp_(tmp) {
-    f_ = std::fopen(tmp.c_str(), "wb");
-    MMGRAD_CHECK(f_ != nullptr, "save: cannot write checkpoint '", path_, "': cannot create '",
-                 tmp_, "': ", errno_text());
-  }
-  // Removes the temporary file unless commit() succeeded.
-  ~Writer() {
-    if (f_) std::fclose(f_);
-    if (!committed_) std::remove(tmp_.c_str());
-  }
-  Writer(const Writer&) = delete;
-  Writer& operator=(const Writer&) = delete;
+  explicit Writer(const std::string& path) : file_(path, "save") {}
 
   void put(const void* data, uint64_t n) {
-    if (n == 0) return;
-    MMGRAD_CHECK(std::fwrite(data, 1, n, f_) == n, "save: writing checkpoint '", path_,
-                 "' failed (temporary file '", tmp_, "'): ", errno_text());
+    file_.write(data, n);
     crc_ = crc_update(crc_, data, n);
   }
   template <class T>
@@ -88,32 +75,12 @@ class Writer {
   }
   void start_crc() { crc_ = static_cast<uint32_t>(crc32(0L, Z_NULL, 0)); }
   uint32_t crc() const { return crc_; }
-
   // Flush to the disk, then atomically replace <path>.
-  void commit() {
-    MMGRAD_CHECK(std::fflush(f_) == 0 && ::fsync(fileno(f_)) == 0, "save: flushing checkpoint '",
-                 path_, "' failed (temporary file '", tmp_, "'): ", errno_text());
-    const int rc = std::fclose(f_);
-    f_ = nullptr;
-    MMGRAD_CHECK(rc == 0, "save: closing checkpoint '", path_, "' failed: ", errno_text());
-    MMGRAD_CHECK(std::rename(tmp_.c_str(), path_.c_str()) == 0, "save: cannot rename '", tmp_,
-                 "' to '", path_, "': ", errno_text());
-    committed_ = true;
-    // Make the rename itself durable (best effort: some file systems refuse fsync on a directory).
-    const size_t slash = path_.find_last_of('/');
-    const std::string dir = slash == std::string::npos ? "." : path_.substr(0, slash + 1);
-    const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-    if (fd >= 0) {
-      ::fsync(fd);
-      ::close(fd);
-    }
-  }
+  void commit() { file_.commit(); }
 
  private:
-  std::string path_, tmp_;
-  FILE* f_ = nullptr;
+  AtomicFile file_;
   uint32_t crc_ = 0;
-  bool committed_ = false;
 };
 
 // ---- reading ----------------------------------------------------------------------------------
@@ -188,7 +155,7 @@ void save(const nn::StateDict& state, const std::string& path) {
     MMGRAD_CHECK(t.defined(), "save: '", path, "': tensor '", name, "' is undefined");
   }
 
-  Writer w(path, cat_str(path, ".tmp.", ::getpid()));
+  Writer w(path);
   w.start_crc();
   w.put(kMagic, sizeof(kMagic));
   w.put_value<uint32_t>(kCheckpointVersion);
@@ -336,20 +303,6 @@ void load(nn::Module& module, const std::string& path, bool strict) {
   nn::StateDict state = load_state_dict(path);
   try {
     module.load_state_dict(state, strict);  // validates everything before copying anything
-  } catch (const Error& e) {
-    fail(cat_str("load: checkpoint '", path, "': ", e.what()));
-  }
-}
-
-// ---- optimizers ---------------------------------------------------------------------------------
-void save(const optim::Optimizer& optimizer, const std::string& path) {
-  save(optimizer.state_dict(), path);
-}
-
-void load(optim::Optimizer& optimizer, const std::string& path) {
-  nn::StateDict state = load_state_dict(path);
-  try {
-    optimizer.load_state_dict(state);
   } catch (const Error& e) {
     fail(cat_str("load: checkpoint '", path, "': ", e.what()));
   }

@@ -25,9 +25,9 @@
 // (so a file cut short exactly between two records is still caught). Every problem throws
 // mmgrad::Error naming the file, the tensor (index and name) and what is wrong.
 //
-// Writing is atomic: the file is written to "<path>.tmp.<pid>", flushed and fsync'ed, then
-// renamed over <path>. A failed save leaves any previous file at <path> intact and removes its
-// temporary file.
+// Writing is atomic (core/file_util.h, the writer every file of mmgrad goes through): the file is
+// written to "<path>.tmp.<pid>.<n>", flushed and fsync'ed, then renamed over <path>. A failed save
+// leaves any previous file at <path> intact and removes its temporary file. The folder must exist.
 #pragma once
 
 #include <string>
@@ -38,9 +38,6 @@ namespace mmgrad {
 
 namespace nn {
 class Module;
-}
-namespace optim {
-class Optimizer;
 }
 
 inline constexpr uint32_t kCheckpointVersion = 1;
@@ -57,9 +54,8 @@ nn::StateDict load_state_dict(const std::string& path, Device device);
 void save(const nn::Module& module, const std::string& path);
 void load(nn::Module& module, const std::string& path, bool strict = true);
 
-// An optimizer's state (moments, step counts, hyperparameters); load() validates everything
-// against the optimizer before changing it (Optimizer::load_state_dict).
-void save(const optim::Optimizer& optimizer, const std::string& path);
-void load(optim::Optimizer& optimizer, const std::string& path);
+// An optimizer's state goes to the same files through save(optimizer, path) and
+// load(optimizer, path), declared in optim/optim.h: optim/ sits above nn/, so nn/ never includes
+// it.
 
 }  // namespace mmgrad

@@ -6,7 +6,7 @@
 #include <cstdio>
 
 #include "core/error.h"
-#include "data/file_util.h"
+#include "core/file_util.h"
 
 namespace mmgrad::plot {
 
@@ -17,9 +17,7 @@ std::string palette(size_t i) {
   return colors[i % 10];
 }
 
-void Chart::save(const std::string& path) const {
-  data::write_file_atomic(path, to_svg(), "plot::save");
-}
+void Chart::save(const std::string& path) const { write_file_atomic(path, to_svg(), "plot::save"); }
 
 void Chart::set_size(int width, int height) {
   MMGRAD_CHECK(width >= 100 && height >= 100 && width <= 10000 && height <= 10000,

@@ -6,7 +6,6 @@
 #include <cstdio>
 #include <sstream>
 
-#include "autograd/node.h"
 #include "tensor/tensor.h"
 
 namespace mmgrad {
@@ -92,7 +91,7 @@ std::string Tensor::str() const {
   if (dtype() != DType::Float32 && dtype() != DType::Int64) os << ", dtype=" << dtype_name(dtype());
   if (device() != Device::CPU) os << ", device='" << device_name(device()) << "'";
   if (grad_fn())
-    os << ", grad_fn=<" << grad_fn()->name() << ">";
+    os << ", grad_fn=<" << detail::node_name(*grad_fn()) << ">";
   else if (requires_grad())
     os << ", requires_grad=true";
   os << ")";

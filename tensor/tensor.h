@@ -289,6 +289,10 @@ Tensor rand_like(const Tensor& t, Generator* gen = nullptr);
 
 // ---- template definitions ----------------------------------------------------------------------
 namespace detail {
+// The name of the op a Node stands for ("mul", "matmul"), for printing grad_fn=<mul>. Defined in
+// autograd/engine.cpp: Node is only declared here, so the tensor layer never includes autograd/
+// (dependencies point one way, from autograd down to tensor).
+const char* node_name(const Node& node);
 Tensor from_host(const void* data, DType src_dtype, int64_t n, const Shape& shape,
                  TensorOptions opts);
 void to_host(const Tensor& t, void* out, DType out_dtype);

@@ -1,9 +1,11 @@
-// Checkpoint files: round trips, corruption and truncation detection, atomic writes, and
-// optimizer state that continues training identically.
+// Checkpoint files: round trips, corruption and truncation detection, atomic writes (and the one
+// atomic writer of core/file_util.h they use), and optimizer state that continues training
+// identically.
 #include <doctest/doctest.h>
 #include <unistd.h>
 #include <zlib.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -12,10 +14,11 @@
 #include <string>
 #include <vector>
 
+#include "core/file_util.h"
 #include "mmgrad.h"
 #include "nn/checkpoint.h"
 #include "nn/linear.h"
-#include "nn/optim.h"
+#include "optim/optim.h"
 
 using namespace mmgrad;
 using doctest::Contains;
@@ -275,6 +278,48 @@ TEST_CASE("checkpoint: not a checkpoint, wrong version, absurd sizes") {
   // 2^40 float64 elements = 8 TiB: consistent, but far more than the file holds.
   write_bytes(p, record(1, 1, {int64_t{1} << 40}, uint64_t{8} << 40));
   CHECK_THROWS_WITH_AS(load_state_dict(p), Contains("truncated"), Error);
+}
+
+TEST_CASE("AtomicFile: the file appears whole at commit, or not at all") {
+  TempDir tmp;
+  auto entries = [&] {
+    std::vector<std::string> names;
+    for (const auto& e : fs::directory_iterator(tmp.dir)) names.push_back(e.path().filename());
+    std::sort(names.begin(), names.end());
+    return names;
+  };
+  const std::string path = tmp / "a.txt";
+  write_file_atomic(path, "old", "test");
+  {
+    // Before commit the bytes sit in a temporary file beside the target; the old file is intact.
+    AtomicFile f(path, "test");
+    f.write("new", 3);
+    f.write(" bytes", 6);
+    CHECK(fs::path(f.temp_path()).parent_path() == tmp.dir);
+    CHECK(fs::exists(f.temp_path()));
+    CHECK(read_bytes(path) == std::vector<char>{'o', 'l', 'd'});
+    f.commit();
+    CHECK_FALSE(fs::exists(f.temp_path()));
+    CHECK_THROWS_WITH_AS(f.write("x", 1), Contains("already committed"), Error);
+  }
+  const std::string want = "new bytes";
+  CHECK(read_bytes(path) == std::vector<char>(want.begin(), want.end()));
+  {
+    // Abandoned (an exception between writes): the temporary goes, the file stays as it was.
+    AtomicFile f(path, "test");
+    f.write("half", 4);
+  }
+  CHECK(read_bytes(path) == std::vector<char>(want.begin(), want.end()));
+  CHECK(entries() == std::vector<std::string>{"a.txt"});
+  // Errors start with the op and name the file; write_file_atomic creates missing folders,
+  // AtomicFile alone does not.
+  CHECK_THROWS_WITH_AS(AtomicFile(tmp / "no/dir/b.txt", "myop"), Contains("myop: cannot write"),
+                       Error);
+  CHECK_THROWS_WITH_AS(AtomicFile(tmp / "no/dir/b.txt", "myop"), Contains("no/dir/b.txt"), Error);
+  write_file_atomic(tmp / "new/dir/c.txt", "c", "test");
+  CHECK(read_bytes(tmp / "new/dir/c.txt") == std::vector<char>{'c'});
+  CHECK_THROWS_WITH_AS(write_file_atomic("", "x", "myop"), Contains("myop: empty output path"),
+                       Error);
 }
 
 TEST_CASE("checkpoint: atomic writes leave no partial file behind") {

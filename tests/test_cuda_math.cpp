@@ -15,9 +15,9 @@
 #include <random>
 #include <vector>
 
+#include "core/philox.h"
 #include "kernels/cuda/element_ops.h"
 #include "kernels/index_math.h"
-#include "kernels/philox.h"
 #include "mmgrad.h"
 
 using namespace mmgrad;

@@ -15,7 +15,7 @@
 #include "data/image.h"
 #include "lesson_runner.h"
 #include "mmgrad.h"
-#include "nn/optim.h"
+#include "optim/optim.h"
 
 using namespace mmgrad;
 using namespace mmgrad::fusion;

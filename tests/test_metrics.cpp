@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "metrics/metrics.h"
+#include "metrics/pca.h"
 #include "mmgrad.h"
-#include "nn/metrics.h"
-#include "nn/pca.h"
 
 using namespace mmgrad;
 using namespace mmgrad::metrics;

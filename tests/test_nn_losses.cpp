@@ -8,8 +8,8 @@
 
 #include "mmgrad.h"
 #include "nn/losses.h"
-#include "nn/optim.h"
 #include "op_test_util.h"
+#include "optim/optim.h"
 
 using namespace mmgrad;
 using namespace mmgrad::testing;

@@ -1,7 +1,7 @@
-// Random fills from the counter-based Philox generator (kernels/philox.h).
+// Random fills from the counter-based Philox generator (core/philox.h).
+#include "core/philox.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/parallel.h"
-#include "kernels/philox.h"
 
 namespace mmgrad::cpu {
 
@@ -12,7 +12,7 @@ void CpuBackend::random(RandomDist dist, const Strided& out, uint64_t seed, uint
     using T = decltype(t);
     T* o = out.ptr<T>();
     parallel_for(out.numel(), 4096, [&](int64_t s, int64_t e) {
-      // The same per-element formulas as the CUDA backend (kernels/philox.h).
+      // The same per-element formulas as the CUDA backend (core/philox.h).
       if (dist == RandomDist::Uniform) {
         for (int64_t i = s; i < e; ++i) o[i] = philox::uniform_sample<T>(offset + i, seed, a, b);
       } else {

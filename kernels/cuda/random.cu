@@ -1,12 +1,12 @@
-// Random fills from the counter-based Philox generator (kernels/philox.h): element i uses counter
+// Random fills from the counter-based Philox generator (core/philox.h): element i uses counter
 // offset + i and the same per-element formula as the CPU, so a seed gives the same tensor on
 // both devices. Uniform samples are bit-identical (integer mixing and one fused multiply-add);
 // normal samples go through log and cos, whose CUDA and glibc versions may differ in the last
 // bit (relative difference ~1e-16 in float64, almost never visible in float32).
 #include <cuda_runtime.h>
 
+#include "core/philox.h"
 #include "kernels/cuda/cuda_common.cuh"
-#include "kernels/philox.h"
 
 namespace mmgrad::cuda {
 namespace {

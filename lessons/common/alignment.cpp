@@ -5,7 +5,7 @@
 #include <sstream>
 
 #include "autograd/grad_mode.h"
-#include "nn/metrics.h"
+#include "metrics/metrics.h"
 #include "ops/elementwise.h"
 #include "ops/matmul.h"
 #include "ops/shape.h"

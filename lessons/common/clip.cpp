@@ -10,8 +10,6 @@
 #include "autograd/grad_mode.h"
 #include "data/loader.h"
 #include "nn/checkpoint.h"
-#include "nn/lr_scheduler.h"
-#include "nn/optim.h"
 #include "ops/elementwise.h"
 #include "ops/index.h"
 #include "ops/matmul.h"
@@ -19,6 +17,8 @@
 #include "ops/reduce.h"
 #include "ops/shape.h"
 #include "ops/softmax.h"
+#include "optim/lr_scheduler.h"
+#include "optim/optim.h"
 
 namespace mmgrad::clip {
 

@@ -22,8 +22,8 @@
 #include "data/tokenizer.h"
 #include "nn/layers.h"
 #include "nn/losses.h"
-#include "nn/lr_scheduler.h"
-#include "nn/optim.h"
+#include "optim/lr_scheduler.h"
+#include "optim/optim.h"
 #include "tensor/generator.h"
 
 namespace mmgrad::clip {

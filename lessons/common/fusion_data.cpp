@@ -7,7 +7,7 @@
 #include <sstream>
 
 #include "core/error.h"
-#include "data/file_util.h"
+#include "core/file_util.h"
 #include "data/image.h"
 #include "ops/elementwise.h"
 
@@ -107,7 +107,7 @@ void write_metadata_csv(const std::vector<TraceRecord>& records, const std::stri
                   r.trace_stops, r.trace_incident, r.trace_degradation);
     os << buf;
   }
-  data::write_file_atomic(path, os.str(), "write_metadata_csv");
+  write_file_atomic(path, os.str(), "write_metadata_csv");
 }
 
 std::vector<TraceRecord> read_metadata_csv(const std::string& path) {

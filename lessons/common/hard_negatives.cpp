@@ -11,8 +11,6 @@
 #include "autograd/grad_mode.h"
 #include "data/loader.h"
 #include "nn/losses.h"
-#include "nn/lr_scheduler.h"
-#include "nn/optim.h"
 #include "ops/elementwise.h"
 #include "ops/index.h"
 #include "ops/loss.h"
@@ -21,6 +19,8 @@
 #include "ops/reduce.h"
 #include "ops/shape.h"
 #include "ops/softmax.h"
+#include "optim/lr_scheduler.h"
+#include "optim/optim.h"
 #include "tensor/generator.h"
 
 namespace mmgrad::hardneg {

@@ -4,8 +4,8 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/philox.h"
 #include "data/tokenizer.h"
-#include "kernels/philox.h"
 
 namespace mmgrad::lesson::scenes {
 namespace {

@@ -1,5 +1,5 @@
-// Learning-rate schedules (formulas in nn/lr_scheduler.h).
-#include "nn/lr_scheduler.h"
+// Learning-rate schedules (formulas in optim/lr_scheduler.h).
+#include "optim/lr_scheduler.h"
 
 #include <cmath>
 #include <numbers>
@@ -11,15 +11,12 @@ LRScheduler::LRScheduler(Optimizer& optimizer, const char* name)
 
 void LRScheduler::init() {
   last_step_ = 0;
-  last_lr_ = lr_at(0);
-  optimizer_.set_lr(last_lr_);
+  optimizer_.set_lr(lr_at(0));
 }
 
 void LRScheduler::step() {
-  const double lr = lr_at(last_step_ + 1);
-  optimizer_.set_lr(lr);  // validates lr before anything changes
+  optimizer_.set_lr(lr_at(last_step_ + 1));  // validates lr before anything changes
   ++last_step_;
-  last_lr_ = lr;
 }
 
 nn::StateDict LRScheduler::state_dict() const {
@@ -48,16 +45,13 @@ void LRScheduler::load_state_dict(const nn::StateDict& state) {
   // Compute the lr with the new base before committing, so a failure changes nothing.
   const double saved_base = base_lr_;
   base_lr_ = b;
-  double lr = 0.0;
   try {
-    lr = lr_at(k);
-    optimizer_.set_lr(lr);
+    optimizer_.set_lr(lr_at(k));
   } catch (...) {
     base_lr_ = saved_base;
     throw;
   }
   last_step_ = k;
-  last_lr_ = lr;
 }
 
 // ---- StepLR -------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@
 #include <cstdint>
 #include <functional>
 
-#include "nn/optim.h"
+#include "optim/optim.h"
 
 namespace mmgrad::optim {
 
@@ -26,8 +26,10 @@ class LRScheduler {
 
   // Advances one step and sets the optimizer's lr to lr_at(last_step()).
   void step();
-  // The lr the scheduler last set.
-  double get_last_lr() const { return last_lr_; }
+  // The lr the scheduler last set, read from the optimizer (the learning rate's one home; if
+  // you call opt.set_lr() yourself between steps, this returns that value: PyTorch would keep
+  // returning the scheduler's own last value).
+  double get_last_lr() const { return optimizer_.lr(); }
   // How many times step() has been called (the index the current lr belongs to).
   int64_t last_step() const { return last_step_; }
   double base_lr() const { return base_lr_; }
@@ -48,7 +50,6 @@ class LRScheduler {
   const char* name_;
   double base_lr_;
   int64_t last_step_ = 0;
-  double last_lr_ = 0.0;
 };
 
 // lr = base_lr * gamma^floor(k / step_size).

@@ -1,13 +1,14 @@
 // The Optimizer base: parameter checks, zero_grad, learning rate, state_dict save/restore with
-// validation before any change; and clip_grad_norm_.
+// validation before any change; clip_grad_norm_; and saving / loading an optimizer checkpoint.
 #include <cmath>
 #include <set>
 #include <unordered_set>
 
 #include "autograd/grad_mode.h"
-#include "nn/optim.h"
+#include "nn/checkpoint.h"
 #include "ops/elementwise.h"
 #include "ops/reduce.h"
+#include "optim/optim.h"
 
 namespace mmgrad::optim {
 namespace {
@@ -217,3 +218,21 @@ double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm) {
 }
 
 }  // namespace mmgrad::optim
+
+namespace mmgrad {
+
+// ---- checkpoints --------------------------------------------------------------------------------
+void save(const optim::Optimizer& optimizer, const std::string& path) {
+  save(optimizer.state_dict(), path);
+}
+
+void load(optim::Optimizer& optimizer, const std::string& path) {
+  nn::StateDict state = load_state_dict(path);
+  try {
+    optimizer.load_state_dict(state);
+  } catch (const Error& e) {
+    fail(cat_str("load: checkpoint '", path, "': ", e.what()));
+  }
+}
+
+}  // namespace mmgrad

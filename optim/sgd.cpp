@@ -2,8 +2,8 @@
 #include <cmath>
 
 #include "autograd/grad_mode.h"
-#include "nn/optim.h"
 #include "ops/elementwise.h"
+#include "optim/optim.h"
 
 namespace mmgrad::optim {
 namespace {
@@ -24,8 +24,9 @@ void check_sgd_options(const char* op, const SGDOptions& o) {
 }  // namespace
 
 SGD::SGD(std::vector<Tensor> params, const SGDOptions& options)
-    : Optimizer(std::move(params), options.lr, "SGD"), options_(options) {
-  check_sgd_options("SGD", options_);
+    : Optimizer(std::move(params), options.lr, "SGD"),
+      options_{options.momentum, options.dampening, options.weight_decay, options.nesterov} {
+  check_sgd_options("SGD", options);
   momentum_buffer_.resize(params_.size());
 }
 
@@ -74,7 +75,8 @@ std::function<void()> SGD::prepare_hyperparameters(const std::map<std::string, d
   SGDOptions o{v.at("lr"), v.at("momentum"), v.at("dampening"), v.at("weight_decay"),
                nesterov == 1.0};
   check_sgd_options("SGD.load_state_dict", o);
-  return [this, o] { options_ = o; };
+  // lr is installed by Optimizer::load_state_dict, into its one home.
+  return [this, o] { options_ = {o.momentum, o.dampening, o.weight_decay, o.nesterov}; };
 }
 
 void SGD::append_state(nn::StateDict& out) const {

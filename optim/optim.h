@@ -16,7 +16,7 @@
 // step() writes the parameters in place under a NoGradGuard (the update is not part of the
 // graph); parameters whose .grad() is undefined (not reached by backward) are skipped and keep
 // their state. state_dict() / load_state_dict() capture everything needed to continue training
-// bit-for-bit (checkpoint.h writes them to disk):
+// bit-for-bit (save(optimizer, path) below writes them to disk):
 //
 //   "num_params"            0-d int64: how many parameters the optimizer was built with
 //   "lr", "momentum", ...   0-d float64: the hyperparameters (booleans as 0 / 1)
@@ -95,6 +95,9 @@ class Optimizer {
                         std::initializer_list<const char*> allowed) const;
 
   std::vector<Tensor> params_;
+  // The learning rate's one home. set_lr (and so every scheduler), state_dict and
+  // load_state_dict read and write it here; the options structs below only carry the initial
+  // value in, and options() reads it back from here.
   double lr_;
   const char* name_;
 };
@@ -120,9 +123,7 @@ class SGD : public Optimizer {
   void step() override;
   // The options in use (lr is the current learning rate, after any schedule).
   SGDOptions options() const {
-    SGDOptions o = options_;
-    o.lr = lr_;
-    return o;
+    return {lr_, options_.momentum, options_.dampening, options_.weight_decay, options_.nesterov};
   }
 
  protected:
@@ -134,7 +135,12 @@ class SGD : public Optimizer {
       const std::map<size_t, std::map<std::string, Tensor>>& entries) override;
 
  private:
-  SGDOptions options_;
+  // Every option except lr, which lives in Optimizer::lr_ only.
+  struct OtherOptions {
+    double momentum, dampening, weight_decay;
+    bool nesterov;
+  };
+  OtherOptions options_;
   std::vector<Tensor> momentum_buffer_;  // per parameter; undefined until its first step
 };
 
@@ -166,9 +172,7 @@ class Adam : public Optimizer {
   void step() override;
   // The options in use (lr is the current learning rate, after any schedule).
   AdamOptions options() const {
-    AdamOptions o = options_;
-    o.lr = lr_;
-    return o;
+    return {lr_, options_.beta1, options_.beta2, options_.eps, options_.weight_decay};
   }
   bool decoupled_weight_decay() const { return decoupled_; }
 
@@ -187,7 +191,11 @@ class Adam : public Optimizer {
     Tensor exp_avg;     // m: running mean of the gradient
     Tensor exp_avg_sq;  // v: running mean of the squared gradient
   };
-  AdamOptions options_;
+  // Every option except lr, which lives in Optimizer::lr_ only.
+  struct OtherOptions {
+    double beta1, beta2, eps, weight_decay;
+  };
+  OtherOptions options_;
   bool decoupled_;
   std::vector<State> state_;  // per parameter; step == 0 means no state yet
 };
@@ -208,3 +216,13 @@ class AdamW : public Adam {
 double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm);
 
 }  // namespace mmgrad::optim
+
+namespace mmgrad {
+
+// An optimizer's state (moments, step counts, hyperparameters) in a checkpoint file (the format
+// of nn/checkpoint.h, beside the model's save(module, path)); load() validates everything
+// against the optimizer before changing it (Optimizer::load_state_dict).
+void save(const optim::Optimizer& optimizer, const std::string& path);
+void load(optim::Optimizer& optimizer, const std::string& path);
+
+}  // namespace mmgrad

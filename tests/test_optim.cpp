@@ -1,13 +1,15 @@
 // Optimizers, schedules and gradient clipping, checked against updates computed by hand.
 #include <doctest/doctest.h>
+#include <unistd.h>
 
 #include <cmath>
+#include <filesystem>
 #include <numbers>
 #include <vector>
 
 #include "mmgrad.h"
-#include "nn/lr_scheduler.h"
-#include "nn/optim.h"
+#include "optim/lr_scheduler.h"
+#include "optim/optim.h"
 
 using namespace mmgrad;
 using doctest::Approx;
@@ -523,4 +525,80 @@ TEST_CASE("LambdaLR and scheduler state") {
   optim::LambdaLR bad(opt, [](int64_t k) { return k < 1 ? 1.0 : -1.0; });
   CHECK_THROWS_WITH_AS(bad.step(), Contains("LambdaLR"), Error);
   CHECK(bad.last_step() == 0);
+}
+
+// ---- the learning rate has one home -------------------------------------------------------------
+// Optimizer::lr_ is the only place the learning rate is kept: lr(), options().lr, the state_dict
+// entry "lr" and a scheduler's get_last_lr() all read it, and step() uses it. A second copy (say
+// in the options struct) would go stale after set_lr or a scheduler step.
+namespace {
+
+template <class Opt>
+void check_lr_everywhere(const Opt& opt, double lr) {
+  CHECK(opt.lr() == lr);
+  CHECK(opt.options().lr == lr);
+  nn::StateDict sd = opt.state_dict();
+  REQUIRE(sd.size() >= 2);
+  CHECK(sd[1].first == "lr");
+  CHECK(sd[1].second.item() == lr);
+}
+
+// A fresh optimizer of this kind built with `lr`, one step from p = [1, -2] with g = [0.5, 0.25].
+template <class Opt>
+Vec fresh_step(double lr) {
+  Tensor p = param({1.0, -2.0});
+  Opt opt({p}, {.lr = lr});
+  set_grad(p, {0.5, 0.25});
+  opt.step();
+  return p.to_vector<double>();
+}
+
+template <class Opt>
+void check_one_home(const char* kind) {
+  CAPTURE(kind);
+  Tensor p = param({1.0, -2.0});
+  Opt opt({p}, {.lr = 0.1});
+  check_lr_everywhere(opt, 0.1);
+  opt.set_lr(0.05);
+  check_lr_everywhere(opt, 0.05);
+  optim::StepLR sched(opt, 1, 0.5);  // base lr 0.05 read from the optimizer; halves each step
+  check_lr_everywhere(opt, 0.05);
+  sched.step();
+  check_lr_everywhere(opt, 0.025);
+  CHECK(sched.get_last_lr() == 0.025);
+
+  // The state_dict round trip restores the lr into its one home, in memory and through a file.
+  nn::StateDict saved;
+  for (const auto& [k, t] : opt.state_dict()) saved.emplace_back(k, t.clone());
+  Tensor p2 = param({1.0, -2.0});
+  Opt opt2({p2}, {.lr = 0.9});
+  opt2.load_state_dict(saved);
+  check_lr_everywhere(opt2, 0.025);
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            cat_str("mmgrad_test_optim_lr_", ::getpid(), "_", kind, ".ckpt"))
+                               .string();
+  save(opt, path);
+  Tensor p3 = param({1.0, -2.0});
+  Opt opt3({p3}, {.lr = 0.7});
+  load(opt3, path);
+  std::filesystem::remove(path);
+  check_lr_everywhere(opt3, 0.025);
+
+  // step() uses that same value: each takes the step of an optimizer built with lr = 0.025.
+  const Vec want = fresh_step<Opt>(0.025);
+  for (Tensor* q : {&p, &p2, &p3}) set_grad(*q, {0.5, 0.25});
+  opt.step();
+  opt2.step();
+  opt3.step();
+  CHECK(p.to_vector<double>() == want);
+  CHECK(p2.to_vector<double>() == want);
+  CHECK(p3.to_vector<double>() == want);
+}
+
+}  // namespace
+
+TEST_CASE("Optimizer: the learning rate has one home (set_lr, scheduler, options, state_dict)") {
+  check_one_home<optim::SGD>("SGD");
+  check_one_home<optim::Adam>("Adam");
+  check_one_home<optim::AdamW>("AdamW");
 }

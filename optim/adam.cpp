@@ -4,7 +4,7 @@
 
 #include "autograd/grad_mode.h"
 #include "kernels/backend.h"
-#include "nn/optim.h"
+#include "optim/optim.h"
 
 namespace mmgrad::optim {
 namespace {
@@ -32,8 +32,10 @@ Adam::Adam(std::vector<Tensor> params, const AdamOptions& options)
     : Adam(std::move(params), options, false, "Adam") {}
 
 Adam::Adam(std::vector<Tensor> params, const AdamOptions& options, bool decoupled, const char* name)
-    : Optimizer(std::move(params), options.lr, name), options_(options), decoupled_(decoupled) {
-  check_adam_options(name, options_);
+    : Optimizer(std::move(params), options.lr, name),
+      options_{options.beta1, options.beta2, options.eps, options.weight_decay},
+      decoupled_(decoupled) {
+  check_adam_options(name, options);
   state_.resize(params_.size());
 }
 
@@ -87,7 +89,8 @@ std::function<void()> Adam::prepare_hyperparameters(const std::map<std::string, 
                ") but this optimizer is ", name_);
   AdamOptions o{v.at("lr"), v.at("beta1"), v.at("beta2"), v.at("eps"), v.at("weight_decay")};
   check_adam_options((std::string(name_) + ".load_state_dict").c_str(), o);
-  return [this, o] { options_ = o; };
+  // lr is installed by Optimizer::load_state_dict, into its one home.
+  return [this, o] { options_ = {o.beta1, o.beta2, o.eps, o.weight_decay}; };
 }
 
 void Adam::append_state(nn::StateDict& out) const {

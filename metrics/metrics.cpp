@@ -1,4 +1,4 @@
-#include "nn/metrics.h"
+#include "metrics/metrics.h"
 
 #include <algorithm>
 #include <cmath>

@@ -5,7 +5,7 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
 
-#include "nn/pca.h"
+#include "metrics/pca.h"
 
 #include <Eigen/Dense>
 #include <cmath>

@@ -1,0 +1,58 @@
+// Writing files safely, the one way every writer in mmgrad does it (checkpoints, images, plots,
+// CSV and tokenizer files), plus a memory hint for large buffers.
+//
+// A file written in place can be left half-written by a crash, a full disk or a killed process,
+// and a reader may see it half-written. So we write the bytes to a temporary file in the same
+// folder, flush them to the disk (fsync), and only then rename the temporary file over the real
+// name. rename() within one folder (one file system) is atomic: a reader sees the old file or
+// the whole new one, never a mix. If anything fails, the temporary file is removed and a file
+// already at the path is left untouched.
+#pragma once
+
+#include <cstddef>
+#include <cstdio>
+#include <string>
+
+namespace mmgrad {
+
+// Creates the folder that will hold `path` (no-op when it has none or it exists).
+void ensure_parent_dir(const std::string& path, const char* op);
+
+// One file written atomically, in pieces:
+//   AtomicFile f(path, "save");   // creates "<path>.tmp.<pid>.<n>" next to path
+//   f.write(bytes, n); ...        // as many pieces as needed
+//   f.commit();                   // fflush + fsync, rename over path, fsync the folder
+// Destroyed without a successful commit() (an error, an exception in between), it removes the
+// temporary file. The folder must exist (write_file_atomic creates it). Every error throws
+// mmgrad::Error starting with `op` and naming the file.
+class AtomicFile {
+ public:
+  AtomicFile(const std::string& path, const char* op);
+  ~AtomicFile();
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+
+  void write(const void* data, size_t n);
+  // Makes the file durable and puts it in place; after this the AtomicFile is finished.
+  void commit();
+
+  const std::string& path() const { return path_; }
+  const std::string& temp_path() const { return tmp_; }
+
+ private:
+  std::string path_, tmp_;
+  const char* op_;
+  std::FILE* f_ = nullptr;
+  bool committed_ = false;
+};
+
+// ensure_parent_dir + AtomicFile: writes `content` as the whole file.
+void write_file_atomic(const std::string& path, const std::string& content, const char* op);
+
+// Asks the kernel to back [p, p + n) with 2 MiB pages (Linux transparent huge pages) before it
+// is first written. Filling a fresh 188 MB dataset tensor costs ~46k page faults of ~15-25 us
+// each with 4 KiB pages (about a second here) and ~100x fewer with huge pages. A hint only:
+// silently does nothing where unsupported or for blocks under 4 MiB.
+void advise_huge_pages(void* p, size_t n);
+
+}  // namespace mmgrad
