@@ -100,13 +100,10 @@ cublasHandle_t bench_handle() {
 void bench_gemm(DType dt, int64_t n) {
   const TensorOptions o = TensorOptions(dt).device(kCUDA);
   Tensor a = Tensor::randn({n, n}, o), b = Tensor::randn({n, n}, o), c = Tensor::empty({n, n}, o);
-  GemmArgs g;
-  g.dtype = dt;
-  g.M = g.N = g.K = n;
-  g.A = a.raw_data();
-  g.B = b.raw_data();
-  g.C = c.raw_data();
-  g.lda = g.ldb = g.ldc = n;
+  const GemmArgs g = GemmArgs{.dtype = dt, .M = n, .N = n, .K = n}
+                         .a(a.raw_data(), n)
+                         .b(b.raw_data(), n)
+                         .c(c.raw_data(), n);
   const double flops = 2.0 * n * n * n;
   const int calls = n >= 4096 ? 3 : 10;
   double t_ours = gpu_ms([&] { backend(kCUDA).gemm(g); }, calls);
@@ -234,32 +231,60 @@ void bench_bandwidth() {
   Tensor y = Tensor::empty({rows, cols}, kGpu32), gx = Tensor::empty({rows, cols}, kGpu32);
   Tensor gy = Tensor::randn({rows, cols}, kGpu32);
   row("softmax forward", 2 * B, gpu_ms([&] {
-        be.softmax_forward(kFloat32, a.raw_data(), y.raw_data(), rows, cols, 1, false);
+        be.softmax_forward(
+            {.dtype = kFloat32, .x = a.raw_data(), .y = y.raw_data(), .outer = rows, .dim = cols});
       }),
       copy_gbs, ">= 50%");
   row("softmax backward", 3 * B, gpu_ms([&] {
-        be.softmax_backward(kFloat32, y.raw_data(), gy.raw_data(), gx.raw_data(), rows, cols, 1,
-                            false);
+        be.softmax_backward({.dtype = kFloat32,
+                             .y = y.raw_data(),
+                             .gy = gy.raw_data(),
+                             .gx = gx.raw_data(),
+                             .outer = rows,
+                             .dim = cols});
       }),
       copy_gbs, ">= 50%");
   Tensor w = Tensor::randn({cols}, kGpu32), lb = Tensor::randn({cols}, kGpu32);
   Tensor mean = Tensor::empty({rows}, kGpu32), rstd = Tensor::empty({rows}, kGpu32);
   Tensor gw = Tensor::empty({cols}, kGpu32), gb = Tensor::empty({cols}, kGpu32);
   row("layer norm forward", 2 * B, gpu_ms([&] {
-        be.layer_norm_forward(kFloat32, a.raw_data(), w.raw_data(), lb.raw_data(), y.raw_data(),
-                              mean.raw_data(), rstd.raw_data(), rows, cols, 1e-5);
+        be.layer_norm_forward({.dtype = kFloat32,
+                               .x = a.raw_data(),
+                               .w = w.raw_data(),
+                               .b = lb.raw_data(),
+                               .y = y.raw_data(),
+                               .mean = mean.raw_data(),
+                               .rstd = rstd.raw_data(),
+                               .N = rows,
+                               .D = cols,
+                               .eps = 1e-5});
       }),
       copy_gbs, ">= 50%");
   row("layer norm backward (gx, gw, gb; counted as 3n)", 3 * B, gpu_ms([&] {
-        be.layer_norm_backward(kFloat32, gy.raw_data(), a.raw_data(), mean.raw_data(),
-                               rstd.raw_data(), w.raw_data(), gx.raw_data(), gw.raw_data(),
-                               gb.raw_data(), rows, cols);
+        be.layer_norm_backward({.dtype = kFloat32,
+                                .gy = gy.raw_data(),
+                                .x = a.raw_data(),
+                                .mean = mean.raw_data(),
+                                .rstd = rstd.raw_data(),
+                                .w = w.raw_data(),
+                                .gx = gx.raw_data(),
+                                .gw = gw.raw_data(),
+                                .gb = gb.raw_data(),
+                                .N = rows,
+                                .D = cols});
       }),
       copy_gbs, ">= 50%");
   Tensor m = Tensor::zeros({n}, kGpu32), v = Tensor::zeros({n}, kGpu32);
   row("adam_step (read 4n, write 3n)", 7 * B, gpu_ms([&] {
-        be.adam_step(kFloat32, out.raw_data(), b.raw_data(), m.raw_data(), v.raw_data(), n, 1e-3,
-                     0.9, 0.999, 1e-8, 0.01, 1, true);
+        be.adam_step({.dtype = kFloat32,
+                      .param = out.raw_data(),
+                      .grad = b.raw_data(),
+                      .exp_avg = m.raw_data(),
+                      .exp_avg_sq = v.raw_data(),
+                      .n = n,
+                      .lr = 1e-3,
+                      .weight_decay = 0.01,
+                      .decoupled = true});
       }),
       copy_gbs);
 }

@@ -79,6 +79,35 @@ struct GemmArgs {
   void* C = nullptr;
   int64_t ldc = 0, stride_c = 0;
   double alpha = 1.0, beta = 0.0;
+
+  // Setters, so that a call names its operands in a few lines:
+  //   be.gemm(GemmArgs{.dtype = dt, .batch = n, .M = M, .N = N, .K = K}
+  //               .a(A, lda, /*transposed=*/true).b(B, ldb).c(C, ldc)
+  //               .batch_strides(0, K * N, M * N));
+  GemmArgs& a(const void* data, int64_t ld, bool transposed = false) {
+    A = data;
+    lda = ld;
+    trans_a = transposed;
+    return *this;
+  }
+  GemmArgs& b(const void* data, int64_t ld, bool transposed = false) {
+    B = data;
+    ldb = ld;
+    trans_b = transposed;
+    return *this;
+  }
+  GemmArgs& c(void* data, int64_t ld) {
+    C = data;
+    ldc = ld;
+    return *this;
+  }
+  // Elements between consecutive batches of A, B and C (0: one matrix shared by every batch).
+  GemmArgs& batch_strides(int64_t a_stride, int64_t b_stride, int64_t c_stride) {
+    stride_a = a_stride;
+    stride_b = b_stride;
+    stride_c = c_stride;
+    return *this;
+  }
 };
 
 // Geometry of a 2-D convolution / pooling window, shared by CPU and CUDA index math.
@@ -89,6 +118,93 @@ struct Conv2dGeom {
   int64_t PH = 0, PW = 0;              // zero padding
   int64_t DH = 1, DW = 1;              // dilation
   int64_t OH = 0, OW = 0;              // output size
+};
+
+// ---- arguments of the fused kernels
+// -------------------------------------------------------------- One struct per call, filled with
+// designated initializers at the call site, so every pointer is named where it is passed:
+//   backend(d).layer_norm_forward({.dtype = x.dtype(), .x = ..., .y = ..., .N = N, .D = D});
+// All buffers are contiguous and row-major; sizes are in elements.
+
+// softmax or log_softmax over the middle dimension of [outer, dim, inner].
+struct SoftmaxArgs {
+  DType dtype = DType::Float32;
+  const void* x = nullptr;  // input [outer, dim, inner]
+  void* y = nullptr;        // output, x's shape
+  int64_t outer = 1, dim = 0, inner = 1;
+  bool log = false;  // log_softmax instead of softmax
+};
+
+struct SoftmaxBackwardArgs {
+  DType dtype = DType::Float32;
+  const void* y = nullptr;   // the forward's output [outer, dim, inner]
+  const void* gy = nullptr;  // gradient with respect to y
+  void* gx = nullptr;        // gradient with respect to x (written)
+  int64_t outer = 1, dim = 0, inner = 1;
+  bool log = false;
+};
+
+// Softmax cross-entropy of logits [N, C] against class indices [N].
+struct CrossEntropyArgs {
+  DType dtype = DType::Float32;
+  const void* logits = nullptr;     // [N, C]
+  const int64_t* target = nullptr;  // [N], each in [0, C) or ignore_index
+  void* loss = nullptr;             // [N] per-row loss (written)
+  void* lse = nullptr;              // [N] logsumexp of each row (written, for the backward)
+  int64_t N = 0, C = 0;
+  int64_t ignore_index = -100;   // rows with this target get loss 0 and gradient 0
+  double label_smoothing = 0.0;  // eps: target distribution (1 - eps) one_hot + eps / C
+};
+
+struct CrossEntropyBackwardArgs {
+  DType dtype = DType::Float32;
+  const void* logits = nullptr;     // [N, C]
+  const int64_t* target = nullptr;  // [N]
+  const void* lse = nullptr;        // [N] from the forward
+  const void* grad_loss = nullptr;  // [N] gradient of each row's loss
+  void* gx = nullptr;               // [N, C] gradient of the logits (written)
+  int64_t N = 0, C = 0;
+  int64_t ignore_index = -100;
+  double label_smoothing = 0.0;
+};
+
+// Layer norm of x viewed as [N, D], normalised over D.
+struct LayerNormArgs {
+  DType dtype = DType::Float32;
+  const void* x = nullptr;  // [N, D]
+  const void* w = nullptr;  // [D] weight, or null (no affine)
+  const void* b = nullptr;  // [D] bias, or null
+  void* y = nullptr;        // [N, D] output (written)
+  void* mean = nullptr;     // [N] row means (written, for the backward)
+  void* rstd = nullptr;     // [N] 1 / sqrt(var + eps) per row (written)
+  int64_t N = 0, D = 0;
+  double eps = 1e-5;
+};
+
+struct LayerNormBackwardArgs {
+  DType dtype = DType::Float32;
+  const void* gy = nullptr;    // [N, D] gradient of y
+  const void* x = nullptr;     // [N, D] the forward's input
+  const void* mean = nullptr;  // [N] from the forward
+  const void* rstd = nullptr;  // [N] from the forward
+  const void* w = nullptr;     // [D] weight, or null
+  void* gx = nullptr;          // [N, D] gradient of x (written)
+  void* gw = nullptr;          // [D] gradient of w (overwritten), or null: not needed
+  void* gb = nullptr;          // [D] gradient of b (overwritten), or null
+  int64_t N = 0, D = 0;
+};
+
+// One Adam / AdamW step over n contiguous elements of a parameter and its state.
+struct AdamStepArgs {
+  DType dtype = DType::Float32;
+  void* param = nullptr;       // [n] updated in place
+  const void* grad = nullptr;  // [n]
+  void* exp_avg = nullptr;     // [n] m, updated in place
+  void* exp_avg_sq = nullptr;  // [n] v, updated in place
+  int64_t n = 0;
+  double lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0.0;
+  int64_t step = 1;        // 1-based: the bias corrections use beta^step
+  bool decoupled = false;  // AdamW (p -= lr * wd * p) instead of L2 (g += wd * p)
 };
 
 enum class RandomDist : uint8_t { Uniform, Normal };
@@ -152,33 +268,24 @@ class Backend {
   virtual void sort_rows(DType dtype, const void* in, void* values, int64_t* indices, int64_t rows,
                          int64_t n, int64_t k, bool descending) = 0;
 
-  // ---- softmax family (contiguous, softmax over the middle of [outer, dim, inner]) ---------
+  // ---- softmax family (the arguments are documented with their structs above) -------------
   // y = softmax(x) or log_softmax(x), numerically stable (subtract the max first).
-  virtual void softmax_forward(DType dtype, const void* x, void* y, int64_t outer, int64_t dim,
-                               int64_t inner, bool log) = 0;
+  virtual void softmax_forward(const SoftmaxArgs& a) = 0;
   // softmax:     gx = y * (gy - sum(gy * y))
   // log_softmax: gx = gy - exp(y) * sum(gy)
-  virtual void softmax_backward(DType dtype, const void* y, const void* gy, void* gx, int64_t outer,
-                                int64_t dim, int64_t inner, bool log) = 0;
-  // Fused softmax cross-entropy over logits [N, C] (contiguous) with Int64 targets [N].
+  virtual void softmax_backward(const SoftmaxBackwardArgs& a) = 0;
+  // Fused softmax cross-entropy:
   // loss[n] = -sum_c q[n,c] * log_softmax(x)[n,c], q = (1-eps) one_hot + eps / C; rows whose
   // target == ignore_index get loss 0. Also writes lse[n] = logsumexp(x[n]) for the backward.
-  virtual void cross_entropy_forward(DType dtype, const void* logits, const int64_t* target,
-                                     void* loss, void* lse, int64_t N, int64_t C,
-                                     int64_t ignore_index, double label_smoothing) = 0;
+  virtual void cross_entropy_forward(const CrossEntropyArgs& a) = 0;
   // gx[n,c] = g[n] * (softmax(x)[n,c] - q[n,c]); 0 for ignored rows.
-  virtual void cross_entropy_backward(DType dtype, const void* logits, const int64_t* target,
-                                      const void* lse, const void* grad_loss, void* gx, int64_t N,
-                                      int64_t C, int64_t ignore_index, double label_smoothing) = 0;
+  virtual void cross_entropy_backward(const CrossEntropyBackwardArgs& a) = 0;
 
-  // ---- layer norm (contiguous x viewed as [N, D], normalised over D) -----------------------
-  // y = (x - mean) * rstd * w + b; writes mean[N], rstd[N] for the backward. w, b may be null.
-  virtual void layer_norm_forward(DType dtype, const void* x, const void* w, const void* b, void* y,
-                                  void* mean, void* rstd, int64_t N, int64_t D, double eps) = 0;
-  // gx always; gw, gb (may be null) are overwritten with sums over N.
-  virtual void layer_norm_backward(DType dtype, const void* gy, const void* x, const void* mean,
-                                   const void* rstd, const void* w, void* gx, void* gw, void* gb,
-                                   int64_t N, int64_t D) = 0;
+  // ---- layer norm ----------------------------------------------------------------------------
+  // y = (x - mean) * rstd * w + b; writes mean[N], rstd[N] for the backward.
+  virtual void layer_norm_forward(const LayerNormArgs& a) = 0;
+  // gx always; gw, gb (when not null) are overwritten with sums over N.
+  virtual void layer_norm_backward(const LayerNormBackwardArgs& a) = 0;
 
   // ---- convolution and pooling (NCHW, contiguous) ------------------------------------------
   // cols[n] is [C*KH*KW, OH*OW]: the receptive field of every output pixel as a column.
@@ -200,11 +307,8 @@ class Backend {
                                             const Conv2dGeom& g) = 0;
 
   // ---- optimizer ---------------------------------------------------------------------------
-  // One fused Adam / AdamW step over n contiguous elements; step is 1-based (bias correction).
-  // decoupled: AdamW (p -= lr * wd * p); else L2 (g += wd * p).
-  virtual void adam_step(DType dtype, void* param, const void* grad, void* exp_avg,
-                         void* exp_avg_sq, int64_t n, double lr, double beta1, double beta2,
-                         double eps, double weight_decay, int64_t step, bool decoupled) = 0;
+  // One fused Adam / AdamW step (see AdamStepArgs).
+  virtual void adam_step(const AdamStepArgs& a) = 0;
 };
 
 // The backend for a device. CUDA: throws mmgrad::Error when mmgrad was built without CUDA or

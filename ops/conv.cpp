@@ -106,40 +106,22 @@ std::vector<Tensor> Conv2dBackward::backward(const Tensor& grad) {
       // dW (Cout x CK) += gy[n] (Cout x P) @ cols[n]^T (P x CK), one image at a time; the
       // first image overwrites (beta = 0) so dW needs no zeroing pass.
       for (int64_t i = 0; i < nb; ++i) {
-        GemmArgs a;
-        a.dtype = dt;
-        a.M = Cout;
-        a.N = CK;
-        a.K = P;
-        a.A = element_ptr(gy, (n0 + i) * Cout * P);
-        a.lda = P;
-        a.B = static_cast<const char*>(cols) + i * CK * P * static_cast<int64_t>(gy.element_size());
-        a.ldb = P;
-        a.trans_b = true;
-        a.C = gw.raw_data();
-        a.ldc = CK;
-        a.beta = (n0 + i == 0) ? 0.0 : 1.0;
-        be.gemm(a);
+        const void* cols_i =
+            static_cast<const char*>(cols) + i * CK * P * static_cast<int64_t>(gy.element_size());
+        const double beta = (n0 + i == 0) ? 0.0 : 1.0;
+        be.gemm(GemmArgs{.dtype = dt, .M = Cout, .N = CK, .K = P, .beta = beta}
+                    .a(element_ptr(gy, (n0 + i) * Cout * P), P)
+                    .b(cols_i, P, /*transposed=*/true)
+                    .c(gw.raw_data(), CK));
       }
     }
     if (need_x) {
       // dcols[n] (CK x P) = W^T (CK x Cout) @ gy[n] (Cout x P), batched over the chunk
-      GemmArgs a;
-      a.dtype = dt;
-      a.batch = nb;
-      a.M = CK;
-      a.N = P;
-      a.K = Cout;
-      a.A = ws.raw_data();
-      a.lda = CK;
-      a.trans_a = true;  // W is stored Cout x CK
-      a.B = element_ptr(gy, n0 * Cout * P);
-      a.ldb = P;
-      a.stride_b = Cout * P;
-      a.C = s.identity_cols ? element_ptr(gx, n0 * C * HW) : work.raw_data();
-      a.ldc = P;
-      a.stride_c = CK * P;
-      be.gemm(a);
+      be.gemm(GemmArgs{.dtype = dt, .batch = nb, .M = CK, .N = P, .K = Cout}
+                  .a(ws.raw_data(), CK, /*transposed=*/true)  // W is stored Cout x CK
+                  .b(element_ptr(gy, n0 * Cout * P), P)
+                  .c(s.identity_cols ? element_ptr(gx, n0 * C * HW) : work.raw_data(), P)
+                  .batch_strides(0, Cout * P, CK * P));
       if (!s.identity_cols) be.col2im(dt, work.raw_data(), element_ptr(gx, n0 * C * HW), gc);
     }
   }
@@ -230,23 +212,12 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Pair2 s
         bb.strides[2] = 0;
         be.copy(bb, dense3(y, dt, nb, s.Cout, s.P));
       }
-      GemmArgs a;
-      a.dtype = dt;
-      a.batch = nb;
-      a.M = s.Cout;
-      a.N = s.P;
-      a.K = s.CK;
-      a.A = wc.raw_data();
-      a.lda = s.CK;
-      a.stride_a = 0;  // one weight matrix for every image
-      a.B = s.identity_cols ? xin : work.raw_data();
-      a.ldb = s.P;
-      a.stride_b = s.CK * s.P;
-      a.C = y;
-      a.ldc = s.P;
-      a.stride_c = s.Cout * s.P;
-      a.beta = bias.defined() ? 1.0 : 0.0;
-      be.gemm(a);
+      const double beta = bias.defined() ? 1.0 : 0.0;
+      be.gemm(GemmArgs{.dtype = dt, .batch = nb, .M = s.Cout, .N = s.P, .K = s.CK, .beta = beta}
+                  .a(wc.raw_data(), s.CK)
+                  .b(s.identity_cols ? xin : work.raw_data(), s.P)
+                  .c(y, s.P)
+                  .batch_strides(0, s.CK * s.P, s.Cout * s.P));  // one weight for every image
     }
   }
   if (auto node = make_node<Conv2dBackward>(out, {x, weight, bias})) {

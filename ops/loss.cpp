@@ -1,6 +1,7 @@
 // Losses: softmax cross-entropy (fused kernels) and mean squared error (composed).
 #include "ops/loss.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -32,9 +33,16 @@ struct CrossEntropyBackward : Node {
     const int64_t M = x.size(0), C = x.size(1);
     if (gx.numel() > 0)
       backend(x.device())
-          .cross_entropy_backward(x.dtype(), x.raw_data(), t.data_ptr<int64_t>(), l.raw_data(),
-                                  gc.raw_data(), gx.raw_data(), M, C, ignore_index,
-                                  label_smoothing);
+          .cross_entropy_backward({.dtype = x.dtype(),
+                                   .logits = x.raw_data(),
+                                   .target = t.data_ptr<int64_t>(),
+                                   .lse = l.raw_data(),
+                                   .grad_loss = gc.raw_data(),
+                                   .gx = gx.raw_data(),
+                                   .N = M,
+                                   .C = C,
+                                   .ignore_index = ignore_index,
+                                   .label_smoothing = label_smoothing});
     return {gx};
   }
 };
@@ -83,8 +91,15 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target,
   Tensor lse = empty_as(rows, {M});
   if (M > 0)
     backend(rows.device())
-        .cross_entropy_forward(rows.dtype(), rows.raw_data(), t.data_ptr<int64_t>(),
-                               loss.raw_data(), lse.raw_data(), M, C, options.ignore_index, eps);
+        .cross_entropy_forward({.dtype = rows.dtype(),
+                                .logits = rows.raw_data(),
+                                .target = t.data_ptr<int64_t>(),
+                                .loss = loss.raw_data(),
+                                .lse = lse.raw_data(),
+                                .N = M,
+                                .C = C,
+                                .ignore_index = options.ignore_index,
+                                .label_smoothing = eps});
   if (auto node = make_node<CrossEntropyBackward>(loss, {rows})) {
     node->logits = rows;
     node->target = t;
@@ -136,3 +151,62 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) 
 }
 
 }  // namespace mmgrad
+
+// ---- reference: softmax cross-entropy as plain loops --------------------------------------------
+// The definition of the math, for reading and for testing the kernels against
+// (tests/test_reference_kernels.cpp); the op above runs the backend's fused kernels instead.
+
+namespace mmgrad::reference {
+
+namespace {
+
+// log(sum_c exp(x_c)) of one row, shifted by the maximum so that no exp overflows.
+double logsumexp(const double* row, int64_t C) {
+  double m = row[0];
+  for (int64_t c = 1; c < C; ++c) m = std::max(m, row[c]);
+  double sum = 0;
+  for (int64_t c = 0; c < C; ++c) sum += std::exp(row[c] - m);
+  return m + std::log(sum);
+}
+
+// The smoothed target distribution q_c = (1 - eps) [c == target] + eps / C.
+double target_prob(int64_t c, int64_t target, int64_t C, double eps) {
+  return (1.0 - eps) * (c == target ? 1.0 : 0.0) + eps / static_cast<double>(C);
+}
+
+}  // namespace
+
+std::vector<double> cross_entropy(const std::vector<double>& logits,
+                                  const std::vector<int64_t>& target, int64_t N, int64_t C,
+                                  int64_t ignore_index, double label_smoothing) {
+  // loss_n = -sum_c q_c log p_c with log p_c = x_c - logsumexp(x)
+  std::vector<double> loss(static_cast<size_t>(N), 0.0);
+  for (int64_t n = 0; n < N; ++n) {
+    if (target[n] == ignore_index) continue;
+    const double* row = &logits[n * C];
+    const double lse = logsumexp(row, C);
+    for (int64_t c = 0; c < C; ++c)
+      loss[n] -= target_prob(c, target[n], C, label_smoothing) * (row[c] - lse);
+  }
+  return loss;
+}
+
+std::vector<double> cross_entropy_backward(const std::vector<double>& logits,
+                                           const std::vector<int64_t>& target,
+                                           const std::vector<double>& g, int64_t N, int64_t C,
+                                           int64_t ignore_index, double label_smoothing) {
+  // d loss_n / d x_c = p_c - q_c (sum_c q_c = 1), times the row's incoming gradient g_n
+  std::vector<double> dx(static_cast<size_t>(N * C), 0.0);
+  for (int64_t n = 0; n < N; ++n) {
+    if (target[n] == ignore_index) continue;
+    const double* row = &logits[n * C];
+    const double lse = logsumexp(row, C);
+    for (int64_t c = 0; c < C; ++c) {
+      const double p = std::exp(row[c] - lse);
+      dx[n * C + c] = g[n] * (p - target_prob(c, target[n], C, label_smoothing));
+    }
+  }
+  return dx;
+}
+
+}  // namespace mmgrad::reference

@@ -1,6 +1,9 @@
 // Loss functions on tensors (the nn library builds its loss modules on these).
 #pragma once
 
+#include <cstdint>
+#include <vector>
+
 #include "tensor/tensor.h"
 
 namespace mmgrad {
@@ -21,5 +24,22 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target,
                      const CrossEntropyOptions& options = {});
 // mean((input - target)^2) (or sum / none); shapes must match exactly.
 Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
+
+// ---- the definition of softmax cross-entropy, in plain float64 loops
+// ----------------------------- Logits [N, C] row-major, class indices [N] (defined at the end of
+// ops/loss.cpp; tests/test_reference_kernels.cpp checks cross_entropy against it).
+namespace reference {
+
+// The loss of every row (0 for a row whose target is ignore_index), before any reduction.
+std::vector<double> cross_entropy(const std::vector<double>& logits,
+                                  const std::vector<int64_t>& target, int64_t N, int64_t C,
+                                  int64_t ignore_index, double label_smoothing);
+// d/d logits of sum_n g[n] * loss[n].
+std::vector<double> cross_entropy_backward(const std::vector<double>& logits,
+                                           const std::vector<int64_t>& target,
+                                           const std::vector<double>& g, int64_t N, int64_t C,
+                                           int64_t ignore_index, double label_smoothing);
+
+}  // namespace reference
 
 }  // namespace mmgrad

@@ -98,24 +98,12 @@ Tensor matmul_kernel(const Tensor& a, const Tensor& b) {
   };
   Operand A = as_operand(full(a, sa));
   Operand B = as_operand(full(b, sb));
-  GemmArgs g;
-  g.dtype = a.dtype();
-  g.batch = batch.numel();
-  g.M = M;
-  g.N = N;
-  g.K = K;
-  g.A = A.ptr;
-  g.lda = A.ld;
-  g.stride_a = A.batch_stride;
-  g.trans_a = A.trans;
-  g.B = B.ptr;
-  g.ldb = B.ld;
-  g.stride_b = B.batch_stride;
-  g.trans_b = B.trans;
-  g.C = out.raw_data();
-  g.ldc = N;
-  g.stride_c = M * N;
-  backend(a.device()).gemm(g);
+  backend(a.device())
+      .gemm(GemmArgs{.dtype = a.dtype(), .batch = batch.numel(), .M = M, .N = N, .K = K}
+                .a(A.ptr, A.ld, A.trans)
+                .b(B.ptr, B.ld, B.trans)
+                .c(out.raw_data(), N)
+                .batch_strides(A.batch_stride, B.batch_stride, M * N));
   return out;
 }
 

@@ -69,10 +69,17 @@ struct LayerNormBackward : Node {
     if (N > 0) {
       const Tensor* w = weight.defined() ? &weight.get() : nullptr;
       backend(g.device())
-          .layer_norm_backward(g.dtype(), gy.raw_data(), xs.raw_data(), mean.get().raw_data(),
-                               rstd.get().raw_data(), w ? w->raw_data() : nullptr, gx.raw_data(),
-                               gw.defined() ? gw.raw_data() : nullptr,
-                               gb.defined() ? gb.raw_data() : nullptr, N, D);
+          .layer_norm_backward({.dtype = g.dtype(),
+                                .gy = gy.raw_data(),
+                                .x = xs.raw_data(),
+                                .mean = mean.get().raw_data(),
+                                .rstd = rstd.get().raw_data(),
+                                .w = w ? w->raw_data() : nullptr,
+                                .gx = gx.raw_data(),
+                                .gw = gw.defined() ? gw.raw_data() : nullptr,
+                                .gb = gb.defined() ? gb.raw_data() : nullptr,
+                                .N = N,
+                                .D = D});
     }
     return {needs_grad(0) ? gx : Tensor(), gw, gb};
   }
@@ -108,9 +115,16 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
   Tensor rstd = empty_as(x, {N});
   if (N > 0)
     backend(x.device())
-        .layer_norm_forward(x.dtype(), xc.raw_data(), wc.defined() ? wc.raw_data() : nullptr,
-                            bc.defined() ? bc.raw_data() : nullptr, y.raw_data(), mean.raw_data(),
-                            rstd.raw_data(), N, D, eps);
+        .layer_norm_forward({.dtype = x.dtype(),
+                             .x = xc.raw_data(),
+                             .w = wc.defined() ? wc.raw_data() : nullptr,
+                             .b = bc.defined() ? bc.raw_data() : nullptr,
+                             .y = y.raw_data(),
+                             .mean = mean.raw_data(),
+                             .rstd = rstd.raw_data(),
+                             .N = N,
+                             .D = D,
+                             .eps = eps});
   if (auto node = make_node<LayerNormBackward>(y, {xc, wc, bc})) {
     node->x = xc;
     node->mean = mean;
@@ -193,3 +207,70 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
 }
 
 }  // namespace mmgrad
+
+// ---- reference: layer norm as plain loops -------------------------------------------------------
+// The definition of the math, for reading and for testing the kernels against
+// (tests/test_reference_kernels.cpp); the op above runs the backend's fused kernels instead.
+
+namespace mmgrad::reference {
+
+std::vector<double> layer_norm(const std::vector<double>& x, int64_t N, int64_t D,
+                               const std::vector<double>& w, const std::vector<double>& b,
+                               double eps) {
+  std::vector<double> y(static_cast<size_t>(N * D));
+  for (int64_t n = 0; n < N; ++n) {
+    const double* row = &x[n * D];
+    double mean = 0;
+    for (int64_t i = 0; i < D; ++i) mean += row[i];
+    mean /= static_cast<double>(D);
+    double var = 0;  // biased: divided by D, not D - 1
+    for (int64_t i = 0; i < D; ++i) var += (row[i] - mean) * (row[i] - mean);
+    var /= static_cast<double>(D);
+    for (int64_t i = 0; i < D; ++i) {
+      const double xhat = (row[i] - mean) / std::sqrt(var + eps);
+      y[n * D + i] = xhat * (w.empty() ? 1.0 : w[i]) + (b.empty() ? 0.0 : b[i]);
+    }
+  }
+  return y;
+}
+
+LayerNormGrads layer_norm_backward(const std::vector<double>& x, const std::vector<double>& dy,
+                                   int64_t N, int64_t D, const std::vector<double>& w, double eps) {
+  // y_i = xhat_i w_i + b_i with xhat_i = (x_i - mean) * rstd, rstd = 1 / sqrt(var + eps). The
+  // mean and the variance depend on every x_j of the row, so
+  //   d xhat_i / d x_j = rstd * ([i == j] - 1/D - xhat_i xhat_j / D)
+  // and dx_j = sum_i dy_i w_i (d xhat_i / d x_j): the full Jacobian product, O(D^2) per row,
+  // not the rearranged O(D) form of the kernels.
+  LayerNormGrads g;
+  g.dx.assign(static_cast<size_t>(N * D), 0.0);
+  g.dw.assign(static_cast<size_t>(D), 0.0);
+  g.db.assign(static_cast<size_t>(D), 0.0);
+  const double Dd = static_cast<double>(D);
+  for (int64_t n = 0; n < N; ++n) {
+    const double* row = &x[n * D];
+    const double* dyr = &dy[n * D];
+    double mean = 0, var = 0;
+    for (int64_t i = 0; i < D; ++i) mean += row[i];
+    mean /= Dd;
+    for (int64_t i = 0; i < D; ++i) var += (row[i] - mean) * (row[i] - mean);
+    var /= Dd;
+    const double rstd = 1.0 / std::sqrt(var + eps);
+    std::vector<double> xhat(static_cast<size_t>(D));
+    for (int64_t i = 0; i < D; ++i) xhat[i] = (row[i] - mean) * rstd;
+    for (int64_t i = 0; i < D; ++i) {
+      g.dw[i] += dyr[i] * xhat[i];  // d y_i / d w_i = xhat_i
+      g.db[i] += dyr[i];            // d y_i / d b_i = 1
+    }
+    for (int64_t j = 0; j < D; ++j) {
+      double s = 0;
+      for (int64_t i = 0; i < D; ++i) {
+        const double dxhat = dyr[i] * (w.empty() ? 1.0 : w[i]);
+        s += dxhat * rstd * ((i == j ? 1.0 : 0.0) - 1.0 / Dd - xhat[i] * xhat[j] / Dd);
+      }
+      g.dx[n * D + j] = s;
+    }
+  }
+  return g;
+}
+
+}  // namespace mmgrad::reference

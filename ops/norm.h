@@ -1,6 +1,9 @@
 // Normalisations: L2 normalize, cosine similarity, layer norm, batch norm.
 #pragma once
 
+#include <cstdint>
+#include <vector>
+
 #include "tensor/tensor.h"
 
 namespace mmgrad {
@@ -19,5 +22,25 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
                   const Tensor& weight, const Tensor& bias, bool training, double momentum = 0.1,
                   double eps = 1e-5);
+
+// ---- the definition of layer norm, in plain float64 loops
+// ----------------------------------------- What the kernels compute, written to be read rather
+// than to be fast (defined at the end of ops/norm.cpp; tests/test_reference_kernels.cpp checks
+// layer_norm against it). Rows of D values, row-major [N, D]; w and b of D values, or empty for
+// none.
+namespace reference {
+
+struct LayerNormGrads {
+  std::vector<double> dx, dw, db;  // [N, D], [D], [D]
+};
+// y = (x - mean) / sqrt(var + eps) * w + b per row (biased variance).
+std::vector<double> layer_norm(const std::vector<double>& x, int64_t N, int64_t D,
+                               const std::vector<double>& w, const std::vector<double>& b,
+                               double eps);
+// The gradients of sum(dy * y) with respect to x, w and b.
+LayerNormGrads layer_norm_backward(const std::vector<double>& x, const std::vector<double>& dy,
+                                   int64_t N, int64_t D, const std::vector<double>& w, double eps);
+
+}  // namespace reference
 
 }  // namespace mmgrad

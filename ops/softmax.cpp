@@ -14,6 +14,9 @@
 // (Attention, which meets such rows when a query may attend to nothing, handles them itself.)
 #include "ops/softmax.h"
 
+#include <algorithm>
+#include <cmath>
+
 #include "ops/common.h"
 
 namespace mmgrad {
@@ -41,8 +44,14 @@ struct SoftmaxBackward : Node {
     Tensor gx = empty_as(yv, yv.shape());
     if (gx.numel() > 0)
       backend(yv.device())
-          .softmax_backward(yv.dtype(), yv.raw_data(), gc.raw_data(), gx.raw_data(), outer, dim,
-                            inner, log);
+          .softmax_backward({.dtype = yv.dtype(),
+                             .y = yv.raw_data(),
+                             .gy = gc.raw_data(),
+                             .gx = gx.raw_data(),
+                             .outer = outer,
+                             .dim = dim,
+                             .inner = inner,
+                             .log = log});
     return {gx};
   }
 };
@@ -58,7 +67,13 @@ Tensor softmax_op(const char* op, const Tensor& x, int64_t dim, bool log) {
   Tensor out = empty_as(x, x.shape());
   if (out.numel() > 0)
     backend(x.device())
-        .softmax_forward(x.dtype(), xc.raw_data(), out.raw_data(), outer, n, inner, log);
+        .softmax_forward({.dtype = x.dtype(),
+                          .x = xc.raw_data(),
+                          .y = out.raw_data(),
+                          .outer = outer,
+                          .dim = n,
+                          .inner = inner,
+                          .log = log});
   if (auto node = make_node<SoftmaxBackward>(out, {x})) {
     node->y = out;
     node->outer = outer;
@@ -78,3 +93,46 @@ Tensor Tensor::softmax(int64_t dim) const { return mmgrad::softmax(*this, dim); 
 Tensor Tensor::log_softmax(int64_t dim) const { return mmgrad::log_softmax(*this, dim); }
 
 }  // namespace mmgrad
+
+// ---- reference: softmax and log_softmax as plain loops ------------------------------------------
+// The definition of the math, for reading and for testing the kernels against
+// (tests/test_reference_kernels.cpp); the op above runs the backend's kernels instead.
+
+namespace mmgrad::reference {
+
+std::vector<double> softmax(const std::vector<double>& x, int64_t R, int64_t D, bool log) {
+  std::vector<double> y(static_cast<size_t>(R * D));
+  for (int64_t r = 0; r < R; ++r) {
+    const double* row = &x[r * D];
+    // softmax(x) = softmax(x - m) for any m; with m = max(x) no exp overflows.
+    double m = row[0];
+    for (int64_t i = 1; i < D; ++i) m = std::max(m, row[i]);
+    double sum = 0;
+    for (int64_t i = 0; i < D; ++i) sum += std::exp(row[i] - m);
+    for (int64_t i = 0; i < D; ++i)
+      y[r * D + i] = log ? (row[i] - m) - std::log(sum) : std::exp(row[i] - m) / sum;
+  }
+  return y;
+}
+
+std::vector<double> softmax_backward(const std::vector<double>& x, const std::vector<double>& dy,
+                                     int64_t R, int64_t D, bool log) {
+  // With p = softmax(x):  softmax:     d y_i / d x_j = p_i ([i == j] - p_j)
+  //                       log_softmax: d y_i / d x_j = [i == j] - p_j
+  // and dx_j = sum_i dy_i (d y_i / d x_j).
+  const std::vector<double> p = softmax(x, R, D, false);
+  std::vector<double> dx(static_cast<size_t>(R * D));
+  for (int64_t r = 0; r < R; ++r)
+    for (int64_t j = 0; j < D; ++j) {
+      double s = 0;
+      for (int64_t i = 0; i < D; ++i) {
+        const double delta = i == j ? 1.0 : 0.0;
+        const double jac = log ? delta - p[r * D + j] : p[r * D + i] * (delta - p[r * D + j]);
+        s += dy[r * D + i] * jac;
+      }
+      dx[r * D + j] = s;
+    }
+  return dx;
+}
+
+}  // namespace mmgrad::reference

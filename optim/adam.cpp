@@ -63,9 +63,19 @@ void Adam::step() {
     Tensor g = grads[i].contiguous();
     Tensor work = p.is_contiguous() ? p : p.contiguous();
     backend(p.device())
-        .adam_step(p.dtype(), work.raw_data(), g.raw_data(), s.exp_avg.raw_data(),
-                   s.exp_avg_sq.raw_data(), p.numel(), lr_, options_.beta1, options_.beta2,
-                   options_.eps, options_.weight_decay, s.step, decoupled_);
+        .adam_step({.dtype = p.dtype(),
+                    .param = work.raw_data(),
+                    .grad = g.raw_data(),
+                    .exp_avg = s.exp_avg.raw_data(),
+                    .exp_avg_sq = s.exp_avg_sq.raw_data(),
+                    .n = p.numel(),
+                    .lr = lr_,
+                    .beta1 = options_.beta1,
+                    .beta2 = options_.beta2,
+                    .eps = options_.eps,
+                    .weight_decay = options_.weight_decay,
+                    .step = s.step,
+                    .decoupled = decoupled_});
     if (!work.same(p)) p.copy_(work);
     // Raw writes bypass copy_/add_: bump the versions so autograd sees the change.
     p.storage()->bump_version();
@@ -117,3 +127,29 @@ std::function<void()> Adam::prepare_state(
 }
 
 }  // namespace mmgrad::optim
+
+// ---- reference: the Adam / AdamW step as a plain loop -------------------------------------------
+// The definition of the update, for reading and for testing the fused kernel against
+// (tests/test_reference_kernels.cpp); Adam::step above runs backend(device).adam_step instead.
+
+namespace mmgrad::reference {
+
+void adam_step(std::vector<double>& p, const std::vector<double>& grad, std::vector<double>& m,
+               std::vector<double>& v, int64_t step, const optim::AdamOptions& options,
+               bool decoupled) {
+  const double t = static_cast<double>(step);
+  for (size_t i = 0; i < p.size(); ++i) {
+    double g = grad[i];
+    if (decoupled)
+      p[i] -= options.lr * options.weight_decay * p[i];  // AdamW: shrink the weight itself
+    else
+      g += options.weight_decay * p[i];  // Adam: L2 penalty folded into the gradient
+    m[i] = options.beta1 * m[i] + (1.0 - options.beta1) * g;         // running mean of g
+    v[i] = options.beta2 * v[i] + (1.0 - options.beta2) * g * g;     // running mean of g^2
+    const double m_hat = m[i] / (1.0 - std::pow(options.beta1, t));  // bias corrections: m, v
+    const double v_hat = v[i] / (1.0 - std::pow(options.beta2, t));  // start at 0
+    p[i] -= options.lr * m_hat / (std::sqrt(v_hat) + options.eps);
+  }
+}
+
+}  // namespace mmgrad::reference

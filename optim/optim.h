@@ -226,3 +226,16 @@ void save(const optim::Optimizer& optimizer, const std::string& path);
 void load(optim::Optimizer& optimizer, const std::string& path);
 
 }  // namespace mmgrad
+
+// ---- the definition of the Adam / AdamW step, in plain float64 loops ----------------------------
+// What the fused adam_step kernel computes, written to be read (defined at the end of
+// optim/adam.cpp; tests/test_reference_kernels.cpp checks Adam and AdamW against it).
+namespace mmgrad::reference {
+
+// One step on a parameter p with gradient grad and state m, v (updated in place); step is the
+// 1-based count of updates including this one. decoupled: AdamW's weight decay, else Adam's L2.
+void adam_step(std::vector<double>& p, const std::vector<double>& grad, std::vector<double>& m,
+               std::vector<double>& v, int64_t step, const optim::AdamOptions& options,
+               bool decoupled);
+
+}  // namespace mmgrad::reference

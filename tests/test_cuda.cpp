@@ -475,18 +475,31 @@ TEST_CASE("cuda parity: softmax / log_softmax forward and backward") {
           x = Tensor::from_vector(v, s, dt);
         }
         Pair in(x), y = empty_pair(s, dt);
-        cpu().softmax_forward(dt, in.c.raw_data(), y.c.raw_data(), cs.outer, cs.dim, cs.inner, log);
-        gpu().softmax_forward(dt, in.g.raw_data(), y.g.raw_data(), cs.outer, cs.dim, cs.inner, log);
+        for (bool on_gpu : {false, true})
+          (on_gpu ? gpu() : cpu())
+              .softmax_forward({.dtype = dt,
+                                .x = (on_gpu ? in.g : in.c).raw_data(),
+                                .y = (on_gpu ? y.g : y.c).raw_data(),
+                                .outer = cs.outer,
+                                .dim = cs.dim,
+                                .inner = cs.inner,
+                                .log = log});
         const std::string what =
             cat_str(log ? "log_softmax " : "softmax ", dtype_name(dt), " ", s.str());
         expect_close(y.g, y.c, tol_for(dt), what);
         // backward from the CPU's y on both sides (the -inf row is left out: NaN in, NaN out)
         Tensor yc = log ? Tensor(y.c).clamp(-50.0, 0.0) : Tensor(y.c).clamp(0.0, 1.0);
         Pair yy(yc), gy(random_tensor(s, dt, 900 + cs.dim)), gx = empty_pair(s, dt);
-        cpu().softmax_backward(dt, yy.c.raw_data(), gy.c.raw_data(), gx.c.raw_data(), cs.outer,
-                               cs.dim, cs.inner, log);
-        gpu().softmax_backward(dt, yy.g.raw_data(), gy.g.raw_data(), gx.g.raw_data(), cs.outer,
-                               cs.dim, cs.inner, log);
+        for (bool on_gpu : {false, true})
+          (on_gpu ? gpu() : cpu())
+              .softmax_backward({.dtype = dt,
+                                 .y = (on_gpu ? yy.g : yy.c).raw_data(),
+                                 .gy = (on_gpu ? gy.g : gy.c).raw_data(),
+                                 .gx = (on_gpu ? gx.g : gx.c).raw_data(),
+                                 .outer = cs.outer,
+                                 .dim = cs.dim,
+                                 .inner = cs.inner,
+                                 .log = log});
         expect_close(gx.g, gx.c, tol_for(dt), what + " backward");
       }
 }
@@ -502,19 +515,34 @@ TEST_CASE("cuda parity: cross_entropy forward and backward") {
         Pair target(
             Tensor::from_vector(std::vector<int64_t>{0, C - 1, ignore, 1, 2 % C, ignore, 0}));
         Pair loss = empty_pair({N}, dt), lse = empty_pair({N}, dt);
-        cpu().cross_entropy_forward(dt, x.c.raw_data(), ptr<int64_t>(target.c), loss.c.raw_data(),
-                                    lse.c.raw_data(), N, C, ignore, eps);
-        gpu().cross_entropy_forward(dt, x.g.raw_data(), ptr<int64_t>(target.g), loss.g.raw_data(),
-                                    lse.g.raw_data(), N, C, ignore, eps);
+        for (bool on_gpu : {false, true})
+          (on_gpu ? gpu() : cpu())
+              .cross_entropy_forward({.dtype = dt,
+                                      .logits = (on_gpu ? x.g : x.c).raw_data(),
+                                      .target = ptr<int64_t>(on_gpu ? target.g : target.c),
+                                      .loss = (on_gpu ? loss.g : loss.c).raw_data(),
+                                      .lse = (on_gpu ? lse.g : lse.c).raw_data(),
+                                      .N = N,
+                                      .C = C,
+                                      .ignore_index = ignore,
+                                      .label_smoothing = eps});
         const std::string what = cat_str("cross_entropy ", dtype_name(dt), " C ", C, " eps ", eps);
         expect_close(loss.g, loss.c, tol_for(dt), what + " loss");
         expect_close(lse.g, lse.c, tol_for(dt), what + " lse");
         Pair g(random_tensor({N}, dt, 1100)), gx = empty_pair({N, C}, dt);
         Pair lse_c(lse.c);  // the CPU's lse on both sides
-        cpu().cross_entropy_backward(dt, x.c.raw_data(), ptr<int64_t>(target.c), lse_c.c.raw_data(),
-                                     g.c.raw_data(), gx.c.raw_data(), N, C, ignore, eps);
-        gpu().cross_entropy_backward(dt, x.g.raw_data(), ptr<int64_t>(target.g), lse_c.g.raw_data(),
-                                     g.g.raw_data(), gx.g.raw_data(), N, C, ignore, eps);
+        for (bool on_gpu : {false, true})
+          (on_gpu ? gpu() : cpu())
+              .cross_entropy_backward({.dtype = dt,
+                                       .logits = (on_gpu ? x.g : x.c).raw_data(),
+                                       .target = ptr<int64_t>(on_gpu ? target.g : target.c),
+                                       .lse = (on_gpu ? lse_c.g : lse_c.c).raw_data(),
+                                       .grad_loss = (on_gpu ? g.g : g.c).raw_data(),
+                                       .gx = (on_gpu ? gx.g : gx.c).raw_data(),
+                                       .N = N,
+                                       .C = C,
+                                       .ignore_index = ignore,
+                                       .label_smoothing = eps});
         expect_close(gx.g, gx.c, tol_for(dt), what + " backward");
       }
 }
@@ -532,10 +560,18 @@ TEST_CASE("cuda parity: layer_norm forward and backward") {
         const void* bc = affine ? b.c.raw_data() : nullptr;
         const void* wg = affine ? w.g.raw_data() : nullptr;
         const void* bg = affine ? b.g.raw_data() : nullptr;
-        cpu().layer_norm_forward(dt, x.c.raw_data(), wc, bc, y.c.raw_data(), mean.c.raw_data(),
-                                 rstd.c.raw_data(), N, D, 1e-5);
-        gpu().layer_norm_forward(dt, x.g.raw_data(), wg, bg, y.g.raw_data(), mean.g.raw_data(),
-                                 rstd.g.raw_data(), N, D, 1e-5);
+        for (bool on_gpu : {false, true})
+          (on_gpu ? gpu() : cpu())
+              .layer_norm_forward({.dtype = dt,
+                                   .x = (on_gpu ? x.g : x.c).raw_data(),
+                                   .w = on_gpu ? wg : wc,
+                                   .b = on_gpu ? bg : bc,
+                                   .y = (on_gpu ? y.g : y.c).raw_data(),
+                                   .mean = (on_gpu ? mean.g : mean.c).raw_data(),
+                                   .rstd = (on_gpu ? rstd.g : rstd.c).raw_data(),
+                                   .N = N,
+                                   .D = D,
+                                   .eps = 1e-5});
         const std::string what =
             cat_str("layer_norm ", dtype_name(dt), " N ", N, " D ", D, " affine ", affine);
         expect_close(y.g, y.c, tol_for(dt), what);
@@ -544,12 +580,19 @@ TEST_CASE("cuda parity: layer_norm forward and backward") {
         Pair gy(random_tensor({N, D}, dt, 1203)), gx = empty_pair({N, D}, dt);
         Pair gw = empty_pair({D}, dt), gb = empty_pair({D}, dt);
         Pair m(mean.c), r(rstd.c);
-        cpu().layer_norm_backward(dt, gy.c.raw_data(), x.c.raw_data(), m.c.raw_data(),
-                                  r.c.raw_data(), wc, gx.c.raw_data(), gw.c.raw_data(),
-                                  affine ? gb.c.raw_data() : nullptr, N, D);
-        gpu().layer_norm_backward(dt, gy.g.raw_data(), x.g.raw_data(), m.g.raw_data(),
-                                  r.g.raw_data(), wg, gx.g.raw_data(), gw.g.raw_data(),
-                                  affine ? gb.g.raw_data() : nullptr, N, D);
+        for (bool on_gpu : {false, true})
+          (on_gpu ? gpu() : cpu())
+              .layer_norm_backward({.dtype = dt,
+                                    .gy = (on_gpu ? gy.g : gy.c).raw_data(),
+                                    .x = (on_gpu ? x.g : x.c).raw_data(),
+                                    .mean = (on_gpu ? m.g : m.c).raw_data(),
+                                    .rstd = (on_gpu ? r.g : r.c).raw_data(),
+                                    .w = on_gpu ? wg : wc,
+                                    .gx = (on_gpu ? gx.g : gx.c).raw_data(),
+                                    .gw = (on_gpu ? gw.g : gw.c).raw_data(),
+                                    .gb = affine ? (on_gpu ? gb.g : gb.c).raw_data() : nullptr,
+                                    .N = N,
+                                    .D = D});
         expect_close(gx.g, gx.c, tol_for(dt), what + " gx");
         expect_close(gw.g, gw.c, tol_for(dt), what + " gw");
         if (affine) expect_close(gb.g, gb.c, tol_for(dt), what + " gb");
@@ -649,10 +692,21 @@ TEST_CASE("cuda parity: adam_step (Adam and AdamW)") {
       Pair p(random_tensor({n}, dt, 1400)), g(random_tensor({n}, dt, 1401));
       Pair m(random_tensor({n}, dt, 1402) * 0.1), v(random_tensor({n}, dt, 1403).abs() * 0.01);
       for (int64_t step = 1; step <= 3; ++step) {
-        cpu().adam_step(dt, p.c.raw_data(), g.c.raw_data(), m.c.raw_data(), v.c.raw_data(), n, 1e-3,
-                        0.9, 0.999, 1e-8, 0.01, step, decoupled);
-        gpu().adam_step(dt, p.g.raw_data(), g.g.raw_data(), m.g.raw_data(), v.g.raw_data(), n, 1e-3,
-                        0.9, 0.999, 1e-8, 0.01, step, decoupled);
+        for (bool on_gpu : {false, true})
+          (on_gpu ? gpu() : cpu())
+              .adam_step({.dtype = dt,
+                          .param = (on_gpu ? p.g : p.c).raw_data(),
+                          .grad = (on_gpu ? g.g : g.c).raw_data(),
+                          .exp_avg = (on_gpu ? m.g : m.c).raw_data(),
+                          .exp_avg_sq = (on_gpu ? v.g : v.c).raw_data(),
+                          .n = n,
+                          .lr = 1e-3,
+                          .beta1 = 0.9,
+                          .beta2 = 0.999,
+                          .eps = 1e-8,
+                          .weight_decay = 0.01,
+                          .step = step,
+                          .decoupled = decoupled});
       }
       const std::string what = cat_str("adam ", dtype_name(dt), " decoupled ", decoupled);
       expect_close(p.g, p.c, tol_for(dt), what + " param");

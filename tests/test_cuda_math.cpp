@@ -1,7 +1,7 @@
 // CPU-side tests of the arithmetic the CUDA kernels run (always run, GPU or not).
 //
 // Every CUDA kernel is a grid-stride loop around a __host__ __device__ function from
-// kernels/index_math.h or kernels/cuda/element_ops.h. Here those same functions run on the CPU,
+// kernels/index_math.h or kernels/element_ops.h. Here those same functions run on the CPU,
 // element by element (and, for the block reductions, in the order a thread block combines), and
 // their results are compared with the CPU backend's. What is left untested without a GPU is the
 // launch plumbing around them (tests/test_cuda.cpp covers that when a GPU is present).
@@ -16,12 +16,11 @@
 #include <vector>
 
 #include "core/philox.h"
-#include "kernels/cuda/element_ops.h"
+#include "kernels/element_ops.h"
 #include "kernels/index_math.h"
 #include "mmgrad.h"
 
 using namespace mmgrad;
-namespace elem = mmgrad::cuda::elem;
 
 namespace {
 
@@ -853,12 +852,27 @@ TEST_CASE("cuda math: cross-entropy gradient element matches the CPU backend") {
     Tensor x = Tensor::randn({N, C}, kFloat64, &gen);
     std::vector<int64_t> target = {0, 4, ignore, 2, 2, 1};
     Tensor loss = Tensor::empty({N}, kFloat64), lse = Tensor::empty({N}, kFloat64);
-    cpu().cross_entropy_forward(kFloat64, x.raw_data(), target.data(), loss.raw_data(),
-                                lse.raw_data(), N, C, ignore, eps);
+    cpu().cross_entropy_forward({.dtype = kFloat64,
+                                 .logits = x.raw_data(),
+                                 .target = target.data(),
+                                 .loss = loss.raw_data(),
+                                 .lse = lse.raw_data(),
+                                 .N = N,
+                                 .C = C,
+                                 .ignore_index = ignore,
+                                 .label_smoothing = eps});
     Tensor g = Tensor::randn({N}, kFloat64, &gen);
     Tensor gx = Tensor::empty({N, C}, kFloat64);
-    cpu().cross_entropy_backward(kFloat64, x.raw_data(), target.data(), lse.raw_data(),
-                                 g.raw_data(), gx.raw_data(), N, C, ignore, eps);
+    cpu().cross_entropy_backward({.dtype = kFloat64,
+                                  .logits = x.raw_data(),
+                                  .target = target.data(),
+                                  .lse = lse.raw_data(),
+                                  .grad_loss = g.raw_data(),
+                                  .gx = gx.raw_data(),
+                                  .N = N,
+                                  .C = C,
+                                  .ignore_index = ignore,
+                                  .label_smoothing = eps});
     std::vector<double> emu(static_cast<size_t>(N * C));
     for (int64_t i = 0; i < N * C; ++i)
       emu[i] = elem::cross_entropy_grad_value(x.data_ptr<double>(), target.data(),
@@ -883,8 +897,19 @@ TEST_CASE("cuda math: Adam / AdamW element update matches the CPU backend") {
       Tensor m = Tensor::randn({n}, kFloat64, &gen) * 0.1;
       Tensor v = Tensor::rand({n}, kFloat64, &gen) * 0.01;
       Tensor p1 = p.clone(), m1 = m.clone(), v1 = v.clone();
-      cpu().adam_step(kFloat64, p1.raw_data(), g.raw_data(), m1.raw_data(), v1.raw_data(), n, 1e-2,
-                      0.9, 0.999, 1e-8, 0.05, step, decoupled);
+      cpu().adam_step({.dtype = kFloat64,
+                       .param = p1.raw_data(),
+                       .grad = g.raw_data(),
+                       .exp_avg = m1.raw_data(),
+                       .exp_avg_sq = v1.raw_data(),
+                       .n = n,
+                       .lr = 1e-2,
+                       .beta1 = 0.9,
+                       .beta2 = 0.999,
+                       .eps = 1e-8,
+                       .weight_decay = 0.05,
+                       .step = step,
+                       .decoupled = decoupled});
       auto c = elem::adam_coeffs<double>(1e-2, 0.9, 0.999, 1e-8, 0.05, step, decoupled);
       std::vector<double> pe = values(p), me = values(m), ve = values(v), ge = values(g);
       for (int64_t i = 0; i < n; ++i) elem::adam_update(c, pe[i], ge[i], me[i], ve[i]);
@@ -908,12 +933,28 @@ TEST_CASE("cuda math: layer-norm parameter gradients in row chunks match the CPU
     Tensor w = Tensor::randn({D}, kFloat64, &gen), b = Tensor::randn({D}, kFloat64, &gen);
     Tensor y = empty_like(x), mean = Tensor::empty({N}, kFloat64),
            rstd = Tensor::empty({N}, kFloat64);
-    cpu().layer_norm_forward(kFloat64, x.raw_data(), w.raw_data(), b.raw_data(), y.raw_data(),
-                             mean.raw_data(), rstd.raw_data(), N, D, 1e-5);
+    cpu().layer_norm_forward({.dtype = kFloat64,
+                              .x = x.raw_data(),
+                              .w = w.raw_data(),
+                              .b = b.raw_data(),
+                              .y = y.raw_data(),
+                              .mean = mean.raw_data(),
+                              .rstd = rstd.raw_data(),
+                              .N = N,
+                              .D = D,
+                              .eps = 1e-5});
     Tensor gx = empty_like(x), gw = empty_like(w), gb = empty_like(b);
-    cpu().layer_norm_backward(kFloat64, gy.raw_data(), x.raw_data(), mean.raw_data(),
-                              rstd.raw_data(), w.raw_data(), gx.raw_data(), gw.raw_data(),
-                              gb.raw_data(), N, D);
+    cpu().layer_norm_backward({.dtype = kFloat64,
+                               .gy = gy.raw_data(),
+                               .x = x.raw_data(),
+                               .mean = mean.raw_data(),
+                               .rstd = rstd.raw_data(),
+                               .w = w.raw_data(),
+                               .gx = gx.raw_data(),
+                               .gw = gw.raw_data(),
+                               .gb = gb.raw_data(),
+                               .N = N,
+                               .D = D});
     for (int sms : {1, 132}) {
       const elem::RowChunks rc = elem::layer_norm_row_chunks(N, D, sms);
       std::vector<double> pw(static_cast<size_t>(rc.chunks * D)), pb(pw.size());

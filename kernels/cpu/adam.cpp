@@ -3,40 +3,27 @@
 //   m  = b1 m + (1 - b1) g'             v = b2 v + (1 - b2) g'^2
 //   p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
 //   AdamW instead decays the weights directly: p -= lr * wd * p, before the step.
-#include <cmath>
-
+// The scalars and the per-element update are elem::adam_coeffs / elem::adam_update
+// (kernels/element_ops.h, shared with CUDA).
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/parallel.h"
+#include "kernels/element_ops.h"
 
 namespace mmgrad::cpu {
 
-void CpuBackend::adam_step(DType dtype, void* param, const void* grad, void* exp_avg,
-                           void* exp_avg_sq, int64_t n, double lr, double beta1, double beta2,
-                           double eps, double weight_decay, int64_t step, bool decoupled) {
-  dispatch_floating(dtype, "adam_step", [&](auto t) {
+void CpuBackend::adam_step(const AdamStepArgs& a) {
+  dispatch_floating(a.dtype, "adam_step", [&](auto t) {
     using T = decltype(t);
-    T* p = static_cast<T*>(param);
-    const T* g = static_cast<const T*>(grad);
-    T* m = static_cast<T*>(exp_avg);
-    T* v = static_cast<T*>(exp_avg_sq);
-    const double bc1 = 1.0 - std::pow(beta1, static_cast<double>(step));
-    const double bc2 = 1.0 - std::pow(beta2, static_cast<double>(step));
-    const T b1 = static_cast<T>(beta1), b2 = static_cast<T>(beta2);
-    const T step_size = static_cast<T>(lr / bc1), inv_sqrt_bc2 = static_cast<T>(1.0 / std::sqrt(bc2));
-    const T wd = static_cast<T>(weight_decay), decay = static_cast<T>(1.0 - lr * weight_decay);
-    const T e = static_cast<T>(eps);
-    parallel_for(n, kElementwiseGrain, [&](int64_t s, int64_t end) {
+    T* p = static_cast<T*>(a.param);
+    const T* g = static_cast<const T*>(a.grad);
+    T* m = static_cast<T*>(a.exp_avg);
+    T* v = static_cast<T*>(a.exp_avg_sq);
+    const elem::AdamCoeffs<T> coeffs =
+        elem::adam_coeffs<T>(a.lr, a.beta1, a.beta2, a.eps, a.weight_decay, a.step, a.decoupled);
+    parallel_for(a.n, kElementwiseGrain, [&](int64_t s, int64_t end) {
+      const elem::AdamCoeffs<T> c = coeffs;  // a local copy: the stores below cannot alias it
 #pragma omp simd
-      for (int64_t i = s; i < end; ++i) {
-        T gi = g[i];
-        if (decoupled)
-          p[i] *= decay;
-        else
-          gi += wd * p[i];
-        m[i] = b1 * m[i] + (T(1) - b1) * gi;
-        v[i] = b2 * v[i] + (T(1) - b2) * gi * gi;
-        p[i] -= step_size * m[i] / (std::sqrt(v[i]) * inv_sqrt_bc2 + e);
-      }
+      for (int64_t i = s; i < end; ++i) elem::adam_update(c, p[i], g[i], m[i], v[i]);
     });
   });
 }

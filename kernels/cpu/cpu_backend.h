@@ -29,11 +29,9 @@ class CpuBackend final : public Backend {
 
   void fill(const Strided& out, double value) override;
   void copy(const Strided& src, const Strided& out) override;
-  void unary(UnaryOp op, const Strided& in, const Strided& out, double alpha,
-             double beta) override;
+  void unary(UnaryOp op, const Strided& in, const Strided& out, double alpha, double beta) override;
   void binary(BinaryOp op, const Strided& a, const Strided& b, const Strided& out) override;
-  void where(const Strided& cond, const Strided& a, const Strided& b,
-             const Strided& out) override;
+  void where(const Strided& cond, const Strided& a, const Strided& b, const Strided& out) override;
   void reduce(ReduceOp op, const Strided& in, const Strided& out) override;
   void gemm(const GemmArgs& g) override;
   void random(RandomDist dist, const Strided& out, uint64_t seed, uint64_t offset, double a,
@@ -50,22 +48,13 @@ class CpuBackend final : public Backend {
   void sort_rows(DType dtype, const void* in, void* values, int64_t* indices, int64_t rows,
                  int64_t n, int64_t k, bool descending) override;
 
-  void softmax_forward(DType dtype, const void* x, void* y, int64_t outer, int64_t dim,
-                       int64_t inner, bool log) override;
-  void softmax_backward(DType dtype, const void* y, const void* gy, void* gx, int64_t outer,
-                        int64_t dim, int64_t inner, bool log) override;
-  void cross_entropy_forward(DType dtype, const void* logits, const int64_t* target, void* loss,
-                             void* lse, int64_t N, int64_t C, int64_t ignore_index,
-                             double label_smoothing) override;
-  void cross_entropy_backward(DType dtype, const void* logits, const int64_t* target,
-                              const void* lse, const void* grad_loss, void* gx, int64_t N,
-                              int64_t C, int64_t ignore_index, double label_smoothing) override;
+  void softmax_forward(const SoftmaxArgs& a) override;
+  void softmax_backward(const SoftmaxBackwardArgs& a) override;
+  void cross_entropy_forward(const CrossEntropyArgs& a) override;
+  void cross_entropy_backward(const CrossEntropyBackwardArgs& a) override;
 
-  void layer_norm_forward(DType dtype, const void* x, const void* w, const void* b, void* y,
-                          void* mean, void* rstd, int64_t N, int64_t D, double eps) override;
-  void layer_norm_backward(DType dtype, const void* gy, const void* x, const void* mean,
-                           const void* rstd, const void* w, void* gx, void* gw, void* gb,
-                           int64_t N, int64_t D) override;
+  void layer_norm_forward(const LayerNormArgs& a) override;
+  void layer_norm_backward(const LayerNormBackwardArgs& a) override;
 
   void im2col(DType dtype, const void* x, void* cols, const Conv2dGeom& g) override;
   void col2im(DType dtype, const void* cols, void* gx, const Conv2dGeom& g) override;
@@ -80,18 +69,19 @@ class CpuBackend final : public Backend {
   void adaptive_avg_pool2d_backward(DType dtype, const void* gy, void* gx,
                                     const Conv2dGeom& g) override;
 
-  void adam_step(DType dtype, void* param, const void* grad, void* exp_avg, void* exp_avg_sq,
-                 int64_t n, double lr, double beta1, double beta2, double eps,
-                 double weight_decay, int64_t step, bool decoupled) override;
+  void adam_step(const AdamStepArgs& a) override;
 };
 
 // Calls f(T{}) with T the C++ type of a floating dtype; errors name the kernel otherwise.
 template <class F>
 decltype(auto) dispatch_floating(DType dt, const char* what, F&& f) {
   switch (dt) {
-    case DType::Float32: return f(float{});
-    case DType::Float64: return f(double{});
-    default: fail(cat_str(what, ": expected a floating dtype, got ", dtype_name(dt)));
+    case DType::Float32:
+      return f(float{});
+    case DType::Float64:
+      return f(double{});
+    default:
+      fail(cat_str(what, ": expected a floating dtype, got ", dtype_name(dt)));
   }
 }
 
@@ -99,10 +89,14 @@ decltype(auto) dispatch_floating(DType dt, const char* what, F&& f) {
 template <class F>
 decltype(auto) dispatch_all(DType dt, F&& f) {
   switch (dt) {
-    case DType::Float32: return f(float{});
-    case DType::Float64: return f(double{});
-    case DType::Int64: return f(int64_t{});
-    case DType::Bool: return f(uint8_t{});
+    case DType::Float32:
+      return f(float{});
+    case DType::Float64:
+      return f(double{});
+    case DType::Int64:
+      return f(int64_t{});
+    case DType::Bool:
+      return f(uint8_t{});
   }
   return f(float{});
 }

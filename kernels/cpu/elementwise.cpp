@@ -1,5 +1,8 @@
 // Elementwise kernels: fill, copy (with dtype conversion), unary maps, broadcasting binary ops
-// and where. All take arbitrary strides; contiguous runs get a vectorisable inner loop.
+// and where. All take arbitrary strides; contiguous runs get a vectorisable inner loop. The
+// per-element formulas are those of kernels/element_ops.h (shared with CUDA), inlined into the
+// loops; only float32 exp/log/tanh/sigmoid/gelu and GeluGrad have a second, Eigen-vectorised
+// version here.
 #include <Eigen/Core>
 #include <algorithm>
 #include <cmath>
@@ -9,6 +12,7 @@
 
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/strided_loop.h"
+#include "kernels/element_ops.h"
 
 namespace mmgrad::cpu {
 namespace {
@@ -53,7 +57,8 @@ template <class To, class Ti, class F>
 void map1(const Strided& in, const Strided& out, F f) {
   const Strided* ops[2] = {&out, &in};
   StridedLoop<2> loop(ops);
-  loop.run([&](char** p, const int64_t* s, int64_t n) { run1<To, Ti>(p[0], s[0], p[1], s[1], n, f); });
+  loop.run(
+      [&](char** p, const int64_t* s, int64_t n) { run1<To, Ti>(p[0], s[0], p[1], s[1], n, f); });
 }
 
 template <class To, class T, class F>
@@ -65,21 +70,12 @@ void map2(const Strided& a, const Strided& b, const Strided& out, F f) {
   });
 }
 
-// The standard normal CDF and density, for GELU and its derivative.
-template <class T>
-inline T normal_cdf(T x) {
-  return T(0.5) * (T(1) + std::erf(x * T(0.70710678118654752440)));
-}
-template <class T>
-inline T normal_pdf(T x) {
-  return T(0.39894228040143267794) * std::exp(T(-0.5) * x * x);
-}
-
 // ---- float32 transcendentals through Eigen's vectorised functions --------------------------
 // std::exp/log/tanh/erf on float are scalar libm calls (measured here per element: tanh ~17 ns,
 // erf ~8 ns, exp ~2 ns); Eigen's packet versions run on whole AVX-512 registers at ~0.25 ns
 // with a worst relative error of ~3e-7 (tanh), ~1e-7 (exp, log) and an absolute error of ~4e-7
 // (erf), against float32's own rounding of 6e-8. float64 keeps libm: gradcheck needs it.
+// tests/test_cuda_math.cpp checks these against the elem:: formulas evaluated in double.
 using ArrF = Eigen::Array<float, Eigen::Dynamic, 1>;
 using MapF = Eigen::Map<ArrF>;
 using CMapF = Eigen::Map<const ArrF>;
@@ -148,131 +144,53 @@ bool unary_float32_vectorised(UnaryOp op, const Strided& in, const Strided& out)
         MapF(o, m) = a * 0.5f * ((a * 0.70710678118654752f).erf() + 1.0f);
       });
       return true;
-    default: return false;
+    default:
+      return false;
   }
 }
 
+// y = op(x) for float32, float64 and int64 through elem::unary_fn.
 template <class T>
-void unary_float(UnaryOp op, const Strided& in, const Strided& out, double alpha, double beta) {
+void unary_typed(UnaryOp op, const Strided& in, const Strided& out, double alpha, double beta) {
   if constexpr (std::is_same_v<T, float>) {
     if (unary_float32_vectorised(op, in, out)) return;
   }
-  const T a = static_cast<T>(alpha), b = static_cast<T>(beta);
-  switch (op) {
-    case UnaryOp::Neg: return map1<T, T>(in, out, [](T x) { return -x; });
-    case UnaryOp::Exp: return map1<T, T>(in, out, [](T x) { return std::exp(x); });
-    case UnaryOp::Log: return map1<T, T>(in, out, [](T x) { return std::log(x); });
-    case UnaryOp::Sqrt: return map1<T, T>(in, out, [](T x) { return std::sqrt(x); });
-    case UnaryOp::Abs: return map1<T, T>(in, out, [](T x) { return std::abs(x); });
-    case UnaryOp::Sign:
-      return map1<T, T>(in, out, [](T x) { return T((x > T(0)) - (x < T(0))); });
-    case UnaryOp::Relu: return map1<T, T>(in, out, [](T x) { return x > T(0) ? x : T(0); });
-    case UnaryOp::Sigmoid:
-      // 1 / (1 + e^-x) for x >= 0; e^x / (1 + e^x) for x < 0: never exp of a large positive.
-      return map1<T, T>(in, out, [](T x) {
-        if (x >= T(0)) return T(1) / (T(1) + std::exp(-x));
-        T e = std::exp(x);
-        return e / (T(1) + e);
-      });
-    case UnaryOp::Tanh: return map1<T, T>(in, out, [](T x) { return std::tanh(x); });
-    case UnaryOp::Gelu: return map1<T, T>(in, out, [](T x) { return x * normal_cdf(x); });
-    case UnaryOp::Pow: return map1<T, T>(in, out, [a](T x) { return std::pow(x, a); });
-    case UnaryOp::Clamp:
-      return map1<T, T>(in, out, [a, b](T x) { return x < a ? a : (x > b ? b : x); });
-    case UnaryOp::Square: return map1<T, T>(in, out, [](T x) { return x * x; });
-    case UnaryOp::Reciprocal: return map1<T, T>(in, out, [](T x) { return T(1) / x; });
-    case UnaryOp::AddScalar: return map1<T, T>(in, out, [a](T x) { return x + a; });
-    case UnaryOp::MulScalar: return map1<T, T>(in, out, [a](T x) { return x * a; });
-    case UnaryOp::Cos: return map1<T, T>(in, out, [](T x) { return std::cos(x); });
-    case UnaryOp::Sin: return map1<T, T>(in, out, [](T x) { return std::sin(x); });
-  }
-}
-
-// A double bound as an int64 bound for clamp: saturating (clamp_min(x, 0) passes max = +inf,
-// and converting inf to an integer is undefined behaviour), rounded inwards (x >= 0.5 is x >= 1).
-int64_t int_bound(double v, bool lower) {
-  if (std::isnan(v)) return lower ? INT64_MIN : INT64_MAX;
-  v = lower ? std::ceil(v) : std::floor(v);
-  if (v <= -9223372036854775808.0) return INT64_MIN;
-  if (v >= 9223372036854775807.0) return INT64_MAX;
-  return static_cast<int64_t>(v);
-}
-
-void unary_int(UnaryOp op, const Strided& in, const Strided& out, double alpha, double beta) {
-  using T = int64_t;
-  if (op == UnaryOp::Clamp) {
-    const T lo = int_bound(alpha, true), hi = int_bound(beta, false);
-    return map1<T, T>(in, out, [lo, hi](T x) { return x < lo ? lo : (x > hi ? hi : x); });
-  }
-  // The ops below take an integral scalar (checked by the ops); saturate anyway to stay defined.
-  const T a = int_bound(alpha, true), b = int_bound(beta, true);
-  switch (op) {
-    case UnaryOp::Neg: return map1<T, T>(in, out, [](T x) { return -x; });
-    case UnaryOp::Abs: return map1<T, T>(in, out, [](T x) { return x < 0 ? -x : x; });
-    case UnaryOp::Sign: return map1<T, T>(in, out, [](T x) { return T((x > 0) - (x < 0)); });
-    case UnaryOp::Relu: return map1<T, T>(in, out, [](T x) { return x > 0 ? x : T(0); });
-    case UnaryOp::Square: return map1<T, T>(in, out, [](T x) { return x * x; });
-    case UnaryOp::AddScalar: return map1<T, T>(in, out, [a](T x) { return x + a; });
-    case UnaryOp::MulScalar: return map1<T, T>(in, out, [a](T x) { return x * a; });
-    default:
-      (void)b;
+  const elem::UnaryScalars<T> s = elem::unary_scalars<T>(op, alpha, beta);
+  elem::dispatch_unary(op, [&](auto c) {
+    constexpr UnaryOp OP = decltype(c)::value;
+    if constexpr (std::is_floating_point_v<T> || elem::unary_supports_int(OP)) {
+      const T a = s.a, b = s.b;
+      map1<T, T>(in, out, [a, b](T x) { return elem::unary_fn<OP, T>(x, a, b); });
+    } else {
       fail("unary op: this operation needs a floating-point tensor, got int64");
-  }
+    }
+  });
 }
 
+// out = op(a, b) through elem::binary_fn (Bool output for comparisons and logical ops).
 template <class T>
 void binary_typed(BinaryOp op, const Strided& a, const Strided& b, const Strided& out) {
-  using B = uint8_t;  // Bool storage
-  switch (op) {
-    case BinaryOp::Add: return map2<T, T>(a, b, out, [](T x, T y) { return T(x + y); });
-    case BinaryOp::Sub: return map2<T, T>(a, b, out, [](T x, T y) { return T(x - y); });
-    case BinaryOp::Mul: return map2<T, T>(a, b, out, [](T x, T y) { return T(x * y); });
-    case BinaryOp::Div: return map2<T, T>(a, b, out, [](T x, T y) { return T(x / y); });
-    case BinaryOp::Pow:
-      return map2<T, T>(a, b, out, [](T x, T y) { return T(std::pow(x, y)); });
-    case BinaryOp::Maximum:
-      return map2<T, T>(a, b, out, [](T x, T y) { return x > y ? x : y; });
-    case BinaryOp::Minimum:
-      return map2<T, T>(a, b, out, [](T x, T y) { return x < y ? x : y; });
-    case BinaryOp::Eq: return map2<B, T>(a, b, out, [](T x, T y) { return B(x == y); });
-    case BinaryOp::Ne: return map2<B, T>(a, b, out, [](T x, T y) { return B(x != y); });
-    case BinaryOp::Lt: return map2<B, T>(a, b, out, [](T x, T y) { return B(x < y); });
-    case BinaryOp::Le: return map2<B, T>(a, b, out, [](T x, T y) { return B(x <= y); });
-    case BinaryOp::Gt: return map2<B, T>(a, b, out, [](T x, T y) { return B(x > y); });
-    case BinaryOp::Ge: return map2<B, T>(a, b, out, [](T x, T y) { return B(x >= y); });
-    case BinaryOp::ReluGrad:
-      return map2<T, T>(a, b, out, [](T g, T x) { return x > T(0) ? g : T(0); });
-    case BinaryOp::SigmoidGrad:
-      return map2<T, T>(a, b, out, [](T g, T y) { return T(g * y * (T(1) - y)); });
-    case BinaryOp::TanhGrad:
-      return map2<T, T>(a, b, out, [](T g, T y) { return T(g * (T(1) - y * y)); });
-    case BinaryOp::GeluGrad:
-      if constexpr (std::is_same_v<T, float>) {
-        // g (Phi(x) + x phi(x)), vectorised as the float32 forward is.
-        const Strided* ops[3] = {&out, &a, &b};
-        map_float_chunks<3>(ops, [](int64_t m, float* o, const float* const* in) {
-          CMapF g(in[1], m), x(in[2], m);
-          MapF(o, m) = g * (((x * 0.70710678118654752f).erf() + 1.0f) * 0.5f +
-                            x * 0.39894228040143267794f * (x.square() * -0.5f).exp());
-        });
-        return;
-      } else if constexpr (std::is_floating_point_v<T>) {
-        // d/dx [x Phi(x)] = Phi(x) + x phi(x)
-        return map2<T, T>(a, b, out,
-                          [](T g, T x) { return g * (normal_cdf(x) + x * normal_pdf(x)); });
-      }
-      break;
-    case BinaryOp::LogicalAnd:
-      return map2<B, T>(a, b, out, [](T x, T y) { return B(x && y); });
-    case BinaryOp::LogicalOr:
-      return map2<B, T>(a, b, out, [](T x, T y) { return B(x || y); });
+  if constexpr (std::is_same_v<T, float>) {
+    if (op == BinaryOp::GeluGrad) {
+      // g (Phi(x) + x phi(x)), vectorised as the float32 forward is.
+      const Strided* ops[3] = {&out, &a, &b};
+      map_float_chunks<3>(ops, [](int64_t m, float* o, const float* const* in) {
+        CMapF g(in[1], m), x(in[2], m);
+        MapF(o, m) = g * (((x * 0.70710678118654752f).erf() + 1.0f) * 0.5f +
+                          x * 0.39894228040143267794f * (x.square() * -0.5f).exp());
+      });
+      return;
+    }
   }
-  fail(cat_str("binary op: not supported for dtype ", dtype_name(a.dtype)));
-}
-
-template <class To, class Ti>
-void copy_typed(const Strided& src, const Strided& out) {
-  map1<To, Ti>(src, out, [](Ti x) { return static_cast<To>(x); });
+  elem::dispatch_binary(op, [&](auto c) {
+    constexpr BinaryOp OP = decltype(c)::value;
+    if constexpr (elem::binary_supported<OP, T>()) {
+      map2<elem::binary_result_t<OP, T>, T>(a, b, out,
+                                            [](T x, T y) { return elem::binary_fn<OP, T>(x, y); });
+    } else {
+      fail(cat_str("binary op: not supported for dtype ", dtype_name(a.dtype)));
+    }
+  });
 }
 
 }  // namespace
@@ -280,9 +198,7 @@ void copy_typed(const Strided& src, const Strided& out) {
 void CpuBackend::fill(const Strided& out, double value) {
   dispatch_all(out.dtype, [&](auto t) {
     using T = decltype(t);
-    // bool is stored as one byte that must be 0 or 1 (fill(2.0) would store 2, which then
-    // compares unequal to true).
-    const T v = std::is_same_v<T, uint8_t> ? T(value != 0.0) : static_cast<T>(value);
+    const T v = elem::convert<T, double>(value);  // bool: nonzero -> 1
     const Strided* ops[1] = {&out};
     StridedLoop<1> loop(ops);
     loop.run([&](char** p, const int64_t* s, int64_t n) {
@@ -303,21 +219,15 @@ void CpuBackend::copy(const Strided& src, const Strided& out) {
     const size_t es = dtype_size(src.dtype);
     const char* s = static_cast<const char*>(src.data);
     char* o = static_cast<char*>(out.data);
-    parallel_for(src.numel(), 4 * kElementwiseGrain, [&](int64_t b, int64_t e) {
-      std::memcpy(o + b * es, s + b * es, (e - b) * es);
-    });
+    parallel_for(src.numel(), 4 * kElementwiseGrain,
+                 [&](int64_t b, int64_t e) { std::memcpy(o + b * es, s + b * es, (e - b) * es); });
     return;
   }
   dispatch_all(out.dtype, [&](auto to) {
     using To = decltype(to);
     dispatch_all(src.dtype, [&](auto ti) {
       using Ti = decltype(ti);
-      if constexpr (std::is_same_v<To, uint8_t> && !std::is_same_v<Ti, uint8_t>) {
-        // to bool: nonzero -> 1
-        map1<To, Ti>(src, out, [](Ti x) { return static_cast<uint8_t>(x != Ti(0)); });
-      } else {
-        copy_typed<To, Ti>(src, out);
-      }
+      map1<To, Ti>(src, out, [](Ti x) { return elem::convert<To, Ti>(x); });
     });
   });
 }
@@ -325,19 +235,27 @@ void CpuBackend::copy(const Strided& src, const Strided& out) {
 void CpuBackend::unary(UnaryOp op, const Strided& in, const Strided& out, double alpha,
                        double beta) {
   switch (in.dtype) {
-    case DType::Float32: return unary_float<float>(op, in, out, alpha, beta);
-    case DType::Float64: return unary_float<double>(op, in, out, alpha, beta);
-    case DType::Int64: return unary_int(op, in, out, alpha, beta);
-    case DType::Bool: fail("unary op: not supported for bool tensors");
+    case DType::Float32:
+      return unary_typed<float>(op, in, out, alpha, beta);
+    case DType::Float64:
+      return unary_typed<double>(op, in, out, alpha, beta);
+    case DType::Int64:
+      return unary_typed<int64_t>(op, in, out, alpha, beta);
+    case DType::Bool:
+      fail("unary op: not supported for bool tensors");
   }
 }
 
 void CpuBackend::binary(BinaryOp op, const Strided& a, const Strided& b, const Strided& out) {
   switch (a.dtype) {
-    case DType::Float32: return binary_typed<float>(op, a, b, out);
-    case DType::Float64: return binary_typed<double>(op, a, b, out);
-    case DType::Int64: return binary_typed<int64_t>(op, a, b, out);
-    case DType::Bool: return binary_typed<uint8_t>(op, a, b, out);
+    case DType::Float32:
+      return binary_typed<float>(op, a, b, out);
+    case DType::Float64:
+      return binary_typed<double>(op, a, b, out);
+    case DType::Int64:
+      return binary_typed<int64_t>(op, a, b, out);
+    case DType::Bool:
+      return binary_typed<uint8_t>(op, a, b, out);
   }
 }
 

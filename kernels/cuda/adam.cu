@@ -1,5 +1,5 @@
 // The fused Adam / AdamW update: one pass over parameter, gradient and both moments, with the
-// per-element formula and the host-side scalars of element_ops.h (shared with the CPU tests).
+// per-element formula and the host-side scalars of element_ops.h (shared with the CPU backend).
 #include <cuda_runtime.h>
 
 #include "kernels/cuda/cuda_common.cuh"
@@ -19,17 +19,15 @@ struct AdamF {
 
 }  // namespace
 
-void CudaBackend::adam_step(DType dtype, void* param, const void* grad, void* exp_avg,
-                            void* exp_avg_sq, int64_t n, double lr, double beta1, double beta2,
-                            double eps, double weight_decay, int64_t step, bool decoupled) {
-  MMGRAD_CHECK(step >= 1, "adam_step: step is 1-based, got ", step);
-  dispatch_floating(dtype, "adam_step", [&](auto t) {
+void CudaBackend::adam_step(const AdamStepArgs& a) {
+  MMGRAD_CHECK(a.step >= 1, "adam_step: step is 1-based, got ", a.step);
+  dispatch_floating(a.dtype, "adam_step", [&](auto t) {
     using T = decltype(t);
-    const elem::AdamCoeffs<T> c =
-        elem::adam_coeffs<T>(lr, beta1, beta2, eps, weight_decay, step, decoupled);
-    launch_index("adam_step", n,
-                 AdamF<T>{c, static_cast<T*>(param), static_cast<const T*>(grad),
-                          static_cast<T*>(exp_avg), static_cast<T*>(exp_avg_sq)});
+    const elem::AdamCoeffs<T> c = elem::adam_coeffs<T>(a.lr, a.beta1, a.beta2, a.eps,
+                                                       a.weight_decay, a.step, a.decoupled);
+    launch_index("adam_step", a.n,
+                 AdamF<T>{c, static_cast<T*>(a.param), static_cast<const T*>(a.grad),
+                          static_cast<T*>(a.exp_avg), static_cast<T*>(a.exp_avg_sq)});
   });
 }
 

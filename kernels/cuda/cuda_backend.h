@@ -4,8 +4,9 @@
 // CUDA-specific stays in the .cu files. Each group of methods lives in its own file:
 //   memory.cu (allocator, copies), elementwise.cu, reduce.cu, gemm.cu, random.cu, index.cu,
 //   sort.cu, softmax.cu, layer_norm.cu, conv.cu, adam.cu, device.cu (device discovery).
-// The per-element arithmetic of the kernels lives in kernels/cuda/element_ops.h and the index
-// math in kernels/index_math.h, both __host__ __device__, so the CPU tests cover them.
+// The per-element arithmetic of the kernels lives in kernels/element_ops.h (shared with the CPU
+// backend) and the index math in kernels/index_math.h, both __host__ __device__, so the CPU tests
+// cover them.
 //
 // Everything runs on the legacy default stream, in order: a kernel sees the results of every
 // earlier kernel and copy, and a block returned to the allocator's cache can be handed out again
@@ -82,22 +83,13 @@ class CudaBackend final : public Backend {
   void sort_rows(DType dtype, const void* in, void* values, int64_t* indices, int64_t rows,
                  int64_t n, int64_t k, bool descending) override;
 
-  void softmax_forward(DType dtype, const void* x, void* y, int64_t outer, int64_t dim,
-                       int64_t inner, bool log) override;
-  void softmax_backward(DType dtype, const void* y, const void* gy, void* gx, int64_t outer,
-                        int64_t dim, int64_t inner, bool log) override;
-  void cross_entropy_forward(DType dtype, const void* logits, const int64_t* target, void* loss,
-                             void* lse, int64_t N, int64_t C, int64_t ignore_index,
-                             double label_smoothing) override;
-  void cross_entropy_backward(DType dtype, const void* logits, const int64_t* target,
-                              const void* lse, const void* grad_loss, void* gx, int64_t N,
-                              int64_t C, int64_t ignore_index, double label_smoothing) override;
+  void softmax_forward(const SoftmaxArgs& a) override;
+  void softmax_backward(const SoftmaxBackwardArgs& a) override;
+  void cross_entropy_forward(const CrossEntropyArgs& a) override;
+  void cross_entropy_backward(const CrossEntropyBackwardArgs& a) override;
 
-  void layer_norm_forward(DType dtype, const void* x, const void* w, const void* b, void* y,
-                          void* mean, void* rstd, int64_t N, int64_t D, double eps) override;
-  void layer_norm_backward(DType dtype, const void* gy, const void* x, const void* mean,
-                           const void* rstd, const void* w, void* gx, void* gw, void* gb, int64_t N,
-                           int64_t D) override;
+  void layer_norm_forward(const LayerNormArgs& a) override;
+  void layer_norm_backward(const LayerNormBackwardArgs& a) override;
 
   void im2col(DType dtype, const void* x, void* cols, const Conv2dGeom& g) override;
   void col2im(DType dtype, const void* cols, void* gx, const Conv2dGeom& g) override;
@@ -112,9 +104,7 @@ class CudaBackend final : public Backend {
   void adaptive_avg_pool2d_backward(DType dtype, const void* gy, void* gx,
                                     const Conv2dGeom& g) override;
 
-  void adam_step(DType dtype, void* param, const void* grad, void* exp_avg, void* exp_avg_sq,
-                 int64_t n, double lr, double beta1, double beta2, double eps, double weight_decay,
-                 int64_t step, bool decoupled) override;
+  void adam_step(const AdamStepArgs& a) override;
 };
 
 }  // namespace cuda

@@ -55,100 +55,36 @@ struct WhereF {
   }
 };
 
-template <UnaryOp OP, class T>
-void run_unary(const Strided& in, const Strided& out, double alpha, double beta) {
-  const Strided* ops[2] = {&out, &in};
-  launch_elementwise<2>(
-      "unary op", ops,
-      UnaryF<OP, T>{out.ptr<T>(), in.ptr<T>(), static_cast<T>(alpha), static_cast<T>(beta)});
-}
-
-#define MMGRAD_UNARY_CASE(NAME) \
-  case UnaryOp::NAME:           \
-    return run_unary<UnaryOp::NAME, T>(in, out, alpha, beta);
-
+// y = op(x) for float32, float64 and int64; the scalars and the formula are elem::'s, as on the
+// CPU.
 template <class T>
-void unary_float(UnaryOp op, const Strided& in, const Strided& out, double alpha, double beta) {
-  switch (op) {
-    MMGRAD_UNARY_CASE(Neg)
-    MMGRAD_UNARY_CASE(Exp)
-    MMGRAD_UNARY_CASE(Log)
-    MMGRAD_UNARY_CASE(Sqrt)
-    MMGRAD_UNARY_CASE(Abs)
-    MMGRAD_UNARY_CASE(Sign)
-    MMGRAD_UNARY_CASE(Relu)
-    MMGRAD_UNARY_CASE(Sigmoid)
-    MMGRAD_UNARY_CASE(Tanh)
-    MMGRAD_UNARY_CASE(Gelu)
-    MMGRAD_UNARY_CASE(Pow)
-    MMGRAD_UNARY_CASE(Clamp)
-    MMGRAD_UNARY_CASE(Square)
-    MMGRAD_UNARY_CASE(Reciprocal)
-    MMGRAD_UNARY_CASE(AddScalar)
-    MMGRAD_UNARY_CASE(MulScalar)
-    MMGRAD_UNARY_CASE(Cos)
-    MMGRAD_UNARY_CASE(Sin)
-  }
-  fail(cat_str("unary op: unknown op code ", static_cast<int>(op)));
-}
-
-void unary_int(UnaryOp op, const Strided& in, const Strided& out, double alpha, double beta) {
-  using T = int64_t;
-  switch (op) {
-    MMGRAD_UNARY_CASE(Neg)
-    MMGRAD_UNARY_CASE(Abs)
-    MMGRAD_UNARY_CASE(Sign)
-    MMGRAD_UNARY_CASE(Relu)
-    MMGRAD_UNARY_CASE(Clamp)
-    MMGRAD_UNARY_CASE(Square)
-    MMGRAD_UNARY_CASE(AddScalar)
-    MMGRAD_UNARY_CASE(MulScalar)
-    default:
+void unary_typed(UnaryOp op, const Strided& in, const Strided& out, double alpha, double beta) {
+  const elem::UnaryScalars<T> s = elem::unary_scalars<T>(op, alpha, beta);
+  elem::dispatch_unary(op, [&](auto c) {
+    constexpr UnaryOp OP = decltype(c)::value;
+    if constexpr (std::is_floating_point_v<T> || elem::unary_supports_int(OP)) {
+      const Strided* ops[2] = {&out, &in};
+      launch_elementwise<2>("unary op", ops, UnaryF<OP, T>{out.ptr<T>(), in.ptr<T>(), s.a, s.b});
+    } else {
       fail("unary op: this operation needs a floating-point tensor, got int64");
-  }
+    }
+  });
 }
-#undef MMGRAD_UNARY_CASE
-
-template <BinaryOp OP, class T>
-void run_binary(const Strided& a, const Strided& b, const Strided& out) {
-  using To = elem::binary_result_t<OP, T>;
-  const Strided* ops[3] = {&out, &a, &b};
-  launch_elementwise<3>("binary op", ops, BinaryF<OP, T>{out.ptr<To>(), a.ptr<T>(), b.ptr<T>()});
-}
-
-#define MMGRAD_BINARY_CASE(NAME) \
-  case BinaryOp::NAME:           \
-    return run_binary<BinaryOp::NAME, T>(a, b, out);
 
 template <class T>
 void binary_typed(BinaryOp op, const Strided& a, const Strided& b, const Strided& out) {
-  switch (op) {
-    MMGRAD_BINARY_CASE(Add)
-    MMGRAD_BINARY_CASE(Sub)
-    MMGRAD_BINARY_CASE(Mul)
-    MMGRAD_BINARY_CASE(Div)
-    MMGRAD_BINARY_CASE(Pow)
-    MMGRAD_BINARY_CASE(Maximum)
-    MMGRAD_BINARY_CASE(Minimum)
-    MMGRAD_BINARY_CASE(Eq)
-    MMGRAD_BINARY_CASE(Ne)
-    MMGRAD_BINARY_CASE(Lt)
-    MMGRAD_BINARY_CASE(Le)
-    MMGRAD_BINARY_CASE(Gt)
-    MMGRAD_BINARY_CASE(Ge)
-    MMGRAD_BINARY_CASE(ReluGrad)
-    MMGRAD_BINARY_CASE(SigmoidGrad)
-    MMGRAD_BINARY_CASE(TanhGrad)
-    MMGRAD_BINARY_CASE(LogicalAnd)
-    MMGRAD_BINARY_CASE(LogicalOr)
-    case BinaryOp::GeluGrad:
-      if constexpr (std::is_floating_point_v<T>)
-        return run_binary<BinaryOp::GeluGrad, T>(a, b, out);
-      break;
-  }
-  fail(cat_str("binary op: not supported for dtype ", dtype_name(a.dtype)));
+  elem::dispatch_binary(op, [&](auto c) {
+    constexpr BinaryOp OP = decltype(c)::value;
+    if constexpr (elem::binary_supported<OP, T>()) {
+      using To = elem::binary_result_t<OP, T>;
+      const Strided* ops[3] = {&out, &a, &b};
+      launch_elementwise<3>("binary op", ops,
+                            BinaryF<OP, T>{out.ptr<To>(), a.ptr<T>(), b.ptr<T>()});
+    } else {
+      fail(cat_str("binary op: not supported for dtype ", dtype_name(a.dtype)));
+    }
+  });
 }
-#undef MMGRAD_BINARY_CASE
 
 }  // namespace
 
@@ -156,7 +92,8 @@ void CudaBackend::fill(const Strided& out, double value) {
   dispatch_all(out.dtype, [&](auto t) {
     using T = decltype(t);
     const Strided* ops[1] = {&out};
-    launch_elementwise<1>("fill", ops, FillF<T>{out.ptr<T>(), static_cast<T>(value)});
+    // elem::convert: bool stores 1 for every nonzero value, as on the CPU
+    launch_elementwise<1>("fill", ops, FillF<T>{out.ptr<T>(), elem::convert<T, double>(value)});
   });
 }
 
@@ -186,11 +123,11 @@ void CudaBackend::unary(UnaryOp op, const Strided& in, const Strided& out, doubl
                " differs from the output's ", dtype_name(out.dtype));
   switch (in.dtype) {
     case DType::Float32:
-      return unary_float<float>(op, in, out, alpha, beta);
+      return unary_typed<float>(op, in, out, alpha, beta);
     case DType::Float64:
-      return unary_float<double>(op, in, out, alpha, beta);
+      return unary_typed<double>(op, in, out, alpha, beta);
     case DType::Int64:
-      return unary_int(op, in, out, alpha, beta);
+      return unary_typed<int64_t>(op, in, out, alpha, beta);
     case DType::Bool:
       fail("unary op: not supported for bool tensors");
   }

@@ -33,18 +33,14 @@ __global__ void layer_norm_forward_kernel(const T* x, const T* w, const T* b, T*
       const double d = xr[i] - mu;
       sq += d * d;
     }
-    const double r = 1.0 / ::sqrt(block_reduce(sq, Plus{}) / static_cast<double>(D) + eps);
+    const double r = elem::layer_norm_rstd(block_reduce(sq, Plus{}), D, eps);
     if (threadIdx.x == 0) {
       mean[row] = static_cast<T>(mu);
       rstd[row] = static_cast<T>(r);
     }
     const T m = static_cast<T>(mu), rs = static_cast<T>(r);
-    for (int64_t i = threadIdx.x; i < D; i += blockDim.x) {
-      T v = (xr[i] - m) * rs;
-      if (w) v *= w[i];
-      if (b) v += b[i];
-      yr[i] = v;
-    }
+    for (int64_t i = threadIdx.x; i < D; i += blockDim.x)
+      yr[i] = elem::layer_norm_out(xr[i], m, rs, w, b, i);
   }
 }
 
@@ -58,17 +54,14 @@ __global__ void layer_norm_backward_kernel(const T* gy, const T* x, const T* mea
     const T m = mean[row], rs = rstd[row];
     double a = 0, bsum = 0;  // sum(dxhat), sum(dxhat * xhat)
     for (int64_t i = threadIdx.x; i < D; i += blockDim.x) {
-      const T dxh = w ? gr[i] * w[i] : gr[i];
+      const T dxh = elem::layer_norm_dxhat(gr, w, i);
       a += dxh;
-      bsum += static_cast<T>(dxh * (xr[i] - m) * rs);
+      bsum += elem::layer_norm_times_xhat(dxh, xr[i], m, rs);
     }
     const T ma = static_cast<T>(block_reduce(a, Plus{}) / static_cast<double>(D));
     const T mb = static_cast<T>(block_reduce(bsum, Plus{}) / static_cast<double>(D));
-    for (int64_t i = threadIdx.x; i < D; i += blockDim.x) {
-      const T dxh = w ? gr[i] * w[i] : gr[i];
-      const T xh = (xr[i] - m) * rs;
-      gxr[i] = rs * (dxh - ma - xh * mb);
-    }
+    for (int64_t i = threadIdx.x; i < D; i += blockDim.x)
+      gxr[i] = elem::layer_norm_grad_in(elem::layer_norm_dxhat(gr, w, i), xr[i], m, rs, ma, mb);
   }
 }
 
@@ -99,38 +92,36 @@ unsigned row_blocks(int64_t rows) {
 
 }  // namespace
 
-void CudaBackend::layer_norm_forward(DType dtype, const void* xv, const void* wv, const void* bv,
-                                     void* yv, void* meanv, void* rstdv, int64_t N, int64_t D,
-                                     double eps) {
+void CudaBackend::layer_norm_forward(const LayerNormArgs& a) {
+  const int64_t N = a.N, D = a.D;
   MMGRAD_CHECK(N >= 0 && D >= 1, "layer_norm: need N >= 0 rows of D >= 1 elements, got N ", N,
                ", D ", D);
   if (N == 0) return;
-  dispatch_floating(dtype, "layer_norm", [&](auto t) {
+  dispatch_floating(a.dtype, "layer_norm", [&](auto t) {
     using T = decltype(t);
     layer_norm_forward_kernel<T><<<row_blocks(N), threads_for_row(D)>>>(
-        static_cast<const T*>(xv), static_cast<const T*>(wv), static_cast<const T*>(bv),
-        static_cast<T*>(yv), static_cast<T*>(meanv), static_cast<T*>(rstdv), N, D, eps);
+        static_cast<const T*>(a.x), static_cast<const T*>(a.w), static_cast<const T*>(a.b),
+        static_cast<T*>(a.y), static_cast<T*>(a.mean), static_cast<T*>(a.rstd), N, D, a.eps);
     check_launch("layer_norm");
   });
 }
 
-void CudaBackend::layer_norm_backward(DType dtype, const void* gyv, const void* xv,
-                                      const void* meanv, const void* rstdv, const void* wv,
-                                      void* gxv, void* gwv, void* gbv, int64_t N, int64_t D) {
+void CudaBackend::layer_norm_backward(const LayerNormBackwardArgs& a) {
+  const int64_t N = a.N, D = a.D;
   MMGRAD_CHECK(N >= 0 && D >= 1, "layer_norm_backward: need N >= 0 rows of D >= 1 elements, got N ",
                N, ", D ", D);
-  dispatch_floating(dtype, "layer_norm_backward", [&](auto t) {
+  dispatch_floating(a.dtype, "layer_norm_backward", [&](auto t) {
     using T = decltype(t);
-    const T* gy = static_cast<const T*>(gyv);
-    const T* x = static_cast<const T*>(xv);
-    const T* mean = static_cast<const T*>(meanv);
-    const T* rstd = static_cast<const T*>(rstdv);
+    const T* gy = static_cast<const T*>(a.gy);
+    const T* x = static_cast<const T*>(a.x);
+    const T* mean = static_cast<const T*>(a.mean);
+    const T* rstd = static_cast<const T*>(a.rstd);
     if (N > 0) {
       layer_norm_backward_kernel<T><<<row_blocks(N), threads_for_row(D)>>>(
-          gy, x, mean, rstd, static_cast<const T*>(wv), static_cast<T*>(gxv), N, D);
+          gy, x, mean, rstd, static_cast<const T*>(a.w), static_cast<T*>(a.gx), N, D);
       check_launch("layer_norm_backward");
     }
-    if (!gwv && !gbv) return;
+    if (!a.gw && !a.gb) return;
     const elem::RowChunks rc = elem::layer_norm_row_chunks(N, D, sm_count());
     const size_t partial_bytes = static_cast<size_t>(std::max<int64_t>(rc.chunks * D, 1)) * 8;
     DeviceBuffer pw(*this, partial_bytes), pb(*this, partial_bytes);
@@ -138,8 +129,8 @@ void CudaBackend::layer_norm_backward(DType dtype, const void* gyv, const void* 
                  ParamGradPartialF<T>{gy, x, mean, rstd, pw.as<double>(), pb.as<double>(), N, D,
                                       rc.rows_per_chunk});
     launch_index("layer_norm_backward", D,
-                 ParamGradFinalF<T>{pw.as<double>(), pb.as<double>(), static_cast<T*>(gwv),
-                                    static_cast<T*>(gbv), rc.chunks, D});
+                 ParamGradFinalF<T>{pw.as<double>(), pb.as<double>(), static_cast<T*>(a.gw),
+                                    static_cast<T*>(a.gb), rc.chunks, D});
   });
 }
 

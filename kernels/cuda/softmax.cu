@@ -17,13 +17,6 @@
 namespace mmgrad::cuda {
 namespace {
 
-// A row of -inf has max -inf; using 0 avoids inf - inf (the row then gives NaN from 0/0 or
-// -inf from log 0, as on the CPU).
-template <class T>
-__device__ __forceinline__ T finite_max(T m) {
-  return (std::isinf(m) && m < T(0)) ? T(0) : m;
-}
-
 template <class T>
 __global__ void softmax_rows_kernel(const T* x, T* y, int64_t rows, int64_t dim, bool log) {
   for (int64_t row = blockIdx.x; row < rows; row += gridDim.x) {
@@ -31,7 +24,7 @@ __global__ void softmax_rows_kernel(const T* x, T* y, int64_t rows, int64_t dim,
     T* yr = y + row * dim;
     T m = -std::numeric_limits<T>::infinity();
     for (int64_t i = threadIdx.x; i < dim; i += blockDim.x) m = Max{}(m, xr[i]);
-    m = finite_max(block_reduce(m, Max{}));
+    m = elem::softmax_shift(block_reduce(m, Max{}));
     double s = 0;
     for (int64_t i = threadIdx.x; i < dim; i += blockDim.x) s += exp(xr[i] - m);
     s = block_reduce(s, Plus{});
@@ -45,29 +38,13 @@ __global__ void softmax_rows_kernel(const T* x, T* y, int64_t rows, int64_t dim,
   }
 }
 
+// One thread per (outer, inner) column: the CPU's row loop, elem::softmax_row.
 template <class T>
 __global__ void softmax_cols_kernel(const T* x, T* y, int64_t outer, int64_t dim, int64_t inner,
                                     bool log) {
   MMGRAD_KERNEL_LOOP(r, outer * inner) {
     const int64_t base = (r / inner) * dim * inner + r % inner;
-    const T* xr = x + base;
-    T* yr = y + base;
-    T m = xr[0];
-    for (int64_t i = 1; i < dim; ++i) m = Max{}(m, xr[i * inner]);
-    m = finite_max(m);
-    double s = 0;
-    for (int64_t i = 0; i < dim; ++i) {
-      const T ev = exp(xr[i * inner] - m);
-      s += ev;
-      if (!log) yr[i * inner] = ev;
-    }
-    if (log) {
-      const T ls = static_cast<T>(::log(s));
-      for (int64_t i = 0; i < dim; ++i) yr[i * inner] = (xr[i * inner] - m) - ls;
-    } else {
-      const T inv = static_cast<T>(1.0 / s);
-      for (int64_t i = 0; i < dim; ++i) yr[i * inner] *= inv;
-    }
+    elem::softmax_row(x + base, y + base, dim, inner, log);
   }
 }
 
@@ -94,16 +71,7 @@ __global__ void softmax_backward_cols_kernel(const T* y, const T* gy, T* gx, int
                                              int64_t dim, int64_t inner, bool log) {
   MMGRAD_KERNEL_LOOP(r, outer * inner) {
     const int64_t base = (r / inner) * dim * inner + r % inner;
-    double s = 0;
-    for (int64_t i = 0; i < dim; ++i) {
-      const int64_t p = base + i * inner;
-      s += log ? gy[p] : static_cast<T>(gy[p] * y[p]);
-    }
-    const T st = static_cast<T>(s);
-    for (int64_t i = 0; i < dim; ++i) {
-      const int64_t p = base + i * inner;
-      gx[p] = log ? gy[p] - exp(y[p]) * st : y[p] * (gy[p] - st);
-    }
+    elem::softmax_backward_row(y + base, gy + base, gx + base, dim, inner, log);
   }
 }
 
@@ -134,9 +102,8 @@ __global__ void cross_entropy_kernel(const T* x, const int64_t* target, T* loss,
       } else if (t < 0 || t >= C) {
         loss[n] = std::numeric_limits<T>::quiet_NaN();  // the op validates targets first
       } else {
-        const double qx =
-            (1.0 - eps) * static_cast<double>(xr[t]) + eps / static_cast<double>(C) * xsum;
-        loss[n] = static_cast<T>(lse - qx);
+        loss[n] = static_cast<T>(
+            elem::cross_entropy_loss(lse, static_cast<double>(xr[t]), xsum, eps, C));
       }
     }
   }
@@ -169,69 +136,66 @@ unsigned row_blocks(int64_t rows) {
 
 }  // namespace
 
-void CudaBackend::softmax_forward(DType dtype, const void* xv, void* yv, int64_t outer, int64_t dim,
-                                  int64_t inner, bool log) {
+void CudaBackend::softmax_forward(const SoftmaxArgs& a) {
+  const int64_t outer = a.outer, dim = a.dim, inner = a.inner;
   check_rows("softmax", outer, dim, inner);
   if (outer == 0 || dim == 0 || inner == 0) return;
-  dispatch_floating(dtype, "softmax", [&](auto t) {
+  dispatch_floating(a.dtype, "softmax", [&](auto t) {
     using T = decltype(t);
-    const T* x = static_cast<const T*>(xv);
-    T* y = static_cast<T*>(yv);
+    const T* x = static_cast<const T*>(a.x);
+    T* y = static_cast<T*>(a.y);
     if (inner == 1)
-      softmax_rows_kernel<T><<<row_blocks(outer), threads_for_row(dim)>>>(x, y, outer, dim, log);
+      softmax_rows_kernel<T><<<row_blocks(outer), threads_for_row(dim)>>>(x, y, outer, dim, a.log);
     else
-      softmax_cols_kernel<T><<<grid_for(outer * inner), kThreads>>>(x, y, outer, dim, inner, log);
+      softmax_cols_kernel<T><<<grid_for(outer * inner), kThreads>>>(x, y, outer, dim, inner, a.log);
     check_launch("softmax");
   });
 }
 
-void CudaBackend::softmax_backward(DType dtype, const void* yv, const void* gyv, void* gxv,
-                                   int64_t outer, int64_t dim, int64_t inner, bool log) {
+void CudaBackend::softmax_backward(const SoftmaxBackwardArgs& a) {
+  const int64_t outer = a.outer, dim = a.dim, inner = a.inner;
   check_rows("softmax_backward", outer, dim, inner);
   if (outer == 0 || dim == 0 || inner == 0) return;
-  dispatch_floating(dtype, "softmax_backward", [&](auto t) {
+  dispatch_floating(a.dtype, "softmax_backward", [&](auto t) {
     using T = decltype(t);
-    const T* y = static_cast<const T*>(yv);
-    const T* gy = static_cast<const T*>(gyv);
-    T* gx = static_cast<T*>(gxv);
+    const T* y = static_cast<const T*>(a.y);
+    const T* gy = static_cast<const T*>(a.gy);
+    T* gx = static_cast<T*>(a.gx);
     if (inner == 1)
       softmax_backward_rows_kernel<T>
-          <<<row_blocks(outer), threads_for_row(dim)>>>(y, gy, gx, outer, dim, log);
+          <<<row_blocks(outer), threads_for_row(dim)>>>(y, gy, gx, outer, dim, a.log);
     else
       softmax_backward_cols_kernel<T>
-          <<<grid_for(outer * inner), kThreads>>>(y, gy, gx, outer, dim, inner, log);
+          <<<grid_for(outer * inner), kThreads>>>(y, gy, gx, outer, dim, inner, a.log);
     check_launch("softmax_backward");
   });
 }
 
-void CudaBackend::cross_entropy_forward(DType dtype, const void* logits, const int64_t* target,
-                                        void* lossv, void* lsev, int64_t N, int64_t C,
-                                        int64_t ignore_index, double eps) {
+void CudaBackend::cross_entropy_forward(const CrossEntropyArgs& a) {
+  const int64_t N = a.N, C = a.C;
   MMGRAD_CHECK(N >= 0 && C >= 1, "cross_entropy: need N >= 0 rows and C >= 1 classes, got N ", N,
                ", C ", C);
   if (N == 0) return;
-  dispatch_floating(dtype, "cross_entropy", [&](auto t) {
+  dispatch_floating(a.dtype, "cross_entropy", [&](auto t) {
     using T = decltype(t);
     cross_entropy_kernel<T><<<row_blocks(N), threads_for_row(C)>>>(
-        static_cast<const T*>(logits), target, static_cast<T*>(lossv), static_cast<T*>(lsev), N, C,
-        ignore_index, eps);
+        static_cast<const T*>(a.logits), a.target, static_cast<T*>(a.loss), static_cast<T*>(a.lse),
+        N, C, a.ignore_index, a.label_smoothing);
     check_launch("cross_entropy");
   });
 }
 
-void CudaBackend::cross_entropy_backward(DType dtype, const void* logits, const int64_t* target,
-                                         const void* lsev, const void* grad_loss, void* gxv,
-                                         int64_t N, int64_t C, int64_t ignore_index, double eps) {
-  MMGRAD_CHECK(N >= 0 && C >= 1,
-               "cross_entropy_backward: need N >= 0 rows and C >= 1 classes, "
-               "got N ",
+void CudaBackend::cross_entropy_backward(const CrossEntropyBackwardArgs& a) {
+  const int64_t N = a.N, C = a.C;
+  MMGRAD_CHECK(N >= 0 && C >= 1, "cross_entropy_backward: need N >= 0 rows and C >= 1 classes, got N ",
                N, ", C ", C);
-  dispatch_floating(dtype, "cross_entropy_backward", [&](auto t) {
+  const double eps = a.label_smoothing;
+  dispatch_floating(a.dtype, "cross_entropy_backward", [&](auto t) {
     using T = decltype(t);
     launch_index("cross_entropy_backward", N * C,
                  CrossEntropyGradF<T>{
-                     static_cast<const T*>(logits), target, static_cast<const T*>(lsev),
-                     static_cast<const T*>(grad_loss), static_cast<T*>(gxv), C, ignore_index,
+                     static_cast<const T*>(a.logits), a.target, static_cast<const T*>(a.lse),
+                     static_cast<const T*>(a.grad_loss), static_cast<T*>(a.gx), C, a.ignore_index,
                      static_cast<T>(eps / static_cast<double>(C)), static_cast<T>(1.0 - eps)});
   });
 }

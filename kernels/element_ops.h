@@ -1,11 +1,19 @@
-// The per-element arithmetic of the CUDA kernels, as __host__ __device__ functions.
+// The per-element arithmetic of both backends, as host and device functions (MMGRAD_HD).
 //
-// A CUDA kernel here is a grid-stride loop around one of these functions: "element idx of the
-// output is ...". Keeping the body out of the kernel lets the CPU test suite call the very same
-// code for every index and compare with the CPU backend (tests/test_cuda.cpp), so the formulas,
-// the index arithmetic and the summation orders are checked on machines without a GPU.
+// Every scalar formula of mmgrad is written here once: y = op(x) of the unary maps, the binary
+// ops and the fused gradients (ReluGrad, GeluGrad, ...), dtype conversion, the Adam update and
+// the softmax cross-entropy gradient. The CPU backend (kernels/cpu/elementwise.cpp, adam.cpp,
+// softmax.cpp) inlines them into its vectorisable loops; a CUDA kernel (kernels/cuda/*.cu) is a
+// grid-stride loop around one of them. The only other copy of a formula is the CPU's float32
+// Eigen fast path for exp/log/tanh/sigmoid/gelu (kernels/cpu/elementwise.cpp), which
+// tests/test_cuda_math.cpp compares against these functions.
 //
-// Every formula mirrors the CPU backend (kernels/cpu/*.cpp) and says where it differs.
+// The later sections (indexing, convolution and pooling, layer-norm parameter sums) are the
+// CUDA kernels' gather form of loops the CPU writes as scatters; tests/test_cuda_math.cpp runs
+// them on the CPU and compares with the CPU backend, so they are checked without a GPU.
+//
+// This header is plain C++ (no CUDA headers): MMGRAD_HD (core/strided.h) is __host__ __device__
+// under nvcc and `inline` otherwise.
 #pragma once
 
 #include <cmath>
@@ -13,10 +21,11 @@
 #include <limits>
 #include <type_traits>
 
+#include "core/error.h"
 #include "kernels/backend.h"
 #include "kernels/index_math.h"
 
-namespace mmgrad::cuda::elem {
+namespace mmgrad::elem {
 
 template <class T>
 MMGRAD_HD bool is_nan(T x) {
@@ -104,6 +113,74 @@ MMGRAD_HD T unary_fn(T x, T a, T b) {
   }
 }
 
+// The scalar parameters alpha and beta of a unary op (double in Backend::unary) as T, converted
+// once per call on the host. Floating T: rounded to T. int64: saturated at the int64 range
+// (clamp_min(x, 0) passes beta = +inf, and converting inf or NaN to an integer is undefined
+// behaviour), and Clamp's bounds round inwards (x >= 0.5 is x >= 1, x <= 2.5 is x <= 2); the
+// other int64 ops take integral scalars (checked by the ops), rounded up here only to stay
+// defined.
+inline int64_t int_bound(double v, bool lower) {
+  if (std::isnan(v)) return lower ? INT64_MIN : INT64_MAX;
+  v = lower ? std::ceil(v) : std::floor(v);
+  if (v <= -9223372036854775808.0) return INT64_MIN;
+  if (v >= 9223372036854775807.0) return INT64_MAX;
+  return static_cast<int64_t>(v);
+}
+
+template <class T>
+struct UnaryScalars {
+  T a, b;
+};
+
+template <class T>
+inline UnaryScalars<T> unary_scalars(UnaryOp op, double alpha, double beta) {
+  if constexpr (std::is_floating_point_v<T>) {
+    return {static_cast<T>(alpha), static_cast<T>(beta)};
+  } else {
+    static_assert(std::is_same_v<T, int64_t>, "unary ops take float32, float64 or int64");
+    return {int_bound(alpha, true), int_bound(beta, op != UnaryOp::Clamp)};
+  }
+}
+
+// ---- runtime op -> compile-time op --------------------------------------------------------------
+
+// The backends get the op as a value; their loops are instantiated per op so that the formula is
+// inlined into the loop. dispatch_unary(op, f) calls f(UnaryOpC<OP>{}) for the op's OP (read it
+// back as decltype(c)::value); likewise dispatch_binary. Host only.
+template <UnaryOp OP>
+using UnaryOpC = std::integral_constant<UnaryOp, OP>;
+template <BinaryOp OP>
+using BinaryOpC = std::integral_constant<BinaryOp, OP>;
+
+#define MMGRAD_UNARY_CASE(NAME) \
+  case UnaryOp::NAME:           \
+    return f(UnaryOpC<UnaryOp::NAME>{});
+template <class F>
+void dispatch_unary(UnaryOp op, F&& f) {
+  switch (op) {
+    MMGRAD_UNARY_CASE(Neg)
+    MMGRAD_UNARY_CASE(Exp)
+    MMGRAD_UNARY_CASE(Log)
+    MMGRAD_UNARY_CASE(Sqrt)
+    MMGRAD_UNARY_CASE(Abs)
+    MMGRAD_UNARY_CASE(Sign)
+    MMGRAD_UNARY_CASE(Relu)
+    MMGRAD_UNARY_CASE(Sigmoid)
+    MMGRAD_UNARY_CASE(Tanh)
+    MMGRAD_UNARY_CASE(Gelu)
+    MMGRAD_UNARY_CASE(Pow)
+    MMGRAD_UNARY_CASE(Clamp)
+    MMGRAD_UNARY_CASE(Square)
+    MMGRAD_UNARY_CASE(Reciprocal)
+    MMGRAD_UNARY_CASE(AddScalar)
+    MMGRAD_UNARY_CASE(MulScalar)
+    MMGRAD_UNARY_CASE(Cos)
+    MMGRAD_UNARY_CASE(Sin)
+  }
+  fail(cat_str("unary op: unknown op code ", static_cast<int>(op)));
+}
+#undef MMGRAD_UNARY_CASE
+
 // ---- binary maps --------------------------------------------------------------------------------
 
 // Comparisons and logical ops write Bool (one byte, 0 or 1).
@@ -178,9 +255,46 @@ MMGRAD_HD binary_result_t<OP, T> binary_fn(T x, T y) {
   }
 }
 
+// GeluGrad needs floating point; every other binary op takes every dtype.
+template <BinaryOp OP, class T>
+constexpr bool binary_supported() {
+  return OP != BinaryOp::GeluGrad || std::is_floating_point_v<T>;
+}
+
+#define MMGRAD_BINARY_CASE(NAME) \
+  case BinaryOp::NAME:           \
+    return f(BinaryOpC<BinaryOp::NAME>{});
+template <class F>
+void dispatch_binary(BinaryOp op, F&& f) {
+  switch (op) {
+    MMGRAD_BINARY_CASE(Add)
+    MMGRAD_BINARY_CASE(Sub)
+    MMGRAD_BINARY_CASE(Mul)
+    MMGRAD_BINARY_CASE(Div)
+    MMGRAD_BINARY_CASE(Pow)
+    MMGRAD_BINARY_CASE(Maximum)
+    MMGRAD_BINARY_CASE(Minimum)
+    MMGRAD_BINARY_CASE(Eq)
+    MMGRAD_BINARY_CASE(Ne)
+    MMGRAD_BINARY_CASE(Lt)
+    MMGRAD_BINARY_CASE(Le)
+    MMGRAD_BINARY_CASE(Gt)
+    MMGRAD_BINARY_CASE(Ge)
+    MMGRAD_BINARY_CASE(ReluGrad)
+    MMGRAD_BINARY_CASE(SigmoidGrad)
+    MMGRAD_BINARY_CASE(TanhGrad)
+    MMGRAD_BINARY_CASE(GeluGrad)
+    MMGRAD_BINARY_CASE(LogicalAnd)
+    MMGRAD_BINARY_CASE(LogicalOr)
+  }
+  fail(cat_str("binary op: unknown op code ", static_cast<int>(op)));
+}
+#undef MMGRAD_BINARY_CASE
+
 // ---- dtype conversion (copy) --------------------------------------------------------------------
 
-// static_cast, except that converting to Bool maps every nonzero value to 1.
+// static_cast, except that converting to Bool maps every nonzero value to 1 (copy and fill: a
+// bool is one byte that must hold 0 or 1, or it would compare unequal to true).
 template <class To, class Ti>
 MMGRAD_HD To convert(Ti x) {
   if constexpr (std::is_same_v<To, uint8_t> && !std::is_same_v<Ti, uint8_t>)
@@ -216,7 +330,7 @@ MMGRAD_HD ValIdx<T> pick(ValIdx<T> a, ValIdx<T> b) {
   return a.i < b.i ? a : b;
 }
 
-// ---- random numbers: see kernels/philox.h (philox::uniform_sample / normal_sample) --------------
+// ---- random numbers: see core/philox.h (philox::uniform_sample / normal_sample) --------------
 
 // ---- indexing -----------------------------------------------------------------------------------
 
@@ -414,11 +528,83 @@ MMGRAD_HD T adaptive_avg_grad_value(const Conv2dGeom& g, const T* gy, T acc, int
   return acc;
 }
 
-// ---- softmax cross-entropy backward -------------------------------------------------------------
+// ---- softmax along one row ----------------------------------------------------------------------
 
-// gx[n, c] = g[n] * (softmax(x)[n, c] - q[n, c]), q = (1 - eps) one_hot + eps / C; 0 for ignored
-// rows. off = eps / C and keep = 1 - eps, rounded to T as on the CPU. A target outside [0, C)
-// (the op validates targets; this only guards memory) gives NaN.
+// softmax (log = false) or log_softmax (log = true) of the dim elements x[0], x[inner],
+// x[2 inner], ... into y (same stride). Stable: m = max(x), so no exp overflows (softmax_shift);
+// s = sum exp(x - m) in double; then y = exp(x - m) / s, or
+// y = (x - m) - log(s) -- not x - (m + log(s)): for large |m| the sum m + log(s) would round to
+// m's precision (float32: ~1e-4 at |m| = 1000). The CPU runs it per row; CUDA per thread when
+// inner > 1 (its inner == 1 kernel splits a row over a block, in another summation order).
+// The shift m of a row whose maximum is m: the maximum itself, but 0 for a row of -inf (the row
+// then gives NaN from 0/0, or -inf from log 0, instead of inf - inf).
+template <class T>
+MMGRAD_HD T softmax_shift(T m) {
+  return (std::isinf(m) && m < T(0)) ? T(0) : m;
+}
+
+template <class T>
+MMGRAD_HD void softmax_row(const T* x, T* y, int64_t dim, int64_t inner, bool log) {
+  T m = x[0];
+  for (int64_t i = 1; i < dim; ++i) m = m < x[i * inner] ? x[i * inner] : m;  // std::max
+  m = softmax_shift(m);
+  double s = 0;
+  for (int64_t i = 0; i < dim; ++i) {
+    const T ev = std::exp(x[i * inner] - m);
+    s += ev;
+    if (!log) y[i * inner] = ev;
+  }
+  if (log) {
+    const T ls = static_cast<T>(std::log(s));
+    for (int64_t i = 0; i < dim; ++i) y[i * inner] = (x[i * inner] - m) - ls;
+  } else {
+    const T inv = static_cast<T>(1.0 / s);
+    for (int64_t i = 0; i < dim; ++i) y[i * inner] *= inv;
+  }
+}
+
+// The backward of softmax_row from its output y and the incoming gradient gy:
+//   softmax:     gx = y * (gy - sum(gy * y))
+//   log_softmax: gx = gy - exp(y) * sum(gy)
+// (the sums in double, each product gy * y rounded to T first).
+template <class T>
+MMGRAD_HD void softmax_backward_row(const T* y, const T* gy, T* gx, int64_t dim, int64_t inner,
+                                    bool log) {
+  double s = 0;
+  if (log) {
+    for (int64_t i = 0; i < dim; ++i) s += gy[i * inner];
+    const T st = static_cast<T>(s);
+    for (int64_t i = 0; i < dim; ++i) gx[i * inner] = gy[i * inner] - std::exp(y[i * inner]) * st;
+  } else {
+    for (int64_t i = 0; i < dim; ++i) s += gy[i * inner] * y[i * inner];
+    const T st = static_cast<T>(s);
+    for (int64_t i = 0; i < dim; ++i) gx[i * inner] = y[i * inner] * (gy[i * inner] - st);
+  }
+}
+
+// ---- softmax cross-entropy ----------------------------------------------------------------------
+
+// With label smoothing eps over C classes the target distribution is
+//   q = (1 - eps) one_hot(target) + eps / C,
+// so (since sum_c q_c = 1) loss = -sum_c q_c log p_c = lse - sum_c q_c x_c, with lse the row's
+// logsumexp and sum_c q_c x_c = (1 - eps) x_target + eps / C * sum_c x_c. In double.
+MMGRAD_HD double cross_entropy_loss(double lse, double x_target, double xsum, double eps,
+                                    int64_t C) {
+  return lse - ((1.0 - eps) * x_target + eps / static_cast<double>(C) * xsum);
+}
+
+// d loss / d x_c = p_c - q_c, times the row's incoming gradient g:
+//   g * (exp(x_c - lse) - eps / C) - g * (1 - eps) [c == target],
+// with off = eps / C and keep = 1 - eps rounded to T.
+template <class T>
+MMGRAD_HD T cross_entropy_grad(T x, T lse, T g, T off, T keep, bool is_target) {
+  T v = g * (std::exp(x - lse) - off);
+  if (is_target) v -= g * keep;
+  return v;
+}
+
+// Element idx of the [N, C] gradient; 0 for ignored rows. A target outside [0, C) (the op
+// validates targets; this only guards memory) gives NaN.
 template <class T>
 MMGRAD_HD T cross_entropy_grad_value(const T* x, const int64_t* target, const T* lse, const T* g,
                                      int64_t C, int64_t ignore_index, T off, T keep, int64_t idx) {
@@ -426,9 +612,43 @@ MMGRAD_HD T cross_entropy_grad_value(const T* x, const int64_t* target, const T*
   const int64_t t = target[n];
   if (t == ignore_index) return T(0);
   if (t < 0 || t >= C) return std::numeric_limits<T>::quiet_NaN();
-  T v = g[n] * (std::exp(x[idx] - lse[n]) - off);
-  if (c == t) v -= g[n] * keep;
+  return cross_entropy_grad(x[idx], lse[n], g[n], off, keep, c == t);
+}
+
+// ---- layer norm: one element --------------------------------------------------------------------
+
+// rstd = 1 / sqrt(var + eps) from the centred sum of squares sq of a row of D (biased variance).
+MMGRAD_HD double layer_norm_rstd(double sq, int64_t D, double eps) {
+  return 1.0 / std::sqrt(sq / static_cast<double>(D) + eps);
+}
+
+// y_i = xhat_i * w_i + b_i with xhat = (x - mean) * rstd; w and b may be null (no affine).
+template <class T>
+MMGRAD_HD T layer_norm_out(T x, T mean, T rstd, const T* w, const T* b, int64_t i) {
+  T v = (x - mean) * rstd;
+  if (w) v *= w[i];
+  if (b) v += b[i];
   return v;
+}
+
+// dxhat_i = dy_i * w_i (dy_i without affine).
+template <class T>
+MMGRAD_HD T layer_norm_dxhat(const T* gy, const T* w, int64_t i) {
+  return w ? gy[i] * w[i] : gy[i];
+}
+
+// d * xhat for the sums mean(dxhat * xhat) and dw = sum_rows(dy * xhat), as d * (x - mean) * rstd
+// (left to right: xhat itself is not rounded first).
+template <class T>
+MMGRAD_HD T layer_norm_times_xhat(T d, T x, T mean, T rstd) {
+  return d * (x - mean) * rstd;
+}
+
+// dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)).
+template <class T>
+MMGRAD_HD T layer_norm_grad_in(T dxhat, T x, T mean, T rstd, T mean_dxhat, T mean_dxhat_xhat) {
+  const T xhat = (x - mean) * rstd;
+  return rstd * (dxhat - mean_dxhat - xhat * mean_dxhat_xhat);
 }
 
 // ---- layer norm: parameter gradients as chunked column sums -------------------------------------
@@ -465,7 +685,7 @@ MMGRAD_HD void layer_norm_param_partial(const T* gy, const T* x, const T* mean, 
   double sw = 0, sb = 0;
   for (int64_t n = r0; n < r1; ++n) {
     const T g = gy[n * D + c];
-    sw += static_cast<T>(g * (x[n * D + c] - mean[n]) * rstd[n]);
+    sw += layer_norm_times_xhat(g, x[n * D + c], mean[n], rstd[n]);
     sb += g;
   }
   pw[t] = sw;
@@ -525,4 +745,4 @@ MMGRAD_HD void adam_update(const AdamCoeffs<T>& c, T& p, T g, T& m, T& v) {
   p -= c.step_size * m / (std::sqrt(v) * c.inv_sqrt_bc2 + c.eps);
 }
 
-}  // namespace mmgrad::cuda::elem
+}  // namespace mmgrad::elem
