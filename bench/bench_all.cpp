@@ -4,7 +4,10 @@
 // measured in the same run: our GEMM path against a direct Eigen call on the same buffers, the
 // elementwise add against a plain copy of the same size, and so on.
 //
-//   bench_all [--quick] [--only NAME]
+//   bench_all [--quick] [--only NAME] [--op NAME|all] [--list-ops]
+//
+// --op times one op of the op list (tests/op_list.h) at its benchmark size, forward and forward +
+// backward; --op all times every op; --list-ops prints the ops and their benchmark inputs.
 #include <immintrin.h>
 #include <omp.h>
 
@@ -19,6 +22,7 @@
 
 #include "mmgrad.h"
 #include "nn/layers.h"
+#include "op_list.h"
 #include "optim/optim.h"
 
 using namespace mmgrad;
@@ -50,7 +54,8 @@ double median_per_call(const std::function<void()>& fn, int samples, double budg
     fn();
     ++calls;
   }
-  double per = std::chrono::duration<double>(Clock::now() - t0).count() / std::max<int64_t>(calls, 1);
+  double per =
+      std::chrono::duration<double>(Clock::now() - t0).count() / std::max<int64_t>(calls, 1);
   int64_t n = std::max<int64_t>(1, static_cast<int64_t>(budget / std::max(per, 1e-9)));
   return median_seconds(
              [&] {
@@ -178,49 +183,112 @@ double bench_tiny_op_us() {
   return t * 1e6;
 }
 
+// ---- 5. ops from the op list (tests/op_list.h) -----------------------------------------------
+// An op is timed on its benchmark case: the first of its cases with benchmark-size inputs, else
+// its first case at test size. float32 on the CPU: the forward alone (no graph recorded), and
+// forward + backward (an upstream gradient of ones), each the median of repeated runs.
+const oplist::OpCase* bench_case(const std::string& op) {
+  const oplist::OpCase* first = nullptr;
+  for (const oplist::OpCase& c : oplist::op_cases()) {
+    if (c.op != op) continue;
+    if (!c.bench.empty()) return &c;
+    if (!first) first = &c;
+  }
+  return first;
+}
 
-// ---- 5. conv2d forward + backward ---------------------------------------------------------------
-// Input (64, 64, 32, 32), 64 output channels, 3x3, padding 1. Forward is 2*N*Cout*OH*OW*Cin*9
-// flops; the backward does the same work twice more (input gradient and weight gradient).
+std::string bench_inputs(const oplist::OpCase& c) {
+  std::string s;
+  for (const oplist::Arg& a : c.bench.empty() ? c.args : c.bench) {
+    if (!s.empty()) s += ' ';
+    s += a.shape.str();
+  }
+  return s;
+}
+
+struct OpTiming {
+  double fwd_s = -1, fwd_bwd_s = -1;  // -1: not measured (no gradient)
+};
+
+// sum_backward: backward of sum(y), whose upstream gradient is a broadcast (stride-0) tensor of
+// ones, as the conv2d and attention rows have always measured; otherwise y.backward(ones) with a
+// dense, contiguous gradient, as a real upstream gradient is.
+OpTiming time_op(const oplist::OpCase& c, int samples, bool forward, bool sum_backward) {
+  oplist::Inputs in = oplist::make_inputs(c, kFloat32, kCPU, /*bench=*/true);
+  const double budget = g_quick ? 0.02 : 0.1;
+  OpTiming t;
+  if (forward)
+    t.fwd_s = median_per_call(
+        [&] {
+          NoGradGuard ng;
+          Tensor y = oplist::call(c, in);
+        },
+        samples, budget);
+  if (c.has_grad()) {
+    Tensor ones;
+    {
+      NoGradGuard ng;
+      Tensor y = oplist::call(c, in);
+      ones = Tensor::ones(y.shape(), y.options());
+    }
+    t.fwd_bwd_s = median_per_call(
+        [&] {
+          Tensor y = oplist::call(c, in);
+          if (sum_backward)
+            y.sum().backward();
+          else
+            y.backward(ones);
+          for (Tensor& x : in)
+            if (x.requires_grad()) x.set_grad(Tensor());
+        },
+        samples, budget);
+  }
+  return t;
+}
+
+// The rows of `--op NAME` (or every op with `--op all`).
+void bench_ops(const std::string& which) {
+  header(
+      "Ops from the op list (tests/op_list.h), float32: forward, and forward + backward (gradient "
+      "of ones)");
+  std::printf("| op | case | inputs | forward ms | forward + backward ms | GFLOP/s |\n");
+  std::printf("|---|---|---|---:|---:|---:|\n");
+  for (const std::string& op : oplist::op_names()) {
+    if (which != "all" && which != op) continue;
+    const oplist::OpCase& c = *bench_case(op);
+    OpTiming t = time_op(c, g_quick ? 3 : 9, /*forward=*/true, /*sum_backward=*/false);
+    auto num = [](double v) {
+      char b[32];
+      std::snprintf(b, sizeof b, "%.4f", v);
+      return std::string(b);
+    };
+    const std::string fwd_bwd = t.fwd_bwd_s > 0 ? num(t.fwd_bwd_s * 1e3) : "(no gradient)";
+    const std::string gflops =
+        c.bench_flops > 0 && t.fwd_bwd_s > 0 ? num(c.bench_flops / t.fwd_bwd_s / 1e9) : "";
+    std::printf("| %s | %s | %s | %.4f | %s | %s |\n", op.c_str(), c.variant.c_str(),
+                bench_inputs(c).c_str(), t.fwd_s * 1e3, fwd_bwd.c_str(), gflops.c_str());
+  }
+}
+
+// conv2d forward + backward, input (64, 64, 32, 32), 64 output channels, 3x3, padding 1: the op
+// list's conv2d benchmark case. Forward is 2*N*Cout*OH*OW*Cin*9 flops; the backward does the
+// same work twice more (input gradient and weight gradient).
 double bench_conv_gflops() {
-  Tensor x = Tensor::randn({64, 64, 32, 32}).requires_grad_();
-  Tensor w = (Tensor::randn({64, 64, 3, 3}) * 0.05).detach().requires_grad_();
-  Tensor b = Tensor::zeros({64}).requires_grad_();
-  const double flops = 3.0 * 2 * 64 * 64 * 32 * 32 * 64 * 9;
-  double t = median_seconds(
-      [&] {
-        Tensor y = conv2d(x, w, b, 1, 1);
-        y.sum().backward();
-        x.set_grad(Tensor());
-        w.set_grad(Tensor());
-        b.set_grad(Tensor());
-      },
-      g_quick ? 3 : 7);
-  return flops / t / 1e9;
+  const oplist::OpCase& c = *bench_case("conv2d");
+  return c.bench_flops /
+         time_op(c, g_quick ? 3 : 7, /*forward=*/false, /*sum_backward=*/true).fwd_bwd_s / 1e9;
 }
 
 // ---- 6. attention forward + backward ------------------------------------------------------------
-// B=32, H=4, T=64, Dh=32: two batched GEMMs forward (QK^T, PV), four backward, plus softmax.
+// B=32, H=4, T=64, Dh=32, causal (the op list's benchmark case): two batched GEMMs forward
+// (QK^T, PV), four backward, plus softmax.
 struct AttnRow {
   double ms, gflops;
 };
 AttnRow bench_attention() {
-  Tensor q = Tensor::randn({32, 4, 64, 32}).requires_grad_();
-  Tensor k = Tensor::randn({32, 4, 64, 32}).requires_grad_();
-  Tensor v = Tensor::randn({32, 4, 64, 32}).requires_grad_();
-  AttentionOptions opt;
-  opt.is_causal = true;
-  const double flops = 3.0 * 2 * (2.0 * 32 * 4 * 64 * 64 * 32);
-  double t = median_seconds(
-      [&] {
-        Tensor o = scaled_dot_product_attention(q, k, v, opt);
-        o.sum().backward();
-        q.set_grad(Tensor());
-        k.set_grad(Tensor());
-        v.set_grad(Tensor());
-      },
-      g_quick ? 3 : 9);
-  return {t * 1e3, flops / t / 1e9};
+  const oplist::OpCase& c = *bench_case("scaled_dot_product_attention");
+  const double t = time_op(c, g_quick ? 3 : 9, /*forward=*/false, /*sum_backward=*/true).fwd_bwd_s;
+  return {t * 1e3, c.bench_flops / t / 1e9};
 }
 
 // ---- 7. one training step of a small CNN --------------------------------------------------------
@@ -261,15 +329,40 @@ double bench_cnn_step_ms() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string only;
+  std::string only, op;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--quick") g_quick = true;
-    else if (a == "--only" && i + 1 < argc) only = argv[++i];
-    else {
-      std::fprintf(stderr, "usage: bench_all [--quick] [--only peak|gemm|bandwidth|tiny|conv|attention|cnn]\n");
+    if (a == "--quick")
+      g_quick = true;
+    else if (a == "--only" && i + 1 < argc)
+      only = argv[++i];
+    else if (a == "--op" && i + 1 < argc)
+      op = argv[++i];
+    else if (a == "--list-ops") {
+      std::printf("# ops of the op list (tests/op_list.h): name, benchmark case, inputs\n");
+      for (const std::string& name : oplist::op_names()) {
+        const oplist::OpCase& c = *bench_case(name);
+        std::printf("%s\t%s\t%s%s\n", name.c_str(), c.variant.c_str(), bench_inputs(c).c_str(),
+                    c.bench.empty() ? " (test size)" : "");
+      }
+      return 0;
+    } else {
+      std::fprintf(
+          stderr,
+          "usage: bench_all [--quick] [--only peak|gemm|bandwidth|tiny|conv|attention|cnn] "
+          "[--op NAME|all] [--list-ops]\n");
       return 2;
     }
+  }
+  if (!op.empty()) {
+    if (op != "all" && !bench_case(op)) {
+      std::fprintf(stderr, "bench_all: no op '%s' in the op list (see --list-ops)\n", op.c_str());
+      return 2;
+    }
+    std::printf("# mmgrad op benchmarks (%s, %d threads, medians of repeated runs)\n",
+                g_quick ? "quick" : "full", omp_get_max_threads());
+    bench_ops(op);
+    return 0;
   }
   auto want = [&](const char* name) { return only.empty() || only == name; };
   int max_threads = omp_get_max_threads();
@@ -303,7 +396,8 @@ int main(int argc, char** argv) {
     std::printf("| op | GB/s | %% of copy |\n|---|---:|---:|\n");
     std::printf("| copy (dst.copy_(a)) | %.1f | 100%% |\n", r.copy_gbs);
     std::printf("| a + b | %.1f | %.0f%% |\n", r.add_gbs, 100 * r.add_gbs / r.copy_gbs);
-    std::printf("| a * 2 | %.1f | %.0f%% |\n", r.mul_scalar_gbs, 100 * r.mul_scalar_gbs / r.copy_gbs);
+    std::printf("| a * 2 | %.1f | %.0f%% |\n", r.mul_scalar_gbs,
+                100 * r.mul_scalar_gbs / r.copy_gbs);
     std::printf("| relu(a) | %.1f | %.0f%% |\n", r.relu_gbs, 100 * r.relu_gbs / r.copy_gbs);
   }
 

@@ -1,16 +1,19 @@
 // The CUDA backend against the CPU backend.
 //
-// Every Backend method runs on the same random inputs on both devices, including non-contiguous
-// and broadcast operands, and the results must agree: float32 within 1e-5 relative for
-// elementwise ops and reductions and 1e-4 for GEMM-based ones, float64 within 1e-12, integers
-// and bools exactly ("relative" with a floor of 1, as gradcheck does: |a - b| <= tol max(1,|b|)).
-// Then the ops (Tensor methods, autograd) run on both devices, and a steady-state loop must make
-// no cudaMalloc call.
+// Every Backend method runs on the same random inputs on both devices,
+// including non-contiguous and broadcast operands, and the results must agree:
+// float32 within 1e-5 relative for elementwise ops and reductions and 1e-4 for
+// GEMM-based ones, float64 within 1e-12, integers and bools exactly ("relative"
+// with a floor of 1, as gradcheck does: |a - b| <= tol max(1,|b|)). The ops
+// themselves (forward and gradients of every op case) are compared by the op
+// list (tests/test_op_list.cpp); here a steady-state loop must also make no
+// cudaMalloc call.
 //
-// Without a GPU (or in a build without CUDA) the parity tests pass after a doctest MESSAGE saying
-// they were skipped; the device-selection test then checks the error a learner gets from
-// `--device cuda`. The arithmetic inside the CUDA kernels is covered on every machine by
-// tests/test_cuda_math.cpp.
+// Without a GPU (or in a build without CUDA) the parity tests pass after a
+// doctest MESSAGE saying they were skipped; the device-selection test then
+// checks the error a learner gets from
+// `--device cuda`. The arithmetic inside the CUDA kernels is covered on every
+// machine by tests/test_cuda_math.cpp.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -43,7 +46,8 @@ bool have_gpu(const char* what) {
 Backend& cpu() { return backend(kCPU); }
 Backend& gpu() { return backend(kCUDA); }
 
-// The tolerance for comparing a result of this dtype (gemm: a GEMM-based result).
+// The tolerance for comparing a result of this dtype (gemm: a GEMM-based
+// result).
 double tol_for(DType dt, bool gemm = false) {
   switch (dt) {
     case DType::Float32:
@@ -61,7 +65,8 @@ bool close(double a, double b, double tol) {
   return std::abs(a - b) <= tol * std::max(1.0, std::abs(b));
 }
 
-// Compares a tensor from the GPU with the CPU's (values, shape); reports the first mismatch.
+// Compares a tensor from the GPU with the CPU's (values, shape); reports the
+// first mismatch.
 void expect_close(const Tensor& got, const Tensor& want, double tol, const std::string& what) {
   REQUIRE_MESSAGE(got.shape() == want.shape(),
                   what << ": shape " << got.shape().str() << " vs " << want.shape().str());
@@ -74,7 +79,8 @@ void expect_close(const Tensor& got, const Tensor& want, double tol, const std::
     }
 }
 
-// Random values of any dtype; `ties` draws small integers so equal values are common.
+// Random values of any dtype; `ties` draws small integers so equal values are
+// common.
 Tensor random_tensor(const Shape& shape, DType dt, uint64_t seed, bool ties = false) {
   Generator gen(seed);
   if (dt == kBool) return Tensor::rand(shape, kFloat64, &gen).gt(0.5);
@@ -105,7 +111,8 @@ T* ptr(const Tensor& t) {
 
 }  // namespace
 
-// ---- device selection ---------------------------------------------------------------------------
+// ---- device selection
+// ---------------------------------------------------------------------------
 
 TEST_CASE("cuda: device selection") {
   if (cuda_available()) {
@@ -115,7 +122,8 @@ TEST_CASE("cuda: device selection") {
 #endif
     return;
   }
-  // No GPU: every way into the device fails with an mmgrad::Error that says why.
+  // No GPU: every way into the device fails with an mmgrad::Error that says
+  // why.
   CHECK_THROWS_WITH_AS(backend(kCUDA), doctest::Contains("device cuda"), Error);
   CHECK_THROWS_WITH_AS(Tensor::zeros({2, 3}, kCUDA), doctest::Contains("device cuda"), Error);
   CHECK_THROWS_WITH_AS(Tensor::ones({2}).to(kCUDA), doctest::Contains("device cuda"), Error);
@@ -123,7 +131,8 @@ TEST_CASE("cuda: device selection") {
 #ifdef MMGRAD_WITH_CUDA
   CHECK_THROWS_WITH_AS(backend(kCUDA), doctest::Contains("no CUDA GPU is available"), Error);
   CHECK_THROWS_WITH_AS(backend(kCUDA), doctest::Contains("cudaGetDeviceCount"), Error);
-  // Asking twice gives the same answer (nothing half-initialised is left behind).
+  // Asking twice gives the same answer (nothing half-initialised is left
+  // behind).
   CHECK_THROWS_AS(backend(kCUDA), Error);
 #else
   CHECK_THROWS_WITH_AS(backend(kCUDA), doctest::Contains("built without CUDA"), Error);
@@ -133,14 +142,16 @@ TEST_CASE("cuda: device selection") {
 
 TEST_CASE("cuda: cuBLAS is loaded on demand and has every entry point we call") {
 #ifdef MMGRAD_WITH_CUDA
-  // dlopen needs no GPU: this checks the library lookup and the symbol names on any machine.
+  // dlopen needs no GPU: this checks the library lookup and the symbol names on
+  // any machine.
   CHECK_NOTHROW(cuda::load_cublas());
 #else
   MESSAGE("mmgrad built without CUDA: nothing to load");
 #endif
 }
 
-// ---- elementwise --------------------------------------------------------------------------------
+// ---- elementwise
+// --------------------------------------------------------------------------------
 
 TEST_CASE("cuda parity: fill and copy (all dtypes, strided and broadcast sources)") {
   if (!have_gpu("fill/copy parity")) return;
@@ -224,8 +235,8 @@ TEST_CASE("cuda parity: every binary op with broadcasting, and where") {
     for (int code = 0; code <= static_cast<int>(BinaryOp::LogicalOr); ++code) {
       const BinaryOp op = static_cast<BinaryOp>(code);
       Tensor a = random_tensor(sa, dt, 20 + code), b = random_tensor(sb, dt, 40 + code);
-      // Integer division by zero traps on the CPU; int64 powers with negative exponents round
-      // 1/0 = inf to an undefined int64.
+      // Integer division by zero traps on the CPU; int64 powers with negative
+      // exponents round 1/0 = inf to an undefined int64.
       if (dt == kBool && op == BinaryOp::Div) continue;
       if (dt == kInt64 && op == BinaryOp::Div) b = b.abs() + 1.0;
       if (dt == kInt64 && op == BinaryOp::Pow) b = b.abs();
@@ -263,7 +274,8 @@ TEST_CASE("cuda parity: every binary op with broadcasting, and where") {
   }
 }
 
-// ---- reductions ---------------------------------------------------------------------------------
+// ---- reductions
+// ---------------------------------------------------------------------------------
 
 TEST_CASE("cuda parity: reductions over any dims (sum/max/min/argmax/argmin)") {
   if (!have_gpu("reduce parity")) return;
@@ -307,7 +319,8 @@ TEST_CASE("cuda parity: reductions over any dims (sum/max/min/argmax/argmin)") {
       }
 }
 
-// ---- GEMM ---------------------------------------------------------------------------------------
+// ---- GEMM
+// ---------------------------------------------------------------------------------------
 
 TEST_CASE("cuda parity: gemm (transposes, batch strides, alpha/beta, K = 0)") {
   if (!have_gpu("gemm parity")) return;
@@ -350,7 +363,8 @@ TEST_CASE("cuda parity: gemm (transposes, batch strides, alpha/beta, K = 0)") {
                                  " shared_a ", shared_a, " K ", K));
           }
 #ifdef MMGRAD_WITH_CUDA
-  // TF32 only when asked for: results move by ~1e-3 relative at most, and back when switched off.
+  // TF32 only when asked for: results move by ~1e-3 relative at most, and back
+  // when switched off.
   Pair a(random_tensor({128, 512}, kFloat32, 500)), b(random_tensor({512, 64}, kFloat32, 501));
   Tensor want = matmul(a.c, b.c);
   cuda::set_allow_tf32(true);
@@ -362,7 +376,8 @@ TEST_CASE("cuda parity: gemm (transposes, batch strides, alpha/beta, K = 0)") {
 #endif
 }
 
-// ---- random numbers -----------------------------------------------------------------------------
+// ---- random numbers
+// -----------------------------------------------------------------------------
 
 TEST_CASE("cuda parity: random tensors are the same on both devices") {
   if (!have_gpu("random parity")) return;
@@ -377,13 +392,15 @@ TEST_CASE("cuda parity: random tensors are the same on both devices") {
     // Normal: log and cos of the two math libraries may differ in the last bit.
     expect_close(z.g, z.c, dt == kFloat32 ? 1e-6 : 1e-13, cat_str("normal ", dtype_name(dt)));
   }
-  // Through the tensor API with a generator: the same seed gives the same tensor.
+  // Through the tensor API with a generator: the same seed gives the same
+  // tensor.
   Generator g1(7), g2(7);
   expect_close(Tensor::randn({33, 5}, TensorOptions(kFloat32).device(kCUDA), &g1),
                Tensor::randn({33, 5}, kFloat32, &g2), 1e-6, "randn with a generator");
 }
 
-// ---- indexing -----------------------------------------------------------------------------------
+// ---- indexing
+// -----------------------------------------------------------------------------------
 
 TEST_CASE("cuda parity: index_select, index_add, gather, scatter_add") {
   if (!have_gpu("indexing parity")) return;
@@ -407,7 +424,8 @@ TEST_CASE("cuda parity: index_select, index_add, gather, scatter_add") {
                  inner);
     expect_close(gout.g, gout.c, 0, cat_str("gather ", dtype_name(dt)));
     if (!is_floating(dt)) continue;
-    // The adjoints add with atomics: repeated indices sum in another order (rounding only).
+    // The adjoints add with atomics: repeated indices sum in another order
+    // (rounding only).
     Pair vals(random_tensor({outer, n_idx, inner}, dt, 601));
     Pair dst(random_tensor({outer, dim, inner}, dt, 602));
     cpu().index_add(dt, vals.c.raw_data(), ptr<int64_t>(idx.c), dst.c.raw_data(), outer, dim, inner,
@@ -434,8 +452,8 @@ TEST_CASE("cuda parity: sort_rows and top-k (stable ties, signed zeros, NaN)") {
           const int64_t rows = 6;
           Tensor x = random_tensor({rows, n}, dt, 700 + n, /*ties=*/true);
           if (is_floating(dt)) {
-            // every other zero becomes -0.0 (equal to +0.0 for the sort), some values NaN
-            // (after every number ascending, before them descending)
+            // every other zero becomes -0.0 (equal to +0.0 for the sort), some
+            // values NaN (after every number ascending, before them descending)
             std::vector<double> v = x.to_vector<double>();
             for (size_t i = 0; i < v.size(); i += 2)
               if (v[i] == 0.0) v[i] = -0.0;
@@ -456,7 +474,8 @@ TEST_CASE("cuda parity: sort_rows and top-k (stable ties, signed zeros, NaN)") {
         }
 }
 
-// ---- softmax, cross-entropy, layer norm ---------------------------------------------------------
+// ---- softmax, cross-entropy, layer norm
+// ---------------------------------------------------------
 
 TEST_CASE("cuda parity: softmax / log_softmax forward and backward") {
   if (!have_gpu("softmax parity")) return;
@@ -487,7 +506,8 @@ TEST_CASE("cuda parity: softmax / log_softmax forward and backward") {
         const std::string what =
             cat_str(log ? "log_softmax " : "softmax ", dtype_name(dt), " ", s.str());
         expect_close(y.g, y.c, tol_for(dt), what);
-        // backward from the CPU's y on both sides (the -inf row is left out: NaN in, NaN out)
+        // backward from the CPU's y on both sides (the -inf row is left out:
+        // NaN in, NaN out)
         Tensor yc = log ? Tensor(y.c).clamp(-50.0, 0.0) : Tensor(y.c).clamp(0.0, 1.0);
         Pair yy(yc), gy(random_tensor(s, dt, 900 + cs.dim)), gx = empty_pair(s, dt);
         for (bool on_gpu : {false, true})
@@ -599,7 +619,8 @@ TEST_CASE("cuda parity: layer_norm forward and backward") {
       }
 }
 
-// ---- convolution and pooling --------------------------------------------------------------------
+// ---- convolution and pooling
+// --------------------------------------------------------------------
 
 TEST_CASE("cuda parity: im2col, col2im, max/avg/adaptive pooling") {
   if (!have_gpu("conv/pool parity")) return;
@@ -682,7 +703,8 @@ TEST_CASE("cuda parity: im2col, col2im, max/avg/adaptive pooling") {
     }
 }
 
-// ---- optimizer ----------------------------------------------------------------------------------
+// ---- optimizer
+// ----------------------------------------------------------------------------------
 
 TEST_CASE("cuda parity: adam_step (Adam and AdamW)") {
   if (!have_gpu("adam parity")) return;
@@ -715,204 +737,20 @@ TEST_CASE("cuda parity: adam_step (Adam and AdamW)") {
     }
 }
 
-// ---- ops and autograd on the GPU ----------------------------------------------------------------
+// ---- ops and autograd on the GPU
+// ---------------------------------------------------------------- Every op
+// case (forward and input gradients, float32 and float64, CPU against CUDA)
+// runs from the op list: tests/test_op_list.cpp, "op list cuda parity". Here:
+// what the list cannot express.
 
-namespace {
-
-// Runs fn on CPU inputs and on their GPU copies, then compares outputs and input gradients.
-void check_op(const std::string& name, const std::vector<Tensor>& inputs,
-              const std::function<Tensor(const std::vector<Tensor>&)>& fn, double tol) {
-  std::vector<Tensor> ci, gi;
-  for (const Tensor& t : inputs) {
-    ci.push_back(t.detach().requires_grad_(t.is_floating_point()));
-    gi.push_back(t.detach().to(kCUDA).requires_grad_(t.is_floating_point()));
-  }
-  Tensor yc = fn(ci), yg = fn(gi);
-  CHECK(yg.device() == kCUDA);
-  expect_close(yg, yc, tol, name + " forward");
-  if (!yc.requires_grad()) return;  // integer results, ops without gradient
-  Generator gen(77);
-  Tensor w = Tensor::randn(yc.shape(), yc.dtype(), &gen);
-  (yc * w).sum().backward();
-  (yg * w.to(kCUDA)).sum().backward();
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    if (!ci[i].requires_grad()) continue;
-    REQUIRE(gi[i].grad().defined());
-    CHECK(gi[i].grad().device() == kCUDA);
-    expect_close(gi[i].grad(), ci[i].grad(), tol, cat_str(name, " gradient of input ", i));
-  }
-}
-
-}  // namespace
-
-TEST_CASE("cuda parity: ops forward and backward through the Tensor API") {
-  if (!have_gpu("ops parity")) return;
-  for (DType dt : kFloatDtypes) {
-    const double tol = tol_for(dt), tol_mm = tol_for(dt, true);
-    const std::string d = dtype_name(dt);
-    Tensor a = random_tensor({4, 5, 6}, dt, 1500), b = random_tensor({5, 1}, dt, 1501);
-    Tensor m1 = random_tensor({3, 7, 8}, dt, 1502), m2 = random_tensor({8, 9}, dt, 1503);
-    check_op(
-        "add/mul/div broadcast " + d, {a, b},
-        [](const std::vector<Tensor>& x) { return (x[0] + x[1]) * x[0] / (x[1].abs() + 1.0); },
-        tol);
-    check_op(
-        "unary chain " + d, {a},
-        [](const std::vector<Tensor>& x) {
-          return x[0].exp().log() + x[0].tanh() + x[0].sigmoid() + x[0].gelu() + x[0].relu() +
-                 x[0].square().sqrt() + x[0].clamp(-0.5, 0.5);
-        },
-        tol);
-    check_op(
-        "transposed view " + d, {a},
-        [](const std::vector<Tensor>& x) { return x[0].transpose(0, 2) * 2.0 + 1.0; }, tol);
-    check_op(
-        "batched matmul " + d, {m1, m2},
-        [](const std::vector<Tensor>& x) { return matmul(x[0], x[1]); }, tol_mm);
-    check_op(
-        "matmul of transposed views " + d, {m2, m1},
-        [](const std::vector<Tensor>& x) { return matmul(x[0].t(), x[1].transpose(1, 2)); },
-        tol_mm);
-    check_op(
-        "sum/mean " + d, {a},
-        [](const std::vector<Tensor>& x) {
-          return x[0].sum({0, 2}) + x[0].mean({0, 2}, false) + x[0].sum();
-        },
-        tol);
-    check_op(
-        "max/min " + d, {a},
-        [](const std::vector<Tensor>& x) { return x[0].max(1) - x[0].min(2).sum({1}, true); }, tol);
-    check_op(
-        "var/logsumexp " + d, {a},
-        [](const std::vector<Tensor>& x) {
-          return x[0].var({1}) + logsumexp(x[0], 1) + x[0].max();
-        },
-        tol);
-    check_op(
-        "argmax " + d, {a}, [](const std::vector<Tensor>& x) { return x[0].argmax(2); }, 0);
-    check_op(
-        "where / comparisons " + d, {a, b},
-        [](const std::vector<Tensor>& x) {
-          return where(x[0].gt(x[1]), x[0], x[1] * 2.0) + masked_fill(x[0], x[0].lt(0.0), 0.5);
-        },
-        tol);
-  }
-  // Crossing devices is differentiable: the gradient comes back to the CPU leaf.
+TEST_CASE("cuda: the gradient crosses devices back to a CPU leaf") {
+  if (!have_gpu("cross-device autograd")) return;
   Tensor x = Tensor::randn({3, 4}, kFloat64).requires_grad_();
   Tensor y = (x.to(kCUDA) * 3.0).sum();
   y.backward();
   REQUIRE(x.grad().defined());
   CHECK(x.grad().device() == kCPU);
   expect_close(x.grad(), Tensor::full({3, 4}, 3.0, kFloat64), 0, "gradient across devices");
-}
-
-TEST_CASE("cuda parity: softmax, conv2d, pooling, attention, indexing and sort ops") {
-  if (!have_gpu("fused-op parity")) return;
-  using V = std::vector<Tensor>;
-  for (DType dt : kFloatDtypes) {
-    const double tol = tol_for(dt), tol_mm = tol_for(dt, true);
-    const std::string d = std::string(" ") + dtype_name(dt);
-    Tensor a = random_tensor({4, 5, 6}, dt, 1600);
-    check_op(
-        "softmax dim 1" + d, {a}, [](const V& x) { return softmax(x[0], 1); }, tol);
-    check_op(
-        "log_softmax dim -1" + d, {a}, [](const V& x) { return log_softmax(x[0], -1); }, tol);
-    check_op(
-        "softmax of a transposed view" + d, {a},
-        [](const V& x) { return softmax(x[0].transpose(0, 2), 0); }, tol);
-    Tensor img = random_tensor({2, 3, 9, 8}, dt, 1601), w = random_tensor({4, 3, 3, 3}, dt, 1602);
-    Tensor bias = random_tensor({4}, dt, 1603);
-    check_op(
-        "conv2d stride 2 padding 1" + d, {img, w, bias},
-        [](const V& x) { return conv2d(x[0], x[1], x[2], 2, 1); }, tol_mm);
-    check_op(
-        "conv2d 1x1" + d, {img, random_tensor({5, 3, 1, 1}, dt, 1604)},
-        [](const V& x) { return conv2d(x[0], x[1]); }, tol_mm);
-    check_op(
-        "max_pool2d" + d, {img}, [](const V& x) { return max_pool2d(x[0], 2); }, tol);
-    check_op(
-        "avg_pool2d" + d, {img}, [](const V& x) { return avg_pool2d(x[0], 3, 2, 1); }, tol);
-    check_op(
-        "adaptive_avg_pool2d" + d, {img},
-        [](const V& x) { return adaptive_avg_pool2d(x[0], Pair2(3, 2)); }, tol);
-    Tensor q = random_tensor({2, 3, 5, 8}, dt, 1605), k = random_tensor({2, 3, 7, 8}, dt, 1606);
-    Tensor v = random_tensor({2, 3, 7, 4}, dt, 1607);
-    check_op(
-        "attention" + d, {q, k, v},
-        [](const V& x) { return scaled_dot_product_attention(x[0], x[1], x[2]); }, tol_mm);
-    check_op(
-        "causal attention" + d,
-        {q, random_tensor({2, 3, 5, 8}, dt, 1608), random_tensor({2, 3, 5, 4}, dt, 1609)},
-        [](const V& x) {
-          AttentionOptions o;
-          o.is_causal = true;
-          return scaled_dot_product_attention(x[0], x[1], x[2], o);
-        },
-        tol_mm);
-    // Index tensors are int64 inputs: they move to the GPU too, without gradient.
-    Tensor idx = Tensor::from_vector(std::vector<int64_t>{3, 0, 3, 1, 5});
-    check_op(
-        "index_select" + d, {a, idx}, [](const V& x) { return index_select(x[0], 2, x[1]); }, tol);
-    Tensor tok = Tensor::from_vector(std::vector<int64_t>{1, 6, 1, 0, 2, 2}, {2, 3});
-    check_op(
-        "embedding" + d, {random_tensor({7, 4}, dt, 1610), tok},
-        [](const V& x) { return embedding(x[0], x[1]); }, tol);
-    Generator gen(1611);
-    Tensor gidx = Tensor::randint(0, 5, {4, 3, 6}, kInt64, &gen);
-    check_op(
-        "gather" + d, {a, gidx}, [](const V& x) { return gather(x[0], 1, x[1]); }, tol);
-    check_op(
-        "scatter_add" + d, {a, gidx, random_tensor({4, 3, 6}, dt, 1612)},
-        [](const V& x) { return scatter_add(x[0], 1, x[1], x[2]); }, tol);
-    check_op(
-        "cat and stack" + d, {a, random_tensor({4, 2, 6}, dt, 1613)},
-        [](const V& x) {
-          return stack({cat({x[0], x[1]}, 1), cat({x[1], x[0]}, 1)}, 0);
-        },
-        tol);
-    check_op(
-        "sort values" + d, {random_tensor({4, 50}, dt, 1614, true)},
-        [](const V& x) { return sort(x[0], 1, true).values; }, 0);
-    check_op(
-        "sort indices" + d, {random_tensor({4, 50}, dt, 1615, true)},
-        [](const V& x) { return sort(x[0], 0).indices; }, 0);
-    check_op(
-        "topk indices" + d, {random_tensor({6, 40}, dt, 1616, true)},
-        [](const V& x) { return topk(x[0], 5).indices; }, 0);
-  }
-}
-
-TEST_CASE("cuda: float64 gradcheck of ops on the GPU") {
-  if (!have_gpu("GPU gradcheck")) return;
-  const TensorOptions o = TensorOptions(kFloat64).device(kCUDA);
-  Generator gen(3);
-  Tensor a = Tensor::randn({3, 4}, o, &gen).requires_grad_();
-  Tensor b = Tensor::randn({4, 1}, o, &gen).requires_grad_();
-  Tensor c = Tensor::randn({2, 4, 5}, o, &gen).requires_grad_();
-  auto check = [](const char* name, const GradcheckResult& r) {
-    INFO(name << ": " << r.report);
-    CHECK(r.ok);
-  };
-  check("matmul", gradcheck([](auto& x) { return matmul(x[0], x[1]); }, {a, b}));
-  check("broadcast mul/div",
-        gradcheck([](auto& x) { return x[0] * x[1].t() / (x[0].square() + 1.0); }, {a, b}));
-  check("gelu/tanh/sigmoid",
-        gradcheck([](auto& x) { return x[0].gelu() + x[0].tanh() * x[0].sigmoid(); }, {c}));
-  check(
-      "reductions",
-      gradcheck([](auto& x) { return x[0].sum({1}) + x[0].var({1}) + logsumexp(x[0], 2).sum({1}); },
-                {c}));
-  check("batched matmul",
-        gradcheck([](auto& x) { return matmul(x[0], x[0].transpose(1, 2)); }, {c}));
-  check("softmax", gradcheck([](auto& x) { return softmax(x[0], 1) * log_softmax(x[0], 2); }, {c}));
-  Tensor img = Tensor::randn({2, 2, 5, 5}, o, &gen).requires_grad_();
-  Tensor w = Tensor::randn({3, 2, 3, 3}, o, &gen).requires_grad_();
-  check("conv2d", gradcheck([](auto& x) { return conv2d(x[0], x[1], {}, 2, 1); }, {img, w}));
-  check("pooling",
-        gradcheck([](auto& x) { return avg_pool2d(x[0], 2) + max_pool2d(x[0], 2); }, {img}));
-  Tensor q = Tensor::randn({2, 3, 4}, o, &gen).requires_grad_();
-  check("attention",
-        gradcheck([](auto& x) { return scaled_dot_product_attention(x[0], x[0], x[0]); }, {q}));
 }
 
 TEST_CASE("cuda: mixing devices in one op is a clear error") {
@@ -924,7 +762,8 @@ TEST_CASE("cuda: mixing devices in one op is a clear error") {
                        doctest::Contains("floating"), Error);
 }
 
-// ---- memory -------------------------------------------------------------------------------------
+// ---- memory
+// -------------------------------------------------------------------------------------
 
 TEST_CASE("cuda: a steady-state training loop makes no cudaMalloc call") {
   if (!have_gpu("allocator test")) return;

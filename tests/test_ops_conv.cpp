@@ -1,5 +1,7 @@
-// conv2d and the 2-D pools: values against naive loops, gradcheck over stride / padding /
-// dilation variants, dtype agreement, the chunked (large batch) path, and bad inputs.
+// conv2d and the 2-D pools: values against naive loops, float32 backward, the
+// chunked (large batch) path, ties and NaN in max pooling, and bad inputs.
+// Their float64 gradchecks over stride / padding / dilation / layouts, float32
+// forward and CPU/CUDA parity run from the op list (tests/op_list.cpp).
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -14,7 +16,8 @@ using namespace mmgrad::testing;
 namespace {
 
 // The direct definition, seven nested loops:
-//   y[n,o,oh,ow] = b[o] + sum_{c,kh,kw} x[n, c, oh*S - P + kh*D, ow*S - P + kw*D] w[o,c,kh,kw]
+//   y[n,o,oh,ow] = b[o] + sum_{c,kh,kw} x[n, c, oh*S - P + kh*D, ow*S - P +
+//   kw*D] w[o,c,kh,kw]
 std::vector<double> ref_conv(const Tensor& xt, const Tensor& wt, const Tensor& bt, Pair2 s, Pair2 p,
                              Pair2 d) {
   auto x = xt.to_vector<double>(), w = wt.to_vector<double>();
@@ -41,7 +44,8 @@ std::vector<double> ref_conv(const Tensor& xt, const Tensor& wt, const Tensor& b
   return y;
 }
 
-// Naive pooling over [N, C, H, W]: max (padding never wins) or average (divisor KH*KW).
+// Naive pooling over [N, C, H, W]: max (padding never wins) or average (divisor
+// KH*KW).
 std::vector<double> ref_pool(const Tensor& xt, bool is_max, Pair2 k, Pair2 s, Pair2 p) {
   auto x = xt.to_vector<double>();
   int64_t NC = xt.size(0) * xt.size(1), H = xt.size(2), W = xt.size(3);
@@ -63,7 +67,8 @@ std::vector<double> ref_pool(const Tensor& xt, bool is_max, Pair2 k, Pair2 s, Pa
   return y;
 }
 
-// Naive adaptive average pooling: cell i covers [floor(i*H/OH), ceil((i+1)*H/OH)).
+// Naive adaptive average pooling: cell i covers [floor(i*H/OH),
+// ceil((i+1)*H/OH)).
 std::vector<double> ref_adaptive(const Tensor& xt, int64_t OH, int64_t OW) {
   auto x = xt.to_vector<double>();
   int64_t NC = xt.size(0) * xt.size(1), H = xt.size(2), W = xt.size(3);
@@ -128,7 +133,8 @@ TEST_CASE("conv2d: unbatched [C, H, W] input and non-contiguous input/weight/bia
   Tensor y = conv2d(x, w, b, 1, 1);
   CHECK(y.shape() == Shape{2, 6, 4});
   check_close(y.to_vector<double>(), ref_conv(x.unsqueeze(0), w, b, 1, 1, 1), 1e-12);
-  // channels-last storage read through a permuted view, a transposed weight, a strided bias
+  // channels-last storage read through a permuted view, a transposed weight, a
+  // strided bias
   Tensor xl = rnd({2, 5, 4, 3}, 43);  // N H W C
   Tensor xv = xl.permute({0, 3, 1, 2});
   Tensor wl = rnd({3, 2, 2, 3}, 44).transpose(0, 1);  // [2, 3, 2, 3] non-contiguous
@@ -141,56 +147,11 @@ TEST_CASE("conv2d: unbatched [C, H, W] input and non-contiguous input/weight/bia
               1e-12);
 }
 
-TEST_CASE("conv2d: gradcheck over stride, padding, dilation, 1x1 and size-1 cases") {
-  uint64_t seed = 100;
-  for (const ConvCase& c : kConvCases) {
-    CAPTURE(c.x.str());
-    CAPTURE(c.w.str());
-    std::vector<Tensor> in = {rnd(c.x, seed++).requires_grad_(), rnd(c.w, seed++).requires_grad_()};
-    if (c.bias) in.push_back(rnd({c.w[0]}, seed++).requires_grad_());
-    auto r = gradcheck(
-        [&](const std::vector<Tensor>& t) {
-          return conv2d(t[0], t[1], t.size() > 2 ? t[2] : Tensor(), c.stride, c.pad, c.dil);
-        },
-        in);
-    CHECK_MESSAGE(r.ok, r.report);
-  }
-}
-
-TEST_CASE("conv2d: gradcheck with non-contiguous views, unbatched input, partial requires_grad") {
-  // input stored channels-last and permuted, weight stored transposed, inside the function
-  Tensor x = rnd({2, 4, 5, 3}, 200).requires_grad_();  // N H W C
-  Tensor w = rnd({3, 2, 3, 2}, 201).requires_grad_();  // C Cout KH KW
-  Tensor b = rnd({2}, 202).requires_grad_();
-  auto r = gradcheck(
-      [](const std::vector<Tensor>& t) {
-        return conv2d(t[0].permute({0, 3, 1, 2}), t[1].transpose(0, 1), t[2], 1, {1, 0}, {2, 1});
-      },
-      {x, w, b});
-  CHECK_MESSAGE(r.ok, r.report);
-  // unbatched
-  Tensor xu = rnd({2, 4, 3}, 203).requires_grad_();
-  Tensor wu = rnd({3, 2, 2, 2}, 204).requires_grad_();
-  r = gradcheck([](const std::vector<Tensor>& t) { return conv2d(t[0], t[1], {}, 1, 1); },
-                {xu, wu});
-  CHECK_MESSAGE(r.ok, r.report);
-  // only the input, only the weight, only the bias require grad
-  Tensor xa = rnd({2, 2, 4, 4}, 205), wa = rnd({3, 2, 3, 3}, 206), ba = rnd({3}, 207);
-  for (int which = 0; which < 3; ++which) {
-    std::vector<Tensor> in = {xa, wa, ba};
-    in[which] = in[which].detach().requires_grad_();
-    r = gradcheck([](const std::vector<Tensor>& t) { return conv2d(t[0], t[1], t[2], 2, 1); }, in);
-    CHECK_MESSAGE(r.ok, r.report);
-  }
-  // the gradient arriving non-contiguous (through a transpose after the conv)
-  r = gradcheck(
-      [](const std::vector<Tensor>& t) { return conv2d(t[0], t[1], {}, 1, 1).transpose(1, 3); },
-      {xa.detach().requires_grad_(), wa.detach().requires_grad_()});
-  CHECK_MESSAGE(r.ok, r.report);
-}
-
-TEST_CASE("conv2d: a batch larger than the im2col workspace runs in chunks, same results") {
-  // 16 channels * 3x3 * 64x64 pixels = 590k column entries per image: 8 images need 2 chunks.
+TEST_CASE(
+    "conv2d: a batch larger than the im2col workspace runs in chunks, "
+    "same results") {
+  // 16 channels * 3x3 * 64x64 pixels = 590k column entries per image: 8 images
+  // need 2 chunks.
   const int64_t N = 8;
   Tensor x = rnd({N, 16, 64, 64}, 300).requires_grad_();
   Tensor w = rnd({4, 16, 3, 3}, 301).requires_grad_();
@@ -218,16 +179,8 @@ TEST_CASE("conv2d: a batch larger than the im2col workspace runs in chunks, same
   check_close(y.detach().narrow(0, 5, 1).to_vector<double>(), ref, 1e-12);
 }
 
-TEST_CASE("conv2d: float32 forward and backward agree with float64") {
+TEST_CASE("conv2d: float32 backward agrees with float64") {
   Tensor x = rnd({2, 3, 6, 5}, 400), w = rnd({4, 3, 3, 3}, 401), b = rnd({4}, 402);
-  for (const ConvCase& c : {ConvCase{{}, {}, 1, 1, 1, true}, ConvCase{{}, {}, 2, 0, 2, true},
-                            ConvCase{{}, {}, 1, 0, 1, false}}) {
-    Tensor y64 = conv2d(x, w, c.bias ? b : Tensor(), c.stride, c.pad, c.dil);
-    Tensor y32 = conv2d(x.to(kFloat32), w.to(kFloat32), c.bias ? b.to(kFloat32) : Tensor(),
-                        c.stride, c.pad, c.dil);
-    CHECK(y32.dtype() == kFloat32);
-    check_close(y32.to_vector<double>(), y64.to_vector<double>(), 1e-5);
-  }
   Tensor x64 = x.detach().requires_grad_(), w64 = w.detach().requires_grad_();
   Tensor x32 = x.to(kFloat32).requires_grad_(), w32 = w.to(kFloat32).requires_grad_();
   Tensor g = rnd({2, 4, 3, 3}, 403);
@@ -272,7 +225,8 @@ TEST_CASE("conv2d: bad inputs name the op and what was expected") {
   throws_with([&] { conv2d(x, Tensor::zeros({0, 3, 3, 3})); }, "weight has an empty dimension");
 }
 
-// ---- pooling -----------------------------------------------------------------------------------
+// ---- pooling
+// -----------------------------------------------------------------------------------
 
 TEST_CASE("max_pool2d / avg_pool2d: values match naive loops") {
   struct PoolCase {
@@ -297,7 +251,8 @@ TEST_CASE("max_pool2d / avg_pool2d: values match naive loops") {
   Tensor x = Tensor::arange(0.0, 16.0, 1.0, kFloat32).view({1, 1, 4, 4});
   CHECK(max_pool2d(x, 2).to_vector<double>() == std::vector<double>{5, 7, 13, 15});
   CHECK(avg_pool2d(x, 2).to_vector<double>() == std::vector<double>{2.5, 4.5, 10.5, 12.5});
-  // padding counts in the divisor: the corner window of a 3x3 pool with padding 1 sees 4 values
+  // padding counts in the divisor: the corner window of a 3x3 pool with padding
+  // 1 sees 4 values
   Tensor ones = Tensor::ones({1, 1, 3, 3});
   CHECK(avg_pool2d(ones, 3, 1, 1).at({0, 0, 0, 0}) == doctest::Approx(4.0 / 9.0));
   // unbatched input
@@ -310,9 +265,12 @@ TEST_CASE("max_pool2d / avg_pool2d: values match naive loops") {
   CHECK(std::isnan(max_pool2d(xn, 2).item()));
 }
 
-TEST_CASE("max_pool2d: ties and NaN route the gradient to the first winner (unpadded and padded)") {
-  // One 2x4 image, two 2x2 windows: [3 3 | 1 NaN] over [3 0 | NaN 9]. Window 0 has three tied
-  // maxima (the first, top-left, wins); window 1 has two NaNs (the first, top-right, wins).
+TEST_CASE(
+    "max_pool2d: ties and NaN route the gradient to the first winner "
+    "(unpadded and padded)") {
+  // One 2x4 image, two 2x2 windows: [3 3 | 1 NaN] over [3 0 | NaN 9]. Window 0
+  // has three tied maxima (the first, top-left, wins); window 1 has two NaNs
+  // (the first, top-right, wins).
   for (DType dt : {kFloat32, kFloat64}) {
     for (int64_t pad : {0, 1}) {
       CAPTURE(dtype_name(dt));
@@ -329,14 +287,16 @@ TEST_CASE("max_pool2d: ties and NaN route the gradient to the first winner (unpa
         CHECK(std::isnan(yv[1]));
         CHECK(gx == std::vector<double>{1, 0, 0, 1, 0, 0, 0, 0});
       } else {
-        // padded windows (2x3 outputs): row 0 sees [3], [3 1], [NaN]; row 1 [3], [0 NaN], [9]
+        // padded windows (2x3 outputs): row 0 sees [3], [3 1], [NaN]; row 1
+        // [3], [0 NaN], [9]
         REQUIRE(yv.size() == 6);
         CHECK(gx == std::vector<double>{1, 1, 0, 1, 1, 0, 1, 1});
       }
     }
   }
-  // Random inputs with many ties (small integers), several window shapes and strides: the
-  // gradient (a scatter at the argmax) matches the first maximum of each window.
+  // Random inputs with many ties (small integers), several window shapes and
+  // strides: the gradient (a scatter at the argmax) matches the first maximum
+  // of each window.
   Generator gen(77);
   for (auto [k, s] : std::vector<std::pair<Pair2, Pair2>>{{2, 2}, {3, 1}, {{2, 3}, {1, 2}}}) {
     Tensor x = Tensor::randint(0, 3, {2, 3, 7, 8}, kInt64, &gen).to(kFloat32).requires_grad_();
@@ -379,68 +339,16 @@ TEST_CASE("adaptive_avg_pool2d: values match naive loops, shrinking and growing"
               x.mean(Shape{2, 3}).flatten().to_vector<double>(), 1e-12);
 }
 
-TEST_CASE("pooling: gradcheck with overlap, padding, unbatched and non-contiguous inputs") {
-  uint64_t seed = 800;
-  struct PoolCase {
-    Shape x;
-    Pair2 k, s, p;
-  };
-  std::vector<PoolCase> cases = {{{2, 2, 5, 6}, 3, 2, 1},
-                                 {{1, 3, 4, 4}, 2, 1, 1},
-                                 {{2, 1, 4, 5}, {2, 3}, 0, 0},
-                                 {{1, 2, 1, 5}, {1, 3}, {1, 2}, {0, 1}}};
-  for (const auto& c : cases) {
-    CAPTURE(c.x.str());
-    Tensor x = rnd(c.x, seed++).requires_grad_();
-    auto r = gradcheck(
-        [&](const std::vector<Tensor>& t) { return max_pool2d(t[0], c.k, c.s, c.p); }, {x});
-    CHECK_MESSAGE(r.ok, r.report);
-    r = gradcheck([&](const std::vector<Tensor>& t) { return avg_pool2d(t[0], c.k, c.s, c.p); },
-                  {x});
-    CHECK_MESSAGE(r.ok, r.report);
-  }
-  for (auto [shape, out] : std::vector<std::pair<Shape, Pair2>>{
-           {{2, 2, 5, 7}, {3, 4}}, {{1, 1, 3, 2}, {4, 5}}, {{2, 3, 4, 4}, 1}}) {
-    CAPTURE(shape.str());
-    Tensor x = rnd(shape, seed++).requires_grad_();
-    auto r = gradcheck([&](const std::vector<Tensor>& t) { return adaptive_avg_pool2d(t[0], out); },
-                       {x});
-    CHECK_MESSAGE(r.ok, r.report);
-  }
-  // channels-last storage permuted inside the function; unbatched input
-  Tensor xl = rnd({2, 5, 4, 3}, seed++).requires_grad_();
-  auto nchw = [](const Tensor& t) { return t.permute({0, 3, 1, 2}); };
-  auto r = gradcheck([&](auto& t) { return max_pool2d(nchw(t[0]), 2, 1, 1); }, {xl});
-  CHECK_MESSAGE(r.ok, r.report);
-  r = gradcheck([&](auto& t) { return avg_pool2d(nchw(t[0]), {3, 2}, {1, 2}, {1, 0}); }, {xl});
-  CHECK_MESSAGE(r.ok, r.report);
-  r = gradcheck([&](auto& t) { return adaptive_avg_pool2d(nchw(t[0]), {2, 3}); }, {xl});
-  CHECK_MESSAGE(r.ok, r.report);
-  Tensor xu = rnd({3, 4, 5}, seed++).requires_grad_();
-  r = gradcheck([&](auto& t) { return max_pool2d(t[0], 2, 1); }, {xu});
-  CHECK_MESSAGE(r.ok, r.report);
-  r = gradcheck([&](auto& t) { return avg_pool2d(t[0].transpose(1, 2), 2, 1, 1); }, {xu});
-  CHECK_MESSAGE(r.ok, r.report);
-}
-
-TEST_CASE("max_pool2d: the gradient goes to each window's maximum, accumulating on overlap") {
-  // 1x1x3x3 with the maximum in the centre: every 2x2 window (stride 1) picks it
+TEST_CASE(
+    "max_pool2d: the gradient goes to each window's maximum, "
+    "accumulating on overlap") {
+  // 1x1x3x3 with the maximum in the centre: every 2x2 window (stride 1) picks
+  // it
   Tensor x =
       Tensor::from_vector({0.0, 1.0, 0.0, 2.0, 9.0, 3.0, 0.0, 4.0, 0.0}, {1, 1, 3, 3}, kFloat64)
           .requires_grad_();
   max_pool2d(x, 2, 1).sum().backward();
   CHECK(x.grad().to_vector<double>() == std::vector<double>{0, 0, 0, 0, 4, 0, 0, 0, 0});
-}
-
-TEST_CASE("pooling: float32 agrees with float64") {
-  Tensor x = rnd({2, 3, 7, 6}, 900);
-  Tensor x32 = x.to(kFloat32);
-  check_close(max_pool2d(x32, 3, 2, 1).to_vector<double>(),
-              max_pool2d(x, 3, 2, 1).to_vector<double>(), 1e-6);
-  check_close(avg_pool2d(x32, 3, 2, 1).to_vector<double>(),
-              avg_pool2d(x, 3, 2, 1).to_vector<double>(), 1e-5);
-  check_close(adaptive_avg_pool2d(x32, {4, 5}).to_vector<double>(),
-              adaptive_avg_pool2d(x, {4, 5}).to_vector<double>(), 1e-5);
 }
 
 TEST_CASE("pooling: bad inputs name the op") {
@@ -464,10 +372,13 @@ TEST_CASE("pooling: bad inputs name the op") {
       "adaptive_avg_pool2d: expected input of shape");
 }
 
-TEST_CASE("max_pool2d: the branch-free no-padding path keeps the first maximum and the first NaN") {
-  // Small integers give many ties; NaNs are sprinkled in; strides smaller than, equal to and
-  // larger than the window. The argmax is read back through the gradient (ones upstream), and
-  // both are compared with a naive loop (first maximum wins; the first NaN of a window wins).
+TEST_CASE(
+    "max_pool2d: the branch-free no-padding path keeps the first maximum "
+    "and the first NaN") {
+  // Small integers give many ties; NaNs are sprinkled in; strides smaller than,
+  // equal to and larger than the window. The argmax is read back through the
+  // gradient (ones upstream), and both are compared with a naive loop (first
+  // maximum wins; the first NaN of a window wins).
   Generator gen(901);
   for (int64_t k : {1, 2, 3})
     for (int64_t s : {1, 2, 3})

@@ -1,7 +1,9 @@
-// Losses, normalisations and dropout: cross_entropy, mse_loss, normalize, cosine_similarity,
-// layer_norm, batch_norm, dropout. Values computed by hand, float64 gradchecks (random shapes,
-// broadcasting, non-contiguous views made inside the checked function, size-1 dims), float32 vs
-// float64 forward, and bad inputs whose messages name the op.
+// Losses, normalisations and dropout: cross_entropy, mse_loss, normalize,
+// cosine_similarity, layer_norm, batch_norm, dropout. Values computed by hand,
+// special semantics (ignored targets, zero vectors, running statistics, dropout
+// masks), and bad inputs whose messages name the op. Their float64 gradchecks,
+// float32-vs-float64 forward and CPU/CUDA parity run from the op list
+// (tests/op_list.cpp).
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -32,12 +34,16 @@ CrossEntropyOptions ce_opts(Reduction r, double smoothing = 0.0, int64_t ignore 
 // ---- cross_entropy
 // ---------------------------------------------------------------------------------
 
-TEST_CASE("cross_entropy: label smoothing and ignore_index on a tiny example by hand") {
+TEST_CASE(
+    "cross_entropy: label smoothing and ignore_index on a tiny example "
+    "by hand") {
   // Row 0: x = [1, 2, 3], target 0, eps = 0.3, C = 3: q = [0.8, 0.1, 0.1],
   //   log p = x - log(e + e^2 + e^3) = [-2.40760596, -1.40760596, -0.40760596],
-  //   loss = 0.8 * 2.40760596 + 0.1 * 1.40760596 + 0.1 * 0.40760596 = 2.10760596444438.
+  //   loss = 0.8 * 2.40760596 + 0.1 * 1.40760596 + 0.1 * 0.40760596
+  //   = 2.10760596444438.
   // Row 1: ignored. Row 2: x = [2, 0, -1], target 2: q = [0.1, 0.1, 0.8],
-  //   log(e^2 + 1 + e^-1) = 2.16984602, loss = 2.16984602 - (0.1 * 2 - 0.8) = 2.76984601955629.
+  //   log(e^2 + 1 + e^-1) = 2.16984602, loss = 2.16984602 - (0.1 * 2 - 0.8)
+  //   = 2.76984601955629.
   Tensor x = Tensor::from_vector({1, 2, 3, 5, -5, 0, 2, 0, -1}, {3, 3}, kFloat64);
   Tensor t = ints({0, -100, 2});
   Tensor none = cross_entropy(x, t, ce_opts(Reduction::None, 0.3));
@@ -56,7 +62,9 @@ TEST_CASE("cross_entropy: label smoothing and ignore_index on a tiny example by 
   CHECK(one.item() == doctest::Approx(2.76984601955629).epsilon(1e-13));
 }
 
-TEST_CASE("cross_entropy: ignored rows get zero gradient, others get (softmax - q) / count") {
+TEST_CASE(
+    "cross_entropy: ignored rows get zero gradient, others get (softmax "
+    "- q) / count") {
   Tensor x = Tensor::from_vector({0.5, -1, 2, 0, 3, 3, 3, 3, -2, 1, 0, 0.25}, {3, 4}, kFloat64)
                  .requires_grad_();
   const double eps = 0.2;
@@ -84,7 +92,9 @@ TEST_CASE("cross_entropy: ignored rows get zero gradient, others get (softmax - 
   }
 }
 
-TEST_CASE("cross_entropy: every target ignored gives NaN mean (PyTorch's 0/0), zero gradient") {
+TEST_CASE(
+    "cross_entropy: every target ignored gives NaN mean (PyTorch's 0/0), "
+    "zero gradient") {
   Tensor x = randn64({2, 3}, 1);
   Tensor t = ints({-100, -100});
   Tensor mean = cross_entropy(x, t);
@@ -94,42 +104,6 @@ TEST_CASE("cross_entropy: every target ignored gives NaN mean (PyTorch's 0/0), z
   for (double v : vals(x.grad())) CHECK(v == 0.0);
   // no rows at all: the same rule
   CHECK(std::isnan(cross_entropy(Tensor::zeros({0, 3}), ints({}, {0})).item()));
-}
-
-TEST_CASE("cross_entropy: gradcheck over reductions, smoothing, ignore, views and layouts") {
-  std::mt19937 rng(5);
-  std::uniform_int_distribution<int> size(1, 4);
-  for (int trial = 0; trial < 6; ++trial) {
-    const int64_t N = trial == 0 ? 1 : size(rng), C = trial == 1 ? 1 : size(rng) + 1;
-    const Reduction red = trial % 3 == 0   ? Reduction::Mean
-                          : trial % 3 == 1 ? Reduction::Sum
-                                           : Reduction::None;
-    const double eps = trial % 2 ? 0.15 : 0.0;
-    CAPTURE(trial);
-    Generator g(50 + trial);
-    std::vector<int64_t> tv = Tensor::randint(0, C, {N}, kInt64, &g).to_vector<int64_t>();
-    if (N > 1) tv[0] = -100;  // one ignored row
-    Tensor t = ints(tv);
-    // logits stored [C, N]: the transpose inside fn is non-contiguous
-    Tensor x = randn64({C, N}, 60 + trial);
-    CrossEntropyOptions o = ce_opts(red, eps);
-    expect_gradcheck(
-        [t, o](const std::vector<Tensor>& in) { return cross_entropy(in[0].t(), t, o); }, {x});
-  }
-  // [C] with a 0-d target, and [N, C, d1, d2] with target [N, d1, d2]
-  Tensor x1 = randn64({5}, 70);
-  expect_gradcheck(
-      [](const std::vector<Tensor>& in) {
-        return cross_entropy(in[0], ints({3}).reshape({}), ce_opts(Reduction::Mean, 0.1));
-      },
-      {x1});
-  Tensor xk = randn64({2, 3, 2, 1}, 71);
-  Tensor tk = ints({0, 2, -100, 1}, {2, 2, 1});
-  expect_gradcheck(
-      [tk](const std::vector<Tensor>& in) {
-        return cross_entropy(in[0], tk, ce_opts(Reduction::None, 0.2));
-      },
-      {xk});
 }
 
 TEST_CASE("cross_entropy: [N, C, d] equals the 2-D loss on the classes-last layout") {
@@ -145,16 +119,9 @@ TEST_CASE("cross_entropy: [N, C, d] equals the 2-D loss on the classes-last layo
       doctest::Approx(cross_entropy(x.permute({0, 2, 1}).reshape({6, 4}), t.reshape({6})).item()));
 }
 
-TEST_CASE("cross_entropy: float32 matches float64, bad inputs name the op") {
+TEST_CASE("cross_entropy: bad inputs name the op") {
   Tensor x = randn64({4, 6}, 90);
   Tensor t = ints({5, 0, -100, 2});
-  expect_f32_matches_f64(
-      [t](const std::vector<Tensor>& in) {
-        return cross_entropy(in[0], t, ce_opts(Reduction::None, 0.1));
-      },
-      {x});
-  expect_f32_matches_f64([t](const std::vector<Tensor>& in) { return cross_entropy(in[0], t); },
-                         {x});
   expect_error([&] { cross_entropy(x, ints({6, 0, 0, 0})); }, "cross_entropy", "out of range");
   expect_error([&] { cross_entropy(x, ints({-1, 0, 0, 0})); }, "cross_entropy", "ignore");
   expect_error([&] { cross_entropy(x, Tensor::zeros({4})); }, "cross_entropy", "int64");
@@ -188,16 +155,6 @@ TEST_CASE("mse_loss: values by hand, gradients to both arguments") {
   m.backward();
   check_approx_each(vals(a.grad()), {0.5, 0, -1, 1.5});  // 2 (a - b) / 4
   check_approx_each(vals(b.grad()), {-0.5, 0, 1, -1.5});
-  for (Reduction r : {Reduction::Mean, Reduction::Sum, Reduction::None}) {
-    Tensor x = randn64({3, 1, 4}, 1), y = randn64({4, 1, 3}, 2);
-    expect_gradcheck(
-        [r](const std::vector<Tensor>& in) {
-          return mse_loss(in[0], in[1].permute({2, 1, 0}), r);
-        },
-        {x, y});
-  }
-  expect_f32_matches_f64([](const std::vector<Tensor>& in) { return mse_loss(in[0], in[1]); },
-                         {randn64({5, 3}, 3), randn64({5, 3}, 4)});
   expect_error([&] { mse_loss(a, b.reshape({4})); }, "mse_loss", "same shape");
   expect_error([&] { mse_loss(a, b.to(kFloat32)); }, "mse_loss", "dtype");
   expect_error([&] { mse_loss(ints({1}), ints({1})); }, "mse_loss", "floating");
@@ -207,30 +164,22 @@ TEST_CASE("mse_loss: values by hand, gradients to both arguments") {
 // ---- normalize / cosine_similarity
 // ---------------------------------------------------------------
 
-TEST_CASE("normalize: values, zero vectors stay finite, gradcheck on every dim") {
+TEST_CASE("normalize: values, zero vectors stay finite, bad inputs") {
   Tensor x = Tensor::from_vector({3, 4, 0, 0}, {2, 2}, kFloat64).requires_grad_();
   Tensor y = normalize(x, 1);
   check_approx_each(vals(y), {0.6, 0.8, 0, 0});
   check_approx_each(vals(normalize(x.detach(), 0)), {1, 1, 0, 0});
   y.sum().backward();
   for (double v : vals(x.grad())) CHECK(std::isfinite(v));
-  // d/dx of sum(x / ||x||) on the row [3, 4]: (1 - x_i sum(x) / ||x||^2) / ||x||
+  // d/dx of sum(x / ||x||) on the row [3, 4]: (1 - x_i sum(x) / ||x||^2) /
+  // ||x||
   check_approx_each(vals(x.grad()), {(1 - 3 * 7 / 25.0) / 5, (1 - 4 * 7 / 25.0) / 5, 1e12, 1e12});
-  for (int dim : {0, 1, 2, -1}) {
-    CAPTURE(dim);
-    Tensor z = randn64({4, 1, 3}, 10 + dim);  // viewed as [3, 1, 4]
-    expect_gradcheck(
-        [dim](const std::vector<Tensor>& in) { return normalize(in[0].transpose(0, 2), dim); },
-        {z});
-  }
-  expect_f32_matches_f64([](const std::vector<Tensor>& in) { return normalize(in[0], -1); },
-                         {randn64({3, 5}, 20)});
   expect_error([] { normalize(ints({1, 2}), 0); }, "normalize", "floating");
   expect_error([] { normalize(Tensor::zeros({2, 2}), 2); }, "normalize", "out of range");
   expect_error([] { normalize(Tensor::zeros({2}), 0, 0.0); }, "normalize", "eps");
 }
 
-TEST_CASE("cosine_similarity: values, broadcasting, zero vectors, gradcheck") {
+TEST_CASE("cosine_similarity: values, broadcasting, zero vectors, bad inputs") {
   Tensor a = Tensor::from_vector({1, 0, 3, 4}, {2, 2}, kFloat64);
   Tensor b = Tensor::from_vector({1, 1, -3, -4}, {2, 2}, kFloat64);
   check_approx_each(vals(cosine_similarity(a, b)), {1 / std::sqrt(2.0), -1}, 1e-15);
@@ -243,20 +192,6 @@ TEST_CASE("cosine_similarity: values, broadcasting, zero vectors, gradcheck") {
   check_approx_each(vals(c), {0, 0, 0});
   c.sum().backward();
   for (double v : vals(z.grad())) CHECK(std::isfinite(v));
-  Tensor x1 = randn64({3, 1, 4}, 30), x2 = randn64({4, 2}, 31);  // x2 used as [2, 4]
-  for (int dim : {-1, 1}) {
-    CAPTURE(dim);
-    expect_gradcheck(
-        [dim](const std::vector<Tensor>& in) {
-          Tensor a3 = in[0], b2 = in[1].t();
-          return dim == -1 ? cosine_similarity(a3, b2, -1)                      // [3, 2]
-                           : cosine_similarity(a3.transpose(1, 2), b2.t(), 1);  // over the 4
-        },
-        {x1, x2});
-  }
-  expect_f32_matches_f64(
-      [](const std::vector<Tensor>& in) { return cosine_similarity(in[0], in[1], 1); },
-      {randn64({4, 6}, 32), randn64({1, 6}, 33)});
   expect_error(
       [&] {
         cosine_similarity(a, Tensor::zeros({3, 2}, kFloat64));
@@ -268,9 +203,12 @@ TEST_CASE("cosine_similarity: values, broadcasting, zero vectors, gradcheck") {
                "floating");
 }
 
-// ---- layer_norm --------------------------------------------------------------------------------
+// ---- layer_norm
+// --------------------------------------------------------------------------------
 
-TEST_CASE("layer_norm: rows normalised to mean 0 and variance 1, then scaled and shifted") {
+TEST_CASE(
+    "layer_norm: rows normalised to mean 0 and variance 1, then scaled "
+    "and shifted") {
   Tensor x = Tensor::from_vector({1, 2, 3, 4, 10, 10, 10, 14}, {2, 4}, kFloat64);
   Tensor y = layer_norm(x, {4}, {}, {}, 0.0);
   // row 0: mean 2.5, biased variance 1.25
@@ -297,32 +235,6 @@ TEST_CASE("layer_norm: rows normalised to mean 0 and variance 1, then scaled and
   check_approx_each(vals(layer_norm(xr, {5})), vals(ref), 1e-12);
 }
 
-TEST_CASE("layer_norm: gradcheck for x, weight, bias (batch dims, views, optional affine)") {
-  Tensor x = randn64({2, 4, 3}, 50);  // used as [2, 3, 4]
-  Tensor w = randn64({4}, 51), b = randn64({4}, 52);
-  expect_gradcheck(
-      [](const std::vector<Tensor>& in) {
-        return layer_norm(in[0].transpose(1, 2), {4}, in[1], in[2]);
-      },
-      {x, w, b});
-  Tensor w2 = randn64({3, 4}, 53);
-  expect_gradcheck(
-      [](const std::vector<Tensor>& in) {
-        return layer_norm(in[0].transpose(1, 2), {3, 4}, in[1]);
-      },
-      {x, w2});
-  expect_gradcheck(
-      [](const std::vector<Tensor>& in) {
-        return layer_norm(in[0], {1, 5}, {}, in[1]);
-      },
-      {randn64({1, 1, 5}, 54), randn64({1, 5}, 55)});
-  expect_gradcheck([](const std::vector<Tensor>& in) { return layer_norm(in[0], {6}); },
-                   {randn64({6}, 56)});
-  expect_f32_matches_f64(
-      [](const std::vector<Tensor>& in) { return layer_norm(in[0], {8}, in[1], in[2]); },
-      {randn64({3, 8}, 57), randn64({8}, 58), randn64({8}, 59)});
-}
-
 TEST_CASE("layer_norm: bad inputs name the op") {
   Tensor x = Tensor::zeros({2, 3, 4});
   expect_error([&] { layer_norm(x, {3}); }, "layer_norm", "trailing");
@@ -334,7 +246,8 @@ TEST_CASE("layer_norm: bad inputs name the op") {
   expect_error([&] { layer_norm(ints({1, 2}), {2}); }, "layer_norm", "floating");
 }
 
-// ---- batch_norm --------------------------------------------------------------------------------
+// ---- batch_norm
+// --------------------------------------------------------------------------------
 
 TEST_CASE("batch_norm: training statistics and running-stat update by hand") {
   // channel 0: 1, 2, 3, 6 -> mean 3, biased var 3.5, unbiased 14/3
@@ -348,7 +261,8 @@ TEST_CASE("batch_norm: training statistics and running-stat update by hand") {
   // running = 0.9 running + 0.1 batch (unbiased variance)
   check_approx_each(vals(rm), {0.3, 2.5}, 1e-14);
   check_approx_each(vals(rv), {0.9 + 0.1 * 14 / 3.0, 0.9 + 0.1 * 500 / 3.0}, 1e-14);
-  // 4-D: per channel over N, H, W; the output has mean 0 and variance ~1 per channel
+  // 4-D: per channel over N, H, W; the output has mean 0 and variance ~1 per
+  // channel
   Tensor x4 = randn64({3, 2, 2, 3}, 60, false) * 4.0 - 1.0;
   Tensor y4 = batch_norm(x4, {}, {}, {}, {}, true);
   for (double m : vals(mean(y4, Shape{0, 2, 3}))) CHECK(std::abs(m) < 1e-12);
@@ -366,30 +280,6 @@ TEST_CASE("batch_norm: eval uses the running statistics and leaves them alone") 
   check_approx_each(vals(y), {0.5, 7, 1.5, 17, 2.5, 27, 5.5, 37}, 1e-14);
   check_approx_each(vals(rm), {1, 2});
   check_approx_each(vals(rv), {4, 9});
-}
-
-TEST_CASE("batch_norm: gradcheck in training (through the batch statistics) and in eval") {
-  Tensor x = randn64({2, 3, 2, 4}, 70);  // used permuted to [4, 3, 2, 2] (non-contiguous)
-  Tensor w = randn64({3}, 71), b = randn64({3}, 72);
-  Tensor rm = Tensor::zeros({3}, kFloat64), rv = Tensor::ones({3}, kFloat64);
-  expect_gradcheck(
-      [rm, rv](const std::vector<Tensor>& in) {
-        return batch_norm(in[0].permute({3, 1, 0, 2}), rm, rv, in[1], in[2], true);
-      },
-      {x, w, b});
-  expect_gradcheck(
-      [](const std::vector<Tensor>& in) { return batch_norm(in[0], {}, {}, in[1], {}, true); },
-      {randn64({5, 1}, 73), randn64({1}, 74)});
-  Tensor rm2 = Tensor::from_vector({0.5, -1, 2}, {3}, kFloat64);
-  Tensor rv2 = Tensor::from_vector({2, 0.5, 1}, {3}, kFloat64);
-  expect_gradcheck(
-      [rm2, rv2](const std::vector<Tensor>& in) {
-        return batch_norm(in[0], rm2, rv2, in[1], in[2], false);
-      },
-      {randn64({2, 3, 2}, 75), w, b});
-  expect_f32_matches_f64(
-      [](const std::vector<Tensor>& in) { return batch_norm(in[0], {}, {}, in[1], in[2], true); },
-      {randn64({6, 3, 2}, 76), w, b});
 }
 
 TEST_CASE("batch_norm: bad inputs name the op") {
@@ -415,9 +305,12 @@ TEST_CASE("batch_norm: bad inputs name the op") {
   expect_error([&] { batch_norm(x, {}, {}, {}, {}, true, 1.5); }, "batch_norm", "momentum");
 }
 
-// ---- dropout -----------------------------------------------------------------------------------
+// ---- dropout
+// -----------------------------------------------------------------------------------
 
-TEST_CASE("dropout: eval and p = 0 are the identity, p = 1 gives zeros and zero gradient") {
+TEST_CASE(
+    "dropout: eval and p = 0 are the identity, p = 1 gives zeros and "
+    "zero gradient") {
   Tensor x = randn64({3, 4}, 80);
   CHECK(dropout(x, 0.5, /*training=*/false).same(x));
   CHECK(dropout(x, 0.0, true).same(x));
@@ -427,7 +320,9 @@ TEST_CASE("dropout: eval and p = 0 are the identity, p = 1 gives zeros and zero 
   for (double v : vals(x.grad())) CHECK(v == 0.0);
 }
 
-TEST_CASE("dropout: keeps about 1 - p of the elements, scaled by 1 / (1 - p), same mask back") {
+TEST_CASE(
+    "dropout: keeps about 1 - p of the elements, scaled by 1 / (1 - p), "
+    "same mask back") {
   const double p = 0.3;
   Tensor x = Tensor::ones({100, 100}, kFloat64).requires_grad_();
   Generator g(5);
@@ -440,10 +335,12 @@ TEST_CASE("dropout: keeps about 1 - p of the elements, scaled by 1 / (1 - p), sa
   }
   // 10000 Bernoulli(0.7) draws: standard deviation 0.0046; allow 4 of them
   CHECK(std::abs(static_cast<double>(kept) / 1e4 - (1 - p)) < 0.0184);
-  // the backward multiplies by the same mask * scale: with x = 1 that is y itself
+  // the backward multiplies by the same mask * scale: with x = 1 that is y
+  // itself
   y.backward(Tensor::ones({100, 100}, kFloat64));
   CHECK(vals(x.grad()) == yv);
-  // the same generator state gives the same mask; a different one (almost surely) does not
+  // the same generator state gives the same mask; a different one (almost
+  // surely) does not
   Generator g2(5), g3(6);
   CHECK(vals(dropout(x.detach(), p, true, &g2)) == yv);
   CHECK(vals(dropout(x.detach(), p, true, &g3)) != yv);
@@ -451,21 +348,8 @@ TEST_CASE("dropout: keeps about 1 - p of the elements, scaled by 1 / (1 - p), sa
   CHECK(vals(dropout(x.detach(), p, true)) != vals(dropout(x.detach(), p, true)));
 }
 
-TEST_CASE("dropout: gradcheck with a fixed mask, float32 input, bad inputs") {
-  Tensor x = randn64({4, 1, 3}, 81);  // used transposed: [3, 1, 4]
-  expect_gradcheck(
-      [](const std::vector<Tensor>& in) {
-        Generator g(9);  // a fresh generator each call: the same mask every evaluation
-        return dropout(in[0].transpose(0, 2), 0.4, true, &g);
-      },
-      {x});
-  // the float32 and float64 masks come from the same Philox counters
-  expect_f32_matches_f64(
-      [](const std::vector<Tensor>& in) {
-        Generator g(11);
-        return dropout(in[0], 0.3, true, &g);
-      },
-      {randn64({5, 7}, 82)});
+TEST_CASE("dropout: float32 input, bad inputs") {
+  Tensor x = randn64({4, 1, 3}, 81);
   Tensor x32 = Tensor::ones({64}, kFloat32);
   Generator g(3);
   Tensor y32 = dropout(x32, 0.5, true, &g);

@@ -1,9 +1,10 @@
 // The differentiable math ops (ops/elementwise, reduce, shape, matmul):
-//   - float64 gradcheck on random shapes with broadcasting, non-contiguous views (made inside the
-//     checked function), batch dims and size-1 dims; worst error <= 1e-6;
-//   - float32 forward against float64 (~1e-5 relative);
-//   - values against hand-computed results;
+//   - values against hand-computed results and naive loops, gradients at ties
+//   and kinks;
 //   - bad input: each public op names itself and the shapes/dtypes it got.
+// Their float64 gradchecks (broadcasting, non-contiguous views, 0-d, size-1 and
+// empty shapes), float32-vs-float64 forward and CPU/CUDA parity run from the op
+// list (tests/op_list.cpp, tests/test_op_list.cpp).
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -20,445 +21,8 @@ using mmgrad::testing::allclose;
 using mmgrad::testing::max_rel_diff;
 using mmgrad::testing::vals;
 
-namespace {
-
-using Fn = std::function<Tensor(const std::vector<Tensor>&)>;
-
-Generator& gen() {
-  static Generator g(2024);
-  return g;
-}
-
-// Where input values are drawn from, so that every checked point is differentiable.
-enum class Domain {
-  Any,       // standard normal
-  Positive,  // |z| + 0.5 (log, sqrt, pow bases, divisors)
-  AwayZero,  // sign(z) (|z| + 0.2): kinks at 0 (abs, relu) and division
-  AwayHalf,  // normal values at least 0.05 from +-0.5 and 0 (clamp(-0.5, 0.5))
-};
-
-// A float64 leaf that requires grad, with values from the domain.
-Tensor input(const Shape& shape, Domain d = Domain::Any) {
-  if (shape.empty()) {  // 0-d (from_vector would make it 1-D)
-    Tensor one = input(Shape{1}, d).detach();
-    return Tensor::scalar(one.item(), kFloat64).requires_grad_();
-  }
-  std::vector<double> v = Tensor::randn(shape, kFloat64, &gen()).to_vector<double>();
-  for (double& x : v) {
-    switch (d) {
-      case Domain::Any:
-        break;
-      case Domain::Positive:
-        x = std::abs(x) + 0.5;
-        break;
-      case Domain::AwayZero:
-        x = (x < 0 ? -1 : 1) * (std::abs(x) + 0.2);
-        break;
-      case Domain::AwayHalf:
-        for (double k : {-0.5, 0.0, 0.5})
-          if (std::abs(x - k) < 0.05) x = k + (x < k ? -0.05 : 0.05);
-        break;
-    }
-  }
-  return Tensor::from_vector(v, shape, kFloat64).requires_grad_();
-}
-
-// fn's inputs at float32 (integer and bool tensors as they are), detached.
-std::vector<Tensor> as_float32(const std::vector<Tensor>& in) {
-  std::vector<Tensor> out;
-  for (const Tensor& t : in) out.push_back(t.is_floating_point() ? t.detach().to(kFloat32) : t);
-  return out;
-}
-
-// gradcheck(fn, inputs) passes with worst error <= 1e-6, and fn in float32 agrees with float64.
-void check_op(const std::string& what, const Fn& fn, const std::vector<Tensor>& inputs) {
-  GradcheckResult r = gradcheck(fn, inputs);
-  INFO(what, ": ", r.report);
-  CHECK(r.ok);
-  CHECK(r.max_error <= 1e-6);
-  CHECK(r.elements_checked > 0);
-
-  NoGradGuard ng;
-  std::vector<Tensor> in64;
-  for (const Tensor& t : inputs) in64.push_back(t.detach());
-  Tensor y64 = fn(in64);
-  Tensor y32 = fn(as_float32(inputs));
-  CHECK(y32.dtype() == kFloat32);
-  CHECK(y32.shape() == y64.shape());
-  double diff = max_rel_diff(vals(y32), vals(y64));
-  INFO("float32 vs float64: ", diff);
-  CHECK(diff <= 1e-5);
-}
-
-// Shapes of the checked output S and how the input is viewed to get it, so that each op is
-// also checked on non-contiguous and broadcast (stride 0) inputs.
-struct Layout {
-  const char* name;
-  std::function<Shape(const Shape&)> input_shape;
-  std::function<Tensor(const Tensor&, const Shape&)> view;
-};
-
-const std::vector<Layout>& layouts() {
-  static const std::vector<Layout> l = {
-      {"contiguous", [](const Shape& s) { return s; },
-       [](const Tensor& x, const Shape&) { return x; }},
-      {"transposed",
-       [](const Shape& s) {
-         Shape t = s;
-         std::swap(t[t.size() - 1], t[t.size() - 2]);
-         return t;
-       },
-       [](const Tensor& x, const Shape&) { return x.transpose(-1, -2); }},
-      {"stepped slice",
-       [](const Shape& s) {
-         Shape t = s;
-         t[t.size() - 1] = 2 * s.back();
-         return t;
-       },
-       [](const Tensor& x, const Shape& s) { return x.slice(-1, 1, 2 * s.back(), 2); }},
-      {"expanded",
-       [](const Shape& s) {
-         Shape t = s;
-         t[0] = 1;
-         return t;
-       },
-       [](const Tensor& x, const Shape& s) { return x.expand(s); }},
-  };
-  return l;
-}
-
-std::string str(const Shape& s) { return s.str(); }
-
-}  // namespace
-
-// ---- elementwise: gradcheck
-// -----------------------------------------------------------------------
-
-TEST_CASE("gradcheck: unary elementwise ops") {
-  struct Unary {
-    const char* name;
-    std::function<Tensor(const Tensor&)> f;
-    Domain domain;
-  };
-  const std::vector<Unary> ops = {
-      {"neg", [](const Tensor& x) { return neg(x); }, Domain::Any},
-      {"operator-", [](const Tensor& x) { return -x; }, Domain::Any},
-      {"exp", [](const Tensor& x) { return exp(x); }, Domain::Any},
-      {"log", [](const Tensor& x) { return log(x); }, Domain::Positive},
-      {"sqrt", [](const Tensor& x) { return sqrt(x); }, Domain::Positive},
-      {"abs", [](const Tensor& x) { return abs(x); }, Domain::AwayZero},
-      {"clamp", [](const Tensor& x) { return clamp(x, -0.5, 0.5); }, Domain::AwayHalf},
-      {"clamp_min", [](const Tensor& x) { return clamp_min(x, 0.5); }, Domain::AwayHalf},
-      {"clamp_max", [](const Tensor& x) { return clamp_max(x, -0.5); }, Domain::AwayHalf},
-      {"relu", [](const Tensor& x) { return relu(x); }, Domain::AwayZero},
-      {"gelu", [](const Tensor& x) { return gelu(x); }, Domain::Any},
-      {"sigmoid", [](const Tensor& x) { return sigmoid(x); }, Domain::Any},
-      {"tanh", [](const Tensor& x) { return tanh(x); }, Domain::Any},
-      {"pow 3", [](const Tensor& x) { return pow(x, 3.0); }, Domain::Any},
-      {"pow 2", [](const Tensor& x) { return x.pow(2.0); }, Domain::Any},
-      {"square", [](const Tensor& x) { return square(x); }, Domain::Any},
-      {"pow 0.5", [](const Tensor& x) { return pow(x, 0.5); }, Domain::Positive},
-      {"pow -1.5", [](const Tensor& x) { return pow(x, -1.5); }, Domain::Positive},
-      {"pow 0", [](const Tensor& x) { return pow(x, 0.0) * x; }, Domain::Any},
-      {"add scalar", [](const Tensor& x) { return x + 2.5; }, Domain::Any},
-      {"scalar sub", [](const Tensor& x) { return 2.5 - x; }, Domain::Any},
-      {"mul scalar", [](const Tensor& x) { return x * -1.5; }, Domain::Any},
-      {"div scalar", [](const Tensor& x) { return x / 4.0; }, Domain::Any},
-      {"scalar div", [](const Tensor& x) { return 2.0 / x; }, Domain::AwayZero},
-  };
-  for (const Unary& op : ops) {
-    // Plain shapes, including 0-d and size-1 dims.
-    for (Shape s : {Shape{5}, Shape{}, Shape{1, 3, 1}, Shape{2, 3, 4}}) {
-      check_op(std::string(op.name) + " " + str(s),
-               [&](const std::vector<Tensor>& in) { return op.f(in[0]); }, {input(s, op.domain)});
-    }
-    // Non-contiguous and broadcast inputs.
-    for (const Layout& l : layouts()) {
-      Shape s{3, 4};
-      check_op(std::string(op.name) + " " + l.name,
-               [&](const std::vector<Tensor>& in) { return op.f(l.view(in[0], s)); },
-               {input(l.input_shape(s), op.domain)});
-    }
-  }
-}
-
-TEST_CASE("gradcheck: binary elementwise ops with broadcasting") {
-  struct Binary {
-    const char* name;
-    std::function<Tensor(const Tensor&, const Tensor&)> f;
-    Domain da, db;
-  };
-  const std::vector<Binary> ops = {
-      {"add", [](const Tensor& a, const Tensor& b) { return add(a, b); }, Domain::Any, Domain::Any},
-      {"sub", [](const Tensor& a, const Tensor& b) { return a - b; }, Domain::Any, Domain::Any},
-      {"mul", [](const Tensor& a, const Tensor& b) { return a * b; }, Domain::Any, Domain::Any},
-      {"div", [](const Tensor& a, const Tensor& b) { return a / b; }, Domain::Any,
-       Domain::AwayZero},
-      {"pow", [](const Tensor& a, const Tensor& b) { return pow(a, b); }, Domain::Positive,
-       Domain::Any},
-      {"maximum", [](const Tensor& a, const Tensor& b) { return maximum(a, b); }, Domain::Any,
-       Domain::Any},
-      {"minimum", [](const Tensor& a, const Tensor& b) { return minimum(a, b); }, Domain::Any,
-       Domain::Any},
-  };
-  const std::vector<std::pair<Shape, Shape>> shapes = {
-      {{3, 4}, {3, 4}}, {{3, 4}, {4}},          {{2, 1, 4}, {3, 1}}, {{}, {2, 3}},
-      {{2, 3}, {1}},    {{2, 3, 1}, {1, 1, 5}}, {{1, 1}, {1, 1}},    {{4, 1, 2, 1}, {3, 1, 1}}};
-  for (const Binary& op : ops) {
-    for (auto& [sa, sb] : shapes) {
-      check_op(std::string(op.name) + " " + str(sa) + " " + str(sb),
-               [&](const std::vector<Tensor>& in) { return op.f(in[0], in[1]); },
-               {input(sa, op.da), input(sb, op.db)});
-    }
-    // One operand a non-contiguous or broadcast view, the other plain.
-    for (const Layout& l : layouts()) {
-      Shape s{3, 4};
-      check_op(std::string(op.name) + " " + l.name + " lhs",
-               [&](const std::vector<Tensor>& in) { return op.f(l.view(in[0], s), in[1]); },
-               {input(l.input_shape(s), op.da), input({4}, op.db)});
-      check_op(std::string(op.name) + " " + l.name + " rhs",
-               [&](const std::vector<Tensor>& in) { return op.f(in[0], l.view(in[1], s)); },
-               {input({3, 1}, op.da), input(l.input_shape(s), op.db)});
-    }
-    // Only one side requires grad.
-    Tensor c = input({3}, op.db).detach();
-    check_op(std::string(op.name) + " constant rhs",
-             [&](const std::vector<Tensor>& in) { return op.f(in[0], in[1]); },
-             {input({2, 3}, op.da), c});
-  }
-  // The same tensor on both sides.
-  check_op("mul self", [](const std::vector<Tensor>& in) { return in[0] * in[0]; },
-           {input({2, 3})});
-  check_op("div self view", [](const std::vector<Tensor>& in) { return in[0] / in[0].t(); },
-           {input({3, 3}, Domain::AwayZero)});
-}
-
-TEST_CASE("gradcheck: where and masked_fill") {
-  Tensor cond = Tensor::from_vector(std::vector<bool>{true, false, true}, {3, 1});
-  for (const Layout& l : layouts()) {
-    Shape s{3, 4};
-    check_op(std::string("where ") + l.name,
-             [&](const std::vector<Tensor>& in) { return where(in[2], l.view(in[0], s), in[1]); },
-             {input(l.input_shape(s)), input({4}), cond});
-  }
-  check_op("where batch", [](const std::vector<Tensor>& in) { return where(in[2], in[0], in[1]); },
-           {input({2, 1, 4}), input({3, 1}), cond});
-  check_op("where scalar", [](const std::vector<Tensor>& in) { return where(in[1], in[0], 0.5); },
-           {input({3, 4}), cond});
-  Tensor mask = Tensor::from_vector(std::vector<bool>{false, true, false, true}, {4});
-  for (const Layout& l : layouts()) {
-    Shape s{3, 4};
-    check_op(
-        std::string("masked_fill ") + l.name,
-        [&](const std::vector<Tensor>& in) { return masked_fill(l.view(in[0], s), in[1], -2.0); },
-        {input(l.input_shape(s)), mask});
-  }
-  check_op("masked_fill 3-d",
-           [](const std::vector<Tensor>& in) { return in[0].masked_fill(in[1], 1e4); },
-           {input({2, 3, 4}), mask});
-}
-
-// ---- reductions: gradcheck --------------------------------------------------------------------
-
-TEST_CASE("gradcheck: reductions") {
-  struct Red {
-    const char* name;
-    std::function<Tensor(const Tensor&)> f;
-  };
-  const std::vector<Red> ops = {
-      {"sum all", [](const Tensor& x) { return sum(x); }},
-      {"sum dim 0", [](const Tensor& x) { return x.sum({0}); }},
-      {"sum dims 1,-1 keepdim",
-       [](const Tensor& x) {
-         return sum(x, {1, -1}, true);
-       }},
-      {"mean all", [](const Tensor& x) { return mean(x); }},
-      {"mean dim -1", [](const Tensor& x) { return x.mean({-1}); }},
-      {"mean dims 0,2 keepdim",
-       [](const Tensor& x) {
-         return mean(x, {0, 2}, true);
-       }},
-      {"max all", [](const Tensor& x) { return max(x); }},
-      {"max dim 1", [](const Tensor& x) { return x.max(1); }},
-      {"max dim -1 keepdim", [](const Tensor& x) { return max(x, -1, true); }},
-      {"min all", [](const Tensor& x) { return x.min(); }},
-      {"min dim 0 keepdim", [](const Tensor& x) { return min(x, 0, true); }},
-      {"var all", [](const Tensor& x) { return var(x); }},
-      {"var dim 1", [](const Tensor& x) { return x.var({1}); }},
-      {"var dims 0,2 correction 0 keepdim",
-       [](const Tensor& x) {
-         return var(x, {0, 2}, 0, true);
-       }},
-      {"logsumexp dim 1", [](const Tensor& x) { return logsumexp(x, 1); }},
-      {"logsumexp dim -1 keepdim", [](const Tensor& x) { return logsumexp(x, -1, true); }},
-  };
-  for (const Red& op : ops) {
-    for (Shape s : {Shape{2, 3, 4}, Shape{1, 3, 4}, Shape{2, 3, 1}}) {
-      check_op(std::string(op.name) + " " + str(s),
-               [&](const std::vector<Tensor>& in) { return op.f(in[0]); }, {input(s)});
-    }
-    // Non-contiguous inputs: a permuted and a stepped view of [2, 3, 4].
-    check_op(std::string(op.name) + " permuted",
-             [&](const std::vector<Tensor>& in) {
-               return op.f(in[0].permute({2, 0, 1}));
-             },
-             {input({3, 4, 2})});
-    check_op(std::string(op.name) + " stepped",
-             [&](const std::vector<Tensor>& in) { return op.f(in[0].slice(2, 0, 8, 2)); },
-             {input({2, 3, 8})});
-    check_op(std::string(op.name) + " expanded",
-             [&](const std::vector<Tensor>& in) {
-               return op.f(in[0].expand({2, 3, 4}));
-             },
-             {input({2, 1, 4})});
-  }
-  // Reductions of 2-D and 1-D tensors and of a 0-d tensor.
-  check_op("sum 0-d", [](const std::vector<Tensor>& in) { return sum(in[0]); }, {input({})});
-  check_op("max 0-d", [](const std::vector<Tensor>& in) { return max(in[0]); }, {input({})});
-  check_op("mean 1-d", [](const std::vector<Tensor>& in) { return mean(in[0]); }, {input({7})});
-  check_op("logsumexp 2-d dim 0", [](const std::vector<Tensor>& in) { return logsumexp(in[0], 0); },
-           {input({5, 3})});
-  // sum_to (the backward of broadcasting) is itself differentiable.
-  check_op("sum_to",
-           [](const std::vector<Tensor>& in) {
-             return sum_to(in[0], {3, 1});
-           },
-           {input({2, 3, 4})});
-}
-
-// ---- shape ops: gradcheck ---------------------------------------------------------------------
-
-TEST_CASE("gradcheck: shape ops") {
-  struct ShapeOp {
-    const char* name;
-    Shape in;
-    std::function<Tensor(const Tensor&)> f;
-  };
-  const std::vector<ShapeOp> ops = {
-      {"reshape",
-       {2, 3, 4},
-       [](const Tensor& x) {
-         return x.reshape({4, -1});
-       }},
-      {"reshape of transposed (copies)",
-       {2, 3, 4},
-       [](const Tensor& x) {
-         return x.transpose(0, 2).reshape({12, 2});
-       }},
-      {"view",
-       {2, 3, 4},
-       [](const Tensor& x) {
-         return view(x, {6, 4});
-       }},
-      {"view of transposed (compatible)",
-       {2, 3, 4},
-       [](const Tensor& x) {
-         return x.transpose(0, 1).view({3, 2, 2, 2});
-       }},
-      {"flatten", {2, 3, 4}, [](const Tensor& x) { return x.flatten(1); }},
-      {"flatten of permuted",
-       {2, 3, 4},
-       [](const Tensor& x) {
-         return x.permute({2, 0, 1}).flatten();
-       }},
-      {"transpose", {2, 3, 4}, [](const Tensor& x) { return transpose(x, 0, -1); }},
-      {"t", {3, 5}, [](const Tensor& x) { return x.t(); }},
-      {"permute",
-       {2, 3, 4},
-       [](const Tensor& x) {
-         return permute(x, {1, 2, 0});
-       }},
-      {"slice", {4, 6}, [](const Tensor& x) { return x.slice(1, 1, 5); }},
-      {"slice step", {4, 7}, [](const Tensor& x) { return slice(x, 1, 0, 7, 3); }},
-      {"slice negative", {5, 3}, [](const Tensor& x) { return x.slice(0, -3, -1); }},
-      {"slice twice",
-       {6, 4},
-       [](const Tensor& x) { return x.slice(0, 1, 6, 2).slice(1, 1, 4, 2); }},
-      {"narrow", {3, 5}, [](const Tensor& x) { return narrow(x, 1, 2, 3); }},
-      {"select", {3, 4, 2}, [](const Tensor& x) { return x.select(1, 2); }},
-      {"select negative", {3, 4}, [](const Tensor& x) { return select(x, 0, -1); }},
-      {"index []", {3, 4}, [](const Tensor& x) { return x[1]; }},
-      {"expand",
-       {3, 1},
-       [](const Tensor& x) {
-         return x.expand({2, 3, 4});
-       }},
-      {"expand -1",
-       {1, 4},
-       [](const Tensor& x) {
-         return expand(x, {3, -1});
-       }},
-      {"squeeze", {1, 3, 1, 2}, [](const Tensor& x) { return x.squeeze(); }},
-      {"squeeze dim", {3, 1, 2}, [](const Tensor& x) { return squeeze(x, 1); }},
-      {"unsqueeze", {3, 2}, [](const Tensor& x) { return x.unsqueeze(1); }},
-      {"unsqueeze last", {3, 2}, [](const Tensor& x) { return unsqueeze(x, -1); }},
-      {"contiguous", {3, 4}, [](const Tensor& x) { return x.t().contiguous(); }},
-      {"clone", {3, 4}, [](const Tensor& x) { return x.clone(); }},
-      {"select of transposed", {4, 3}, [](const Tensor& x) { return x.t().select(1, 2); }},
-      {"views then math",
-       {2, 3, 4},
-       [](const Tensor& x) {
-         return x.permute({2, 1, 0}).slice(0, 1, 4).reshape({-1}) * 3.0;
-       }},
-  };
-  for (const ShapeOp& op : ops)
-    check_op(op.name, [&](const std::vector<Tensor>& in) { return op.f(in[0]); }, {input(op.in)});
-}
-
-// ---- matmul: gradcheck ------------------------------------------------------------------------
-
-TEST_CASE("gradcheck: matmul") {
-  const std::vector<std::pair<Shape, Shape>> shapes = {
-      {{4}, {4}},                 // dot product
-      {{3}, {3, 5}},              // vector @ matrix
-      {{2, 3}, {3}},              // matrix @ vector
-      {{2, 3}, {3, 4}},           // matrices
-      {{1, 1}, {1, 1}},           // size-1
-      {{1, 3}, {3, 1}},           // M = N = 1
-      {{2, 3, 4}, {2, 4, 5}},     // batched
-      {{2, 1, 3, 4}, {3, 4, 2}},  // broadcast batch dims
-      {{2, 3, 4}, {4, 5}},        // batch @ shared matrix
-      {{3, 4}, {2, 4, 2}},        // shared matrix @ batch
-      {{4}, {2, 4, 3}},           // vector @ batch
-      {{2, 3, 4}, {4}},           // batch @ vector
-  };
-  for (auto& [sa, sb] : shapes)
-    check_op("matmul " + str(sa) + " @ " + str(sb),
-             [](const std::vector<Tensor>& in) { return matmul(in[0], in[1]); },
-             {input(sa), input(sb)});
-  // Transposed operands (read in place by the GEMM), stepped slices (copied), expanded batches.
-  check_op("matmul a^T", [](const std::vector<Tensor>& in) { return matmul(in[0].t(), in[1]); },
-           {input({3, 2}), input({3, 4})});
-  check_op("matmul b^T", [](const std::vector<Tensor>& in) { return in[0].matmul(in[1].t()); },
-           {input({2, 3}), input({4, 3})});
-  check_op("matmul a^T b^T",
-           [](const std::vector<Tensor>& in) {
-             return matmul(in[0].transpose(-1, -2), in[1].transpose(-1, -2));
-           },
-           {input({2, 3, 2}), input({2, 4, 3})});
-  check_op("matmul stepped",
-           [](const std::vector<Tensor>& in) {
-             return matmul(in[0].slice(1, 0, 6, 2), in[1].slice(0, 1, 6, 2));
-           },
-           {input({2, 6}), input({6, 2})});
-  check_op("matmul expanded batch",
-           [](const std::vector<Tensor>& in) {
-             return matmul(in[0].expand({3, 2, 4}), in[1]);
-           },
-           {input({1, 2, 4}), input({3, 4, 2})});
-  check_op("matmul permuted batch",
-           [](const std::vector<Tensor>& in) {
-             return matmul(in[0].permute({1, 0, 2}), in[1]);
-           },
-           {input({2, 3, 4}), input({3, 4, 2})});
-  check_op("matmul same tensor", [](const std::vector<Tensor>& in) { return matmul(in[0], in[0]); },
-           {input({3, 3})});
-  check_op("matmul chain",
-           [](const std::vector<Tensor>& in) { return matmul(relu(matmul(in[0], in[1])), in[2]); },
-           {input({2, 3}), input({3, 4}, Domain::AwayZero), input({4, 2})});
-}
-
-// ---- values against hand-computed results ------------------------------------------------------
+// ---- values against hand-computed results
+// ------------------------------------------------------
 
 TEST_CASE("values: elementwise") {
   Tensor x = Tensor::from_vector({-2.0, -0.5, 0.0, 1.0, 3.0}, {5}, kFloat64);
@@ -500,7 +64,8 @@ TEST_CASE("values: elementwise") {
 }
 
 TEST_CASE("values: float32 transcendentals (vectorised) against float64") {
-  // A dense sweep (long runs: chunked, and split over threads) plus special values.
+  // A dense sweep (long runs: chunked, and split over threads) plus special
+  // values.
   std::vector<double> xs = vals(Tensor::linspace(-30, 30, 200001, kFloat64));
   for (double v : std::initializer_list<double>{NAN, INFINITY, -INFINITY, 0.0, -0.0, 1e-30, -1e-30,
                                                 1e-8, 88.0, 89.0, -104.0})
@@ -512,7 +77,8 @@ TEST_CASE("values: float32 transcendentals (vectorised) against float64") {
   struct Case {
     const char* name;
     std::function<Tensor(const Tensor&)> f;
-    bool scale_by_x;  // error measured relative to max(1, |x|) (gelu cancels for x << 0)
+    bool scale_by_x;  // error measured relative to max(1, |x|) (gelu cancels for
+                      // x << 0)
   };
   const std::vector<Case> cases = {
       {"exp", [](const Tensor& t) { return exp(t); }, false},
@@ -615,7 +181,8 @@ TEST_CASE("values: reductions") {
   CHECK(var(x).item() == doctest::Approx(17.5 / 5));
   CHECK(var(x, 0).item() == doctest::Approx(17.5 / 6));
   CHECK(vals(x.var({1})) == std::vector<double>{1, 1});
-  // logsumexp([0, log 3]) = log 4; a row of -inf gives -inf, not nan; large values do not overflow.
+  // logsumexp([0, log 3]) = log 4; a row of -inf gives -inf, not nan; large
+  // values do not overflow.
   Tensor l = Tensor::from_vector({0.0, std::log(3.0), -INFINITY, -INFINITY, 1000.0, 1000.0}, {3, 2},
                                  kFloat64);
   std::vector<double> lse = vals(logsumexp(l, 1));
@@ -634,7 +201,8 @@ TEST_CASE("values: reductions") {
 }
 
 TEST_CASE("values: max/min/argmax/argmin kernels against a naive loop") {
-  // Integers in [0, 6) make ties common; a few NaNs must win (the first one, for arg ops).
+  // Integers in [0, 6) make ties common; a few NaNs must win (the first one,
+  // for arg ops).
   Generator g(21);
   const Shape shape{5, 7, 9};
   std::vector<double> v = vals(Tensor::randint(0, 6, shape, kFloat64, &g));
@@ -645,7 +213,8 @@ TEST_CASE("values: max/min/argmax/argmin kernels against a naive loop") {
   };
   for (int dim = 0; dim < 3; ++dim) {
     for (bool want_max : {true, false}) {
-      // Naive reference over dim: values and the first index of the extreme (NaN first).
+      // Naive reference over dim: values and the first index of the extreme
+      // (NaN first).
       std::vector<double> ref_v, ref_i;
       int64_t n[3] = {5, 7, 9};
       int a0 = dim == 0 ? 1 : 0, a1 = dim == 2 ? 1 : 2;
@@ -670,7 +239,8 @@ TEST_CASE("values: max/min/argmax/argmin kernels against a naive loop") {
           ref_i.push_back(static_cast<double>(arg));
         }
       INFO("dim ", dim, want_max ? " max" : " min");
-      // Contiguous input, and the same logical tensor through a permuted (strided) view.
+      // Contiguous input, and the same logical tensor through a permuted
+      // (strided) view.
       Tensor xp = x.permute({2, 0, 1}).contiguous().permute({1, 2, 0});
       for (const Tensor& in : {x, xp}) {
         std::vector<double> got_v = vals(want_max ? in.max(dim) : in.min(dim));
@@ -685,7 +255,8 @@ TEST_CASE("values: max/min/argmax/argmin kernels against a naive loop") {
       }
     }
   }
-  // Whole-tensor max/min, and a large contiguous row (the vectorised path), NaN or not.
+  // Whole-tensor max/min, and a large contiguous row (the vectorised path), NaN
+  // or not.
   CHECK(std::isnan(max(x).item()));
   Tensor big = Tensor::arange(0.0, 5000.0, 1.0, kFloat64);
   CHECK(max(big).item() == 4999);
@@ -745,7 +316,8 @@ TEST_CASE("values: matmul") {
   // An empty inner dimension gives zeros; empty outer dims an empty result.
   CHECK(vals(matmul(Tensor::ones({2, 0}), Tensor::ones({0, 3}))) == std::vector<double>(6, 0));
   CHECK(matmul(Tensor::ones({0, 4}), Tensor::ones({4, 3})).shape() == Shape{0, 3});
-  // float32 GEMM on a larger (multi-threaded, blocked) size agrees with float64.
+  // float32 GEMM on a larger (multi-threaded, blocked) size agrees with
+  // float64.
   Generator g(9);
   Tensor p = Tensor::randn({130, 70}, kFloat64, &g), q = Tensor::randn({70, 90}, kFloat64, &g);
   double diff = max_rel_diff(vals(matmul(p.to(kFloat32), q.to(kFloat32))), vals(matmul(p, q)));
@@ -762,7 +334,8 @@ TEST_CASE("values: matmul") {
   CHECK(worst < 1e-12);
 }
 
-// ---- bad input ----------------------------------------------------------------------------------
+// ---- bad input
+// ----------------------------------------------------------------------------------
 
 TEST_CASE("bad input: binary elementwise ops") {
   Tensor a = Tensor::zeros({2, 3}), b = Tensor::zeros({4}), d = Tensor::zeros({2, 3}, kFloat64);
@@ -812,7 +385,9 @@ TEST_CASE("bad input: binary elementwise ops") {
   CHECK_ERROR(logical_not(a), "logical_not", "float32");
   CHECK_ERROR(logical_and(bo, Tensor::zeros({4}, kBool)), "logical_and", "[2, 3]", "[4]");
   if (!cuda_available())
-    MESSAGE("no CUDA device: mixed-device inputs cannot be built here (device checks skipped)");
+    MESSAGE(
+        "no CUDA device: mixed-device inputs cannot be built here (device "
+        "checks skipped)");
 }
 
 TEST_CASE("bad input: unary elementwise ops") {
@@ -880,7 +455,8 @@ TEST_CASE("bad input: reductions") {
   CHECK_ERROR(var(Tensor::zeros({1}), 1), "var", "degrees of freedom");
   CHECK_ERROR(var(Tensor::arange(3)), "var", "int64");
   CHECK_ERROR(var(x, Shape{-3}), "var", "out of range");
-  // (var(x, {1}) with one number in braces picks the var(x, correction) overload.)
+  // (var(x, {1}) with one number in braces picks the var(x, correction)
+  // overload.)
   CHECK_ERROR(var(x, -1), "var", "correction", "-1");
   CHECK_ERROR(logsumexp(x, 2), "logsumexp", "out of range");
   CHECK_ERROR(logsumexp(Tensor::arange(3), 0), "logsumexp", "int64");
