@@ -31,7 +31,7 @@ Node::~Node() {
   }  // n is released here with no uniquely owned children left: no recursion
 }
 
-SavedTensor::SavedTensor(Node* owner) { owner->saved_.push_back(this); }
+SavedTensor::SavedTensor(Node* owner) : next_(owner->saved_) { owner->saved_ = this; }
 
 SavedTensor& SavedTensor::operator=(const Tensor& t) {
   t_ = t.defined() ? t.detach() : Tensor();
@@ -40,12 +40,12 @@ SavedTensor& SavedTensor::operator=(const Tensor& t) {
 }
 
 void Node::release_saved() {
-  for (SavedTensor* s : saved_) s->t_ = Tensor();
+  for (SavedTensor* s = saved_; s; s = s->next_) s->t_ = Tensor();
 }
 
 size_t Node::saved_tensors_held() const {
   size_t n = 0;
-  for (const SavedTensor* s : saved_) n += s->defined() ? 1 : 0;
+  for (const SavedTensor* s = saved_; s; s = s->next_) n += s->defined() ? 1 : 0;
   return n;
 }
 

@@ -48,6 +48,7 @@ class SavedTensor {
   friend class Node;
   Tensor t_;
   uint32_t version_ = 0;
+  SavedTensor* next_ = nullptr;  // the owner's next saved tensor (an intrusive list: no allocation)
 };
 
 class Node {
@@ -83,7 +84,7 @@ class Node {
 
  private:
   friend class SavedTensor;
-  std::vector<SavedTensor*> saved_;  // registered by SavedTensor's constructor
+  SavedTensor* saved_ = nullptr;  // the saved tensors, linked by SavedTensor's constructor
 };
 
 // Creates a node of type N for an op whose result is `out`, when grad mode is on and any input

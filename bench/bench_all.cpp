@@ -22,7 +22,7 @@
 
 #include "mmgrad.h"
 #include "nn/layers.h"
-#include "op_list.h"
+#include "tests/op_list.h"
 #include "optim/optim.h"
 
 using namespace mmgrad;

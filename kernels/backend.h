@@ -15,53 +15,9 @@
 #include <cstdint>
 
 #include "core/strided.h"
+#include "kernels/element_ops.h"  // UnaryOp, BinaryOp: the elementwise op codes
 
 namespace mmgrad {
-
-enum class UnaryOp : uint8_t {
-  Neg,
-  Exp,
-  Log,
-  Sqrt,
-  Abs,
-  Sign,
-  Relu,
-  Sigmoid,
-  Tanh,
-  Gelu,   // exact GELU: x * Phi(x)
-  Pow,    // x ^ alpha
-  Clamp,  // min(max(x, alpha), beta)
-  Square,
-  Reciprocal,  // 1 / x
-  AddScalar,   // x + alpha
-  MulScalar,   // x * alpha
-  Cos,
-  Sin,
-};
-
-enum class BinaryOp : uint8_t {
-  Add,
-  Sub,
-  Mul,
-  Div,
-  Pow,
-  Maximum,
-  Minimum,
-  // comparisons write a Bool output
-  Eq,
-  Ne,
-  Lt,
-  Le,
-  Gt,
-  Ge,
-  // fused backward helpers: (grad, saved) -> grad_input, one pass instead of three
-  ReluGrad,     // g * (x > 0)
-  SigmoidGrad,  // g * y * (1 - y), y = sigmoid(x)
-  TanhGrad,     // g * (1 - y^2), y = tanh(x)
-  GeluGrad,     // g * (Phi(x) + x * phi(x))
-  LogicalAnd,   // Bool x Bool -> Bool
-  LogicalOr,
-};
 
 enum class ReduceOp : uint8_t { Sum, Max, Min, ArgMax, ArgMin };
 

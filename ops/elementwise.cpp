@@ -102,6 +102,13 @@ Tensor fused_grad(BinaryOp op, const Tensor& g, const Tensor& saved) {
   return gx;
 }
 
+// silu: y = x s with s = sigmoid(x), so dy/dx = s + x s (1 - s) = s (1 + x (1 - s)). Composed
+// from differentiable ops, so it runs on every device without a kernel of its own.
+Tensor silu_grad(const Tensor& g, const Tensor& x) {
+  Tensor s = sigmoid(x);
+  return mul(g, mul(s, add(mul(x, sub(ones_like(s), s)), 1.0)));
+}
+
 struct UnaryRule {
   const char* name;
   UnaryOp kernel;
@@ -136,6 +143,7 @@ constexpr UnaryRule kRelu   {"relu",       UnaryOp::Relu,       kX,       UNARY_
 constexpr UnaryRule kGelu   {"gelu",       UnaryOp::Gelu,       kX,       UNARY_GRAD(fused_grad(BinaryOp::GeluGrad, g, x))};     // Phi(x) + x phi(x)
 constexpr UnaryRule kSigmoid{"sigmoid",    UnaryOp::Sigmoid,    kY,       UNARY_GRAD(fused_grad(BinaryOp::SigmoidGrad, g, y))};  // y (1 - y)
 constexpr UnaryRule kTanh   {"tanh",       UnaryOp::Tanh,       kY,       UNARY_GRAD(fused_grad(BinaryOp::TanhGrad, g, y))};     // 1 - y^2
+constexpr UnaryRule kSilu   {"silu",       UnaryOp::Silu,       kX,       UNARY_GRAD(silu_grad(g, x))};  // s (1 + x (1 - s)), s = sigmoid(x)
 // clang-format on
 
 // A binary rule gives the gradient of both inputs; BinaryBackward sums each back over the
@@ -302,6 +310,11 @@ Tensor sigmoid(const Tensor& x) {
 Tensor tanh(const Tensor& x) {
   check_math("tanh", x);
   return unary_op(kTanh, x);
+}
+
+Tensor silu(const Tensor& x) {
+  check_math("silu", x);
+  return unary_op(kSilu, x);
 }
 
 

@@ -30,6 +30,7 @@ Tensor relu(const Tensor& x);
 Tensor gelu(const Tensor& x);  // exact: x * Phi(x)
 Tensor sigmoid(const Tensor& x);
 Tensor tanh(const Tensor& x);
+Tensor silu(const Tensor& x);  // x * sigmoid(x), also called swish
 // cond ? a : b, broadcasting all three; cond is bool. Gradients flow to a and b.
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
 Tensor where(const Tensor& cond, const Tensor& a, double b);

@@ -245,6 +245,7 @@ void elementwise(Builder& L) {
   L.unary("relu", "", D::AwayZero, [](T x) { return relu(x); });
   L.unary("gelu", "", D::Any, [](T x) { return gelu(x); });
   L.unary("sigmoid", "", D::Any, [](T x) { return sigmoid(x); });
+  L.unary("silu", "", D::Any, [](T x) { return silu(x); });
   L.unary("tanh", "", D::Any, [](T x) { return tanh(x); });
   L.unary("pow", "3", D::Any, [](T x) { return pow(x, 3.0); });
   L.unary("pow", "Tensor::pow 2", D::Any, [](T x) { return x.pow(2.0); });

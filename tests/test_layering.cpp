@@ -44,6 +44,7 @@ const std::map<std::string, Folders>& may_include() {
     Folders all = {"core", "kernels", "tensor",  "autograd", "ops",  "mmgrad.h",
                    "nn",   "optim",   "metrics", "data",     "plot", "lessons"};
     for (const char* f : {"lessons", "tests", "bench"}) t[f] = all;
+    t["bench"].insert("tests");  // bench_all --op reads the op list (tests/op_list.h)
     return t;
   }();
   return table;

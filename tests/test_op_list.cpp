@@ -113,6 +113,50 @@ void check_group(const std::string& group) {
   CHECK_MESSAGE(n > 0, "no case in group ", group);
 }
 
+// ---- saved tensors are freed -------------------------------------------------------------------
+// A Node owns what it saves (autograd/node.h): after a backward that does not retain the graph,
+// the engine has released every saved tensor of every node, for every op in the list.
+
+namespace {
+
+// Every Node reachable from t's grad_fn, each once.
+std::vector<std::shared_ptr<Node>> graph_nodes(const Tensor& t) {
+  std::vector<std::shared_ptr<Node>> out, stack{t.grad_fn()};
+  std::set<const Node*> seen;
+  while (!stack.empty()) {
+    std::shared_ptr<Node> n = stack.back();
+    stack.pop_back();
+    if (!n || !seen.insert(n.get()).second) continue;
+    out.push_back(n);
+    for (const Edge& e : n->next) stack.push_back(e.fn);
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("op list: every op's saved tensors are released after backward") {
+  size_t held_before = 0, cases = 0;
+  for (const OpCase& c : op_cases()) {
+    if (!c.has_grad()) continue;
+    INFO("case: ", c.name);
+    Inputs leaves = make_inputs(c);
+    Tensor y = call(c, leaves);
+    if (!y.requires_grad()) continue;  // e.g. every differentiable input is empty
+    std::vector<std::shared_ptr<Node>> nodes = graph_nodes(y);
+    for (const auto& n : nodes) held_before += n->saved_tensors_held();
+    y.backward(ones_like(y));
+    for (const auto& n : nodes) {
+      INFO("node: ", n->name());
+      CHECK(n->released);
+      CHECK(n->saved_tensors_held() == 0);
+    }
+    ++cases;
+  }
+  CHECK(cases > 250);
+  CHECK(held_before > cases);  // the ops did save tensors, so the check above means something
+}
+
 // ---- CPU / CUDA parity -------------------------------------------------------------------------
 
 bool have_gpu(const char* what) {

@@ -40,6 +40,12 @@ TEST_CASE("values: elementwise") {
   // gelu(x) = x Phi(x); Phi(1) = 0.8413447460685429.
   CHECK(gelu(Tensor::scalar(1.0, kFloat64)).item() == doctest::Approx(0.8413447460685429));
   CHECK(gelu(Tensor::scalar(-1.0, kFloat64)).item() == doctest::Approx(-(1 - 0.8413447460685429)));
+  // silu(x) = x sigmoid(x); sigmoid(1) = 0.7310585786300049, sigmoid(-2) = 0.11920292202211755;
+  // at x = -40 the product underflows towards -0 without overflowing exp.
+  CHECK(silu(Tensor::scalar(1.0, kFloat64)).item() == doctest::Approx(0.7310585786300049));
+  CHECK(silu(Tensor::scalar(-2.0, kFloat64)).item() == doctest::Approx(-0.2384058440442351));
+  const double tiny = silu(Tensor::scalar(-40.0, kFloat64)).item();
+  CHECK(std::abs(tiny / (-40 * 4.248354255291589e-18) - 1) < 1e-12);
   CHECK(allclose(exp(Tensor::from_vector({0.0, 1.0}, {2}, kFloat64)), {1, std::exp(1.0)}));
   CHECK(allclose(log(Tensor::from_vector({1.0, std::exp(2.0)}, {2}, kFloat64)), {0, 2}));
   CHECK(allclose(sqrt(Tensor::from_vector({4.0, 2.25}, {2}, kFloat64)), {2, 1.5}));
@@ -401,6 +407,7 @@ TEST_CASE("bad input: unary elementwise ops") {
       {"gelu", [](const Tensor& x) { return gelu(x); }},
       {"sigmoid", [](const Tensor& x) { return sigmoid(x); }},
       {"tanh", [](const Tensor& x) { return tanh(x); }},
+      {"silu", [](const Tensor& x) { return silu(x); }},
       {"pow", [](const Tensor& x) { return pow(x, 2.0); }},
   };
   for (auto& [name, f] : float_only) {

@@ -4,10 +4,10 @@
 //   p -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps)
 //   AdamW instead decays the weights directly: p -= lr * wd * p, before the step.
 // The scalars and the per-element update are elem::adam_coeffs / elem::adam_update
-// (kernels/element_ops.h, shared with CUDA).
+// (kernels/kernel_math.h, shared with CUDA).
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/parallel.h"
-#include "kernels/element_ops.h"
+#include "kernels/kernel_math.h"
 
 namespace mmgrad::cpu {
 

@@ -5,13 +5,13 @@
 // Backward: with dxhat = dy * w,
 //           dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)),
 //           dw = sum_rows(dy * xhat),  db = sum_rows(dy).
-// The per-element pieces are elem::layer_norm_* (kernels/element_ops.h, shared with CUDA).
+// The per-element pieces are elem::layer_norm_* (kernels/kernel_math.h, shared with CUDA).
 #include <cmath>
 #include <vector>
 
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/parallel.h"
-#include "kernels/element_ops.h"
+#include "kernels/kernel_math.h"
 
 namespace mmgrad::cpu {
 

@@ -3,13 +3,13 @@
 // Stability: softmax(x) = exp(x - m) / sum(exp(x - m)) with m = max(x), so no exp overflows;
 // log_softmax(x) = x - m - log(sum(exp(x - m))). Rows are laid out as [outer, dim, inner]: the
 // softmax runs along `dim` with stride `inner`, one row at a time through elem::softmax_row
-// (kernels/element_ops.h, shared with CUDA).
+// (kernels/kernel_math.h, shared with CUDA).
 #include <cmath>
 #include <vector>
 
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/parallel.h"
-#include "kernels/element_ops.h"
+#include "kernels/kernel_math.h"
 
 namespace mmgrad::cpu {
 

@@ -1,5 +1,5 @@
 // The fused Adam / AdamW update: one pass over parameter, gradient and both moments, with the
-// per-element formula and the host-side scalars of element_ops.h (shared with the CPU backend).
+// per-element formula of kernels/kernel_math.h (shared with the CPU backend).
 #include <cuda_runtime.h>
 
 #include "kernels/cuda/cuda_common.cuh"

@@ -4,7 +4,7 @@
 // pooling gradients) run one thread per *input* pixel and gather every output that read it
 // (index::conv_window_of inverts the window arithmetic), so each pixel is written by exactly one
 // thread: no atomics, a deterministic order, and the same order of additions as the CPU's
-// scatter loops. The per-element bodies are in element_ops.h and tested on the CPU.
+// scatter loops. The per-element bodies are in kernel_math.h and tested on the CPU.
 #include <cuda_runtime.h>
 
 #include "kernels/cuda/cuda_common.cuh"

@@ -4,9 +4,9 @@
 // CUDA-specific stays in the .cu files. Each group of methods lives in its own file:
 //   memory.cu (allocator, copies), elementwise.cu, reduce.cu, gemm.cu, random.cu, index.cu,
 //   sort.cu, softmax.cu, layer_norm.cu, conv.cu, adam.cu, device.cu (device discovery).
-// The per-element arithmetic of the kernels lives in kernels/element_ops.h (shared with the CPU
-// backend) and the index math in kernels/index_math.h, both __host__ __device__, so the CPU tests
-// cover them.
+// The per-element arithmetic of the kernels lives in kernels/element_ops.h and
+// kernels/kernel_math.h (shared with the CPU backend) and the index math in kernels/index_math.h,
+// all __host__ __device__, so the CPU tests cover them.
 //
 // Everything runs on the legacy default stream, in order: a kernel sees the results of every
 // earlier kernel and copy, and a block returned to the allocator's cache can be handed out again

@@ -9,7 +9,7 @@
 
 #include "core/error.h"
 #include "kernels/cuda/cuda_backend.h"
-#include "kernels/element_ops.h"
+#include "kernels/kernel_math.h"
 #include "kernels/index_math.h"
 
 namespace mmgrad::cuda {
