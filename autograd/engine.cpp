@@ -50,9 +50,10 @@ size_t Node::saved_tensors_held() const {
 }
 
 const Tensor& SavedTensor::get() const {
-  MMGRAD_CHECK(t_.defined(),
-               "backward: a tensor saved for backward was already freed. Trying to backward through "
-               "the graph a second time? Pass retain_graph=true to the first backward() call.");
+  MMGRAD_CHECK(
+      t_.defined(),
+      "backward: a tensor saved for backward was already freed. Trying to backward through "
+      "the graph a second time? Pass retain_graph=true to the first backward() call.");
   MMGRAD_CHECK(t_.storage()->version() == version_,
                "backward: a tensor needed for the gradient was modified in place after it was used "
                "(saved at version ",
@@ -224,8 +225,10 @@ void run_backward(const Tensor& root, Tensor root_grad, bool retain_graph) {
 
 void Tensor::backward(bool retain_graph) const {
   MMGRAD_CHECK(defined(), "backward: called on an undefined tensor");
-  MMGRAD_CHECK(numel() == 1, "backward: a gradient can only be created implicitly for a tensor "
-               "with one element, but this tensor has shape ", shape().str(),
+  MMGRAD_CHECK(numel() == 1,
+               "backward: a gradient can only be created implicitly for a tensor "
+               "with one element, but this tensor has shape ",
+               shape().str(),
                ". Call backward(gradient) with a gradient of that shape, or reduce it first "
                "(e.g. .sum() or .mean()).");
   MMGRAD_CHECK(requires_grad(),
@@ -242,8 +245,8 @@ void Tensor::backward(const Tensor& gradient, bool retain_graph) const {
                "tensors it was computed from had requires_grad set (or it was computed under "
                "NoGradGuard)");
   MMGRAD_CHECK(gradient.defined(), "backward: gradient is undefined");
-  MMGRAD_CHECK(gradient.shape() == shape(), "backward: gradient has shape ",
-               gradient.shape().str(), " but the tensor has shape ", shape().str());
+  MMGRAD_CHECK(gradient.shape() == shape(), "backward: gradient has shape ", gradient.shape().str(),
+               " but the tensor has shape ", shape().str());
   MMGRAD_CHECK(gradient.dtype() == dtype() && gradient.device() == device(),
                "backward: gradient is ", describe(gradient), " but the tensor is ",
                describe(*this));

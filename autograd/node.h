@@ -72,15 +72,15 @@ class Node {
 
   bool needs_grad(size_t i) const { return i < next.size() && next[i].needed(); }
 
-  std::vector<Edge> next;            // one per input
-  std::vector<Shape> input_shapes;   // to check the gradients backward returns
+  std::vector<Edge> next;           // one per input
+  std::vector<Shape> input_shapes;  // to check the gradients backward returns
   std::vector<DType> input_dtypes;
-  Shape out_shape;                   // the output's shape and dtype, for checks and drawings
+  Shape out_shape;  // the output's shape and dtype, for checks and drawings
   DType out_dtype = DType::Float32;
-  bool released = false;             // saved tensors freed: a second backward is an error
+  bool released = false;                      // saved tensors freed: a second backward is an error
   std::weak_ptr<TensorImpl> retained_output;  // set by retain_grad()
-  int64_t topo_index = -1;           // scratch space for the engine
-  uint64_t visit_epoch = 0;          // the engine's "seen" mark (one epoch per backward pass)
+  int64_t topo_index = -1;                    // scratch space for the engine
+  uint64_t visit_epoch = 0;  // the engine's "seen" mark (one epoch per backward pass)
 
  private:
   friend class SavedTensor;
@@ -101,8 +101,7 @@ std::shared_ptr<N> make_node(Tensor& out, const std::vector<Tensor>& inputs);
 
 namespace detail {
 bool any_requires_grad(const Tensor* inputs, size_t n);
-void wire_node(Node& node, Tensor& out, const Tensor* inputs, size_t n,
-               std::shared_ptr<Node> self);
+void wire_node(Node& node, Tensor& out, const Tensor* inputs, size_t n, std::shared_ptr<Node> self);
 }  // namespace detail
 
 template <class N>

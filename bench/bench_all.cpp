@@ -22,8 +22,8 @@
 
 #include "mmgrad.h"
 #include "nn/layers.h"
-#include "tests/op_list.h"
 #include "optim/optim.h"
+#include "tests/op_list.h"
 
 using namespace mmgrad;
 using Clock = std::chrono::steady_clock;

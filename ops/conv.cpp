@@ -63,7 +63,8 @@ struct ConvShape {
 }  // namespace
 
 struct Conv2dBackward : Node {
-  SavedTensor x{this}, weight{this};  // contiguous; x only when dL/dW is needed, weight only for dL/dx
+  SavedTensor x{this},
+      weight{this};  // contiguous; x only when dL/dW is needed, weight only for dL/dx
   ConvShape s;
   const char* name() const override { return "conv2d"; }
   std::vector<Tensor> backward(const Tensor& g) override;

@@ -29,11 +29,11 @@ Tensor binary_kernel(BinaryOp op, const char* name, const Tensor& a, const Tenso
                  " (convert with .to(kFloat32) or .to(kInt64))");
   }
   if (op == BinaryOp::Div || op == BinaryOp::Pow || op >= BinaryOp::ReluGrad) {
-    if (op != BinaryOp::LogicalAnd && op != BinaryOp::LogicalOr)
-      check_floating(name, a, "a");
+    if (op != BinaryOp::LogicalAnd && op != BinaryOp::LogicalOr) check_floating(name, a, "a");
   }
   Shape shape = broadcast_shapes(name, a.shape(), b.shape());
-  Tensor out = Tensor::empty(shape, TensorOptions(compare ? DType::Bool : a.dtype()).device(a.device()));
+  Tensor out =
+      Tensor::empty(shape, TensorOptions(compare ? DType::Bool : a.dtype()).device(a.device()));
   if (out.numel() > 0)
     backend(a.device()).binary(op, broadcast_desc(a, shape), broadcast_desc(b, shape), out.desc());
   return out;
@@ -51,8 +51,9 @@ void check_math(const char* name, const Tensor& x) { check_floating(name, x, "in
 // Arithmetic works on float and int64 tensors, not bool.
 void check_arith(const char* name, const Tensor& x) {
   check_defined(name, x, "input");
-  MMGRAD_CHECK(x.dtype() != DType::Bool, name, ": arithmetic on bool tensors is not supported, got ",
-               describe(x), " (convert with .to(kFloat32))");
+  MMGRAD_CHECK(x.dtype() != DType::Bool, name,
+               ": arithmetic on bool tensors is not supported, got ", describe(x),
+               " (convert with .to(kFloat32))");
 }
 
 Tensor scalar_like(const Tensor& t, double v) { return Tensor::scalar(v, t.options()); }
@@ -78,7 +79,6 @@ Tensor compare_scalar(BinaryOp op, const char* name, const Tensor& a, double b) 
   return binary_kernel(op, name, a.to(DType::Float64),
                        Tensor::scalar(b, TensorOptions(DType::Float64).device(a.device())));
 }
-
 
 // ==== The gradient tables ===================================================================
 // Every elementwise op with a gradient is one row: its name, the kernel its forward runs, what
@@ -116,15 +116,16 @@ struct UnaryRule {
   Tensor (*grad)(const Tensor& g, const Tensor& x, const Tensor& y, double p1, double p2);
 };
 
-// A rule written as the math: GRAD(mul(g, y)) is a function of (g, x, y, p1, p2) for a unary row
-// and of (g, a, b, y) for a binary one that returns that expression.
-#define UNARY_GRAD(expr)                                                                 \
-  []([[maybe_unused]] const Tensor& g, [[maybe_unused]] const Tensor& x,                 \
-     [[maybe_unused]] const Tensor& y, [[maybe_unused]] double p1,                       \
+// A rule written as the math: UNARY_GRAD(mul(g, y)) is a function of (g, x, y, p1, p2) that
+// returns that expression; BINARY_GRAD(...) the same for (g, a, b, y).
+#define UNARY_GRAD(expr)                                                 \
+  []([[maybe_unused]] const Tensor& g, [[maybe_unused]] const Tensor& x, \
+     [[maybe_unused]] const Tensor& y, [[maybe_unused]] double p1,       \
      [[maybe_unused]] double p2) -> Tensor { return expr; }
-#define BINARY_GRAD(expr)                                                                \
-  []([[maybe_unused]] const Tensor& g, [[maybe_unused]] const Tensor& a,                 \
-     [[maybe_unused]] const Tensor& b, [[maybe_unused]] const Tensor& y) -> Tensor { return expr; }
+#define BINARY_GRAD(expr)                                                \
+  []([[maybe_unused]] const Tensor& g, [[maybe_unused]] const Tensor& a, \
+     [[maybe_unused]] const Tensor& b,                                   \
+     [[maybe_unused]] const Tensor& y) -> Tensor { return expr; }
 
 // clang-format off
 //                   name          forward kernel       saves     dL/dx = g × dy/dx
@@ -223,6 +224,12 @@ Tensor unary_op(const UnaryRule& rule, const Tensor& x, double p1 = 0.0, double 
   return out;
 }
 
+// A unary row for a floating-point input only: checks that, then runs the row.
+Tensor math_op(const UnaryRule& rule, const Tensor& x) {
+  check_math(rule.name, x);
+  return unary_op(rule, x);
+}
+
 // The same for a binary row; saves only what the gradients that are needed read.
 Tensor binary_op(const BinaryRule& rule, const Tensor& a, const Tensor& b) {
   Tensor out = binary_kernel(rule.kernel, rule.name, a, b);
@@ -277,46 +284,15 @@ Tensor pow(const Tensor& x, double exponent) {
 }
 Tensor square(const Tensor& x) { return pow(x, 2.0); }
 
-Tensor exp(const Tensor& x) {
-  check_math("exp", x);
-  return unary_op(kExp, x);
-}
-
-Tensor log(const Tensor& x) {
-  check_math("log", x);
-  return unary_op(kLog, x);
-}
-
-Tensor sqrt(const Tensor& x) {
-  check_math("sqrt", x);
-  return unary_op(kSqrt, x);
-}
-
-Tensor relu(const Tensor& x) {
-  check_math("relu", x);
-  return unary_op(kRelu, x);
-}
-
-Tensor gelu(const Tensor& x) {
-  check_math("gelu", x);
-  return unary_op(kGelu, x);
-}
-
-Tensor sigmoid(const Tensor& x) {
-  check_math("sigmoid", x);
-  return unary_op(kSigmoid, x);
-}
-
-Tensor tanh(const Tensor& x) {
-  check_math("tanh", x);
-  return unary_op(kTanh, x);
-}
-
-Tensor silu(const Tensor& x) {
-  check_math("silu", x);
-  return unary_op(kSilu, x);
-}
-
+// Math functions take floating-point tensors only (an int64 or bool input is a named error).
+Tensor exp(const Tensor& x) { return math_op(kExp, x); }
+Tensor log(const Tensor& x) { return math_op(kLog, x); }
+Tensor sqrt(const Tensor& x) { return math_op(kSqrt, x); }
+Tensor relu(const Tensor& x) { return math_op(kRelu, x); }
+Tensor gelu(const Tensor& x) { return math_op(kGelu, x); }
+Tensor sigmoid(const Tensor& x) { return math_op(kSigmoid, x); }
+Tensor tanh(const Tensor& x) { return math_op(kTanh, x); }
+Tensor silu(const Tensor& x) { return math_op(kSilu, x); }
 
 Tensor abs(const Tensor& x) {
   check_arith("abs", x);
@@ -361,8 +337,9 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   Shape shape = broadcast_shapes(op, broadcast_shapes(op, cond.shape(), a.shape()), b.shape());
   Tensor out = empty_as(a, shape);
   if (out.numel() > 0)
-    backend(a.device()).where(broadcast_desc(cond, shape), broadcast_desc(a, shape),
-                              broadcast_desc(b, shape), out.desc());
+    backend(a.device())
+        .where(broadcast_desc(cond, shape), broadcast_desc(a, shape), broadcast_desc(b, shape),
+               out.desc());
   if (auto node = make_node<WhereBackward>(out, {cond, a, b})) node->cond = cond;
   return out;
 }

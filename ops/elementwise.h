@@ -6,7 +6,8 @@
 
 namespace mmgrad {
 
-// ---- differentiable ------------------------------------------------------------------------------
+// ---- differentiable
+// ------------------------------------------------------------------------------
 Tensor add(const Tensor& a, const Tensor& b);
 Tensor sub(const Tensor& a, const Tensor& b);
 Tensor mul(const Tensor& a, const Tensor& b);

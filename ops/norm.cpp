@@ -56,7 +56,8 @@ Tensor cosine_similarity(const Tensor& a, const Tensor& b, int64_t dim, double e
 //   dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)),
 //   dw = sum over rows of dy * xhat,  db = sum over rows of dy.
 struct LayerNormBackward : Node {
-  SavedTensor x{this}, mean{this}, rstd{this}, weight{this};  // x, weight contiguous; mean, rstd [N]
+  SavedTensor x{this}, mean{this}, rstd{this},
+      weight{this};  // x, weight contiguous; mean, rstd [N]
   int64_t N = 0, D = 0;
   const char* name() const override { return "layer_norm"; }
   std::vector<Tensor> backward(const Tensor& g) override {

@@ -65,8 +65,8 @@ Tensor expand_back(const Tensor& g, const Shape& in_shape, const std::vector<boo
 
 void check_reducible(const char* op, const Tensor& x) {
   check_defined(op, x);
-  MMGRAD_CHECK(x.dtype() != DType::Bool, op, ": convert bool tensors first (e.g. .to(kInt64)), got ",
-               describe(x));
+  MMGRAD_CHECK(x.dtype() != DType::Bool, op,
+               ": convert bool tensors first (e.g. .to(kInt64)), got ", describe(x));
 }
 
 }  // namespace
@@ -90,7 +90,8 @@ Tensor sum(const Tensor& x, const Shape& dims, bool keepdim) {
 
 Tensor sum(const Tensor& x) { return sum(x, Shape{}, false); }
 
-// ---- mean: y = sum / n,  dy/dx = 1/n -------------------------------------------------------------
+// ---- mean: y = sum / n,  dy/dx = 1/n
+// -------------------------------------------------------------
 Tensor mean(const Tensor& x, const Shape& dims, bool keepdim) {
   check_floating("mean", x);
   auto mask = reduced_mask("mean", x, dims);
@@ -109,8 +110,8 @@ struct ExtremeBackward : Node {
   const char* name() const override { return is_max ? "max" : "min"; }
   std::vector<Tensor> backward(const Tensor& g) override {
     const Shape& in_shape = input_shapes[0];
-    Tensor hit = eq(x.get(), y.get()).to(g.dtype());         // 1 where x attains the extreme
-    Tensor ties = sum(hit, mask_dims(), true);               // how many attain it
+    Tensor hit = eq(x.get(), y.get()).to(g.dtype());  // 1 where x attains the extreme
+    Tensor ties = sum(hit, mask_dims(), true);        // how many attain it
     return {mul(div(hit, ties), expand_back(g, in_shape, mask))};
   }
   Shape mask_dims() const {
@@ -159,7 +160,8 @@ Tensor var(const Tensor& x, const Shape& dims, int64_t correction, bool keepdim)
   MMGRAD_CHECK(n - correction > 0, "var: ", n, " element(s) with correction ", correction,
                " leave no degrees of freedom (shape ", x.shape().str(), ")");
   Tensor centered = sub(x, mean(x, dims, true));
-  return mul(sum(mul(centered, centered), dims, keepdim), 1.0 / static_cast<double>(n - correction));
+  return mul(sum(mul(centered, centered), dims, keepdim),
+             1.0 / static_cast<double>(n - correction));
 }
 
 Tensor var(const Tensor& x, int64_t correction) { return var(x, Shape{}, correction, false); }
@@ -216,7 +218,9 @@ Tensor sum_to(const Tensor& grad, const Shape& shape) {
 
 // ---- Tensor methods ---------------------------------------------------------------------------
 Tensor Tensor::sum() const { return mmgrad::sum(*this); }
-Tensor Tensor::sum(const Shape& dims, bool keepdim) const { return mmgrad::sum(*this, dims, keepdim); }
+Tensor Tensor::sum(const Shape& dims, bool keepdim) const {
+  return mmgrad::sum(*this, dims, keepdim);
+}
 Tensor Tensor::mean() const { return mmgrad::mean(*this); }
 Tensor Tensor::mean(const Shape& dims, bool keepdim) const {
   return mmgrad::mean(*this, dims, keepdim);

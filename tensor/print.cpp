@@ -36,9 +36,9 @@ std::string fmt_value(double v, const Format& f, DType dt) {
   return buf;
 }
 
-void print_rec(std::ostringstream& os, const std::vector<double>& v, const Shape& shape,
-               int dim, int64_t offset, const Shape& cstr, const Format& f, DType dt,
-               bool summarize, int indent) {
+void print_rec(std::ostringstream& os, const std::vector<double>& v, const Shape& shape, int dim,
+               int64_t offset, const Shape& cstr, const Format& f, DType dt, bool summarize,
+               int indent) {
   if (shape.size() == 0) {
     os << fmt_value(v[0], f, dt);
     return;
@@ -82,7 +82,8 @@ std::string Tensor::str() const {
     if (x != 0) minabs = std::min(minabs, std::abs(x));
   }
   f.scientific = !f.integer && (maxabs >= 1e5 || (minabs < 1e-4 && minabs > 0));
-  for (double x : v) f.width = std::max<int>(f.width, static_cast<int>(fmt_value(x, f, dtype()).size()));
+  for (double x : v)
+    f.width = std::max<int>(f.width, static_cast<int>(fmt_value(x, f, dtype()).size()));
 
   std::ostringstream os;
   os << "tensor(";

@@ -57,11 +57,16 @@ struct TensorOptions {
 // The exact dtype of a C++ element type (data_ptr<T> insists on it; int is not int64).
 template <class T>
 constexpr DType dtype_of() {
-  if constexpr (std::is_same_v<T, float>) return DType::Float32;
-  else if constexpr (std::is_same_v<T, double>) return DType::Float64;
-  else if constexpr (std::is_same_v<T, int64_t>) return DType::Int64;
-  else if constexpr (std::is_same_v<T, bool> || std::is_same_v<T, uint8_t>) return DType::Bool;
-  else static_assert(sizeof(T) == 0, "unsupported element type");
+  if constexpr (std::is_same_v<T, float>)
+    return DType::Float32;
+  else if constexpr (std::is_same_v<T, double>)
+    return DType::Float64;
+  else if constexpr (std::is_same_v<T, int64_t>)
+    return DType::Int64;
+  else if constexpr (std::is_same_v<T, bool> || std::is_same_v<T, uint8_t>)
+    return DType::Bool;
+  else
+    static_assert(sizeof(T) == 0, "unsupported element type");
 }
 
 // The dtype from_vector gives host values of type T: other integer types (int, int32_t, ...)
@@ -309,8 +314,8 @@ Tensor Tensor::from_vector(const std::vector<T>& values, const Shape& shape, Ten
     std::vector<int64_t> b(values.begin(), values.end());
     return detail::from_host(b.data(), DType::Int64, static_cast<int64_t>(b.size()), s, opts);
   } else {
-    return detail::from_host(values.data(), dtype_of<T>(), static_cast<int64_t>(values.size()),
-                             s, opts);
+    return detail::from_host(values.data(), dtype_of<T>(), static_cast<int64_t>(values.size()), s,
+                             opts);
   }
 }
 

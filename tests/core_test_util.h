@@ -5,6 +5,8 @@
 
 #include <cmath>
 #include <exception>
+#include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -49,6 +51,32 @@ inline std::vector<double> vals(const Tensor& t) { return t.to_vector<double>();
 // Every element of t is within tol (absolute, or relative for magnitudes above 1) of want.
 inline bool allclose(const Tensor& t, const std::vector<double>& want, double tol = 1e-12) {
   return max_rel_diff(vals(t), want) <= tol;
+}
+
+// True when a CUDA GPU is present; otherwise says why `what` is skipped (no GPU, or mmgrad built
+// without CUDA) and returns false, so a GPU test reads `if (!have_gpu("...")) return;`.
+inline bool have_gpu(const char* what) {
+  if (cuda_available()) return true;
+#ifdef MMGRAD_WITH_CUDA
+  MESSAGE("no CUDA GPU: skipping " << std::string(what));
+#else
+  MESSAGE("mmgrad built without CUDA: skipping " << std::string(what));
+#endif
+  return false;
+}
+
+// Every autograd Node reachable from t's grad_fn, each once.
+inline std::vector<std::shared_ptr<Node>> graph_nodes(const Tensor& t) {
+  std::vector<std::shared_ptr<Node>> out, stack{t.grad_fn()};
+  std::set<const Node*> seen;
+  while (!stack.empty()) {
+    std::shared_ptr<Node> n = stack.back();
+    stack.pop_back();
+    if (!n || !seen.insert(n.get()).second) continue;
+    out.push_back(n);
+    for (const Edge& e : n->next) stack.push_back(e.fn);
+  }
+  return out;
 }
 
 }  // namespace mmgrad::testing

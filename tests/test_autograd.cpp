@@ -17,6 +17,7 @@
 
 using namespace mmgrad;
 using mmgrad::testing::allclose;
+using mmgrad::testing::graph_nodes;
 using mmgrad::testing::vals;
 
 namespace {
@@ -232,20 +233,6 @@ TEST_CASE("graph is freed after backward") {
 }
 
 namespace {
-
-// Every Node reachable from t's grad_fn (each once).
-std::vector<std::shared_ptr<Node>> graph_nodes(const Tensor& t) {
-  std::vector<std::shared_ptr<Node>> out, stack{t.grad_fn()};
-  std::set<const Node*> seen;
-  while (!stack.empty()) {
-    std::shared_ptr<Node> n = stack.back();
-    stack.pop_back();
-    if (!n || !seen.insert(n.get()).second) continue;
-    out.push_back(n);
-    for (const Edge& e : n->next) stack.push_back(e.fn);
-  }
-  return out;
-}
 
 size_t saved_held(const std::vector<std::shared_ptr<Node>>& nodes) {
   size_t n = 0;

@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "core_test_util.h"  // have_gpu
 #include "kernels/index_math.h"
 #include "mmgrad.h"
 #include "ops/common.h"
@@ -30,18 +31,9 @@
 #endif
 
 using namespace mmgrad;
+using mmgrad::testing::have_gpu;
 
 namespace {
-
-bool have_gpu(const char* what) {
-  if (cuda_available()) return true;
-#ifdef MMGRAD_WITH_CUDA
-  MESSAGE("no CUDA GPU: skipping " << std::string(what));
-#else
-  MESSAGE("mmgrad built without CUDA: skipping " << std::string(what));
-#endif
-  return false;
-}
 
 Backend& cpu() { return backend(kCPU); }
 Backend& gpu() { return backend(kCUDA); }

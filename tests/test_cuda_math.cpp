@@ -1,10 +1,10 @@
 // CPU-side tests of the arithmetic the CUDA kernels run (always run, GPU or not).
 //
 // Every CUDA kernel is a grid-stride loop around a __host__ __device__ function from
-// kernels/index_math.h, kernels/element_ops.h or kernels/kernel_math.h. Here those same functions run on the CPU,
-// element by element (and, for the block reductions, in the order a thread block combines), and
-// their results are compared with the CPU backend's. What is left untested without a GPU is the
-// launch plumbing around them (tests/test_cuda.cpp covers that when a GPU is present).
+// kernels/index_math.h, kernels/element_ops.h or kernels/kernel_math.h. Here those same functions
+// run on the CPU, element by element (and, for the block reductions, in the order a thread block
+// combines), and their results are compared with the CPU backend's. What is left untested without a
+// GPU is the launch plumbing around them (tests/test_cuda.cpp covers that when a GPU is present).
 #include <doctest/doctest.h>
 
 #include <algorithm>
@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "core/philox.h"
-#include "kernels/kernel_math.h"
 #include "kernels/index_math.h"
+#include "kernels/kernel_math.h"
 #include "mmgrad.h"
 
 using namespace mmgrad;

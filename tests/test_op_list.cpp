@@ -20,11 +20,14 @@
 #include <string>
 #include <vector>
 
+#include "core_test_util.h"  // have_gpu, graph_nodes
 #include "mmgrad.h"
 #include "op_list.h"
 
 using namespace mmgrad;
 using namespace mmgrad::oplist;
+using mmgrad::testing::graph_nodes;
+using mmgrad::testing::have_gpu;
 
 namespace {
 
@@ -117,24 +120,6 @@ void check_group(const std::string& group) {
 // A Node owns what it saves (autograd/node.h): after a backward that does not retain the graph,
 // the engine has released every saved tensor of every node, for every op in the list.
 
-namespace {
-
-// Every Node reachable from t's grad_fn, each once.
-std::vector<std::shared_ptr<Node>> graph_nodes(const Tensor& t) {
-  std::vector<std::shared_ptr<Node>> out, stack{t.grad_fn()};
-  std::set<const Node*> seen;
-  while (!stack.empty()) {
-    std::shared_ptr<Node> n = stack.back();
-    stack.pop_back();
-    if (!n || !seen.insert(n.get()).second) continue;
-    out.push_back(n);
-    for (const Edge& e : n->next) stack.push_back(e.fn);
-  }
-  return out;
-}
-
-}  // namespace
-
 TEST_CASE("op list: every op's saved tensors are released after backward") {
   size_t held_before = 0, cases = 0;
   for (const OpCase& c : op_cases()) {
@@ -158,16 +143,6 @@ TEST_CASE("op list: every op's saved tensors are released after backward") {
 }
 
 // ---- CPU / CUDA parity -------------------------------------------------------------------------
-
-bool have_gpu(const char* what) {
-  if (cuda_available()) return true;
-#ifdef MMGRAD_WITH_CUDA
-  MESSAGE("no CUDA GPU: skipping " << std::string(what));
-#else
-  MESSAGE("mmgrad built without CUDA: skipping " << std::string(what));
-#endif
-  return false;
-}
 
 // float32 within 1e-5 (1e-4 through a GEMM), float64 within 1e-12, integers and bools exactly.
 double parity_tol(const OpCase& c, DType dt) {

@@ -72,33 +72,4 @@ class CpuBackend final : public Backend {
   void adam_step(const AdamStepArgs& a) override;
 };
 
-// Calls f(T{}) with T the C++ type of a floating dtype; errors name the kernel otherwise.
-template <class F>
-decltype(auto) dispatch_floating(DType dt, const char* what, F&& f) {
-  switch (dt) {
-    case DType::Float32:
-      return f(float{});
-    case DType::Float64:
-      return f(double{});
-    default:
-      fail(cat_str(what, ": expected a floating dtype, got ", dtype_name(dt)));
-  }
-}
-
-// Calls f(T{}) for every dtype (Bool as uint8_t).
-template <class F>
-decltype(auto) dispatch_all(DType dt, F&& f) {
-  switch (dt) {
-    case DType::Float32:
-      return f(float{});
-    case DType::Float64:
-      return f(double{});
-    case DType::Int64:
-      return f(int64_t{});
-    case DType::Bool:
-      return f(uint8_t{});
-  }
-  return f(float{});
-}
-
 }  // namespace mmgrad::cpu

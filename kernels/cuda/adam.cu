@@ -23,8 +23,8 @@ void CudaBackend::adam_step(const AdamStepArgs& a) {
   MMGRAD_CHECK(a.step >= 1, "adam_step: step is 1-based, got ", a.step);
   dispatch_floating(a.dtype, "adam_step", [&](auto t) {
     using T = decltype(t);
-    const elem::AdamCoeffs<T> c = elem::adam_coeffs<T>(a.lr, a.beta1, a.beta2, a.eps,
-                                                       a.weight_decay, a.step, a.decoupled);
+    const elem::AdamCoeffs<T> c =
+        elem::adam_coeffs<T>(a.lr, a.beta1, a.beta2, a.eps, a.weight_decay, a.step, a.decoupled);
     launch_index("adam_step", a.n,
                  AdamF<T>{c, static_cast<T*>(a.param), static_cast<const T*>(a.grad),
                           static_cast<T*>(a.exp_avg), static_cast<T*>(a.exp_avg_sq)});

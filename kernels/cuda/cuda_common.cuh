@@ -9,8 +9,8 @@
 
 #include "core/error.h"
 #include "kernels/cuda/cuda_backend.h"
-#include "kernels/kernel_math.h"
 #include "kernels/index_math.h"
+#include "kernels/kernel_math.h"
 
 namespace mmgrad::cuda {
 
@@ -48,37 +48,6 @@ inline int threads_for_row(int64_t len, int max_threads = 256) {
   int t = 32;
   while (t < max_threads && t < len) t *= 2;
   return t;
-}
-
-// ---- dtype dispatch (host) ----------------------------------------------------------------------
-
-// Calls f(T{}) with T the C++ type of a floating dtype; the error names the kernel otherwise.
-template <class F>
-decltype(auto) dispatch_floating(DType dt, const char* what, F&& f) {
-  switch (dt) {
-    case DType::Float32:
-      return f(float{});
-    case DType::Float64:
-      return f(double{});
-    default:
-      fail(cat_str(what, ": expected a floating dtype, got ", dtype_name(dt)));
-  }
-}
-
-// Calls f(T{}) for every dtype (Bool as uint8_t).
-template <class F>
-decltype(auto) dispatch_all(DType dt, F&& f) {
-  switch (dt) {
-    case DType::Float32:
-      return f(float{});
-    case DType::Float64:
-      return f(double{});
-    case DType::Int64:
-      return f(int64_t{});
-    case DType::Bool:
-      return f(uint8_t{});
-  }
-  return f(float{});
 }
 
 // Accumulator type of sums: double for floating types (as on the CPU), int64 otherwise.

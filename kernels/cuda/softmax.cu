@@ -102,8 +102,8 @@ __global__ void cross_entropy_kernel(const T* x, const int64_t* target, T* loss,
       } else if (t < 0 || t >= C) {
         loss[n] = std::numeric_limits<T>::quiet_NaN();  // the op validates targets first
       } else {
-        loss[n] = static_cast<T>(
-            elem::cross_entropy_loss(lse, static_cast<double>(xr[t]), xsum, eps, C));
+        loss[n] =
+            static_cast<T>(elem::cross_entropy_loss(lse, static_cast<double>(xr[t]), xsum, eps, C));
       }
     }
   }
@@ -187,8 +187,8 @@ void CudaBackend::cross_entropy_forward(const CrossEntropyArgs& a) {
 
 void CudaBackend::cross_entropy_backward(const CrossEntropyBackwardArgs& a) {
   const int64_t N = a.N, C = a.C;
-  MMGRAD_CHECK(N >= 0 && C >= 1, "cross_entropy_backward: need N >= 0 rows and C >= 1 classes, got N ",
-               N, ", C ", C);
+  MMGRAD_CHECK(N >= 0 && C >= 1,
+               "cross_entropy_backward: need N >= 0 rows and C >= 1 classes, got N ", N, ", C ", C);
   const double eps = a.label_smoothing;
   dispatch_floating(a.dtype, "cross_entropy_backward", [&](auto t) {
     using T = decltype(t);
