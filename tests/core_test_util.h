@@ -53,14 +53,19 @@ inline bool allclose(const Tensor& t, const std::vector<double>& want, double to
   return max_rel_diff(vals(t), want) <= tol;
 }
 
-// True when a CUDA GPU is present; otherwise says why `what` is skipped (no GPU, or mmgrad built
+// Says why the current test cannot run here, with the marker "[skipped: " that ctest reads
+// (SKIP_REGULAR_EXPRESSION, tests/CMakeLists.txt) to report the test as skipped rather than
+// passed. The test then returns: `if (...) return skip_test("no GPU");`.
+inline void skip_test(const std::string& why) { MESSAGE("[skipped: " << why << "]"); }
+
+// True when a CUDA GPU is present; otherwise reports `what` as skipped (no GPU, or mmgrad built
 // without CUDA) and returns false, so a GPU test reads `if (!have_gpu("...")) return;`.
 inline bool have_gpu(const char* what) {
   if (cuda_available()) return true;
 #ifdef MMGRAD_WITH_CUDA
-  MESSAGE("no CUDA GPU: skipping " << std::string(what));
+  skip_test(std::string("no CUDA GPU, ") + what);
 #else
-  MESSAGE("mmgrad built without CUDA: skipping " << std::string(what));
+  skip_test(std::string("mmgrad built without CUDA, ") + what);
 #endif
   return false;
 }

@@ -305,7 +305,7 @@ TEST_CASE("fashion_mnist: loads a generated folder, counts must agree, dir and M
 TEST_CASE("fashion_mnist: the real Debian files (when installed)") {
   const std::string dir = "/usr/share/datasets/fashion-mnist";
   if (!fashion_mnist_available(dir)) {
-    MESSAGE("Fashion-MNIST not installed in " << dir << ": skipping the real-file test");
+    MESSAGE("[skipped: Fashion-MNIST not installed in " << dir << ", the real-file test]");
     return;
   }
   // (Load time is a benchmark matter, not a test assertion: see make bench.)

@@ -11,8 +11,8 @@ using mmgrad::testing::read_text;
 
 TEST_CASE("lesson 03: quick run, k-NN accuracy on held-out test images") {
   if (!mmgrad::data::fashion_mnist_available()) {
-    MESSAGE("Fashion-MNIST not installed (" << mmgrad::data::fashion_mnist_dir()
-                                            << "): skipping lesson 03");
+    MESSAGE("[skipped: Fashion-MNIST not installed (" << mmgrad::data::fashion_mnist_dir()
+                                                      << "), lesson 03]");
     return;
   }
   lesson_test::Run r = lesson_test::run_lesson("03_siamese_embeddings", "--quick");

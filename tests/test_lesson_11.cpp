@@ -14,8 +14,8 @@ using mmgrad::testing::read_text;
 
 TEST_CASE("lesson 11: quick run, four objectives on the same batches, held-out accuracy") {
   if (!mmgrad::data::fashion_mnist_available()) {
-    MESSAGE("Fashion-MNIST not installed (" << mmgrad::data::fashion_mnist_dir()
-                                            << "): skipping lesson 11");
+    MESSAGE("[skipped: Fashion-MNIST not installed (" << mmgrad::data::fashion_mnist_dir()
+                                                      << "), lesson 11]");
     return;
   }
   lesson_test::Run r = lesson_test::run_lesson("11_hard_negatives", "--quick");
