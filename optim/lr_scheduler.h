@@ -26,10 +26,10 @@ class LRScheduler {
 
   // Advances one step and sets the optimizer's lr to lr_at(last_step()).
   void step();
-  // The lr the scheduler last set, read from the optimizer (the learning rate's one home; if
-  // you call opt.set_lr() yourself between steps, this returns that value: PyTorch would keep
-  // returning the scheduler's own last value).
-  double get_last_lr() const { return optimizer_.lr(); }
+  // The lr the scheduler last set, lr_at(last_step()) (PyTorch's meaning: if you call
+  // opt.set_lr() yourself between steps, this still returns the scheduler's value; opt.lr()
+  // returns yours). Computed, not stored: the optimizer's lr has one home, Optimizer::lr_.
+  double get_last_lr() const { return lr_at(last_step_); }
   // How many times step() has been called (the index the current lr belongs to).
   int64_t last_step() const { return last_step_; }
   double base_lr() const { return base_lr_; }

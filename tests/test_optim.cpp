@@ -528,8 +528,9 @@ TEST_CASE("LambdaLR and scheduler state") {
 }
 
 // ---- the learning rate has one home -------------------------------------------------------------
-// Optimizer::lr_ is the only place the learning rate is kept: lr(), options().lr, the state_dict
-// entry "lr" and a scheduler's get_last_lr() all read it, and step() uses it. A second copy (say
+// Optimizer::lr_ is the only place the learning rate is kept: lr(), options().lr and the
+// state_dict entry "lr" read it, step() uses it, and a scheduler sets it (its get_last_lr() is
+// computed from its step count, as PyTorch's returns the scheduler's own last value). A second copy (say
 // in the options struct) would go stale after set_lr or a scheduler step.
 namespace {
 
@@ -566,6 +567,10 @@ void check_one_home(const char* kind) {
   sched.step();
   check_lr_everywhere(opt, 0.025);
   CHECK(sched.get_last_lr() == 0.025);
+  opt.set_lr(0.3);  // by hand: the optimizer's lr changes, the scheduler's last value does not
+  check_lr_everywhere(opt, 0.3);
+  CHECK(sched.get_last_lr() == 0.025);
+  opt.set_lr(0.025);
 
   // The state_dict round trip restores the lr into its one home, in memory and through a file.
   nn::StateDict saved;
