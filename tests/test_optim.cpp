@@ -530,8 +530,8 @@ TEST_CASE("LambdaLR and scheduler state") {
 // ---- the learning rate has one home -------------------------------------------------------------
 // Optimizer::lr_ is the only place the learning rate is kept: lr(), options().lr and the
 // state_dict entry "lr" read it, step() uses it, and a scheduler sets it (its get_last_lr() is
-// computed from its step count, as PyTorch's returns the scheduler's own last value). A second copy (say
-// in the options struct) would go stale after set_lr or a scheduler step.
+// computed from its step count, as PyTorch's returns the scheduler's own last value). A second
+// copy (say in the options struct) would go stale after set_lr or a scheduler step.
 namespace {
 
 template <class Opt>
