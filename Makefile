@@ -6,11 +6,12 @@
 #   make deps     install missing Debian packages
 #   make debug    an ASan/UBSan debug build in build-debug/ and its tests (without the lessons,
 #                 whose training runs would take minutes each unoptimised)
+#   make format-check  every C++/CUDA source is clang-formatted (CI runs it; `make format` fixes)
 BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 
-.PHONY: all build deps test lessons bench debug format clean
+.PHONY: all build deps test lessons bench debug format format-check clean
 
 all: build
 
@@ -43,6 +44,9 @@ debug:
 
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.h' '*.cu' '*.cuh')
+
+format-check:
+	clang-format --dry-run --Werror $$(git ls-files '*.cpp' '*.h' '*.cu' '*.cuh')
 
 clean:
 	rm -rf $(BUILD) build-debug

@@ -69,7 +69,8 @@ GradcheckResult gradcheck(const GradFn& fn, const std::vector<Tensor>& inputs, d
   Generator gen(12345);
   Tensor w = Tensor::randn(out.shape(), out.options(), &gen);
   std::vector<double> wv = w.to_vector<double>();
-  MMGRAD_CHECK(out.requires_grad(), "gradcheck: the output does not depend on any input that "
+  MMGRAD_CHECK(out.requires_grad(),
+               "gradcheck: the output does not depend on any input that "
                "requires grad");
   out.backward(w);
 
@@ -78,8 +79,9 @@ GradcheckResult gradcheck(const GradFn& fn, const std::vector<Tensor>& inputs, d
     if (!inputs[i].requires_grad()) continue;
     const Tensor& x = leaves[i];
     Tensor g = x.grad();
-    std::vector<double> analytic =
-        g.defined() ? g.to_vector<double>() : std::vector<double>(static_cast<size_t>(x.numel()), 0.0);
+    std::vector<double> analytic = g.defined()
+                                       ? g.to_vector<double>()
+                                       : std::vector<double>(static_cast<size_t>(x.numel()), 0.0);
     for (int64_t j = 0; j < x.numel(); ++j) {
       double orig = read_element(x, j);
       write_element(x, j, orig + eps);
@@ -114,8 +116,8 @@ GradcheckResult gradcheck(const GradFn& fn, const std::vector<Tensor>& inputs, d
   } else {
     os << "gradcheck " << (r.ok ? "passed" : "FAILED") << ": " << r.elements_checked
        << " elements, worst error " << r.max_error << " at input " << r.worst_input << " index "
-       << multi_index(leaves[r.worst_input].shape(), r.worst_index)
-       << " (analytic " << r.worst_analytic << ", numeric " << r.worst_numeric << ")";
+       << multi_index(leaves[r.worst_input].shape(), r.worst_index) << " (analytic "
+       << r.worst_analytic << ", numeric " << r.worst_numeric << ")";
   }
   r.report = os.str();
   return r;

@@ -38,7 +38,7 @@ std::string cat_str(const Args&... args) {
 }  // namespace mmgrad
 
 // MMGRAD_CHECK(cond, "op: ", "message parts", ...): throws mmgrad::Error unless cond holds.
-#define MMGRAD_CHECK(cond, ...)                                    \
-  do {                                                             \
-    if (!(cond)) ::mmgrad::fail(::mmgrad::cat_str(__VA_ARGS__));   \
+#define MMGRAD_CHECK(cond, ...)                                  \
+  do {                                                           \
+    if (!(cond)) ::mmgrad::fail(::mmgrad::cat_str(__VA_ARGS__)); \
   } while (0)

@@ -30,8 +30,8 @@ void check_dtype(const char* op, const Tensor& t, DType want, const char* arg) {
 
 void check_dim(const char* op, const Tensor& t, int want, const char* arg) {
   check_defined(op, t, arg);
-  MMGRAD_CHECK(t.dim() == want, op, ": expected '", arg, "' with ", want,
-               " dimensions, got shape ", t.shape().str());
+  MMGRAD_CHECK(t.dim() == want, op, ": expected '", arg, "' with ", want, " dimensions, got shape ",
+               t.shape().str());
 }
 
 Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b) {

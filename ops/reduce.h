@@ -6,7 +6,8 @@
 
 namespace mmgrad {
 
-// ---- differentiable ------------------------------------------------------------------------------
+// ---- differentiable
+// ------------------------------------------------------------------------------
 Tensor sum(const Tensor& x);
 Tensor sum(const Tensor& x, const Shape& dims, bool keepdim = false);
 Tensor mean(const Tensor& x);

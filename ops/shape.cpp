@@ -54,8 +54,8 @@ bool view_strides(const Shape& old_shape, const Shape& old_strides, const Shape&
   int64_t tensor_numel = 1, view_numel = 1;
   for (int d = old_shape.size() - 1; d >= 0; --d) {
     tensor_numel *= old_shape[d];
-    bool boundary = d == 0 || (old_shape[d - 1] != 1 &&
-                               old_strides[d - 1] != tensor_numel * chunk_base_stride);
+    bool boundary =
+        d == 0 || (old_shape[d - 1] != 1 && old_strides[d - 1] != tensor_numel * chunk_base_stride);
     if (boundary) {
       while (view_d >= 0 && (view_numel < tensor_numel || shape[view_d] == 1)) {
         (*out)[view_d] = view_numel * chunk_base_stride;
@@ -198,8 +198,8 @@ Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
   int64_t n = x.size(d);
   if (start < 0) start += n;
   MMGRAD_CHECK(start >= 0 && length >= 0 && start + length <= n, "narrow: range [", start, ", ",
-               start + length, ") is out of bounds for dimension ", d, " of size ", n,
-               " (shape ", x.shape().str(), ")");
+               start + length, ") is out of bounds for dimension ", d, " of size ", n, " (shape ",
+               x.shape().str(), ")");
   return slice(x, d, start, start + length, 1);
 }
 
@@ -208,8 +208,8 @@ Tensor select(const Tensor& x, int64_t dim, int64_t index) {
   MMGRAD_CHECK(x.dim() > 0, "select: cannot index a 0-d tensor");
   int d = wrap_dim(dim, x.dim(), "select");
   int64_t n = x.size(d);
-  MMGRAD_CHECK(index >= -n && index < n, "select: index ", index,
-               " is out of range for dimension ", d, " of size ", n, " (shape ", x.shape().str(), ")");
+  MMGRAD_CHECK(index >= -n && index < n, "select: index ", index, " is out of range for dimension ",
+               d, " of size ", n, " (shape ", x.shape().str(), ")");
   if (index < 0) index += n;
   Shape shape = x.shape(), strides = x.strides();
   shape.erase(d);
@@ -232,8 +232,8 @@ struct ExpandBackward : Node {
 
 Tensor expand(const Tensor& x, const Shape& shape) {
   check_defined("expand", x);
-  MMGRAD_CHECK(shape.size() >= x.dim(), "expand: target ", shape.str(), " has fewer dimensions than ",
-               x.shape().str());
+  MMGRAD_CHECK(shape.size() >= x.dim(), "expand: target ", shape.str(),
+               " has fewer dimensions than ", x.shape().str());
   int lead = shape.size() - x.dim();
   Shape out_shape, strides;
   for (int i = 0; i < shape.size(); ++i) {
@@ -251,7 +251,8 @@ Tensor expand(const Tensor& x, const Shape& shape) {
     MMGRAD_CHECK(want >= 0, "expand: invalid size ", shape[i], " in target ", shape.str(),
                  " (sizes are >= 0, or -1 to keep a dimension)");
     MMGRAD_CHECK(want == have || have == 1, "expand: cannot expand ", x.shape().str(), " to ",
-                 shape.str(), " (dimension ", i, ": ", have, " -> ", want, "; only size-1 dims expand)");
+                 shape.str(), " (dimension ", i, ": ", have, " -> ", want,
+                 "; only size-1 dims expand)");
     out_shape.push_back(want);
     strides.push_back(want == have ? x.stride(j) : 0);
   }
@@ -261,7 +262,8 @@ Tensor expand(const Tensor& x, const Shape& shape) {
   return out;
 }
 
-// ---- squeeze / unsqueeze: views whose backward is a reshape --------------------------------------
+// ---- squeeze / unsqueeze: views whose backward is a reshape
+// --------------------------------------
 Tensor squeeze(const Tensor& x) {
   check_defined("squeeze", x);
   Shape s;
@@ -306,7 +308,9 @@ Tensor Tensor::t() const {
   return mmgrad::transpose(*this, 0, dim() == 2 ? 1 : 0);
 }
 Tensor Tensor::permute(const Shape& d) const { return mmgrad::permute(*this, d); }
-Tensor Tensor::narrow(int64_t d, int64_t s, int64_t l) const { return mmgrad::narrow(*this, d, s, l); }
+Tensor Tensor::narrow(int64_t d, int64_t s, int64_t l) const {
+  return mmgrad::narrow(*this, d, s, l);
+}
 Tensor Tensor::slice(int64_t d, int64_t s, int64_t e, int64_t st) const {
   return mmgrad::slice(*this, d, s, e, st);
 }

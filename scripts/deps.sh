@@ -2,9 +2,14 @@
 # Installs what mmgrad needs on a Debian machine, and nothing when it is already there.
 #   scripts/deps.sh          install missing packages (apt-get, with sudo when not root)
 #   scripts/deps.sh --check  only report what is missing (exit 1 if anything is)
+#   scripts/deps.sh --ci     also clang-format (CI's formatting check, `make format-check`)
 set -euo pipefail
 
 packages=(cmake g++ make libeigen3-dev doctest-dev libstb-dev zlib1g-dev dataset-fashion-mnist)
+if [[ "${1:-}" == "--ci" ]]; then
+  packages+=(clang-format)
+  shift
+fi
 optional=(graphviz)  # `dot`, to render autograd graphs as SVG
 
 missing=()

@@ -41,16 +41,15 @@ DType Tensor::dtype() const { return checked(impl_).dtype; }
 Device Tensor::device() const { return checked(impl_).storage->device(); }
 const std::shared_ptr<Storage>& Tensor::storage() const { return checked(impl_).storage; }
 
-int64_t Tensor::size(int64_t dim) const {
-  return shape()[wrap_dim(dim, this->dim(), "size")];
-}
+int64_t Tensor::size(int64_t dim) const { return shape()[wrap_dim(dim, this->dim(), "size")]; }
 int64_t Tensor::stride(int64_t dim) const {
   return strides()[wrap_dim(dim, this->dim(), "stride")];
 }
 
 bool Tensor::is_contiguous() const {
   const TensorImpl& t = checked(impl_);
-  if (t.shape.numel() == 0) return true;  // no elements: any strides describe the same (empty) layout
+  if (t.shape.numel() == 0)
+    return true;  // no elements: any strides describe the same (empty) layout
   int64_t s = 1;
   for (int i = t.shape.size() - 1; i >= 0; --i) {
     if (t.shape[i] != 1 && t.strides[i] != s) return false;
@@ -61,7 +60,8 @@ bool Tensor::is_contiguous() const {
 
 void* Tensor::raw_data() const {
   const TensorImpl& t = checked(impl_);
-  return static_cast<char*>(t.storage->data()) + t.offset * static_cast<int64_t>(dtype_size(t.dtype));
+  return static_cast<char*>(t.storage->data()) +
+         t.offset * static_cast<int64_t>(dtype_size(t.dtype));
 }
 
 Strided Tensor::desc() const {
@@ -124,8 +124,8 @@ void Tensor::set_data(const Tensor& src) {
                "set_data: a tensor that requires grad needs floating-point data, got ",
                describe(src));
   if (impl_ == src.impl_) return;
-  if (t.grad.defined() && (src.shape() != t.shape || src.dtype() != t.dtype ||
-                           src.device() != t.storage->device()))
+  if (t.grad.defined() &&
+      (src.shape() != t.shape || src.dtype() != t.dtype || src.device() != t.storage->device()))
     t.grad = Tensor();
   const TensorImpl& s = *src.impl_;
   t.storage = s.storage;
@@ -159,8 +159,8 @@ Tensor Tensor::empty(const Shape& shape, TensorOptions opts) {
   int64_t nbytes = static_cast<int64_t>(dtype_size(opts.dtype_));
   for (int64_t d : shape) {
     MMGRAD_CHECK(d >= 0, "empty: negative dimension in shape ", shape.str());
-    MMGRAD_CHECK(!__builtin_mul_overflow(nbytes, d, &nbytes), "empty: shape ", shape.str(),
-                 " of ", dtype_name(opts.dtype_), " is too large to allocate");
+    MMGRAD_CHECK(!__builtin_mul_overflow(nbytes, d, &nbytes), "empty: shape ", shape.str(), " of ",
+                 dtype_name(opts.dtype_), " is too large to allocate");
   }
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = std::make_shared<Storage>(static_cast<size_t>(nbytes), opts.device_);
@@ -188,7 +188,9 @@ Tensor Tensor::zeros(const Shape& shape, TensorOptions opts) { return full(shape
 Tensor Tensor::ones(const Shape& shape, TensorOptions opts) { return full(shape, 1.0, opts); }
 Tensor Tensor::scalar(double value, TensorOptions opts) { return full(Shape{}, value, opts); }
 
-Tensor Tensor::arange(int64_t end, TensorOptions opts) { return arange(0.0, double(end), 1.0, opts); }
+Tensor Tensor::arange(int64_t end, TensorOptions opts) {
+  return arange(0.0, double(end), 1.0, opts);
+}
 
 Tensor Tensor::arange(double start, double end, double step, TensorOptions opts) {
   MMGRAD_CHECK(step != 0.0, "arange: step must be nonzero");
@@ -300,12 +302,14 @@ void to_host(const Tensor& t, void* out, DType out_dtype) {
     Tensor dense = Tensor::empty(t.shape(), TensorOptions(t.dtype()).device(t.device()));
     if (t.numel() > 0) backend(t.device()).copy(t.desc(), dense.desc());
     src = Tensor::empty(t.shape(), TensorOptions(t.dtype()));
-    backend(t.device()).copy_to_host(src.raw_data(), dense.raw_data(),
-                                     static_cast<size_t>(t.numel()) * t.element_size());
+    backend(t.device())
+        .copy_to_host(src.raw_data(), dense.raw_data(),
+                      static_cast<size_t>(t.numel()) * t.element_size());
   }
-  Tensor host = Tensor::from_storage(
-      std::make_shared<Storage>(static_cast<size_t>(t.numel()) * dtype_size(out_dtype), Device::CPU),
-      t.shape(), contiguous_strides(t.shape()), 0, out_dtype);
+  Tensor host =
+      Tensor::from_storage(std::make_shared<Storage>(
+                               static_cast<size_t>(t.numel()) * dtype_size(out_dtype), Device::CPU),
+                           t.shape(), contiguous_strides(t.shape()), 0, out_dtype);
   if (t.numel() > 0) backend(Device::CPU).copy(src.desc(), host.desc());
   if (t.numel() > 0)
     std::memcpy(out, host.raw_data(), static_cast<size_t>(t.numel()) * dtype_size(out_dtype));

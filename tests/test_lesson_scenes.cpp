@@ -80,7 +80,7 @@ TEST_CASE("scenes: the attributes are spread and the caption matches the drawn p
       // Named in shape order, and the relation agrees with the centres.
       CHECK(s.objects[0].shape < s.objects[1].shape);
       const double dx = s.objects[0].cx - s.objects[1].cx, dy = s.objects[0].cy - s.objects[1].cy;
-      const bool agrees[4] = {dy < 0, dy > 0, dx < 0, dx > 0};  // above, below, left, right
+      const bool agrees[4] = {dy<0, dy> 0, dx<0, dx> 0};  // above, below, left, right
       CHECK(agrees[s.relation]);
     } else {
       const sc::Object& ob = s.objects[0];

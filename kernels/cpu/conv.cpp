@@ -237,8 +237,8 @@ void CpuBackend::max_pool2d_forward(DType dtype, const void* xv, void* yv, int64
   });
 }
 
-void CpuBackend::max_pool2d_backward(DType dtype, const void* gyv, const int64_t* argmax,
-                                     void* gxv, const Conv2dGeom& g) {
+void CpuBackend::max_pool2d_backward(DType dtype, const void* gyv, const int64_t* argmax, void* gxv,
+                                     const Conv2dGeom& g) {
   dispatch_floating(dtype, "max_pool2d_backward", [&](auto t) {
     using T = decltype(t);
     const T* gy = static_cast<const T*>(gyv);
@@ -310,9 +310,11 @@ void CpuBackend::adaptive_avg_pool2d_forward(DType dtype, const void* xv, void* 
       for (int64_t p = b; p < e; ++p) {
         const T* xc = x + p * g.H * g.W;
         for (int64_t oh = 0; oh < g.OH; ++oh) {
-          int64_t h0 = index::adaptive_start(oh, g.H, g.OH), h1 = index::adaptive_end(oh, g.H, g.OH);
+          int64_t h0 = index::adaptive_start(oh, g.H, g.OH),
+                  h1 = index::adaptive_end(oh, g.H, g.OH);
           for (int64_t ow = 0; ow < g.OW; ++ow) {
-            int64_t w0 = index::adaptive_start(ow, g.W, g.OW), w1 = index::adaptive_end(ow, g.W, g.OW);
+            int64_t w0 = index::adaptive_start(ow, g.W, g.OW),
+                    w1 = index::adaptive_end(ow, g.W, g.OW);
             T s = 0;
             for (int64_t h = h0; h < h1; ++h)
               for (int64_t w = w0; w < w1; ++w) s += xc[h * g.W + w];
@@ -334,9 +336,11 @@ void CpuBackend::adaptive_avg_pool2d_backward(DType dtype, const void* gyv, void
       for (int64_t p = b; p < e; ++p) {
         T* gxc = gx + p * g.H * g.W;
         for (int64_t oh = 0; oh < g.OH; ++oh) {
-          int64_t h0 = index::adaptive_start(oh, g.H, g.OH), h1 = index::adaptive_end(oh, g.H, g.OH);
+          int64_t h0 = index::adaptive_start(oh, g.H, g.OH),
+                  h1 = index::adaptive_end(oh, g.H, g.OH);
           for (int64_t ow = 0; ow < g.OW; ++ow) {
-            int64_t w0 = index::adaptive_start(ow, g.W, g.OW), w1 = index::adaptive_end(ow, g.W, g.OW);
+            int64_t w0 = index::adaptive_start(ow, g.W, g.OW),
+                    w1 = index::adaptive_end(ow, g.W, g.OW);
             T v = gy[(p * g.OH + oh) * g.OW + ow] / static_cast<T>((h1 - h0) * (w1 - w0));
             for (int64_t h = h0; h < h1; ++h)
               for (int64_t w = w0; w < w1; ++w) gxc[h * g.W + w] += v;

@@ -47,8 +47,8 @@ void CpuBackend::index_add(DType dtype, const void* src, const int64_t* idx, voi
   });
 }
 
-void CpuBackend::gather(DType dtype, const void* src, const int64_t* idx, void* out,
-                        int64_t outer, int64_t src_dim, int64_t idx_dim, int64_t inner) {
+void CpuBackend::gather(DType dtype, const void* src, const int64_t* idx, void* out, int64_t outer,
+                        int64_t src_dim, int64_t idx_dim, int64_t inner) {
   dispatch_all(dtype, [&](auto t) {
     using T = decltype(t);
     const T* s = static_cast<const T*>(src);
@@ -88,36 +88,37 @@ void CpuBackend::sort_rows(DType dtype, const void* in, void* values, int64_t* i
     using T = decltype(t);
     const T* x = static_cast<const T*>(in);
     T* v = static_cast<T*>(values);
-    parallel_for(rows, std::max<int64_t>(1, 4096 / std::max<int64_t>(n, 1)), [&](int64_t b, int64_t e) {
-      std::vector<int64_t> order(static_cast<size_t>(n));
-      for (int64_t r = b; r < e; ++r) {
-        const T* row = x + r * n;
-        std::iota(order.begin(), order.end(), 0);
-        // Stable, so equal values keep their original order (deterministic indices). NaN
-        // sorts as larger than every number (PyTorch's order); plain < on NaN would break the
-        // strict weak ordering the std algorithms rely on.
-        auto cmp = [&](int64_t i, int64_t j) {
-          const T a = row[i], b = row[j];
-          if constexpr (std::is_floating_point_v<T>) {
-            if (std::isnan(a) || std::isnan(b))
-              return descending ? (std::isnan(a) && !std::isnan(b))
-                                : (!std::isnan(a) && std::isnan(b));
+    parallel_for(
+        rows, std::max<int64_t>(1, 4096 / std::max<int64_t>(n, 1)), [&](int64_t b, int64_t e) {
+          std::vector<int64_t> order(static_cast<size_t>(n));
+          for (int64_t r = b; r < e; ++r) {
+            const T* row = x + r * n;
+            std::iota(order.begin(), order.end(), 0);
+            // Stable, so equal values keep their original order (deterministic indices). NaN
+            // sorts as larger than every number (PyTorch's order); plain < on NaN would break the
+            // strict weak ordering the std algorithms rely on.
+            auto cmp = [&](int64_t i, int64_t j) {
+              const T a = row[i], b = row[j];
+              if constexpr (std::is_floating_point_v<T>) {
+                if (std::isnan(a) || std::isnan(b))
+                  return descending ? (std::isnan(a) && !std::isnan(b))
+                                    : (!std::isnan(a) && std::isnan(b));
+              }
+              return descending ? a > b : a < b;
+            };
+            if (k < n) {
+              std::partial_sort(
+                  order.begin(), order.begin() + k, order.end(),
+                  [&](int64_t i, int64_t j) { return cmp(i, j) || (!cmp(j, i) && i < j); });
+            } else {
+              std::stable_sort(order.begin(), order.end(), cmp);
+            }
+            for (int64_t i = 0; i < k; ++i) {
+              v[r * k + i] = row[order[i]];
+              indices[r * k + i] = order[i];
+            }
           }
-          return descending ? a > b : a < b;
-        };
-        if (k < n) {
-          std::partial_sort(order.begin(), order.begin() + k, order.end(), [&](int64_t i, int64_t j) {
-            return cmp(i, j) || (!cmp(j, i) && i < j);
-          });
-        } else {
-          std::stable_sort(order.begin(), order.end(), cmp);
-        }
-        for (int64_t i = 0; i < k; ++i) {
-          v[r * k + i] = row[order[i]];
-          indices[r * k + i] = order[i];
-        }
-      }
-    });
+        });
   });
 }
 

@@ -26,7 +26,7 @@ void parallel_for(int64_t n, int64_t grain, F&& fn) {
     fn(int64_t{0}, n);
     return;
   }
-#pragma omp parallel num_threads(static_cast<int>(chunks))
+#pragma omp parallel num_threads(static_cast <int>(chunks))
   {
     int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
     int64_t begin = n * t / nt, end = n * (t + 1) / nt;

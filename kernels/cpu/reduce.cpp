@@ -83,8 +83,7 @@ void reduce_typed(ReduceOp op, const Strided& in, const Strided& out) {
   }
 
   // Fast path 2: kept elements innermost and contiguous in input and output (e.g. column sums).
-  if (op == ReduceOp::Sum && K.n >= 1 && K.in_stride[K.n - 1] == 1 &&
-      K.out_stride[K.n - 1] == 1) {
+  if (op == ReduceOp::Sum && K.n >= 1 && K.in_stride[K.n - 1] == 1 && K.out_stride[K.n - 1] == 1) {
     const int64_t inner = K.shape[K.n - 1];
     int64_t outer_k = nK / inner;
     Dims KO = K;  // the kept dims other than the innermost
@@ -223,10 +222,14 @@ void reduce_typed(ReduceOp op, const Strided& in, const Strided& out) {
 
 void CpuBackend::reduce(ReduceOp op, const Strided& in, const Strided& out) {
   switch (in.dtype) {
-    case DType::Float32: return reduce_typed<float>(op, in, out);
-    case DType::Float64: return reduce_typed<double>(op, in, out);
-    case DType::Int64: return reduce_typed<int64_t>(op, in, out);
-    case DType::Bool: fail("reduce: convert bool tensors to int64 or float first");
+    case DType::Float32:
+      return reduce_typed<float>(op, in, out);
+    case DType::Float64:
+      return reduce_typed<double>(op, in, out);
+    case DType::Int64:
+      return reduce_typed<int64_t>(op, in, out);
+    case DType::Bool:
+      fail("reduce: convert bool tensors to int64 or float first");
   }
 }
 
