@@ -328,7 +328,7 @@ double bench_cnn_step_ms() {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int run(int argc, char** argv) {
   std::string only, op;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -427,4 +427,14 @@ int main(int argc, char** argv) {
     std::printf("| add forward + backward, 1-element tensors | %.2f |\n", bench_tiny_op_us());
   }
   return 0;
+}
+
+// An op that rejects its benchmark inputs (or any other error) is reported, not a crash.
+int main(int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_all: %s\n", e.what());
+    return 1;
+  }
 }

@@ -82,10 +82,20 @@ using MapF = Eigen::Map<ArrF>;
 using CMapF = Eigen::Map<const ArrF>;
 constexpr int64_t kVecChunk = 256;
 
+// The same bits wherever an element sits. Eigen evaluates an array expression with its vectorised
+// formula on whole, aligned packets (16 floats with AVX-512) and with the scalar formula on the
+// unaligned head and the leftover tail; the two round differently (exp differs in the last bit
+// for ~1 value in 10). Which elements land in the head or the tail depends on the memory address
+// and on where a thread's block starts, so the same input could give different bits on 1 and 3
+// threads. So f only ever sees 64-byte-aligned runs whose length is a whole number of packets:
+// a run that is already so is used in place; any other is gathered into an aligned buffer, padded
+// with zeros to whole packets (the padding is computed and thrown away), and scattered back.
+constexpr int64_t kPacketFloats = 16;  // AVX-512; a multiple of every narrower packet
+
+inline bool packet_aligned(const void* p) { return reinterpret_cast<uintptr_t>(p) % 64 == 0; }
+
 // Calls f(m, out, in) on chunks of at most kVecChunk elements, out and in[1..N-1] pointing at
-// m contiguous floats. Unit-stride runs are used in place; strided or broadcast ones are
-// gathered into (and the output scattered from) a small buffer, so the same arithmetic, and so
-// the same bits, come out whatever the layout.
+// m contiguous, 64-byte-aligned floats, m a multiple of kPacketFloats (see above).
 template <int N, class F>
 void map_float_chunks(const Strided* ops[N], F f) {
   StridedLoop<N> loop(ops);
@@ -93,20 +103,27 @@ void map_float_chunks(const Strided* ops[N], F f) {
     alignas(64) float buf[N][kVecChunk];
     for (int64_t start = 0; start < n; start += kVecChunk) {
       const int64_t m = std::min(kVecChunk, n - start);
+      const int64_t padded = (m + kPacketFloats - 1) / kPacketFloats * kPacketFloats;
       const float* in[N] = {};
+      float* dst = reinterpret_cast<float*>(p[0]) + start * s[0];
+      bool in_place = m == padded && s[0] == 1 && packet_aligned(dst);
       for (int k = 1; k < N; ++k) {
         const float* src = reinterpret_cast<const float*>(p[k]) + start * s[k];
-        if (s[k] == 1) {
-          in[k] = src;
-        } else {
-          for (int64_t i = 0; i < m; ++i) buf[k][i] = src[i * s[k]];
-          in[k] = buf[k];
-        }
+        in_place = in_place && s[k] == 1 && packet_aligned(src);
+        in[k] = src;
       }
-      float* dst = reinterpret_cast<float*>(p[0]) + start * s[0];
-      f(m, s[0] == 1 ? dst : buf[0], in);
-      if (s[0] != 1)
-        for (int64_t i = 0; i < m; ++i) dst[i * s[0]] = buf[0][i];
+      if (in_place) {
+        f(m, dst, in);
+        continue;
+      }
+      for (int k = 1; k < N; ++k) {
+        const float* src = in[k];
+        for (int64_t i = 0; i < m; ++i) buf[k][i] = src[i * s[k]];
+        std::fill(buf[k] + m, buf[k] + padded, 0.0f);
+        in[k] = buf[k];
+      }
+      f(padded, buf[0], in);
+      for (int64_t i = 0; i < m; ++i) dst[i * s[0]] = buf[0][i];
     }
   });
 }

@@ -4,8 +4,8 @@
 // lda; its transpose (stored K x M) is the same memory read as a ColMajor map. So every
 // combination of transposed operands is a zero-copy Eigen expression, and
 // C.noalias() = A * B runs Eigen's blocked, vectorised kernel directly into the output buffer.
-// Batches of small matrices run in parallel over the batch (Eigen then stays single-threaded
-// inside, since it does not nest OpenMP regions); large matrices let Eigen use every thread.
+// Threads split the work into tiles of C fixed by the problem size (below), so the result is the
+// same on any thread count.
 #include <Eigen/Core>
 
 #include "kernels/cpu/cpu_backend.h"
@@ -40,12 +40,15 @@ void gemm_one(const MA& a, const MB& b, OutMap<T>& c, T alpha, T beta) {
   }
 }
 
+// Rows [i0, i0 + m) and columns [j0, j0 + n) of C for matrix bi of the batch: the rows of A
+// and the columns of B they need, as zero-copy maps (a transposed operand's block starts at the
+// same element, read column-major).
 template <class T>
-void gemm_batch(const GemmArgs& g, int64_t bi) {
-  const T* A = static_cast<const T*>(g.A) + bi * g.stride_a;
-  const T* B = static_cast<const T*>(g.B) + bi * g.stride_b;
-  T* C = static_cast<T*>(g.C) + bi * g.stride_c;
-  OutMap<T> c(C, g.M, g.N, Eigen::OuterStride<>(g.ldc));
+void gemm_tile(const GemmArgs& g, int64_t bi, int64_t i0, int64_t m, int64_t j0, int64_t n) {
+  const T* A = static_cast<const T*>(g.A) + bi * g.stride_a + (g.trans_a ? i0 : i0 * g.lda);
+  const T* B = static_cast<const T*>(g.B) + bi * g.stride_b + (g.trans_b ? j0 * g.ldb : j0);
+  T* C = static_cast<T*>(g.C) + bi * g.stride_c + i0 * g.ldc + j0;
+  OutMap<T> c(C, m, n, Eigen::OuterStride<>(g.ldc));
   const T alpha = static_cast<T>(g.alpha), beta = static_cast<T>(g.beta);
   if (g.K == 0) {  // empty inner dimension: C = beta * C
     if (beta == T(0))
@@ -55,48 +58,89 @@ void gemm_batch(const GemmArgs& g, int64_t bi) {
     return;
   }
   if (!g.trans_a && !g.trans_b)
-    gemm_one<T>(RowMap<T>(A, g.M, g.K, Eigen::OuterStride<>(g.lda)),
-                RowMap<T>(B, g.K, g.N, Eigen::OuterStride<>(g.ldb)), c, alpha, beta);
+    gemm_one<T>(RowMap<T>(A, m, g.K, Eigen::OuterStride<>(g.lda)),
+                RowMap<T>(B, g.K, n, Eigen::OuterStride<>(g.ldb)), c, alpha, beta);
   else if (g.trans_a && !g.trans_b)
-    gemm_one<T>(ColMap<T>(A, g.M, g.K, Eigen::OuterStride<>(g.lda)),
-                RowMap<T>(B, g.K, g.N, Eigen::OuterStride<>(g.ldb)), c, alpha, beta);
+    gemm_one<T>(ColMap<T>(A, m, g.K, Eigen::OuterStride<>(g.lda)),
+                RowMap<T>(B, g.K, n, Eigen::OuterStride<>(g.ldb)), c, alpha, beta);
   else if (!g.trans_a && g.trans_b)
-    gemm_one<T>(RowMap<T>(A, g.M, g.K, Eigen::OuterStride<>(g.lda)),
-                ColMap<T>(B, g.K, g.N, Eigen::OuterStride<>(g.ldb)), c, alpha, beta);
+    gemm_one<T>(RowMap<T>(A, m, g.K, Eigen::OuterStride<>(g.lda)),
+                ColMap<T>(B, g.K, n, Eigen::OuterStride<>(g.ldb)), c, alpha, beta);
   else
-    gemm_one<T>(ColMap<T>(A, g.M, g.K, Eigen::OuterStride<>(g.lda)),
-                ColMap<T>(B, g.K, g.N, Eigen::OuterStride<>(g.ldb)), c, alpha, beta);
+    gemm_one<T>(ColMap<T>(A, m, g.K, Eigen::OuterStride<>(g.lda)),
+                ColMap<T>(B, g.K, n, Eigen::OuterStride<>(g.ldb)), c, alpha, beta);
 }
+
+// Results independent of the thread count.
+//
+// A sum of floats depends on its order, so a GEMM gives the same bits on 1 and 4 threads only if
+// every element's k-sum is done in the same order whatever the team size. Eigen's own threading
+// does not promise that: with several threads it re-derives its cache blocking (the depth kc of
+// each partial sum) from the team size. So Eigen always runs single-threaded here, and we split
+// the work ourselves into tiles of C whose sizes come from the problem (M, N, K) alone; each tile
+// is one single-threaded Eigen product, and the threads only decide who computes which tile. The
+// k-sum of every element is then the same on any number of threads (tested in
+// tests/test_thread_determinism.cpp).
+//
+// Tile sizes: a product below ~2^22 multiply-adds is one tile (splitting it costs more in
+// fork/join than it saves: 64 x 64 x 64 takes 3.9 us on one thread and 11 us on two). Larger ones
+// are cut into kTileM x kTileN blocks of C, big enough that re-packing the operands per tile
+// costs under 1% (each packed element then feeds >= 2 * 128 flops), small enough that a
+// 1024 x 1024 product gives 32 tiles to balance over the threads.
+constexpr int64_t kTileM = 256, kTileN = 128;
+constexpr int64_t kOneTileFlops = int64_t{1} << 22;
+
+struct Tiling {
+  int64_t tm, tn, tiles_m, tiles_n;
+};
+
+Tiling tiling_for(const GemmArgs& g) {
+  const int64_t flops = g.M * g.N * std::max<int64_t>(g.K, 1);
+  const int64_t tm = flops < kOneTileFlops ? g.M : std::min(g.M, kTileM);
+  const int64_t tn = flops < kOneTileFlops ? g.N : std::min(g.N, kTileN);
+  return {tm, tn, tm > 0 ? (g.M + tm - 1) / tm : 0, tn > 0 ? (g.N + tn - 1) / tn : 0};
+}
+
+// Eigen splits a product across threads only when it runs outside a parallel region and
+// omp_get_max_threads() > 1. Inside our parallel_for it already stays serial; when parallel_for
+// runs the tiles on the calling thread, this guard sets the calling thread's team size to 1 for
+// the duration (omp_set_num_threads changes only this thread's setting) and restores it.
+class EigenSerial {
+ public:
+  EigenSerial() : saved_(omp_in_parallel() ? 0 : omp_get_max_threads()) {
+    if (saved_ > 1) omp_set_num_threads(1);
+  }
+  ~EigenSerial() {
+    if (saved_ > 1) omp_set_num_threads(saved_);
+  }
+  EigenSerial(const EigenSerial&) = delete;
+  EigenSerial& operator=(const EigenSerial&) = delete;
+
+ private:
+  int saved_;
+};
 
 }  // namespace
 
 void CpuBackend::gemm(const GemmArgs& g) {
   dispatch_floating(g.dtype, "matmul", [&](auto t) {
     using T = decltype(t);
-    const int64_t flops_per = g.M * g.N * std::max<int64_t>(g.K, 1);
-    // A batch of at least two matrices per thread (e.g. the images of a convolution) runs in
-    // parallel over the batch, one single-threaded GEMM per matrix: letting Eigen split every
-    // one of many mid-sized products across the threads instead costs a fork/join per product,
-    // and those barriers stall badly when the cores are shared (measured on [64 x 288] @
-    // [288 x 196], 128 images, 2 threads on a loaded 2-core machine: 0.15-3 s instead of 0.02 s).
-    const bool many = g.batch >= 2 * static_cast<int64_t>(omp_get_max_threads());
-    // One small product (M N K below ~160^3) runs on one thread: Eigen would split it across
-    // the team, and the fork/join costs more than it saves (64 x 64 x 64 on this machine:
-    // 3.9 us on one thread, 11 us on two). Eigen reads the team size from omp_get_max_threads(),
-    // which omp_set_num_threads sets for this thread only; it is restored right after.
-    if (g.batch == 1 && flops_per < (int64_t{1} << 22) && omp_get_max_threads() > 1) {
-      const int threads = omp_get_max_threads();
-      omp_set_num_threads(1);
-      gemm_batch<T>(g, 0);
-      omp_set_num_threads(threads);
-    } else if (g.batch == 1 || (flops_per >= (int64_t{1} << 21) && !many)) {
-      for (int64_t b = 0; b < g.batch; ++b) gemm_batch<T>(g, b);
-    } else {
-      parallel_for(g.batch, std::max<int64_t>(1, (int64_t{1} << 16) / flops_per),
-                   [&](int64_t b0, int64_t b1) {
-                     for (int64_t b = b0; b < b1; ++b) gemm_batch<T>(g, b);
-                   });
-    }
+    const Tiling tl = tiling_for(g);
+    const int64_t per_matrix = tl.tiles_m * tl.tiles_n, total = g.batch * per_matrix;
+    if (total == 0) return;
+    // Work items are (matrix, tile) pairs; the grain keeps >= ~2^16 multiply-adds per thread.
+    const int64_t flops_per_tile = tl.tm * tl.tn * std::max<int64_t>(g.K, 1);
+    parallel_for(total, std::max<int64_t>(1, (int64_t{1} << 16) / flops_per_tile),
+                 [&](int64_t w0, int64_t w1) {
+                   EigenSerial serial;
+                   for (int64_t w = w0; w < w1; ++w) {
+                     const int64_t b = w / per_matrix, tile = w % per_matrix;
+                     const int64_t i0 = (tile / tl.tiles_n) * tl.tm;
+                     const int64_t j0 = (tile % tl.tiles_n) * tl.tn;
+                     gemm_tile<T>(g, b, i0, std::min(tl.tm, g.M - i0), j0,
+                                  std::min(tl.tn, g.N - j0));
+                   }
+                 });
   });
 }
 

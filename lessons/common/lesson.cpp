@@ -92,7 +92,9 @@ static int other_running_threads() {
 // programs keep the cores busy, a team member is often descheduled and everyone else waits for it
 // at the barrier: on a loaded 2-core machine, 2 threads ran a training step ~20x SLOWER than 1
 // (on an idle one, 2 threads are ~1.4x faster). So use the cores nobody else is running on, at
-// least 1. Returns a note for the learner when that is fewer than all cores.
+// least 1. Returns a note for the learner when that is fewer than all cores. The choice changes
+// only the speed: every kernel sums in an order fixed by the problem size, so the numbers are the
+// same on any thread count (tests/test_thread_determinism.cpp, tests/test_lesson_threads.cpp).
 static std::string choose_threads(Args& a) {
   const int cores = get_num_threads();
   if (a.threads > 0 || std::getenv("OMP_NUM_THREADS")) {
@@ -106,7 +108,8 @@ static std::string choose_threads(Args& a) {
   if (a.threads == cores) return "";
   return cat_str("(the machine is busy: ", others, " other thread", others == 1 ? "" : "s",
                  " running on ", cores, " cores, so ", a.threads, " thread",
-                 a.threads == 1 ? "" : "s", " here; --threads N overrides)");
+                 a.threads == 1 ? "" : "s", " here; --threads N overrides; the results do not ",
+                 "depend on it)");
 }
 
 Args parse_args(int argc, char** argv, const std::string& lesson, const std::string& summary,

@@ -1,0 +1,44 @@
+// Two lessons' quick runs give the same numbers on 1 and 3 threads (the thread count changes only
+// the speed; see tests/test_thread_determinism.cpp for the kernels). Lesson 09 trains a small
+// VLM (GEMMs, attention, layer norm, Adam), lesson 03 a CNN (conv2d forward and backward,
+// pooling): between them they run every parallel CPU kernel a lesson uses.
+#include <doctest/doctest.h>
+
+#include <set>
+#include <string>
+
+#include "lesson_runner.h"
+
+namespace {
+
+// Keys of a result line that are wall-clock timings, not results.
+const std::set<std::string> kTimingKeys = {"seconds",     "train_seconds", "index_seconds",
+                                           "vit_train_s", "cnn_train_s",   "latency_ms"};
+
+void check_same_results(const std::string& lesson) {
+  lesson_test::Run one = lesson_test::run_lesson(lesson, "--quick --threads 1");
+  lesson_test::Run three = lesson_test::run_lesson(lesson, "--quick --threads 3");
+  REQUIRE_MESSAGE(one.status == 0, one.output);
+  REQUIRE_MESSAGE(three.status == 0, three.output);
+  size_t compared = 0;
+  for (const auto& [key, value] : one.result) {
+    if (kTimingKeys.count(key)) continue;
+    REQUIRE_MESSAGE(three.has(key), lesson, ": '", key, "' missing on 3 threads");
+    // The printed values are rounded, so equality here is a necessary check; the kernel-level
+    // suite compares raw bits.
+    CHECK_MESSAGE(three[key] == value, lesson, ": ", key, " = ", value, " on 1 thread but ",
+                  three[key], " on 3");
+    ++compared;
+  }
+  CHECK(compared >= 3);
+}
+
+}  // namespace
+
+TEST_CASE("lesson threads: 09 quick run, same results on 1 and 3 threads") {
+  check_same_results("09_vlm");
+}
+
+TEST_CASE("lesson threads: 03 quick run, same results on 1 and 3 threads") {
+  check_same_results("03_siamese_embeddings");
+}
