@@ -495,6 +495,39 @@ TEST_CASE("empty inputs: layer_norm, normalize and cosine_similarity of an empty
   }
 }
 
+TEST_CASE("empty inputs: batch_norm of an empty batch is empty and keeps the running statistics") {
+  for (DType dt : kFloats) {
+    const std::string dtype = dtype_name(dt);
+    CAPTURE(dtype);
+    for (bool training : {true, false}) {
+      CAPTURE(training);
+      for (Shape s : {Shape{0, 3}, Shape{0, 3, 2, 2}}) {
+        Tensor x = leaf(s, dt), w = leaf({3}, dt, 2), b = leaf({3}, dt, 3);
+        Tensor rm = Tensor::full({3}, 0.5, dt), rv = Tensor::full({3}, 2.0, dt);
+        Tensor y = batch_norm(x, rm, rv, w, b, training);
+        CHECK(y.shape() == s);
+        CHECK(all_equal(rm, 0.5));  // a mean over no values must not reach the buffers
+        CHECK(all_equal(rv, 2.0));
+        backprop(y);
+        check_grad(x);
+        check_grad(w, 0.0);
+        check_grad(b, 0.0);
+      }
+    }
+    // Without running statistics, too.
+    CHECK(batch_norm(Tensor::zeros({0, 3}, dt), {}, {}, {}, {}, true).shape() == Shape{0, 3});
+    // One value per channel is still PyTorch's error in training.
+    CHECK_ERROR(batch_norm(Tensor::zeros({1, 3}, dt), {}, {}, {}, {}, true), "batch_norm",
+                "more than 1 value");
+    nn::BatchNorm2d bn(2);
+    bn.to(dt);
+    bn.train();
+    CHECK(bn(Tensor::zeros({0, 2, 3, 3}, dt)).shape() == Shape{0, 2, 3, 3});
+    CHECK(all_equal(bn.running_mean, 0.0));
+    CHECK(all_equal(bn.running_var, 1.0));
+  }
+}
+
 TEST_CASE("empty inputs: matmul with an empty inner dimension is zeros") {
   for (DType dt : kFloats) {
     const std::string dtype = dtype_name(dt);
