@@ -13,14 +13,15 @@
 namespace mmgrad::nn {
 namespace {
 
-// A batch of embeddings: a defined, floating [N, D] tensor with N, D >= 1.
+// A batch of embeddings: a defined, floating [N, D] tensor with D >= 1. An empty batch (N = 0)
+// is allowed and gives a NaN loss, as every mean over zero elements does (PyTorch's rule).
 void check_embeddings(const char* op, const Tensor& t, const char* arg) {
   MMGRAD_CHECK(t.defined(), op, ": ", arg, " is an undefined tensor");
   MMGRAD_CHECK(t.dim() == 2, op, ": ", arg, " must be a 2-D [N, D] batch of embeddings, got ",
                describe(t));
   MMGRAD_CHECK(t.is_floating_point(), op, ": ", arg, " must be floating point, got ", describe(t));
-  MMGRAD_CHECK(t.size(0) >= 1 && t.size(1) >= 1, op, ": ", arg,
-               " must have at least one row and one column, got ", describe(t));
+  MMGRAD_CHECK(t.size(1) >= 1, op, ": ", arg,
+               " must have at least one column (an embedding of dimension 0), got ", describe(t));
 }
 
 // `other` has the same shape, dtype and device as `ref`.
@@ -135,7 +136,6 @@ Tensor triplet_margin_loss(const Tensor& anchor, const Tensor& positive, const T
                ": anchor must be [N, D] (or [D] for one triplet), got ", describe(anchor));
   MMGRAD_CHECK(anchor.is_floating_point(), op, ": anchor must be floating point, got ",
                describe(anchor));
-  MMGRAD_CHECK(anchor.numel() > 0, op, ": got an empty batch ", describe(anchor));
   check_same_as(op, anchor, "anchor", positive, "positive");
   check_same_as(op, anchor, "anchor", negative, "negative");
   MMGRAD_CHECK(std::isfinite(p) && p > 0.0, op, ": the norm degree p must be > 0, got ", p);

@@ -2,6 +2,8 @@
 // contrastive loss, the cosine pair loss and the triplet margin loss. Each is written with
 // differentiable ops, so its backward comes from autograd and it runs on any device.
 // cross_entropy and mse_loss live in ops/loss.h and are re-exported here.
+// An empty batch (N = 0) gives a NaN loss (a mean over zero elements, PyTorch's rule; Sum gives
+// 0 and None an empty tensor), with gradients of the inputs' shapes (docs/semantics.md).
 #pragma once
 
 #include <cmath>

@@ -71,7 +71,9 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
   // Without running statistics there is nothing else to normalise with: batch statistics are
   // used in eval mode too (PyTorch's rule).
   const bool use_batch_stats = is_training() || !track_running_stats;
-  MMGRAD_CHECK(!use_batch_stats || x.size(0) * x.size(2) * x.size(3) > 1, label(), ": input is ",
+  // (An empty batch is fine: an empty result, running statistics untouched, as in PyTorch.)
+  const int64_t per_channel = x.size(0) * x.size(2) * x.size(3);
+  MMGRAD_CHECK(!use_batch_stats || per_channel > 1 || per_channel == 0, label(), ": input is ",
                describe(x),
                "; batch statistics need more than one value per channel (use eval mode for a "
                "single 1x1 sample)");

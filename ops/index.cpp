@@ -16,6 +16,7 @@
 #include "ops/index.h"
 
 #include <algorithm>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -186,7 +187,9 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
                    "cat: sizes must match except in dimension ", d, ": tensor 0 is ",
                    first.shape().str(), ", tensor ", i, " is ", t.shape().str(), " (dimension ", k,
                    ")");
-    total += t.size(d);
+    MMGRAD_CHECK(!__builtin_add_overflow(total, t.size(d), &total),
+                 "cat: the sizes along dimension ", d,
+                 " add up to more than int64 can hold (at tensor ", i, ", ", t.shape().str(), ")");
   }
   shape[d] = total;
   Tensor out = Tensor::empty(shape, first.options());
@@ -435,7 +438,13 @@ Tensor one_hot(const Tensor& indices, int64_t num_classes, DType dtype) {
     MMGRAD_CHECK(indices.numel() > 0,
                  "one_hot: cannot infer num_classes (-1) from an empty indices tensor");
     std::vector<int64_t> v = indices.to_vector<int64_t>();
-    num_classes = *std::max_element(v.begin(), v.end()) + 1;
+    const int64_t top = *std::max_element(v.begin(), v.end());
+    const int64_t low = *std::min_element(v.begin(), v.end());
+    MMGRAD_CHECK(low >= 0, "one_hot: indices value ", low,
+                 " is negative: class indices must be >= 0");
+    MMGRAD_CHECK(top < std::numeric_limits<int64_t>::max(), "one_hot: indices value ", top,
+                 " is too large to infer num_classes = value + 1");
+    num_classes = top + 1;
   }
   MMGRAD_CHECK(num_classes > 0, "one_hot: num_classes must be positive (or -1 to infer), got ",
                num_classes);

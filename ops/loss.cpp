@@ -70,7 +70,11 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target,
                target.shape().str(), " does not match input ", logits.shape().str(),
                ": expected target ", want_target.str(),
                " (class indices; the input's class dimension is ", logits.dim() == 1 ? 0 : 1, ")");
-  MMGRAD_CHECK(C > 0, "cross_entropy: the input has no classes (shape ", logits.shape().str(), ")");
+  // No classes is allowed only with no rows (an empty batch: [0, 0] logits, as PyTorch allows);
+  // a row with no class to pick has no loss.
+  const int64_t rows_n = want_target.numel();
+  MMGRAD_CHECK(C > 0 || rows_n == 0, "cross_entropy: the input has no classes (shape ",
+               logits.shape().str(), ")");
   Tensor rows;
   if (logits.dim() == 1) {
     rows = logits.reshape({1, C});
@@ -80,7 +84,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target,
     Shape perm{0};
     for (int d = 2; d < logits.dim(); ++d) perm.push_back(d);
     perm.push_back(1);
-    rows = logits.permute(perm).reshape({-1, C});
+    rows = logits.permute(perm).reshape({rows_n, C});  // explicit sizes: -1 is ambiguous if C = 0
   }
   rows = rows.contiguous();
   Tensor t = target.detach().reshape({-1}).contiguous();
@@ -145,9 +149,7 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) 
     case Reduction::Mean:
       break;
   }
-  MMGRAD_CHECK(input.numel() > 0, "mse_loss: mean of an empty input (shape ", input.shape().str(),
-               ")");
-  return mean(sq);
+  return mean(sq);  // of an empty input: NaN, as in PyTorch (0 / 0; see ops/reduce.h)
 }
 
 }  // namespace mmgrad

@@ -22,7 +22,8 @@ struct CrossEntropyOptions {
 // when there are none it returns NaN (0 / 0), as PyTorch does, with a zero gradient.
 Tensor cross_entropy(const Tensor& logits, const Tensor& target,
                      const CrossEntropyOptions& options = {});
-// mean((input - target)^2) (or sum / none); shapes must match exactly.
+// mean((input - target)^2) (or sum / none); shapes must match exactly. Of empty tensors: NaN
+// (mean), 0 (sum) or an empty tensor (none), as in PyTorch.
 Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
 
 // ---- the definition of softmax cross-entropy, in plain float64 loops

@@ -181,7 +181,12 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
 
   const bool use_batch = training || !running_mean.defined();
   Tensor centered, var;
-  if (use_batch) {
+  if (use_batch && x.numel() == 0) {
+    // An empty batch, as in PyTorch: an empty result (weight and bias get zero gradients) and
+    // running statistics left as they are (a mean over no values would write NaN into them).
+    centered = x;
+    var = Tensor::ones(stat_shape, x.options());
+  } else if (use_batch) {
     MMGRAD_CHECK(n > 1 || !training,
                  "batch_norm: expected more than 1 value per channel when "
                  "training, got input ",

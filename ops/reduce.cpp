@@ -2,6 +2,7 @@
 #include "ops/reduce.h"
 
 #include <cmath>
+#include <limits>
 
 #include "ops/common.h"
 #include "ops/elementwise.h"
@@ -90,14 +91,17 @@ Tensor sum(const Tensor& x, const Shape& dims, bool keepdim) {
 
 Tensor sum(const Tensor& x) { return sum(x, Shape{}, false); }
 
-// ---- mean: y = sum / n,  dy/dx = 1/n
-// -------------------------------------------------------------
+// ---- mean: y = sum / n,  dy/dx = 1/n --------------------------------------------------------
+// Over zero elements (n = 0) the mean is 0 / 0 = NaN, as in PyTorch: the output keeps its shape
+// (e.g. mean of a [0, 3] tensor over dim 0 is three NaNs) and the gradient, of the input's empty
+// shape, has no element to carry a value.
 Tensor mean(const Tensor& x, const Shape& dims, bool keepdim) {
   check_floating("mean", x);
   auto mask = reduced_mask("mean", x, dims);
   int64_t n = count_reduced(x, mask);
-  MMGRAD_CHECK(n > 0, "mean: cannot average over zero elements (shape ", x.shape().str(), ")");
-  return mul(sum(x, dims, keepdim), 1.0 / static_cast<double>(n));
+  const double scale =
+      n > 0 ? 1.0 / static_cast<double>(n) : std::numeric_limits<double>::quiet_NaN();
+  return mul(sum(x, dims, keepdim), scale);
 }
 
 Tensor mean(const Tensor& x) { return mean(x, Shape{}, false); }
@@ -152,16 +156,19 @@ Tensor min(const Tensor& x, int64_t dim, bool keepdim) {
 // ---- var: sum((x - mean)^2) / (n - correction) --------------------------------------------------
 // Composed from differentiable ops, so its backward, 2 (x - mean) / (n - correction), comes from
 // theirs (the mean's own gradient term sums to zero).
+// With no degrees of freedom left (n - correction <= 0) the divisor is 0, as in PyTorch (which
+// divides by max(0, n - correction)): the result is 0 / 0 = NaN when every value equals the mean
+// (always so for n = 0 or n = 1) and inf otherwise; the gradient is NaN (or inf) likewise.
+// PyTorch also prints a warning there; mmgrad has no warnings.
 Tensor var(const Tensor& x, const Shape& dims, int64_t correction, bool keepdim) {
   check_floating("var", x);
   MMGRAD_CHECK(correction >= 0, "var: correction must be >= 0, got ", correction);
   auto mask = reduced_mask("var", x, dims);
   int64_t n = count_reduced(x, mask);
-  MMGRAD_CHECK(n - correction > 0, "var: ", n, " element(s) with correction ", correction,
-               " leave no degrees of freedom (shape ", x.shape().str(), ")");
+  const double dof = n > correction ? static_cast<double>(n - correction) : 0.0;
   Tensor centered = sub(x, mean(x, dims, true));
   return mul(sum(mul(centered, centered), dims, keepdim),
-             1.0 / static_cast<double>(n - correction));
+             dof > 0 ? 1.0 / dof : std::numeric_limits<double>::infinity());
 }
 
 Tensor var(const Tensor& x, int64_t correction) { return var(x, Shape{}, correction, false); }
@@ -170,11 +177,20 @@ Tensor var(const Tensor& x, int64_t correction) { return var(x, Shape{}, correct
 // Any finite m gives the same value; the max keeps exp() from overflowing. Where the max is
 // infinite (a row of -inf, e.g. fully masked scores) x - m would be -inf - (-inf) = nan, so m
 // is replaced by 0 there: the row then gives log(0) = -inf (or +inf), as it should.
+// Over an empty dimension there is no max; m = 0 and the empty sum is 0, so the result is
+// log(0) = -inf, as in PyTorch (the identity of log-add-exp).
 Tensor logsumexp(const Tensor& x, int64_t dim, bool keepdim) {
   check_floating("logsumexp", x);
-  wrap_dim(dim, x.dim(), "logsumexp");  // an out-of-range dim names this op, not max
-  Tensor m = max(x.detach(), dim, true);
-  m = where(lt(abs(m), INFINITY), m, 0.0);
+  const int d = wrap_dim(dim, x.dim(), "logsumexp");  // an out-of-range dim names this op
+  Tensor m;
+  if (x.dim() > 0 && x.size(d) == 0) {
+    Shape kept = x.shape();
+    kept[d] = 1;
+    m = Tensor::zeros(kept, x.options());
+  } else {
+    m = max(x.detach(), dim, true);
+    m = where(lt(abs(m), INFINITY), m, 0.0);
+  }
   Tensor out = add(log(sum(exp(sub(x, m)), Shape{dim}, true)), m);
   return keepdim ? out : out.squeeze(dim);
 }

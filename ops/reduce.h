@@ -1,5 +1,8 @@
 // Reductions. `dims` lists the dimensions to reduce (negative counts from the end); an empty
 // list reduces everything. keepdim keeps reduced dimensions with size 1.
+// Over zero elements they follow PyTorch (docs/semantics.md, "Empty inputs"): sum = 0,
+// mean = NaN, var = NaN, logsumexp = -inf; max, min, argmax and argmin throw (no value exists).
+// var with n - correction <= 0 divides by 0 (NaN, or inf when the values differ).
 #pragma once
 
 #include "tensor/tensor.h"

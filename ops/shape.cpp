@@ -4,6 +4,8 @@
 #include "ops/shape.h"
 
 #include <algorithm>
+#include <limits>
+#include <string>
 
 #include "ops/common.h"
 #include "ops/elementwise.h"
@@ -15,27 +17,47 @@ Tensor make_view(const Tensor& x, const Shape& shape, const Shape& strides, int6
   return Tensor::from_storage(x.storage(), shape, strides, offset, x.dtype());
 }
 
-// Replaces one -1 by the size that keeps numel; checks the element count.
+// a * b, or false when it does not fit in int64 (sizes are >= 0).
+bool mul_fits(int64_t a, int64_t b, int64_t* out) { return !__builtin_mul_overflow(a, b, out); }
+
+// The product of the sizes, each counted as at least 1, fits in int64: the condition for the
+// contiguous strides of the shape to exist (a 0 makes numel 0 but not the strides around it).
+void check_sizes_fit(const char* op, const Shape& s, const Shape& asked) {
+  int64_t p = 1;
+  for (int64_t d : s)
+    MMGRAD_CHECK(mul_fits(p, d > 0 ? d : 1, &p), op, ": shape ", asked.str(),
+                 " is too large: the product of its sizes overflows int64");
+}
+
+// Replaces one -1 by the size that keeps numel; checks the element count. The product of the
+// given sizes is overflow-checked: one that wrapped around could match numel by accident.
 Shape infer_shape(const char* op, const Shape& want, int64_t numel, const Shape& from) {
   Shape s = want;
   int infer = -1;
   int64_t known = 1;
+  bool overflow = false, has_zero = false;
   for (int i = 0; i < s.size(); ++i) {
     if (s[i] == -1) {
       MMGRAD_CHECK(infer < 0, op, ": only one dimension can be -1, got ", want.str());
       infer = i;
     } else {
       MMGRAD_CHECK(s[i] >= 0, op, ": invalid size ", s[i], " in shape ", want.str());
-      known *= s[i];
+      has_zero = has_zero || s[i] == 0;
+      overflow = overflow || !mul_fits(known, s[i], &known);
     }
   }
+  if (has_zero) known = 0, overflow = false;  // exactly 0, whatever the partial products did
+  MMGRAD_CHECK(!overflow, op, ": shape ", want.str(), " is invalid for an input of shape ",
+               from.str(), " (", numel, " elements): the product of its sizes overflows int64");
   if (infer >= 0) {
     MMGRAD_CHECK(known != 0 && numel % known == 0, op, ": shape ", want.str(),
                  " is invalid for an input of shape ", from.str(), " (", numel, " elements)");
     s[infer] = numel / known;
+    known = numel;
   }
-  MMGRAD_CHECK(s.numel() == numel, op, ": shape ", want.str(), " is invalid for an input of shape ",
+  MMGRAD_CHECK(known == numel, op, ": shape ", want.str(), " is invalid for an input of shape ",
                from.str(), " (", numel, " elements)");
+  check_sizes_fit(op, s, want);
   return s;
 }
 
@@ -168,6 +190,11 @@ struct SliceBackward : Node {
   }
 };
 
+// Python's slicing rule for a positive step, free of overflow for any int64 start/end/step: a
+// negative bound counts from the end once (start + n cannot overflow: start < 0 <= n), then
+// both bounds clamp into [0, n]. The length, ceil((end - start) / step), is computed as
+// (end - start - 1) / step + 1 so that a huge step (x[0:5:10**18]) gives the one element Python
+// gives rather than overflowing end - start + step - 1.
 Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t step) {
   check_defined("slice", x);
   MMGRAD_CHECK(x.dim() > 0, "slice: cannot slice a 0-d tensor");
@@ -178,9 +205,12 @@ Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t s
   if (end < 0) end += n;
   start = std::clamp<int64_t>(start, 0, n);
   end = std::clamp<int64_t>(end, start, n);
+  const int64_t length = end > start ? (end - start - 1) / step + 1 : 0;
   Shape shape = x.shape(), strides = x.strides();
-  shape[d] = (end - start + step - 1) / step;
-  strides[d] = x.stride(d) * step;
+  shape[d] = length;
+  // With two or more elements step < n, so stride * step stays within the storage's extent;
+  // with one or none the stride is never used (and a huge step would overflow it).
+  strides[d] = length > 1 ? x.stride(d) * step : x.stride(d);
   Tensor out = make_view(x, shape, strides, x.storage_offset() + start * x.stride(d));
   if (auto node = make_node<SliceBackward>(out, {x})) {
     node->dim = d;
@@ -191,15 +221,28 @@ Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t s
   return out;
 }
 
+// PyTorch's rule: start in [-n, n] (a negative start counts from the end), length >= 0 and
+// start + length <= n, checked as length <= n - start so that no sum can overflow. Out of range
+// is an error, never a silently shorter result.
 Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
   check_defined("narrow", x);
   MMGRAD_CHECK(x.dim() > 0, "narrow: cannot narrow a 0-d tensor");
   int d = wrap_dim(dim, x.dim(), "narrow");
   int64_t n = x.size(d);
+  MMGRAD_CHECK(start >= -n && start <= n, "narrow: start ", start,
+               " is out of range for dimension ", d, " of size ", n, " (shape ", x.shape().str(),
+               "; expected ", -n, " <= start <= ", n, ")");
   if (start < 0) start += n;
-  MMGRAD_CHECK(start >= 0 && length >= 0 && start + length <= n, "narrow: range [", start, ", ",
-               start + length, ") is out of bounds for dimension ", d, " of size ", n, " (shape ",
-               x.shape().str(), ")");
+  MMGRAD_CHECK(length >= 0, "narrow: length must be >= 0, got ", length);
+  if (length > n - start) {
+    // The end, printed without computing a sum that could overflow.
+    const std::string end = length <= std::numeric_limits<int64_t>::max() - start
+                                ? std::to_string(start + length)
+                                : cat_str(start, " + ", length);
+    fail(cat_str("narrow: range [", start, ", ", end, ") is out of bounds for dimension ", d,
+                 " of size ", n, " (shape ", x.shape().str(), "; start + length must be <= ", n,
+                 ")"));
+  }
   return slice(x, d, start, start + length, 1);
 }
 
@@ -257,6 +300,7 @@ Tensor expand(const Tensor& x, const Shape& shape) {
     strides.push_back(want == have ? x.stride(j) : 0);
   }
   if (out_shape == x.shape()) return x;
+  check_sizes_fit("expand", out_shape, shape);  // a view, but numel and strides must exist
   Tensor out = make_view(x, out_shape, strides, x.storage_offset());
   make_node<ExpandBackward>(out, {x});
   return out;

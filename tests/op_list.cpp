@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <utility>
 
 #include "nn/losses.h"
@@ -383,6 +384,19 @@ void reductions(Builder& L) {
   L.add({"sum", "empty", {f({0, 3})}, [](const Inputs& x) { return sum(x[0]); }});
   L.add({"sum", "empty dim 1", {f({2, 0})}, [](const Inputs& x) { return x[0].sum({1}); }});
   L.add({"max", "0-d", {f({})}, [](const Inputs& x) { return max(x[0]); }});
+  // Empty inputs (PyTorch's values: mean NaN, var NaN, logsumexp -inf; docs/semantics.md).
+  L.add({"mean", "empty", {f({0, 3})}, [](const Inputs& x) { return mean(x[0]); }});
+  L.add({"mean", "empty dim 0 keepdim", {f({0, 3})}, [](const Inputs& x) {
+           return mean(x[0], {0}, true);
+         }});
+  L.add({"var", "empty dim 0", {f({0, 3})}, [](const Inputs& x) { return var(x[0], Shape{0}); }});
+  L.add({"logsumexp", "empty dim 1", {f({3, 0})}, [](const Inputs& x) {
+           return logsumexp(x[0], 1);
+         }});
+  L.add({"max", "dim 1 of empty", {f({0, 3})}, [](const Inputs& x) { return max(x[0], 1); }});
+  L.add({"min", "dim 0 of empty keepdim", {f({3, 0})}, [](const Inputs& x) {
+           return min(x[0], 0, true);
+         }});
   L.add({"mean", "1-D", {f({7})}, [](const Inputs& x) { return mean(x[0]); }});
   L.add({"logsumexp", "dim 0", {f({5, 3})}, [](const Inputs& x) { return logsumexp(x[0], 0); }});
   // sum_to (ops/common.h), the backward of broadcasting, is itself differentiable.
@@ -396,6 +410,11 @@ void reductions(Builder& L) {
                  [](const Inputs& x) { return argmax(x[0], 1); },
                  kNoGrad});
   L.add({"argmax", "all", {f({3, 5})}, [](const Inputs& x) { return argmax(x[0]); }, kNoGrad});
+  L.add({"argmax",
+         "dim 1 of empty",
+         {f({0, 3})},
+         [](const Inputs& x) { return argmax(x[0], 1); },
+         kNoGrad});
   L.add_layouts({"argmin",
                  "dim -1 keepdim",
                  {f({2, 3, 4})},
@@ -432,7 +451,15 @@ void shape_ops(Builder& L) {
   one("slice", "step 3", {4, 7}, [](T x) { return slice(x, 1, 0, 7, 3); });
   one("slice", "negative", {5, 3}, [](T x) { return x.slice(0, -3, -1); });
   one("slice", "twice", {6, 4}, [](T x) { return x.slice(0, 1, 6, 2).slice(1, 1, 4, 2); });
+  one("slice", "huge step", {4, 6}, [](T x) {
+    return x.slice(1, 1, std::numeric_limits<int64_t>::max(), std::numeric_limits<int64_t>::max());
+  });
+  one("slice", "bounds beyond int64 range clamp", {5, 3}, [](T x) {
+    return slice(x, 0, std::numeric_limits<int64_t>::min(), std::numeric_limits<int64_t>::max(), 2);
+  });
   one("narrow", "dim 1", {3, 5}, [](T x) { return narrow(x, 1, 2, 3); });
+  one("narrow", "negative start", {3, 5}, [](T x) { return narrow(x, 0, -2, 2); });
+  one("narrow", "empty", {3, 5}, [](T x) { return narrow(x, 1, 5, 0); });
   one("select", "Tensor::select dim 1", {3, 4, 2}, [](T x) { return x.select(1, 2); });
   one("select", "negative", {3, 4}, [](T x) { return select(x, 0, -1); });
   one("select", "of transposed", {4, 3}, [](T x) { return x.t().select(1, 2); });
@@ -584,6 +611,17 @@ void losses(Builder& L) {
   L.add_layouts({"mse_loss", "mean", {f({5, 3}), f({5, 3})}, [](const Inputs& x) {
                    return mse_loss(x[0], x[1]);
                  }});
+  // Empty inputs: mean NaN, sum 0, none empty (PyTorch's values).
+  for (R r : {R::Mean, R::Sum, R::None}) {
+    const char* rn = r == R::Mean ? "mean" : r == R::Sum ? "sum" : "none";
+    L.add({"mse_loss", cat_str(rn, " empty"), {f({0, 3}), f({0, 3})}, [r](const Inputs& x) {
+             return mse_loss(x[0], x[1], r);
+           }});
+    L.add({"cross_entropy",
+           cat_str(rn, " empty batch"),
+           {f({0, 4}), fixed(Tensor::zeros({0}, kInt64))},
+           ce_fn(ce(r))});
+  }
 }
 
 // ---- ops/norm.h --------------------------------------------------------------------------------
@@ -620,6 +658,15 @@ void norms(Builder& L) {
          }});
   L.add({"layer_norm", "[1, 5] bias", {f({1, 1, 5}), f({1, 5})}, [](const Inputs& x) {
            return layer_norm(x[0], {1, 5}, {}, x[1]);
+         }});
+  L.add({"layer_norm", "empty batch", {f({0, 4}), f({4}), f({4})}, [](const Inputs& x) {
+           return layer_norm(x[0], {4}, x[1], x[2]);
+         }});
+  L.add({"normalize", "empty batch", {f({0, 3})}, [](const Inputs& x) {
+           return normalize(x[0], 1);
+         }});
+  L.add({"cosine_similarity", "empty batch", {f({0, 3}), f({0, 3})}, [](const Inputs& x) {
+           return cosine_similarity(x[0], x[1], 1);
          }});
   L.add({"layer_norm", "[6] no affine", {f({6})}, [](const Inputs& x) {
            return layer_norm(x[0], {6});
@@ -1069,6 +1116,14 @@ void nn_losses(Builder& L) {
            {f({3, 4}), f({3, 4}), f({3, 4})},
            [p](const Inputs& x) { return nn::triplet_margin_loss(x[0], x[1], x[2], 20.0, p); }});
   }
+  L.add({"triplet_margin_loss",
+         "empty batch",
+         {f({0, 4}), f({0, 4}), f({0, 4})},
+         [](const Inputs& x) { return nn::triplet_margin_loss(x[0], x[1], x[2]); }});
+  L.add({"pair_contrastive_loss",
+         "empty batch",
+         {f({0, 3}), f({0, 3}), fixed(Tensor::zeros({0}, kBool))},
+         [](const Inputs& x) { return nn::pair_contrastive_loss(x[0], x[1], x[2]); }});
   L.add({"triplet_margin_loss",
          "swap sum, anchor transposed",
          {f({4, 3}), f({3, 4}), f({3, 4})},

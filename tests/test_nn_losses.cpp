@@ -185,9 +185,11 @@ TEST_CASE("clip_loss: bad inputs") {
   CHECK_THROWS_WITH_AS(nn::clip_loss(a, a, Tensor::scalar(1.0, kFloat32)), Contains("logit_scale"),
                        Error);
   CHECK_THROWS_WITH_AS(nn::clip_loss(a, a, Tensor()), Contains("undefined"), Error);
+  // An empty batch is no error (a NaN loss, as every mean over zero elements), but an embedding
+  // of dimension 0 is.
   CHECK_THROWS_WITH_AS(
-      nn::clip_loss(Tensor::zeros({0, 3}, kFloat64), Tensor::zeros({0, 3}, kFloat64), s),
-      Contains("at least one row"), Error);
+      nn::clip_loss(Tensor::zeros({3, 0}, kFloat64), Tensor::zeros({3, 0}, kFloat64), s),
+      Contains("at least one column"), Error);
 }
 
 // ---- three_way_contrastive_loss

@@ -453,13 +453,12 @@ TEST_CASE("bad input: reductions") {
   CHECK_ERROR(sum(Tensor()), "sum", "undefined");
   CHECK_ERROR(mean(x, {5}), "mean", "dimension 5");
   CHECK_ERROR(mean(Tensor::arange(3)), "mean", "int64", "floating-point");
-  CHECK_ERROR(mean(Tensor::zeros({0, 3})), "mean", "zero elements", "[0, 3]");
   CHECK_ERROR(max(x, 2), "max", "out of range");
   CHECK_ERROR(max(Tensor::zeros({0})), "max", "size 0", "[0]");
   CHECK_ERROR(min(Tensor::zeros({3, 0}), 1), "min", "size 0", "[3, 0]");
   CHECK_ERROR(max(Tensor::zeros({2}, kBool)), "max", "bool");
-  CHECK_ERROR(var(x, {1}, 3), "var", "correction 3", "[2, 3]");
-  CHECK_ERROR(var(Tensor::zeros({1}), 1), "var", "degrees of freedom");
+  // (mean / var of zero elements or with no degrees of freedom give NaN, as in PyTorch:
+  // tests/test_empty_inputs.cpp.)
   CHECK_ERROR(var(Tensor::arange(3)), "var", "int64");
   CHECK_ERROR(var(x, Shape{-3}), "var", "out of range");
   // (var(x, {1}) with one number in braces picks the var(x, correction)

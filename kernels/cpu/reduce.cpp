@@ -58,7 +58,16 @@ void reduce_typed(ReduceOp op, const Strided& in, const Strided& out) {
       out.ptr<T>()[out_off(k)] = static_cast<T>(acc);
   };
 
-  if (nR == 0) fail("reduce: cannot reduce over an empty dimension");
+  // An empty reduction: a sum over no elements is 0 (its identity); max, min and their indices
+  // have no value there (the ops reject it first, naming themselves, as PyTorch does).
+  if (nR == 0) {
+    if (op != ReduceOp::Sum)
+      fail(
+          "reduce: max/min/argmax/argmin over an empty dimension has no value (input has no "
+          "elements along the reduced dimensions)");
+    for (int64_t k = 0; k < nK; ++k) store(k, A(0), 0);
+    return;
+  }
 
   // Fast path 1: the innermost reduced dim is contiguous, so each output sums a few contiguous
   // runs (sum over the last dim: one run; the bias gradient of a conv, sum over {0, 2, 3} of

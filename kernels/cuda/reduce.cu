@@ -135,8 +135,14 @@ void reduce_typed(ReduceOp op, const Strided& in, const Strided& out) {
   g.red = split.reduced;
   g.nK = g.kept.numel();
   g.nR = g.red.numel();
-  if (g.nR == 0) fail("reduce: cannot reduce over an empty dimension");
   if (g.nK == 0) return;
+  // An empty reduction: a sum over no elements is 0 (its identity: the one-thread-per-output
+  // kernel below stores its zero accumulator); max, min and their indices have no value there
+  // (the ops reject it first, naming themselves, as PyTorch does).
+  if (g.nR == 0 && op != ReduceOp::Sum)
+    fail(
+        "reduce: max/min/argmax/argmin over an empty dimension has no value (input has no "
+        "elements along the reduced dimensions)");
   switch (op) {
     case ReduceOp::Sum:
       return run_reduce<ReduceOp::Sum, T>(in, out, g);
