@@ -19,12 +19,35 @@ namespace mmgrad {
 void ensure_parent_dir(const std::string& path, const char* op);
 
 // One file written atomically, in pieces:
-//   AtomicFile f(path, "save");   // creates "<path>.tmp.<pid>.<n>" next to path
+//   AtomicFile f(path, "save");   // takes a temporary "<path>.tmp.<k>" next to path
 //   f.write(bytes, n); ...        // as many pieces as needed
 //   f.commit();                   // fflush + fsync, rename over path, fsync the folder
 // Destroyed without a successful commit() (an error, an exception in between), it removes the
 // temporary file. The folder must exist (write_file_atomic creates it). Every error throws
 // mmgrad::Error starting with `op` and naming the file.
+//
+// ---- Temporary files, and why killed writers do not leave them piling up -----------------------
+// A process killed while writing (kill -9, a crash, a power cut) cannot remove its temporary.
+// With one fresh name per writer, each kill left one more file beside the target (30 kills of a
+// checkpoint loop left 18 files, 25 MB). So the names are few and reused, and a lock says which
+// are in use:
+//   - The temporaries of <path> are exactly "<path>.tmp.0" .. "<path>.tmp.7" (8 slots, so up to 8
+//     processes or threads may write the same path at once; a 9th gets an error).
+//   - A writer holds an exclusive flock() on its temporary from before its first byte until
+//     after the rename (or the removal) that ends it. The kernel releases a process's locks when
+//     the process ends, however it ends, so "the lock can be taken" means "no live writer uses
+//     this file": it is stale.
+//   - A writer takes the first slot whose lock it can take: a stale temporary there is reused
+//     (truncated), a locked one is skipped. Then it removes the stale temporaries in the other
+//     slots of the same <path>.
+//   - A slot name is truncated, renamed or removed only by the holder of the lock on the file it
+//     names, after checking that the name still names that file (same inode).
+// Consequences: a temporary that a live writer is using is never touched; nothing is ever removed
+// but a regular file named exactly "<path>.tmp.<k>", k < 8, for the path being written (no other
+// file, no link, not another path's temporaries); after a killed writer at most one temporary of
+// <path> remains, and the next save of <path> reuses or removes it, so none remains after it.
+// Where the file system refuses flock(), the writer falls back to a unique name
+// "<path>.tmp.<pid>.<n>", which a killed writer leaves behind.
 class AtomicFile {
  public:
   AtomicFile(const std::string& path, const char* op);

@@ -9,10 +9,11 @@
 //   3. The pair loss: cosine similarity of an embedding pair pushed to 1 for two images of the
 //      same class and to 0 for different classes; pairs built inside each batch, half positive
 //      and half negative.
-//   4. Training with Adam (lr 0.005) and StepLR, a checkpoint (model + optimizer + schedule)
-//      written after every epoch, and after every epoch the held-out picture: similarity of
-//      same-class vs different-class test pairs and a PCA scatter of test embeddings
-//      (embeddings_epoch_N.svg), so you can watch the clusters form.
+//   4. Training with Adam (lr 0.005) and StepLR, a checkpoint (model, optimizer, schedule,
+//      random generators and epoch, one file: optim::TrainState) written after every epoch, and
+//      after every epoch the held-out picture: similarity of same-class vs different-class test
+//      pairs and a PCA scatter of test embeddings (embeddings_epoch_N.svg), so you can watch the
+//      clusters form.
 //   5. Checkpoints: a fresh model and optimizer loaded from the last checkpoint give identical
 //      embeddings and take an identical next step; training then continues from the reloaded
 //      copies, as after a restart.
@@ -36,11 +37,11 @@
 #include "metrics/metrics.h"
 #include "metrics/pca.h"
 #include "mmgrad.h"
-#include "nn/checkpoint.h"
 #include "nn/layers.h"
 #include "nn/losses.h"
 #include "optim/lr_scheduler.h"
 #include "optim/optim.h"
+#include "optim/train_state.h"
 #include "plot/figure.h"
 
 using namespace mmgrad;
@@ -308,8 +309,8 @@ int main(int argc, char** argv) {
     Tensor view_x = test_x.narrow(0, 0, n_view), view_y = test.labels.narrow(0, 0, n_view);
     Generator pair_gen(args.seed + 11);
 
-    auto ckpt = [&](int epoch, const char* what) {
-      return args.path("checkpoints/epoch_" + std::to_string(epoch) + "." + what + ".ckpt");
+    auto ckpt = [&](int epoch) {
+      return args.path("checkpoints/epoch_" + std::to_string(epoch) + ".ckpt");
     };
     // The per-epoch picture of the test embeddings.
     double lr_used = 0;  // the learning rate of the epoch just trained
@@ -354,10 +355,15 @@ int main(int argc, char** argv) {
       sched->step();
       return total / static_cast<double>(steps);
     };
+    // A training checkpoint: everything that changes from one step to the next, in one file
+    // (optim/train_state.h): the weights, Adam's moments and step counts, the schedule's step,
+    // the random generators (the default one, and the one that draws the pairs) and the epoch.
+    // Restored together, they make the resumed run continue exactly as the uninterrupted one.
     auto save_checkpoint = [&](int epoch) {
-      mmgrad::save(*model, ckpt(epoch, "model"));
-      mmgrad::save(*opt, ckpt(epoch, "optim"));
-      mmgrad::save(sched->state_dict(), ckpt(epoch, "sched"));
+      optim::TrainState state(*model, *opt, sched.get());
+      state.add_generator("pairs", pair_gen);
+      state.epoch = epoch;
+      state.save(ckpt(epoch));
     };
 
     std::printf("%lld batches of %lld per epoch, %d epochs\n",
@@ -376,8 +382,8 @@ int main(int argc, char** argv) {
       PairStats st = snapshot(epoch, l, lesson::elapsed_seconds());
       ep_x.push_back(epoch), ep_same.push_back(st.cos_same), ep_diff.push_back(st.cos_diff);
     }
-    std::printf("checkpoints: %s, .optim.ckpt, .sched.ckpt (model, optimizer, schedule)\n",
-                ckpt(epochs - 1, "model").c_str());
+    std::printf("checkpoint: %s (model, optimizer, schedule, generators, epoch)\n",
+                ckpt(epochs - 1).c_str());
     std::printf(
         "\nOpen the embeddings_epoch_*.svg figures in order. Untrained (epoch 0), every image\n"
         "gets nearly the same direction (cos same %.2f vs cos diff %.2f): one blob. With training\n"
@@ -392,7 +398,7 @@ int main(int argc, char** argv) {
     // ---------------------------------------------------------------------------------------
     lesson::section("5. Reloading the checkpoint and continuing");
     // Suppose the program stopped after epoch E-1. A new process builds a fresh model,
-    // optimizer and scheduler (with their own random initial weights) and loads the files.
+    // optimizer and scheduler (with their own random initial weights) and loads the file.
     const int last = epochs - 1;
     struct Run {
       std::shared_ptr<EmbeddingNet> model;
@@ -408,9 +414,9 @@ int main(int argc, char** argv) {
       return r;
     };
     auto load_run = [&](Run& r) {
-      mmgrad::load(*r.model, ckpt(last, "model"));
-      mmgrad::load(*r.opt, ckpt(last, "optim"));
-      r.sched->load_state_dict(mmgrad::load_state_dict(ckpt(last, "sched")));
+      optim::TrainState state(*r.model, *r.opt, r.sched.get());
+      state.add_generator("pairs", pair_gen);
+      state.load(ckpt(last));  // all or nothing: a file that does not fit changes nothing
     };
     Run resumed = fresh_run();
     Tensor probe = test_x.narrow(0, 0, 256);
@@ -420,7 +426,7 @@ int main(int argc, char** argv) {
     double diff_loaded = max(abs(embed_all(*resumed.model, probe, dev) - emb_orig)).item();
     std::printf("max |embedding difference| on 256 test images, original vs new model:\n");
     std::printf("  before loading (fresh random weights): %.4f\n", diff_fresh);
-    std::printf("  after loading epoch_%d.model.ckpt:      %.1e  (%s)\n", last, diff_loaded,
+    std::printf("  after loading epoch_%d.ckpt:            %.1e  (%s)\n", last, diff_loaded,
                 diff_loaded == 0.0 ? "identical" : "NOT identical");
     std::printf("learning rate restored with the schedule: %.5f (original %.5f)\n",
                 resumed.opt->lr(), opt->lr());

@@ -26,8 +26,12 @@
 // mmgrad::Error naming the file, the tensor (index and name) and what is wrong.
 //
 // Writing is atomic (core/file_util.h, the writer every file of mmgrad goes through): the file is
-// written to "<path>.tmp.<pid>.<n>", flushed and fsync'ed, then renamed over <path>. A failed save
-// leaves any previous file at <path> intact and removes its temporary file. The folder must exist.
+// written to a temporary "<path>.tmp.<k>", flushed and fsync'ed, then renamed over <path>. A failed
+// save leaves any previous file at <path> intact and removes its temporary file; a killed one
+// leaves its temporary, which the next save of <path> reuses or removes. The folder must exist.
+//
+// A whole training run (model, optimizer, scheduler, random generators, step) goes to one such
+// file through optim::TrainState (optim/train_state.h), which resumes bit-identically.
 #pragma once
 
 #include <string>

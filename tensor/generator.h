@@ -18,6 +18,19 @@ class Generator {
   }
   uint64_t seed() const { return seed_; }
   uint64_t offset() const { return offset_; }
+  // The whole state, (seed, offset): a generator set to a saved state continues with exactly
+  // the numbers the saved one would have drawn next. PyTorch's get_state / set_state (which
+  // return and take a byte tensor; here, the two counters themselves). optim::TrainState saves
+  // and restores generators with these.
+  struct State {
+    uint64_t seed = 0;
+    uint64_t offset = 0;
+  };
+  State get_state() const { return {seed_, offset_}; }
+  void set_state(const State& state) {
+    seed_ = state.seed;
+    offset_ = state.offset;
+  }
   // Reserves n counters and returns the first.
   uint64_t advance(uint64_t n) {
     uint64_t o = offset_;

@@ -44,7 +44,7 @@ TEST_CASE("lesson 03: quick run, k-NN accuracy on held-out test images") {
     INFO(f);
     CHECK(read_text(dir + "/" + f).rfind("\x89PNG", 0) == 0);
   }
-  for (const char* f : {"epoch_1.model.ckpt", "epoch_1.optim.ckpt", "epoch_2.model.ckpt"}) {
+  for (const char* f : {"epoch_1.ckpt", "epoch_2.ckpt"}) {
     INFO(f);
     CHECK(read_text(dir + "/checkpoints/" + f).rfind("MMGRADCK", 0) == 0);
   }
