@@ -35,19 +35,20 @@ enum class UnaryOp : uint8_t {
   Sqrt,
   Abs,
   Sign,
-  Relu,
+  Relu,  // x <= 0 ? 0 : x (NaN stays NaN)
   Sigmoid,
   Tanh,
   Gelu,   // exact GELU: x * Phi(x)
   Pow,    // x ^ alpha
-  Clamp,  // min(max(x, alpha), beta)
+  Clamp,  // min(max(x, alpha), beta); NaN in x or in a bound gives NaN
   Square,
   Reciprocal,  // 1 / x
   AddScalar,   // x + alpha
   MulScalar,   // x * alpha
   Cos,
   Sin,
-  Silu,  // x * sigmoid(x)
+  Silu,      // x * sigmoid(x)
+  GeluTanh,  // GELU's tanh approximation: x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
 };
 
 enum class BinaryOp : uint8_t {
@@ -56,8 +57,8 @@ enum class BinaryOp : uint8_t {
   Mul,
   Div,
   Pow,
-  Maximum,
-  Minimum,
+  Maximum,  // NaN if either is NaN, else the larger
+  Minimum,  // NaN if either is NaN, else the smaller
   // comparisons write a Bool output
   Eq,
   Ne,
@@ -66,11 +67,12 @@ enum class BinaryOp : uint8_t {
   Gt,
   Ge,
   // fused backward helpers: (grad, saved) -> grad_input, one pass instead of three
-  ReluGrad,     // g * (x > 0)
-  SigmoidGrad,  // g * y * (1 - y), y = sigmoid(x)
-  TanhGrad,     // g * (1 - y^2), y = tanh(x)
-  GeluGrad,     // g * (Phi(x) + x * phi(x))
-  LogicalAnd,   // Bool x Bool -> Bool
+  ReluGrad,      // x <= 0 ? 0 : g (at x = NaN: g, as PyTorch's threshold_backward)
+  SigmoidGrad,   // g * y * (1 - y), y = sigmoid(x)
+  TanhGrad,      // g * (1 - y^2), y = tanh(x)
+  GeluGrad,      // g * (Phi(x) + x * phi(x))
+  GeluTanhGrad,  // g * d/dx of the tanh approximation (see gelu_tanh_grad)
+  LogicalAnd,    // Bool x Bool -> Bool
   LogicalOr,
 };
 
@@ -96,6 +98,24 @@ MMGRAD_HD T normal_cdf(T x) {
 template <class T>
 MMGRAD_HD T normal_pdf(T x) {
   return T(0.39894228040143267794) * std::exp(T(-0.5) * x * x);
+}
+
+// GELU's tanh approximation (PyTorch's gelu(x, approximate="tanh"), GPT-2's gelu):
+//   y = x/2 (1 + tanh(u)),  u = sqrt(2/pi) (x + 0.044715 x^3)
+// and its derivative, written as PyTorch's GeluBackward writes it:
+//   dy/dx = (1 + tanh u)/2 + x/2 (1 - tanh^2 u) sqrt(2/pi) (1 + 3 * 0.044715 x^2).
+template <class T>
+MMGRAD_HD T gelu_tanh(T x) {
+  const T u = T(0.79788456080286535588) * (x + T(0.044715) * x * x * x);
+  return T(0.5) * x * (T(1) + std::tanh(u));
+}
+template <class T>
+MMGRAD_HD T gelu_tanh_grad(T x) {
+  const T x2 = x * x;
+  const T u = T(0.79788456080286535588) * (x + T(0.044715) * x2 * x);
+  const T t = std::tanh(u);
+  const T du = T(0.79788456080286535588) * (T(1) + T(3) * T(0.044715) * x2);
+  return T(0.5) * (T(1) + t) + T(0.5) * x * (T(1) - t * t) * du;
 }
 
 // The unary ops defined for int64 tensors (the others need floating point, as on the CPU).
@@ -134,7 +154,9 @@ MMGRAD_HD T unary_fn(T x, T a, T b) {
   } else if constexpr (OP == UnaryOp::Sign) {
     return T((x > T(0)) - (x < T(0)));
   } else if constexpr (OP == UnaryOp::Relu) {
-    return x > T(0) ? x : T(0);
+    // Written "x <= 0 ? 0 : x" rather than "x > 0 ? x : 0": every comparison with NaN is false,
+    // so NaN falls through to x and stays NaN (PyTorch: relu(nan) = nan). -0.0 still gives +0.
+    return x <= T(0) ? T(0) : x;
   } else if constexpr (OP == UnaryOp::Sigmoid) {
     // 1 / (1 + e^-x) for x >= 0; e^x / (1 + e^x) for x < 0: never exp of a large positive.
     if (x >= T(0)) return T(1) / (T(1) + std::exp(-x));
@@ -147,6 +169,11 @@ MMGRAD_HD T unary_fn(T x, T a, T b) {
   } else if constexpr (OP == UnaryOp::Pow) {
     return std::pow(x, a);
   } else if constexpr (OP == UnaryOp::Clamp) {
+    // A NaN bound makes every element NaN (PyTorch's clamp fills the result with NaN); a NaN x
+    // fails both comparisons and stays NaN. (x != x is the NaN test that also compiles for
+    // int64, where it is always false; the int64 bounds are never NaN, see unary_scalars.)
+    if (a != a) return a;
+    if (b != b) return b;
     return x < a ? a : (x > b ? b : x);
   } else if constexpr (OP == UnaryOp::Square) {
     return x * x;
@@ -160,9 +187,11 @@ MMGRAD_HD T unary_fn(T x, T a, T b) {
     return std::cos(x);
   } else if constexpr (OP == UnaryOp::Sin) {
     return std::sin(x);
-  } else {
-    static_assert(OP == UnaryOp::Silu, "unhandled unary op");
+  } else if constexpr (OP == UnaryOp::Silu) {
     return x * unary_fn<UnaryOp::Sigmoid, T>(x, a, b);  // x sigmoid(x), the stable sigmoid above
+  } else {
+    static_assert(OP == UnaryOp::GeluTanh, "unhandled unary op");
+    return gelu_tanh(x);
   }
 }
 
@@ -230,6 +259,7 @@ void dispatch_unary(UnaryOp op, F&& f) {
     MMGRAD_UNARY_CASE(Cos)
     MMGRAD_UNARY_CASE(Sin)
     MMGRAD_UNARY_CASE(Silu)
+    MMGRAD_UNARY_CASE(GeluTanh)
   }
   fail(cat_str("unary op: unknown op code ", static_cast<int>(op)));
 }
@@ -276,8 +306,14 @@ MMGRAD_HD binary_result_t<OP, T> binary_fn(T x, T y) {
     else
       return T(std::pow(static_cast<double>(x), static_cast<double>(y)));
   } else if constexpr (OP == BinaryOp::Maximum) {
+    // NaN propagates (PyTorch's maximum): a NaN operand is the result, whichever side it is on.
+    // (x != x is false for integers.)
+    if (x != x) return x;
+    if (y != y) return y;
     return x > y ? x : y;
   } else if constexpr (OP == BinaryOp::Minimum) {
+    if (x != x) return x;
+    if (y != y) return y;
     return x < y ? x : y;
   } else if constexpr (OP == BinaryOp::Eq) {
     return B(x == y);
@@ -292,7 +328,9 @@ MMGRAD_HD binary_result_t<OP, T> binary_fn(T x, T y) {
   } else if constexpr (OP == BinaryOp::Ge) {
     return B(x >= y);
   } else if constexpr (OP == BinaryOp::ReluGrad) {
-    return y > T(0) ? x : T(0);
+    // PyTorch's threshold_backward: zero where the input is <= 0, the gradient elsewhere --
+    // including at NaN, where relu passed its input through.
+    return y <= T(0) ? T(0) : x;
   } else if constexpr (OP == BinaryOp::SigmoidGrad) {
     return T(x * y * (T(1) - y));
   } else if constexpr (OP == BinaryOp::TanhGrad) {
@@ -301,6 +339,9 @@ MMGRAD_HD binary_result_t<OP, T> binary_fn(T x, T y) {
     static_assert(std::is_floating_point_v<T>, "GeluGrad needs floating point");
     // d/dx [x Phi(x)] = Phi(x) + x phi(x)
     return x * (normal_cdf(y) + y * normal_pdf(y));
+  } else if constexpr (OP == BinaryOp::GeluTanhGrad) {
+    static_assert(std::is_floating_point_v<T>, "GeluTanhGrad needs floating point");
+    return x * gelu_tanh_grad(y);
   } else if constexpr (OP == BinaryOp::LogicalAnd) {
     return B(x && y);
   } else {
@@ -309,10 +350,10 @@ MMGRAD_HD binary_result_t<OP, T> binary_fn(T x, T y) {
   }
 }
 
-// GeluGrad needs floating point; every other binary op takes every dtype.
+// GeluGrad and GeluTanhGrad need floating point; every other binary op takes every dtype.
 template <BinaryOp OP, class T>
 constexpr bool binary_supported() {
-  return OP != BinaryOp::GeluGrad || std::is_floating_point_v<T>;
+  return (OP != BinaryOp::GeluGrad && OP != BinaryOp::GeluTanhGrad) || std::is_floating_point_v<T>;
 }
 
 #define MMGRAD_BINARY_CASE(NAME) \
@@ -338,6 +379,7 @@ void dispatch_binary(BinaryOp op, F&& f) {
     MMGRAD_BINARY_CASE(SigmoidGrad)
     MMGRAD_BINARY_CASE(TanhGrad)
     MMGRAD_BINARY_CASE(GeluGrad)
+    MMGRAD_BINARY_CASE(GeluTanhGrad)
     MMGRAD_BINARY_CASE(LogicalAnd)
     MMGRAD_BINARY_CASE(LogicalOr)
   }

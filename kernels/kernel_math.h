@@ -126,7 +126,8 @@ MMGRAD_HD T col2im_value(const Conv2dGeom& g, const T* cols, T acc, int64_t idx)
 }
 
 // Max pooling of output element idx ([N, C, OH, OW]): the window's largest value and its flat
-// h*W+w index. Padding never wins; a NaN wins and stops the scan (as on the CPU).
+// h*W+w index. Padding never wins; the first maximum wins ties; a window holding NaN gives NaN
+// at its last NaN (PyTorch's scan: v > best || isnan(v) takes over; as on the CPU).
 template <class T>
 MMGRAD_HD void max_pool_value(const Conv2dGeom& g, const T* x, int64_t idx, T* y, int64_t* arg) {
   const int64_t ow = idx % g.OW, t = idx / g.OW;
@@ -134,8 +135,7 @@ MMGRAD_HD void max_pool_value(const Conv2dGeom& g, const T* x, int64_t idx, T* y
   const T* xc = x + plane * g.H * g.W;
   T best = -std::numeric_limits<T>::infinity();
   int64_t a = -1;
-  // The CPU's loop exactly, including its quirk: the `break` on a NaN leaves only the kw loop;
-  // later rows can replace that NaN only by another NaN (v > NaN is false).
+  // The CPU's loop exactly: after a NaN only another NaN takes over (v > NaN is false).
   for (int64_t kh = 0; kh < g.KH; ++kh) {
     for (int64_t kw = 0; kw < g.KW; ++kw) {
       const int64_t src = index::im2col_source(g, kh, kw, oh, ow);
@@ -144,7 +144,6 @@ MMGRAD_HD void max_pool_value(const Conv2dGeom& g, const T* x, int64_t idx, T* y
       if (a < 0 || v > best || is_nan(v)) {
         best = v;
         a = src;
-        if (is_nan(v)) break;
       }
     }
   }

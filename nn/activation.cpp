@@ -1,5 +1,7 @@
 #include "nn/activation.h"
 
+#include <utility>
+
 #include "ops/elementwise.h"
 #include "ops/shape.h"
 
@@ -8,11 +10,12 @@ namespace mmgrad::nn {
 Activation parse_activation(const std::string& s) {
   if (s == "relu") return Activation::ReLU;
   if (s == "gelu") return Activation::GELU;
+  if (s == "gelu_tanh") return Activation::GELUTanh;
   if (s == "tanh") return Activation::Tanh;
   if (s == "sigmoid") return Activation::Sigmoid;
   if (s == "identity" || s == "none") return Activation::Identity;
   fail(cat_str("parse_activation: unknown activation '", s,
-               "' (expected relu, gelu, tanh, sigmoid or identity)"));
+               "' (expected relu, gelu, gelu_tanh, tanh, sigmoid or identity)"));
 }
 
 const char* activation_name(Activation a) {
@@ -21,6 +24,8 @@ const char* activation_name(Activation a) {
       return "relu";
     case Activation::GELU:
       return "gelu";
+    case Activation::GELUTanh:
+      return "gelu_tanh";
     case Activation::Tanh:
       return "tanh";
     case Activation::Sigmoid:
@@ -37,6 +42,8 @@ Tensor activate(const Tensor& x, Activation a) {
       return relu(x);
     case Activation::GELU:
       return gelu(x);
+    case Activation::GELUTanh:
+      return gelu(x, "tanh");
     case Activation::Tanh:
       return tanh(x);
     case Activation::Sigmoid:
@@ -53,6 +60,8 @@ std::shared_ptr<Module> make_activation(Activation a) {
       return std::make_shared<ReLU>();
     case Activation::GELU:
       return std::make_shared<GELU>();
+    case Activation::GELUTanh:
+      return std::make_shared<GELU>("tanh");
     case Activation::Tanh:
       return std::make_shared<Tanh>();
     case Activation::Sigmoid:
@@ -64,7 +73,14 @@ std::shared_ptr<Module> make_activation(Activation a) {
 }
 
 Tensor ReLU::forward(const Tensor& x) { return relu(x); }
-Tensor GELU::forward(const Tensor& x) { return gelu(x); }
+GELU::GELU(std::string approximate_) : approximate(std::move(approximate_)) {
+  MMGRAD_CHECK(approximate == "none" || approximate == "tanh",
+               "GELU: approximate must be \"none\" or \"tanh\", got \"", approximate, "\"");
+}
+Tensor GELU::forward(const Tensor& x) { return gelu(x, approximate); }
+std::string GELU::extra_repr() const {
+  return approximate == "none" ? "" : cat_str("approximate='", approximate, "'");
+}
 Tensor Tanh::forward(const Tensor& x) { return tanh(x); }
 Tensor Sigmoid::forward(const Tensor& x) { return sigmoid(x); }
 Tensor Identity::forward(const Tensor& x) { return x; }

@@ -8,10 +8,11 @@
 
 namespace mmgrad::nn {
 
-// The activations MLP and the transformer layers can be configured with.
-enum class Activation { ReLU, GELU, Tanh, Sigmoid, Identity };
+// The activations MLP and the transformer layers can be configured with. GELU is the exact form
+// (PyTorch's default); GELUTanh its tanh approximation (GELU(approximate="tanh")).
+enum class Activation { ReLU, GELU, Tanh, Sigmoid, Identity, GELUTanh };
 
-// "relu", "gelu", "tanh", "sigmoid", "identity" (or "none").
+// "relu", "gelu", "gelu_tanh", "tanh", "sigmoid", "identity" (or "none").
 Activation parse_activation(const std::string& s);
 const char* activation_name(Activation a);
 // The function itself, and the same as a module (for Sequential).
@@ -24,11 +25,16 @@ class ReLU : public Module {
   std::string name() const override { return "ReLU"; }
 };
 
-// Exact GELU: x * Phi(x), Phi the standard normal CDF.
+// GELU, as torch.nn.GELU(approximate): "none" (the default) is exact, x * Phi(x) with Phi the
+// standard normal CDF; "tanh" is x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) (GPT-2's).
 class GELU : public Module {
  public:
+  explicit GELU(std::string approximate = "none");
   Tensor forward(const Tensor& x) override;
   std::string name() const override { return "GELU"; }
+  std::string extra_repr() const override;
+
+  std::string approximate;
 };
 
 class Tanh : public Module {

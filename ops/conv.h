@@ -21,7 +21,8 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = {}, Pa
               Pair2 padding = 0, Pair2 dilation = 1);
 // Pooling (ops/pool.cpp). stride 0 (the default) means stride = kernel_size, as PyTorch; padding
 // may be at most half the kernel. Padding counts as -inf for max and as zero (included in the
-// divisor, count_include_pad) for avg. max_pool2d propagates NaN (a NaN in a window wins).
+// divisor, count_include_pad) for avg. max_pool2d propagates NaN as PyTorch: a window holding
+// NaN gives NaN, and its index (the gradient's target) is the window's last NaN.
 Tensor max_pool2d(const Tensor& x, Pair2 kernel_size, Pair2 stride = 0, Pair2 padding = 0);
 Tensor avg_pool2d(const Tensor& x, Pair2 kernel_size, Pair2 stride = 0, Pair2 padding = 0);
 // Output cell (i, j) averages rows [floor(i*H/OH), ceil((i+1)*H/OH)) and likewise columns.

@@ -139,9 +139,10 @@ constexpr UnaryRule kAbs    {"abs",        UnaryOp::Abs,        kX,       UNARY_
 constexpr UnaryRule kSquare {"pow",        UnaryOp::Square,     kX,       UNARY_GRAD(mul(g, mul(x, 2.0)))};
 constexpr UnaryRule kPowC   {"pow",        UnaryOp::Pow,        kX,       UNARY_GRAD(p1 == 0.0 ? zeros_like(g)  // x^p1
                                                                                    : mul(g, mul(pow(x, p1 - 1.0), p1)))};
-constexpr UnaryRule kClamp  {"clamp",      UnaryOp::Clamp,      kX,       UNARY_GRAD(where(logical_and(ge(x, p1), le(x, p2)), g, 0.0))};  // 1 inside [p1, p2]
-constexpr UnaryRule kRelu   {"relu",       UnaryOp::Relu,       kX,       UNARY_GRAD(fused_grad(BinaryOp::ReluGrad, g, x))};     // [x > 0]
+constexpr UnaryRule kClamp  {"clamp",      UnaryOp::Clamp,      kX,       UNARY_GRAD(where(logical_and(ge(x, p1), le(x, p2)), g, 0.0))};  // 1 inside [p1, p2] (bounds included), 0 at NaN
+constexpr UnaryRule kRelu   {"relu",       UnaryOp::Relu,       kX,       UNARY_GRAD(fused_grad(BinaryOp::ReluGrad, g, x))};     // [not x <= 0]: 0 at x = 0, 1 at NaN
 constexpr UnaryRule kGelu   {"gelu",       UnaryOp::Gelu,       kX,       UNARY_GRAD(fused_grad(BinaryOp::GeluGrad, g, x))};     // Phi(x) + x phi(x)
+constexpr UnaryRule kGeluT  {"gelu",       UnaryOp::GeluTanh,   kX,       UNARY_GRAD(fused_grad(BinaryOp::GeluTanhGrad, g, x))}; // of x/2 (1 + tanh u)
 constexpr UnaryRule kSigmoid{"sigmoid",    UnaryOp::Sigmoid,    kY,       UNARY_GRAD(fused_grad(BinaryOp::SigmoidGrad, g, y))};  // y (1 - y)
 constexpr UnaryRule kTanh   {"tanh",       UnaryOp::Tanh,       kY,       UNARY_GRAD(fused_grad(BinaryOp::TanhGrad, g, y))};     // 1 - y^2
 constexpr UnaryRule kSilu   {"silu",       UnaryOp::Silu,       kX,       UNARY_GRAD(silu_grad(g, x))};  // s (1 + x (1 - s)), s = sigmoid(x)
@@ -157,13 +158,22 @@ struct BinaryRule {
   Tensor (*grad_b)(const Tensor& g, const Tensor& a, const Tensor& b, const Tensor& y);
 };
 
-// maximum/minimum: the gradient goes to the input that wins (wins_a: where a does); on a tie each
-// input gets half.
-Tensor winner_grad(const Tensor& g, const Tensor& wins_a, const Tensor& tie) {
-  return where(wins_a, g, where(tie, mul(g, 0.5), zeros_like(g)));
+// maximum/minimum, PyTorch's rule: an input gets no gradient where it loses (`loses`: a < b for
+// a in maximum, ...), half where the two tie, and all of it otherwise -- so where either input
+// is NaN (no comparison holds) both get the whole gradient, as in PyTorch.
+Tensor extreme_grad(const Tensor& g, const Tensor& loses, const Tensor& tie) {
+  return where(loses, zeros_like(g), where(tie, mul(g, 0.5), g));
 }
-Tensor loser_grad(const Tensor& g, const Tensor& wins_a, const Tensor& tie) {
-  return where(wins_a, zeros_like(g), where(tie, mul(g, 0.5), g));
+
+// pow(a, b), PyTorch's masks: dy/da = b a^(b-1) but 0 where b == 0 (a^0 = 1 is constant even at
+// a = 0, where b a^(b-1) would be 0 * inf = NaN); dy/db = a^b ln a but 0 where a == 0 and b >= 0
+// (0^b is constant 0 or 1 there, where y ln a would be 0 * -inf = NaN).
+Tensor pow_grad_base(const Tensor& g, const Tensor& a, const Tensor& b) {
+  return where(ne(b, 0.0), mul(g, mul(b, pow(a, sub(b, ones_like(b))))), 0.0);
+}
+Tensor pow_grad_exponent(const Tensor& g, const Tensor& a, const Tensor& b, const Tensor& y) {
+  Tensor constant = logical_and(eq(a, 0.0), ge(b, 0.0));
+  return where(logical_not(constant), mul(g, mul(y, log(a))), 0.0);
 }
 
 // clang-format off
@@ -172,12 +182,12 @@ constexpr BinaryRule kAdd{"add",     BinaryOp::Add,     kNothing, kNothing, BINA
 constexpr BinaryRule kSub{"sub",     BinaryOp::Sub,     kNothing, kNothing, BINARY_GRAD(g),                       BINARY_GRAD(neg(g))};
 constexpr BinaryRule kMul{"mul",     BinaryOp::Mul,     kB, kA,             BINARY_GRAD(mul(g, b)),               BINARY_GRAD(mul(g, a))};
 constexpr BinaryRule kDiv{"div",     BinaryOp::Div,     kB, kB | kY,        BINARY_GRAD(div(g, b)),               BINARY_GRAD(neg(mul(div(g, b), y)))};  // -a/b^2 = -y/b
-constexpr BinaryRule kPow{"pow",     BinaryOp::Pow,     kA | kB, kA | kY,   BINARY_GRAD(mul(g, mul(b, pow(a, sub(b, ones_like(b)))))),  // b a^(b-1)
-                                                                            BINARY_GRAD(mul(g, mul(y, log(a))))};                    // a^b ln a
-constexpr BinaryRule kMax{"maximum", BinaryOp::Maximum, kA | kB, kA | kB,   BINARY_GRAD(winner_grad(g, gt(a, b), eq(a, b))),
-                                                                            BINARY_GRAD(loser_grad(g, gt(a, b), eq(a, b)))};
-constexpr BinaryRule kMin{"minimum", BinaryOp::Minimum, kA | kB, kA | kB,   BINARY_GRAD(winner_grad(g, lt(a, b), eq(a, b))),
-                                                                            BINARY_GRAD(loser_grad(g, lt(a, b), eq(a, b)))};
+constexpr BinaryRule kPow{"pow",     BinaryOp::Pow,     kA | kB, kA | kB | kY, BINARY_GRAD(pow_grad_base(g, a, b)),          // b a^(b-1), 0 where b == 0
+                                                                              BINARY_GRAD(pow_grad_exponent(g, a, b, y))};  // a^b ln a, 0 where a == 0, b >= 0
+constexpr BinaryRule kMax{"maximum", BinaryOp::Maximum, kA | kB, kA | kB,   BINARY_GRAD(extreme_grad(g, lt(a, b), eq(a, b))),
+                                                                            BINARY_GRAD(extreme_grad(g, gt(a, b), eq(a, b)))};
+constexpr BinaryRule kMin{"minimum", BinaryOp::Minimum, kA | kB, kA | kB,   BINARY_GRAD(extreme_grad(g, gt(a, b), eq(a, b))),
+                                                                            BINARY_GRAD(extreme_grad(g, lt(a, b), eq(a, b)))};
 // clang-format on
 #undef UNARY_GRAD
 #undef BINARY_GRAD
@@ -288,8 +298,13 @@ Tensor square(const Tensor& x) { return pow(x, 2.0); }
 Tensor exp(const Tensor& x) { return math_op(kExp, x); }
 Tensor log(const Tensor& x) { return math_op(kLog, x); }
 Tensor sqrt(const Tensor& x) { return math_op(kSqrt, x); }
-Tensor relu(const Tensor& x) { return math_op(kRelu, x); }
-Tensor gelu(const Tensor& x) { return math_op(kGelu, x); }
+Tensor relu(const Tensor& x) { return math_op(kRelu, x); }  // NaN -> NaN (gradient passes)
+
+Tensor gelu(const Tensor& x, std::string_view approximate) {
+  MMGRAD_CHECK(approximate == "none" || approximate == "tanh", "gelu: approximate must be ",
+               "\"none\" (exact, x Phi(x)) or \"tanh\", got \"", approximate, "\"");
+  return math_op(approximate == "tanh" ? kGeluT : kGelu, x);
+}
 Tensor sigmoid(const Tensor& x) { return math_op(kSigmoid, x); }
 Tensor tanh(const Tensor& x) { return math_op(kTanh, x); }
 Tensor silu(const Tensor& x) { return math_op(kSilu, x); }
@@ -304,9 +319,14 @@ Tensor sign(const Tensor& x) {  // no gradient (zero almost everywhere)
   return unary_kernel(UnaryOp::Sign, x);
 }
 
+// A NaN bound gives NaN everywhere (PyTorch fills the result with NaN); NaN in x stays NaN.
+// Divergence: min > max is an error here, where PyTorch returns max everywhere.
 Tensor clamp(const Tensor& x, double min, double max) {
   check_arith("clamp", x);
   MMGRAD_CHECK(!(min > max), "clamp: min (", min, ") is greater than max (", max, ")");
+  MMGRAD_CHECK(is_floating(x.dtype()) || !(std::isnan(min) || std::isnan(max)),
+               "clamp: a NaN bound (min ", min, ", max ", max, ") would make every element NaN, ",
+               "which ", describe(x), " cannot hold");
   return unary_op(kClamp, x, min, max);
 }
 

@@ -2,6 +2,8 @@
 // devices; a double operand takes the tensor's dtype.
 #pragma once
 
+#include <string_view>
+
 #include "tensor/tensor.h"
 
 namespace mmgrad {
@@ -22,13 +24,20 @@ Tensor log(const Tensor& x);
 Tensor sqrt(const Tensor& x);
 Tensor abs(const Tensor& x);
 Tensor square(const Tensor& x);
+// NaN semantics of the comparing ops (PyTorch's; the table is in docs/semantics.md):
+// clamp: a NaN bound gives NaN everywhere, a NaN element stays NaN; the gradient is 1 inside
+// [min, max] (bounds included), 0 outside and at NaN. min > max is an error (PyTorch: max).
 Tensor clamp(const Tensor& x, double min, double max);
 Tensor clamp_min(const Tensor& x, double min);
 Tensor clamp_max(const Tensor& x, double max);
-Tensor maximum(const Tensor& a, const Tensor& b);  // ties split the gradient evenly
+// NaN if either input is NaN (both inputs then get the whole gradient); ties split the gradient
+// evenly.
+Tensor maximum(const Tensor& a, const Tensor& b);
 Tensor minimum(const Tensor& a, const Tensor& b);
-Tensor relu(const Tensor& x);
-Tensor gelu(const Tensor& x);  // exact: x * Phi(x)
+Tensor relu(const Tensor& x);  // relu(NaN) = NaN, gradient 0 at x <= 0, passed through at NaN
+// GELU. approximate = "none" (the default): exact, x * Phi(x), Phi the standard normal CDF;
+// "tanh": x/2 (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), as torch.nn.functional.gelu.
+Tensor gelu(const Tensor& x, std::string_view approximate = "none");
 Tensor sigmoid(const Tensor& x);
 Tensor tanh(const Tensor& x);
 Tensor silu(const Tensor& x);  // x * sigmoid(x), also called swish

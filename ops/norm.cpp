@@ -25,10 +25,43 @@ Tensor normalize(const Tensor& x, int64_t dim, double eps) {
   return div(x, sqrt(clamp_min(sumsq, eps * eps)));
 }
 
-// ---- cosine_similarity: <a, b> / max(||a|| ||b||, eps) ---------------------------------------
-// Same trick as normalize: sqrt(max(||a||^2 ||b||^2, eps^2)) keeps zero vectors NaN-free.
+// ---- cosine_similarity: sum(a / max(||a||, eps) * b / max(||b||, eps)) ------------------------
+// PyTorch's formula (aten/src/ATen/native/Distance.cpp, PyTorch 2.x): each input is divided by its
+// own clamped norm, then the products are summed. So |result| <= 1 up to rounding, no product of
+// norms can overflow, and two vectors with small norms (each above eps) get their true cosine.
+// (The older rule, <a, b> / sqrt(max(||a||^2 ||b||^2, eps^2)), clamped the *product* of the
+// norms and so pulled such pairs towards 0: norms of 1e-5 and eps 1e-8 gave 0.01 cos.)
+//
+// The clamp is PyTorch's: an in-place clamp_min_(eps) under no_grad, so the gradient flows
+// through the norm as if it had not been clamped -- d||a||/da = a / ||a||, and 0 at a zero
+// vector (linalg.vector_norm's gradient). A zero vector therefore gets a finite gradient
+// (b / (eps ||b||)), and for 0 < ||a|| < eps the gradient is PyTorch's, not the derivative of
+// the clamped value. ClampedNorm below is that norm, as one node.
+struct ClampedNormBackward : Node {
+  SavedTensor x{this}, norm{this};  // the input and its unclamped norm (keepdim)
+  const char* name() const override { return "cosine_similarity"; }
+  std::vector<Tensor> backward(const Tensor& g) override {
+    // d||x||/dx = x / ||x||, masked to 0 where the norm is 0 (PyTorch's norm_backward, p = 2)
+    return {mul(x.get(), where(ne(norm.get(), 0.0), div(g, norm.get()), 0.0))};
+  }
+};
+
+// max(||x||_2, eps) along dim d, kept as a size-1 dim; its gradient ignores the clamp.
+Tensor clamped_norm(const Tensor& x, int d, double eps) {
+  Tensor norm, out;
+  {
+    NoGradGuard no_grad;
+    norm = sqrt(sum(square(x), Shape{d}, true));
+    out = clamp_min(norm, eps);
+  }
+  if (auto node = make_node<ClampedNormBackward>(out, {x})) {
+    node->x = x;
+    node->norm = norm;
+  }
+  return out;
+}
+
 // a and b broadcast first, so a vector compared against a batch counts its norm per pair.
-// (The product of squared norms overflows float32 only for norms beyond ~1e9.)
 Tensor cosine_similarity(const Tensor& a, const Tensor& b, int64_t dim, double eps) {
   const char* op = "cosine_similarity";
   check_floating(op, a, "x1");
@@ -43,10 +76,7 @@ Tensor cosine_similarity(const Tensor& a, const Tensor& b, int64_t dim, double e
                a.shape().str(), " and ", b.shape().str());
   const int d = wrap_dim(dim, shape.size(), op);
   Tensor ae = a.expand(shape), be = b.expand(shape);
-  Tensor dot = sum(mul(ae, be), Shape{d});
-  Tensor aa = sum(square(ae), Shape{d});
-  Tensor bb = sum(square(be), Shape{d});
-  return div(dot, sqrt(clamp_min(mul(aa, bb), eps * eps)));
+  return sum(mul(div(ae, clamped_norm(ae, d, eps)), div(be, clamped_norm(be, d, eps))), Shape{d});
 }
 
 // ---- layer_norm ---------------------------------------------------------------------------------

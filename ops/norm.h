@@ -10,7 +10,8 @@ namespace mmgrad {
 
 // x / max(||x||_2, eps) along dim (PyTorch's F.normalize with p = 2).
 Tensor normalize(const Tensor& x, int64_t dim = 1, double eps = 1e-12);
-// <a, b> / max(||a|| ||b||, eps) along dim, broadcasting a and b.
+// sum(a / max(||a||, eps) * b / max(||b||, eps)) along dim, broadcasting a and b: PyTorch's
+// formula, forward and backward (the clamp does not stop the gradient; see ops/norm.cpp).
 Tensor cosine_similarity(const Tensor& a, const Tensor& b, int64_t dim = 1, double eps = 1e-8);
 // Normalises over the trailing dims given by normalized_shape, then scales and shifts by the
 // optional weight and bias (of that shape).

@@ -106,17 +106,37 @@ Tensor mean(const Tensor& x, const Shape& dims, bool keepdim) {
 
 Tensor mean(const Tensor& x) { return mean(x, Shape{}, false); }
 
-// ---- max / min: dy/dx = 1 at the extreme element (ties share it), 0 elsewhere ------------------
+// ---- max / min: dy/dx = 1 at the extreme element, 0 elsewhere ----------------------------------
+// Which element "the extreme" is follows PyTorch, whose two forms differ:
+//   max(x) (everything): the gradient is split evenly among all elements equal to the result
+//     (PyTorch's evenly_distribute_backward); when the result is NaN, among the NaN elements.
+//   max(x, dim): PyTorch returns (values, indices), and the gradient goes to that index only:
+//     the first extreme along dim, or the first NaN (argmax's rule), never split between ties.
+// The value itself propagates NaN: a NaN anywhere in the reduced elements gives NaN.
 struct ExtremeBackward : Node {
-  SavedTensor x{this}, y{this};  // y in keepdim form
+  SavedTensor x{this}, y{this};  // y in keepdim form (max(x) only)
   std::vector<bool> mask;
+  int dim = -1;  // max(x, dim) of an input with dimensions: the wrapped dim; -1 for max(x)
   bool is_max = true;
   const char* name() const override { return is_max ? "max" : "min"; }
   std::vector<Tensor> backward(const Tensor& g) override {
     const Shape& in_shape = input_shapes[0];
-    Tensor hit = eq(x.get(), y.get()).to(g.dtype());  // 1 where x attains the extreme
-    Tensor ties = sum(hit, mask_dims(), true);        // how many attain it
-    return {mul(div(hit, ties), expand_back(g, in_shape, mask))};
+    const Tensor& xv = x.get();
+    Tensor gx = expand_back(g, in_shape, mask);
+    if (dim >= 0) {
+      // 1 at the index argmax/argmin picks along dim (a [.., 1, ..] int64 tensor), else 0.
+      Tensor idx = is_max ? argmax(xv, dim, true) : argmin(xv, dim, true);
+      Shape pos_shape(std::vector<int64_t>(static_cast<size_t>(xv.dim()), 1));
+      pos_shape[dim] = xv.size(dim);
+      Tensor pos = Tensor::arange(xv.size(dim), TensorOptions(DType::Int64).device(xv.device()))
+                       .reshape(pos_shape);
+      return {where(eq(pos, idx), gx, 0.0)};
+    }
+    const Tensor& yv = y.get();
+    // 1 where x attains the extreme; a NaN result is attained by the NaN elements (x != x).
+    Tensor hit = logical_or(eq(xv, yv), logical_and(ne(xv, xv), ne(yv, yv))).to(g.dtype());
+    Tensor ties = sum(hit, mask_dims(), true);  // how many attain it
+    return {mul(div(hit, ties), gx)};
   }
   Shape mask_dims() const {
     Shape d;
@@ -127,6 +147,7 @@ struct ExtremeBackward : Node {
 };
 
 namespace {
+// dims is {} (max(x)) or {dim} (max(x, dim)).
 Tensor extreme(const char* op, bool is_max, const Tensor& x, const Shape& dims, bool keepdim) {
   check_reducible(op, x);
   auto mask = reduced_mask(op, x, dims);
@@ -136,9 +157,12 @@ Tensor extreme(const char* op, bool is_max, const Tensor& x, const Shape& dims, 
   Tensor out = keepdim ? kept : kept.detach().view(out_shape);
   if (auto node = make_node<ExtremeBackward>(out, {x})) {
     node->x = x;
-    node->y = kept;
     node->mask = mask;
     node->is_max = is_max;
+    if (!dims.empty() && x.dim() > 0)
+      node->dim = wrap_dim(dims[0], x.dim(), op);
+    else
+      node->y = kept;
   }
   return out;
 }

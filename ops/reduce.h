@@ -15,8 +15,9 @@ Tensor sum(const Tensor& x);
 Tensor sum(const Tensor& x, const Shape& dims, bool keepdim = false);
 Tensor mean(const Tensor& x);
 Tensor mean(const Tensor& x, const Shape& dims, bool keepdim = false);
-// Largest / smallest value; with a dim, along it. The gradient goes to the extreme element(s),
-// split evenly between ties.
+// Largest / smallest value; with a dim, along it. NaN propagates (a NaN gives NaN). The gradient
+// (PyTorch's): max(x) splits it evenly among the elements equal to the result (the NaNs when it is
+// NaN); max(x, dim) gives it all to the index argmax/argmin would return.
 Tensor max(const Tensor& x);
 Tensor max(const Tensor& x, int64_t dim, bool keepdim = false);
 Tensor min(const Tensor& x);
@@ -28,7 +29,8 @@ Tensor var(const Tensor& x, int64_t correction = 1);
 Tensor logsumexp(const Tensor& x, int64_t dim, bool keepdim = false);
 
 // ---- no gradient -------------------------------------------------------------------------------
-// Index of the largest / smallest element along dim (first one on ties), int64.
+// Index of the largest / smallest element along dim (first one on ties; the first NaN if there is
+// one, as PyTorch), int64.
 Tensor argmax(const Tensor& x, int64_t dim, bool keepdim = false);
 Tensor argmin(const Tensor& x, int64_t dim, bool keepdim = false);
 // Index of the largest element of the flattened tensor.

@@ -10,9 +10,9 @@ struct SortResult {
   Tensor indices;  // int64 positions in the input along dim
 };
 
-// Stable: equal values keep their input order.
+// Stable: equal values keep their input order. NaN sorts above +inf (PyTorch's order).
 SortResult sort(const Tensor& x, int64_t dim = -1, bool descending = false);
-// The k largest (or smallest) entries along dim, sorted.
+// The k largest (or smallest) entries along dim, sorted (NaN counts as the largest).
 SortResult topk(const Tensor& x, int64_t k, int64_t dim = -1, bool largest = true);
 
 }  // namespace mmgrad

@@ -245,6 +245,8 @@ void elementwise(Builder& L) {
   L.unary("clamp_max", "-0.5", D::AwayHalf, [](T x) { return clamp_max(x, -0.5); });
   L.unary("relu", "", D::AwayZero, [](T x) { return relu(x); });
   L.unary("gelu", "", D::Any, [](T x) { return gelu(x); });
+  L.unary("gelu", "approximate none", D::Any, [](T x) { return gelu(x, "none"); });
+  L.unary("gelu", "approximate tanh", D::Any, [](T x) { return gelu(x, "tanh"); });
   L.unary("sigmoid", "", D::Any, [](T x) { return sigmoid(x); });
   L.unary("silu", "", D::Any, [](T x) { return silu(x); });
   L.unary("tanh", "", D::Any, [](T x) { return tanh(x); });

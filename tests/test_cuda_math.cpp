@@ -218,6 +218,8 @@ void check_all_unary(double tol) {
   check_unary<UnaryOp::Sigmoid, T>("sigmoid", 0, 0, tol);
   check_unary<UnaryOp::Tanh, T>("tanh", 0, 0, tol);
   check_unary<UnaryOp::Gelu, T>("gelu", 0, 0, tol);
+  check_unary<UnaryOp::GeluTanh, T>("gelu tanh", 0, 0, tol);
+  check_unary<UnaryOp::Silu, T>("silu", 0, 0, tol);
   check_unary<UnaryOp::Pow, T>("pow 2.5", 2.5, 0, tol);
   check_unary<UnaryOp::Pow, T>("pow -1", -1.0, 0, tol);
   check_unary<UnaryOp::Clamp, T>("clamp", -0.5, 1.5, tol);
@@ -302,7 +304,10 @@ void check_all_binary(double tol) {
   check_binary<BinaryOp::ReluGrad, T>("relu grad", tol);
   check_binary<BinaryOp::SigmoidGrad, T>("sigmoid grad", tol);
   check_binary<BinaryOp::TanhGrad, T>("tanh grad", tol);
-  if constexpr (std::is_floating_point_v<T>) check_binary<BinaryOp::GeluGrad, T>("gelu grad", tol);
+  if constexpr (std::is_floating_point_v<T>) {
+    check_binary<BinaryOp::GeluGrad, T>("gelu grad", tol);
+    check_binary<BinaryOp::GeluTanhGrad, T>("gelu tanh grad", tol);
+  }
   check_binary<BinaryOp::LogicalAnd, T>("and", 0);
   check_binary<BinaryOp::LogicalOr, T>("or", 0);
 }

@@ -266,11 +266,11 @@ TEST_CASE("max_pool2d / avg_pool2d: values match naive loops") {
 }
 
 TEST_CASE(
-    "max_pool2d: ties and NaN route the gradient to the first winner "
-    "(unpadded and padded)") {
+    "max_pool2d: ties route the gradient to the first maximum, NaN to the last "
+    "NaN (unpadded and padded)") {
   // One 2x4 image, two 2x2 windows: [3 3 | 1 NaN] over [3 0 | NaN 9]. Window 0
   // has three tied maxima (the first, top-left, wins); window 1 has two NaNs
-  // (the first, top-right, wins).
+  // (the last, bottom-left, wins: PyTorch's scan, v > max || isnan(v)).
   for (DType dt : {kFloat32, kFloat64}) {
     for (int64_t pad : {0, 1}) {
       CAPTURE(dtype_name(dt));
@@ -285,7 +285,7 @@ TEST_CASE(
         REQUIRE(yv.size() == 2);
         CHECK(yv[0] == 3.0);
         CHECK(std::isnan(yv[1]));
-        CHECK(gx == std::vector<double>{1, 0, 0, 1, 0, 0, 0, 0});
+        CHECK(gx == std::vector<double>{1, 0, 0, 0, 0, 0, 1, 0});
       } else {
         // padded windows (2x3 outputs): row 0 sees [3], [3 1], [NaN]; row 1
         // [3], [0 NaN], [9]
@@ -374,11 +374,11 @@ TEST_CASE("pooling: bad inputs name the op") {
 
 TEST_CASE(
     "max_pool2d: the branch-free no-padding path keeps the first maximum "
-    "and the first NaN") {
+    "and the last NaN") {
   // Small integers give many ties; NaNs are sprinkled in; strides smaller than,
   // equal to and larger than the window. The argmax is read back through the
   // gradient (ones upstream), and both are compared with a naive loop (first
-  // maximum wins; the first NaN of a window wins).
+  // maximum wins; the last NaN of a window wins, as in PyTorch).
   Generator gen(901);
   for (int64_t k : {1, 2, 3})
     for (int64_t s : {1, 2, 3})
@@ -404,7 +404,6 @@ TEST_CASE(
                 for (int64_t kw = 0; kw < k; ++kw) {
                   const int64_t src = p * H * W + (oh * s + kh) * W + ow * s + kw;
                   const double v = xv[static_cast<size_t>(src)];
-                  if (arg >= 0 && std::isnan(best)) continue;
                   if (arg < 0 || v > best || std::isnan(v)) best = v, arg = src;
                 }
               yref.push_back(best);

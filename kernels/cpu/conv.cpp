@@ -108,7 +108,7 @@ void CpuBackend::col2im(DType dtype, const void* colsv, void* gxv, const Conv2dG
 // the memory traffic ([128, 16, 28, 28], 2x2 windows, one thread: ~25 ms, now ~2.5 ms). The
 // value update is the maxss pattern (v > best ? v : best) and the index update a mask. Same
 // result as the general loop: the first maximum wins, and a window holding a NaN returns its
-// first NaN (found by a rescan, only for such windows).
+// last NaN (PyTorch's rule; found by a rescan, only for such windows).
 namespace {
 template <class T>
 void max_pool2d_plane_nopad(const T* xc, T* yc, int64_t* ac, const Conv2dGeom g) {
@@ -129,13 +129,12 @@ void max_pool2d_plane_nopad(const T* xc, T* yc, int64_t* ac, const Conv2dGeom g)
           best = gt ? v : best;
         }
       if (nan) {
-        for (int64_t kh = 0; kh < g.KH && best == best; ++kh)
+        for (int64_t kh = 0; kh < g.KH; ++kh)
           for (int64_t kw = 0; kw < g.KW; ++kw) {
             const int64_t src = base + kh * g.DH * g.W + kw * g.DW;
             if (xc[src] != xc[src]) {
               best = xc[src];
               arg = src;
-              break;
             }
           }
       }
@@ -160,8 +159,8 @@ void CpuBackend::max_pool2d_forward(DType dtype, const void* xv, void* yv, int64
       // maximum is a chain of max instructions (v > m ? v : m compiles to one), and the argmax is
       // found in a second, branch-free pass as the first element equal to it. Windows holding a
       // NaN (rare) take the exact general rule. Same result as the loop below: the first maximum
-      // wins ties, the first NaN wins and stays. Measured on [256, 32, 28, 28] float32, one
-      // thread: 45 ms -> 8 ms.
+      // wins ties, and a window holding NaN gives its last NaN (PyTorch's rule). Measured on
+      // [256, 32, 28, 28] float32, one thread: 45 ms -> 8 ms.
       // (The sizes are copied into locals: the int64 argmax stores could otherwise alias them.)
       const int64_t W = g.W, HW = g.H * g.W, OH = g.OH, OW = g.OW, KH = g.KH, KW = g.KW;
       const int64_t SH = g.SH, SW = g.SW;
@@ -190,13 +189,11 @@ void CpuBackend::max_pool2d_forward(DType dtype, const void* xv, void* yv, int64
                     arg ^= (arg ^ src) & -static_cast<int64_t>(xc[src] == m);
                   }
               } else {
-                for (int64_t kh = 0; kh < KH && !(xc[arg] != xc[arg]); ++kh)
+                // the last NaN of the window, as PyTorch's scan (v > max || isnan(v)) finds it
+                for (int64_t kh = 0; kh < KH; ++kh)
                   for (int64_t kw = 0; kw < KW; ++kw) {
                     const int64_t src = first + kh * W + kw;
-                    if (xc[src] != xc[src]) {
-                      arg = src;
-                      break;
-                    }
+                    if (xc[src] != xc[src]) arg = src;
                   }
               }
               yp[oh * OW + ow] = xc[arg];
@@ -222,10 +219,11 @@ void CpuBackend::max_pool2d_forward(DType dtype, const void* xv, void* yv, int64
                 int64_t src = index::im2col_source(g, kh, kw, oh, ow);
                 if (src < 0) continue;  // padding never wins
                 T v = xc[src];
+                // PyTorch's scan: a larger value or any NaN takes over, so the first maximum
+                // wins ties and a window holding NaN gives NaN at its last NaN.
                 if (arg < 0 || v > best || std::isnan(v)) {
                   best = v;
                   arg = src;
-                  if (std::isnan(v)) break;
                 }
               }
             int64_t o = (p * g.OH + oh) * g.OW + ow;
