@@ -26,7 +26,8 @@ Shape infer_shape(const char* op, const Shape& want, int64_t numel, const Shape&
       infer = i;
     } else {
       MMGRAD_CHECK(s[i] >= 0, op, ": invalid size ", s[i], " in shape ", want.str());
-      known *= s[i];
+      MMGRAD_CHECK(mul_fits(known, s[i], &known), op, ": shape ", want.str(),
+                   " has more elements than int64 can count");
     }
   }
   if (infer >= 0) {
@@ -34,6 +35,7 @@ Shape infer_shape(const char* op, const Shape& want, int64_t numel, const Shape&
                  " is invalid for an input of shape ", from.str(), " (", numel, " elements)");
     s[infer] = numel / known;
   }
+  check_shape(s, op);  // strides that fit in int64 (core/shape.h), also for a shape with a 0
   MMGRAD_CHECK(s.numel() == numel, op, ": shape ", want.str(), " is invalid for an input of shape ",
                from.str(), " (", numel, " elements)");
   return s;
