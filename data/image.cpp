@@ -244,6 +244,26 @@ void check_png_chunks(const uint8_t* p, size_t size, const std::string& name, co
   }
 }
 
+// The length of a binary PGM/PPM header ("P5", width, height, maxval, each after whitespace or
+// '#' comments, then one whitespace byte), parsed as stb parses it; the samples follow it.
+// Returns 0 for a header that ends early (stb then fails on it).
+size_t pnm_header_length(const uint8_t* p, size_t size) {
+  auto space = [](uint8_t c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+  };
+  size_t pos = 2;
+  for (int field = 0; field < 3; ++field) {
+    for (;;) {  // whitespace and comment lines
+      while (pos < size && space(p[pos])) ++pos;
+      if (pos >= size || p[pos] != '#') break;
+      while (pos < size && p[pos] != '\n' && p[pos] != '\r') ++pos;
+    }
+    if (pos >= size || p[pos] < '0' || p[pos] > '9') return 0;
+    while (pos < size && p[pos] >= '0' && p[pos] <= '9') ++pos;
+  }
+  return pos < size ? pos + 1 : 0;  // the one byte after maxval
+}
+
 // stb's conversion between channel counts for 16-bit pixels (stbi__convert_format16, whose
 // grey value is (77 r + 150 g + 29 b) >> 8), done here: stb 2.27 converts 16-bit PGM/PPM files
 // with its 8-bit routine when asked for another channel count, and reads past its buffer.
@@ -305,10 +325,11 @@ Tensor decode_image(const void* data, size_t size, int channels, const std::stri
     // Binary PGM/PPM: raw samples after the header, 1 or 2 bytes each. stb does not notice
     // when they are missing (it returns uninitialised memory).
     const uint64_t need = static_cast<uint64_t>(pixels) * file_c * (wide ? 2 : 1);
-    MMGRAD_CHECK(need <= size, op, ": cannot decode '", name,
+    const size_t header = pnm_header_length(bytes, size);
+    MMGRAD_CHECK(header > 0 && need <= size - header, op, ": cannot decode '", name,
                  "': a truncated PGM/PPM: its header declares ", w, "x", h, "x", file_c,
-                 (wide ? " 16-bit" : " 8-bit"), " samples (", need, " bytes) but the file has ",
-                 size, " bytes");
+                 (wide ? " 16-bit" : " 8-bit"), " samples (", need, " bytes) but only ",
+                 size - std::min(header, size), " bytes follow its header");
   }
   MMGRAD_CHECK(static_cast<uint64_t>(pixels) <= static_cast<uint64_t>(size) * kMaxPixelsPerByte, op,
                ": cannot decode '", name, "': it declares ", w, "x", h, " pixels, more than a ",

@@ -258,6 +258,7 @@ Tensor expand(const Tensor& x, const Shape& shape) {
     out_shape.push_back(want);
     strides.push_back(want == have ? x.stride(j) : 0);
   }
+  check_shape(out_shape, "expand");  // its numel and any contiguous copy must fit in int64
   if (out_shape == x.shape()) return x;
   Tensor out = make_view(x, out_shape, strides, x.storage_offset());
   make_node<ExpandBackward>(out, {x});
