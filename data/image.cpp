@@ -244,6 +244,47 @@ void check_png_chunks(const uint8_t* p, size_t size, const std::string& name, co
   }
 }
 
+// stb 2.27 builds a JPEG Huffman table (DHT segment) without checking that its 16 code-length
+// counts add up to at most 256 symbols, and then writes past its 257-entry arrays (found by
+// fuzz/fuzz_image.cpp). Every DHT segment stb could read is checked here first. The walk follows
+// stb's own parser: a length-prefixed segment is skipped by its length (stb consumes exactly
+// that or fails); bytes between segments (entropy-coded data, garbage) are skipped up to the next
+// 0xFF, and 0xFF 0x00 (a stuffed byte) and RST markers are not segments. Inside a DHT segment
+// tables are read as stb reads them, also past the segment's declared length (stb only notices
+// that afterwards) and with zeros past the end of the file (what stb's reader returns there).
+void check_jpeg_huffman_tables(const uint8_t* p, size_t size, const std::string& name,
+                               const char* op) {
+  auto at = [&](size_t i) -> int { return i < size ? p[i] : 0; };
+  size_t pos = 2;  // after SOI (FF D8)
+  while (pos < size) {
+    if (p[pos] != 0xff) {
+      ++pos;
+      continue;
+    }
+    while (pos < size && p[pos] == 0xff) ++pos;  // fill bytes
+    if (pos >= size) break;
+    const int marker = p[pos++];
+    if (marker == 0xd9) break;  // EOI
+    if (marker == 0x00 || marker == 0x01 || (marker >= 0xd0 && marker <= 0xd8)) continue;
+    const size_t len = static_cast<size_t>(at(pos) << 8 | at(pos + 1));
+    if (marker == 0xc4) {
+      int64_t left = static_cast<int64_t>(len) - 2;
+      size_t q = pos + 2;
+      while (left > 0) {
+        const int tc = at(q) >> 4, th = at(q) & 15;
+        if (tc > 1 || th > 3) break;  // stb refuses the file here
+        int n = 0;
+        for (int i = 0; i < 16; ++i) n += at(q + 1 + i);
+        MMGRAD_CHECK(n <= 256, op, ": cannot decode '", name, "': a corrupt JPEG: Huffman table ",
+                     th, " (at byte ", q, ") declares ", n, " codes (at most 256)");
+        q += 17 + static_cast<size_t>(n);
+        left -= 17 + n;
+      }
+    }
+    pos += len;
+  }
+}
+
 // The length of a binary PGM/PPM header ("P5", width, height, maxval, each after whitespace or
 // '#' comments, then one whitespace byte), parsed as stb parses it; the samples follow it.
 // Returns 0 for a header that ends early (stb then fails on it).
@@ -321,6 +362,8 @@ Tensor decode_image(const void* data, size_t size, int channels, const std::stri
   const bool png = size >= 8 && std::memcmp(bytes, "\x89PNG\r\n\x1a\n", 8) == 0;
   const bool pnm = size >= 2 && bytes[0] == 'P' && (bytes[1] == '5' || bytes[1] == '6');
   if (png) check_png_chunks(bytes, size, name, op);
+  if (size >= 2 && bytes[0] == 0xff && bytes[1] == 0xd8)
+    check_jpeg_huffman_tables(bytes, size, name, op);
   if (pnm) {
     // Binary PGM/PPM: raw samples after the header, 1 or 2 bytes each. stb does not notice
     // when they are missing (it returns uninitialised memory).

@@ -130,6 +130,28 @@ void image_seeds() {
     stbi_write_hdr_to_func(append, &hdr, w, h, 3, f.data());
     put("corpus/image", "c3.hdr", hdr);
   }
+  // A paletted PNG (colour type 3) with a tRNS chunk: 2x2, 1-bit indices into 2 colours.
+  for (bool trns : {false, true}) {
+    Bytes b(kPngSig, 8);
+    png_chunk(b, "IHDR", png_ihdr(2, 2, 1, 3));
+    png_chunk(b, "PLTE", Bytes("\xff\x00\x00\x00\x80\xff", 6));
+    if (trns) png_chunk(b, "tRNS", Bytes("\x40", 1));
+    const Bytes raw("\x00\x40\x00\x80", 4);  // rows: filter 0, bits 01 / 10
+    Bytes z(compressBound(raw.size()), '\0');
+    uLongf zn = z.size();
+    compress(reinterpret_cast<Bytef*>(z.data()), &zn, reinterpret_cast<const Bytef*>(raw.data()),
+             raw.size());
+    z.resize(zn);
+    png_chunk(b, "IDAT", z);
+    png_chunk(b, "IEND", "");
+    put("corpus/image", trns ? "palette_trns.png" : "palette.png", b);
+  }
+  // A 1x1 GIF89a (a classic minimal file: 2-colour table, one LZW-coded pixel).
+  put("corpus/image", "tiny.gif",
+      Bytes("GIF89a\x01\x00\x01\x00\x80\x00\x00\xff\xff\xff\x00\x00\x00!\xf9\x04\x01\x00"
+            "\x00\x00\x00,\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02"
+            "D\x01\x00;",
+            43));
   // PGM (P5) and PPM (P6), 8- and 16-bit (maxval > 255: two big-endian bytes per sample).
   auto pnm = [&](const char* magic, int c, int maxval) {
     Bytes b = std::string(magic) + "\n# a comment\n" + std::to_string(w) + " " + std::to_string(h) +
@@ -176,7 +198,8 @@ void image_seeds() {
     put("regressions/image", "tga_huge_type" + std::to_string(type) + ".tga", b);
   }
   put("regressions/image", "ppm_huge_no_data.ppm", "P6\n30000 30000\n255\n");
-  put("regressions/image", "pgm_short_data.pgm", "P5\n# 100 x 100, 10 bytes\n100 100 255\n0123456789");
+  put("regressions/image", "pgm_short_data.pgm",
+      "P5\n# 100 x 100, 10 bytes\n100 100 255\n0123456789");
   put("regressions/image", "pgm_max_dims_no_data.pgm", "P5\n16777216 16777216\n65535\n");
   // A BMP header declaring 30000 x 30000 at 32 bits per pixel, no pixel data.
   {
