@@ -343,7 +343,12 @@ Tensor decode_image(const void* data, size_t size, int channels, const std::stri
   const auto* bytes = static_cast<const uint8_t*>(data);
   const int len = static_cast<int>(size);
 
-  // 1. The header only: size and channels, before any pixel is decoded or allocated.
+  // 1. The structure stb trusts (even stbi_info builds a JPEG's Huffman tables and reads a PNG's
+  //    chunks), then the header only: size and channels, before any pixel is decoded.
+  const bool png = size >= 8 && std::memcmp(bytes, "\x89PNG\r\n\x1a\n", 8) == 0;
+  if (png) check_png_chunks(bytes, size, name, op);
+  if (size >= 2 && bytes[0] == 0xff && bytes[1] == 0xd8)
+    check_jpeg_huffman_tables(bytes, size, name, op);
   int w = 0, h = 0, file_c = 0;
   MMGRAD_CHECK(stbi_info_from_memory(bytes, len, &w, &h, &file_c) != 0, op, ": cannot decode '",
                name, "': ", stbi_failure_reason(), " (truncated, corrupt or not an image file)");
@@ -359,11 +364,7 @@ Tensor decode_image(const void* data, size_t size, int channels, const std::stri
                " are supported (corrupt header?)");
 
   // 2. Can the file hold that many pixels?
-  const bool png = size >= 8 && std::memcmp(bytes, "\x89PNG\r\n\x1a\n", 8) == 0;
   const bool pnm = size >= 2 && bytes[0] == 'P' && (bytes[1] == '5' || bytes[1] == '6');
-  if (png) check_png_chunks(bytes, size, name, op);
-  if (size >= 2 && bytes[0] == 0xff && bytes[1] == 0xd8)
-    check_jpeg_huffman_tables(bytes, size, name, op);
   if (pnm) {
     // Binary PGM/PPM: raw samples after the header, 1 or 2 bytes each. stb does not notice
     // when they are missing (it returns uninitialised memory).
