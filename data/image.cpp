@@ -255,7 +255,12 @@ void check_png_chunks(const uint8_t* p, size_t size, const std::string& name, co
 void check_jpeg_huffman_tables(const uint8_t* p, size_t size, const std::string& name,
                                const char* op) {
   auto at = [&](size_t i) -> int { return i < size ? p[i] : 0; };
-  size_t pos = 2;  // after SOI (FF D8)
+  // A JPEG starts with the SOI marker, FF D8, which stb also finds after extra FF fill bytes.
+  size_t pos = 0;
+  if (size < 2 || p[0] != 0xff) return;
+  while (pos < size && p[pos] == 0xff) ++pos;
+  if (pos >= size || p[pos] != 0xd8) return;
+  ++pos;
   while (pos < size) {
     if (p[pos] != 0xff) {
       ++pos;
@@ -347,8 +352,7 @@ Tensor decode_image(const void* data, size_t size, int channels, const std::stri
   //    chunks), then the header only: size and channels, before any pixel is decoded.
   const bool png = size >= 8 && std::memcmp(bytes, "\x89PNG\r\n\x1a\n", 8) == 0;
   if (png) check_png_chunks(bytes, size, name, op);
-  if (size >= 2 && bytes[0] == 0xff && bytes[1] == 0xd8)
-    check_jpeg_huffman_tables(bytes, size, name, op);
+  check_jpeg_huffman_tables(bytes, size, name, op);
   int w = 0, h = 0, file_c = 0;
   MMGRAD_CHECK(stbi_info_from_memory(bytes, len, &w, &h, &file_c) != 0, op, ": cannot decode '",
                name, "': ", stbi_failure_reason(), " (truncated, corrupt or not an image file)");
