@@ -290,13 +290,20 @@ void check_jpeg_huffman_tables(const uint8_t* p, size_t size, const std::string&
   }
 }
 
-// The length of a binary PGM/PPM header ("P5", width, height, maxval, each after whitespace or
-// '#' comments, then one whitespace byte), parsed as stb parses it; the samples follow it.
-// Returns 0 for a header that ends early (stb then fails on it).
-size_t pnm_header_length(const uint8_t* p, size_t size) {
+// A binary PGM/PPM header ("P5"/"P6", width, height, maxval, each after whitespace or '#'
+// comments, then one whitespace byte), parsed as stb parses it: its length (the samples follow
+// it; 0 for a header that ends early, which stb then refuses) and whether a number exceeds
+// INT_MAX (stb 2.27 accumulates the digits in an int without checking: undefined behaviour, found
+// by fuzz/fuzz_image.cpp).
+struct PnmHeader {
+  size_t length = 0;
+  bool number_too_large = false;
+};
+PnmHeader parse_pnm_header(const uint8_t* p, size_t size) {
   auto space = [](uint8_t c) {
     return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
   };
+  PnmHeader h;
   size_t pos = 2;
   for (int field = 0; field < 3; ++field) {
     for (;;) {  // whitespace and comment lines
@@ -304,10 +311,16 @@ size_t pnm_header_length(const uint8_t* p, size_t size) {
       if (pos >= size || p[pos] != '#') break;
       while (pos < size && p[pos] != '\n' && p[pos] != '\r') ++pos;
     }
-    if (pos >= size || p[pos] < '0' || p[pos] > '9') return 0;
-    while (pos < size && p[pos] >= '0' && p[pos] <= '9') ++pos;
+    if (pos >= size || p[pos] < '0' || p[pos] > '9') return h;
+    int64_t value = 0;
+    while (pos < size && p[pos] >= '0' && p[pos] <= '9') {
+      value = std::min<int64_t>(value * 10 + (p[pos] - '0'), int64_t{1} << 40);
+      ++pos;
+    }
+    if (value > INT32_MAX) h.number_too_large = true;
   }
-  return pos < size ? pos + 1 : 0;  // the one byte after maxval
+  h.length = pos < size ? pos + 1 : 0;  // the one byte after maxval
+  return h;
 }
 
 // stb's conversion between channel counts for 16-bit pixels (stbi__convert_format16, whose
@@ -353,6 +366,10 @@ Tensor decode_image(const void* data, size_t size, int channels, const std::stri
   const bool png = size >= 8 && std::memcmp(bytes, "\x89PNG\r\n\x1a\n", 8) == 0;
   if (png) check_png_chunks(bytes, size, name, op);
   check_jpeg_huffman_tables(bytes, size, name, op);
+  const bool pnm = size >= 2 && bytes[0] == 'P' && (bytes[1] == '5' || bytes[1] == '6');
+  const PnmHeader pnm_header = pnm ? parse_pnm_header(bytes, size) : PnmHeader{};
+  MMGRAD_CHECK(!pnm_header.number_too_large, op, ": cannot decode '", name,
+               "': a corrupt PGM/PPM header: a number exceeds 2^31 - 1");
   int w = 0, h = 0, file_c = 0;
   MMGRAD_CHECK(stbi_info_from_memory(bytes, len, &w, &h, &file_c) != 0, op, ": cannot decode '",
                name, "': ", stbi_failure_reason(), " (truncated, corrupt or not an image file)");
@@ -368,12 +385,11 @@ Tensor decode_image(const void* data, size_t size, int channels, const std::stri
                " are supported (corrupt header?)");
 
   // 2. Can the file hold that many pixels?
-  const bool pnm = size >= 2 && bytes[0] == 'P' && (bytes[1] == '5' || bytes[1] == '6');
   if (pnm) {
     // Binary PGM/PPM: raw samples after the header, 1 or 2 bytes each. stb does not notice
     // when they are missing (it returns uninitialised memory).
     const uint64_t need = static_cast<uint64_t>(pixels) * file_c * (wide ? 2 : 1);
-    const size_t header = pnm_header_length(bytes, size);
+    const size_t header = pnm_header.length;
     MMGRAD_CHECK(header > 0 && need <= size - header, op, ": cannot decode '", name,
                  "': a truncated PGM/PPM: its header declares ", w, "x", h, "x", file_c,
                  (wide ? " 16-bit" : " 8-bit"), " samples (", need, " bytes) but only ",

@@ -200,6 +200,8 @@ void image_seeds() {
   put("regressions/image", "ppm_huge_no_data.ppm", "P6\n30000 30000\n255\n");
   put("regressions/image", "pgm_short_data.pgm",
       "P5\n# 100 x 100, 10 bytes\n100 100 255\n0123456789");
+  // A number past INT_MAX in a PGM header (stb 2.27 overflows an int parsing it; fuzz_image).
+  put("regressions/image", "pnm_number_overflow.pgm", "P5\n99999999999 1\n255\n\x01");
   put("regressions/image", "pgm_max_dims_no_data.pgm", "P5\n16777216 16777216\n65535\n");
   // A BMP header declaring 30000 x 30000 at 32 bits per pixel, no pixel data.
   {

@@ -214,6 +214,15 @@ TEST_CASE("huge sizes: images are bounded before decoding") {
   tga[12] = tga[13] = 0, tga[13] = '\x08', tga[15] = '\x08';  // 2048 x 2048
   CHECK_ERROR(decode(tga), "load_image", "2048x2048", "pixels per byte");
   CHECK_ERROR(decode(""), "load_image", "empty");
+  // Found by fuzz_image: header numbers past INT_MAX (stb parses them into an int).
+  CHECK_ERROR(decode("P5\n99999999999 1\n255\n\x01"), "load_image", "PGM/PPM", "2^31 - 1");
+  CHECK_ERROR(decode("P6 1 1 4294967296\n"), "load_image", "PGM/PPM");
+  // Found by fuzz_image: a JPEG Huffman table of more than 256 codes (stb wrote past its
+  // arrays), also behind leading FF fill bytes.
+  std::string jpeg("\xff\xd8\xff\xc4\x00\x13\x00", 7);
+  jpeg += std::string(16, '\x20');  // 16 lengths of 32 codes: 512 codes
+  CHECK_ERROR(decode(jpeg), "load_image", "JPEG", "512 codes");
+  CHECK_ERROR(decode("\xff\xff\xff" + jpeg.substr(1)), "load_image", "JPEG", "512 codes");
 }
 
 TEST_CASE("huge sizes: 16-bit PGM/PPM converted to any channel count") {
