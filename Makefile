@@ -7,11 +7,16 @@
 #   make debug    an ASan/UBSan debug build in build-debug/ and its tests (without the lessons,
 #                 whose training runs would take minutes each unoptimised)
 #   make format-check  every C++/CUDA source is clang-formatted (CI runs it; `make format` fixes)
+#   make fuzz     build the libFuzzer targets (clang, ASan + UBSan) in build-fuzz/ and run each for
+#                 FUZZ_SECONDS (default 60) on its corpus; crashes land in fuzz/regressions/<t>/
+#                 (docs/fuzzing.md). FUZZ_TARGETS picks targets: make fuzz FUZZ_TARGETS=image
 BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= image idx checkpoint tokenizer
 
-.PHONY: all build deps test lessons bench debug format format-check clean
+.PHONY: all build deps test lessons bench debug fuzz format format-check clean
 
 all: build
 
@@ -42,6 +47,23 @@ debug:
 	cmake --build build-debug -j $(JOBS)
 	cd build-debug && ctest --output-on-failure -j $(JOBS)
 
+# Each target: new inputs go to build-fuzz/corpus/<t>/ (not committed), the committed seeds in
+# fuzz/corpus/<t>/ are read; a crash input is written to fuzz/regressions/<t>/ (commit it: ctest
+# replays it) and stops the run. -rss_limit_mb/-malloc_limit_mb: a single allocation over 2 GB is
+# a finding (a reader must bound sizes before it allocates).
+fuzz:
+	cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
+	  -DMMGRAD_FUZZ=ON -DMMGRAD_CUDA=OFF -DMMGRAD_BUILD_TESTS=OFF -DMMGRAD_BUILD_LESSONS=OFF \
+	  -DMMGRAD_BUILD_BENCH=OFF
+	cmake --build build-fuzz -j $(JOBS) --target $(addprefix fuzz_,$(FUZZ_TARGETS))
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p build-fuzz/corpus/$$t fuzz/regressions/$$t; \
+	  echo "== fuzz_$$t: $(FUZZ_SECONDS) s"; \
+	  OMP_NUM_THREADS=1 build-fuzz/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+	    -rss_limit_mb=2048 -malloc_limit_mb=2048 -print_final_stats=1 \
+	    -artifact_prefix=fuzz/regressions/$$t/ build-fuzz/corpus/$$t fuzz/corpus/$$t || exit 1; \
+	done
+
 format:
 	clang-format -i $$(git ls-files '*.cpp' '*.h' '*.cu' '*.cuh')
 
@@ -49,4 +71,4 @@ format-check:
 	clang-format --dry-run --Werror $$(git ls-files '*.cpp' '*.h' '*.cu' '*.cuh')
 
 clean:
-	rm -rf $(BUILD) build-debug
+	rm -rf $(BUILD) build-debug build-fuzz

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/op_scope.h"
 
 namespace mmgrad {
 
@@ -57,9 +58,17 @@ class Shape {
     n_ = n;
   }
 
+  // The number of elements, the product of the sizes. Exact for every shape: a 0 anywhere makes
+  // it 0 (even when the other sizes multiply past int64, as in a corrupt file's [7.2e17, 0,
+  // 589824, 0]), and a product that does not fit in int64 throws instead of wrapping around.
   int64_t numel() const {
     int64_t p = 1;
-    for (int i = 0; i < n_; ++i) p *= d_[i];
+    bool overflow = false;
+    for (int i = 0; i < n_; ++i) {
+      if (d_[i] == 0) return 0;
+      overflow |= __builtin_mul_overflow(p, d_[i], &p);
+    }
+    if (overflow) numel_overflow();
     return p;
   }
   std::vector<int64_t> vec() const { return std::vector<int64_t>(begin(), end()); }
@@ -84,6 +93,10 @@ class Shape {
   friend std::ostream& operator<<(std::ostream& os, const Shape& s) { return os << s.str(); }
 
  private:
+  [[noreturn]] void numel_overflow() const {
+    fail(cat_str(op_name_or("numel"), ": shape ", str(),
+                 " has more elements than int64 can count (2^63 - 1)"));
+  }
   template <class It>
   void assign(It first, It last) {
     n_ = 0;
@@ -93,14 +106,54 @@ class Shape {
   int n_ = 0;
 };
 
-// Row-major (C order) strides of a contiguous tensor of this shape.
-inline Shape contiguous_strides(const Shape& shape) {
+// ---- size arithmetic that cannot overflow
+// -------------------------------------------------------- Sizes come from users and from files, so
+// every product of them is checked: signed overflow is undefined behaviour in C++, and a wrapped
+// size is worse than a crash (a small allocation that later writes run past).
+// __builtin_mul_overflow (GCC, Clang) multiplies and reports overflow.
+
+// a * b, or false when the product does not fit in int64.
+inline bool mul_fits(int64_t a, int64_t b, int64_t* out) {
+  return !__builtin_mul_overflow(a, b, out);
+}
+
+// The span of a contiguous layout of `shape`: the product of its sizes with each 0 counted as 1.
+// It is what the largest row-major stride (times that dimension's size) reaches, so when it fits
+// in int64 every stride and every offset computed from them does too. A shape with a 0 has no
+// elements, yet its strides are still products of the other sizes: [7.2e17, 0, 589824, 0] has
+// numel 0 and a stride 589824 * 7.2e17 that does not fit. Returns false when the span overflows
+// (or a size is negative).
+inline bool layout_fits(const Shape& shape, int64_t* span = nullptr) {
+  int64_t s = 1;
+  for (int i = 0; i < shape.size(); ++i) {
+    if (shape[i] < 0 || !mul_fits(s, shape[i] > 0 ? shape[i] : 1, &s)) return false;
+  }
+  if (span) *span = s;
+  return true;
+}
+
+// Throws an mmgrad::Error naming `op` unless every size is >= 0 and the contiguous layout of the
+// shape fits in int64 (layout_fits). The shape layer's one check: Tensor::empty, reshape/view,
+// contiguous_strides and the file readers all go through it.
+inline void check_shape(const Shape& shape, const char* op) {
+  for (int i = 0; i < shape.size(); ++i)
+    MMGRAD_CHECK(shape[i] >= 0, op, ": negative size ", shape[i], " at dimension ", i, " in shape ",
+                 shape.str());
+  MMGRAD_CHECK(layout_fits(shape), op, ": shape ", shape.str(),
+               " is too large: the product of its sizes (a 0 counted as 1, as in its strides) "
+               "exceeds int64 (2^63 - 1)");
+}
+
+// Row-major (C order) strides of a contiguous tensor of this shape. Throws (naming `op`, or the
+// running op's OpScope) for a shape whose strides would overflow int64 (check_shape); never wraps.
+inline Shape contiguous_strides(const Shape& shape, const char* op = nullptr) {
+  check_shape(shape, op ? op : op_name_or("contiguous_strides"));
   Shape st;
   st.resize(shape.size());
   int64_t s = 1;
   for (int i = shape.size() - 1; i >= 0; --i) {
     st[i] = s;
-    s *= shape[i] > 0 ? shape[i] : 1;
+    s *= shape[i] > 0 ? shape[i] : 1;  // cannot overflow: check_shape bounded the product
   }
   return st;
 }

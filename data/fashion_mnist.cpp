@@ -63,8 +63,8 @@ struct ImagesFile {
   int64_t count = 0;  // examples the header declares (before the limit)
 };
 
-ImagesFile read_images(const std::string& path, int64_t limit, const char* op) {
-  GzipSource src(path, op);
+ImagesFile read_images(GzipSource& src, int64_t limit, const char* op) {
+  const std::string& path = src.path();
   std::vector<uint32_t> d = read_header(src, kImagesMagic, 3, op);
   int64_t count = d[0], rows = d[1], cols = d[2];
   MMGRAD_CHECK(rows > 0 && cols > 0 && rows <= 65536 && cols <= 65536, op, ": '", path,
@@ -103,11 +103,14 @@ struct LabelsFile {
   int64_t count = 0;
 };
 
-LabelsFile read_labels(const std::string& path, int64_t num_classes, int64_t limit,
-                       const char* op) {
+void check_num_classes(int64_t num_classes, const char* op) {
   MMGRAD_CHECK(num_classes > 0 && num_classes <= 256, op,
                ": num_classes must be in [1, 256] for byte labels, got ", num_classes);
-  GzipSource src(path, op);
+}
+
+LabelsFile read_labels(GzipSource& src, int64_t num_classes, int64_t limit, const char* op) {
+  check_num_classes(num_classes, op);
+  const std::string& path = src.path();
   std::vector<uint32_t> d = read_header(src, kLabelsMagic, 1, op);
   int64_t count = d[0];
   check_plausible(src, static_cast<uint64_t>(count), "labels", count, op);
@@ -168,12 +171,40 @@ bool fashion_mnist_available(const std::string& dir) {
   return files_present(fashion_mnist_dir(dir));
 }
 
+namespace {
+
+ImagesFile read_images(const std::string& path, int64_t limit, const char* op) {
+  GzipSource src(path, op);
+  return read_images(src, limit, op);
+}
+
+LabelsFile read_labels(const std::string& path, int64_t num_classes, int64_t limit,
+                       const char* op) {
+  check_num_classes(num_classes, op);  // before opening the file, as always
+  GzipSource src(path, op);
+  return read_labels(src, num_classes, limit, op);
+}
+
+}  // namespace
+
 Tensor read_idx_images(const std::string& path, int64_t limit) {
   return read_images(path, limit, "read_idx_images").images;
 }
 
 Tensor read_idx_labels(const std::string& path, int64_t num_classes, int64_t limit) {
   return read_labels(path, num_classes, limit, "read_idx_labels").labels;
+}
+
+Tensor decode_idx_images(std::vector<uint8_t> bytes, const std::string& name, int64_t limit) {
+  GzipSource src(std::move(bytes), name, "read_idx_images");
+  return read_images(src, limit, "read_idx_images").images;
+}
+
+Tensor decode_idx_labels(std::vector<uint8_t> bytes, int64_t num_classes, const std::string& name,
+                         int64_t limit) {
+  check_num_classes(num_classes, "read_idx_labels");
+  GzipSource src(std::move(bytes), name, "read_idx_labels");
+  return read_labels(src, num_classes, limit, "read_idx_labels").labels;
 }
 
 std::vector<uint8_t> read_gzip_file(const std::string& path, int64_t max_bytes) {

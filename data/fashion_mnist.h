@@ -54,4 +54,11 @@ Tensor read_idx_images(const std::string& path, int64_t limit = -1);
 // An IDX1 unsigned-byte label file as int64 [N]; every label must be < num_classes.
 Tensor read_idx_labels(const std::string& path, int64_t num_classes, int64_t limit = -1);
 
+// The same readers over a file's bytes already in memory (gzip or raw); `name` stands for the
+// path in error messages. The fuzz targets (fuzz/) call these.
+Tensor decode_idx_images(std::vector<uint8_t> bytes, const std::string& name = "<memory>",
+                         int64_t limit = -1);
+Tensor decode_idx_labels(std::vector<uint8_t> bytes, int64_t num_classes,
+                         const std::string& name = "<memory>", int64_t limit = -1);
+
 }  // namespace mmgrad::data

@@ -53,6 +53,15 @@ bool is_gzip_magic(const uint8_t* p, size_t n) { return n >= 2 && p[0] == 0x1f &
 GzipSource::GzipSource(const std::string& path, std::string op)
     : path_(path), op_(std::move(op)), z_(std::make_unique<ZState>()) {
   in_ = read_whole_file(path_, op_);
+  start();
+}
+
+GzipSource::GzipSource(std::vector<uint8_t> bytes, const std::string& name, std::string op)
+    : path_(name), op_(std::move(op)), in_(std::move(bytes)), z_(std::make_unique<ZState>()) {
+  start();
+}
+
+void GzipSource::start() {
   compressed_ = is_gzip_magic(in_.data(), in_.size());
   if (!compressed_) return;
   // windowBits 15 + 16: expect a gzip wrapper (header, deflate data, CRC-32 + length trailer).

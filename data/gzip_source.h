@@ -20,6 +20,8 @@ class GzipSource {
  public:
   // `op` prefixes every error message ("read_idx_images: ...").
   GzipSource(const std::string& path, std::string op);
+  // The same over a file's bytes already in memory; `name` stands for the path in messages.
+  GzipSource(std::vector<uint8_t> bytes, const std::string& name, std::string op);
   ~GzipSource();
   GzipSource(const GzipSource&) = delete;
   GzipSource& operator=(const GzipSource&) = delete;
@@ -42,6 +44,7 @@ class GzipSource {
   const std::string& path() const { return path_; }
 
  private:
+  void start();
   std::string path_;
   std::string op_;
   std::vector<uint8_t> in_;

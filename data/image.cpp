@@ -5,9 +5,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <sstream>
 
 #include "core/error.h"
@@ -217,27 +219,209 @@ Rgb to_rgb(const Tensor& image, size_t index, const char* op) {
 
 }  // namespace
 
-Tensor load_image(const std::string& path, int channels) {
+namespace {
+
+uint32_t big_endian_u32(const uint8_t* p) {
+  return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | uint32_t{p[3]};
+}
+
+// A PNG is an 8-byte signature and a list of chunks (4-byte big-endian length, 4-byte type,
+// data, 4-byte CRC) up to IEND. stb trusts each declared length and allocates for it before
+// reading, so a 40-byte file declaring a 2 GB IDAT made it allocate 2 GB: check them first.
+void check_png_chunks(const uint8_t* p, size_t size, const std::string& name, const char* op) {
+  size_t pos = 8;
+  while (pos < size) {
+    MMGRAD_CHECK(size - pos >= 12, op, ": cannot decode '", name,
+                 "': a truncated PNG: a chunk header at byte ", pos, " needs 12 bytes, ",
+                 size - pos, " remain");
+    const uint32_t len = big_endian_u32(p + pos);
+    const std::string type(reinterpret_cast<const char*>(p + pos + 4), 4);
+    MMGRAD_CHECK(len <= size - pos - 12, op, ": cannot decode '", name,
+                 "': a corrupt or truncated PNG: chunk '", type, "' at byte ", pos, " declares ",
+                 len, " bytes but only ", size - pos - 12, " remain in the file");
+    pos += 12 + static_cast<size_t>(len);
+    if (type == "IEND") break;
+  }
+}
+
+// stb 2.27 builds a JPEG Huffman table (DHT segment) without checking that its 16 code-length
+// counts add up to at most 256 symbols, and then writes past its 257-entry arrays (found by
+// fuzz/fuzz_image.cpp). Every DHT segment stb could read is checked here first. The walk follows
+// stb's own parser: a length-prefixed segment is skipped by its length (stb consumes exactly
+// that or fails); bytes between segments (entropy-coded data, garbage) are skipped up to the next
+// 0xFF, and 0xFF 0x00 (a stuffed byte) and RST markers are not segments. Inside a DHT segment
+// tables are read as stb reads them, also past the segment's declared length (stb only notices
+// that afterwards) and with zeros past the end of the file (what stb's reader returns there).
+void check_jpeg_huffman_tables(const uint8_t* p, size_t size, const std::string& name,
+                               const char* op) {
+  auto at = [&](size_t i) -> int { return i < size ? p[i] : 0; };
+  // A JPEG starts with the SOI marker, FF D8, which stb also finds after extra FF fill bytes.
+  size_t pos = 0;
+  if (size < 2 || p[0] != 0xff) return;
+  while (pos < size && p[pos] == 0xff) ++pos;
+  if (pos >= size || p[pos] != 0xd8) return;
+  ++pos;
+  while (pos < size) {
+    if (p[pos] != 0xff) {
+      ++pos;
+      continue;
+    }
+    while (pos < size && p[pos] == 0xff) ++pos;  // fill bytes
+    if (pos >= size) break;
+    const int marker = p[pos++];
+    if (marker == 0xd9) break;  // EOI
+    if (marker == 0x00 || marker == 0x01 || (marker >= 0xd0 && marker <= 0xd8)) continue;
+    const size_t len = static_cast<size_t>(at(pos) << 8 | at(pos + 1));
+    if (marker == 0xc4) {
+      int64_t left = static_cast<int64_t>(len) - 2;
+      size_t q = pos + 2;
+      while (left > 0) {
+        const int tc = at(q) >> 4, th = at(q) & 15;
+        if (tc > 1 || th > 3) break;  // stb refuses the file here
+        int n = 0;
+        for (int i = 0; i < 16; ++i) n += at(q + 1 + i);
+        MMGRAD_CHECK(n <= 256, op, ": cannot decode '", name, "': a corrupt JPEG: Huffman table ",
+                     th, " (at byte ", q, ") declares ", n, " codes (at most 256)");
+        q += 17 + static_cast<size_t>(n);
+        left -= 17 + n;
+      }
+    }
+    pos += len;
+  }
+}
+
+// A binary PGM/PPM header ("P5"/"P6", width, height, maxval, each after whitespace or '#'
+// comments, then one whitespace byte), parsed as stb parses it: its length (the samples follow
+// it; 0 for a header that ends early, which stb then refuses) and whether a number exceeds
+// INT_MAX (stb 2.27 accumulates the digits in an int without checking: undefined behaviour, found
+// by fuzz/fuzz_image.cpp).
+struct PnmHeader {
+  size_t length = 0;
+  bool number_too_large = false;
+};
+PnmHeader parse_pnm_header(const uint8_t* p, size_t size) {
+  auto space = [](uint8_t c) {
+    return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+  };
+  PnmHeader h;
+  size_t pos = 2;
+  for (int field = 0; field < 3; ++field) {
+    for (;;) {  // whitespace and comment lines
+      while (pos < size && space(p[pos])) ++pos;
+      if (pos >= size || p[pos] != '#') break;
+      while (pos < size && p[pos] != '\n' && p[pos] != '\r') ++pos;
+    }
+    if (pos >= size || p[pos] < '0' || p[pos] > '9') return h;
+    int64_t value = 0;
+    while (pos < size && p[pos] >= '0' && p[pos] <= '9') {
+      value = std::min<int64_t>(value * 10 + (p[pos] - '0'), int64_t{1} << 40);
+      ++pos;
+    }
+    if (value > INT32_MAX) h.number_too_large = true;
+  }
+  h.length = pos < size ? pos + 1 : 0;  // the one byte after maxval
+  return h;
+}
+
+// stb's conversion between channel counts for 16-bit pixels (stbi__convert_format16, whose
+// grey value is (77 r + 150 g + 29 b) >> 8), done here: stb 2.27 converts 16-bit PGM/PPM files
+// with its 8-bit routine when asked for another channel count, and reads past its buffer.
+std::vector<uint16_t> convert_channels16(const uint16_t* src, int64_t pixels, int from, int to) {
+  std::vector<uint16_t> out(static_cast<size_t>(pixels * to));
+  auto grey = [](const uint16_t* s) {
+    return static_cast<uint16_t>((s[0] * 77 + s[1] * 150 + s[2] * 29) >> 8);
+  };
+  for (int64_t i = 0; i < pixels; ++i) {
+    const uint16_t* s = src + i * from;
+    uint16_t* d = out.data() + i * to;
+    const bool has_alpha = from == 2 || from == 4;
+    const uint16_t alpha = has_alpha ? s[from - 1] : 0xffff;
+    const uint16_t y = from >= 3 ? grey(s) : s[0];
+    if (to == 1 || to == 2) {
+      d[0] = y;
+      if (to == 2) d[1] = alpha;
+    } else {
+      for (int ch = 0; ch < 3; ++ch) d[ch] = from >= 3 ? s[ch] : s[0];
+      if (to == 4) d[3] = alpha;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Tensor decode_image(const void* data, size_t size, int channels, const std::string& name) {
   const char* op = "load_image";
+  OpScope scope(op);
   MMGRAD_CHECK(channels >= 0 && channels <= 4, op, ": channels must be 0 (as in the file) or 1-4, ",
                "got ", channels);
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  MMGRAD_CHECK(f != nullptr, op, ": cannot open '", path, "'");
+  MMGRAD_CHECK(size > 0, op, ": cannot decode '", name, "': the file is empty (0 bytes)");
+  MMGRAD_CHECK(size <= static_cast<size_t>(INT32_MAX), op, ": cannot decode '", name, "': it is ",
+               size, " bytes; image files of 2 GB or more are not supported");
+  const auto* bytes = static_cast<const uint8_t*>(data);
+  const int len = static_cast<int>(size);
+
+  // 1. The structure stb trusts (even stbi_info builds a JPEG's Huffman tables and reads a PNG's
+  //    chunks), then the header only: size and channels, before any pixel is decoded.
+  const bool png = size >= 8 && std::memcmp(bytes, "\x89PNG\r\n\x1a\n", 8) == 0;
+  if (png) check_png_chunks(bytes, size, name, op);
+  check_jpeg_huffman_tables(bytes, size, name, op);
+  const bool pnm = size >= 2 && bytes[0] == 'P' && (bytes[1] == '5' || bytes[1] == '6');
+  const PnmHeader pnm_header = pnm ? parse_pnm_header(bytes, size) : PnmHeader{};
+  MMGRAD_CHECK(!pnm_header.number_too_large, op, ": cannot decode '", name,
+               "': a corrupt PGM/PPM header: a number exceeds 2^31 - 1");
   int w = 0, h = 0, file_c = 0;
-  bool wide = stbi_is_16_bit_from_file(f) != 0;
-  std::fseek(f, 0, SEEK_SET);
-  void* px = wide ? static_cast<void*>(stbi_load_from_file_16(f, &w, &h, &file_c, channels))
-                  : static_cast<void*>(stbi_load_from_file(f, &w, &h, &file_c, channels));
-  std::fclose(f);
-  MMGRAD_CHECK(px != nullptr, op, ": cannot decode '", path, "': ", stbi_failure_reason(),
+  MMGRAD_CHECK(stbi_info_from_memory(bytes, len, &w, &h, &file_c) != 0, op, ": cannot decode '",
+               name, "': ", stbi_failure_reason(), " (truncated, corrupt or not an image file)");
+  const bool wide = stbi_is_16_bit_from_memory(bytes, len) != 0;
+  MMGRAD_CHECK(file_c >= 1 && file_c <= 4, op, ": cannot decode '", name, "': it has ", file_c,
+               " channels (expected 1 to 4)");
+  MMGRAD_CHECK(w >= 1 && h >= 1 && w <= kMaxImageSide && h <= kMaxImageSide, op,
+               ": cannot decode '", name, "': it declares ", w, "x", h, " pixels; at most ",
+               kMaxImageSide, " pixels per side are supported (corrupt header?)");
+  const int64_t pixels = static_cast<int64_t>(w) * h;
+  MMGRAD_CHECK(pixels <= kMaxImagePixels, op, ": cannot decode '", name, "': it declares ", w, "x",
+               h, " = ", pixels, " pixels; at most ", kMaxImagePixels,
+               " are supported (corrupt header?)");
+
+  // 2. Can the file hold that many pixels?
+  if (pnm) {
+    // Binary PGM/PPM: raw samples after the header, 1 or 2 bytes each. stb does not notice
+    // when they are missing (it returns uninitialised memory).
+    const uint64_t need = static_cast<uint64_t>(pixels) * file_c * (wide ? 2 : 1);
+    const size_t header = pnm_header.length;
+    MMGRAD_CHECK(header > 0 && need <= size - header, op, ": cannot decode '", name,
+                 "': a truncated PGM/PPM: its header declares ", w, "x", h, "x", file_c,
+                 (wide ? " 16-bit" : " 8-bit"), " samples (", need, " bytes) but only ",
+                 size - std::min(header, size), " bytes follow its header");
+  }
+  MMGRAD_CHECK(static_cast<uint64_t>(pixels) <= static_cast<uint64_t>(size) * kMaxPixelsPerByte, op,
+               ": cannot decode '", name, "': it declares ", w, "x", h, " pixels, more than a ",
+               size, "-byte image file can hold (at most ", kMaxPixelsPerByte,
+               " pixels per byte): corrupt header?");
+
+  // 3. Decode. 16-bit files are decoded with their own channel count (see convert_channels16).
+  int dw = 0, dh = 0, dc = 0;
+  void* px = wide ? static_cast<void*>(stbi_load_16_from_memory(bytes, len, &dw, &dh, &dc, 0))
+                  : static_cast<void*>(stbi_load_from_memory(bytes, len, &dw, &dh, &dc, channels));
+  MMGRAD_CHECK(px != nullptr, op, ": cannot decode '", name, "': ", stbi_failure_reason(),
                " (truncated, corrupt or not an image file)");
-  int c = channels == 0 ? file_c : channels;
-  const int64_t plane = static_cast<int64_t>(w) * h;
+  std::unique_ptr<void, void (*)(void*)> owner(px, stbi_image_free);
+  MMGRAD_CHECK(dw == w && dh == h && dc == file_c, op, ": cannot decode '", name,
+               "': the decoder found ", dw, "x", dh, "x", dc, " pixels where the header declares ",
+               w, "x", h, "x", file_c, " (corrupt file?)");
+  const int c = channels == 0 ? file_c : channels;
+  const int64_t plane = pixels;
   Tensor out = Tensor::empty({c, h, w}, kFloat32);
   float* o = out.data_ptr<float>();
   // stb gives interleaved HWC; tensors are planar CHW.
   if (wide) {
     const auto* p = static_cast<const uint16_t*>(px);
+    std::vector<uint16_t> conv;
+    if (c != file_c) {
+      conv = convert_channels16(p, plane, file_c, c);
+      p = conv.data();
+    }
     for (int ch = 0; ch < c; ++ch)
       for (int64_t i = 0; i < plane; ++i) o[ch * plane + i] = p[i * c + ch] * (1.0f / 65535.0f);
   } else {
@@ -245,8 +429,25 @@ Tensor load_image(const std::string& path, int channels) {
     for (int ch = 0; ch < c; ++ch)
       for (int64_t i = 0; i < plane; ++i) o[ch * plane + i] = p[i * c + ch] * (1.0f / 255.0f);
   }
-  stbi_image_free(px);
   return out;
+}
+
+Tensor load_image(const std::string& path, int channels) {
+  const char* op = "load_image";
+  MMGRAD_CHECK(channels >= 0 && channels <= 4, op, ": channels must be 0 (as in the file) or 1-4, ",
+               "got ", channels);
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  MMGRAD_CHECK(f != nullptr, op, ": cannot open '", path, "'");
+  std::string bytes;
+  char chunk[1 << 16];
+  for (size_t n; (n = std::fread(chunk, 1, sizeof(chunk), f)) > 0;) {
+    bytes.append(chunk, n);
+    if (bytes.size() > static_cast<size_t>(INT32_MAX)) break;  // decode_image refuses it
+  }
+  const bool failed = std::ferror(f) != 0;
+  std::fclose(f);
+  MMGRAD_CHECK(!failed, op, ": error while reading '", path, "'");
+  return decode_image(bytes.data(), bytes.size(), channels, path);
 }
 
 Tensor resize_bilinear(const Tensor& image, int64_t h, int64_t w) {

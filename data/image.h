@@ -16,7 +16,21 @@ namespace mmgrad::data {
 // Reads an image file into float32 [C, H, W] in [0, 1] (byte / 255; 16-bit PNGs / 65535).
 // channels = 0 keeps the file's channel count; 1 (grey), 2 (grey + alpha), 3 (RGB) or 4 (RGBA)
 // converts. Throws with stb's reason for unreadable, truncated or corrupt files.
+//
+// Files are validated and bounded before anything is decoded (a 20-byte header must not make
+// anyone allocate gigabytes): at most kMaxImageSide pixels per side and kMaxImagePixels in all;
+// a binary PGM/PPM must hold all the pixel bytes its header declares; a PNG's chunks must fit in
+// the file; and no file may declare more than kMaxPixelsPerByte pixels per byte of file (the most
+// any format stb reads can compress: deflate's 1032:1 at 1 bit per pixel; only a progressive JPEG
+// of a flat picture could go beyond, and is refused).
 Tensor load_image(const std::string& path, int channels = 0);
+// The same from a file's bytes already in memory; `name` stands for the path in error messages.
+Tensor decode_image(const void* data, size_t size, int channels = 0,
+                    const std::string& name = "<memory>");
+
+inline constexpr int64_t kMaxImageSide = int64_t{1} << 16;
+inline constexpr int64_t kMaxImagePixels = int64_t{1} << 28;
+inline constexpr int64_t kMaxPixelsPerByte = 1032 * 8;
 
 // Bilinear resize of [C, H, W] or [N, C, H, W] (float32/float64, any strides) to [.., h, w].
 // Same sampling as PyTorch's F.interpolate(mode="bilinear", align_corners=False): output pixel

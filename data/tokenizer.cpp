@@ -183,7 +183,11 @@ Tokenizer Tokenizer::load(const std::string& path) {
   MMGRAD_CHECK(in.good(), op, ": cannot open '", path, "'");
   std::stringstream ss;
   ss << in.rdbuf();
-  const std::string text = ss.str();
+  return parse(ss.str(), path);
+}
+
+Tokenizer Tokenizer::parse(const std::string& text, const std::string& path) {
+  const char* op = "Tokenizer::load";
   MMGRAD_CHECK(!text.empty() && text.back() == '\n', op, ": '", path, "' is truncated or not a ",
                "vocabulary file (it does not end with a newline)");
   std::vector<std::string> lines;

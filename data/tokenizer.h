@@ -63,6 +63,9 @@ class Tokenizer {
   // word is one token under split() (what a corrupt or hand-edited file breaks).
   void save(const std::string& path) const;
   static Tokenizer load(const std::string& path);
+  // The same from a vocabulary file's text already in memory; `name` stands for the path in
+  // error messages (the fuzz target, fuzz/fuzz_tokenizer.cpp, calls this).
+  static Tokenizer parse(const std::string& text, const std::string& name = "<memory>");
 
  private:
   void add(const std::string& word);

@@ -254,6 +254,10 @@ nn::StateDict load_state_dict(const std::string& path) {
       }
       numel *= static_cast<uint64_t>(dim);
     }
+    // Its strides must fit in int64 too, also when a 0 makes numel 0: [7.2e17, 0, 589824, 0]
+    // passed every count check and overflowed in contiguous_strides (core/shape.h).
+    MMGRAD_CHECK(layout_fits(shape), "load_state_dict: '", p, "' is corrupt: ", label,
+                 " has an impossible shape ", shape.str(), " (its strides overflow int64)");
     const uint64_t expected_bytes = numel * dtype_size(dtype);
     const auto nbytes = r.get_value<uint64_t>(label + ", byte count");
     MMGRAD_CHECK(nbytes == expected_bytes, "load_state_dict: '", p, "' is corrupt: ", label, " (",

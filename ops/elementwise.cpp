@@ -18,6 +18,7 @@ bool is_compare(BinaryOp op) {
 
 // Checks, broadcasts and runs a binary kernel; the result is a new contiguous tensor.
 Tensor binary_kernel(BinaryOp op, const char* name, const Tensor& a, const Tensor& b) {
+  OpScope scope(name);  // a broadcast result too large to allocate names this op
   check_defined(name, a, "a");
   check_defined(name, b, "b");
   check_same_device(name, a, b);

@@ -431,6 +431,7 @@ Tensor embedding(const Tensor& weight, const Tensor& indices, int64_t padding_id
 // with 0..C-1 by broadcasting [..., 1] against [C]: one pass, any device.
 Tensor one_hot(const Tensor& indices, int64_t num_classes, DType dtype) {
   const char* op = "one_hot";
+  OpScope scope(op);  // allocation errors below (arange, eq) name one_hot
   check_dtype(op, indices, DType::Int64, "indices");
   MMGRAD_CHECK(indices.dim() < kMaxDims, "one_hot: indices of shape ", indices.shape().str(),
                " would give a result with more than ", kMaxDims, " dimensions");

@@ -17,18 +17,6 @@ Tensor make_view(const Tensor& x, const Shape& shape, const Shape& strides, int6
   return Tensor::from_storage(x.storage(), shape, strides, offset, x.dtype());
 }
 
-// a * b, or false when it does not fit in int64 (sizes are >= 0).
-bool mul_fits(int64_t a, int64_t b, int64_t* out) { return !__builtin_mul_overflow(a, b, out); }
-
-// The product of the sizes, each counted as at least 1, fits in int64: the condition for the
-// contiguous strides of the shape to exist (a 0 makes numel 0 but not the strides around it).
-void check_sizes_fit(const char* op, const Shape& s, const Shape& asked) {
-  int64_t p = 1;
-  for (int64_t d : s)
-    MMGRAD_CHECK(mul_fits(p, d > 0 ? d : 1, &p), op, ": shape ", asked.str(),
-                 " is too large: the product of its sizes overflows int64");
-}
-
 // Replaces one -1 by the size that keeps numel; checks the element count. The product of the
 // given sizes is overflow-checked: one that wrapped around could match numel by accident.
 Shape infer_shape(const char* op, const Shape& want, int64_t numel, const Shape& from) {
@@ -57,7 +45,7 @@ Shape infer_shape(const char* op, const Shape& want, int64_t numel, const Shape&
   }
   MMGRAD_CHECK(known == numel, op, ": shape ", want.str(), " is invalid for an input of shape ",
                from.str(), " (", numel, " elements)");
-  check_sizes_fit(op, s, want);
+  check_shape(s, op);  // strides that fit in int64 (core/shape.h), also for a shape with a 0
   return s;
 }
 
@@ -299,8 +287,8 @@ Tensor expand(const Tensor& x, const Shape& shape) {
     out_shape.push_back(want);
     strides.push_back(want == have ? x.stride(j) : 0);
   }
+  check_shape(out_shape, "expand");  // its numel and any contiguous copy must fit in int64
   if (out_shape == x.shape()) return x;
-  check_sizes_fit("expand", out_shape, shape);  // a view, but numel and strides must exist
   Tensor out = make_view(x, out_shape, strides, x.storage_offset());
   make_node<ExpandBackward>(out, {x});
   return out;

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "core/op_scope.h"
 #include "kernels/backend.h"
 
 namespace mmgrad {
@@ -154,72 +155,120 @@ Tensor Tensor::from_storage(std::shared_ptr<Storage> storage, const Shape& shape
 }
 
 Tensor Tensor::empty(const Shape& shape, TensorOptions opts) {
-  // The byte count, checked for overflow: {1 << 40, 1 << 40} must be an error, not a wrapped
-  // (small) allocation that later writes run past.
-  int64_t nbytes = static_cast<int64_t>(dtype_size(opts.dtype_));
-  for (int64_t d : shape) {
-    MMGRAD_CHECK(d >= 0, "empty: negative dimension in shape ", shape.str());
-    MMGRAD_CHECK(!__builtin_mul_overflow(nbytes, d, &nbytes), "empty: shape ", shape.str(), " of ",
-                 dtype_name(opts.dtype_), " is too large to allocate");
+  // Every tensor's memory comes from here, so this is where a size taken from a user's argument
+  // or from a file is checked: the shape (no negative size, strides that fit in int64, see
+  // core/shape.h), then the byte count, then the allocation itself. Each failure is an
+  // mmgrad::Error naming the op (the running OpScope, e.g. "one_hot", or "empty"), the shape,
+  // the dtype and the bytes: {1 << 40, 1 << 40} must be an error, not a wrapped (small)
+  // allocation that later writes run past, nor a std::bad_alloc.
+  const char* op = op_name_or("empty");
+  check_shape(shape, op);
+  int64_t nbytes = 0;
+  MMGRAD_CHECK(mul_fits(shape.numel(), static_cast<int64_t>(dtype_size(opts.dtype_)), &nbytes), op,
+               ": a tensor of shape ", shape.str(), " and dtype ", dtype_name(opts.dtype_),
+               " is too large to allocate: ", shape.numel(), " elements of ",
+               dtype_size(opts.dtype_), " bytes exceed 2^63 - 1 bytes");
+  std::shared_ptr<Storage> storage;
+  try {
+    storage = std::make_shared<Storage>(static_cast<size_t>(nbytes), opts.device_);
+  } catch (const Error& e) {
+    fail(cat_str(op, ": cannot allocate a tensor of shape ", shape.str(), " and dtype ",
+                 dtype_name(opts.dtype_), " (", nbytes, " bytes) on ", device_name(opts.device_),
+                 ": ", e.what()));
+  } catch (const std::bad_alloc&) {
+    fail(cat_str(op, ": cannot allocate a tensor of shape ", shape.str(), " and dtype ",
+                 dtype_name(opts.dtype_), " (", nbytes, " bytes) on ", device_name(opts.device_),
+                 ": out of memory"));
   }
   auto impl = std::make_shared<TensorImpl>();
-  impl->storage = std::make_shared<Storage>(static_cast<size_t>(nbytes), opts.device_);
+  impl->storage = std::move(storage);
   impl->shape = shape;
-  impl->strides = contiguous_strides(shape);
+  impl->strides = contiguous_strides(shape, op);
   impl->dtype = opts.dtype_;
   Tensor t(std::move(impl));
   if (opts.requires_grad_) t.requires_grad_(true);
   return t;
 }
 
-Tensor Tensor::full(const Shape& shape, double value, TensorOptions opts) {
+namespace {
+// full / zeros / ones, named for errors.
+Tensor full_named(const char* name, const Shape& shape, double value, TensorOptions opts) {
+  OpScope scope(name);
   // An int64 tensor cannot hold 0.5 or inf (converting inf to an integer is undefined).
   MMGRAD_CHECK(
       opts.dtype_ != DType::Int64 || (value == std::trunc(value) && std::abs(value) < 9.2e18),
-      "full: value ", value, " cannot be stored in an int64 tensor");
+      op_name_or("full"), ": value ", value, " cannot be stored in an int64 tensor");
   bool rg = opts.requires_grad_;
-  Tensor t = empty(shape, opts.requires_grad(false));
+  Tensor t = Tensor::empty(shape, opts.requires_grad(false));
   if (t.numel() > 0) backend(t.device()).fill(t.desc(), value);
   if (rg) t.requires_grad_(true);
   return t;
 }
+}  // namespace
 
-Tensor Tensor::zeros(const Shape& shape, TensorOptions opts) { return full(shape, 0.0, opts); }
-Tensor Tensor::ones(const Shape& shape, TensorOptions opts) { return full(shape, 1.0, opts); }
+Tensor Tensor::full(const Shape& shape, double value, TensorOptions opts) {
+  return full_named("full", shape, value, opts);
+}
+Tensor Tensor::zeros(const Shape& shape, TensorOptions opts) {
+  return full_named("zeros", shape, 0.0, opts);
+}
+Tensor Tensor::ones(const Shape& shape, TensorOptions opts) {
+  return full_named("ones", shape, 1.0, opts);
+}
 Tensor Tensor::scalar(double value, TensorOptions opts) { return full(Shape{}, value, opts); }
+
+namespace {
+// A float64 CPU tensor [n] filled by f(i), converted to opts (dtype, device) exactly as
+// from_vector converts: what arange, linspace and eye build. Allocated through Tensor::empty, so
+// a huge n is a named error rather than a std::vector's bad_alloc or length_error.
+template <class F>
+Tensor filled_f64(int64_t n, const Shape& shape, TensorOptions opts, F f) {
+  Tensor v = Tensor::empty(Shape{n}, DType::Float64);
+  double* p = static_cast<double*>(v.raw_data());
+  for (int64_t i = 0; i < n; ++i) p[i] = f(i);
+  return detail::from_host(p, DType::Float64, n, shape, opts);
+}
+}  // namespace
 
 Tensor Tensor::arange(int64_t end, TensorOptions opts) {
   return arange(0.0, double(end), 1.0, opts);
 }
 
 Tensor Tensor::arange(double start, double end, double step, TensorOptions opts) {
+  OpScope scope("arange");
   MMGRAD_CHECK(step != 0.0, "arange: step must be nonzero");
   MMGRAD_CHECK((end - start) / step >= 0, "arange: no values from ", start, " to ", end,
                " with step ", step);
-  int64_t n = static_cast<int64_t>(std::ceil((end - start) / step));
-  std::vector<double> v(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) v[i] = start + step * static_cast<double>(i);
-  return detail::from_host(v.data(), DType::Float64, n, Shape{n}, opts);
+  const double count = std::ceil((end - start) / step);
+  // 2^63 is exact in double; a count at or above it (or inf) has no int64 value.
+  MMGRAD_CHECK(count < 9223372036854775808.0, "arange: ", start, " to ", end, " with step ", step,
+               " gives ", count, " values, more than int64 can count");
+  const int64_t n = static_cast<int64_t>(count);
+  return filled_f64(n, Shape{n}, opts,
+                    [&](int64_t i) { return start + step * static_cast<double>(i); });
 }
 
 Tensor Tensor::linspace(double start, double end, int64_t steps, TensorOptions opts) {
+  OpScope scope("linspace");
   MMGRAD_CHECK(steps >= 1, "linspace: steps must be >= 1, got ", steps);
-  std::vector<double> v(static_cast<size_t>(steps));
-  for (int64_t i = 0; i < steps; ++i)
-    v[i] = steps == 1 ? start : start + (end - start) * double(i) / double(steps - 1);
-  return detail::from_host(v.data(), DType::Float64, steps, Shape{steps}, opts);
+  return filled_f64(steps, Shape{steps}, opts, [&](int64_t i) {
+    return steps == 1 ? start : start + (end - start) * double(i) / double(steps - 1);
+  });
 }
 
 Tensor Tensor::eye(int64_t n, TensorOptions opts) {
+  OpScope scope("eye");
   MMGRAD_CHECK(n >= 0, "eye: size must be >= 0, got ", n);
-  std::vector<double> v(static_cast<size_t>(n * n), 0.0);
-  for (int64_t i = 0; i < n; ++i) v[i * n + i] = 1.0;
-  return detail::from_host(v.data(), DType::Float64, n * n, Shape{n, n}, opts);
+  int64_t nn = 0;
+  MMGRAD_CHECK(mul_fits(n, n, &nn), "eye: size ", n, " gives ", n, " x ", n,
+               " elements, more than int64 can count");
+  return filled_f64(nn, Shape{n, n}, opts, [&](int64_t i) { return i / n == i % n ? 1.0 : 0.0; });
 }
 
 namespace {
 Tensor random_tensor(const char* op, RandomDist dist, const Shape& shape, TensorOptions opts,
                      Generator* gen, double a, double b) {
+  OpScope scope(op);
   MMGRAD_CHECK(is_floating(opts.dtype_), op, ": needs a floating dtype, got ",
                dtype_name(opts.dtype_));
   bool rg = opts.requires_grad_;
@@ -242,6 +291,7 @@ Tensor Tensor::rand(const Shape& shape, TensorOptions opts, Generator* gen) {
 
 Tensor Tensor::randint(int64_t low, int64_t high, const Shape& shape, TensorOptions opts,
                        Generator* gen) {
+  OpScope scope("randint");
   MMGRAD_CHECK(high > low, "randint: empty range [", low, ", ", high, ")");
   MMGRAD_CHECK(static_cast<uint64_t>(high) - static_cast<uint64_t>(low) <= (uint64_t{1} << 53),
                "randint: range [", low, ", ", high, ") is wider than 2^53 values");

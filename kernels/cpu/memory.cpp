@@ -4,6 +4,8 @@
 // it in again each training step can cost more than the arithmetic done in it. Freed blocks are
 // kept in size-class free lists and handed out again; the cache is capped (MMGRAD_CPU_CACHE_MB,
 // default 4096) and emptied largest-first when full.
+#include <unistd.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -48,6 +50,17 @@ struct Cache {
   }
 };
 
+// The machine's physical memory in bytes (0 if unknown). No single tensor can be larger: asking
+// the C library for more either fails anyway or (with overcommit, and under AddressSanitizer,
+// which aborts on requests beyond its own limit) succeeds only to crash when the pages are touched.
+size_t physical_memory() {
+  static const size_t bytes = [] {
+    long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+    return pages > 0 && page > 0 ? static_cast<size_t>(pages) * static_cast<size_t>(page) : 0;
+  }();
+  return bytes;
+}
+
 Cache& cache() {
   static Cache* c = new Cache();  // never destroyed: tensors may outlive static destruction
   return *c;
@@ -56,6 +69,9 @@ Cache& cache() {
 }  // namespace
 
 void* CpuBackend::allocate(size_t nbytes) {
+  const size_t ram = physical_memory();
+  MMGRAD_CHECK(ram == 0 || nbytes <= ram, "out of CPU memory allocating ", nbytes,
+               " bytes: more than the ", ram, " bytes of RAM of this machine");
   size_t cls = size_class(nbytes == 0 ? 1 : nbytes);
   Cache& c = cache();
   {
