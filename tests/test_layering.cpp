@@ -45,6 +45,8 @@ const std::map<std::string, Folders>& may_include() {
                    "nn",   "optim",   "metrics", "data",     "plot", "lessons"};
     for (const char* f : {"lessons", "tests", "bench"}) t[f] = all;
     t["bench"].insert("tests");  // bench_all --op reads the op list (tests/op_list.h)
+    t["fuzz"] = all;  // fuzz targets (fuzz/): readers of outside data, and their helper header
+    t["fuzz"].insert("fuzz");
     return t;
   }();
   return table;
