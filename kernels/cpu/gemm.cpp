@@ -84,21 +84,33 @@ void gemm_tile(const GemmArgs& g, int64_t bi, int64_t i0, int64_t m, int64_t j0,
 //
 // Tile sizes: a product below ~2^22 multiply-adds is one tile (splitting it costs more in
 // fork/join than it saves: 64 x 64 x 64 takes 3.9 us on one thread and 11 us on two). Larger ones
-// are cut into kTileM x kTileN blocks of C, big enough that re-packing the operands per tile
-// costs under 1% (each packed element then feeds >= 2 * 128 flops), small enough that a
-// 1024 x 1024 product gives 32 tiles to balance over the threads.
-constexpr int64_t kTileM = 256, kTileN = 128;
+// are cut into blocks of C of at most kTileM x kTileN, big enough that re-packing the operands per
+// tile costs little (each packed element feeds >= 2 * 32 flops), and halved (the longer side
+// first, down to kMinTileSide) until there are kMinTiles of them, so that a product with a short
+// side still spreads over the threads: the forward of a linear layer [128, 3136] @ [3136, 128]
+// is 8 tiles of 32 x 64 instead of one.
+constexpr int64_t kTileM = 256, kTileN = 128, kMinTileSide = 32, kMinTiles = 8;
 constexpr int64_t kOneTileFlops = int64_t{1} << 22;
 
 struct Tiling {
   int64_t tm, tn, tiles_m, tiles_n;
 };
 
+int64_t ceil_div(int64_t a, int64_t b) { return b > 0 ? (a + b - 1) / b : 0; }
+
 Tiling tiling_for(const GemmArgs& g) {
   const int64_t flops = g.M * g.N * std::max<int64_t>(g.K, 1);
-  const int64_t tm = flops < kOneTileFlops ? g.M : std::min(g.M, kTileM);
-  const int64_t tn = flops < kOneTileFlops ? g.N : std::min(g.N, kTileN);
-  return {tm, tn, tm > 0 ? (g.M + tm - 1) / tm : 0, tn > 0 ? (g.N + tn - 1) / tn : 0};
+  if (flops < kOneTileFlops) return {g.M, g.N, g.M > 0 ? 1 : 0, g.N > 0 ? 1 : 0};
+  int64_t tm = std::min(g.M, kTileM), tn = std::min(g.N, kTileN);
+  while (ceil_div(g.M, tm) * ceil_div(g.N, tn) < kMinTiles) {
+    if (tm >= tn && tm > kMinTileSide)
+      tm = ceil_div(tm, 2);
+    else if (tn > kMinTileSide)
+      tn = ceil_div(tn, 2);
+    else
+      break;
+  }
+  return {tm, tn, ceil_div(g.M, tm), ceil_div(g.N, tn)};
 }
 
 // Eigen splits a product across threads only when it runs outside a parallel region and
