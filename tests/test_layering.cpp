@@ -76,7 +76,8 @@ std::vector<std::string> quoted_includes(const fs::path& file) {
 
 // The top-level folder an #include "target" in `file` (relative to the root) refers to, searched
 // as the compiler does: the including file's own folder ("core_test_util.h" in tests/), the root,
-// then lessons/ (where the lessons and their tests find "common/clip.h"). Empty when unresolved.
+// then lessons/ (where the lessons and their tests find "04_mini_clip/clip.h"). Empty when
+// unresolved.
 std::string included_folder(const fs::path& root, const fs::path& file, const std::string& target) {
   if (fs::exists(root / file.parent_path() / target)) return top_folder(file);
   if (fs::exists(root / target)) return top_folder(fs::path(target));
@@ -160,6 +161,32 @@ TEST_CASE("layering: the checker catches a back-arrow and accepts the allowed di
   CHECK(check_include(root, "ops/conv.cpp", "autograd/node.h").empty());
   CHECK(check_include(root, "optim/optimizer.cpp", "nn/checkpoint.h").empty());
   CHECK(check_include(root, "kernels/cuda/random.cu", "core/philox.h").empty());
-  CHECK(check_include(root, "lessons/04_mini_clip.cpp", "common/clip.h").empty());
+  CHECK(check_include(root, "lessons/05_zero_shot/main.cpp", "04_mini_clip/clip.h").empty());
   CHECK(check_include(root, "tests/test_tensor.cpp", "mmgrad.h").empty());
+}
+
+TEST_CASE(
+    "layering: every lesson is a folder with its main.cpp, and common/ holds only the harness") {
+  const fs::path lessons = source_root() / "lessons";
+  int folders = 0;
+  for (const auto& e : fs::directory_iterator(lessons)) {
+    const std::string name = e.path().filename().string();
+    if (e.is_regular_file()) {
+      CHECK_MESSAGE(name == "CMakeLists.txt", "lessons/", name,
+                    ": a lesson is a folder (lessons/NN_name/main.cpp), not a file");
+      continue;
+    }
+    if (name == "common") {
+      // The harness only: a lesson's model lives in that lesson's folder.
+      for (const auto& f : fs::directory_iterator(e.path())) {
+        const std::string fn = f.path().filename().string();
+        CHECK_MESSAGE((fn == "lesson.h" || fn == "lesson.cpp"), "lessons/common/", fn,
+                      ": common/ keeps only the lesson harness; move a model beside its lesson");
+      }
+      continue;
+    }
+    ++folders;
+    CHECK_MESSAGE(fs::exists(e.path() / "main.cpp"), "lessons/", name, " has no main.cpp");
+  }
+  CHECK(folders >= 11);
 }

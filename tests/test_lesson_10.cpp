@@ -9,9 +9,9 @@
 #include <fstream>
 #include <string>
 
-#include "common/fusion_data.h"
-#include "common/fusion_models.h"
-#include "common/fusion_sim.h"
+#include "10_fusion/fusion_data.h"
+#include "10_fusion/fusion_models.h"
+#include "10_fusion/fusion_sim.h"
 #include "data/image.h"
 #include "lesson_runner.h"
 #include "mmgrad.h"

@@ -1,4 +1,4 @@
-// lessons/common/clip: the mini CLIP the lessons 04-08 share. Captions and templates, the two
+// lessons/04_mini_clip/clip: the mini CLIP the lessons 04-08 share. Captions and templates, the two
 // encoders (padding masked out, EOS pooling, bad inputs), the class-target loss against CLIP's
 // loss and a gradient check, a short training run, batched encoding, prompt ensembles, and the
 // checkpoint cache (match, other config, missing, truncated, foreign files).
@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "common/clip.h"
+#include "04_mini_clip/clip.h"
 #include "mmgrad.h"
 #include "nn/checkpoint.h"
 

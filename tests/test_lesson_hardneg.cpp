@@ -1,13 +1,13 @@
-// lessons/common/hard_negatives: the hard-negative (importance-weighted) InfoNCE of lesson 11.
-// beta = 0 is CLIP's loss; the weights by hand; masking same-class pairs; a float64 gradient check
-// of the weighted loss (fixed weights, non-contiguous inputs); float32 vs float64; the statistics
-// the lesson prints; bad inputs.
+// lessons/11_hard_negatives/hard_negatives: the hard-negative (importance-weighted) InfoNCE of
+// lesson 11. beta = 0 is CLIP's loss; the weights by hand; masking same-class pairs; a float64
+// gradient check of the weighted loss (fixed weights, non-contiguous inputs); float32 vs float64;
+// the statistics the lesson prints; bad inputs.
 #include <doctest/doctest.h>
 
 #include <cmath>
 #include <vector>
 
-#include "common/hard_negatives.h"
+#include "11_hard_negatives/hard_negatives.h"
 #include "mmgrad.h"
 
 using namespace mmgrad;

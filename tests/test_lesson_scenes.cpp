@@ -1,4 +1,4 @@
-// The generated scenes of lesson 09 (lessons/common/scenes.h): reproducibility, captions that
+// The generated scenes of lesson 09 (lessons/09_vlm/scenes.h): reproducibility, captions that
 // follow from the pixels, the caption parser and the per-attribute score, bad inputs.
 #include <doctest/doctest.h>
 
@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "common/scenes.h"
+#include "09_vlm/scenes.h"
 #include "core/error.h"
 
 namespace sc = mmgrad::lesson::scenes;

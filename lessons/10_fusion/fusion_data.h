@@ -18,7 +18,7 @@
 #include <string>
 #include <vector>
 
-#include "common/fusion_sim.h"
+#include "10_fusion/fusion_sim.h"
 #include "tensor/tensor.h"
 
 namespace mmgrad::fusion {

@@ -1,5 +1,5 @@
 // Hard-negative InfoNCE (the math is in hard_negatives.h) and the training loop of lesson 11.
-#include "common/hard_negatives.h"
+#include "11_hard_negatives/hard_negatives.h"
 
 #include <algorithm>
 #include <chrono>

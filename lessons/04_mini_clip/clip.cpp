@@ -1,4 +1,4 @@
-#include "common/clip.h"
+#include "04_mini_clip/clip.h"
 
 #include <algorithm>
 #include <chrono>

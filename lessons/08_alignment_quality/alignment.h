@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "common/clip.h"
+#include "04_mini_clip/clip.h"
 #include "data/fashion_mnist.h"
 
 namespace mmgrad::align {

@@ -33,9 +33,9 @@
 #include <fstream>
 #include <set>
 
-#include "common/fusion_data.h"
-#include "common/fusion_models.h"
-#include "common/fusion_sim.h"
+#include "10_fusion/fusion_data.h"
+#include "10_fusion/fusion_models.h"
+#include "10_fusion/fusion_sim.h"
 #include "common/lesson.h"
 #include "data/image.h"
 #include "data/loader.h"

@@ -1,4 +1,4 @@
-#include "common/fusion_data.h"
+#include "10_fusion/fusion_data.h"
 
 #include <cmath>
 #include <cstdio>

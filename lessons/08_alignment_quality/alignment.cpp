@@ -1,4 +1,4 @@
-#include "common/alignment.h"
+#include "08_alignment_quality/alignment.h"
 
 #include <algorithm>
 #include <cmath>

@@ -20,7 +20,7 @@
 #include <memory>
 #include <string>
 
-#include "common/fusion_sim.h"
+#include "10_fusion/fusion_sim.h"
 #include "nn/layers.h"
 
 namespace mmgrad::fusion {

@@ -27,7 +27,7 @@
 #include <string>
 #include <vector>
 
-#include "common/clip.h"
+#include "04_mini_clip/clip.h"
 #include "common/lesson.h"
 #include "data/fashion_mnist.h"
 #include "metrics/metrics.h"

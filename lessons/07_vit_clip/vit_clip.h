@@ -8,7 +8,7 @@
 //     -> CLS pooling: the output state of the CLS token (position 0)      [B, width]
 //     -> a linear projection into the shared embedding space             [B, embed_dim]
 //
-// It plugs into clip::MiniCLIP like the CNN encoder of lessons/common/clip.h. cls_attention()
+// It plugs into clip::MiniCLIP like the CNN encoder of lessons/04_mini_clip/clip.h. cls_attention()
 // returns how strongly the CLS token attends to each patch (the "where did it look" picture).
 #pragma once
 
@@ -16,7 +16,7 @@
 #include <memory>
 #include <string>
 
-#include "common/clip.h"
+#include "04_mini_clip/clip.h"
 #include "nn/layers.h"
 
 namespace mmgrad::clip {

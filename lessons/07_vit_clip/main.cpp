@@ -11,7 +11,7 @@
 //   3. CLS and EOS pooling: how a whole sequence of token states becomes one vector. The image
 //      side reads a learned extra token (CLS); the text side reads the end-of-sequence token,
 //      which under a causal mask is the only position that has seen the whole caption.
-//   4. The two models: ViT + text transformer, and CNN (lessons/common/clip) + the same text
+//   4. The two models: ViT + text transformer, and CNN (lessons/04_mini_clip/clip) + the same text
 //      transformer; their sizes.
 //   5. Training both with the same budget: same data, steps, batch size, optimizer and
 //      schedule (loss_curves.svg).
@@ -28,9 +28,9 @@
 #include <string>
 #include <vector>
 
-#include "common/clip.h"
+#include "04_mini_clip/clip.h"
+#include "07_vit_clip/vit_clip.h"
 #include "common/lesson.h"
-#include "common/vit_clip.h"
 #include "data/fashion_mnist.h"
 #include "data/image.h"
 #include "data/loader.h"

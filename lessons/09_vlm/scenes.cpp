@@ -1,4 +1,4 @@
-#include "common/scenes.h"
+#include "09_vlm/scenes.h"
 
 #include <algorithm>
 #include <cmath>

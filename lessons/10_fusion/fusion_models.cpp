@@ -1,4 +1,4 @@
-#include "common/fusion_models.h"
+#include "10_fusion/fusion_models.h"
 
 #include "autograd/grad_mode.h"
 #include "core/error.h"

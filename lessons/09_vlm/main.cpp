@@ -30,8 +30,8 @@
 #include <string>
 #include <vector>
 
+#include "09_vlm/scenes.h"
 #include "common/lesson.h"
-#include "common/scenes.h"
 #include "core/philox.h"
 #include "data/fashion_mnist.h"
 #include "data/image.h"

@@ -29,8 +29,8 @@
 #include <string>
 #include <vector>
 
-#include "common/alignment.h"
-#include "common/clip.h"
+#include "04_mini_clip/clip.h"
+#include "08_alignment_quality/alignment.h"
 #include "common/lesson.h"
 #include "data/fashion_mnist.h"
 #include "data/image.h"

@@ -1,4 +1,4 @@
-#include "common/vit_clip.h"
+#include "07_vit_clip/vit_clip.h"
 
 #include <sstream>
 

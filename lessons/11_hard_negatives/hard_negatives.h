@@ -41,7 +41,7 @@
 #include <string>
 #include <vector>
 
-#include "common/clip.h"
+#include "04_mini_clip/clip.h"
 #include "tensor/tensor.h"
 
 namespace mmgrad::hardneg {

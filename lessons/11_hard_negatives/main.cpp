@@ -26,8 +26,8 @@
 #include <string>
 #include <vector>
 
-#include "common/clip.h"
-#include "common/hard_negatives.h"
+#include "04_mini_clip/clip.h"
+#include "11_hard_negatives/hard_negatives.h"
 #include "common/lesson.h"
 #include "data/fashion_mnist.h"
 #include "metrics/metrics.h"

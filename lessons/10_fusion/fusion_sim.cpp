@@ -1,4 +1,4 @@
-#include "common/fusion_sim.h"
+#include "10_fusion/fusion_sim.h"
 
 #include <algorithm>
 #include <cmath>
