@@ -1,5 +1,5 @@
-// What every lesson shares: command-line flags, the output folder, section headings, timing and
-// the final machine-readable result line.
+// What every lesson shares: command-line flags, the output folder, section headings, printing
+// (lesson::print, common/format.h), timing and the final machine-readable result line.
 //
 // Common flags (DESIGN.md): --seed N, --epochs N, --steps N, --device cpu|cuda, --out DIR,
 // --quick (the small setting the tests use), --data DIR (Fashion-MNIST folder), --help.
@@ -14,6 +14,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/format.h"  // lesson::print, lesson::format
 #include "core/dtype.h"
 
 namespace mmgrad::lesson {
