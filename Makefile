@@ -3,6 +3,8 @@
 #   make test     install missing dependencies, build, run the whole suite through ctest
 #   make lessons  build the lesson programs (run one: ./build/lessons/01_autograd_tour)
 #   make bench    build and run the benchmarks
+#   make exercise TASK=1.2  check your solution of exercise task 1.2 (exercises/README.md)
+#   make exercises          every task of the exercise track: done, not done or wrong
 #   make deps     install missing Debian packages
 #   make debug    an ASan/UBSan debug build in build-debug/ and its tests (without the lessons,
 #                 whose training runs would take minutes each unoptimised)
@@ -16,7 +18,7 @@ CMAKE_FLAGS ?=
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= image idx checkpoint tokenizer
 
-.PHONY: all build deps test lessons bench debug fuzz format format-check clean
+.PHONY: all build deps test lessons bench exercise exercises debug fuzz format format-check clean
 
 all: build
 
@@ -35,6 +37,12 @@ test: deps build
 
 lessons: $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS) --target lessons
+
+exercise: $(BUILD)/CMakeCache.txt
+	@JOBS=$(JOBS) scripts/exercise.sh $(BUILD) "$(TASK)"
+
+exercises: $(BUILD)/CMakeCache.txt
+	@JOBS=$(JOBS) scripts/exercise.sh $(BUILD) --all
 
 bench: $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS) --target bench_all
