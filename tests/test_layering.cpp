@@ -45,6 +45,8 @@ const std::map<std::string, Folders>& may_include() {
                    "nn",   "optim",   "metrics", "data",     "plot", "lessons"};
     for (const char* f : {"lessons", "tests", "bench"}) t[f] = all;
     t["bench"].insert("tests");  // bench_all --op reads the op list (tests/op_list.h)
+    t["exercises"] = all;        // the exercise track (exercises/): checkers, solutions, tasks
+    t["exercises"].insert("exercises");
     t["fuzz"] = all;  // fuzz targets (fuzz/): readers of outside data, and their helper header
     t["fuzz"].insert("fuzz");
     return t;
@@ -76,12 +78,15 @@ std::vector<std::string> quoted_includes(const fs::path& file) {
 
 // The top-level folder an #include "target" in `file` (relative to the root) refers to, searched
 // as the compiler does: the including file's own folder ("core_test_util.h" in tests/), the root,
-// then lessons/ (where the lessons and their tests find "04_mini_clip/clip.h"). Empty when
-// unresolved.
+// then lessons/ (where the lessons and their tests find "04_mini_clip/clip.h") and exercises/
+// (whose files find "harness/exercise.h", and "checks.h", which exercises/CMakeLists.txt
+// generates in the build folder). Empty when unresolved.
 std::string included_folder(const fs::path& root, const fs::path& file, const std::string& target) {
   if (fs::exists(root / file.parent_path() / target)) return top_folder(file);
   if (fs::exists(root / target)) return top_folder(fs::path(target));
   if (fs::exists(root / "lessons" / target)) return "lessons";
+  if (fs::exists(root / "exercises" / target)) return "exercises";
+  if (top_folder(file) == "exercises" && target == "checks.h") return "exercises";
   return "";
 }
 
@@ -177,10 +182,13 @@ TEST_CASE(
       continue;
     }
     if (name == "common") {
-      // The harness only: a lesson's model lives in that lesson's folder.
+      // The harness (flags, sections, result line) and its printing: a lesson's model lives in
+      // that lesson's folder.
       for (const auto& f : fs::directory_iterator(e.path())) {
         const std::string fn = f.path().filename().string();
-        CHECK_MESSAGE((fn == "lesson.h" || fn == "lesson.cpp"), "lessons/common/", fn,
+        const bool harness =
+            fn == "lesson.h" || fn == "lesson.cpp" || fn == "format.h" || fn == "format.cpp";
+        CHECK_MESSAGE(harness, "lessons/common/", fn,
                       ": common/ keeps only the lesson harness; move a model beside its lesson");
       }
       continue;
