@@ -30,6 +30,13 @@ void Checker::ok(const std::string& what) {
   if (verbose_) lesson::print("  ok    {}", what);
 }
 
+void Checker::note(const std::string& what) {
+  if (verbose_) {
+    lesson::print("  ...   {}", what);
+    std::fflush(stdout);
+  }
+}
+
 static std::string with_hint(const std::string& msg, const std::string& hint) {
   return hint.empty() ? msg : msg + "\n        hint: " + hint;
 }

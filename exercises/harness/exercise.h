@@ -40,6 +40,8 @@ class Checker {
 
   // A passed check the learner sees as "ok  <what>".
   void ok(const std::string& what);
+  // A line announcing a check that might crash a wrong answer (a deep recursion, say).
+  void note(const std::string& what);
 
   // `got` has shape `want.shape()` and every entry within atol + rtol * |want| of want's.
   // Otherwise WrongAnswer: "<what>: entry [1, 2] is 0.24 but should be 0.1966. hint: ..."
