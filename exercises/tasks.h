@@ -22,6 +22,13 @@ struct AdamStepResult {
   Tensor exp_avg;     // m: running mean of the gradient
   Tensor exp_avg_sq;  // v: running mean of the squared gradient
 };
+
+// Task 5.1 (zero_shot_classify): the scores and the predicted class of every image.
+struct ZeroShotResult {
+  Tensor similarity;  // [N, C]: cosine similarity of image n and class c's ensemble embedding
+  Tensor predicted;   // int64 [N]: the class with the highest similarity
+};
+
 }  // namespace mmgrad::exercises
 
 namespace mmgrad::exercises {
