@@ -37,6 +37,17 @@ void Checker::note(const std::string& what) {
   }
 }
 
+// The two numbers with 6 significant digits, or more when 6 would print them alike ("0.001 but
+// should be 0.001" explains nothing).
+static std::pair<std::string, std::string> distinct_digits(double a, double b) {
+  for (int digits : {6, 10, 17}) {
+    const std::string spec = "{:." + std::to_string(digits) + "g}";
+    std::string fa = lesson::format(spec, a), fb = lesson::format(spec, b);
+    if (fa != fb || digits == 17) return {fa, fb};
+  }
+  return {};
+}
+
 static std::string with_hint(const std::string& msg, const std::string& hint) {
   return hint.empty() ? msg : msg + "\n        hint: " + hint;
 }
@@ -63,9 +74,9 @@ void Checker::close(const std::string& what, const Tensor& got, const Tensor& wa
     if (bad) {
       const std::string where =
           want.dim() == 0 ? std::string("the value") : "entry " + index_string(want.shape(), i);
-      throw WrongAnswer(with_hint(cat_str(what, ": ", where, " is ", lesson::format("{:.6g}", g[i]),
-                                          " but should be ", lesson::format("{:.6g}", w[i])),
-                                  hint));
+      const auto [gs, ws] = distinct_digits(g[i], w[i]);
+      throw WrongAnswer(
+          with_hint(cat_str(what, ": ", where, " is ", gs, " but should be ", ws), hint));
     }
   }
   ok(what);
@@ -75,10 +86,10 @@ void Checker::close(const std::string& what, double got, double want, double rto
                     const std::string& hint) {
   const bool bad = std::isfinite(want) ? !(std::fabs(got - want) <= atol + rtol * std::fabs(want))
                                        : !(std::isnan(want) ? std::isnan(got) : got == want);
-  if (bad)
-    throw WrongAnswer(with_hint(cat_str(what, ": ", lesson::format("{:.6g}", got),
-                                        " but should be ", lesson::format("{:.6g}", want)),
-                                hint));
+  if (bad) {
+    const auto [gs, ws] = distinct_digits(got, want);
+    throw WrongAnswer(with_hint(cat_str(what, ": ", gs, " but should be ", ws), hint));
+  }
   ok(what);
 }
 
