@@ -118,18 +118,18 @@ Args parse_args(int argc, char** argv, const std::string& lesson, const std::str
   Args a;
   a.lesson = lesson;
   auto usage = [&] {
-    std::printf("%s: %s\n\nflags:\n", lesson.c_str(), summary.c_str());
-    std::printf("  --seed N          random seed (default 0)\n");
-    std::printf("  --epochs N        training epochs (lesson default if omitted)\n");
-    std::printf("  --steps N         training steps (lesson default if omitted)\n");
-    std::printf("  --device cpu|cuda where to run (default cpu)\n");
-    std::printf("  --out DIR         output folder (default out/%s)\n", lesson.c_str());
-    std::printf(
+    lesson::print("{}: {}\n\nflags:", lesson, summary);
+    lesson::print("  --seed N          random seed (default 0)");
+    lesson::print("  --epochs N        training epochs (lesson default if omitted)");
+    lesson::print("  --steps N         training steps (lesson default if omitted)");
+    lesson::print("  --device cpu|cuda where to run (default cpu)");
+    lesson::print("  --out DIR         output folder (default out/{})", lesson);
+    lesson::print(
         "  --data DIR        Fashion-MNIST folder (default $MMGRAD_DATA or "
-        "/usr/share/datasets/fashion-mnist)\n");
-    std::printf("  --quick           the small, fast setting the tests use\n");
-    std::printf("  --threads N       CPU threads (default: one per idle core, see below)\n");
-    for (auto& [flag, help] : extra_flags) std::printf("  %-17s %s\n", flag.c_str(), help.c_str());
+        "/usr/share/datasets/fashion-mnist)");
+    lesson::print("  --quick           the small, fast setting the tests use");
+    lesson::print("  --threads N       CPU threads (default: one per idle core, see below)");
+    for (auto& [flag, help] : extra_flags) lesson::print("  {:<17} {}", flag, help);
   };
   for (int i = 1; i < argc; ++i) {
     std::string f = argv[i];
@@ -168,16 +168,17 @@ Args parse_args(int argc, char** argv, const std::string& lesson, const std::str
   if (a.device == Device::CUDA) backend(Device::CUDA);  // fails now, clearly, if no GPU
   manual_seed(a.seed);
   std::string busy = choose_threads(a);
-  std::printf("%s: %s\n", lesson.c_str(), summary.c_str());
-  std::printf("(seed %llu, device %s%s, %d CPU thread%s, figures in %s/)\n",
-              static_cast<unsigned long long>(a.seed), device_name(a.device),
-              a.quick ? ", quick mode" : "", a.threads, a.threads == 1 ? "" : "s", a.out.c_str());
-  if (!busy.empty()) std::printf("%s\n", busy.c_str());
+  lesson::print("{}: {}", lesson, summary);
+  // The seed as the unsigned number it is (lesson::format prints integers as signed 64-bit).
+  lesson::print("(seed {}, device {}{}, {} CPU thread{}, figures in {}/)", std::to_string(a.seed),
+                device_name(a.device), a.quick ? ", quick mode" : "", a.threads,
+                a.threads == 1 ? "" : "s", a.out);
+  if (!busy.empty()) lesson::print("{}", busy);
   return a;
 }
 
 void section(const std::string& title) {
-  std::printf("\n== %s ==\n\n", title.c_str());
+  lesson::print("\n== {} ==\n", title);
   std::fflush(stdout);
 }
 
@@ -186,9 +187,7 @@ double elapsed_seconds() {
 }
 
 Result& Result::add(const std::string& name, double value) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.4g", value);
-  items_.emplace_back(name, buf);
+  items_.emplace_back(name, lesson::format("{:.4g}", value));
   return *this;
 }
 
@@ -198,9 +197,9 @@ Result& Result::add(const std::string& name, const std::string& value) {
 }
 
 void Result::print() const {
-  std::printf("\nresult:");
-  for (auto& [k, v] : items_) std::printf(" %s=%s", k.c_str(), v.c_str());
-  std::printf(" seconds=%.1f\n", elapsed_seconds());
+  lesson::print_inline("\nresult:");
+  for (auto& [k, v] : items_) lesson::print_inline(" {}={}", k, v);
+  lesson::print(" seconds={:.1f}", elapsed_seconds());
   std::fflush(stdout);
 }
 
@@ -210,7 +209,7 @@ int run(const std::function<void()>& body) {
     return 0;
   } catch (const Error& e) {
     std::fflush(stdout);
-    std::fprintf(stderr, "error: %s\n", e.what());
+    std::fputs(lesson::format("error: {}\n", e.what()).c_str(), stderr);
     return 1;
   }
 }
