@@ -59,6 +59,14 @@ TEST_CASE("lesson 10 --quick: fusion beats the table on held-out races, bad file
   CHECK(r["cross_attention_acc"] > 0.65);
   // Without any image the fused model falls back to (about) the table's accuracy.
   CHECK(r["no_image_acc"] > r["tabular_acc"] - 0.05);
+  // Section 10 trains every model with 3 seeds and judges the order from those numbers.
+  for (const char* k : {"tabular_acc_mean", "fusion_acc_mean", "late_fusion_acc_mean",
+                        "cross_attention_acc_mean", "fusion_acc_sd", "fused_order_holds"})
+    CHECK_MESSAGE(r.has(k), "missing result key " << k);
+  CHECK(r["train_seeds"] == 3);
+  CHECK(r["fusion_acc_sd"] > 0.0);  // other seeds really trained other models
+  CHECK(r["fusion_acc_mean"] > r["tabular_acc_mean"] + 0.03);
+  CHECK(r["fusion_beats_table_every_seed"] == 1);
   CHECK(r["latency_ms"] > 0.0);
   CHECK(r["latency_ms"] < 1000.0);
   // The truncated PNG and the garbage file were logged and skipped.
@@ -87,6 +95,9 @@ TEST_CASE("lesson 10: an unknown flag exits with status 1 and says why") {
   lesson_test::Run r2 = lesson_test::run_lesson("10_fusion", "--quick --test-races 0");
   CHECK(r2.status == 1);
   CHECK(r2.output.find("--test-races >= 1") != std::string::npos);
+  lesson_test::Run r3 = lesson_test::run_lesson("10_fusion", "--quick --train-seeds 0");
+  CHECK(r3.status == 1);
+  CHECK(r3.output.find("--train-seeds 0: expected 1 to 20") != std::string::npos);
 }
 
 TEST_CASE("fusion: no gradient reaches the frozen backbone") {
