@@ -128,7 +128,9 @@ Args parse_args(int argc, char** argv, const std::string& lesson, const std::str
         "  --data DIR        Fashion-MNIST folder (default $MMGRAD_DATA or "
         "/usr/share/datasets/fashion-mnist)");
     lesson::print("  --quick           the small, fast setting the tests use");
-    lesson::print("  --threads N       CPU threads (default: one per idle core, see below)");
+    lesson::print(
+        "  --threads N       CPU threads (default: one per core no other program is busy on; "
+        "the results do not depend on it)");
     for (auto& [flag, help] : extra_flags) lesson::print("  {:<17} {}", flag, help);
   };
   for (int i = 1; i < argc; ++i) {
