@@ -2,8 +2,8 @@
 // made of existing ops, run without recording, and a backward Node of our own that autograd
 // calls like any built-in op's (autograd/node.h).
 //
-//   softplus(x) = log(1 + exp(beta x)) / beta          (a smooth relu: ~0 for x << 0, ~x for x >>
-//   0) d softplus / dx = sigmoid(beta x)
+//   softplus(x)     = log(1 + exp(beta x)) / beta      a smooth relu: ~0 far below 0, ~x far above
+//   d softplus / dx = sigmoid(beta x)
 // As PyTorch's F.softplus(x, beta, threshold): where beta x > threshold the result is x itself
 // (log(1 + e^z) and z agree to 2e-9 there), and its gradient is 1.
 #pragma once
