@@ -6,6 +6,7 @@
 #include <functional>
 #include <vector>
 
+#include "00_micrograd/micrograd.h"
 #include "harness/exercise.h"
 #include "mmgrad.h"
 #include "optim/optim.h"
