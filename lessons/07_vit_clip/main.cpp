@@ -19,6 +19,9 @@
 //      sees) and training time, side by side (comparison.svg), and what each encoder brings.
 //   7. where_the_vit_looks: the attention of the CLS token over the 16 patches for a few test
 //      images (cls_attention.png).
+//   8. over_seeds: one run is one draw. How far both accuracies move with the seed (measured
+//      ranges); with --seeds N the lesson trains the comparison for N seeds and prints each
+//      seed's accuracies and their mean and spread.
 //
 // The last line is `result: vit_acc=... cnn_acc=... vit_train_s=... cnn_train_s=... ...`.
 #include <algorithm>
@@ -49,6 +52,7 @@ struct Setup {
   clip::ImageEncoderOptions cnn;
   clip::TextEncoderOptions text;
   clip::TrainOptions train;
+  int seeds = 1;  // --seeds: how many seeds section 8 trains the comparison for
 };
 
 Setup make_setup(const lesson::Args& args) {
@@ -92,11 +96,13 @@ Setup make_setup(const lesson::Args& args) {
   s.train.lr = args.get_double("--lr", s.train.lr);
   s.train.class_targets = args.get_int("--class-targets", s.train.class_targets ? 1 : 0) != 0;
   s.train.warmup_steps = std::min(s.train.warmup_steps, s.train.steps);
+  s.seeds = args.get_int("--seeds", 1);
   MMGRAD_CHECK(s.vit.patch_size > 0 && 28 % s.vit.patch_size == 0, "--patch ", s.vit.patch_size,
                ": the patch size must divide 28 (1, 2, 4, 7, 14 or 28)");
   MMGRAD_CHECK(s.vit.layers >= 1 && s.vit.layers <= 12, "--vit-layers ", s.vit.layers,
                ": expected 1 to 12 layers");
   MMGRAD_CHECK(s.train.steps >= 1, "--steps ", s.train.steps, ": need at least one step");
+  MMGRAD_CHECK(s.seeds >= 1 && s.seeds <= 20, "--seeds ", s.seeds, ": expected 1 to 20 seeds");
   return s;
 }
 
@@ -235,25 +241,41 @@ void cls_and_eos_pooling(const Comparison& c) {
 }
 
 // ---- 4 ---------------------------------------------------------------------------------------
+// The two mini CLIPs of one seed. The text encoders are made right after manual_seed(seed), so
+// both start from the same weights; the ViT encoder is made by the caller (section 2 shows it).
+struct Models {
+  clip::TextEncoderOptions text_opts;
+  std::shared_ptr<clip::ImageEncoder> cnn_encoder;
+  std::shared_ptr<clip::MiniCLIP> vit_clip, cnn_clip;
+};
+Models make_models(const Setup& setup, const clip::CaptionBank& captions,
+                   const std::shared_ptr<clip::ViTEncoder>& vit_encoder, uint64_t seed) {
+  Models m;
+  m.text_opts = setup.text;
+  m.text_opts.vocab_size = captions.tokenizer.vocab_size();
+  m.text_opts.max_len = captions.max_len;
+  manual_seed(seed);
+  m.vit_clip = std::make_shared<clip::MiniCLIP>(vit_encoder,
+                                                std::make_shared<clip::TextEncoder>(m.text_opts));
+  manual_seed(seed);
+  auto cnn_text = std::make_shared<clip::TextEncoder>(m.text_opts);
+  m.cnn_encoder = std::make_shared<clip::ImageEncoder>(setup.cnn);
+  m.cnn_clip = std::make_shared<clip::MiniCLIP>(m.cnn_encoder, cnn_text);
+  return m;
+}
+
 void build_models(Comparison& c) {
   lesson::section("4. Two mini CLIPs that differ only in the image encoder");
-  clip::TextEncoderOptions text_opts = c.setup.text;
-  text_opts.vocab_size = c.captions.tokenizer.vocab_size();
-  text_opts.max_len = c.captions.max_len;
-  // Same seed before each model: the two text encoders start from the same weights.
-  manual_seed(c.args.seed);
-  auto vit_text = std::make_shared<clip::TextEncoder>(text_opts);
-  c.vit_clip = std::make_shared<clip::MiniCLIP>(c.vit_encoder, vit_text);
-  manual_seed(c.args.seed);
-  auto cnn_text = std::make_shared<clip::TextEncoder>(text_opts);
-  c.cnn_encoder = std::make_shared<clip::ImageEncoder>(c.setup.cnn);
-  c.cnn_clip = std::make_shared<clip::MiniCLIP>(c.cnn_encoder, cnn_text);
+  Models m = make_models(c.setup, c.captions, c.vit_encoder, c.args.seed);
+  c.cnn_encoder = m.cnn_encoder;
+  c.vit_clip = m.vit_clip;
+  c.cnn_clip = m.cnn_clip;
   lesson::print("ViT image encoder:  {}\n  {} parameters", c.setup.vit.str(),
                 c.vit_encoder->num_parameters());
   lesson::print("CNN image encoder:  {}\n  {} parameters", c.setup.cnn.str(),
                 c.cnn_encoder->num_parameters());
-  lesson::print("Text encoder (both): {}\n  {} parameters", text_opts.str(),
-                vit_text->num_parameters());
+  lesson::print("Text encoder (both): {}\n  {} parameters", m.text_opts.str(),
+                c.vit_clip->text_encoder->num_parameters());
 }
 
 // ---- 5 ---------------------------------------------------------------------------------------
@@ -394,6 +416,74 @@ void where_the_vit_looks(const Comparison& c) {
       self, c.args.path("cls_attention.png"));
 }
 
+// ---- 8 ---------------------------------------------------------------------------------------
+// The accuracies of both encoders for seeds --seed, --seed + 1, ...: the run above and, with
+// --seeds N, N - 1 more trained silently the same way (the same draws from the generator, so
+// each row is what `--seed s` alone prints).
+struct SeedRow {
+  uint64_t seed = 0;
+  double vit = 0, cnn = 0;  // zero-shot accuracy, template ensemble
+};
+
+SeedRow train_and_evaluate_seed(const Comparison& c, uint64_t seed) {
+  Setup s = c.setup;
+  s.train.seed = seed;
+  manual_seed(seed);  // what parse_args does before section 2 makes the ViT encoder
+  auto vit_encoder = std::make_shared<clip::ViTEncoder>(s.vit);
+  Models m = make_models(s, c.captions, vit_encoder, seed);
+  clip::TrainOptions o = c.topts;
+  o.seed = seed;
+  o.log_every = 0;  // silent
+  const Device dev = c.args.device;
+  m.vit_clip->to(dev);
+  m.cnn_clip->to(dev);
+  clip::train_clip(*m.vit_clip, c.train.images, c.train.labels, c.captions, o, dev);
+  clip::train_clip(*m.cnn_clip, c.train.images, c.train.labels, c.captions, o, dev);
+  return {seed, evaluate(*m.vit_clip, c.captions, c.test, dev).ensemble,
+          evaluate(*m.cnn_clip, c.captions, c.test, dev).ensemble};
+}
+
+std::vector<SeedRow> over_seeds(const Comparison& c) {
+  lesson::section("8. One run is one draw: the comparison over seeds");
+  std::vector<SeedRow> rows = {{c.args.seed, c.vit_eval.ensemble, c.cnn_eval.ensemble}};
+  if (c.setup.seeds == 1) {
+    lesson::print(
+        "Everything above is one training run (seed {}). Another --seed draws other initial\n"
+        "weights and other batches, and at this small scale the accuracies move with it: at\n"
+        "these defaults, seeds 0-4 gave the ViT {} and the CNN {}. So read\n"
+        "the gap between the encoders as a range, not as the one number above.\n"
+        "Run with --seeds 5 to measure the spread yourself (five times the training time).",
+        c.args.seed, "?", "?");
+    return rows;
+  }
+  lesson::print("Training both models for {} more seed{} ({} steps each, silently)...\n",
+                c.setup.seeds - 1, c.setup.seeds > 2 ? "s" : "", c.topts.steps);
+  for (int k = 1; k < c.setup.seeds; ++k)
+    rows.push_back(train_and_evaluate_seed(c, c.args.seed + static_cast<uint64_t>(k)));
+  lesson::print("  seed |    ViT |    CNN | CNN - ViT");
+  std::vector<double> vit, cnn;
+  for (const SeedRow& r : rows) {
+    lesson::print("  {:4d} | {:6.1%} | {:6.1%} | {:+6.1f} points", r.seed, r.vit, r.cnn,
+                  100 * (r.cnn - r.vit));
+    vit.push_back(r.vit);
+    cnn.push_back(r.cnn);
+  }
+  auto summary = [](const std::vector<double>& v) {
+    const double n = static_cast<double>(v.size());
+    double mean = 0, var = 0;
+    for (double x : v) mean += x / n;
+    for (double x : v) var += (x - mean) * (x - mean) / (n - 1);
+    const auto [lo, hi] = std::minmax_element(v.begin(), v.end());
+    return lesson::format("mean {:.1%}, standard deviation {:.1f} points, range {:.1%} to {:.1%}",
+                          mean, 100 * std::sqrt(var), *lo, *hi);
+  };
+  lesson::print("\n  ViT: {}\n  CNN: {}", summary(vit), summary(cnn));
+  const auto cnn_ahead =
+      std::count_if(rows.begin(), rows.end(), [](const SeedRow& r) { return r.cnn > r.vit; });
+  lesson::print("  the CNN is ahead on {} of {} seeds.", cnn_ahead, rows.size());
+  return rows;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -407,7 +497,11 @@ int main(int argc, char** argv) {
          {"--lr", "peak learning rate for both models (default 5e-3)"},
          {"--class-targets",
           "1: every caption of an image's class counts as a match in the loss "
-          "(clip::class_target_clip_loss); 0: CLIP's loss (default 0)"}});
+          "(clip::class_target_clip_loss); 0: CLIP's loss (default 0)"},
+         {"--seeds",
+          "N > 1: also train the comparison for the next N - 1 seeds and report the mean and "
+          "spread of both accuracies (each seed costs one more training of both models; "
+          "default 1)"}});
     Comparison c = show_data(args);
     patches_to_tokens(c);
     cls_and_eos_pooling(c);
@@ -416,9 +510,10 @@ int main(int argc, char** argv) {
     compare_zero_shot(c);
     what_each_encoder_brings(c);
     where_the_vit_looks(c);
+    const std::vector<SeedRow> seeds = over_seeds(c);
 
-    lesson::Result()
-        .add("vit_acc", c.vit_eval.ensemble)
+    lesson::Result result;
+    result.add("vit_acc", c.vit_eval.ensemble)
         .add("cnn_acc", c.cnn_eval.ensemble)
         .add("vit_single_acc", c.vit_eval.single)
         .add("cnn_single_acc", c.cnn_eval.single)
@@ -427,7 +522,17 @@ int main(int argc, char** argv) {
         .add("vit_final_loss", c.vit_log.tail_mean())
         .add("cnn_final_loss", c.cnn_log.tail_mean())
         .add("test_images", static_cast<double>(c.test.size()))
-        .add("steps", static_cast<double>(c.topts.steps))
-        .print();
+        .add("steps", static_cast<double>(c.topts.steps));
+    if (seeds.size() > 1) {
+      double vit = 0, cnn = 0;
+      for (const SeedRow& r : seeds) {
+        vit += r.vit / static_cast<double>(seeds.size());
+        cnn += r.cnn / static_cast<double>(seeds.size());
+      }
+      result.add("seeds", static_cast<double>(seeds.size()))
+          .add("vit_acc_mean", vit)
+          .add("cnn_acc_mean", cnn);
+    }
+    result.print();
   });
 }
