@@ -52,3 +52,27 @@ TEST_CASE("lesson 06: a bad device is a clear error with status 1") {
   CHECK(r.output.find("tpu") != std::string::npos);
   CHECK(r.output.find("result:") == std::string::npos);
 }
+
+TEST_CASE("lesson 06: --seeds 2 trains a second model and reports the spread of Recall@1") {
+  // 5 training steps: the numbers mean little here, the mechanism is what is checked.
+  lesson_test::Run r = lesson_test::run_lesson("06_retrieval", "--quick --steps 5 --seeds 2");
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(r["seeds"] == 2.0);
+  for (const char* k : {"t2i_r1_mean", "i2t_r1_mean"}) {
+    INFO(k);
+    CHECK(r[k] >= 0.0);
+    CHECK(r[k] <= 1.0);
+  }
+  // one row per seed (this run's seed 0, then seed 1) and the summary
+  CHECK(r.output.find("seed   text->image R@1   image->text R@1") != std::string::npos);
+  CHECK(r.output.find("\n     1 ") != std::string::npos);
+  CHECK(r.output.find("text->image Recall@1: mean") != std::string::npos);
+}
+
+TEST_CASE("lesson 06: --seeds 0 is a clear error with status 1") {
+  lesson_test::Run r = lesson_test::run_lesson("06_retrieval", "--quick --seeds 0");
+  CHECK(r.status == 1);
+  CHECK(r.output.find("--seeds 0") != std::string::npos);
+  CHECK(r.output.find("result:") == std::string::npos);
+}

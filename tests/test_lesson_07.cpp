@@ -47,3 +47,25 @@ TEST_CASE("lesson 07: a patch size that does not divide 28 is a clear error with
   CHECK(r.output.find("--patch 5") != std::string::npos);
   CHECK(r.output.find("must divide 28") != std::string::npos);
 }
+
+TEST_CASE("lesson 07: --seeds 2 trains the comparison for a second seed, mean and spread") {
+  // 5 training steps: the numbers mean little here, the mechanism is what is checked.
+  lesson_test::Run r = lesson_test::run_lesson("07_vit_clip", "--quick --steps 5 --seeds 2");
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  CHECK(r["seeds"] == 2.0);
+  for (const char* k : {"vit_acc_mean", "cnn_acc_mean"}) {
+    INFO(k);
+    CHECK(r[k] >= 0.0);
+    CHECK(r[k] <= 1.0);
+  }
+  CHECK(r.output.find("  seed |    ViT |    CNN | CNN - ViT") != std::string::npos);
+  CHECK(r.output.find("\n     1 | ") != std::string::npos);
+  CHECK(r.output.find("ViT: mean") != std::string::npos);
+}
+
+TEST_CASE("lesson 07: --seeds 0 is a clear error with status 1") {
+  lesson_test::Run r = lesson_test::run_lesson("07_vit_clip", "--quick --seeds 0");
+  CHECK(r.status == 1);
+  CHECK(r.output.find("--seeds 0") != std::string::npos);
+}
