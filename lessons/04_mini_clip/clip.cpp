@@ -523,6 +523,12 @@ FmnistClipConfig default_fmnist_config(const lesson::Args& args) {
   // {32, 64, 128} cost 2.5x the time of {16, 32, 64} for no gain at this budget; lr 5e-3 beat
   // 3e-3 and 2e-3; class-level targets (class_targets) did not help; batch norm helped (86% with
   // global pooling) but costs as much as the rest of the step in mmgrad today.
+  // Steps: 400 steps (1.7 passes over the data) gave 89.45% on the test set (seed 0), and the
+  // model was still improving. The step count was chosen on a validation split (the last 5,000
+  // training images held out, the model trained on the other 55,000; seeds 0, 1, 2): 400 steps
+  // reached 89.9 / 90.2 / 89.5%, 560 steps 91.1 / 91.0 / 90.4%, 800 steps 91.9 / 91.5 / 91.2%
+  // (better on every seed), so training runs as long as the lesson's 60 s budget allows
+  // (about 50 s at 2 threads). Test set at 800 steps: 90.8 / 90.8 / 90.5%.
   FmnistClipConfig c;
   c.image.in_channels = 1;
   c.image.channels = {16, 32, 64};
@@ -539,7 +545,7 @@ FmnistClipConfig default_fmnist_config(const lesson::Args& args) {
   c.train.lr = 5e-3;
   c.train.warmup_steps = 20;
   c.train.cosine = true;
-  c.train.steps = 400;
+  c.train.steps = 800;  // 3.4 passes over the 60,000 images
   c.train.seed = args.seed;
   if (args.quick) {
     // The same model and recipe, 50 steps: ~6 s on one thread and ~75% zero-shot accuracy.

@@ -27,7 +27,7 @@
 //        with randomly templated captions (loss_fmnist.svg). The trained model is saved for
 //        lessons 05/06.
 //     7. zero_shot_fmnist: zero-shot classification of the 10,000 test images with the prompt
-//        "a photo of a {class}" (target >= 85%), a few predictions, and the shared space in
+//        "a photo of a {class}" (target >= 90%), a few predictions, and the shared space in
 //        PCA (embeddings_fmnist.svg).
 //
 // --steps sets the Fashion-MNIST training steps (Part A always runs the seed's 100).
@@ -340,9 +340,10 @@ clip::CaptionBank fmnist_captions() {
 // The same two-tower model for 1x28x28 grey images. Changes from Part A, chosen by measurement
 // for this time budget (see clip.cpp's default_fmnist_config): narrower convolutions (16, 32,
 // 64 channels), and the last 7x7 feature map kept whole for the projection (adaptive pooling to
-// 7x7 instead of 1x1: where on the image the features are matters for clothing; global pooling
-// reached ~81% here, 7x7 ~89%). Padding tokens are masked out of attention and of the mean.
-// Batches of 256, Adam with warm-up and cosine decay.
+// 7x7 instead of 1x1: where on the image the features are matters for clothing; at 300 steps
+// global pooling reached ~81%, 7x7 ~89%). Padding tokens are masked out of attention and of the
+// mean. Batches of 256, 800 steps (3.4 passes over the images), Adam with warm-up and cosine
+// decay.
 struct FmnistRun {
   std::shared_ptr<clip::MiniCLIP> model;
   data::Dataset test;  // the test images, never used for training
@@ -424,11 +425,11 @@ double zero_shot_fmnist(const lesson::Args& args, const clip::CaptionBank& capti
   lesson::print(
       "(All 8 templates of a class land on nearly the same point: the text encoder has\n"
       "learned that only the class word matters.)\n");
-  const double target = 0.85;
+  const double target = 0.90;
   if (acc >= target)
-    lesson::print("Target: zero-shot accuracy >= 85%: met ({:.2%})", acc);
+    lesson::print("Target: zero-shot accuracy >= 90%: met ({:.2%})", acc);
   else
-    lesson::print("Target: zero-shot accuracy >= 85%: MISSED by {:.2f} points ({:.2%}){}",
+    lesson::print("Target: zero-shot accuracy >= 90%: MISSED by {:.2f} points ({:.2%}){}",
                   100.0 * (target - acc), acc,
                   args.quick ? " -- expected in --quick mode (50 training steps)" : "");
   return acc;
