@@ -290,10 +290,10 @@ void how_much_it_moves(Retrieval& r) {
     // (each is what --seeds 5 prints for that seed); re-measure when that recipe changes.
     lesson::print(
         "\nAt the lesson's defaults (no flags, not --quick), seeds 0-4 gave\n"
-        "  text -> image Recall@1   100% on four seeds, 90% on seed 3 (all 8 dress captions\n"
-        "                           found an image of another class first)\n"
-        "  image -> text Recall@1   89.0% to 90.4%\n"
-        "  text -> image Recall@5   100% on all five\n"
+        "  text -> image Recall@1   100% on three seeds, 98.75% and 96.25% on the other two\n"
+        "                           (mean 99.0%; one or three of the 80 captions found an\n"
+        "                           image of another class first)\n"
+        "  image -> text Recall@1   90.6% to 91.4% (mean 90.9%)\n"
         "So a single run's text -> image Recall@1 says \"nearly every class query finds its\n"
         "class first\", not a precise percentage. Run with --seeds 5 to measure the spread\n"
         "yourself (each extra seed trains lesson 04's model once more).");
