@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "autograd/grad_mode.h"
+#include "common/format.h"
 #include "data/loader.h"
 #include "nn/checkpoint.h"
 #include "ops/elementwise.h"
@@ -394,10 +395,9 @@ TrainLog train_clip(MiniCLIP& model, const Tensor& images, const Tensor& labels,
     MMGRAD_CHECK(std::isfinite(log.losses.back()), op, ": the loss became ", log.losses.back(),
                  " at step ", step, " (", o.str(), "); lower the learning rate");
     if (o.log_every > 0 && ((step + 1) % o.log_every == 0 || step == 0)) {
-      std::printf("  step %4lld/%lld  loss %.4f  temperature %.4f  (%.1f s)\n",
-                  static_cast<long long>(step + 1), static_cast<long long>(o.steps),
-                  log.losses.back(), model.criterion->temperature(),
-                  std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      lesson::print("  step {:4}/{}  loss {:.4f}  temperature {:.4f}  ({:.1f} s)", step + 1,
+                    o.steps, log.losses.back(), model.criterion->temperature(),
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
       std::fflush(stdout);
     }
   }
@@ -622,35 +622,36 @@ ClipModel get_fmnist_clip(const lesson::Args& args, const FmnistClipConfig& conf
   ClipModel out;
   out.model = make_fmnist_clip(config, captions);
   if (args.quick) {
-    std::printf("Quick mode: training the model here for a few steps (the cache is never used).\n");
+    lesson::print("Quick mode: training the model here for a few steps (the cache is never used).");
   } else if (checkpoint.empty() || checkpoint == "none") {
-    std::printf("Checkpoint cache disabled: training the model here.\n");
+    lesson::print("Checkpoint cache disabled: training the model here.");
   } else {
     std::string why = try_load_clip_checkpoint(*out.model, config, captions, checkpoint);
     if (why.empty()) {
-      std::printf(
-          "Loaded lesson 04's trained model from %s\n"
+      lesson::print(
+          "Loaded lesson 04's trained model from {}\n"
           "(made with exactly this configuration and seed, so it is the model this\n"
           "lesson would train itself; delete the file or pass --clip-ckpt none to\n"
-          "train it here).\n",
-          checkpoint.c_str());
+          "train it here).",
+          checkpoint);
       out.from_checkpoint = true;
       out.model->to(args.device);
       out.model->eval();
       return out;
     }
-    std::printf("Not using a cached model: %s.\nTraining it here instead (as lesson 04 does).\n",
-                why.c_str());
+    lesson::print("Not using a cached model: {}.\nTraining it here instead (as lesson 04 does).",
+                  why);
   }
   data::Dataset train = data::load_fashion_mnist(data::Split::Train, args.data, config.train_limit);
-  std::printf("Training on %lld Fashion-MNIST training images: %s\n",
-              static_cast<long long>(train.size()), config.train.str().c_str());
+  lesson::print("Training on {} Fashion-MNIST training images: {}", train.size(),
+                config.train.str());
   out.model->to(args.device);
   TrainOptions o = config.train;
   if (o.log_every == 0) o.log_every = std::max<int64_t>(1, o.steps / 4);
   out.log = train_clip(*out.model, train.images, train.labels, captions, o, args.device);
-  std::printf("Trained in %.1f s: final loss %.3f (mean of the last 20 steps), temperature %.4f\n",
-              out.log.seconds, out.log.tail_mean(), out.log.final_temperature);
+  lesson::print(
+      "Trained in {:.1f} s: final loss {:.3f} (mean of the last 20 steps), temperature {:.4f}",
+      out.log.seconds, out.log.tail_mean(), out.log.final_temperature);
   return out;
 }
 

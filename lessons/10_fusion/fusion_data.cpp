@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/format.h"
 #include "core/error.h"
 #include "core/file_util.h"
 #include "data/image.h"
@@ -243,8 +244,7 @@ ImageBatch TraceDataset::load_images(const std::vector<int64_t>& indices) {
       if (why == "no such file") {
         missing_.insert(path);
       } else if (unreadable_.insert(path).second) {
-        std::printf("  warning: cannot read %s (%s): treated as a missing image\n", path.c_str(),
-                    why.c_str());
+        lesson::print("  warning: cannot read {} ({}): treated as a missing image", path, why);
       }
       continue;
     }
