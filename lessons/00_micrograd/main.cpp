@@ -403,7 +403,8 @@ int main(int argc, char** argv) {
     st.args = lesson::parse_args(argc, argv, "00_micrograd",
                                  "a scalar autograd engine in 100 lines, an MLP trained with it, "
                                  "and the same network in mmgrad's tensor engine",
-                                 {{"--lr", "step size of gradient descent (default 0.1)"}});
+                                 lesson::kUsesSteps,
+                                 {{"--lr X", "step size of gradient descent (default 0.1)"}});
     section_one_neuron();
     section_accumulate_and_depth();
     section_train(st);

@@ -351,7 +351,8 @@ int main(int argc, char** argv) {
   return lesson::run([&] {
     lesson::Args args = lesson::parse_args(
         argc, argv, "01_autograd_tour",
-        "tensors, views, broadcasting, a computation graph, backward() and a gradient check");
+        "tensors, views, broadcasting, a computation graph, backward() and a gradient check",
+        lesson::kUsesNone);
     // The lesson is small enough that --quick runs the same steps; it exists for the test.
     tensors_and_dtypes(args);
     views_share_storage();

@@ -253,7 +253,8 @@ int main(int argc, char** argv) {
     st.args = lesson::parse_args(
         argc, argv, "01b_write_your_own_op",
         "a new op (softplus) with its own backward Node, gradchecked, a wrong backward caught, "
-        "and the op used in a model");
+        "and the op used in a model",
+        lesson::kUsesSteps);
     section_forward(st);
     section_node();
     section_gradcheck(st);

@@ -514,7 +514,8 @@ int main(int argc, char** argv) {
   return lesson::run([&] {
     lesson::Args args = lesson::parse_args(
         argc, argv, "02_contrastive_loss",
-        "the alignment problem and the InfoNCE loss with a learnable temperature");
+        "the alignment problem and the InfoNCE loss with a learnable temperature",
+        lesson::kUsesSteps);
     const int draws = args.quick ? 5 : 20;  // random batches averaged in 4-6
     const int train_steps = args.steps_or(args.quick ? 250 : 400);
     Generator gen(args.seed + 2);  // data for this lesson (the model uses the default one)

@@ -568,11 +568,12 @@ int main(int argc, char** argv) {
     lesson::Args args = lesson::parse_args(
         argc, argv, "03_siamese_embeddings",
         "a CNN embeds Fashion-MNIST with the pair contrastive loss; k-NN in embedding space",
-        {{"--train", "training images (default 20000; --quick 4000)"},
-         {"--test", "test images to evaluate k-NN on (default 10000, all; --quick 1000)"},
-         {"--batch", "batch size (default 128)"},
-         {"--k", "neighbours for k-NN (default 5)"},
-         {"--pairs", "positive (and as many negative) pairs per image (default 4)"}});
+        lesson::kUsesEpochs | lesson::kUsesData,
+        {{"--train N", "training images (default 20000; --quick 4000)"},
+         {"--test N", "test images to evaluate k-NN on (default 10000, all; --quick 1000)"},
+         {"--batch N", "batch size (default 128)"},
+         {"--k N", "neighbours for k-NN (default 5)"},
+         {"--pairs N", "positive (and as many negative) pairs per image (default 4)"}});
     const Settings s = read_settings(args);
 
     Data d = the_data(args, s);

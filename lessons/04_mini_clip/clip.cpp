@@ -395,9 +395,10 @@ TrainLog train_clip(MiniCLIP& model, const Tensor& images, const Tensor& labels,
     MMGRAD_CHECK(std::isfinite(log.losses.back()), op, ": the loss became ", log.losses.back(),
                  " at step ", step, " (", o.str(), "); lower the learning rate");
     if (o.log_every > 0 && ((step + 1) % o.log_every == 0 || step == 0)) {
-      lesson::print("  step {:4}/{}  loss {:.4f}  temperature {:.4f}  ({:.1f} s)", step + 1,
-                    o.steps, log.losses.back(), model.criterion->temperature(),
-                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      lesson::print("  step {:4}/{}  loss {:.4f}  temperature {:.4f}  {}", step + 1, o.steps,
+                    log.losses.back(), model.criterion->temperature(),
+                    lesson::progress_time(step + 1, o.steps, t));
       std::fflush(stdout);
     }
   }

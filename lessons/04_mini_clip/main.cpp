@@ -441,7 +441,8 @@ int main(int argc, char** argv) {
   return lesson::run([&] {
     lesson::Args args = lesson::parse_args(
         argc, argv, "04_mini_clip",
-        "a mini CLIP: the seed's synthetic exercise, then Fashion-MNIST images and captions");
+        "a mini CLIP: the seed's synthetic exercise, then Fashion-MNIST images and captions",
+        lesson::kUsesSteps | lesson::kUsesData);
 
     // Part A: the seed notebook's exercise
     data::SyntheticPairs syn = synthetic_data(args);

@@ -303,7 +303,8 @@ int main(int argc, char** argv) {
     lesson::Args args = lesson::parse_args(
         argc, argv, "05_zero_shot",
         "zero-shot classification of Fashion-MNIST from class prompts, single and ensemble",
-        {{"--clip-ckpt",
+        lesson::kUsesSteps | lesson::kUsesData,
+        {{"--clip-ckpt PATH",
           "lesson 04's model to reuse (default out/04_mini_clip/fmnist_clip.ckpt; "
           "none: always train here)"}});
 

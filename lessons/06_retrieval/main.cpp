@@ -347,10 +347,11 @@ int main(int argc, char** argv) {
     const lesson::Args args = lesson::parse_args(
         argc, argv, "06_retrieval",
         "cross-modal retrieval (text->image, image->text) with a precomputed index",
-        {{"--clip-ckpt",
+        lesson::kUsesSteps | lesson::kUsesData,
+        {{"--clip-ckpt PATH",
           "lesson 04's model to reuse (default out/04_mini_clip/fmnist_clip.ckpt; "
           "none: always train here)"},
-         {"--seeds",
+         {"--seeds N",
           "N > 1: also train lesson 04's model for the next N - 1 seeds and report the mean "
           "and spread of Recall@1 (each seed is one more training run; default 1)"}});
     Retrieval r = load_model(args);

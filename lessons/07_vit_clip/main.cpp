@@ -494,11 +494,12 @@ int main(int argc, char** argv) {
     const lesson::Args args = lesson::parse_args(
         argc, argv, "07_vit_clip",
         "the mini CLIP with a Vision Transformer image encoder vs the CNN encoder",
-        {{"--patch", "ViT patch size, dividing 28 (default 7: a 4x4 grid of 16 patches)"},
-         {"--vit-layers", "transformer layers of the ViT (default 2)"},
-         {"--batch", "batch size for both models (default 128)"},
-         {"--lr", "peak learning rate for both models (default 5e-3)"},
-         {"--class-targets",
+        lesson::kUsesSteps | lesson::kUsesData,
+        {{"--patch N", "ViT patch size, dividing 28 (default 7: a 4x4 grid of 16 patches)"},
+         {"--vit-layers N", "transformer layers of the ViT (default 2)"},
+         {"--batch N", "batch size for both models (default 128)"},
+         {"--lr X", "peak learning rate for both models (default 5e-3)"},
+         {"--class-targets 0|1",
           "1: every caption of an image's class counts as a match in the loss "
           "(clip::class_target_clip_loss); 0: CLIP's loss (default 0)"},
          {"--seeds",

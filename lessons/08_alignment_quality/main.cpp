@@ -341,7 +341,8 @@ int main(int argc, char** argv) {
     const lesson::Args args = lesson::parse_args(
         argc, argv, "08_alignment_quality",
         "the alignment-quality test of the mini CLIP and where a shared space fails",
-        {{"--clip-ckpt",
+        lesson::kUsesSteps | lesson::kUsesData,
+        {{"--clip-ckpt PATH",
           "lesson 04's model to reuse (default out/04_mini_clip/fmnist_clip.ckpt; "
           "none: always train here)"}});
     Probes p = load_model(args);

@@ -563,9 +563,9 @@ void train_jointly(Vlm& v) {
       xs.push_back(static_cast<double>(step + 1));
       cap_curve.push_back(tally.caption());
       ans_curve.push_back(tally.answer());
-      lesson::print("  step {:4d}  caption loss {:.4f}  answer loss {:.4f}  lr {:.2e}  ({:.1f} s)",
+      lesson::print("  step {:4d}  caption loss {:.4f}  answer loss {:.4f}  lr {:.2e}  {}",
                     step + 1, cap_curve.back(), ans_curve.back(), opt.lr(),
-                    lesson::elapsed_seconds() - t_train);
+                    lesson::progress_time(step + 1, s.steps, lesson::elapsed_seconds() - t_train));
       std::fflush(stdout);
       tally = LossTally();
     }
@@ -837,13 +837,15 @@ int main(int argc, char** argv) {
   return lesson::run([&] {
     const lesson::Args args = lesson::parse_args(
         argc, argv, "09_vlm", "a LLaVA-style vision-language model: captions and VQA",
-        {{"--batch", "training batch size (default 64; --quick 32)"},
-         {"--d-model", "language model width (default 96; --quick 64)"},
-         {"--layers", "transformer blocks (default 2)"},
-         {"--channels", "channels of the vision encoder's first convolution (default 32)"},
-         {"--eval", "held-out scenes to evaluate (default 600; --quick 200)"},
-         {"--fashion", "fraction of training slots holding Fashion-MNIST (default 0.15; 0 = none)"},
-         {"--lr", "peak learning rate (default 2e-3)"}});
+        lesson::kUsesSteps | lesson::kUsesData,
+        {{"--batch N", "training batch size (default 64; --quick 32)"},
+         {"--d-model N", "language model width (default 96; --quick 64)"},
+         {"--layers N", "transformer blocks (default 2)"},
+         {"--channels N", "channels of the vision encoder's first convolution (default 32)"},
+         {"--eval N", "held-out scenes to evaluate (default 600; --quick 200)"},
+         {"--fashion X",
+          "fraction of training slots holding Fashion-MNIST (default 0.15; 0 = none)"},
+         {"--lr X", "peak learning rate (default 2e-3)"}});
     Vlm v = show_data(args);
     one_sequence(v);
     build_model(v);

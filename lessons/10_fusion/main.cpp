@@ -177,10 +177,11 @@ Setup read_flags(int argc, char** argv) {
   s.args = lesson::parse_args(
       argc, argv, "10_fusion",
       "the speed-trace fusion system: frozen ResNet features + table, early/late/cross-attention",
-      {{"--train-races", "races used for training (default 150, quick 40)"},
-       {"--test-races", "held-out races (default 60, quick 20)"},
-       {"--pretrain-epochs", "epochs of the backbone's pretext task (default 6, quick 3)"},
-       {"--train-seeds", "training seeds per fusion model, to see the spread (default 3)"}});
+      lesson::kUsesEpochs,
+      {{"--train-races N", "races used for training (default 150, quick 40)"},
+       {"--test-races N", "held-out races (default 60, quick 20)"},
+       {"--pretrain-epochs N", "epochs of the backbone's pretext task (default 6, quick 3)"},
+       {"--train-seeds N", "training seeds per fusion model, to see the spread (default 3)"}});
   const bool quick = s.args.quick;
   s.train_races = s.args.get_int("--train-races", quick ? 40 : 150);
   s.test_races = s.args.get_int("--test-races", quick ? 20 : 60);

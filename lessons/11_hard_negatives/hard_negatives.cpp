@@ -10,6 +10,7 @@
 
 #include "autograd/grad_mode.h"
 #include "common/format.h"
+#include "common/lesson.h"
 #include "data/loader.h"
 #include "nn/losses.h"
 #include "ops/elementwise.h"
@@ -316,11 +317,10 @@ RunLog train_with_objective(clip::MiniCLIP& model, const Tensor& images, const T
     log.same_class_push.push_back(0.5 * (same_class_push_share(logits, w.i2t.offsets, yb) +
                                          same_class_push_share(logits.t(), w.t2i.offsets, yb)));
     if (o.log_every > 0 && ((step + 1) % o.log_every == 0 || step == 0)) {
-      lesson::print(
-          "  step {:4}/{}  loss {:.4f}  temperature {:.4f}  same-class weight {:.2f}  ({:.1f} s)",
-          step + 1, o.steps, log.losses.back(), model.criterion->temperature(),
-          log.same_class_weight.back(),
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      lesson::print("  step {:4}/{}  loss {:.4f}  temperature {:.4f}  same-class weight {:.2f}  {}",
+                    step + 1, o.steps, log.losses.back(), model.criterion->temperature(),
+                    log.same_class_weight.back(), lesson::progress_time(step + 1, o.steps, t));
       std::fflush(stdout);
     }
   }

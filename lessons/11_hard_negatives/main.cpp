@@ -126,10 +126,11 @@ Setup read_flags(int argc, char** argv) {
   s.args = lesson::parse_args(
       argc, argv, "11_hard_negatives",
       "hard-negative mining for the Fashion-MNIST mini CLIP: InfoNCE vs hard negatives",
-      {{"--beta", "concentration of the hard-negative weights (default 3)"},
-       {"--batch", "batch size (default 256; quick 128)"},
-       {"--train-images", "training images used (default 20000; quick 4000)"},
-       {"--lr", "peak learning rate (default 1e-3)"}});
+      lesson::kUsesSteps | lesson::kUsesData,
+      {{"--beta X", "concentration of the hard-negative weights (default 3)"},
+       {"--batch N", "batch size (default 256; quick 128)"},
+       {"--train-images N", "training images used (default 20000; quick 4000)"},
+       {"--lr X", "peak learning rate (default 1e-3)"}});
   clip::FmnistClipConfig& cfg = s.cfg;
   cfg = clip::default_fmnist_config(s.args);
   cfg.text.dropout = 0.0;

@@ -7,10 +7,12 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <thread>
 #include <vector>
 
 #include "core/error.h"
+#include "data/fashion_mnist.h"
 #include "kernels/backend.h"
 #include "tensor/generator.h"
 
@@ -113,59 +115,108 @@ static std::string choose_threads(Args& a) {
 }
 
 Args parse_args(int argc, char** argv, const std::string& lesson, const std::string& summary,
+                unsigned uses,
                 const std::vector<std::pair<std::string, std::string>>& extra_flags) {
   start_time() = std::chrono::steady_clock::now();
   Args a;
   a.lesson = lesson;
+  // An extra flag is written "--name METAVAR" (the metavar is optional: "VALUE" by default).
+  std::vector<std::pair<std::string, std::string>> extras;  // (name, metavar)
+  for (const auto& [flag, help] : extra_flags) {
+    const size_t space = flag.find(' ');
+    extras.emplace_back(flag.substr(0, space),
+                        space == std::string::npos ? "VALUE" : flag.substr(space + 1));
+  }
   auto usage = [&] {
-    lesson::print("{}: {}\n\nflags:", lesson, summary);
-    lesson::print("  --seed N          random seed (default 0)");
-    lesson::print("  --epochs N        training epochs (lesson default if omitted)");
-    lesson::print("  --steps N         training steps (lesson default if omitted)");
-    lesson::print("  --device cpu|cuda where to run (default cpu)");
-    lesson::print("  --out DIR         output folder (default out/{})", lesson);
-    lesson::print(
-        "  --data DIR        Fashion-MNIST folder (default $MMGRAD_DATA or "
-        "/usr/share/datasets/fashion-mnist)");
-    lesson::print("  --quick           the small, fast setting the tests use");
-    lesson::print(
-        "  --threads N       CPU threads (default: one per core no other program is busy on; "
-        "the results do not depend on it)");
-    for (auto& [flag, help] : extra_flags) lesson::print("  {:<17} {}", flag, help);
+    lesson::print("Usage: {} [flags]\n\n{}: {}\n\nflags:", lesson, lesson, summary);
+    auto row = [](const std::string& flag, const std::string& help) {
+      lesson::print("  {:<20} {}", flag, help);
+    };
+    row("--seed N", "random seed, 0 or more (default 0)");
+    if (uses & kUsesEpochs) row("--epochs N", "training epochs, 1 or more (default: the lesson's)");
+    if (uses & kUsesSteps) row("--steps N", "training steps, 1 or more (default: the lesson's)");
+    row("--device cpu|cuda", "where to run (default cpu)");
+    row("--out DIR", cat_str("output folder (default out/", lesson, ")"));
+    if (uses & kUsesData)
+      row("--data DIR",
+          "Fashion-MNIST folder (default $MMGRAD_DATA or /usr/share/datasets/fashion-mnist)");
+    row("--quick", "the small, fast setting the tests use");
+    row("--threads N",
+        "CPU threads, 1 or more (default: one per core no other program is busy on; the "
+        "results do not depend on it)");
+    for (size_t k = 0; k < extras.size(); ++k)
+      row(extras[k].first + " " + extras[k].second, extra_flags[k].second);
+    lesson::print("\nA value follows its flag as the next word or after '=': --seed 3, --seed=3.");
+  };
+  auto at_least_1 = [](const std::string& flag, int64_t v) {
+    MMGRAD_CHECK(v >= 1, "flag ", flag, ": expected 1 or more, got ", v);
+    MMGRAD_CHECK(v <= std::numeric_limits<int>::max(), "flag ", flag, ": ", v, " is too large");
+    return static_cast<int>(v);
   };
   for (int i = 1; i < argc; ++i) {
     std::string f = argv[i];
+    // --flag=value is the same as --flag value.
+    std::string inline_value;
+    bool has_inline = false;
+    if (f.rfind("--", 0) == 0 && f.find('=') != std::string::npos) {
+      const size_t eq = f.find('=');
+      inline_value = f.substr(eq + 1);
+      f = f.substr(0, eq);
+      has_inline = true;
+    }
     auto value = [&]() -> std::string {
+      if (has_inline) return inline_value;
       MMGRAD_CHECK(i + 1 < argc, "flag ", f, " needs a value (see --help)");
       return argv[++i];
     };
+    auto no_value = [&] {
+      MMGRAD_CHECK(!has_inline, "flag ", f, " takes no value (got '", f, "=", inline_value, "')");
+    };
+    auto used = [&](unsigned bit) {
+      MMGRAD_CHECK(uses & bit, "flag ", f, ": lesson ", lesson,
+                   " has no use for it (it would be ignored; see --help)");
+    };
     if (f == "--help" || f == "-h") {
+      no_value();
       usage();
       std::exit(0);
     } else if (f == "--seed") {
-      a.seed = static_cast<uint64_t>(parse_int(f, value()));
+      const int64_t seed = parse_int(f, value());
+      MMGRAD_CHECK(seed >= 0, "flag --seed: expected 0 or more, got ", seed);
+      a.seed = static_cast<uint64_t>(seed);
     } else if (f == "--epochs") {
-      a.epochs = static_cast<int>(parse_int(f, value()));
+      used(kUsesEpochs);
+      a.epochs = at_least_1(f, parse_int(f, value()));
     } else if (f == "--steps") {
-      a.steps = static_cast<int>(parse_int(f, value()));
+      used(kUsesSteps);
+      a.steps = at_least_1(f, parse_int(f, value()));
     } else if (f == "--device") {
       a.device = parse_device(value());
     } else if (f == "--out") {
       a.out = value();
+      MMGRAD_CHECK(!a.out.empty(), "flag --out: expected a folder, got an empty string");
     } else if (f == "--data") {
+      used(kUsesData);
       a.data = value();
     } else if (f == "--quick") {
+      no_value();
       a.quick = true;
     } else if (f == "--threads") {
-      a.threads = static_cast<int>(parse_int(f, value()));
-      MMGRAD_CHECK(a.threads >= 1, "--threads ", a.threads, ": need at least 1");
+      a.threads = at_least_1(f, parse_int(f, value()));
     } else {
       bool known = false;
-      for (auto& [flag, help] : extra_flags) known = known || flag == f;
+      for (const auto& e : extras) known = known || e.first == f;
       MMGRAD_CHECK(known, "unknown flag '", f, "' (see --help)");
       a.extra[f] = value();
     }
   }
+  // Everything the lesson will read is checked now, before any training: a missing dataset
+  // should not surface after minutes of work.
+  if (uses & kUsesData)
+    MMGRAD_CHECK(data::fashion_mnist_available(a.data), "Fashion-MNIST not found in ",
+                 data::fashion_mnist_dir(a.data),
+                 " (the four files train-images-idx3-ubyte.gz, ...; install the Debian package "
+                 "dataset-fashion-mnist, or pass --data DIR or set MMGRAD_DATA)");
   if (a.out.empty()) a.out = "out/" + lesson;
   if (a.device == Device::CUDA) backend(Device::CUDA);  // fails now, clearly, if no GPU
   manual_seed(a.seed);
@@ -182,6 +233,12 @@ Args parse_args(int argc, char** argv, const std::string& lesson, const std::str
 void section(const std::string& title) {
   lesson::print("\n== {} ==\n", title);
   std::fflush(stdout);
+}
+
+std::string progress_time(int64_t done, int64_t total, double elapsed_s) {
+  if (done <= 0 || done >= total) return lesson::format("({:.1f} s)", elapsed_s);
+  const double left = elapsed_s / static_cast<double>(done) * static_cast<double>(total - done);
+  return lesson::format("({:.1f} s, ~{:.0f} s left)", elapsed_s, left);
 }
 
 double elapsed_seconds() {

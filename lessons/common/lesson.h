@@ -2,7 +2,8 @@
 // (lesson::print, common/format.h), timing and the final machine-readable result line.
 //
 // Common flags (DESIGN.md): --seed N, --epochs N, --steps N, --device cpu|cuda, --out DIR,
-// --quick (the small setting the tests use), --data DIR (Fashion-MNIST folder), --help.
+// --quick (the small setting the tests use), --data DIR (Fashion-MNIST folder), --threads N,
+// --help; --epochs, --steps and --data only in the lessons that read them.
 // A lesson may read extra flags of its own with args.get_int("--name", default) etc.
 #pragma once
 
@@ -40,9 +41,18 @@ struct Args {
   std::string path(const std::string& file) const;
 };
 
-// Parses the flags. `extra_flags` lists lesson-specific flags ("--beta" ...) with a help line each;
-// unknown flags are an error. Prints usage and exits on --help.
+// Which of the common flags a lesson reads (`uses` of parse_args): a flag the lesson has no use
+// for is refused, not silently ignored, and --help lists only the flags it reads. kUsesData also
+// checks, before anything runs, that the Fashion-MNIST files are there.
+enum : unsigned { kUsesNone = 0, kUsesSteps = 1u, kUsesEpochs = 2u, kUsesData = 4u };
+
+// Parses the flags; `--flag value` and `--flag=value` both work. Values are checked now: --seed
+// 0 or more; --steps, --epochs, --threads 1 or more. `extra_flags` lists the lesson's own flags
+// as ("--beta X", help line), the word after the name being the metavar --help shows; their
+// values are read later with args.get_int("--beta", 3) etc. Unknown flags are an error. Prints
+// the usage and exits on --help.
 Args parse_args(int argc, char** argv, const std::string& lesson, const std::string& summary,
+                unsigned uses,
                 const std::vector<std::pair<std::string, std::string>>& extra_flags = {});
 
 // "== 2. The contrastive loss ==" style heading.
@@ -50,6 +60,10 @@ void section(const std::string& title);
 
 // Seconds since the lesson started (parse_args starts the clock).
 double elapsed_seconds();
+
+// "(12.3 s, ~41 s left)": the time a loop has taken after `done` of `total` iterations and a
+// linear estimate of the rest, for progress lines ("(12.3 s)" alone once done == total).
+std::string progress_time(int64_t done, int64_t total, double elapsed_s);
 
 // The last line of every lesson: "result: name=value name=value ... seconds=12.3".
 class Result {
