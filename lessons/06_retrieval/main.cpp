@@ -313,14 +313,11 @@ void how_much_it_moves(Retrieval& r) {
   for (size_t k = 0; k < t2i.size(); ++k)
     lesson::print("  {:4d} {:17.2%} {:17.2%}", r.args.seed + k, t2i[k], i2t[k]);
   auto summary = [](const std::vector<double>& v) {
-    const double n = static_cast<double>(v.size());
-    double mean = 0, var = 0;
-    for (double x : v) mean += x / n;
-    for (double x : v) var += (x - mean) * (x - mean) / (n - 1);
-    const auto [lo, hi] = std::minmax_element(v.begin(), v.end());
+    const lesson::Spread sp = lesson::spread_of(v);
     return lesson::format("mean {:.2%}, standard deviation {:.2f} points, range {:.2%} to {:.2%}",
-                          mean, 100 * std::sqrt(var), *lo, *hi);
+                          sp.mean, 100 * sp.sd, sp.lo, sp.hi);
   };
+
   lesson::print("\n  text->image Recall@1: {}\n  image->text Recall@1: {}", summary(t2i),
                 summary(i2t));
 }

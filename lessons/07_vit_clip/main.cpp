@@ -472,14 +472,11 @@ std::vector<SeedRow> over_seeds(const Comparison& c) {
     cnn.push_back(r.cnn);
   }
   auto summary = [](const std::vector<double>& v) {
-    const double n = static_cast<double>(v.size());
-    double mean = 0, var = 0;
-    for (double x : v) mean += x / n;
-    for (double x : v) var += (x - mean) * (x - mean) / (n - 1);
-    const auto [lo, hi] = std::minmax_element(v.begin(), v.end());
+    const lesson::Spread sp = lesson::spread_of(v);
     return lesson::format("mean {:.1%}, standard deviation {:.1f} points, range {:.1%} to {:.1%}",
-                          mean, 100 * std::sqrt(var), *lo, *hi);
+                          sp.mean, 100 * sp.sd, sp.lo, sp.hi);
   };
+
   lesson::print("\n  ViT: {}\n  CNN: {}", summary(vit), summary(cnn));
   const auto cnn_ahead =
       std::count_if(rows.begin(), rows.end(), [](const SeedRow& r) { return r.cnn > r.vit; });

@@ -845,21 +845,8 @@ SeedAccs retrain_with_other_seeds(const Setup& s, const Features& f, const Trace
   return accs;
 }
 
-struct Spread {
-  double mean = 0, sd = 0, lo = 0, hi = 0;  // sd: the sample standard deviation (n - 1)
-};
-
-Spread spread_of(const std::vector<double>& v) {
-  Spread r{0, 0, v[0], v[0]};
-  for (double x : v) {
-    r.mean += x / static_cast<double>(v.size());
-    r.lo = std::min(r.lo, x);
-    r.hi = std::max(r.hi, x);
-  }
-  for (double x : v) r.sd += (x - r.mean) * (x - r.mean);
-  r.sd = v.size() > 1 ? std::sqrt(r.sd / static_cast<double>(v.size() - 1)) : 0.0;
-  return r;
-}
+using lesson::Spread;
+using lesson::spread_of;
 
 // Model a minus model b on every seed, in accuracy points.
 std::vector<double> gaps(const SeedAccs& accs, int a, int b) {

@@ -235,6 +235,19 @@ void section(const std::string& title) {
   std::fflush(stdout);
 }
 
+Spread spread_of(const std::vector<double>& v) {
+  MMGRAD_CHECK(!v.empty(), "lesson::spread_of: no values");
+  Spread r{0, 0, v[0], v[0]};
+  for (double x : v) {
+    r.mean += x / static_cast<double>(v.size());
+    r.lo = std::min(r.lo, x);
+    r.hi = std::max(r.hi, x);
+  }
+  for (double x : v) r.sd += (x - r.mean) * (x - r.mean);
+  r.sd = v.size() > 1 ? std::sqrt(r.sd / static_cast<double>(v.size() - 1)) : 0.0;
+  return r;
+}
+
 std::string progress_time(int64_t done, int64_t total, double elapsed_s) {
   if (done <= 0 || done >= total) return lesson::format("({:.1f} s)", elapsed_s);
   const double left = elapsed_s / static_cast<double>(done) * static_cast<double>(total - done);

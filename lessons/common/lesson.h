@@ -61,6 +61,13 @@ void section(const std::string& title);
 // Seconds since the lesson started (parse_args starts the clock).
 double elapsed_seconds();
 
+// The spread of a metric over seeds: mean, sample standard deviation (n - 1; 0 for one value),
+// lowest and highest. v must not be empty.
+struct Spread {
+  double mean = 0, sd = 0, lo = 0, hi = 0;
+};
+Spread spread_of(const std::vector<double>& v);
+
 // "(12.3 s, ~41 s left)": the time a loop has taken after `done` of `total` iterations and a
 // linear estimate of the rest, for progress lines ("(12.3 s)" alone once done == total).
 std::string progress_time(int64_t done, int64_t total, double elapsed_s);
