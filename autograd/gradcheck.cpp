@@ -34,17 +34,6 @@ std::vector<double> output_values(const Tensor& out, size_t n) {
   return o;
 }
 
-std::string multi_index(const Shape& shape, int64_t flat) {
-  std::vector<int64_t> idx(static_cast<size_t>(shape.size()));
-  for (int d = shape.size() - 1; d >= 0; --d) {
-    idx[d] = shape[d] ? flat % shape[d] : 0;
-    flat = shape[d] ? flat / shape[d] : 0;
-  }
-  std::string s = "[";
-  for (size_t i = 0; i < idx.size(); ++i) s += (i ? ", " : "") + std::to_string(idx[i]);
-  return s + "]";
-}
-
 }  // namespace
 
 GradcheckResult gradcheck(const GradFn& fn, const std::vector<Tensor>& inputs, double eps,
@@ -116,7 +105,7 @@ GradcheckResult gradcheck(const GradFn& fn, const std::vector<Tensor>& inputs, d
   } else {
     os << "gradcheck " << (r.ok ? "passed" : "FAILED") << ": " << r.elements_checked
        << " elements, worst error " << r.max_error << " at input " << r.worst_input << " index "
-       << multi_index(leaves[r.worst_input].shape(), r.worst_index) << " (analytic "
+       << leaves[r.worst_input].shape().unravel(r.worst_index).str() << " (analytic "
        << r.worst_analytic << ", numeric " << r.worst_numeric << ")";
   }
   r.report = os.str();

@@ -92,6 +92,18 @@ class Shape {
   }
   friend std::ostream& operator<<(std::ostream& os, const Shape& s) { return os << s.str(); }
 
+  // The multi-index of element `flat` of a row-major tensor of this shape: {1, 2} for flat 5 of
+  // [2, 3] (print it with .str(): "[1, 2]").
+  Shape unravel(int64_t flat) const {
+    Shape idx;
+    idx.resize(n_);
+    for (int d = n_ - 1; d >= 0; --d) {
+      idx[d] = d_[d] ? flat % d_[d] : 0;
+      flat = d_[d] ? flat / d_[d] : 0;
+    }
+    return idx;
+  }
+
  private:
   [[noreturn]] void numel_overflow() const {
     fail(cat_str(op_name_or("numel"), ": shape ", str(),

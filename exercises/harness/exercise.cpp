@@ -14,18 +14,6 @@ void not_done(const std::string& task, const std::string& what) {
                         " still throws instead of computing its result"));
 }
 
-std::string index_string(const Shape& s, int64_t flat) {
-  std::vector<int64_t> idx(s.size());
-  for (int d = s.size() - 1; d >= 0; --d) {
-    const int64_t n = s[d] > 0 ? s[d] : 1;
-    idx[d] = flat % n;
-    flat /= n;
-  }
-  std::string out = "[";
-  for (size_t d = 0; d < idx.size(); ++d) out += (d ? ", " : "") + std::to_string(idx[d]);
-  return out + "]";
-}
-
 void Checker::ok(const std::string& what) {
   if (verbose_) lesson::print("  ok    {}", what);
 }
@@ -73,7 +61,7 @@ void Checker::close(const std::string& what, const Tensor& got, const Tensor& wa
                          : !(std::isnan(w[i]) ? std::isnan(g[i]) : g[i] == w[i]);
     if (bad) {
       const std::string where =
-          want.dim() == 0 ? std::string("the value") : "entry " + index_string(want.shape(), i);
+          want.dim() == 0 ? std::string("the value") : "entry " + want.shape().unravel(i).str();
       const auto [gs, ws] = distinct_digits(g[i], w[i]);
       throw WrongAnswer(
           with_hint(cat_str(what, ": ", where, " is ", gs, " but should be ", ws), hint));

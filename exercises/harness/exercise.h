@@ -59,9 +59,6 @@ class Checker {
   bool verbose_;
 };
 
-// "[1, 2]" for flat index i of a tensor of shape s.
-std::string index_string(const Shape& s, int64_t flat);
-
 // One wrong answer the checker of a task must reject (the selftest runs each).
 struct Mutant {
   std::string mistake;  // "forgets the factor (1 - y)"

@@ -70,24 +70,13 @@ Setup make_setup(const lesson::Args& args) {
   if (args.quick) {
     s.train_limit = 8000;
     s.test_limit = 2000;
-    s.vit.width = 32;
-    s.vit.embed_dim = 32;
-    s.text.width = 32;
-    s.text.embed_dim = 32;
-    s.train.steps = 150;
-    s.train.batch_size = 128;
-    s.train.lr = 5e-3;
-    s.train.warmup_steps = 10;
-  } else {
-    s.vit.width = 64;
-    s.vit.embed_dim = 64;
-    s.text.width = 64;
-    s.text.embed_dim = 64;
-    s.train.steps = 300;
-    s.train.batch_size = 128;
-    s.train.lr = 5e-3;
-    s.train.warmup_steps = 20;
   }
+  const int64_t width = args.quick ? 32 : 64;  // both transformers, and the shared space
+  s.vit.width = s.vit.embed_dim = s.text.width = s.text.embed_dim = width;
+  s.train.steps = args.quick ? 150 : 300;
+  s.train.batch_size = 128;
+  s.train.lr = 5e-3;
+  s.train.warmup_steps = args.quick ? 10 : 20;
   // Both encoders map into the text encoder's space: the CNN projects to the same width.
   s.cnn.embed_dim = s.text.embed_dim;
   s.vit.layers = args.get_int("--vit-layers", static_cast<int>(s.vit.layers));
