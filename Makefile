@@ -8,6 +8,8 @@
 #   make deps     install missing Debian packages
 #   make debug    an ASan/UBSan debug build in build-debug/ and its tests (without the lessons,
 #                 whose training runs would take minutes each unoptimised)
+#   make cuda-check  compile the CUDA backend and its GPU tests for one architecture (sm_90) in
+#                 build-cuda/, GPU or not (CI runs it: by default CUDA is built only where a GPU is)
 #   make format-check  every C++/CUDA source is clang-formatted (CI runs it; `make format` fixes)
 #   make fuzz     build the libFuzzer targets (clang, ASan + UBSan) in build-fuzz/ and run each for
 #                 FUZZ_SECONDS (default 60) on its corpus; crashes land in fuzz/regressions/<t>/
@@ -18,7 +20,7 @@ CMAKE_FLAGS ?=
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= image idx checkpoint tokenizer
 
-.PHONY: all build deps test lessons bench exercise exercises debug fuzz format format-check clean
+.PHONY: all build deps test lessons bench exercise exercises debug cuda-check fuzz format format-check clean
 
 all: build
 
@@ -54,6 +56,12 @@ debug:
 	  -DMMGRAD_BUILD_LESSONS=OFF -DMMGRAD_BUILD_BENCH=OFF
 	cmake --build build-debug -j $(JOBS)
 	cd build-debug && ctest --output-on-failure -j $(JOBS)
+
+cuda-check:
+	@scripts/deps.sh
+	cmake -S . -B build-cuda -DCMAKE_BUILD_TYPE=Release -DMMGRAD_CUDA=ON \
+	  -DCMAKE_CUDA_ARCHITECTURES=90 -DMMGRAD_BUILD_LESSONS=OFF -DMMGRAD_BUILD_EXERCISES=OFF
+	cmake --build build-cuda -j $(JOBS) --target mmgrad test_cuda test_cuda_math test_op_list bench_cuda
 
 # Each target: new inputs go to build-fuzz/corpus/<t>/ (not committed), the committed seeds in
 # fuzz/corpus/<t>/ are read; a crash input is written to fuzz/regressions/<t>/ (commit it: ctest

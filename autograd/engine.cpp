@@ -8,8 +8,8 @@
 //   3. Free what the nodes saved for backward, unless the graph is retained.
 #include <atomic>
 
-#include "autograd/node.h"
-#include "kernels/backend.h"
+#include "mmgrad/autograd/node.h"
+#include "mmgrad/kernels/backend.h"
 
 namespace mmgrad {
 

@@ -1,10 +1,10 @@
-#include "autograd/gradcheck.h"
+#include "mmgrad/autograd/gradcheck.h"
 
 #include <cmath>
 #include <sstream>
 
-#include "autograd/grad_mode.h"
-#include "kernels/backend.h"
+#include "mmgrad/autograd/grad_mode.h"
+#include "mmgrad/kernels/backend.h"
 
 namespace mmgrad {
 namespace {

@@ -1,5 +1,5 @@
 // Graphviz output of the autograd graph (see graphviz.h).
-#include "autograd/graphviz.h"
+#include "mmgrad/autograd/graphviz.h"
 
 #include <spawn.h>
 #include <sys/stat.h>
@@ -13,7 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "autograd/node.h"
+#include "mmgrad/autograd/node.h"
 
 extern char** environ;
 

@@ -13,7 +13,7 @@
 
 #include <string>
 
-#include "tensor/tensor.h"
+#include "mmgrad/tensor/tensor.h"
 
 namespace mmgrad {
 

@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "autograd/grad_mode.h"
-#include "tensor/tensor.h"
+#include "mmgrad/autograd/grad_mode.h"
+#include "mmgrad/tensor/tensor.h"
 
 namespace mmgrad {
 

@@ -20,10 +20,10 @@
 #include <string>
 #include <vector>
 
-#include "mmgrad.h"
-#include "nn/layers.h"
-#include "optim/optim.h"
-#include "tests/op_list.h"
+#include "mmgrad/mmgrad.h"
+#include "mmgrad/nn/layers.h"
+#include "mmgrad/optim/optim.h"
+#include "op_list.h"
 
 using namespace mmgrad;
 using Clock = std::chrono::steady_clock;

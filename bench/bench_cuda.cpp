@@ -20,8 +20,8 @@
 #include <string>
 #include <vector>
 
-#include "kernels/cuda/cuda_backend.h"
-#include "mmgrad.h"
+#include "mmgrad/kernels/cuda/cuda_backend.h"
+#include "mmgrad/mmgrad.h"
 
 using namespace mmgrad;
 

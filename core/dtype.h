@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <string>
 
-#include "core/error.h"
+#include "mmgrad/core/error.h"
 
 namespace mmgrad {
 

@@ -1,4 +1,4 @@
-#include "core/file_util.h"
+#include "mmgrad/core/file_util.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -12,7 +12,7 @@
 #include <cstring>
 #include <filesystem>
 
-#include "core/error.h"
+#include "mmgrad/core/error.h"
 
 namespace mmgrad {
 

@@ -9,7 +9,7 @@
 #include <cmath>
 #include <cstdint>
 
-#include "core/strided.h"
+#include "mmgrad/core/strided.h"
 
 namespace mmgrad::philox {
 

@@ -10,8 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "core/error.h"
-#include "core/op_scope.h"
+#include "mmgrad/core/error.h"
+#include "mmgrad/core/op_scope.h"
 
 namespace mmgrad {
 

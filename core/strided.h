@@ -7,8 +7,8 @@
 
 #include <cstdint>
 
-#include "core/dtype.h"
-#include "core/shape.h"
+#include "mmgrad/core/dtype.h"
+#include "mmgrad/core/shape.h"
 
 #if defined(__CUDACC__)
 #define MMGRAD_HD __host__ __device__ __forceinline__

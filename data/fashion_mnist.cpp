@@ -1,12 +1,12 @@
-#include "data/fashion_mnist.h"
+#include "mmgrad/data/fashion_mnist.h"
 
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 
-#include "core/error.h"
-#include "core/file_util.h"
-#include "data/gzip_source.h"
+#include "mmgrad/core/error.h"
+#include "mmgrad/core/file_util.h"
+#include "mmgrad/data/gzip_source.h"
 
 namespace mmgrad::data {
 

@@ -1,4 +1,4 @@
-#include "data/gzip_source.h"
+#include "mmgrad/data/gzip_source.h"
 
 #include <zlib.h>
 
@@ -8,8 +8,8 @@
 #include <cstdio>
 #include <cstring>
 
-#include "core/error.h"
-#include "core/file_util.h"
+#include "mmgrad/core/error.h"
+#include "mmgrad/core/file_util.h"
 
 namespace mmgrad::data {
 

@@ -1,4 +1,4 @@
-#include "data/image.h"
+#include "mmgrad/data/image.h"
 
 #include <stb/stb_image.h>
 #include <stb/stb_image_write.h>
@@ -12,8 +12,8 @@
 #include <memory>
 #include <sstream>
 
-#include "core/error.h"
-#include "core/file_util.h"
+#include "mmgrad/core/error.h"
+#include "mmgrad/core/file_util.h"
 
 // stb_easy_font is header-only with static functions; the ones we do not call would warn.
 #pragma GCC diagnostic push

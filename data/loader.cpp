@@ -1,11 +1,11 @@
-#include "data/loader.h"
+#include "mmgrad/data/loader.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 
-#include "core/error.h"
-#include "core/philox.h"
+#include "mmgrad/core/error.h"
+#include "mmgrad/core/philox.h"
 
 namespace mmgrad::data {
 

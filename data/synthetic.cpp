@@ -1,9 +1,9 @@
-#include "data/synthetic.h"
+#include "mmgrad/data/synthetic.h"
 
 #include <algorithm>
 #include <cmath>
 
-#include "core/error.h"
+#include "mmgrad/core/error.h"
 
 namespace mmgrad::data {
 

@@ -21,7 +21,7 @@
 #include <string>
 #include <vector>
 
-#include "tensor/tensor.h"
+#include "mmgrad/tensor/tensor.h"
 
 namespace mmgrad::data {
 

@@ -1,4 +1,4 @@
-#include "data/tokenizer.h"
+#include "mmgrad/data/tokenizer.h"
 
 #include <algorithm>
 #include <cctype>
@@ -6,8 +6,8 @@
 #include <map>
 #include <sstream>
 
-#include "core/error.h"
-#include "core/file_util.h"
+#include "mmgrad/core/error.h"
+#include "mmgrad/core/file_util.h"
 
 namespace mmgrad::data {
 

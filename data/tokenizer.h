@@ -12,7 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "tensor/tensor.h"
+#include "mmgrad/tensor/tensor.h"
 
 namespace mmgrad::data {
 

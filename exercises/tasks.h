@@ -8,8 +8,8 @@
 
 #include "00_micrograd/micrograd.h"
 #include "harness/exercise.h"
-#include "mmgrad.h"
-#include "optim/optim.h"
+#include "mmgrad/mmgrad.h"
+#include "mmgrad/optim/optim.h"
 
 namespace mmgrad::exercises {
 

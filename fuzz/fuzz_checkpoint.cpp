@@ -1,7 +1,7 @@
 // Fuzz target: checkpoint files (nn/checkpoint.cpp: load_state_dict). The reader takes a path,
 // so the input is served as an in-memory file (fuzz_util.h, MemFile).
-#include "fuzz/fuzz_util.h"
-#include "nn/checkpoint.h"
+#include "fuzz_util.h"
+#include "mmgrad/nn/checkpoint.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace mmgrad;

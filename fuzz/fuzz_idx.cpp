@@ -3,8 +3,8 @@
 // bytes; data/gzip_source.cpp underneath).
 #include <vector>
 
-#include "data/fashion_mnist.h"
-#include "fuzz/fuzz_util.h"
+#include "fuzz_util.h"
+#include "mmgrad/data/fashion_mnist.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace mmgrad;

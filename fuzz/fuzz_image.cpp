@@ -2,8 +2,8 @@
 // bytes; stb_image underneath: PNG, JPEG, BMP, TGA, GIF, PSD, HDR, PIC, PGM/PPM).
 #include <cmath>
 
-#include "data/image.h"
-#include "fuzz/fuzz_util.h"
+#include "fuzz_util.h"
+#include "mmgrad/data/image.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace mmgrad;

@@ -2,8 +2,8 @@
 // on a file's text), then the tokenizer on the same bytes as a caption: split, encode, decode.
 #include <string>
 
-#include "data/tokenizer.h"
-#include "fuzz/fuzz_util.h"
+#include "fuzz_util.h"
+#include "mmgrad/data/tokenizer.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace mmgrad;

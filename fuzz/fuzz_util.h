@@ -15,7 +15,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "core/error.h"
+#include "mmgrad/core/error.h"
 
 namespace mmgrad::fuzz {
 

@@ -14,8 +14,8 @@
 #include <string>
 #include <vector>
 
-#include "data/tokenizer.h"
-#include "nn/checkpoint.h"
+#include "mmgrad/data/tokenizer.h"
+#include "mmgrad/nn/checkpoint.h"
 
 namespace fs = std::filesystem;
 using Bytes = std::string;

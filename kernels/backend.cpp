@@ -1,7 +1,7 @@
 // backend(device): the one place where a device tag becomes a kernel implementation.
-#include "kernels/backend.h"
+#include "mmgrad/kernels/backend.h"
 
-#include "kernels/cpu/cpu_backend.h"
+#include "mmgrad/kernels/cpu/cpu_backend.h"
 
 namespace mmgrad {
 

@@ -14,8 +14,8 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "core/strided.h"
-#include "kernels/element_ops.h"  // UnaryOp, BinaryOp: the elementwise op codes
+#include "mmgrad/core/strided.h"
+#include "mmgrad/kernels/element_ops.h"  // UnaryOp, BinaryOp: the elementwise op codes
 
 namespace mmgrad {
 

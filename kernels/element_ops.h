@@ -23,8 +23,8 @@
 #include <limits>
 #include <type_traits>
 
-#include "core/error.h"
-#include "core/strided.h"
+#include "mmgrad/core/error.h"
+#include "mmgrad/core/strided.h"
 
 namespace mmgrad {
 

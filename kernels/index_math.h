@@ -4,8 +4,8 @@
 
 #include <cstdint>
 
-#include "core/strided.h"
-#include "kernels/backend.h"
+#include "mmgrad/core/strided.h"
+#include "mmgrad/kernels/backend.h"
 
 namespace mmgrad::index {
 

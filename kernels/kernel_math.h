@@ -13,10 +13,10 @@
 #include <limits>
 #include <type_traits>
 
-#include "core/error.h"
-#include "kernels/backend.h"
-#include "kernels/element_ops.h"
-#include "kernels/index_math.h"
+#include "mmgrad/core/error.h"
+#include "mmgrad/kernels/backend.h"
+#include "mmgrad/kernels/element_ops.h"
+#include "mmgrad/kernels/index_math.h"
 
 namespace mmgrad::elem {
 

@@ -1,11 +1,11 @@
-#include "metrics/metrics.h"
+#include "mmgrad/metrics/metrics.h"
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <map>
 
-#include "core/error.h"
+#include "mmgrad/core/error.h"
 
 namespace mmgrad::metrics {
 

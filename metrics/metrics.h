@@ -8,7 +8,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "tensor/tensor.h"
+#include "mmgrad/tensor/tensor.h"
 
 namespace mmgrad::metrics {
 

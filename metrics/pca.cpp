@@ -5,12 +5,12 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
 
-#include "metrics/pca.h"
+#include "mmgrad/metrics/pca.h"
 
 #include <Eigen/Dense>
 #include <cmath>
 
-#include "core/error.h"
+#include "mmgrad/core/error.h"
 
 namespace mmgrad::metrics {
 

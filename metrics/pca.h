@@ -7,7 +7,7 @@
 // entry on a tie). Same data, same projection, on every run and machine.
 #pragma once
 
-#include "tensor/tensor.h"
+#include "mmgrad/tensor/tensor.h"
 
 namespace mmgrad::metrics {
 

@@ -1,9 +1,9 @@
-#include "nn/activation.h"
+#include "mmgrad/nn/activation.h"
 
 #include <utility>
 
-#include "ops/elementwise.h"
-#include "ops/shape.h"
+#include "mmgrad/ops/elementwise.h"
+#include "mmgrad/ops/shape.h"
 
 namespace mmgrad::nn {
 

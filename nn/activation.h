@@ -4,7 +4,7 @@
 #include <memory>
 #include <string>
 
-#include "nn/module.h"
+#include "mmgrad/nn/module.h"
 
 namespace mmgrad::nn {
 

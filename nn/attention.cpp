@@ -1,13 +1,13 @@
-#include "nn/attention.h"
+#include "mmgrad/nn/attention.h"
 
 #include <cmath>
 #include <vector>
 
-#include "nn/checks.h"
-#include "nn/init.h"
-#include "ops/attention.h"
-#include "ops/elementwise.h"
-#include "ops/reduce.h"
+#include "mmgrad/nn/checks.h"
+#include "mmgrad/nn/init.h"
+#include "mmgrad/ops/attention.h"
+#include "mmgrad/ops/elementwise.h"
+#include "mmgrad/ops/reduce.h"
 
 namespace mmgrad::nn {
 

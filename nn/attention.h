@@ -18,8 +18,8 @@
 
 #include <memory>
 
-#include "nn/linear.h"
-#include "nn/module.h"
+#include "mmgrad/nn/linear.h"
+#include "mmgrad/nn/module.h"
 
 namespace mmgrad::nn {
 

@@ -1,6 +1,6 @@
 // Checkpoint files: the writer (atomic: temp file, fsync, rename) and the validating reader.
 // The format is specified at the top of nn/checkpoint.h.
-#include "nn/checkpoint.h"
+#include "mmgrad/nn/checkpoint.h"
 
 #include <sys/stat.h>
 #include <zlib.h>
@@ -12,9 +12,9 @@
 #include <limits>
 #include <unordered_set>
 
-#include "autograd/grad_mode.h"
-#include "core/file_util.h"
-#include "nn/module.h"
+#include "mmgrad/autograd/grad_mode.h"
+#include "mmgrad/core/file_util.h"
+#include "mmgrad/nn/module.h"
 
 namespace mmgrad {
 namespace {

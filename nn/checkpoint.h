@@ -36,7 +36,7 @@
 
 #include <string>
 
-#include "nn/state_dict.h"
+#include "mmgrad/nn/state_dict.h"
 
 namespace mmgrad {
 

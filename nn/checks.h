@@ -2,7 +2,7 @@
 //   "Linear(in_features=4, out_features=8, bias=true): input is [2, 5] float32 cpu; expected ..."
 #pragma once
 
-#include "nn/module.h"
+#include "mmgrad/nn/module.h"
 
 namespace mmgrad::nn::detail {
 

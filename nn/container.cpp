@@ -1,4 +1,4 @@
-#include "nn/container.h"
+#include "mmgrad/nn/container.h"
 
 namespace mmgrad::nn {
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "nn/module.h"
+#include "mmgrad/nn/module.h"
 
 namespace mmgrad::nn {
 

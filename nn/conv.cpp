@@ -1,9 +1,9 @@
-#include "nn/conv.h"
+#include "mmgrad/nn/conv.h"
 
 #include <cmath>
 
-#include "nn/checks.h"
-#include "nn/init.h"
+#include "mmgrad/nn/checks.h"
+#include "mmgrad/nn/init.h"
 
 namespace mmgrad::nn {
 

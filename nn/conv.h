@@ -1,8 +1,8 @@
 // Conv2d layer over NCHW tensors (im2col + GEMM in ops/conv.cpp).
 #pragma once
 
-#include "nn/module.h"
-#include "ops/conv.h"
+#include "mmgrad/nn/module.h"
+#include "mmgrad/ops/conv.h"
 
 namespace mmgrad::nn {
 

@@ -1,7 +1,7 @@
-#include "nn/dropout.h"
+#include "mmgrad/nn/dropout.h"
 
-#include "ops/dropout.h"
-#include "ops/elementwise.h"
+#include "mmgrad/ops/dropout.h"
+#include "mmgrad/ops/elementwise.h"
 
 namespace mmgrad::nn {
 

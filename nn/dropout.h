@@ -2,7 +2,7 @@
 // by 1 / (1 - p) so the expected value is unchanged; in eval mode, the identity.
 #pragma once
 
-#include "nn/module.h"
+#include "mmgrad/nn/module.h"
 
 namespace mmgrad::nn {
 

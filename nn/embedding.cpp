@@ -1,8 +1,8 @@
-#include "nn/embedding.h"
+#include "mmgrad/nn/embedding.h"
 
-#include "autograd/grad_mode.h"
-#include "nn/init.h"
-#include "ops/index.h"
+#include "mmgrad/autograd/grad_mode.h"
+#include "mmgrad/nn/init.h"
+#include "mmgrad/ops/index.h"
 
 namespace mmgrad::nn {
 

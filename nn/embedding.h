@@ -1,7 +1,7 @@
 // Embedding: a lookup table of num_embeddings vectors of size embedding_dim.
 #pragma once
 
-#include "nn/module.h"
+#include "mmgrad/nn/module.h"
 
 namespace mmgrad::nn {
 

@@ -1,12 +1,12 @@
 // Parameter initialisation: random fills straight into the tensor's memory (Philox, the same
 // counters whatever the thread count), all under NoGradGuard.
-#include "nn/init.h"
+#include "mmgrad/nn/init.h"
 
 #include <cmath>
 #include <vector>
 
-#include "autograd/grad_mode.h"
-#include "kernels/backend.h"
+#include "mmgrad/autograd/grad_mode.h"
+#include "mmgrad/kernels/backend.h"
 
 namespace mmgrad::nn::init {
 namespace {

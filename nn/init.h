@@ -9,7 +9,7 @@
 #include <string>
 #include <utility>
 
-#include "tensor/tensor.h"
+#include "mmgrad/tensor/tensor.h"
 
 namespace mmgrad::nn::init {
 

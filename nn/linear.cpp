@@ -1,11 +1,11 @@
-#include "nn/linear.h"
+#include "mmgrad/nn/linear.h"
 
 #include <cmath>
 
-#include "nn/checks.h"
-#include "nn/init.h"
-#include "ops/elementwise.h"
-#include "ops/matmul.h"
+#include "mmgrad/nn/checks.h"
+#include "mmgrad/nn/init.h"
+#include "mmgrad/ops/elementwise.h"
+#include "mmgrad/ops/matmul.h"
 
 namespace mmgrad::nn {
 

@@ -1,7 +1,7 @@
 // Linear (fully connected) layer: y = x W^T + b.
 #pragma once
 
-#include "nn/module.h"
+#include "mmgrad/nn/module.h"
 
 namespace mmgrad::nn {
 

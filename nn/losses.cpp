@@ -1,14 +1,14 @@
 // Contrastive, pair and triplet losses (definitions and conventions in nn/losses.h). All of them
 // are compositions of differentiable ops: normalize, matmul, exp, clamp, cross_entropy, ...
-#include "nn/losses.h"
+#include "mmgrad/nn/losses.h"
 
 #include <algorithm>
 
-#include "autograd/grad_mode.h"
-#include "ops/elementwise.h"
-#include "ops/matmul.h"
-#include "ops/norm.h"
-#include "ops/reduce.h"
+#include "mmgrad/autograd/grad_mode.h"
+#include "mmgrad/ops/elementwise.h"
+#include "mmgrad/ops/matmul.h"
+#include "mmgrad/ops/norm.h"
+#include "mmgrad/ops/reduce.h"
 
 namespace mmgrad::nn {
 namespace {

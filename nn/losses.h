@@ -8,9 +8,9 @@
 
 #include <cmath>
 
-#include "nn/module.h"
-#include "ops/loss.h"
-#include "tensor/tensor.h"
+#include "mmgrad/nn/module.h"
+#include "mmgrad/ops/loss.h"
+#include "mmgrad/tensor/tensor.h"
 
 namespace mmgrad::nn {
 

@@ -1,7 +1,7 @@
-#include "nn/mlp.h"
+#include "mmgrad/nn/mlp.h"
 
-#include "nn/dropout.h"
-#include "nn/linear.h"
+#include "mmgrad/nn/dropout.h"
+#include "mmgrad/nn/linear.h"
 
 namespace mmgrad::nn {
 

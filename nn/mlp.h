@@ -3,8 +3,8 @@
 
 #include <vector>
 
-#include "nn/activation.h"
-#include "nn/container.h"
+#include "mmgrad/nn/activation.h"
+#include "mmgrad/nn/container.h"
 
 namespace mmgrad::nn {
 

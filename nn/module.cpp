@@ -1,11 +1,11 @@
 // Module: registration, traversal, state dicts, device/dtype moves and printing.
-#include "nn/module.h"
+#include "mmgrad/nn/module.h"
 
 #include <algorithm>
 #include <map>
 #include <set>
 
-#include "autograd/grad_mode.h"
+#include "mmgrad/autograd/grad_mode.h"
 
 namespace mmgrad::nn {
 namespace {

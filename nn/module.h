@@ -39,8 +39,8 @@
 #include <utility>
 #include <vector>
 
-#include "nn/state_dict.h"
-#include "tensor/tensor.h"
+#include "mmgrad/nn/state_dict.h"
+#include "mmgrad/tensor/tensor.h"
 
 namespace mmgrad::nn {
 

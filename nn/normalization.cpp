@@ -1,8 +1,8 @@
-#include "nn/normalization.h"
+#include "mmgrad/nn/normalization.h"
 
-#include "autograd/grad_mode.h"
-#include "nn/checks.h"
-#include "ops/norm.h"
+#include "mmgrad/autograd/grad_mode.h"
+#include "mmgrad/nn/checks.h"
+#include "mmgrad/ops/norm.h"
 
 namespace mmgrad::nn {
 

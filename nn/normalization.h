@@ -2,7 +2,7 @@
 // channel, over the batch and the spatial dims, with running statistics for eval mode).
 #pragma once
 
-#include "nn/module.h"
+#include "mmgrad/nn/module.h"
 
 namespace mmgrad::nn {
 

@@ -1,4 +1,4 @@
-#include "nn/pooling.h"
+#include "mmgrad/nn/pooling.h"
 
 namespace mmgrad::nn {
 namespace {

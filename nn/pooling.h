@@ -1,8 +1,8 @@
 // Pooling layers over NCHW tensors (ops/conv.h has the functions).
 #pragma once
 
-#include "nn/module.h"
-#include "ops/conv.h"
+#include "mmgrad/nn/module.h"
+#include "mmgrad/ops/conv.h"
 
 namespace mmgrad::nn {
 

@@ -1,9 +1,9 @@
-#include "nn/resnet.h"
+#include "mmgrad/nn/resnet.h"
 
-#include "nn/checks.h"
-#include "nn/init.h"
-#include "ops/conv.h"
-#include "ops/elementwise.h"
+#include "mmgrad/nn/checks.h"
+#include "mmgrad/nn/init.h"
+#include "mmgrad/ops/conv.h"
+#include "mmgrad/ops/elementwise.h"
 
 namespace mmgrad::nn {
 

@@ -6,10 +6,10 @@
 #include <memory>
 #include <vector>
 
-#include "nn/container.h"
-#include "nn/conv.h"
-#include "nn/linear.h"
-#include "nn/normalization.h"
+#include "mmgrad/nn/container.h"
+#include "mmgrad/nn/conv.h"
+#include "mmgrad/nn/linear.h"
+#include "mmgrad/nn/normalization.h"
 
 namespace mmgrad::nn {
 

@@ -5,7 +5,7 @@
 #include <utility>
 #include <vector>
 
-#include "tensor/tensor.h"
+#include "mmgrad/tensor/tensor.h"
 
 namespace mmgrad::nn {
 

@@ -1,6 +1,6 @@
-#include "nn/transformer.h"
+#include "mmgrad/nn/transformer.h"
 
-#include "ops/elementwise.h"
+#include "mmgrad/ops/elementwise.h"
 
 namespace mmgrad::nn {
 namespace {

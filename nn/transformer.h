@@ -12,12 +12,12 @@
 
 #include <memory>
 
-#include "nn/activation.h"
-#include "nn/attention.h"
-#include "nn/container.h"
-#include "nn/dropout.h"
-#include "nn/linear.h"
-#include "nn/normalization.h"
+#include "mmgrad/nn/activation.h"
+#include "mmgrad/nn/attention.h"
+#include "mmgrad/nn/container.h"
+#include "mmgrad/nn/dropout.h"
+#include "mmgrad/nn/linear.h"
+#include "mmgrad/nn/normalization.h"
 
 namespace mmgrad::nn {
 

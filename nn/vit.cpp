@@ -1,9 +1,9 @@
-#include "nn/vit.h"
+#include "mmgrad/nn/vit.h"
 
-#include "nn/checks.h"
-#include "nn/init.h"
-#include "ops/elementwise.h"
-#include "ops/index.h"
+#include "mmgrad/nn/checks.h"
+#include "mmgrad/nn/init.h"
+#include "mmgrad/ops/elementwise.h"
+#include "mmgrad/ops/index.h"
 
 namespace mmgrad::nn {
 

@@ -7,8 +7,8 @@
 
 #include <memory>
 
-#include "nn/conv.h"
-#include "nn/module.h"
+#include "mmgrad/nn/conv.h"
+#include "mmgrad/nn/module.h"
 
 namespace mmgrad::nn {
 

@@ -22,15 +22,15 @@
 // Dropout (dropout_p > 0) zeroes each weight with probability p and scales the kept ones by
 // 1/(1-p), so the expected output is unchanged. The weights returned by
 // scaled_dot_product_attention_with_weights are the softmax probabilities before dropout.
-#include "ops/attention.h"
+#include "mmgrad/ops/attention.h"
 
 #include <cmath>
 
-#include "ops/common.h"
-#include "ops/elementwise.h"
-#include "ops/matmul.h"
-#include "ops/reduce.h"
-#include "ops/softmax.h"
+#include "mmgrad/ops/common.h"
+#include "mmgrad/ops/elementwise.h"
+#include "mmgrad/ops/matmul.h"
+#include "mmgrad/ops/reduce.h"
+#include "mmgrad/ops/softmax.h"
 
 namespace mmgrad {
 namespace {

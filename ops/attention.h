@@ -3,7 +3,7 @@
 
 #include <optional>
 
-#include "tensor/tensor.h"
+#include "mmgrad/tensor/tensor.h"
 
 namespace mmgrad {
 

@@ -1,4 +1,4 @@
-#include "ops/common.h"
+#include "mmgrad/ops/common.h"
 
 namespace mmgrad {
 

@@ -1,9 +1,9 @@
 // Helpers every op uses: input checks with clear messages, broadcasting, output allocation.
 #pragma once
 
-#include "autograd/node.h"
-#include "kernels/backend.h"
-#include "tensor/tensor.h"
+#include "mmgrad/autograd/node.h"
+#include "mmgrad/kernels/backend.h"
+#include "mmgrad/tensor/tensor.h"
 
 namespace mmgrad {
 

@@ -17,13 +17,13 @@
 //
 // A 1x1 kernel with stride 1 and no padding needs no im2col at all: cols[n] is x[n] itself, read
 // as a [C, H*W] matrix, and dL/dx[n] is dL/dcols[n]; that case skips the workspace.
-#include "ops/conv.h"
+#include "mmgrad/ops/conv.h"
 
 #include <algorithm>
 
-#include "kernels/index_math.h"
-#include "ops/common.h"
-#include "ops/reduce.h"
+#include "mmgrad/kernels/index_math.h"
+#include "mmgrad/ops/common.h"
+#include "mmgrad/ops/reduce.h"
 
 namespace mmgrad {
 namespace {

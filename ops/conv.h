@@ -1,7 +1,7 @@
 // 2-D convolution and pooling over NCHW tensors.
 #pragma once
 
-#include "tensor/tensor.h"
+#include "mmgrad/tensor/tensor.h"
 
 namespace mmgrad {
 

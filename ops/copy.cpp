@@ -1,6 +1,6 @@
 // Copies and conversions, differentiable: contiguous(), clone(), to(dtype), to(device).
 // The gradient of a copy is the gradient itself, converted back to the input's dtype/device.
-#include "ops/common.h"
+#include "mmgrad/ops/common.h"
 
 namespace mmgrad {
 namespace {

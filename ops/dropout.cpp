@@ -1,10 +1,10 @@
 // Dropout (inverted): in training y = x * m with m = keep / (1 - p), keep ~ Bernoulli(1 - p)
 // drawn per element; dividing by 1 - p keeps E[y] = x, so eval needs no rescaling and is the
 // identity. The backward is dy/dx = m: the same mask, saved from the forward.
-#include "ops/dropout.h"
+#include "mmgrad/ops/dropout.h"
 
-#include "ops/common.h"
-#include "ops/elementwise.h"
+#include "mmgrad/ops/common.h"
+#include "mmgrad/ops/elementwise.h"
 
 namespace mmgrad {
 

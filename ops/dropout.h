@@ -2,7 +2,7 @@
 // in eval, the identity.
 #pragma once
 
-#include "tensor/tensor.h"
+#include "mmgrad/tensor/tensor.h"
 
 namespace mmgrad {
 

@@ -1,11 +1,11 @@
 // Elementwise ops. A forward is one kernel call (kernels/element_ops.h holds the scalar formula
 // every backend runs); a backward is one row of the gradient tables below: the local derivative
 // times the incoming gradient, summed back over the dimensions an input was broadcast along.
-#include "ops/elementwise.h"
+#include "mmgrad/ops/elementwise.h"
 
 #include <cmath>
 
-#include "ops/common.h"
+#include "mmgrad/ops/common.h"
 
 namespace mmgrad {
 namespace {

@@ -4,7 +4,7 @@
 
 #include <string_view>
 
-#include "tensor/tensor.h"
+#include "mmgrad/tensor/tensor.h"
 
 namespace mmgrad {
 

@@ -13,16 +13,16 @@
 //
 // The kernels see contiguous tensors as [outer, dim, inner]: outer is the product of the sizes
 // before dim, inner the product of those after it.
-#include "ops/index.h"
+#include "mmgrad/ops/index.h"
 
 #include <algorithm>
 #include <limits>
 #include <string>
 #include <vector>
 
-#include "ops/common.h"
-#include "ops/elementwise.h"
-#include "ops/index_check.h"
+#include "mmgrad/ops/common.h"
+#include "mmgrad/ops/elementwise.h"
+#include "mmgrad/ops/index_check.h"
 
 namespace mmgrad {
 namespace {

@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <optional>
 
-#include "tensor/tensor.h"
+#include "mmgrad/tensor/tensor.h"
 
 namespace mmgrad {
 

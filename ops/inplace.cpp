@@ -2,7 +2,7 @@
 // they refuse to modify a tensor that requires grad while grad mode is on (do optimizer updates
 // under NoGradGuard), and they bump the storage version so a tensor saved for backward that was
 // changed afterwards is detected (autograd/node.h, SavedTensor).
-#include "ops/common.h"
+#include "mmgrad/ops/common.h"
 
 namespace mmgrad {
 namespace {

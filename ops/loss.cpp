@@ -1,14 +1,14 @@
 // Losses: softmax cross-entropy (fused kernels) and mean squared error (composed).
-#include "ops/loss.h"
+#include "mmgrad/ops/loss.h"
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
 
-#include "ops/common.h"
-#include "ops/elementwise.h"
-#include "ops/index_check.h"
-#include "ops/reduce.h"
+#include "mmgrad/ops/common.h"
+#include "mmgrad/ops/elementwise.h"
+#include "mmgrad/ops/index_check.h"
+#include "mmgrad/ops/reduce.h"
 
 namespace mmgrad {
 

@@ -4,12 +4,12 @@
 //
 // The transposes are views (swapped strides), and the GEMM kernel reads a transposed operand in
 // place, so the backward copies nothing. Broadcast batch dims are summed back with sum_to.
-#include "ops/matmul.h"
+#include "mmgrad/ops/matmul.h"
 
 #include <algorithm>
 
-#include "ops/common.h"
-#include "ops/shape.h"
+#include "mmgrad/ops/common.h"
+#include "mmgrad/ops/shape.h"
 
 namespace mmgrad {
 namespace {

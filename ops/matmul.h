@@ -2,7 +2,7 @@
 // product, and higher ranks are batches of matrices whose batch dims broadcast.
 #pragma once
 
-#include "tensor/tensor.h"
+#include "mmgrad/tensor/tensor.h"
 
 namespace mmgrad {
 

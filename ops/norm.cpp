@@ -1,13 +1,13 @@
 // Normalisations: L2 normalize, cosine similarity, layer norm (fused kernels), batch norm
 // (composed).
-#include "ops/norm.h"
+#include "mmgrad/ops/norm.h"
 
 #include <cmath>
 
-#include "autograd/grad_mode.h"
-#include "ops/common.h"
-#include "ops/elementwise.h"
-#include "ops/reduce.h"
+#include "mmgrad/autograd/grad_mode.h"
+#include "mmgrad/ops/common.h"
+#include "mmgrad/ops/elementwise.h"
+#include "mmgrad/ops/reduce.h"
 
 namespace mmgrad {
 

@@ -13,9 +13,9 @@
 // Padding is at most half the kernel (as in PyTorch), so every window holds at least one real
 // element; with ceil_mode off a window never reaches past the padding, so KH*KW is always the
 // window's padded size.
-#include "kernels/index_math.h"
-#include "ops/common.h"
-#include "ops/conv.h"
+#include "mmgrad/kernels/index_math.h"
+#include "mmgrad/ops/common.h"
+#include "mmgrad/ops/conv.h"
 
 namespace mmgrad {
 namespace {

@@ -1,11 +1,11 @@
 // Reductions: forward through the reduce kernel, backward by broadcasting the gradient back.
-#include "ops/reduce.h"
+#include "mmgrad/ops/reduce.h"
 
 #include <cmath>
 #include <limits>
 
-#include "ops/common.h"
-#include "ops/elementwise.h"
+#include "mmgrad/ops/common.h"
+#include "mmgrad/ops/elementwise.h"
 
 namespace mmgrad {
 namespace {

@@ -5,7 +5,7 @@
 // var with n - correction <= 0 divides by 0 (NaN, or inf when the values differ).
 #pragma once
 
-#include "tensor/tensor.h"
+#include "mmgrad/tensor/tensor.h"
 
 namespace mmgrad {
 

@@ -1,14 +1,14 @@
 // Shape ops: each makes a new view (other shape/strides/offset over the same storage). The
 // backward of a view maps the gradient back to the input's layout: reshape it back, transpose
 // it back, or place it inside zeros of the input's shape (narrow/select).
-#include "ops/shape.h"
+#include "mmgrad/ops/shape.h"
 
 #include <algorithm>
 #include <limits>
 #include <string>
 
-#include "ops/common.h"
-#include "ops/elementwise.h"
+#include "mmgrad/ops/common.h"
+#include "mmgrad/ops/elementwise.h"
 
 namespace mmgrad {
 namespace {

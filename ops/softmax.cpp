@@ -12,12 +12,12 @@
 //
 // A row whose entries are all -inf has no defined softmax: the result is NaN, as in PyTorch.
 // (Attention, which meets such rows when a query may attend to nothing, handles them itself.)
-#include "ops/softmax.h"
+#include "mmgrad/ops/softmax.h"
 
 #include <algorithm>
 #include <cmath>
 
-#include "ops/common.h"
+#include "mmgrad/ops/common.h"
 
 namespace mmgrad {
 namespace {

@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "tensor/tensor.h"
+#include "mmgrad/tensor/tensor.h"
 
 namespace mmgrad {
 

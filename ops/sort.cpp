@@ -4,9 +4,9 @@
 // last (a transpose view, then one contiguous copy), sorted, and moved back. Sorting is stable:
 // equal values keep their input order, so the indices are deterministic. NaN counts as larger
 // than every number (last in ascending order, first in descending), as in PyTorch.
-#include "ops/sort.h"
+#include "mmgrad/ops/sort.h"
 
-#include "ops/common.h"
+#include "mmgrad/ops/common.h"
 
 namespace mmgrad {
 namespace {

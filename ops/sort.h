@@ -1,7 +1,7 @@
 // Sorting helpers (no gradient): sort and topk along a dimension.
 #pragma once
 
-#include "tensor/tensor.h"
+#include "mmgrad/tensor/tensor.h"
 
 namespace mmgrad {
 

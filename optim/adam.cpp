@@ -2,9 +2,9 @@
 // (kernels/cpu/adam.cpp holds the formula; one pass over p, g, m and v).
 #include <cmath>
 
-#include "autograd/grad_mode.h"
-#include "kernels/backend.h"
-#include "optim/optim.h"
+#include "mmgrad/autograd/grad_mode.h"
+#include "mmgrad/kernels/backend.h"
+#include "mmgrad/optim/optim.h"
 
 namespace mmgrad::optim {
 namespace {

@@ -1,5 +1,5 @@
 // Learning-rate schedules (formulas in optim/lr_scheduler.h).
-#include "optim/lr_scheduler.h"
+#include "mmgrad/optim/lr_scheduler.h"
 
 #include <cmath>
 #include <numbers>

@@ -14,7 +14,7 @@
 #include <cstdint>
 #include <functional>
 
-#include "optim/optim.h"
+#include "mmgrad/optim/optim.h"
 
 namespace mmgrad::optim {
 

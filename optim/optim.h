@@ -32,8 +32,8 @@
 #include <string>
 #include <vector>
 
-#include "nn/state_dict.h"
-#include "tensor/tensor.h"
+#include "mmgrad/nn/state_dict.h"
+#include "mmgrad/tensor/tensor.h"
 
 namespace mmgrad::optim {
 

@@ -4,11 +4,11 @@
 #include <set>
 #include <unordered_set>
 
-#include "autograd/grad_mode.h"
-#include "nn/checkpoint.h"
-#include "ops/elementwise.h"
-#include "ops/reduce.h"
-#include "optim/optim.h"
+#include "mmgrad/autograd/grad_mode.h"
+#include "mmgrad/nn/checkpoint.h"
+#include "mmgrad/ops/elementwise.h"
+#include "mmgrad/ops/reduce.h"
+#include "mmgrad/optim/optim.h"
 
 namespace mmgrad::optim {
 namespace {

@@ -1,9 +1,9 @@
 // SGD with momentum, dampening, Nesterov momentum and (L2) weight decay: PyTorch's rule.
 #include <cmath>
 
-#include "autograd/grad_mode.h"
-#include "ops/elementwise.h"
-#include "optim/optim.h"
+#include "mmgrad/autograd/grad_mode.h"
+#include "mmgrad/ops/elementwise.h"
+#include "mmgrad/optim/optim.h"
 
 namespace mmgrad::optim {
 namespace {

@@ -1,15 +1,15 @@
 // TrainState: model, optimizer, scheduler, generators and counters in one checkpoint, loaded all
 // or nothing. The layout and the guarantees are described in optim/train_state.h.
-#include "optim/train_state.h"
+#include "mmgrad/optim/train_state.h"
 
 #include <bit>
 #include <cmath>
 #include <exception>
 #include <set>
 
-#include "autograd/grad_mode.h"
-#include "nn/checkpoint.h"
-#include "nn/module.h"
+#include "mmgrad/autograd/grad_mode.h"
+#include "mmgrad/nn/checkpoint.h"
+#include "mmgrad/nn/module.h"
 
 namespace mmgrad::optim {
 namespace {

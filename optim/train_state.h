@@ -67,10 +67,10 @@
 #include <utility>
 #include <vector>
 
-#include "nn/state_dict.h"
-#include "optim/lr_scheduler.h"
-#include "optim/optim.h"
-#include "tensor/generator.h"
+#include "mmgrad/nn/state_dict.h"
+#include "mmgrad/optim/lr_scheduler.h"
+#include "mmgrad/optim/optim.h"
+#include "mmgrad/tensor/generator.h"
 
 namespace mmgrad::nn {
 class Module;

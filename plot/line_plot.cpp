@@ -2,9 +2,9 @@
 #include <cmath>
 #include <limits>
 
-#include "core/error.h"
-#include "plot/figure.h"
-#include "plot/svg.h"
+#include "mmgrad/core/error.h"
+#include "mmgrad/plot/figure.h"
+#include "mmgrad/plot/svg.h"
 
 namespace mmgrad::plot {
 

@@ -1,12 +1,12 @@
-#include "plot/svg.h"
+#include "mmgrad/plot/svg.h"
 
 #include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstdio>
 
-#include "core/error.h"
-#include "core/file_util.h"
+#include "mmgrad/core/error.h"
+#include "mmgrad/core/file_util.h"
 
 namespace mmgrad::plot {
 

@@ -7,7 +7,7 @@
 #include <utility>
 #include <vector>
 
-#include "plot/figure.h"
+#include "mmgrad/plot/figure.h"
 
 namespace mmgrad::plot::detail {
 

@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <sstream>
 
-#include "tensor/tensor.h"
+#include "mmgrad/tensor/tensor.h"
 
 namespace mmgrad {
 namespace {

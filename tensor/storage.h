@@ -5,7 +5,7 @@
 #include <cstdint>
 #include <memory>
 
-#include "core/dtype.h"
+#include "mmgrad/core/dtype.h"
 
 namespace mmgrad {
 

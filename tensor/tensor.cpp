@@ -1,11 +1,11 @@
 // Tensor creation, metadata and element access. Nothing here records autograd history.
-#include "tensor/tensor.h"
+#include "mmgrad/tensor/tensor.h"
 
 #include <cmath>
 #include <cstring>
 
-#include "core/op_scope.h"
-#include "kernels/backend.h"
+#include "mmgrad/core/op_scope.h"
+#include "mmgrad/kernels/backend.h"
 
 namespace mmgrad {
 

@@ -15,12 +15,12 @@
 #include <type_traits>
 #include <vector>
 
-#include "core/dtype.h"
-#include "core/error.h"
-#include "core/shape.h"
-#include "core/strided.h"
-#include "tensor/generator.h"
-#include "tensor/storage.h"
+#include "mmgrad/core/dtype.h"
+#include "mmgrad/core/error.h"
+#include "mmgrad/core/shape.h"
+#include "mmgrad/core/strided.h"
+#include "mmgrad/tensor/generator.h"
+#include "mmgrad/tensor/storage.h"
 
 namespace mmgrad {
 

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "mmgrad.h"
+#include "mmgrad/mmgrad.h"
 
 namespace mmgrad::testing {
 

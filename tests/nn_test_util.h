@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "mmgrad.h"
-#include "nn/layers.h"
+#include "mmgrad/mmgrad.h"
+#include "mmgrad/nn/layers.h"
 
 namespace mmgrad::testing {
 

@@ -8,8 +8,8 @@
 #include <limits>
 #include <utility>
 
-#include "nn/losses.h"
-#include "ops/common.h"
+#include "mmgrad/nn/losses.h"
+#include "mmgrad/ops/common.h"
 
 namespace mmgrad::oplist {
 

@@ -24,7 +24,7 @@
 #include <string>
 #include <vector>
 
-#include "mmgrad.h"
+#include "mmgrad/mmgrad.h"
 
 namespace mmgrad::oplist {
 

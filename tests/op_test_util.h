@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "core_test_util.h"  // vals, max_rel_diff, allclose, CHECK_ERROR
-#include "mmgrad.h"
+#include "mmgrad/mmgrad.h"
 
 namespace mmgrad::testing {
 

@@ -13,7 +13,7 @@
 #include <thread>
 
 #include "core_test_util.h"
-#include "mmgrad.h"
+#include "mmgrad/mmgrad.h"
 
 using namespace mmgrad;
 using mmgrad::testing::allclose;

@@ -14,11 +14,11 @@
 #include <string>
 #include <vector>
 
-#include "core/file_util.h"
-#include "mmgrad.h"
-#include "nn/checkpoint.h"
-#include "nn/linear.h"
-#include "optim/optim.h"
+#include "mmgrad/core/file_util.h"
+#include "mmgrad/mmgrad.h"
+#include "mmgrad/nn/checkpoint.h"
+#include "mmgrad/nn/linear.h"
+#include "mmgrad/optim/optim.h"
 
 using namespace mmgrad;
 using doctest::Contains;

@@ -23,11 +23,11 @@
 #include <vector>
 
 #include "core_test_util.h"  // have_gpu
-#include "kernels/index_math.h"
-#include "mmgrad.h"
-#include "ops/common.h"
+#include "mmgrad/kernels/index_math.h"
+#include "mmgrad/mmgrad.h"
+#include "mmgrad/ops/common.h"
 #ifdef MMGRAD_WITH_CUDA
-#include "kernels/cuda/cuda_backend.h"
+#include "mmgrad/kernels/cuda/cuda_backend.h"
 #endif
 
 using namespace mmgrad;

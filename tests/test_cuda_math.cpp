@@ -15,10 +15,10 @@
 #include <random>
 #include <vector>
 
-#include "core/philox.h"
-#include "kernels/index_math.h"
-#include "kernels/kernel_math.h"
-#include "mmgrad.h"
+#include "mmgrad/core/philox.h"
+#include "mmgrad/kernels/index_math.h"
+#include "mmgrad/kernels/kernel_math.h"
+#include "mmgrad/mmgrad.h"
 
 using namespace mmgrad;
 

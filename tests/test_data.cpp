@@ -13,12 +13,12 @@
 #include <string>
 #include <vector>
 
-#include "data/fashion_mnist.h"
-#include "data/loader.h"
-#include "data/synthetic.h"
-#include "data/tokenizer.h"
 #include "file_test_util.h"
-#include "mmgrad.h"
+#include "mmgrad/data/fashion_mnist.h"
+#include "mmgrad/data/loader.h"
+#include "mmgrad/data/synthetic.h"
+#include "mmgrad/data/tokenizer.h"
+#include "mmgrad/mmgrad.h"
 
 using namespace mmgrad;
 using namespace mmgrad::data;

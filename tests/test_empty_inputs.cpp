@@ -12,9 +12,9 @@
 #include <vector>
 
 #include "core_test_util.h"
-#include "mmgrad.h"
-#include "nn/layers.h"
-#include "nn/losses.h"
+#include "mmgrad/mmgrad.h"
+#include "mmgrad/nn/layers.h"
+#include "mmgrad/nn/losses.h"
 
 using namespace mmgrad;
 using namespace mmgrad::testing;

@@ -17,11 +17,11 @@
 #include <thread>
 #include <vector>
 
-#include "core/error.h"
-#include "core/file_util.h"
 #include "file_test_util.h"
-#include "mmgrad.h"
-#include "nn/checkpoint.h"
+#include "mmgrad/core/error.h"
+#include "mmgrad/core/file_util.h"
+#include "mmgrad/mmgrad.h"
+#include "mmgrad/nn/checkpoint.h"
 
 using namespace mmgrad;
 using doctest::Contains;

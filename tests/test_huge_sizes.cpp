@@ -11,13 +11,13 @@
 #include <filesystem>
 #include <limits>
 
-#include "core/op_scope.h"
 #include "core_test_util.h"
-#include "data/fashion_mnist.h"
-#include "data/image.h"
 #include "file_test_util.h"
-#include "kernels/cpu/cpu_backend.h"
-#include "nn/checkpoint.h"
+#include "mmgrad/core/op_scope.h"
+#include "mmgrad/data/fashion_mnist.h"
+#include "mmgrad/data/image.h"
+#include "mmgrad/kernels/cpu/cpu_backend.h"
+#include "mmgrad/nn/checkpoint.h"
 
 using namespace mmgrad;
 using namespace mmgrad::testing;

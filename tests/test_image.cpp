@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "data/image.h"
 #include "file_test_util.h"
-#include "mmgrad.h"
+#include "mmgrad/data/image.h"
+#include "mmgrad/mmgrad.h"
 
 using namespace mmgrad;
 using namespace mmgrad::data;

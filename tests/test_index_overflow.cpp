@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "core_test_util.h"
-#include "mmgrad.h"
+#include "mmgrad/mmgrad.h"
 
 using namespace mmgrad;
 using namespace mmgrad::testing;

@@ -80,12 +80,17 @@ std::vector<std::string> quoted_includes(const fs::path& file) {
 // as the compiler does: the including file's own folder ("core_test_util.h" in tests/), the root,
 // then lessons/ (where the lessons and their tests find "04_mini_clip/clip.h") and exercises/
 // (whose files find "harness/exercise.h", and "checks.h", which exercises/CMakeLists.txt
-// generates in the build folder). Empty when unresolved.
+// generates in the build folder) and tests/ (the op list, "op_list.h"). Empty when unresolved.
 std::string included_folder(const fs::path& root, const fs::path& file, const std::string& target) {
   if (fs::exists(root / file.parent_path() / target)) return top_folder(file);
+  // The library's headers, under the prefix a user of the installed package writes too
+  // ("mmgrad/nn/linear.h" is <root>/nn/linear.h, "mmgrad/mmgrad.h" the umbrella at the root).
+  if (target.rfind("mmgrad/", 0) == 0 && fs::exists(root / target.substr(7)))
+    return top_folder(fs::path(target.substr(7)));
   if (fs::exists(root / target)) return top_folder(fs::path(target));
   if (fs::exists(root / "lessons" / target)) return "lessons";
   if (fs::exists(root / "exercises" / target)) return "exercises";
+  if (fs::exists(root / "tests" / target)) return "tests";  // the op list, for bench_all --op
   if (top_folder(file) == "exercises" && target == "checks.h") return "exercises";
   return "";
 }
@@ -99,6 +104,14 @@ std::string check_include(const fs::path& root, const fs::path& file, const std:
            "tests/test_layering.cpp: add it";
   const std::string to = included_folder(root, file, target);
   if (to.empty()) return file.string() + ": cannot resolve #include \"" + target + "\"";
+  // A library header named without its prefix compiles here (the programs see the source root)
+  // but not against an installed mmgrad, where headers live under include/mmgrad/.
+  static const Folders library = {"core", "kernels", "tensor",  "autograd", "ops", "mmgrad.h",
+                                  "nn",   "optim",   "metrics", "data",     "plot"};
+  if (library.count(to) && target.rfind("mmgrad/", 0) != 0 &&
+      !fs::exists(root / file.parent_path() / target))
+    return file.string() + ": #include \"" + target + "\" names a library header without its " +
+           "prefix: write \"mmgrad/" + target + "\"";
   if (to == from || rule->second.count(to)) return "";
   return file.string() + " (" + from + "/) includes \"" + target + "\" (" + to +
          "/): a back-arrow, " + from + "/ may only include from the folders below it";
@@ -155,19 +168,25 @@ TEST_CASE("layering: no folder includes a header from a folder above it") {
 TEST_CASE("layering: the checker catches a back-arrow and accepts the allowed directions") {
   const fs::path root = source_root();
   // The old back-arrow, printing in tensor/ reaching up into autograd/ for a Node's name.
-  CHECK_FALSE(check_include(root, "tensor/print.cpp", "autograd/node.h").empty());
-  CHECK_FALSE(check_include(root, "core/error.h", "tensor/tensor.h").empty());
-  CHECK_FALSE(check_include(root, "kernels/cpu/random.cpp", "tensor/tensor.h").empty());
-  CHECK_FALSE(check_include(root, "nn/checkpoint.cpp", "optim/optim.h").empty());
-  CHECK_FALSE(check_include(root, "data/loader.cpp", "nn/module.h").empty());
-  CHECK_FALSE(check_include(root, "ops/conv.cpp", "mmgrad.h").empty());
-  CHECK_FALSE(check_include(root, "newfolder/x.cpp", "core/error.h").empty());  // unknown folder
-  CHECK(check_include(root, "tensor/print.cpp", "tensor/tensor.h").empty());
-  CHECK(check_include(root, "ops/conv.cpp", "autograd/node.h").empty());
-  CHECK(check_include(root, "optim/optimizer.cpp", "nn/checkpoint.h").empty());
-  CHECK(check_include(root, "kernels/cuda/random.cu", "core/philox.h").empty());
+  CHECK_FALSE(check_include(root, "tensor/print.cpp", "mmgrad/autograd/node.h").empty());
+  CHECK_FALSE(check_include(root, "core/error.h", "mmgrad/tensor/tensor.h").empty());
+  CHECK_FALSE(check_include(root, "kernels/cpu/random.cpp", "mmgrad/tensor/tensor.h").empty());
+  CHECK_FALSE(check_include(root, "nn/checkpoint.cpp", "mmgrad/optim/optim.h").empty());
+  CHECK_FALSE(check_include(root, "data/loader.cpp", "mmgrad/nn/module.h").empty());
+  CHECK_FALSE(check_include(root, "ops/conv.cpp", "mmgrad/mmgrad.h").empty());
+  CHECK_FALSE(
+      check_include(root, "newfolder/x.cpp", "mmgrad/core/error.h").empty());  // unknown folder
+  CHECK(check_include(root, "tensor/print.cpp", "mmgrad/tensor/tensor.h").empty());
+  CHECK(check_include(root, "ops/conv.cpp", "mmgrad/autograd/node.h").empty());
+  CHECK(check_include(root, "optim/optimizer.cpp", "mmgrad/nn/checkpoint.h").empty());
+  CHECK(check_include(root, "kernels/cuda/random.cu", "mmgrad/core/philox.h").empty());
   CHECK(check_include(root, "lessons/05_zero_shot/main.cpp", "04_mini_clip/clip.h").empty());
-  CHECK(check_include(root, "tests/test_tensor.cpp", "mmgrad.h").empty());
+  CHECK(check_include(root, "tests/test_tensor.cpp", "mmgrad/mmgrad.h").empty());
+  // Without the prefix a library header would not be found in an installed mmgrad.
+  CHECK_FALSE(check_include(root, "tests/test_tensor.cpp", "mmgrad.h").empty());
+  CHECK_FALSE(check_include(root, "lessons/05_zero_shot/main.cpp", "nn/module.h").empty());
+  CHECK_FALSE(check_include(root, "nn/linear.h", "nn/module.h").empty());
+  CHECK(check_include(root, "nn/linear.h", "module.h").empty());  // beside it: found anywhere
 }
 
 TEST_CASE(

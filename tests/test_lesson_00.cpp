@@ -10,8 +10,8 @@
 
 #include "00_micrograd/micrograd.h"
 #include "00_micrograd/two_moons.h"
-#include "core/error.h"
 #include "lesson_runner.h"
+#include "mmgrad/core/error.h"
 
 using namespace mmgrad::micrograd;
 

@@ -6,7 +6,7 @@
 
 #include "01b_write_your_own_op/softplus.h"
 #include "lesson_runner.h"
-#include "mmgrad.h"
+#include "mmgrad/mmgrad.h"
 
 using namespace mmgrad;
 using lesson::softplus;

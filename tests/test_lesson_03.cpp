@@ -2,8 +2,8 @@
 // test images, checkpoint reload gives identical embeddings, figures and checkpoints written.
 #include <string>
 
-#include "data/fashion_mnist.h"
 #include "lesson_runner.h"
+#include "mmgrad/data/fashion_mnist.h"
 
 using lesson_test::is_svg;
 using lesson_test::out_dir;

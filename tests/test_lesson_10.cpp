@@ -12,10 +12,10 @@
 #include "10_fusion/fusion_data.h"
 #include "10_fusion/fusion_models.h"
 #include "10_fusion/fusion_sim.h"
-#include "data/image.h"
 #include "lesson_runner.h"
-#include "mmgrad.h"
-#include "optim/optim.h"
+#include "mmgrad/data/image.h"
+#include "mmgrad/mmgrad.h"
+#include "mmgrad/optim/optim.h"
 
 using namespace mmgrad;
 using namespace mmgrad::fusion;

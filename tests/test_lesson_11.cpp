@@ -6,8 +6,8 @@
 #include <sstream>
 #include <string>
 
-#include "data/fashion_mnist.h"
 #include "lesson_runner.h"
+#include "mmgrad/data/fashion_mnist.h"
 
 using lesson_test::out_dir;
 using mmgrad::testing::read_text;

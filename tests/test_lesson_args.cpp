@@ -7,9 +7,9 @@
 #include <vector>
 
 #include "common/lesson.h"
-#include "core/error.h"
-#include "data/fashion_mnist.h"
 #include "lesson_runner.h"
+#include "mmgrad/core/error.h"
+#include "mmgrad/data/fashion_mnist.h"
 
 using namespace mmgrad;
 

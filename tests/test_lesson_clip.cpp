@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "04_mini_clip/clip.h"
-#include "mmgrad.h"
-#include "nn/checkpoint.h"
+#include "mmgrad/mmgrad.h"
+#include "mmgrad/nn/checkpoint.h"
 
 using namespace mmgrad;
 

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "common/format.h"
-#include "core/error.h"
+#include "mmgrad/core/error.h"
 
 using mmgrad::lesson::format;
 

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "11_hard_negatives/hard_negatives.h"
-#include "mmgrad.h"
+#include "mmgrad/mmgrad.h"
 
 using namespace mmgrad;
 using hardneg::HardNegativeOptions;

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "09_vlm/scenes.h"
-#include "core/error.h"
+#include "mmgrad/core/error.h"
 
 namespace sc = mmgrad::lesson::scenes;
 

@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "metrics/metrics.h"
-#include "metrics/pca.h"
-#include "mmgrad.h"
+#include "mmgrad/metrics/metrics.h"
+#include "mmgrad/metrics/pca.h"
+#include "mmgrad/mmgrad.h"
 
 using namespace mmgrad;
 using namespace mmgrad::metrics;

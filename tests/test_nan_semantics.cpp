@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "core_test_util.h"
-#include "mmgrad.h"
-#include "nn/activation.h"
+#include "mmgrad/mmgrad.h"
+#include "mmgrad/nn/activation.h"
 
 using namespace mmgrad;
 using mmgrad::testing::vals;

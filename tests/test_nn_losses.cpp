@@ -8,10 +8,10 @@
 #include <cmath>
 #include <vector>
 
-#include "mmgrad.h"
-#include "nn/losses.h"
+#include "mmgrad/mmgrad.h"
+#include "mmgrad/nn/losses.h"
+#include "mmgrad/optim/optim.h"
 #include "op_test_util.h"
-#include "optim/optim.h"
 
 using namespace mmgrad;
 using namespace mmgrad::testing;

@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "core_test_util.h"  // have_gpu, graph_nodes
-#include "mmgrad.h"
+#include "mmgrad/mmgrad.h"
 #include "op_list.h"
 
 using namespace mmgrad;

@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "mmgrad.h"
+#include "mmgrad/mmgrad.h"
 #include "op_test_util.h"
 
 using namespace mmgrad;

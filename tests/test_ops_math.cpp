@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "core_test_util.h"
-#include "mmgrad.h"
-#include "ops/common.h"
+#include "mmgrad/mmgrad.h"
+#include "mmgrad/ops/common.h"
 
 using namespace mmgrad;
 using mmgrad::testing::allclose;

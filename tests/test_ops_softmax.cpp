@@ -6,7 +6,7 @@
 #include <cmath>
 #include <vector>
 
-#include "mmgrad.h"
+#include "mmgrad/mmgrad.h"
 #include "op_test_util.h"
 
 using namespace mmgrad;

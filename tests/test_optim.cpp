@@ -7,9 +7,9 @@
 #include <numbers>
 #include <vector>
 
-#include "mmgrad.h"
-#include "optim/lr_scheduler.h"
-#include "optim/optim.h"
+#include "mmgrad/mmgrad.h"
+#include "mmgrad/optim/lr_scheduler.h"
+#include "mmgrad/optim/optim.h"
 
 using namespace mmgrad;
 using doctest::Approx;

@@ -10,9 +10,9 @@
 #include <vector>
 
 #include "file_test_util.h"
-#include "mmgrad.h"
-#include "plot/figure.h"
-#include "plot/svg.h"
+#include "mmgrad/mmgrad.h"
+#include "mmgrad/plot/figure.h"
+#include "mmgrad/plot/svg.h"
 
 using namespace mmgrad;
 using namespace mmgrad::plot;

@@ -18,9 +18,9 @@
 #include <string>
 #include <vector>
 
-#include "kernels/element_ops.h"
-#include "mmgrad.h"
-#include "optim/optim.h"
+#include "mmgrad/kernels/element_ops.h"
+#include "mmgrad/mmgrad.h"
+#include "mmgrad/optim/optim.h"
 
 using namespace mmgrad;
 

@@ -4,7 +4,7 @@
 #include <cmath>
 #include <vector>
 
-#include "mmgrad.h"
+#include "mmgrad/mmgrad.h"
 
 using namespace mmgrad;
 

@@ -10,9 +10,9 @@
 #include <vector>
 
 #include "core_test_util.h"
-#include "kernels/cpu/cpu_backend.h"
-#include "mmgrad.h"
-#include "ops/common.h"
+#include "mmgrad/kernels/cpu/cpu_backend.h"
+#include "mmgrad/mmgrad.h"
+#include "mmgrad/ops/common.h"
 
 using namespace mmgrad;
 using mmgrad::testing::allclose;

@@ -14,12 +14,12 @@
 #include <vector>
 
 #include "core_test_util.h"
-#include "metrics/pca.h"
-#include "nn/conv.h"
-#include "nn/linear.h"
-#include "nn/mlp.h"
+#include "mmgrad/metrics/pca.h"
+#include "mmgrad/nn/conv.h"
+#include "mmgrad/nn/linear.h"
+#include "mmgrad/nn/mlp.h"
+#include "mmgrad/optim/optim.h"
 #include "op_list.h"
-#include "optim/optim.h"
 
 using namespace mmgrad;
 

@@ -11,18 +11,18 @@
 #include <vector>
 
 #include "core_test_util.h"
-#include "data/loader.h"
 #include "file_test_util.h"
-#include "mmgrad.h"
-#include "nn/activation.h"
-#include "nn/checkpoint.h"
-#include "nn/container.h"
-#include "nn/dropout.h"
-#include "nn/linear.h"
-#include "nn/losses.h"
-#include "optim/lr_scheduler.h"
-#include "optim/optim.h"
-#include "optim/train_state.h"
+#include "mmgrad/data/loader.h"
+#include "mmgrad/mmgrad.h"
+#include "mmgrad/nn/activation.h"
+#include "mmgrad/nn/checkpoint.h"
+#include "mmgrad/nn/container.h"
+#include "mmgrad/nn/dropout.h"
+#include "mmgrad/nn/linear.h"
+#include "mmgrad/nn/losses.h"
+#include "mmgrad/optim/lr_scheduler.h"
+#include "mmgrad/optim/optim.h"
+#include "mmgrad/optim/train_state.h"
 
 using namespace mmgrad;
 using mmgrad::testing::read_bytes;

@@ -1,8 +1,8 @@
 // Checker for task 1b.1: the learner's softplus backward, compared entry by entry with the
 // lesson's, then plugged into the lesson's op as its backward and gradchecked.
 #include "01b_write_your_own_op/softplus.h"
-#include "autograd/gradcheck.h"
 #include "checks.h"
+#include "mmgrad/autograd/gradcheck.h"
 
 namespace mmgrad::exercises {
 

@@ -3,8 +3,8 @@
 // in a pre-norm transformer layer like lesson 09's decoder: with no prefix it must give what
 // is_causal = true gives, and with a prefix the image positions must see each other and no text.
 #include "checks.h"
-#include "nn/attention.h"
-#include "nn/transformer.h"
+#include "mmgrad/nn/attention.h"
+#include "mmgrad/nn/transformer.h"
 
 namespace mmgrad::exercises {
 

@@ -16,8 +16,8 @@
 #include <string>
 #include <vector>
 
-#include "core/error.h"
-#include "tensor/tensor.h"
+#include "mmgrad/core/error.h"
+#include "mmgrad/tensor/tensor.h"
 
 namespace mmgrad::exercises {
 

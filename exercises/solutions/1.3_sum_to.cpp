@@ -1,6 +1,6 @@
 // Reference for task 1.3: mmgrad's own sum_to (ops/common.cpp), which every broadcasting op's
 // backward calls.
-#include "ops/common.h"
+#include "mmgrad/ops/common.h"
 #include "tasks.h"
 
 namespace mmgrad::exercises::solution {

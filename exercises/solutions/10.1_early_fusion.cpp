@@ -2,7 +2,7 @@
 // (lessons/10_fusion/fusion_models.cpp), line for line: the map pooled with in.image.mean({2, 3}),
 // the table through table_encoder (nn::Linear, here its functional form nn::linear) and relu, and
 // cat({img, tab}, 1), which the model then hands to its head.
-#include "nn/linear.h"
+#include "mmgrad/nn/linear.h"
 #include "tasks.h"
 
 namespace mmgrad::exercises::solution {

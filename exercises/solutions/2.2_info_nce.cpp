@@ -1,6 +1,6 @@
 // Reference for task 2.2: mmgrad's own nn::clip_loss (nn/losses.cpp), the loss lesson 02 builds
 // step by step and then calls. Its cap on exp(logit_scale) (100) is never reached by the checker.
-#include "nn/losses.h"
+#include "mmgrad/nn/losses.h"
 #include "tasks.h"
 
 namespace mmgrad::exercises::solution {

@@ -1,6 +1,6 @@
 // Reference for task 3.1: mmgrad::reference::adam_step (optim/adam.cpp), the float64 loop that
 // defines what optim::Adam's fused kernel computes (with decoupled = false: Adam's L2 decay).
-#include "optim/optim.h"
+#include "mmgrad/optim/optim.h"
 #include "tasks.h"
 
 namespace mmgrad::exercises::solution {

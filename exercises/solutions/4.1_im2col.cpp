@@ -1,7 +1,7 @@
 // Reference for task 4.1: the backend's own im2col kernel, the first half of conv2d
 // (ops/conv.cpp; the layout is kernels/index_math.h's im2col_source), run on a batch of one.
-#include "kernels/backend.h"
-#include "kernels/index_math.h"
+#include "mmgrad/kernels/backend.h"
+#include "mmgrad/kernels/index_math.h"
 #include "tasks.h"
 
 namespace mmgrad::exercises::solution {

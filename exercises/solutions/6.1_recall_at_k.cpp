@@ -1,6 +1,6 @@
 // Reference for task 6.1: metrics::recall_at_k (metrics/metrics.cpp) with exact-pair relevance,
 // the metric lesson 06 reports (there with class labels).
-#include "metrics/metrics.h"
+#include "mmgrad/metrics/metrics.h"
 #include "tasks.h"
 
 namespace mmgrad::exercises::solution {

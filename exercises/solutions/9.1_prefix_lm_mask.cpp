@@ -1,6 +1,6 @@
 // Reference for task 9.1: the library's causal mask (nn::causal_mask, nn/attention.cpp: true
 // where the key j lies after the query i) with the prefix columns j < P opened up.
-#include "nn/attention.h"
+#include "mmgrad/nn/attention.h"
 #include "tasks.h"
 
 namespace mmgrad::exercises::solution {

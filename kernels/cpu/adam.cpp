@@ -5,9 +5,9 @@
 //   AdamW instead decays the weights directly: p -= lr * wd * p, before the step.
 // The scalars and the per-element update are elem::adam_coeffs / elem::adam_update
 // (kernels/kernel_math.h, shared with CUDA).
-#include "kernels/cpu/cpu_backend.h"
-#include "kernels/cpu/parallel.h"
-#include "kernels/kernel_math.h"
+#include "mmgrad/kernels/cpu/cpu_backend.h"
+#include "mmgrad/kernels/cpu/parallel.h"
+#include "mmgrad/kernels/kernel_math.h"
 
 namespace mmgrad::cpu {
 

@@ -8,9 +8,9 @@
 #include <cmath>
 #include <limits>
 
-#include "kernels/cpu/cpu_backend.h"
-#include "kernels/cpu/parallel.h"
-#include "kernels/index_math.h"
+#include "mmgrad/kernels/cpu/cpu_backend.h"
+#include "mmgrad/kernels/cpu/parallel.h"
+#include "mmgrad/kernels/index_math.h"
 
 namespace mmgrad::cpu {
 

@@ -2,7 +2,7 @@
 // kernels/cpu/ (memory.cpp, elementwise.cpp, reduce.cpp, gemm.cpp, ...).
 #pragma once
 
-#include "kernels/backend.h"
+#include "mmgrad/kernels/backend.h"
 
 namespace mmgrad::cpu {
 

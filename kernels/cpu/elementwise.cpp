@@ -10,9 +10,9 @@
 #include <cstring>
 #include <unsupported/Eigen/SpecialFunctions>
 
-#include "kernels/cpu/cpu_backend.h"
-#include "kernels/cpu/strided_loop.h"
-#include "kernels/element_ops.h"
+#include "mmgrad/kernels/cpu/cpu_backend.h"
+#include "mmgrad/kernels/cpu/strided_loop.h"
+#include "mmgrad/kernels/element_ops.h"
 
 namespace mmgrad::cpu {
 namespace {

@@ -8,8 +8,8 @@
 // same on any thread count.
 #include <Eigen/Core>
 
-#include "kernels/cpu/cpu_backend.h"
-#include "kernels/cpu/parallel.h"
+#include "mmgrad/kernels/cpu/cpu_backend.h"
+#include "mmgrad/kernels/cpu/parallel.h"
 
 namespace mmgrad::cpu {
 namespace {

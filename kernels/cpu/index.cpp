@@ -7,8 +7,8 @@
 #include <type_traits>
 #include <vector>
 
-#include "kernels/cpu/cpu_backend.h"
-#include "kernels/cpu/parallel.h"
+#include "mmgrad/kernels/cpu/cpu_backend.h"
+#include "mmgrad/kernels/cpu/parallel.h"
 
 namespace mmgrad::cpu {
 

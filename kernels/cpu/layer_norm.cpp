@@ -9,9 +9,9 @@
 #include <cmath>
 #include <vector>
 
-#include "kernels/cpu/cpu_backend.h"
-#include "kernels/cpu/parallel.h"
-#include "kernels/kernel_math.h"
+#include "mmgrad/kernels/cpu/cpu_backend.h"
+#include "mmgrad/kernels/cpu/parallel.h"
+#include "mmgrad/kernels/kernel_math.h"
 
 namespace mmgrad::cpu {
 

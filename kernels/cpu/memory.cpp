@@ -12,7 +12,7 @@
 #include <mutex>
 #include <vector>
 
-#include "kernels/cpu/cpu_backend.h"
+#include "mmgrad/kernels/cpu/cpu_backend.h"
 
 namespace mmgrad::cpu {
 namespace {

@@ -1,7 +1,7 @@
 // Random fills from the counter-based Philox generator (core/philox.h).
-#include "core/philox.h"
-#include "kernels/cpu/cpu_backend.h"
-#include "kernels/cpu/parallel.h"
+#include "mmgrad/core/philox.h"
+#include "mmgrad/kernels/cpu/cpu_backend.h"
+#include "mmgrad/kernels/cpu/parallel.h"
 
 namespace mmgrad::cpu {
 

@@ -10,9 +10,9 @@
 
 #include <cstdint>
 
-#include "core/strided.h"
-#include "kernels/cpu/parallel.h"
-#include "kernels/index_math.h"
+#include "mmgrad/core/strided.h"
+#include "mmgrad/kernels/cpu/parallel.h"
+#include "mmgrad/kernels/index_math.h"
 
 namespace mmgrad::cpu {
 

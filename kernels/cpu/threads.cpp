@@ -1,8 +1,8 @@
 // get_num_threads / set_num_threads: the size of the OpenMP team every CPU kernel forks.
 #include <omp.h>
 
-#include "core/error.h"
-#include "kernels/backend.h"
+#include "mmgrad/core/error.h"
+#include "mmgrad/kernels/backend.h"
 
 namespace mmgrad {
 

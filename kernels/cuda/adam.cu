@@ -2,7 +2,7 @@
 // per-element formula of kernels/kernel_math.h (shared with the CPU backend).
 #include <cuda_runtime.h>
 
-#include "kernels/cuda/cuda_common.cuh"
+#include "mmgrad/kernels/cuda/cuda_common.cuh"
 
 namespace mmgrad::cuda {
 namespace {

@@ -7,7 +7,7 @@
 // scatter loops. The per-element bodies are in kernel_math.h and tested on the CPU.
 #include <cuda_runtime.h>
 
-#include "kernels/cuda/cuda_common.cuh"
+#include "mmgrad/kernels/cuda/cuda_common.cuh"
 
 namespace mmgrad::cuda {
 namespace {

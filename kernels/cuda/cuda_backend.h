@@ -15,7 +15,7 @@
 
 #include <cstdint>
 
-#include "kernels/backend.h"
+#include "mmgrad/kernels/backend.h"
 
 namespace mmgrad {
 

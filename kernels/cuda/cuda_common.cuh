@@ -7,10 +7,10 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "core/error.h"
-#include "kernels/cuda/cuda_backend.h"
-#include "kernels/index_math.h"
-#include "kernels/kernel_math.h"
+#include "mmgrad/core/error.h"
+#include "mmgrad/kernels/cuda/cuda_backend.h"
+#include "mmgrad/kernels/index_math.h"
+#include "mmgrad/kernels/kernel_math.h"
 
 namespace mmgrad::cuda {
 

@@ -5,7 +5,7 @@
 #include <cstring>
 #include <string>
 
-#include "kernels/cuda/cuda_common.cuh"
+#include "mmgrad/kernels/cuda/cuda_common.cuh"
 
 namespace mmgrad {
 namespace cuda {

@@ -3,7 +3,7 @@
 // the typed pointers and applies the per-element formula of element_ops.h.
 #include <cuda_runtime.h>
 
-#include "kernels/cuda/cuda_common.cuh"
+#include "mmgrad/kernels/cuda/cuda_common.cuh"
 
 namespace mmgrad::cuda {
 namespace {

@@ -22,7 +22,7 @@
 #include <string>
 #include <type_traits>
 
-#include "kernels/cuda/cuda_common.cuh"
+#include "mmgrad/kernels/cuda/cuda_common.cuh"
 
 #define MMGRAD_STR_IMPL(x) #x
 #define MMGRAD_STR(x) MMGRAD_STR_IMPL(x)

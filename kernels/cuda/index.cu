@@ -10,7 +10,7 @@
 // guard memory: an index outside [0, dim) reads as 0 (select, gather) or is skipped (adds).
 #include <cuda_runtime.h>
 
-#include "kernels/cuda/cuda_common.cuh"
+#include "mmgrad/kernels/cuda/cuda_common.cuh"
 
 namespace mmgrad::cuda {
 namespace {

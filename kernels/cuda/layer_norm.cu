@@ -14,7 +14,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "kernels/cuda/cuda_common.cuh"
+#include "mmgrad/kernels/cuda/cuda_common.cuh"
 
 namespace mmgrad::cuda {
 namespace {

@@ -5,8 +5,8 @@
 // bit (relative difference ~1e-16 in float64, almost never visible in float32).
 #include <cuda_runtime.h>
 
-#include "core/philox.h"
-#include "kernels/cuda/cuda_common.cuh"
+#include "mmgrad/core/philox.h"
+#include "mmgrad/kernels/cuda/cuda_common.cuh"
 
 namespace mmgrad::cuda {
 namespace {

@@ -16,7 +16,7 @@
 // extreme) in any combination order.
 #include <cuda_runtime.h>
 
-#include "kernels/cuda/cuda_common.cuh"
+#include "mmgrad/kernels/cuda/cuda_common.cuh"
 
 namespace mmgrad::cuda {
 namespace {

@@ -12,7 +12,7 @@
 
 #include <cub/device/device_segmented_sort.cuh>
 
-#include "kernels/cuda/cuda_common.cuh"
+#include "mmgrad/kernels/cuda/cuda_common.cuh"
 
 namespace mmgrad::cuda {
 namespace {

@@ -32,8 +32,8 @@
 #include "00_micrograd/micrograd.h"
 #include "00_micrograd/two_moons.h"
 #include "common/lesson.h"
-#include "mmgrad.h"
-#include "plot/figure.h"
+#include "mmgrad/mmgrad.h"
+#include "mmgrad/plot/figure.h"
 
 using namespace mmgrad;
 namespace mg = mmgrad::micrograd;

@@ -3,8 +3,8 @@
 #include <cmath>
 #include <numbers>
 
-#include "core/error.h"
-#include "tensor/tensor.h"
+#include "mmgrad/core/error.h"
+#include "mmgrad/tensor/tensor.h"
 
 namespace mmgrad::lesson {
 

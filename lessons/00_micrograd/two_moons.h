@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "tensor/generator.h"
+#include "mmgrad/tensor/generator.h"
 
 namespace mmgrad::lesson {
 

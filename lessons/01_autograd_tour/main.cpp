@@ -25,7 +25,7 @@
 #include <vector>
 
 #include "common/lesson.h"
-#include "mmgrad.h"
+#include "mmgrad/mmgrad.h"
 
 using namespace mmgrad;
 

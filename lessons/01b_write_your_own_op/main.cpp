@@ -27,9 +27,9 @@
 #include "00_micrograd/two_moons.h"
 #include "01b_write_your_own_op/softplus.h"
 #include "common/lesson.h"
-#include "mmgrad.h"
-#include "nn/linear.h"
-#include "optim/optim.h"
+#include "mmgrad/mmgrad.h"
+#include "mmgrad/nn/linear.h"
+#include "mmgrad/optim/optim.h"
 
 using namespace mmgrad;
 using lesson::softplus;

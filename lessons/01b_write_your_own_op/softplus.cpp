@@ -5,7 +5,7 @@
 
 #include <cmath>
 
-#include "mmgrad.h"
+#include "mmgrad/mmgrad.h"
 
 namespace mmgrad::lesson {
 

@@ -8,7 +8,7 @@
 // (log(1 + e^z) and z agree to 2e-9 there), and its gradient is 1.
 #pragma once
 
-#include "tensor/tensor.h"
+#include "mmgrad/tensor/tensor.h"
 
 namespace mmgrad::lesson {
 

@@ -25,13 +25,13 @@
 #include <vector>
 
 #include "common/lesson.h"
-#include "metrics/metrics.h"
-#include "metrics/pca.h"
-#include "mmgrad.h"
-#include "nn/layers.h"
-#include "nn/losses.h"
-#include "optim/optim.h"
-#include "plot/figure.h"
+#include "mmgrad/metrics/metrics.h"
+#include "mmgrad/metrics/pca.h"
+#include "mmgrad/mmgrad.h"
+#include "mmgrad/nn/layers.h"
+#include "mmgrad/nn/losses.h"
+#include "mmgrad/optim/optim.h"
+#include "mmgrad/plot/figure.h"
 
 using namespace mmgrad;
 

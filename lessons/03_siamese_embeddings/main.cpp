@@ -31,18 +31,18 @@
 #include <vector>
 
 #include "common/lesson.h"
-#include "data/fashion_mnist.h"
-#include "data/image.h"
-#include "data/loader.h"
-#include "metrics/metrics.h"
-#include "metrics/pca.h"
-#include "mmgrad.h"
-#include "nn/layers.h"
-#include "nn/losses.h"
-#include "optim/lr_scheduler.h"
-#include "optim/optim.h"
-#include "optim/train_state.h"
-#include "plot/figure.h"
+#include "mmgrad/data/fashion_mnist.h"
+#include "mmgrad/data/image.h"
+#include "mmgrad/data/loader.h"
+#include "mmgrad/metrics/metrics.h"
+#include "mmgrad/metrics/pca.h"
+#include "mmgrad/mmgrad.h"
+#include "mmgrad/nn/layers.h"
+#include "mmgrad/nn/losses.h"
+#include "mmgrad/optim/lr_scheduler.h"
+#include "mmgrad/optim/optim.h"
+#include "mmgrad/optim/train_state.h"
+#include "mmgrad/plot/figure.h"
 
 using namespace mmgrad;
 

@@ -7,19 +7,19 @@
 #include <filesystem>
 #include <sstream>
 
-#include "autograd/grad_mode.h"
 #include "common/format.h"
-#include "data/loader.h"
-#include "nn/checkpoint.h"
-#include "ops/elementwise.h"
-#include "ops/index.h"
-#include "ops/matmul.h"
-#include "ops/norm.h"
-#include "ops/reduce.h"
-#include "ops/shape.h"
-#include "ops/softmax.h"
-#include "optim/lr_scheduler.h"
-#include "optim/optim.h"
+#include "mmgrad/autograd/grad_mode.h"
+#include "mmgrad/data/loader.h"
+#include "mmgrad/nn/checkpoint.h"
+#include "mmgrad/ops/elementwise.h"
+#include "mmgrad/ops/index.h"
+#include "mmgrad/ops/matmul.h"
+#include "mmgrad/ops/norm.h"
+#include "mmgrad/ops/reduce.h"
+#include "mmgrad/ops/shape.h"
+#include "mmgrad/ops/softmax.h"
+#include "mmgrad/optim/lr_scheduler.h"
+#include "mmgrad/optim/optim.h"
 
 namespace mmgrad::clip {
 

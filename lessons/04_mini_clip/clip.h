@@ -18,13 +18,13 @@
 #include <vector>
 
 #include "common/lesson.h"
-#include "data/fashion_mnist.h"
-#include "data/tokenizer.h"
-#include "nn/layers.h"
-#include "nn/losses.h"
-#include "optim/lr_scheduler.h"
-#include "optim/optim.h"
-#include "tensor/generator.h"
+#include "mmgrad/data/fashion_mnist.h"
+#include "mmgrad/data/tokenizer.h"
+#include "mmgrad/nn/layers.h"
+#include "mmgrad/nn/losses.h"
+#include "mmgrad/optim/lr_scheduler.h"
+#include "mmgrad/optim/optim.h"
+#include "mmgrad/tensor/generator.h"
 
 namespace mmgrad::clip {
 

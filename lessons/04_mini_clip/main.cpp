@@ -42,15 +42,15 @@
 
 #include "04_mini_clip/clip.h"
 #include "common/lesson.h"
-#include "data/fashion_mnist.h"
-#include "data/image.h"
-#include "data/loader.h"
-#include "data/synthetic.h"
-#include "metrics/metrics.h"
-#include "metrics/pca.h"
-#include "mmgrad.h"
-#include "optim/optim.h"
-#include "plot/figure.h"
+#include "mmgrad/data/fashion_mnist.h"
+#include "mmgrad/data/image.h"
+#include "mmgrad/data/loader.h"
+#include "mmgrad/data/synthetic.h"
+#include "mmgrad/metrics/metrics.h"
+#include "mmgrad/metrics/pca.h"
+#include "mmgrad/mmgrad.h"
+#include "mmgrad/optim/optim.h"
+#include "mmgrad/plot/figure.h"
 
 using namespace mmgrad;
 

@@ -31,10 +31,10 @@
 
 #include "04_mini_clip/clip.h"
 #include "common/lesson.h"
-#include "data/fashion_mnist.h"
-#include "metrics/metrics.h"
-#include "mmgrad.h"
-#include "plot/figure.h"
+#include "mmgrad/data/fashion_mnist.h"
+#include "mmgrad/metrics/metrics.h"
+#include "mmgrad/mmgrad.h"
+#include "mmgrad/plot/figure.h"
 
 using namespace mmgrad;
 

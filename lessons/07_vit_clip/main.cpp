@@ -33,12 +33,12 @@
 #include "04_mini_clip/clip.h"
 #include "07_vit_clip/vit_clip.h"
 #include "common/lesson.h"
-#include "data/fashion_mnist.h"
-#include "data/image.h"
-#include "data/loader.h"
-#include "metrics/metrics.h"
-#include "mmgrad.h"
-#include "plot/figure.h"
+#include "mmgrad/data/fashion_mnist.h"
+#include "mmgrad/data/image.h"
+#include "mmgrad/data/loader.h"
+#include "mmgrad/metrics/metrics.h"
+#include "mmgrad/mmgrad.h"
+#include "mmgrad/plot/figure.h"
 
 using namespace mmgrad;
 

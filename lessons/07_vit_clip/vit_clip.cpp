@@ -2,9 +2,9 @@
 
 #include <sstream>
 
-#include "autograd/grad_mode.h"
-#include "ops/elementwise.h"
-#include "ops/shape.h"
+#include "mmgrad/autograd/grad_mode.h"
+#include "mmgrad/ops/elementwise.h"
+#include "mmgrad/ops/shape.h"
 
 namespace mmgrad::clip {
 

@@ -17,7 +17,7 @@
 #include <string>
 
 #include "04_mini_clip/clip.h"
-#include "nn/layers.h"
+#include "mmgrad/nn/layers.h"
 
 namespace mmgrad::clip {
 

@@ -4,11 +4,11 @@
 #include <cmath>
 #include <sstream>
 
-#include "autograd/grad_mode.h"
-#include "metrics/metrics.h"
-#include "ops/elementwise.h"
-#include "ops/matmul.h"
-#include "ops/shape.h"
+#include "mmgrad/autograd/grad_mode.h"
+#include "mmgrad/metrics/metrics.h"
+#include "mmgrad/ops/elementwise.h"
+#include "mmgrad/ops/matmul.h"
+#include "mmgrad/ops/shape.h"
 
 namespace mmgrad::align {
 

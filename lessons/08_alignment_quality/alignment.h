@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "04_mini_clip/clip.h"
-#include "data/fashion_mnist.h"
+#include "mmgrad/data/fashion_mnist.h"
 
 namespace mmgrad::align {
 

@@ -35,17 +35,17 @@
 
 #include "09_vlm/scenes.h"
 #include "common/lesson.h"
-#include "core/philox.h"
-#include "data/fashion_mnist.h"
-#include "data/image.h"
-#include "data/loader.h"
-#include "data/tokenizer.h"
-#include "metrics/metrics.h"
-#include "mmgrad.h"
-#include "nn/layers.h"
-#include "optim/lr_scheduler.h"
-#include "optim/optim.h"
-#include "plot/figure.h"
+#include "mmgrad/core/philox.h"
+#include "mmgrad/data/fashion_mnist.h"
+#include "mmgrad/data/image.h"
+#include "mmgrad/data/loader.h"
+#include "mmgrad/data/tokenizer.h"
+#include "mmgrad/metrics/metrics.h"
+#include "mmgrad/mmgrad.h"
+#include "mmgrad/nn/layers.h"
+#include "mmgrad/optim/lr_scheduler.h"
+#include "mmgrad/optim/optim.h"
+#include "mmgrad/plot/figure.h"
 
 using namespace mmgrad;
 namespace sc = mmgrad::lesson::scenes;

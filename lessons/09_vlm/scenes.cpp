@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <cmath>
 
-#include "core/error.h"
-#include "core/philox.h"
-#include "data/tokenizer.h"
+#include "mmgrad/core/error.h"
+#include "mmgrad/core/philox.h"
+#include "mmgrad/data/tokenizer.h"
 
 namespace mmgrad::lesson::scenes {
 namespace {

@@ -25,7 +25,7 @@
 #include <string>
 #include <vector>
 
-#include "tensor/tensor.h"
+#include "mmgrad/tensor/tensor.h"
 
 namespace mmgrad::lesson::scenes {
 

@@ -7,10 +7,10 @@
 #include <sstream>
 
 #include "common/format.h"
-#include "core/error.h"
-#include "core/file_util.h"
-#include "data/image.h"
-#include "ops/elementwise.h"
+#include "mmgrad/core/error.h"
+#include "mmgrad/core/file_util.h"
+#include "mmgrad/data/image.h"
+#include "mmgrad/ops/elementwise.h"
 
 namespace mmgrad::fusion {
 namespace {

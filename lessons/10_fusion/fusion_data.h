@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "10_fusion/fusion_sim.h"
-#include "tensor/tensor.h"
+#include "mmgrad/tensor/tensor.h"
 
 namespace mmgrad::fusion {
 

@@ -1,11 +1,11 @@
 #include "10_fusion/fusion_models.h"
 
-#include "autograd/grad_mode.h"
-#include "core/error.h"
-#include "nn/init.h"
-#include "ops/elementwise.h"
-#include "ops/index.h"
-#include "ops/reduce.h"
+#include "mmgrad/autograd/grad_mode.h"
+#include "mmgrad/core/error.h"
+#include "mmgrad/nn/init.h"
+#include "mmgrad/ops/elementwise.h"
+#include "mmgrad/ops/index.h"
+#include "mmgrad/ops/reduce.h"
 
 namespace mmgrad::fusion {
 

@@ -21,7 +21,7 @@
 #include <string>
 
 #include "10_fusion/fusion_sim.h"
-#include "nn/layers.h"
+#include "mmgrad/nn/layers.h"
 
 namespace mmgrad::fusion {
 

@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <numeric>
 
-#include "core/error.h"
+#include "mmgrad/core/error.h"
 
 namespace mmgrad::fusion {
 namespace {

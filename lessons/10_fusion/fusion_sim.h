@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-#include "tensor/tensor.h"
+#include "mmgrad/tensor/tensor.h"
 
 namespace mmgrad::fusion {
 

@@ -42,14 +42,14 @@
 #include "10_fusion/fusion_models.h"
 #include "10_fusion/fusion_sim.h"
 #include "common/lesson.h"
-#include "data/image.h"
-#include "data/loader.h"
-#include "metrics/metrics.h"
-#include "mmgrad.h"
-#include "nn/checkpoint.h"
-#include "nn/layers.h"
-#include "optim/optim.h"
-#include "plot/figure.h"
+#include "mmgrad/data/image.h"
+#include "mmgrad/data/loader.h"
+#include "mmgrad/metrics/metrics.h"
+#include "mmgrad/mmgrad.h"
+#include "mmgrad/nn/checkpoint.h"
+#include "mmgrad/nn/layers.h"
+#include "mmgrad/optim/optim.h"
+#include "mmgrad/plot/figure.h"
 
 using namespace mmgrad;
 using namespace mmgrad::fusion;

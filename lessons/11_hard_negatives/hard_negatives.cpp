@@ -8,22 +8,22 @@
 #include <memory>
 #include <sstream>
 
-#include "autograd/grad_mode.h"
 #include "common/format.h"
 #include "common/lesson.h"
-#include "data/loader.h"
-#include "nn/losses.h"
-#include "ops/elementwise.h"
-#include "ops/index.h"
-#include "ops/loss.h"
-#include "ops/matmul.h"
-#include "ops/norm.h"
-#include "ops/reduce.h"
-#include "ops/shape.h"
-#include "ops/softmax.h"
-#include "optim/lr_scheduler.h"
-#include "optim/optim.h"
-#include "tensor/generator.h"
+#include "mmgrad/autograd/grad_mode.h"
+#include "mmgrad/data/loader.h"
+#include "mmgrad/nn/losses.h"
+#include "mmgrad/ops/elementwise.h"
+#include "mmgrad/ops/index.h"
+#include "mmgrad/ops/loss.h"
+#include "mmgrad/ops/matmul.h"
+#include "mmgrad/ops/norm.h"
+#include "mmgrad/ops/reduce.h"
+#include "mmgrad/ops/shape.h"
+#include "mmgrad/ops/softmax.h"
+#include "mmgrad/optim/lr_scheduler.h"
+#include "mmgrad/optim/optim.h"
+#include "mmgrad/tensor/generator.h"
 
 namespace mmgrad::hardneg {
 namespace {

@@ -42,7 +42,7 @@
 #include <vector>
 
 #include "04_mini_clip/clip.h"
-#include "tensor/tensor.h"
+#include "mmgrad/tensor/tensor.h"
 
 namespace mmgrad::hardneg {
 

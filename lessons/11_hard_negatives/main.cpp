@@ -36,11 +36,11 @@
 #include "04_mini_clip/clip.h"
 #include "11_hard_negatives/hard_negatives.h"
 #include "common/lesson.h"
-#include "data/fashion_mnist.h"
-#include "metrics/metrics.h"
-#include "mmgrad.h"
-#include "nn/losses.h"
-#include "plot/figure.h"
+#include "mmgrad/data/fashion_mnist.h"
+#include "mmgrad/metrics/metrics.h"
+#include "mmgrad/mmgrad.h"
+#include "mmgrad/nn/losses.h"
+#include "mmgrad/plot/figure.h"
 
 using namespace mmgrad;
 

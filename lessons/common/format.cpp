@@ -3,7 +3,7 @@
 #include <charconv>
 #include <cmath>
 
-#include "core/error.h"
+#include "mmgrad/core/error.h"
 
 namespace mmgrad::lesson {
 namespace {

@@ -11,10 +11,10 @@
 #include <thread>
 #include <vector>
 
-#include "core/error.h"
-#include "data/fashion_mnist.h"
-#include "kernels/backend.h"
-#include "tensor/generator.h"
+#include "mmgrad/core/error.h"
+#include "mmgrad/data/fashion_mnist.h"
+#include "mmgrad/kernels/backend.h"
+#include "mmgrad/tensor/generator.h"
 
 namespace mmgrad::lesson {
 namespace {

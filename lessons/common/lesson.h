@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "common/format.h"  // lesson::print, lesson::format
-#include "core/dtype.h"
+#include "mmgrad/core/dtype.h"
 
 namespace mmgrad::lesson {
 
