@@ -825,6 +825,10 @@ Vqa answer_questions(Vlm& v) {
   row("one-object scenes", q.one);
   row("two-object scenes, about the first", q.first2);
   row("two-object scenes, about the second", q.second2);
+  lesson::print(
+      "\n(VQA benchmarks ask 10 people each question and give partial credit where they\n"
+      "disagree: metrics::vqa_accuracy. Every question here has one correct colour, so that\n"
+      "score would equal the plain accuracy above.)");
   return q;
 }
 
