@@ -55,7 +55,8 @@ install(FILES ${PROJECT_BINARY_DIR}/mmgradConfig.cmake ${PROJECT_BINARY_DIR}/mmg
 # The flags pkg-config hands out for the static archive: what mmgrad's exported target carries,
 # spelled out. prefix is found from where the .pc file lies (${pcfiledir}), so the installed tree
 # can be moved and `cmake --install --prefix` (chosen after configuring) needs no rebuild.
-file(RELATIVE_PATH MMGRAD_PC_TO_PREFIX /p/${CMAKE_INSTALL_LIBDIR}/pkgconfig /p)
+file(RELATIVE_PATH MMGRAD_PC_TO_PREFIX /p/${CMAKE_INSTALL_LIBDIR}/pkgconfig /p)  # ../..
+string(REGEX REPLACE "/$" "" MMGRAD_PC_TO_PREFIX "${MMGRAD_PC_TO_PREFIX}")
 if(IS_ABSOLUTE "${CMAKE_INSTALL_LIBDIR}" OR IS_ABSOLUTE "${CMAKE_INSTALL_INCLUDEDIR}")
   message(FATAL_ERROR "mmgrad: CMAKE_INSTALL_LIBDIR and CMAKE_INSTALL_INCLUDEDIR must be relative "
                       "to the prefix (got '${CMAKE_INSTALL_LIBDIR}', '${CMAKE_INSTALL_INCLUDEDIR}')")
@@ -76,8 +77,9 @@ set(MMGRAD_PC_LIBS "-lmmgrad")
 if(MMGRAD_CUDA)
   string(APPEND MMGRAD_PC_CFLAGS " -DMMGRAD_WITH_CUDA")
   # cudart_static needs libdl, librt and pthreads (CMake's CUDA::cudart_static links the same).
+  get_filename_component(_mmgrad_cudart_dir "${CUDA_cudart_static_LIBRARY}" DIRECTORY)
   string(APPEND MMGRAD_PC_LIBS
-         " -lmmgrad_cuda -L${CUDAToolkit_LIBRARY_DIR} -lcudart_static -ldl -lrt -lpthread")
+         " -lmmgrad_cuda -L${_mmgrad_cudart_dir} -lcudart_static -ldl -lrt -lpthread")
 endif()
 string(APPEND MMGRAD_PC_LIBS " ${OpenMP_CXX_FLAGS} ${_mmgrad_zlib_dir}-lz")
 configure_file(${PROJECT_SOURCE_DIR}/cmake/mmgrad.pc.in ${PROJECT_BINARY_DIR}/mmgrad.pc @ONLY)
