@@ -10,6 +10,9 @@
 #                 whose training runs would take minutes each unoptimised)
 #   make cuda-check  compile the CUDA backend and its GPU tests for one architecture (sm_90) in
 #                 build-cuda/, GPU or not (CI runs it: by default CUDA is built only where a GPU is)
+#   make package-check  build tests/consumer/add_subdirectory in build-package/ (a project that adds
+#                 mmgrad with add_subdirectory: the whole library is compiled again) and run it;
+#                 `ctest -L package` covers the installed package and only configures this one
 #   make format-check  every C++/CUDA source is clang-formatted (CI runs it; `make format` fixes)
 #   make fuzz     build the libFuzzer targets (clang, ASan + UBSan) in build-fuzz/ and run each for
 #                 FUZZ_SECONDS (default 60) on its corpus; crashes land in fuzz/regressions/<t>/
@@ -20,7 +23,8 @@ CMAKE_FLAGS ?=
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= image idx checkpoint tokenizer
 
-.PHONY: all build deps test lessons bench exercise exercises debug cuda-check fuzz format format-check clean
+.PHONY: all build deps test lessons bench exercise exercises debug cuda-check package-check fuzz format \
+  format-check clean
 
 all: build
 
@@ -63,6 +67,14 @@ cuda-check:
 	  -DCMAKE_CUDA_ARCHITECTURES=90 -DMMGRAD_BUILD_LESSONS=OFF -DMMGRAD_BUILD_EXERCISES=OFF
 	cmake --build build-cuda -j $(JOBS) --target mmgrad test_cuda test_cuda_math test_op_list bench_cuda
 
+package-check:
+	@scripts/deps.sh
+	cmake -S tests/consumer/add_subdirectory -B build-package -DCMAKE_BUILD_TYPE=Release \
+	  -DMMGRAD_PATH=$(CURDIR) -DMMGRAD_EXPECT_BUILD_TYPE=Release \
+	  -DCMAKE_DISABLE_FIND_PACKAGE_doctest=ON $(CMAKE_FLAGS)
+	cmake --build build-package -j $(JOBS)
+	OMP_NUM_THREADS=1 build-package/consumer build-package/consumer.ckpt
+
 # Each target: new inputs go to build-fuzz/corpus/<t>/ (not committed), the committed seeds in
 # fuzz/corpus/<t>/ are read; a crash input is written to fuzz/regressions/<t>/ (commit it: ctest
 # replays it) and stops the run. -rss_limit_mb/-malloc_limit_mb: a single allocation over 2 GB is
@@ -87,4 +99,4 @@ format-check:
 	clang-format --dry-run --Werror $$(git ls-files '*.cpp' '*.h' '*.cu' '*.cuh')
 
 clean:
-	rm -rf $(BUILD) build-debug build-fuzz
+	rm -rf $(BUILD) build-debug build-fuzz build-package
