@@ -255,6 +255,7 @@ constexpr const char* kCss = R"(
   th, td { text-align: left; padding: 0.35rem 0.8rem; border-bottom: 1px solid #eaeef2;
            vertical-align: top; }
   th { background: #f6f8fa; }
+  td.meta { min-width: 10rem; }
   td.num { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; }
   .result { background: #f0f7ff; border: 1px solid #b6d4fe; border-radius: 6px;
             padding: 0.4rem 1rem 0.8rem; margin-top: 2rem; }
