@@ -215,6 +215,7 @@ void AtomicFile::commit() {
   f_ = nullptr;
   MMGRAD_CHECK(rc == 0, op_, ": closing '", path_, "' failed after it was written: ", errno_text());
   sync_parent_dir(path_);
+  notify_file_written(path_);
 }
 
 void write_file_atomic(const std::string& path, const std::string& content, const char* op) {
@@ -223,6 +224,25 @@ void write_file_atomic(const std::string& path, const std::string& content, cons
   AtomicFile f(path, op);
   f.write(content.data(), content.size());
   f.commit();
+}
+
+// ---- the file-written observer ------------------------------------------------------------------
+// An atomic pointer: writers on several threads may read it while the lesson harness sets it.
+namespace {
+std::atomic<FileWrittenObserver> g_file_written_observer{nullptr};
+}  // namespace
+
+void set_file_written_observer(FileWrittenObserver observer) {
+  g_file_written_observer.store(observer);
+}
+
+void notify_file_written(const std::string& path) {
+  FileWrittenObserver f = g_file_written_observer.load();
+  if (!f) return;
+  try {
+    f(path);
+  } catch (...) {  // see file_util.h: the write succeeded; the observer's trouble is its own
+  }
 }
 
 // ---- huge pages ---------------------------------------------------------------------------------

@@ -72,6 +72,19 @@ class AtomicFile {
 // ensure_parent_dir + AtomicFile: writes `content` as the whole file.
 void write_file_atomic(const std::string& path, const std::string& content, const char* op);
 
+// ---- Being told when a file has been written
+// ----------------------------------------------------- One process-wide observer, called with the
+// path (as the writer gave it) each time a file has been written completely: after every successful
+// AtomicFile::commit (so after every write_file_atomic, image, plot, checkpoint...), and by writers
+// outside mmgrad's own code (an external program) through notify_file_written. The lesson pages use
+// it to show each figure where the lesson produced it (lessons/common/page.h); the library itself
+// knows nothing of them. nullptr (the default) turns it off. The observer runs on the writing
+// thread and must be quick; an exception it throws is swallowed: the file IS written, and a failing
+// observer must not turn that into an error.
+using FileWrittenObserver = void (*)(const std::string& path);
+void set_file_written_observer(FileWrittenObserver observer);
+void notify_file_written(const std::string& path);
+
 // Asks the kernel to back [p, p + n) with 2 MiB pages (Linux transparent huge pages) before it
 // is first written. Filling a fresh 188 MB dataset tensor costs ~46k page faults of ~15-25 us
 // each with 4 KiB pages (about a second here) and ~100x fewer with huge pages. A hint only:

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -253,4 +254,42 @@ TEST_CASE("AtomicFile: kill -9 during checkpoint saves leaves a loadable file an
   save(a, p);
   CHECK(temporaries(dir, "run.ckpt").empty());
   CHECK(load_state_dict(p)[0].second.to_vector<float>()[0] == 1.0f);
+}
+
+// The file-written observer (the lesson pages' hook): told once per completed write, with the
+// path the writer gave; never for an abandoned write; its exception does not fail the write.
+namespace {
+std::vector<std::string>& observed() {
+  static std::vector<std::string> v;
+  return v;
+}
+void observe(const std::string& path) { observed().push_back(path); }
+void observe_and_throw(const std::string& path) {
+  observed().push_back(path);
+  throw std::runtime_error("observer trouble");
+}
+}  // namespace
+
+TEST_CASE("AtomicFile: the file-written observer hears of each completed write, and only those") {
+  TempDir tmp("observer");
+  observed().clear();
+  set_file_written_observer(&observe);
+  write_file_atomic(tmp.file("a.svg"), "<svg/>", "test");
+  {
+    AtomicFile f(tmp.file("abandoned.bin"), "test");
+    f.write("x", 1);
+  }  // destroyed without commit: not written, not heard of
+  write_file_atomic(tmp.file("sub/b.csv"), "1,2\n", "test");
+  notify_file_written(tmp.file("by_dot.svg"));  // a writer outside mmgrad reports its file
+  CHECK(observed() ==
+        std::vector<std::string>{tmp.file("a.svg"), tmp.file("sub/b.csv"), tmp.file("by_dot.svg")});
+
+  set_file_written_observer(&observe_and_throw);
+  CHECK_NOTHROW(write_file_atomic(tmp.file("c.svg"), "<svg/>", "test"));
+  CHECK(read_text(tmp.file("c.svg")) == "<svg/>");
+  CHECK(observed().back() == tmp.file("c.svg"));
+
+  set_file_written_observer(nullptr);
+  write_file_atomic(tmp.file("d.svg"), "<svg/>", "test");
+  CHECK(observed().back() == tmp.file("c.svg"));  // off
 }

@@ -201,12 +201,12 @@ TEST_CASE(
       continue;
     }
     if (name == "common") {
-      // The harness (flags, sections, result line) and its printing: a lesson's model lives in
-      // that lesson's folder.
+      // The harness (flags, sections, result line), its printing and the lesson page: a
+      // lesson's model lives in that lesson's folder.
       for (const auto& f : fs::directory_iterator(e.path())) {
         const std::string fn = f.path().filename().string();
-        const bool harness =
-            fn == "lesson.h" || fn == "lesson.cpp" || fn == "format.h" || fn == "format.cpp";
+        const bool harness = fn == "lesson.h" || fn == "lesson.cpp" || fn == "format.h" ||
+                             fn == "format.cpp" || fn == "page.h" || fn == "page.cpp";
         CHECK_MESSAGE(harness, "lessons/common/", fn,
                       ": common/ keeps only the lesson harness; move a model beside its lesson");
       }

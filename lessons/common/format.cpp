@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cmath>
 
+#include "common/page.h"
 #include "mmgrad/core/error.h"
 
 namespace mmgrad::lesson {
@@ -111,6 +112,11 @@ std::string render(std::string_view fmt, const Spec& s, const FormatArg& a, bool
 }
 
 }  // namespace
+
+void write_out(const std::string& s) {
+  std::fputs(s.c_str(), stdout);
+  page::record_text(s);
+}
 
 std::string vformat(std::string_view fmt, const std::vector<FormatArg>& args) {
   std::string out;

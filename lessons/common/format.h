@@ -63,18 +63,21 @@ std::string format(std::string_view fmt, const A&... args) {
   return vformat(fmt, std::vector<FormatArg>{FormatArg(args)...});
 }
 
+// Writes `s` to stdout, and to the lesson page when one is being recorded (common/page.h).
+void write_out(const std::string& s);
+
 // Writes the formatted text and a newline to stdout.
 template <class... A>
 void print(std::string_view fmt, const A&... args) {
   std::string s = vformat(fmt, std::vector<FormatArg>{FormatArg(args)...});
   s += '\n';
-  std::fputs(s.c_str(), stdout);
+  write_out(s);
 }
 
 // The same without the newline: for a table row built up cell by cell.
 template <class... A>
 void print_inline(std::string_view fmt, const A&... args) {
-  std::fputs(vformat(fmt, std::vector<FormatArg>{FormatArg(args)...}).c_str(), stdout);
+  write_out(vformat(fmt, std::vector<FormatArg>{FormatArg(args)...}));
 }
 
 }  // namespace mmgrad::lesson

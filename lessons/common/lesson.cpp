@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/page.h"
 #include "mmgrad/core/error.h"
 #include "mmgrad/data/fashion_mnist.h"
 #include "mmgrad/kernels/backend.h"
@@ -223,16 +224,22 @@ Args parse_args(int argc, char** argv, const std::string& lesson, const std::str
   std::string busy = choose_threads(a);
   lesson::print("{}: {}", lesson, summary);
   // The seed as the unsigned number it is (lesson::format prints integers as signed 64-bit).
-  lesson::print("(seed {}, device {}{}, {} CPU thread{}, figures in {}/)", std::to_string(a.seed),
-                device_name(a.device), a.quick ? ", quick mode" : "", a.threads,
-                a.threads == 1 ? "" : "s", a.out);
+  const std::string settings = lesson::format(
+      "seed {}, device {}{}, {} CPU thread{}", std::to_string(a.seed), device_name(a.device),
+      a.quick ? ", quick mode" : "", a.threads, a.threads == 1 ? "" : "s");
+  lesson::print("({}, figures in {}/)", settings, a.out);
+  // From here on the lesson's page records what it prints and writes (common/page.h); the two
+  // lines above are its header.
+  page::begin(lesson, summary, a.out, settings);
   if (!busy.empty()) lesson::print("{}", busy);
   return a;
 }
 
 void section(const std::string& title) {
-  lesson::print("\n== {} ==\n", title);
+  // Straight to stdout: the page shows it as a heading, not as printed text.
+  std::fputs(lesson::format("\n== {} ==\n\n", title).c_str(), stdout);
   std::fflush(stdout);
+  page::record_heading(title);
 }
 
 Spread spread_of(const std::vector<double>& v) {
@@ -269,10 +276,15 @@ Result& Result::add(const std::string& name, const std::string& value) {
 }
 
 void Result::print() const {
-  lesson::print_inline("\nresult:");
-  for (auto& [k, v] : items_) lesson::print_inline(" {}={}", k, v);
-  lesson::print(" seconds={:.1f}", elapsed_seconds());
+  std::string line = "result:";
+  for (auto& [k, v] : items_) line += lesson::format(" {}={}", k, v);
+  line += lesson::format(" seconds={:.1f}", elapsed_seconds());
+  // Straight to stdout: the page shows the result in its own box.
+  std::fputs("\n", stdout);
+  std::fputs(line.c_str(), stdout);
+  std::fputs("\n", stdout);
   std::fflush(stdout);
+  page::finish(line);  // out/<lesson>/index.html, and out/index.html (common/page.h)
 }
 
 int run(const std::function<void()>& body) {

@@ -55,7 +55,7 @@ Args parse_args(int argc, char** argv, const std::string& lesson, const std::str
                 unsigned uses,
                 const std::vector<std::pair<std::string, std::string>>& extra_flags = {});
 
-// "== 2. The contrastive loss ==" style heading.
+// "== 2. The contrastive loss ==" style heading (a heading on the lesson page too).
 void section(const std::string& title);
 
 // Seconds since the lesson started (parse_args starts the clock).
@@ -72,7 +72,8 @@ Spread spread_of(const std::vector<double>& v);
 // linear estimate of the rest, for progress lines ("(12.3 s)" alone once done == total).
 std::string progress_time(int64_t done, int64_t total, double elapsed_s);
 
-// The last line of every lesson: "result: name=value name=value ... seconds=12.3".
+// The last line of every lesson: "result: name=value name=value ... seconds=12.3". Printing it
+// also writes the lesson's page, out/<lesson>/index.html (common/page.h).
 class Result {
  public:
   Result& add(const std::string& name, double value);
