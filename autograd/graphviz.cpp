@@ -7,13 +7,14 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <sstream>
 #include <unordered_map>
 #include <vector>
 
 #include "mmgrad/autograd/node.h"
+#include "mmgrad/core/file_util.h"
 
 extern char** environ;
 
@@ -154,12 +155,7 @@ std::string to_dot(const Tensor& root) {
 }
 
 void write_dot(const Tensor& root, const std::string& path) {
-  std::string text = to_dot(root);
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  MMGRAD_CHECK(f.good(), "write_dot: cannot open '", path, "' for writing");
-  f << text;
-  f.close();
-  MMGRAD_CHECK(!f.fail(), "write_dot: writing '", path, "' failed (disk full?)");
+  write_file_atomic(path, to_dot(root), "write_dot");
 }
 
 bool write_svg(const Tensor& root, const std::string& path) {
@@ -176,8 +172,11 @@ bool write_svg(const Tensor& root, const std::string& path) {
 
   std::string exe = find_on_path("dot");
   if (exe.empty()) return false;
-  // Run Graphviz directly (no shell, so no quoting of paths can go wrong).
-  std::vector<std::string> args = {"dot", "-Tsvg", "-o", path, dot_path};
+  // Run Graphviz directly (no shell, so no quoting of paths can go wrong). It writes a temporary
+  // file beside the figure, renamed over it only when dot succeeded: like every other writer, a
+  // failed or interrupted run leaves the old figure (or none), never half an SVG.
+  const std::string tmp = path + ".tmp" + std::to_string(::getpid());
+  std::vector<std::string> args = {"dot", "-Tsvg", "-o", tmp, dot_path};
   std::vector<char*> argv;
   for (std::string& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -185,9 +184,18 @@ bool write_svg(const Tensor& root, const std::string& path) {
   if (::posix_spawn(&pid, exe.c_str(), nullptr, nullptr, argv.data(), environ) != 0) return false;
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0) {
-    if (errno != EINTR) return false;
+    if (errno != EINTR) {
+      std::remove(tmp.c_str());
+      return false;
+    }
   }
-  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 ||
+      std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    return false;
+  }
+  notify_file_written(path);
+  return true;
 }
 
 }  // namespace mmgrad
