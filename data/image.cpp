@@ -174,7 +174,9 @@ void draw_frame(Bitmap& b, int x0, int y0, int x1, int y1, int t, Colour c) {
 void draw_text(Bitmap& b, const std::string& line, int x, int y, int fs, Colour colour = kInk) {
   std::vector<char> buf(line.begin(), line.end());
   buf.push_back('\0');
-  std::vector<char> verts(line.size() * 300 + 64);
+  // stb_easy_font writes 4 vertices of 16 bytes per segment (quad) and stops silently when the
+  // buffer is full; a glyph has at most a dozen segments, so 16 quads per character always fit.
+  std::vector<char> verts(line.size() * 16 * 64 + 64);
   int quads =
       stb_easy_font_print(0, 0, buf.data(), nullptr, verts.data(), static_cast<int>(verts.size()));
   for (int q = 0; q < quads; ++q) {

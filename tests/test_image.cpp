@@ -488,3 +488,22 @@ TEST_CASE("image: overlay_heatmap blends the upsampled map's colours over the gr
   CHECK_THROWS_WITH_AS(overlay_heatmap(image, Tensor::zeros({2, 2, 2}), 0.0, 1.0),
                        doctest::Contains("heat map"), Error);
 }
+
+TEST_CASE("image: every glyph of a long label is drawn (none dropped at the end)") {
+  // stb_easy_font stops writing quads when its buffer is full; a buffer sized for simple glyphs
+  // dropped the last characters of labels made of many-segment glyphs such as "0.000366".
+  TempDir d("image");
+  auto ink = [&](const std::string& label) {
+    const std::string path = d.file("ink.png");
+    save_image_grid({Tensor::ones({1, 4, 4})}, 1, path, {label}, 1);
+    Decoded g = decode_rgb(path);
+    int n = 0;
+    for (int y = 0; y < g.h; ++y)
+      for (int x = 0; x < g.w; ++x) n += dark(g, y, x);
+    return n;
+  };
+  const int one = ink("8");
+  CHECK(one > 10);
+  CHECK(ink("88888888888888888888") == 20 * one);
+  CHECK(ink("@@@@@@@@@@@@@@@@@@@@") == 20 * ink("@"));
+}
