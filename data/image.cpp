@@ -647,26 +647,36 @@ void save_image_grid(const std::vector<Tensor>& images, int64_t ncols, const std
     tile_h = std::max(tile_h, tiles.back().h * scale);
     tile_w = std::max(tile_w, tiles.back().w * scale);
   }
-  // Cell width: the tile, or the widest label line up to the wrap width; then every label is
-  // wrapped to that width, so no line is wider than its cell.
+  // Cell width: the tile, or the widest label line (up to the wrap width) plus a margin of
+  // kTextMargin font pixels on each side, so that the text of neighbouring cells never reads as
+  // one line; then every label is wrapped to the text column, so no line is wider than its cell.
+  // (The column is never narrower than the widest character: a character always fits.)
+  constexpr int kTextMargin = 3;
   int64_t natural_w = 0;
   for (const std::string& l : labels)
     for (const std::string& line : wrap_label(l, INT32_MAX, SIZE_MAX))
       natural_w = std::max<int64_t>(natural_w, label_text_width(line) * int64_t{fs});
   const int64_t content_w =
-      std::max(tile_w + 2 * m, std::min<int64_t>(natural_w, kLabelWrapWidth * fs));
+      labels.empty() ? tile_w + 2 * m
+                     : std::max(tile_w + 2 * m, std::min<int64_t>(natural_w, kLabelWrapWidth * fs) +
+                                                    2 * kTextMargin * fs);
+  const int text_w = static_cast<int>(content_w / fs) - 2 * kTextMargin;  // font pixels
   std::vector<std::vector<std::string>> lines(images.size());
-  size_t label_lines_max = 0;
-  for (size_t i = 0; i < labels.size(); ++i) {
-    lines[i] = wrap_label(labels[i], static_cast<int>(content_w / fs));
-    label_lines_max = std::max(label_lines_max, lines[i].size());
-  }
-  const int64_t label_h = labels.empty() ? 0 : static_cast<int64_t>(label_lines_max) * line_h + 2;
+  for (size_t i = 0; i < labels.size(); ++i) lines[i] = wrap_label(labels[i], text_w);
   const int64_t cell_w = content_w + kPad;
-  const int64_t cell_h = tile_h + 2 * m + label_h + kPad;
   const int64_t n = static_cast<int64_t>(images.size());
   const int64_t cols = std::min(ncols, n);
   const int64_t rows = (n + cols - 1) / cols;
+  // Each row is as tall as its tiles and the label with the most lines in that row, so one long
+  // label makes its own row taller, not every row. row_y[r]: the top of row r below the header.
+  std::vector<int64_t> row_y(static_cast<size_t>(rows) + 1, 0);
+  for (int64_t r = 0; r < rows; ++r) {
+    size_t most = 0;
+    for (int64_t i = r * cols; i < std::min(n, (r + 1) * cols); ++i)
+      most = std::max(most, lines[static_cast<size_t>(i)].size());
+    const int64_t label_h = labels.empty() ? 0 : static_cast<int64_t>(most) * line_h + 2;
+    row_y[r + 1] = row_y[r] + tile_h + 2 * m + label_h + kPad;
+  }
 
   // The header: title, mark legend, colour bar; wrapped to the grid's width (at least
   // kHeaderMinWidth font pixels, so a narrow grid still gets a readable title).
@@ -690,7 +700,7 @@ void save_image_grid(const std::vector<Tensor>& images, int64_t ncols, const std
   const int64_t header_h = has_header ? header_lines * line_h + 2 * fs : 0;
 
   const int64_t W = kPad + std::max(cols * cell_w, header_w + kPad);
-  const int64_t H = kPad + header_h + rows * cell_h;
+  const int64_t H = kPad + header_h + row_y[rows];
   MMGRAD_CHECK(W <= 32768 && H <= 32768, op, ": the grid would be ", W, "x", H,
                " pixels; use fewer images, more columns, shorter labels or a smaller scale");
 
@@ -730,7 +740,7 @@ void save_image_grid(const std::vector<Tensor>& images, int64_t ncols, const std
   csv << "index,row,col,label,marked\n";
   for (int64_t i = 0; i < n; ++i) {
     int64_t r = i / cols, c = i % cols;
-    int64_t x0 = kPad + c * cell_w, y0 = grid_top + r * cell_h;
+    int64_t x0 = kPad + c * cell_w, y0 = grid_top + row_y[r];
     const Rgb& t = tiles[i];
     int64_t ox = x0 + (content_w - t.w * scale) / 2;
     int64_t oy = y0 + m + (tile_h - t.h * scale) / 2;

@@ -55,14 +55,16 @@ void save_image(const Tensor& image, const std::string& path);
 // printable ASCII are drawn as '?'.
 //
 // Labels never run into a neighbour: each line is measured (stb_easy_font_width) and word-wrapped
-// to the cell's width; a word longer than a whole line is broken between characters; the cells
-// grow downwards to the label with the most lines (at most kMaxLabelLines; a longer label ends
-// in ".." in the picture and is kept whole in the CSV).
+// to the cell's width; a word longer than a whole line is broken between characters; each row
+// of cells grows downwards to the label with the most lines in that row (at most
+// kMaxLabelLines; a longer label ends in ".." in the picture and is kept whole in the CSV).
 //
 // Layout, in pixels (fs = font size, m = 3 when any cell is marked, else 0): a white background
 // with a 4-pixel border; a header (title, mark legend, colour bar) when one is asked for; cells
-//   wide:  max(tile_w + 2m, min(widest label line, kLabelWrapWidth * fs)) + 4
-//   tall:  tile_h + 2m + label height + 4, label height = 12 * fs * (most lines) + 2 (0 unlabelled)
+//   wide:  max(tile_w + 2m, min(widest label line, kLabelWrapWidth * fs) + 6 * fs) + 4
+//          (unlabelled: tile_w + 2m + 4), labels wrapped to the cell less 3 * fs on each side,
+//   tall:  tile_h + 2m + label height + 4, label height = 12 * fs * (most lines in the row) + 2
+//          (0 unlabelled)
 // where tile_w, tile_h are the largest tile's size * scale; min(ncols, N) columns. So labels
 // up to kLabelWrapWidth font pixels (about 24 characters) widen the cells as needed and longer
 // ones wrap.

@@ -239,7 +239,8 @@ TEST_CASE("image: grid PNG has the documented size, the tiles and drawn labels")
                   {"pred: Ankle boot\ntrue: Sneaker", "x", "y", "z"});
   Decoded bt = decode_rgb(d.file("batch.png"));
   CHECK(bt.w > 2 * (8 + 4) + 4 + 2 * 60);  // "pred: Ankle boot" is ~80 pixels wide
-  CHECK(bt.h == 2 * (8 + 2 * 12 + 2 + 4) + 4);
+  // Each row as tall as its own labels: two lines in row 0, one in row 1.
+  CHECK(bt.h == (8 + 2 * 12 + 2 + 4) + (8 + 12 + 2 + 4) + 4);
   std::vector<Tensor> mixed = {Tensor::zeros({6, 6}), Tensor::ones({3, 4, 4}),
                                Tensor::full({4, 5, 5}, 0.5)};
   save_image_grid(mixed, 2, d.file("mixed.png"), {"grey", "rgb", "rgba\x01\xff"});
@@ -291,21 +292,23 @@ TEST_CASE("image: grid labels wrap inside their own cell, never into a neighbour
   const std::string path = d.file("long.png");
   save_image_grid(imgs, 4, path, labels, 1);
   Decoded g = decode_rgb(path);
-  // Cells are at most the wrap width (144 font pixels, here scale 1 and font size 1) + 4 wide:
-  // long lines wrap instead of widening the cells without bound.
-  CHECK(g.w <= 4 * (144 + 4) + 4);
+  // Cells are at most the wrap width (144 font pixels, here scale 1 and font size 1) + margins
+  // (2 x 3) + 4 wide: long lines wrap instead of widening the cells without bound.
+  CHECK(g.w <= 4 * (144 + 6 + 4) + 4);
   const int cell_w = (g.w - 4) / 4;
   int rows_with_text[4] = {0, 0, 0, 0};
   for (int y = 0; y < g.h; ++y) {
     bool row_has[4] = {false, false, false, false};
     for (int x = 0; x < g.w; ++x) {
       if (!dark(g, y, x)) continue;
-      // Inside a cell's drawing area [x0, x0 + cell_w - 4), never in the border or the gutters.
+      // Inside a cell's text column [x0 + 3, x0 + cell_w - 4 - 3), never in the border, the
+      // margins or the gutters.
       const int c = (x - 4) / cell_w, in_cell = (x - 4) % cell_w;
       INFO("dark pixel at x = ", x, ", y = ", y, ", cell width ", cell_w);
       REQUIRE(x >= 4);
       REQUIRE(c < 4);
-      CHECK(in_cell < cell_w - 4);
+      CHECK(in_cell >= 3);
+      CHECK(in_cell < cell_w - 4 - 3);
       row_has[c] = true;
     }
     for (int c = 0; c < 4; ++c) rows_with_text[c] += row_has[c];

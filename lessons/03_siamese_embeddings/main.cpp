@@ -534,7 +534,7 @@ double knn_classification(const lesson::Args& args, const Settings& s, const Dat
   data::GridOptions grid;
   grid.scale = 3;
   grid.title = "Test images with the class their k nearest training images vote for";
-  grid.mark_legend = "red frame: wrong vote (the true class in brackets)";
+  grid.mark_legend = "red frame: wrong vote (the true class follows \"is\")";
   std::vector<int64_t> pv = pred.to_vector<int64_t>();
   for (int64_t i = 0; i < 20; ++i) {
     tiles.push_back(d.test.images[i]);
