@@ -419,8 +419,9 @@ void where_the_vit_looks(const Comparison& c) {
       "\n(The remaining {:.3f} goes to the CLS token itself.) In the figure, each test image\n"
       "is followed by the same image with its attention map laid over it: yellow squares are\n"
       "the patches the CLS token read most, dark purple ones the least (each map scaled to its\n"
-      "own largest weight, printed under it; uniform attention would be 1/{} = {:.3f});\n"
-      "the all-black background patches usually get little weight.\nFigure: {} (weights in {})",
+      "own largest weight, printed under it; uniform attention would be 1/{} = {:.3f}).\n"
+      "Often, but not always, the all-black background patches get little weight: attention\n"
+      "shows where the CLS token reads, not why.\nFigure: {} (weights in {})",
       self, N, 1.0 / N, c.args.path("cls_attention.png"), c.args.path("cls_attention_weights.csv"));
 }
 
