@@ -4,6 +4,7 @@
 #include <stb/stb_image_write.h>
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -136,34 +137,46 @@ void resize_planes(const T* in, T* out, int64_t planes, int64_t hi, int64_t wi, 
 
 // ---- grid drawing ------------------------------------------------------------------------------
 
-// Printable ASCII only (stb_easy_font covers 32..126); split into lines; cut long lines.
-std::vector<std::string> label_lines(const std::string& label, size_t max_chars) {
-  std::vector<std::string> lines(1);
-  for (char ch : label) {
-    if (ch == '\n') {
-      lines.emplace_back();
-      continue;
-    }
+// Printable ASCII only: stb_easy_font covers 32..126, anything else is drawn as '?'.
+std::string printable(const std::string& s) {
+  std::string out = s;
+  for (char& ch : out) {
     unsigned char u = static_cast<unsigned char>(ch);
-    lines.back().push_back(u >= 32 && u <= 126 ? ch : '?');
+    if (ch != '\n' && (u < 32 || u > 126)) ch = '?';
   }
-  for (std::string& l : lines)
-    if (l.size() > max_chars) l = l.substr(0, max_chars - 2) + "..";
-  return lines;
+  return out;
 }
 
-int text_width(const std::string& line) {
-  std::vector<char> buf(line.begin(), line.end());
-  buf.push_back('\0');
-  return stb_easy_font_width(buf.data());
+struct Colour {
+  uint8_t r, g, b;
+};
+constexpr Colour kInk{20, 20, 20};
+constexpr Colour kMarkRed{210, 25, 25};
+
+void fill_rect(Bitmap& b, int x0, int y0, int x1, int y1, Colour c) {
+  for (int y = std::max(y0, 0); y < std::min(y1, b.h); ++y)
+    for (int x = std::max(x0, 0); x < std::min(x1, b.w); ++x) {
+      uint8_t* p = b.at(y, x);
+      p[0] = c.r, p[1] = c.g, p[2] = c.b;
+    }
+}
+
+// A frame `t` pixels thick just inside the rectangle [x0, x1) x [y0, y1).
+void draw_frame(Bitmap& b, int x0, int y0, int x1, int y1, int t, Colour c) {
+  fill_rect(b, x0, y0, x1, y0 + t, c);
+  fill_rect(b, x0, y1 - t, x1, y1, c);
+  fill_rect(b, x0, y0, x0 + t, y1, c);
+  fill_rect(b, x1 - t, y0, x1, y1, c);
 }
 
 // Rasterises one line of stb_easy_font text (its quads are axis-aligned rectangles on integer
 // coordinates) into the bitmap at (x, y), each font pixel drawn as fs x fs pixels.
-void draw_text(Bitmap& b, const std::string& line, int x, int y, int fs) {
+void draw_text(Bitmap& b, const std::string& line, int x, int y, int fs, Colour colour = kInk) {
   std::vector<char> buf(line.begin(), line.end());
   buf.push_back('\0');
-  std::vector<char> verts(line.size() * 300 + 64);
+  // stb_easy_font writes 4 vertices of 16 bytes per segment (quad) and stops silently when the
+  // buffer is full; a glyph has at most a dozen segments, so 16 quads per character always fit.
+  std::vector<char> verts(line.size() * 16 * 64 + 64);
   int quads =
       stb_easy_font_print(0, 0, buf.data(), nullptr, verts.data(), static_cast<int>(verts.size()));
   for (int q = 0; q < quads; ++q) {
@@ -174,15 +187,9 @@ void draw_text(Bitmap& b, const std::string& line, int x, int y, int fs) {
       std::memcpy(&vy, verts.data() + (q * 4 + v) * 16 + 4, sizeof(float));
       x0 = std::min(x0, vx), x1 = std::max(x1, vx), y0 = std::min(y0, vy), y1 = std::max(y1, vy);
     }
-    int px0 = x + static_cast<int>(std::floor(x0)) * fs,
-        px1 = x + static_cast<int>(std::ceil(x1)) * fs;
-    int py0 = y + static_cast<int>(std::floor(y0)) * fs,
-        py1 = y + static_cast<int>(std::ceil(y1)) * fs;
-    for (int yy = std::max(py0, 0); yy < std::min(py1, b.h); ++yy)
-      for (int xx = std::max(px0, 0); xx < std::min(px1, b.w); ++xx) {
-        uint8_t* p = b.at(yy, xx);
-        p[0] = p[1] = p[2] = 20;
-      }
+    fill_rect(b, x + static_cast<int>(std::floor(x0)) * fs,
+              y + static_cast<int>(std::floor(y0)) * fs, x + static_cast<int>(std::ceil(x1)) * fs,
+              y + static_cast<int>(std::ceil(y1)) * fs, colour);
   }
 }
 
@@ -477,17 +484,161 @@ void save_image(const Tensor& image, const std::string& path) {
   write_bitmap(to_bitmap(image, "save_image"), path, "save_image");
 }
 
+// ---- labelled grids ----------------------------------------------------------------------------
+
+int label_text_width(const std::string& line) {
+  std::string s = printable(line);
+  for (char& ch : s)
+    if (ch == '\n') ch = ' ';
+  std::vector<char> buf(s.begin(), s.end());
+  buf.push_back('\0');
+  return stb_easy_font_width(buf.data());
+}
+
+std::vector<std::string> wrap_label(const std::string& label, int max_width, size_t max_lines) {
+  MMGRAD_CHECK(max_lines >= 1, "wrap_label: max_lines must be at least 1, got ", max_lines);
+  const std::string text = printable(label);
+  std::vector<std::string> out;
+  auto fits = [&](const std::string& s) { return label_text_width(s) <= max_width; };
+  // Greedy line filling, paragraph by paragraph ('\n' always breaks): a word goes on the current
+  // line if the line still fits with it, else it starts the next line. That is the layout a word
+  // processor uses; with one font size and no hyphenation, it is also the fewest lines.
+  std::istringstream paragraphs(text);
+  for (std::string para; std::getline(paragraphs, para);) {
+    std::istringstream words(para);
+    std::string line;
+    for (std::string word; words >> word;) {
+      std::string joined = line.empty() ? word : line + " " + word;
+      if (fits(joined)) {
+        line = std::move(joined);
+        continue;
+      }
+      if (!line.empty()) out.push_back(line);
+      // A word too wide for a whole line is broken between characters: the longest prefix that
+      // fits (at least one character) per line.
+      while (word.size() > 1 && !fits(word)) {
+        size_t k = 1;
+        while (k < word.size() && fits(word.substr(0, k + 1))) ++k;
+        out.push_back(word.substr(0, k));
+        word.erase(0, k);
+      }
+      line = word;
+    }
+    out.push_back(line);  // an empty paragraph stays an empty line
+  }
+  if (text.empty() || text.back() == '\n') out.emplace_back();  // getline drops a last empty one
+  if (out.size() > max_lines) {
+    out.resize(max_lines);
+    std::string& last = out.back();
+    while (!last.empty() && !fits(last + "..")) last.pop_back();
+    last += "..";
+  }
+  return out;
+}
+
+std::array<float, 3> viridis(double t) {
+  // Ten evenly spaced samples of matplotlib's viridis (the same as plot/'s Colormap::Viridis),
+  // interpolated linearly in between.
+  static constexpr uint8_t kAnchors[10][3] = {
+      {0x44, 0x01, 0x54}, {0x48, 0x28, 0x78}, {0x3e, 0x49, 0x89}, {0x31, 0x68, 0x8e},
+      {0x26, 0x82, 0x8e}, {0x1f, 0x9e, 0x89}, {0x35, 0xb7, 0x79}, {0x6e, 0xce, 0x58},
+      {0xb5, 0xde, 0x2b}, {0xfd, 0xe7, 0x25}};
+  if (std::isnan(t)) t = 0;
+  t = std::clamp(t, 0.0, 1.0) * 9.0;
+  const int i = std::min(static_cast<int>(t), 8);
+  const double f = t - i;
+  std::array<float, 3> c{};
+  for (int ch = 0; ch < 3; ++ch)
+    c[ch] =
+        static_cast<float>((kAnchors[i][ch] + f * (kAnchors[i + 1][ch] - kAnchors[i][ch])) / 255.0);
+  return c;
+}
+
+Tensor overlay_heatmap(const Tensor& image, const Tensor& heat, double lo, double hi,
+                       double alpha) {
+  const char* op = "overlay_heatmap";
+  check_plain(op, image);
+  check_plain(op, heat);
+  MMGRAD_CHECK(
+      image.is_floating_point() &&
+          (image.dim() == 2 || (image.dim() == 3 && (image.size(0) == 1 || image.size(0) == 3))),
+      op, ": expects a float image [H, W] or [C, H, W] with C = 1 or 3, got ", describe(image));
+  MMGRAD_CHECK(
+      heat.is_floating_point() && (heat.dim() == 2 || (heat.dim() == 3 && heat.size(0) == 1)), op,
+      ": expects a float heat map [h, w] or [1, h, w], got ", describe(heat));
+  MMGRAD_CHECK(std::isfinite(lo) && std::isfinite(hi) && lo < hi, op,
+               ": the colour scale needs finite lo < hi, got lo = ", lo, ", hi = ", hi);
+  MMGRAD_CHECK(alpha >= 0 && alpha <= 1, op, ": alpha must be in [0, 1], got ", alpha);
+  const int64_t H = image.size(-2 + image.dim()), W = image.size(-1 + image.dim());
+  const int64_t h = heat.size(-2 + heat.dim()), w = heat.size(-1 + heat.dim());
+  MMGRAD_CHECK(H > 0 && W > 0 && h > 0 && w > 0, op, ": empty image or heat map: image ",
+               describe(image), ", heat ", describe(heat));
+  // The heat map at the image's resolution: bilinear upsampling (a smooth map; each coarse
+  // value sits at the centre of the region it covers, as F.interpolate(align_corners=False)).
+  Tensor heat3 = heat.reshape({1, h, w});
+  if (h != H || w != W) heat3 = resize_bilinear(heat3, H, W);
+  const std::vector<float> hv = heat3.to_vector<float>();
+  const std::vector<float> iv = image.to_vector<float>();
+  const int64_t plane = H * W;
+  const bool rgb = image.dim() == 3 && image.size(0) == 3;
+  Tensor out = Tensor::empty({3, H, W}, kFloat32);
+  float* o = out.data_ptr<float>();
+  const auto a = static_cast<float>(alpha);
+  for (int64_t i = 0; i < plane; ++i) {
+    const float grey =
+        rgb ? 0.299f * iv[i] + 0.587f * iv[plane + i] + 0.114f * iv[2 * plane + i] : iv[i];
+    const std::array<float, 3> c = viridis((hv[i] - lo) / (hi - lo));
+    for (int ch = 0; ch < 3; ++ch) o[ch * plane + i] = (1.0f - a) * grey + a * c[ch];
+  }
+  return out;
+}
+
+namespace {
+
+std::string csv_quoted(const std::string& s) {
+  std::string q = "\"";
+  for (char ch : s) {
+    if (ch == '"') q += '"';
+    q += ch;
+  }
+  return q + "\"";
+}
+
+std::string short_number(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.3g", v);
+  return buf;
+}
+
+}  // namespace
+
 void save_image_grid(const std::vector<Tensor>& images, int64_t ncols, const std::string& path,
-                     const std::vector<std::string>& labels, int scale) {
+                     const GridOptions& opt) {
   const char* op = "save_image_grid";
+  const std::vector<std::string>& labels = opt.labels;
+  const int scale = opt.scale;
   MMGRAD_CHECK(!images.empty(), op, ": no images given");
   MMGRAD_CHECK(ncols > 0, op, ": ncols must be positive, got ", ncols);
   MMGRAD_CHECK(scale >= 1 && scale <= 32, op, ": scale must be in [1, 32], got ", scale);
   MMGRAD_CHECK(labels.empty() || labels.size() == images.size(), op, ": got ", labels.size(),
                " labels for ", images.size(), " images (give one per image, or none)");
-  constexpr size_t kMaxChars = 40;
+  MMGRAD_CHECK(opt.marked.empty() || opt.marked.size() == images.size(), op, ": got ",
+               opt.marked.size(), " marks for ", images.size(),
+               " images (give one per image, or none)");
+  if (opt.colorbar)
+    MMGRAD_CHECK(std::isfinite(opt.colorbar->lo) && std::isfinite(opt.colorbar->hi) &&
+                     opt.colorbar->lo < opt.colorbar->hi,
+                 op, ": the colour bar needs finite lo < hi, got lo = ", opt.colorbar->lo,
+                 ", hi = ", opt.colorbar->hi);
   constexpr int kPad = 4;
+  constexpr int kBarWidth = 100;  // colour bar, font pixels
+  constexpr int kHeaderMinWidth = 200;
   const int fs = scale >= 4 ? 2 : 1;  // font pixel size
+  const int line_h = 12 * fs;         // stb_easy_font's line advance
+  const bool any_marked = std::find(opt.marked.begin(), opt.marked.end(), true) != opt.marked.end();
+  const int m = any_marked ? 3 : 0;  // room for the red frame around each tile
+  auto is_marked = [&](size_t i) { return !opt.marked.empty() && opt.marked[i]; };
+
   std::vector<Rgb> tiles;
   tiles.reserve(images.size());
   int64_t tile_h = 0, tile_w = 0;
@@ -496,52 +647,136 @@ void save_image_grid(const std::vector<Tensor>& images, int64_t ncols, const std
     tile_h = std::max(tile_h, tiles.back().h * scale);
     tile_w = std::max(tile_w, tiles.back().w * scale);
   }
+  // Cell width: the tile, or the widest label line (up to the wrap width) plus a margin of
+  // kTextMargin font pixels on each side, so that the text of neighbouring cells never reads as
+  // one line; then every label is wrapped to the text column, so no line is wider than its cell.
+  // (The column is never narrower than the widest character: a character always fits.)
+  constexpr int kTextMargin = 3;
+  int64_t natural_w = 0;
+  for (const std::string& l : labels)
+    for (const std::string& line : wrap_label(l, INT32_MAX, SIZE_MAX))
+      natural_w = std::max<int64_t>(natural_w, label_text_width(line) * int64_t{fs});
+  const int64_t content_w =
+      labels.empty() ? tile_w + 2 * m
+                     : std::max(tile_w + 2 * m, std::min<int64_t>(natural_w, kLabelWrapWidth * fs) +
+                                                    2 * kTextMargin * fs);
+  const int text_w = static_cast<int>(content_w / fs) - 2 * kTextMargin;  // font pixels
   std::vector<std::vector<std::string>> lines(images.size());
-  int64_t label_w = 0, label_lines_max = 0;
-  for (size_t i = 0; i < labels.size(); ++i) {
-    lines[i] = label_lines(labels[i], kMaxChars);
-    label_lines_max = std::max<int64_t>(label_lines_max, static_cast<int64_t>(lines[i].size()));
-    for (const std::string& l : lines[i]) label_w = std::max<int64_t>(label_w, text_width(l) * fs);
-  }
-  const int64_t label_h = labels.empty() ? 0 : label_lines_max * 12 * fs + 2;
-  const int64_t cell_w = std::max(tile_w, label_w) + kPad;
-  const int64_t cell_h = tile_h + label_h + kPad;
+  for (size_t i = 0; i < labels.size(); ++i) lines[i] = wrap_label(labels[i], text_w);
+  const int64_t cell_w = content_w + kPad;
   const int64_t n = static_cast<int64_t>(images.size());
   const int64_t cols = std::min(ncols, n);
   const int64_t rows = (n + cols - 1) / cols;
-  const int64_t W = cols * cell_w + kPad, H = rows * cell_h + kPad;
+  // Each row is as tall as its tiles and the label with the most lines in that row, so one long
+  // label makes its own row taller, not every row. row_y[r]: the top of row r below the header.
+  std::vector<int64_t> row_y(static_cast<size_t>(rows) + 1, 0);
+  for (int64_t r = 0; r < rows; ++r) {
+    size_t most = 0;
+    for (int64_t i = r * cols; i < std::min(n, (r + 1) * cols); ++i)
+      most = std::max(most, lines[static_cast<size_t>(i)].size());
+    const int64_t label_h = labels.empty() ? 0 : static_cast<int64_t>(most) * line_h + 2;
+    row_y[r + 1] = row_y[r] + tile_h + 2 * m + label_h + kPad;
+  }
+
+  // The header: title, mark legend, colour bar; wrapped to the grid's width (at least
+  // kHeaderMinWidth font pixels, so a narrow grid still gets a readable title).
+  const bool has_header = !opt.title.empty() || !opt.mark_legend.empty() || opt.colorbar;
+  const int64_t header_w =
+      has_header ? std::max<int64_t>(cols * cell_w - kPad, kHeaderMinWidth * fs) : 0;
+  const int hw = static_cast<int>(header_w / fs);  // in font pixels
+  const int swatch = 14;                           // legend swatch + gap, font pixels
+  std::vector<std::string> title_lines, legend_lines, bar_lines;
+  if (!opt.title.empty()) title_lines = wrap_label(opt.title, hw);
+  if (!opt.mark_legend.empty()) legend_lines = wrap_label(opt.mark_legend, hw - swatch);
+  std::string bar_lo, bar_hi;
+  if (opt.colorbar) {
+    if (!opt.colorbar->label.empty()) bar_lines = wrap_label(opt.colorbar->label, hw);
+    bar_lo = short_number(opt.colorbar->lo);
+    bar_hi = short_number(opt.colorbar->hi);
+  }
+  const int64_t header_lines =
+      static_cast<int64_t>(title_lines.size() + legend_lines.size() + bar_lines.size()) +
+      (opt.colorbar ? 1 : 0);
+  const int64_t header_h = has_header ? header_lines * line_h + 2 * fs : 0;
+
+  const int64_t W = kPad + std::max(cols * cell_w, header_w + kPad);
+  const int64_t H = kPad + header_h + row_y[rows];
   MMGRAD_CHECK(W <= 32768 && H <= 32768, op, ": the grid would be ", W, "x", H,
-               " pixels; use fewer images, more columns or a smaller scale");
+               " pixels; use fewer images, more columns, shorter labels or a smaller scale");
 
   Bitmap b{static_cast<int>(W), static_cast<int>(H), 3, {}};
   b.px.assign(static_cast<size_t>(W * H * 3), 255);
-  std::ostringstream txt;
+  int y = kPad;
+  for (const std::string& l : title_lines) {
+    draw_text(b, l, kPad, y, fs);
+    y += line_h;
+  }
+  for (size_t k = 0; k < legend_lines.size(); ++k) {
+    if (k == 0) draw_frame(b, kPad, y, kPad + 10 * fs, y + 10 * fs, 2 * fs, kMarkRed);
+    draw_text(b, legend_lines[k], kPad + swatch * fs, y, fs, kMarkRed);
+    y += line_h;
+  }
+  for (const std::string& l : bar_lines) {
+    draw_text(b, l, kPad, y, fs);
+    y += line_h;
+  }
+  if (opt.colorbar) {
+    // lo [gradient] hi, the gradient as wide as fits (kBarWidth font pixels at most).
+    const int lo_w = label_text_width(bar_lo), hi_w = label_text_width(bar_hi);
+    const int bar_w = std::max(10, std::min(kBarWidth, hw - lo_w - hi_w - 8));
+    draw_text(b, bar_lo, kPad, y, fs);
+    const int bx = kPad + (lo_w + 4) * fs;
+    for (int x = 0; x < bar_w * fs; ++x) {
+      const std::array<float, 3> c = viridis(bar_w * fs > 1 ? x / (bar_w * fs - 1.0) : 0.0);
+      fill_rect(b, bx + x, y, bx + x + 1, y + 8 * fs,
+                Colour{to_byte(c[0]), to_byte(c[1]), to_byte(c[2])});
+    }
+    draw_text(b, bar_hi, bx + (bar_w + 4) * fs, y, fs);
+    y += line_h;
+  }
+
+  const int64_t grid_top = kPad + header_h;
+  std::ostringstream csv;
+  csv << "index,row,col,label,marked\n";
   for (int64_t i = 0; i < n; ++i) {
     int64_t r = i / cols, c = i % cols;
-    int64_t x0 = kPad + c * cell_w, y0 = kPad + r * cell_h;
+    int64_t x0 = kPad + c * cell_w, y0 = grid_top + row_y[r];
     const Rgb& t = tiles[i];
-    int64_t ox = x0 + (cell_w - kPad - t.w * scale) / 2;
-    int64_t oy = y0 + (tile_h - t.h * scale) / 2;
-    for (int64_t y = 0; y < t.h * scale; ++y)
-      for (int64_t x = 0; x < t.w * scale; ++x) {
-        const float* s = &t.v[((y / scale) * t.w + x / scale) * 3];
-        uint8_t* p = b.at(static_cast<int>(oy + y), static_cast<int>(ox + x));
+    int64_t ox = x0 + (content_w - t.w * scale) / 2;
+    int64_t oy = y0 + m + (tile_h - t.h * scale) / 2;
+    for (int64_t yy = 0; yy < t.h * scale; ++yy)
+      for (int64_t xx = 0; xx < t.w * scale; ++xx) {
+        const float* s = &t.v[((yy / scale) * t.w + xx / scale) * 3];
+        uint8_t* p = b.at(static_cast<int>(oy + yy), static_cast<int>(ox + xx));
         for (int ch = 0; ch < 3; ++ch) p[ch] = to_byte(s[ch]);
       }
-    if (!labels.empty()) {
-      for (size_t l = 0; l < lines[i].size(); ++l) {
-        int lw = text_width(lines[i][l]) * fs;
-        int tx = static_cast<int>(x0 + (cell_w - kPad - lw) / 2);
-        int ty = static_cast<int>(y0 + tile_h + 2 + static_cast<int64_t>(l) * 12 * fs);
-        draw_text(b, lines[i][l], tx, ty, fs);
-      }
-      std::string flat = labels[i];
-      for (size_t p = 0; (p = flat.find('\n', p)) != std::string::npos;) flat.replace(p, 1, " / ");
-      txt << i << '\t' << r << '\t' << c << '\t' << flat << '\n';
+    const bool mk = is_marked(static_cast<size_t>(i));
+    if (mk)
+      draw_frame(b, static_cast<int>(ox - m), static_cast<int>(oy - m),
+                 static_cast<int>(ox + t.w * scale + m), static_cast<int>(oy + t.h * scale + m), m,
+                 kMarkRed);
+    for (size_t l = 0; l < lines[i].size(); ++l) {
+      int lw = label_text_width(lines[i][l]) * fs;
+      int tx = static_cast<int>(x0 + (content_w - lw) / 2);
+      int ty = static_cast<int>(y0 + tile_h + 2 * m + 2 + static_cast<int64_t>(l) * line_h);
+      draw_text(b, lines[i][l], tx, ty, fs, mk ? kMarkRed : kInk);
     }
+    std::string flat = labels.empty() ? std::string() : labels[i];
+    for (size_t p = 0; (p = flat.find('\n', p)) != std::string::npos;) flat.replace(p, 1, " / ");
+    csv << i << ',' << r << ',' << c << ',' << csv_quoted(flat) << ',' << (mk ? 1 : 0) << '\n';
   }
   write_bitmap(b, path, op);
-  if (!labels.empty()) write_file_atomic(path + ".txt", txt.str(), op);
+  if (!labels.empty() || !opt.marked.empty())
+    write_file_atomic(std::filesystem::path(path).replace_extension(".csv").string(), csv.str(),
+                      op);
+}
+
+void save_image_grid(const std::vector<Tensor>& images, int64_t ncols, const std::string& path,
+                     const std::vector<std::string>& labels, int scale) {
+  GridOptions opt;
+  opt.labels = labels;
+  opt.scale = scale;
+  save_image_grid(images, ncols, path, opt);
 }
 
 void save_image_grid(const Tensor& batch, int64_t ncols, const std::string& path,

@@ -216,20 +216,21 @@ TEST_CASE("image: grid PNG has the documented size, the tiles and drawn labels")
     for (int x = 4; x < 4 + 56; ++x) dark += g.at(y, x)[0] < 100;
   CHECK(dark > 5);
   CHECK(int{g.at(0, 0)[0]} == 255);
-  // Side text file: index, row, column, label.
-  std::ifstream txt(path + ".txt");
+  // The labels as CSV beside the picture: index, row, column, label, marked.
+  std::ifstream txt(d.file("grid.csv"));
   std::string line;
   std::vector<std::string> lines;
   while (std::getline(txt, line)) lines.push_back(line);
-  CHECK(lines.size() == 5);
-  CHECK(lines[4] == "4\t1\t1\te");
+  REQUIRE(lines.size() == 6);
+  CHECK(lines[0] == "index,row,col,label,marked");
+  CHECK(lines[5] == "4,1,1,\"e\",0");
 
-  // Without labels: no label strip, no text file, and no dark pixels anywhere.
+  // Without labels: no label strip and no CSV.
   save_image_grid(imgs, 5, d.file("plain.png"));
   Decoded q = decode_rgb(d.file("plain.png"));
   CHECK(q.w == 5 * 32 + 4);
   CHECK(q.h == 1 * 32 + 4);
-  CHECK_FALSE(fs::exists(d.file("plain.png.txt")));
+  CHECK_FALSE(fs::exists(d.file("plain.csv")));
 
   // Long and multi-line labels widen and heighten the cells; RGB and grey images mix; a batch
   // tensor works as well.
@@ -238,15 +239,17 @@ TEST_CASE("image: grid PNG has the documented size, the tiles and drawn labels")
                   {"pred: Ankle boot\ntrue: Sneaker", "x", "y", "z"});
   Decoded bt = decode_rgb(d.file("batch.png"));
   CHECK(bt.w > 2 * (8 + 4) + 4 + 2 * 60);  // "pred: Ankle boot" is ~80 pixels wide
-  CHECK(bt.h == 2 * (8 + 2 * 12 + 2 + 4) + 4);
+  // Each row as tall as its own labels: two lines in row 0, one in row 1.
+  CHECK(bt.h == (8 + 2 * 12 + 2 + 4) + (8 + 12 + 2 + 4) + 4);
   std::vector<Tensor> mixed = {Tensor::zeros({6, 6}), Tensor::ones({3, 4, 4}),
                                Tensor::full({4, 5, 5}, 0.5)};
   save_image_grid(mixed, 2, d.file("mixed.png"), {"grey", "rgb", "rgba\x01\xff"});
   Decoded m = decode_rgb(d.file("mixed.png"));
   CHECK(m.w > 0);
-  std::ifstream mt(d.file("mixed.png") + ".txt");
+  std::ifstream mt(d.file("mixed.csv"));
   std::getline(mt, line);
-  CHECK(line == "0\t0\t0\tgrey");
+  std::getline(mt, line);
+  CHECK(line == "0,0,0,\"grey\",0");
 }
 
 TEST_CASE("image: grid rejects bad arguments") {
@@ -265,4 +268,245 @@ TEST_CASE("image: grid rejects bad arguments") {
                        Error);
   CHECK_THROWS_WITH_AS(save_image_grid(Tensor::zeros({4, 4}), 1, d.file("g.png")),
                        doctest::Contains("[N, C, H, W]"), Error);
+}
+
+namespace {
+
+// The dark (text) pixels of a decoded grid whose tiles and background are white.
+bool dark(const Decoded& g, int y, int x) {
+  const uint8_t* p = g.at(y, x);
+  return p[0] < 128 && p[1] < 128 && p[2] < 128;
+}
+
+}  // namespace
+
+TEST_CASE("image: grid labels wrap inside their own cell, never into a neighbour") {
+  TempDir d("image");
+  // White tiles on the white background: every dark pixel is label text.
+  std::vector<Tensor> imgs(4, Tensor::ones({1, 28, 28}));
+  std::string printable;
+  for (char ch = 32; ch < 127; ++ch) printable += ch;
+  const std::vector<std::string> labels = {
+      "the quick brown fox jumps over the lazy dog and keeps running far away from here", "short",
+      "Supercalifragilisticexpialidocious-and-then-some-more-letters", printable};
+  const std::string path = d.file("long.png");
+  save_image_grid(imgs, 4, path, labels, 1);
+  Decoded g = decode_rgb(path);
+  // Cells are at most the wrap width (144 font pixels, here scale 1 and font size 1) + margins
+  // (2 x 3) + 4 wide: long lines wrap instead of widening the cells without bound.
+  CHECK(g.w <= 4 * (144 + 6 + 4) + 4);
+  const int cell_w = (g.w - 4) / 4;
+  int rows_with_text[4] = {0, 0, 0, 0};
+  for (int y = 0; y < g.h; ++y) {
+    bool row_has[4] = {false, false, false, false};
+    for (int x = 0; x < g.w; ++x) {
+      if (!dark(g, y, x)) continue;
+      // Inside a cell's text column [x0 + 3, x0 + cell_w - 4 - 3), never in the border, the
+      // margins or the gutters.
+      const int c = (x - 4) / cell_w, in_cell = (x - 4) % cell_w;
+      INFO("dark pixel at x = ", x, ", y = ", y, ", cell width ", cell_w);
+      REQUIRE(x >= 4);
+      REQUIRE(c < 4);
+      CHECK(in_cell >= 3);
+      CHECK(in_cell < cell_w - 4 - 3);
+      row_has[c] = true;
+    }
+    for (int c = 0; c < 4; ++c) rows_with_text[c] += row_has[c];
+  }
+  // The long sentence, the long word and the 95 printable characters take several lines each
+  // (a line of text is at most 12 pixels tall): they are wrapped, not cut.
+  CHECK(rows_with_text[0] > 3 * 7);
+  CHECK(rows_with_text[2] > 2 * 7);
+  CHECK(rows_with_text[3] > 3 * 7);
+  CHECK(rows_with_text[1] <= 12);
+}
+
+TEST_CASE("image: wrap_label fills lines word by word and breaks only over-long words") {
+  // Every line fits; the words come back in order; '\n' always breaks.
+  const std::string text = "pred: Ankle boot true: Sneaker with a rather long tail of words";
+  const int widest_word = label_text_width("Sneaker");
+  for (int width : {widest_word, widest_word + 7, 100, 400}) {
+    INFO("width ", width);
+    std::vector<std::string> lines = wrap_label(text, width);
+    std::string joined;
+    for (const std::string& l : lines) {
+      CHECK(label_text_width(l) <= width);
+      CHECK(!l.empty());
+      joined += (joined.empty() ? "" : " ") + l;
+    }
+    CHECK(joined == text);
+    // Greedy: the first word of each next line would not have fitted on the line before.
+    for (size_t k = 0; k + 1 < lines.size(); ++k)
+      CHECK(label_text_width(lines[k] + " " + lines[k + 1].substr(0, lines[k + 1].find(' '))) >
+            width);
+  }
+  CHECK(wrap_label(text, 10000).size() == 1);
+  CHECK(wrap_label("a\nb c", 10000) == std::vector<std::string>{"a", "b c"});
+  CHECK(wrap_label("", 50) == std::vector<std::string>{""});
+  // A word wider than the column is broken between characters, nothing lost.
+  std::vector<std::string> w = wrap_label("abcdefghijklmnopqrstuvwxyz", 40);
+  CHECK(w.size() > 1);
+  std::string all;
+  for (const std::string& l : w) {
+    CHECK(label_text_width(l) <= 40);
+    all += l;
+  }
+  CHECK(all == "abcdefghijklmnopqrstuvwxyz");
+  // A column narrower than one character still makes progress: one character per line.
+  CHECK(wrap_label("WWW", 1) == std::vector<std::string>{"W", "W", "W"});
+  // Too many lines: cut, the last one ending "..".
+  std::vector<std::string> cut = wrap_label("a b c d e f", 6, 3);
+  REQUIRE(cut.size() == 3);
+  CHECK(cut[2].size() >= 2);
+  CHECK(cut[2].substr(cut[2].size() - 2) == "..");
+  // Non-printable bytes are measured and drawn as '?'.
+  CHECK(wrap_label("a\x01", 1000) == std::vector<std::string>{"a?"});
+  CHECK(label_text_width("ab") > label_text_width("a"));
+}
+
+TEST_CASE("image: marked grid cells get a red frame, red labels, a legend and a CSV column") {
+  TempDir d("image");
+  std::vector<Tensor> imgs(3, Tensor::ones({1, 10, 10}));
+  GridOptions o;
+  o.labels = {"ok", "wrong, \"quoted\"", "ok too"};
+  o.marked = {false, true, false};
+  o.scale = 2;
+  o.title = "Predictions";
+  o.mark_legend = "red: wrong";
+  const std::string path = d.file("marked.png");
+  save_image_grid(imgs, 3, path, o);
+  Decoded g = decode_rgb(path);
+  auto red = [&](int y, int x) {
+    const uint8_t* p = g.at(y, x);
+    return p[0] > 150 && p[1] < 80 && p[2] < 80;
+  };
+  // Count red pixels per column third of the grid (below the header) and in the header.
+  const int cell_w = (g.w - 4) / 3;
+  int red_in_cell[3] = {0, 0, 0}, red_header = 0, dark_header = 0;
+  for (int y = 0; y < g.h; ++y)
+    for (int x = 4; x < 4 + 3 * cell_w; ++x) {
+      const bool header = y < 4 + 2 * 12 + 2;  // title + legend lines (font size 1)
+      if (header) {
+        red_header += red(y, x);
+        dark_header += dark(g, y, x);
+      } else if (red(y, x)) {
+        ++red_in_cell[(x - 4) / cell_w];
+      }
+    }
+  CHECK(red_in_cell[0] == 0);
+  CHECK(red_in_cell[2] == 0);
+  // The frame alone: 3 pixels around a 20-pixel tile = (26^2 - 20^2) pixels, plus the label.
+  CHECK(red_in_cell[1] > 26 * 26 - 20 * 20);
+  CHECK(red_header > 10);   // the legend's swatch and text
+  CHECK(dark_header > 10);  // the title
+  std::ifstream csv(d.file("marked.csv"));
+  std::vector<std::string> rows;
+  for (std::string line; std::getline(csv, line);) rows.push_back(line);
+  REQUIRE(rows.size() == 4);
+  CHECK(rows[1] == "0,0,0,\"ok\",0");
+  CHECK(rows[2] == "1,0,1,\"wrong, \"\"quoted\"\"\",1");
+  // Marks without labels: still a CSV (the labels empty).
+  GridOptions only_marks;
+  only_marks.marked = {true, false, false};
+  save_image_grid(imgs, 3, d.file("marks_only.png"), only_marks);
+  std::ifstream mo(d.file("marks_only.csv"));
+  std::string first, second;
+  std::getline(mo, first);
+  std::getline(mo, second);
+  CHECK(second == "0,0,0,\"\",1");
+
+  GridOptions bad;
+  bad.marked = {true};
+  CHECK_THROWS_WITH_AS(save_image_grid(imgs, 3, d.file("bad.png"), bad),
+                       doctest::Contains("1 marks for 3 images"), Error);
+  GridOptions bad_bar;
+  bad_bar.colorbar = ColorBar{1.0, 1.0, "x"};
+  CHECK_THROWS_WITH_AS(save_image_grid(imgs, 3, d.file("bad.png"), bad_bar),
+                       doctest::Contains("lo < hi"), Error);
+}
+
+TEST_CASE("image: a colour bar runs from viridis(0) at lo to viridis(1) at hi") {
+  TempDir d("image");
+  GridOptions o;
+  o.colorbar = ColorBar{0.0, 0.25, ""};
+  const std::string path = d.file("bar.png");
+  save_image_grid({Tensor::ones({1, 8, 8})}, 1, path, o);
+  Decoded g = decode_rgb(path);
+  // The bar is the row just under the top border: find its leftmost and rightmost coloured
+  // (non-grey) pixels and compare with the ends of the colour scale.
+  const int y = 4 + 2;
+  int first = -1, last = -1;
+  for (int x = 0; x < g.w; ++x) {
+    const uint8_t* p = g.at(y, x);
+    if (p[0] != p[1] || p[1] != p[2]) {
+      if (first < 0) first = x;
+      last = x;
+    }
+  }
+  REQUIRE(first >= 0);
+  CHECK(last - first + 1 == 100);
+  const std::array<float, 3> lo = viridis(0), hi = viridis(1);
+  for (int ch = 0; ch < 3; ++ch) {
+    CHECK(std::abs(g.at(y, first)[ch] - lo[ch] * 255) <= 1);
+    CHECK(std::abs(g.at(y, last)[ch] - hi[ch] * 255) <= 1);
+  }
+}
+
+TEST_CASE("image: overlay_heatmap blends the upsampled map's colours over the grey image") {
+  // viridis: the scale's ends and midpoint, NaN and clamping.
+  std::array<float, 3> v0 = viridis(0), v1 = viridis(1);
+  CHECK(v0[0] == doctest::Approx(0x44 / 255.0));
+  CHECK(v0[2] == doctest::Approx(0x54 / 255.0));
+  CHECK(v1[0] == doctest::Approx(0xfd / 255.0));
+  CHECK(viridis(-3) == v0);
+  CHECK(viridis(7) == v1);
+  CHECK(viridis(std::nan("")) == v0);
+
+  // A 2 x 2 map over a 4 x 4 image: the top-left 2 x 2 block of the upsampled map (bilinear,
+  // align_corners=False) is 0 at its outer corner, so that pixel shows viridis(0).
+  Tensor image = Tensor::full({1, 4, 4}, 0.5, kFloat32);
+  Tensor heat = Tensor::from_vector(std::vector<float>{0.0f, 1.0f, 1.0f, 1.0f}).reshape({2, 2});
+  Tensor o = overlay_heatmap(image, heat, 0.0, 1.0, 0.6);
+  CHECK(o.shape() == Shape{3, 4, 4});
+  std::vector<float> ov = o.to_vector<float>();
+  for (int ch = 0; ch < 3; ++ch) {
+    CHECK(ov[ch * 16 + 0] == doctest::Approx(0.4 * 0.5 + 0.6 * v0[ch]).epsilon(1e-5));
+    CHECK(ov[ch * 16 + 15] == doctest::Approx(0.4 * 0.5 + 0.6 * v1[ch]).epsilon(1e-5));
+  }
+  // alpha = 0 gives the grey picture back, an RGB picture turned grey by luminance.
+  Tensor rgb = Tensor::zeros({3, 4, 4});
+  rgb.narrow(0, 1, 1).fill_(1.0);
+  std::vector<float> g = overlay_heatmap(rgb, heat, 0.0, 1.0, 0.0).to_vector<float>();
+  for (float x : g) CHECK(x == doctest::Approx(0.587));
+  // The heat map scale: lo..hi maps onto the colour scale, outside values clamp.
+  std::vector<float> c =
+      overlay_heatmap(image, Tensor::full({1, 1}, 5.0), 0.0, 1.0, 1.0).to_vector<float>();
+  CHECK(c[0] == doctest::Approx(v1[0]));
+
+  CHECK_THROWS_WITH_AS(overlay_heatmap(image, heat, 1.0, 1.0), doctest::Contains("lo < hi"), Error);
+  CHECK_THROWS_WITH_AS(overlay_heatmap(image, heat, 0.0, 1.0, 1.5), doctest::Contains("alpha"),
+                       Error);
+  CHECK_THROWS_WITH_AS(overlay_heatmap(Tensor::zeros({2, 4, 4}), heat, 0.0, 1.0),
+                       doctest::Contains("C = 1 or 3"), Error);
+  CHECK_THROWS_WITH_AS(overlay_heatmap(image, Tensor::zeros({2, 2, 2}), 0.0, 1.0),
+                       doctest::Contains("heat map"), Error);
+}
+
+TEST_CASE("image: every glyph of a long label is drawn (none dropped at the end)") {
+  // stb_easy_font stops writing quads when its buffer is full; a buffer sized for simple glyphs
+  // dropped the last characters of labels made of many-segment glyphs such as "0.000366".
+  TempDir d("image");
+  auto ink = [&](const std::string& label) {
+    const std::string path = d.file("ink.png");
+    save_image_grid({Tensor::ones({1, 4, 4})}, 1, path, {label}, 1);
+    Decoded g = decode_rgb(path);
+    int n = 0;
+    for (int y = 0; y < g.h; ++y)
+      for (int x = 0; x < g.w; ++x) n += dark(g, y, x);
+    return n;
+  };
+  const int one = ink("8");
+  CHECK(one > 10);
+  CHECK(ink("88888888888888888888") == 20 * one);
+  CHECK(ink("@@@@@@@@@@@@@@@@@@@@") == 20 * ink("@"));
 }

@@ -38,11 +38,11 @@ TEST_CASE("lesson 06: quick run, retrieval metrics in both directions, figures")
   CHECK(lesson_test::is_svg_file(dir + "/recall_at_k.svg"));
   CHECK(lesson_test::is_svg_file(dir + "/class_similarity.svg"));
   CHECK(read_text(dir + "/top5_per_query.png").rfind("\x89PNG", 0) == 0);
-  // the grid's labels: 10 queries x 5 images, one line each
-  std::string labels = read_text(dir + "/top5_per_query.png.txt");
+  // the grid's labels as CSV: a header and 10 queries x 5 images, one line each
+  std::string labels = read_text(dir + "/top5_per_query.csv");
   int lines = 0;
   for (char c : labels) lines += c == '\n';
-  CHECK(lines == 50);
+  CHECK(lines == 1 + 50);
   CHECK(labels.find("q: sneaker #1") != std::string::npos);
 }
 

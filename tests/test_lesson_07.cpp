@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "lesson_runner.h"
 
@@ -39,6 +40,23 @@ TEST_CASE("lesson 07: quick run, ViT and CNN zero-shot accuracy on held-out imag
   CHECK(lesson_test::is_svg_file(dir + "/comparison.svg"));
   CHECK(is_png(dir + "/patches.png"));
   CHECK(is_png(dir + "/cls_attention.png"));
+  // the attention weights beside the figure: a header and one row per patch of the 6 images,
+  // each image's weights (over the patches, without the CLS token's own) summing to at most 1
+  std::ifstream weights(dir + "/cls_attention_weights.csv");
+  std::string line;
+  REQUIRE(std::getline(weights, line));
+  CHECK(line == "image,true_class,patch,patch_row,patch_col,weight");
+  std::vector<double> sum(6, 0.0);
+  int rows = 0;
+  while (std::getline(weights, line)) {
+    ++rows;
+    const size_t image = std::stoul(line.substr(0, line.find(',')));
+    REQUIRE(image < 6);
+    sum[image] += std::stod(line.substr(line.rfind(',') + 1));
+  }
+  CHECK(rows % 6 == 0);
+  CHECK(rows >= 6 * 4);
+  for (double s : sum) CHECK((s > 0.0 && s <= 1.0 + 1e-4));
 }
 
 TEST_CASE("lesson 07: a patch size that does not divide 28 is a clear error with status 1") {

@@ -59,8 +59,10 @@ TEST_CASE("lesson 09: quick run captions and answers questions about held-out sc
   }
   const std::string svg = read_text(dir + "/loss.svg");
   CHECK((svg.rfind("<svg", 0) == 0 || svg.rfind("<?xml", 0) == 0));
-  // The caption file next to the grid holds generated captions.
-  CHECK(read_text(dir + "/captions.png.txt").find("\ta ") != std::string::npos);
+  // The CSV next to the grid holds its labels (generated captions) and which are marked wrong.
+  const std::string csv = read_text(dir + "/captions.csv");
+  CHECK(csv.rfind("index,row,col,label,marked\n", 0) == 0);
+  CHECK(csv.find(",\"a ") != std::string::npos);
 }
 
 TEST_CASE("lesson 09: a bad setting is a clear error with status 1") {

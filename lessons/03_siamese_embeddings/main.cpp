@@ -531,15 +531,19 @@ double knn_classification(const lesson::Args& args, const Settings& s, const Dat
       "confusions)");
   // A few test images with their prediction.
   std::vector<Tensor> tiles;
-  std::vector<std::string> names;
+  data::GridOptions grid;
+  grid.scale = 3;
+  grid.title = "Test images with the class their k nearest training images vote for";
+  grid.mark_legend = "red frame: wrong vote (the true class follows \"is\")";
   std::vector<int64_t> pv = pred.to_vector<int64_t>();
   for (int64_t i = 0; i < 20; ++i) {
     tiles.push_back(d.test.images[i]);
     int64_t t = static_cast<int64_t>(d.test.labels.at({i}));
-    names.push_back(classes()[pv[i]] + (pv[i] == t ? "" : "\n(is " + classes()[t] + ")"));
+    grid.labels.push_back(classes()[pv[i]] + (pv[i] == t ? "" : "\n(is " + classes()[t] + ")"));
+    grid.marked.push_back(pv[i] != t);
   }
   std::string path = args.path("knn_predictions.png");
-  data::save_image_grid(tiles, 10, path, names, 3);
+  data::save_image_grid(tiles, 10, path, grid);
   lesson::print("wrote {} (20 test images with their k-NN class)", path);
   return knn_acc;
 }

@@ -164,21 +164,25 @@ void text_to_image(Retrieval& r) {
 
   // The picture: one row per class prompt "a photo of a {}", its five best images.
   std::vector<Tensor> tiles;
-  std::vector<std::string> labels;
+  data::GridOptions grid;
+  grid.scale = 3;
+  grid.title = "Text -> image: the five best test images for each query \"a photo of a {class}\"";
+  grid.mark_legend = "red frame: the image is not of the query's class";
   for (int64_t c = 0; c < C; ++c) {
     const int64_t qi = c * T + clip::kSingleTemplate;
     for (int k = 0; k < 5; ++k) {
       const int64_t i = top10[qi * 10 + k];
       tiles.push_back(r.test.images[i]);
-      labels.push_back(lesson::format("q: {} #{}\n{}{} {:.2f}", r.captions.class_names[c], k + 1,
-                                      y[i] == c ? "" : "X ", names[y[i]], r.sim_t2i.at({qi, i})));
+      grid.labels.push_back(lesson::format("q: {} #{}\n{} {:.2f}", r.captions.class_names[c], k + 1,
+                                           names[y[i]], r.sim_t2i.at({qi, i})));
+      grid.marked.push_back(y[i] != c);
     }
   }
   const std::string path = r.args.path("top5_per_query.png");
-  data::save_image_grid(tiles, 5, path, labels, 3);
+  data::save_image_grid(tiles, 5, path, grid);
   lesson::print(
       "\nwrote {} (rows: the queries \"a photo of a {{class}}\"; each tile: query, rank,\n"
-      "the image's true class (X when wrong) and its cosine similarity)",
+      "the image's true class and its cosine similarity; framed in red when the class is wrong)",
       path);
 }
 

@@ -18,7 +18,8 @@
 //   6. compare_zero_shot: zero-shot accuracy on the 10,000 test images (which training never
 //      sees) and training time, side by side (comparison.svg), and what each encoder brings.
 //   7. where_the_vit_looks: the attention of the CLS token over the 16 patches for a few test
-//      images (cls_attention.png).
+//      images, laid over the images with a colour scale (cls_attention.png; the weights in
+//      cls_attention_weights.csv).
 //   8. over_seeds: one run is one draw. How far both accuracies move with the seed (measured
 //      ranges); with --seeds N the lesson trains the comparison for N seeds and prints each
 //      seed's accuracies and their mean and spread.
@@ -33,6 +34,7 @@
 #include "04_mini_clip/clip.h"
 #include "07_vit_clip/vit_clip.h"
 #include "common/lesson.h"
+#include "mmgrad/core/file_util.h"
 #include "mmgrad/data/fashion_mnist.h"
 #include "mmgrad/data/image.h"
 #include "mmgrad/data/loader.h"
@@ -368,23 +370,38 @@ void where_the_vit_looks(const Comparison& c) {
   Tensor x = c.test.images.narrow(0, 0, show);
   c.vit_clip->eval();
   std::vector<float> a = c.vit_encoder->cls_attention(x.to(c.args.device)).cpu().to_vector<float>();
+  // The figure: each test image, then the same image with its attention laid over it, each
+  // patch's weight filling its P x P square (nearest, not smoothed: the model has one number
+  // per patch). Each map is scaled to its own largest weight (printed under it): one image's
+  // peak can be ten times another's, and a shared scale would leave the others flat.
   std::vector<Tensor> tiles;
-  std::vector<std::string> labels;
+  data::GridOptions grid;
+  grid.scale = 3;
+  grid.title = lesson::format(
+      "Where the ViT looks: the CLS token's attention over the {}x{} patches (last layer, mean "
+      "of the heads), over each test image",
+      G, G);
+  grid.colorbar = data::ColorBar{
+      0.0, 1.0,
+      "colour: attention weight as a fraction of the image's largest (printed under each map)"};
+  std::string csv = "image,true_class,patch,patch_row,patch_col,weight\n";
   for (int64_t i = 0; i < show; ++i) {
-    // The attention of image i as a G x G picture, scaled so its largest weight is white,
-    // each patch's weight filling its P x P square.
     float mx = 1e-12f;
     for (int64_t p = 0; p < N; ++p) mx = std::max(mx, a[i * N + p]);
     std::vector<float> px(28 * 28);
     for (int64_t r = 0; r < 28; ++r)
-      for (int64_t col = 0; col < 28; ++col)
-        px[r * 28 + col] = a[i * N + (r / P) * G + col / P] / mx;
+      for (int64_t col = 0; col < 28; ++col) px[r * 28 + col] = a[i * N + (r / P) * G + col / P];
+    const std::string name = names[c.test.labels[i].item<int64_t>()];
     tiles.push_back(x[i].clone());
-    tiles.push_back(Tensor::from_vector(px).reshape({1, 28, 28}));
-    labels.push_back(names[c.test.labels[i].item<int64_t>()]);
-    labels.push_back("CLS attention");
+    tiles.push_back(
+        data::overlay_heatmap(x[i], Tensor::from_vector(px).reshape({28, 28}), 0.0, mx));
+    grid.labels.push_back(name);
+    grid.labels.push_back(lesson::format("largest {:.3f}", mx));
+    for (int64_t p = 0; p < N; ++p)
+      csv += lesson::format("{},{},{},{},{},{:.6g}\n", i, name, p, p / G, p % G, a[i * N + p]);
   }
-  data::save_image_grid(tiles, 4, c.args.path("cls_attention.png"), labels, 3);
+  data::save_image_grid(tiles, 4, c.args.path("cls_attention.png"), grid);
+  write_file_atomic(c.args.path("cls_attention_weights.csv"), csv, "lesson 07");
   lesson::print(
       "The last layer's attention weights of the CLS query over the {} patches\n"
       "(averaged over heads), test image 0 ({}), as a {}x{} grid:\n",
@@ -400,9 +417,12 @@ void where_the_vit_looks(const Comparison& c) {
   for (int64_t p = 0; p < N; ++p) self -= a[p];
   lesson::print(
       "\n(The remaining {:.3f} goes to the CLS token itself.) In the figure, each test image\n"
-      "is followed by its attention map: bright squares are the patches the CLS token read\n"
-      "most; the all-black background patches usually get little weight.\nFigure: {}",
-      self, c.args.path("cls_attention.png"));
+      "is followed by the same image with its attention map laid over it: yellow squares are\n"
+      "the patches the CLS token read most, dark purple ones the least (each map scaled to its\n"
+      "own largest weight, printed under it; uniform attention would be 1/{} = {:.3f}).\n"
+      "Often, but not always, the all-black background patches get little weight: attention\n"
+      "shows where the CLS token reads, not why.\nFigure: {} (weights in {})",
+      self, N, 1.0 / N, c.args.path("cls_attention.png"), c.args.path("cls_attention_weights.csv"));
 }
 
 // ---- 8 ---------------------------------------------------------------------------------------

@@ -167,7 +167,11 @@ void alignment_figures(const Probes& p) {
     tl.push_back(names()[p.labels[i]] + ">" + names()[rep.winner_class[i]]);
   }
   if (!tiles.empty()) {
-    data::save_image_grid(tiles, 8, p.args.path("failures.png"), tl, 3);
+    data::GridOptions grid;
+    grid.labels = tl;
+    grid.scale = 3;
+    grid.title = "Failed alignment tests: true class > class of the caption that won";
+    data::save_image_grid(tiles, 8, p.args.path("failures.png"), grid);
     lesson::print("Figure: {} (failed images: true class > class of the caption that won)",
                   p.args.path("failures.png"));
   }

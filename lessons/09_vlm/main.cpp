@@ -24,7 +24,8 @@
 //  8. caption_fashion: Fashion-MNIST captions on the test set (fashion.png).
 //  9. check_targets.
 // Figures: out/09_vlm/captions.png (held-out scenes with their generated captions; the captions
-// are also in captions.png.txt), vqa.png, fashion.png, loss.svg.
+// are also in captions.csv), vqa.png, fashion.png (wrong captions and answers framed in red; each
+// grid's labels also in a .csv beside it), loss.svg.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -727,16 +728,21 @@ void show_captions(const Vlm& v) {
   }
   const int64_t n_show = std::min<int64_t>(24, v.set.n_eval);
   std::vector<Tensor> imgs;
-  std::vector<std::string> labels;
+  data::GridOptions grid;
+  grid.scale = 4;
+  grid.title = "Held-out scenes and the caption the model generates for each (greedy decoding)";
+  grid.mark_legend = "red frame: wrong caption (the true one follows \"truth:\")";
   for (int64_t i = 0; i < n_show; ++i) {
     imgs.push_back(v.test_images[i]);
     const bool ok = v.greedy[i] == v.refs[i];
-    labels.push_back(two_lines(v.tok.decode(v.greedy[i])) +
-                     (ok ? "" : "\n[wrong] truth: " + sc::caption(v.test_scenes[i])));
+    grid.labels.push_back(two_lines(v.tok.decode(v.greedy[i])) +
+                          (ok ? "" : "\ntruth: " + sc::caption(v.test_scenes[i])));
+    grid.marked.push_back(!ok);
   }
-  data::save_image_grid(imgs, 6, v.args.path("captions.png"), labels, 4);
-  lesson::print("\nfigure: {} (generated captions under each image; also in {}.txt)",
-                v.args.path("captions.png"), v.args.path("captions.png"));
+  const std::string path = v.args.path("captions.png");
+  data::save_image_grid(imgs, 6, path, grid);
+  lesson::print("\nfigure: {} (generated captions under each image; also in {})", path,
+                v.args.path("captions.csv"));
 }
 
 // ---- 6 ---------------------------------------------------------------------------------------
@@ -850,15 +856,21 @@ void why_the_baseline_matters(const Vlm& v, const Vqa& q) {
       "budget (700 steps, seed 1: 0.63 on the last row with \"?\", 0.98 without).",
       frac(q.all.first, q.all.n));
   std::vector<Tensor> imgs;
-  std::vector<std::string> labels;
+  data::GridOptions grid;
+  grid.scale = 4;
+  grid.title = "Two-object scenes: a question about one object and the model's answer";
+  grid.mark_legend = "red frame: wrong answer (the true colour follows \"truth:\")";
   for (size_t j = 0; j < q.q_scene.size() && imgs.size() < 12; ++j) {
     const sc::Scene& s = v.test_scenes[q.q_scene[j]];
     if (s.objects.size() != 2) continue;
     imgs.push_back(q.q_images[static_cast<int64_t>(j)]);
-    labels.push_back(sc::color_question(s, q.q_obj[j]) +
-                     "?\nanswer: " + v.tok.decode(q.answers[j]));
+    const bool ok = q.answers[j] == v.tok.encode(sc::color_answer(s, q.q_obj[j]));
+    grid.labels.push_back(sc::color_question(s, q.q_obj[j]) +
+                          "?\nanswer: " + v.tok.decode(q.answers[j]) +
+                          (ok ? "" : "\ntruth: " + sc::color_answer(s, q.q_obj[j])));
+    grid.marked.push_back(!ok);
   }
-  data::save_image_grid(imgs, 6, v.args.path("vqa.png"), labels, 4);
+  data::save_image_grid(imgs, 6, v.args.path("vqa.png"), grid);
   lesson::print("\nfigure: {} (two-object scenes with a question and the model's answer)",
                 v.args.path("vqa.png"));
 }
@@ -882,12 +894,18 @@ void caption_fashion(Vlm& v) {
       "exactly when the item is named correctly: a 10-class classifier in words)",
       nf, v.fashion_acc);
   std::vector<Tensor> imgs;
-  std::vector<std::string> flabels;
+  data::GridOptions grid;
+  grid.scale = 3;
+  grid.title = "Fashion-MNIST test images and their generated captions";
+  grid.mark_legend = "red frame: wrong caption (the true class follows \"truth:\")";
   for (int64_t i = 0; i < std::min<int64_t>(12, nf); ++i) {
     imgs.push_back(f_images[i]);
-    flabels.push_back(two_lines(v.tok.decode(f_caps[i])));
+    const bool ok = f_caps[i] == v.tok.encode(fashion_caption(labels[i]));
+    grid.labels.push_back(two_lines(v.tok.decode(f_caps[i])) +
+                          (ok ? "" : "\ntruth: " + fashion_words()[labels[i]]));
+    grid.marked.push_back(!ok);
   }
-  data::save_image_grid(imgs, 6, v.args.path("fashion.png"), flabels, 3);
+  data::save_image_grid(imgs, 6, v.args.path("fashion.png"), grid);
   lesson::print("figure: {}", v.args.path("fashion.png"));
 }
 
