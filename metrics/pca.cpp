@@ -7,7 +7,8 @@
 
 #include "mmgrad/metrics/pca.h"
 
-#include <Eigen/Dense>
+#include <Eigen/Core>
+#include <Eigen/Eigenvalues>  // only the symmetric eigen-solver (Eigen/Dense would parse all of Eigen)
 #include <cmath>
 
 #include "mmgrad/core/error.h"
