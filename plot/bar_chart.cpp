@@ -139,8 +139,9 @@ std::string BarChart::render(bool note, size_t& dropped) const {
   dropped = 0;
   if (value_labels_) {
     // Each label takes the first of these places that is clear of every text drawn so far and
-    // of the other bars: horizontal beyond the bar's end, turned beyond it, turned inside it.
-    // A label with no clear place is left out (counted; the note points to the CSV).
+    // of the other bars: horizontal beyond the bar's end, turned beyond it, then inside the bar
+    // (horizontal, turned). A label with no clear place is left out (counted; the note points to
+    // the CSV).
     const double size = 10;
     for (size_t si = 0; si < series_.size(); ++si)
       for (size_t c = 0; c < nc; ++c) {
@@ -157,9 +158,10 @@ std::string BarChart::render(bool note, size_t& dropped) const {
           double angle;
           bool inside;
         };
-        const Place places[3] = {
+        const Place places[4] = {
             {x, up ? y - 3 : y + 3 + 0.8 * size, "middle", 0, false},
             {x + 0.35 * size, up ? y - 3 : y + 3, up ? "start" : "end", -90, false},
+            {x, up ? y + 3 + 0.8 * size : y - 3 - 0.25 * size, "middle", 0, true},
             {x + 0.35 * size, up ? y + 3 : y - 3, up ? "end" : "start", -90, true}};
         bool placed = false;
         for (const Place& p : places) {
@@ -169,6 +171,10 @@ std::string BarChart::render(bool note, size_t& dropped) const {
             if (bar_boxes[k].hw > 0 && !(p.inside && k == si * nc + c) &&
                 overlap(b, bar_boxes[k], 0.5))
               ok = false;
+          if (ok && !p.inside) {  // beyond the bar but within the plot area (not on the frame)
+            Rect r = bounds(b);
+            ok = r.y0 >= f.top + 1 && r.y1 <= f.bottom - 1;
+          }
           if (ok && p.inside) {  // wholly within its own bar
             Rect r = bounds(b);
             const TextBox& own = bar_boxes[si * nc + c];
