@@ -49,15 +49,19 @@ BarChart& BarChart::set_ylim(double lo, double hi) {
 
 std::string BarChart::to_svg() const {
   MMGRAD_CHECK(!categories_.empty(), "BarChart: no categories (call set_categories)");
-  // Drawn once without a note; if value labels had to be left out, drawn again with a line at
-  // the bottom that says where the numbers are.
-  size_t dropped = 0;
-  std::string svg = render(false, dropped);
-  if (dropped > 0) svg = render(true, dropped);
-  return svg;
+  // Value labels in one orientation for the whole chart (a mix reads badly): horizontal if that
+  // leaves none out, else turned if that leaves fewer out. When some are left out anyway, the
+  // chart is drawn again with a line at the bottom that says where the numbers are.
+  size_t dropped = 0, dropped_turned = 0;
+  std::string svg = render(false, false, dropped);
+  if (dropped == 0) return svg;
+  std::string turned = render(false, true, dropped_turned);
+  const bool turn = dropped_turned < dropped;
+  if (std::min(dropped, dropped_turned) == 0) return turn ? turned : svg;
+  return render(true, turn, dropped);
 }
 
-std::string BarChart::render(bool note, size_t& dropped) const {
+std::string BarChart::render(bool note, bool turned, size_t& dropped) const {
   // Bars grow from 0, so the axis always shows 0.
   double y0 = 0, y1 = 0;
   for (const Series& s : series_)
@@ -138,10 +142,9 @@ std::string BarChart::render(bool note, size_t& dropped) const {
   draw_ticks(svg, centers, categories_, f.bottom, ct);
   dropped = 0;
   if (value_labels_) {
-    // Each label takes the first of these places that is clear of every text drawn so far and
-    // of the other bars: horizontal beyond the bar's end, turned beyond it, then inside the bar
-    // (horizontal, turned). A label with no clear place is left out (counted; the note points to
-    // the CSV).
+    // Each label takes the first of these places (of the chosen orientation) that is clear of
+    // every text drawn so far and of the other bars: beyond the bar's end, then inside the bar.
+    // A label with no clear place is left out (counted; the note points to the CSV).
     const double size = 10;
     for (size_t si = 0; si < series_.size(); ++si)
       for (size_t c = 0; c < nc; ++c) {
@@ -165,6 +168,7 @@ std::string BarChart::render(bool note, size_t& dropped) const {
             {x + 0.35 * size, up ? y + 3 : y - 3, up ? "end" : "start", -90, true}};
         bool placed = false;
         for (const Place& p : places) {
+          if ((p.angle != 0) != turned) continue;
           TextBox b = text_box(p.x, p.y, buf, size, p.anchor, p.angle);
           bool ok = svg.free(b, 1.0);
           for (size_t k = 0; ok && k < bar_boxes.size(); ++k)

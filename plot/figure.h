@@ -220,7 +220,7 @@ class BarChart : public Chart {
   std::string to_csv() const override;
 
  private:
-  std::string render(bool note, size_t& dropped) const;
+  std::string render(bool note, bool turned, size_t& dropped) const;
   struct Series {
     std::string name, color;
     std::vector<double> values;
