@@ -155,6 +155,8 @@ std::string BarChart::render(bool note, bool turned, size_t& dropped) const {
         const double x = f.left + slot * c + 0.1 * slot + bar * (si + 0.5);
         const double y = std::clamp(ys(v), f.top, f.bottom);
         const bool up = v >= 0;
+        // Beyond the bar: 4 px from its end, so that the glyphs' descent (2.5 px) keeps clear of
+        // the bar even after rounding.
         struct Place {
           double x, y;
           const char* anchor;
@@ -162,8 +164,8 @@ std::string BarChart::render(bool note, bool turned, size_t& dropped) const {
           bool inside;
         };
         const Place places[4] = {
-            {x, up ? y - 3 : y + 3 + 0.8 * size, "middle", 0, false},
-            {x + 0.35 * size, up ? y - 3 : y + 3, up ? "start" : "end", -90, false},
+            {x, up ? y - 4 : y + 4 + 0.8 * size, "middle", 0, false},
+            {x + 0.35 * size, up ? y - 4 : y + 4, up ? "start" : "end", -90, false},
             {x, up ? y + 3 + 0.8 * size : y - 3 - 0.25 * size, "middle", 0, true},
             {x + 0.35 * size, up ? y + 3 : y - 3, up ? "end" : "start", -90, true}};
         bool placed = false;
