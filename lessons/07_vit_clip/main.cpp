@@ -327,7 +327,7 @@ void compare_zero_shot(Comparison& c) {
       "\n(Encoding the {} test images took {:.2f} s with the ViT, {:.2f} s with the CNN.)",
       c.test.size(), c.vit_eval.encode_seconds, c.cnn_eval.encode_seconds);
   // Accuracy (%) and time (s) are different units: one panel each, never one shared axis.
-  plot::BarChart acc("Zero-shot accuracy (5-template ensemble)", "", "accuracy (%)");
+  plot::BarChart acc("Zero-shot accuracy", "", "accuracy (%), 5-template ensemble");
   acc.set_categories({"ViT + EOS text", "CNN + EOS text"});
   acc.add_series("zero-shot accuracy", {100 * c.vit_eval.ensemble, 100 * c.cnn_eval.ensemble});
   acc.set_value_labels(true, 1).set_ylim(0, 100);
