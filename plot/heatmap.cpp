@@ -150,7 +150,7 @@ std::string Heatmap::to_svg() const {
   const double bar_x = left + gw + 18, bar_w = 14;
   // Wide enough for the colour bar's labels, and for the title on one line up to 640 pixels.
   const int width = static_cast<int>(std::max(
-      bar_x + bar_w + 64, std::min(text_width(title_, 16, true) + 20, std::max(640.0, gw))));
+      bar_x + bar_w + 64, std::min(text_width(title_, 16, true) + 24, std::max(640.0, gw))));
   const double top = title_space(title_, width);
   const TextBlock xlab = axis_label_block(xlabel_, std::max(gw, 100.0));
   const int height =
