@@ -14,9 +14,29 @@
 //   plot::Heatmap h("Confusion matrix", confusion, class_names, class_names);
 //   h.set_axis_labels("predicted", "true").save("out/02/confusion.svg");
 //
+//   plot::Histogram m("Margins", "margin", "images");
+//   m.set_bins(-0.6, 0.6, 24).add_values("test images", margins).save("out/08/margins.svg");
+//
+//   plot::Panels two("Loss and accuracy", 2);     // quantities of different units: one panel each
+//   two.add(loss_plot).add(accuracy_plot).save("out/10/curves.svg");
+//
 // Every text is XML-escaped (and bytes that are not valid UTF-8 are replaced), non-finite values
 // are skipped rather than drawn, and save() writes a temporary file and renames it into place,
 // creating parent folders. Bad input (mismatched lengths, wrong shapes) throws mmgrad::Error.
+//
+// Figures without defects, by construction rather than by tuning each figure:
+//   - Text is measured (detail::text_width: a per-character width table, the wider of Helvetica/
+//     Arial and DejaVu Sans for each character), and titles and axis labels are fitted to the
+//     canvas: wrapped onto a second line and/or set smaller, never cut off at the edges.
+//   - Labels cannot overlap: category and tick labels are turned or thinned out, and bar value
+//     labels are placed only where their measured box is clear of every other text (above the
+//     bar, turned, or inside it); labels that find no place are left out and a note says where
+//     the numbers are (the CSV).
+//   - save("x/fig.svg") also writes "x/fig.csv": a header row and one row per point, bar, bin or
+//     cell, so a learner can replot the data with any tool.
+//   - Histograms are bars (Histogram), with a zero marker when the data has both signs; quantities
+//     of different units go into separate panels (Panels), never onto one axis; a line plot takes
+//     a log x or y axis where the quantity spans decades (set_log_x / set_log_y).
 #pragma once
 
 #include <string>
@@ -38,7 +58,10 @@ class Chart {
   virtual ~Chart() = default;
   // The whole SVG document.
   virtual std::string to_svg() const = 0;
-  // Writes to_svg() to path (atomically; parent folders are created).
+  // The data drawn, as CSV: a header row, then one row per point / bar / bin / cell.
+  virtual std::string to_csv() const = 0;
+  // Writes to_svg() to path and to_csv() beside it (path with ".svg" replaced by ".csv"), each
+  // atomically; parent folders are created.
   void save(const std::string& path) const;
 
   void set_size(int width, int height);
@@ -73,12 +96,17 @@ class LinePlot : public Chart {
   LinePlot& add_hline(const std::string& name, double y, const std::string& color = "#888888",
                       bool dashed = true);
   LinePlot& set_log_y(bool on = true);
+  // A log x axis (x > 0), for a quantity that spans decades such as k in Recall@k for k = 1..100:
+  // on a linear axis k = 1..10 would be squashed into the first tenth.
+  LinePlot& set_log_x(bool on = true);
   // Draw a dot at each point (useful for few points, e.g. recall@k for k = 1, 5, 10).
   LinePlot& set_markers(bool on = true);
   // Fixed axis ranges instead of fitting the data (lines are clipped to the plot area).
   LinePlot& set_xlim(double lo, double hi);
   LinePlot& set_ylim(double lo, double hi);
   std::string to_svg() const override;
+  // series,x,y (a horizontal line: x empty)
+  std::string to_csv() const override;
 
  private:
   struct Series {
@@ -88,7 +116,7 @@ class LinePlot : public Chart {
     bool hline = false;
   };
   std::vector<Series> series_;
-  bool log_y_ = false, markers_ = false;
+  bool log_y_ = false, log_x_ = false, markers_ = false;
   bool has_xlim_ = false, has_ylim_ = false;
   double xlim_[2] = {0, 1}, ylim_[2] = {0, 1};
 };
@@ -119,6 +147,8 @@ class ScatterPlot : public Chart {
   ScatterPlot& set_point_size(double radius);
   ScatterPlot& set_opacity(double opacity);
   std::string to_svg() const override;
+  // group,x,y
+  std::string to_csv() const override;
 
  private:
   struct Group {
@@ -159,6 +189,8 @@ class Heatmap : public Chart {
   // Side of a cell in pixels (default: fits about 480 pixels, between 6 and 48 per cell).
   Heatmap& set_cell_size(int pixels);
   std::string to_svg() const override;
+  // row,column,value (labels, or indices when there are none)
+  std::string to_csv() const override;
 
  private:
   void check_labels() const;
@@ -184,8 +216,11 @@ class BarChart : public Chart {
   BarChart& set_value_labels(bool on = true, int decimals = 2);
   BarChart& set_ylim(double lo, double hi);
   std::string to_svg() const override;
+  // category,series,value
+  std::string to_csv() const override;
 
  private:
+  std::string render(bool note, bool turned, size_t& dropped) const;
   struct Series {
     std::string name, color;
     std::vector<double> values;
@@ -196,6 +231,56 @@ class BarChart : public Chart {
   int decimals_ = 2;
   bool has_ylim_ = false;
   double ylim_[2] = {0, 1};
+};
+
+// A histogram drawn as bars (one bar per bin, touching), several series side by side in each bin.
+// When the bins cover both negative and positive values, a zero marker (a dark vertical line
+// labelled 0) shows where the sign changes. Values outside [lo, hi] are counted in the first or
+// last bin (as align::histogram does; torch.histc would drop them) and non-finite values are
+// skipped; a note in the figure says how many were clamped.
+class Histogram : public Chart {
+ public:
+  explicit Histogram(std::string title, std::string xlabel = "", std::string ylabel = "count");
+  // `bins` equal bins over [lo, hi]. Call before add_values.
+  Histogram& set_bins(double lo, double hi, int bins);
+  Histogram& add_values(const std::string& name, const std::vector<double>& values,
+                        const std::string& color = "");
+  // Counts per bin of series i (after set_bins and add_values).
+  const std::vector<double>& counts(size_t i) const;
+  std::string to_svg() const override;
+  // series,bin_lo,bin_hi,count
+  std::string to_csv() const override;
+
+ private:
+  struct Series {
+    std::string name, color;
+    std::vector<double> counts;
+    int64_t clamped = 0;
+  };
+  double lo_ = 0, hi_ = 1;
+  int bins_ = 0;
+  std::vector<Series> series_;
+};
+
+// Several charts in one SVG, side by side in `columns` columns (rows as needed), under one
+// title: small multiples, for quantities of different units (a loss and an accuracy) that must
+// not share an axis. add() takes a snapshot of the chart as it is then.
+class Panels : public Chart {
+ public:
+  explicit Panels(std::string title, int columns = 2);
+  Panels& add(const Chart& chart);
+  std::string to_svg() const override;
+  // panel,<the panels' columns> (panel = the panel's number from 1; columns a panel lacks are
+  // left empty)
+  std::string to_csv() const override;
+
+ private:
+  struct Panel {
+    std::string svg, csv;
+    int width = 0, height = 0;
+  };
+  int columns_ = 2;
+  std::vector<Panel> panels_;
 };
 
 }  // namespace mmgrad::plot

@@ -131,21 +131,33 @@ std::string Heatmap::to_svg() const {
   const std::vector<std::string> rl = labels_or_index(row_labels_, rows_);
   const std::vector<std::string> cl = labels_or_index(col_labels_, cols_);
   const double tick_font = std::clamp(cell * 0.6, 7.0, 11.0);
-  double rl_w = 0, cl_w = 0;
+  double rl_w = 0;
   for (const auto& s : rl) rl_w = std::max(rl_w, text_width(s, tick_font));
-  for (const auto& s : cl) cl_w = std::max(cl_w, text_width(s, tick_font));
-  const bool rotate = cl_w > cell - 2;
-  const double col_label_h = cl.empty() ? 0 : (rotate ? cl_w * 0.72 + 14 : 18);
+  // Column labels: horizontal, turned or thinned out so that no two touch (layout_ticks); row
+  // labels: every k-th when the cells are lower than a line of text.
+  const TickLayout ct = layout_ticks(cl, cell, tick_font);
+  const size_t row_every =
+      std::max<size_t>(1, static_cast<size_t>(std::ceil(1.1 * tick_font / cell - 1e-9)));
+  const double col_label_h = cl.empty() ? 0 : ct.height;
 
-  const double left = (ylabel_.empty() ? 10 : 30) + rl_w + 8;
-  const double top = title_.empty() ? 16 : 40;
   const double gw = cols_ * cell, gh = rows_ * cell;
+  const TextBlock ylab = axis_label_block(ylabel_, gh);
+  std::vector<double> cx0;  // column centres relative to the grid's left edge
+  for (size_t c = 0; c < cl.size(); ++c) cx0.push_back((c + 0.5) * cell);
+  const double left =
+      std::max((ylabel_.empty() ? 10 : 14 + ylab.height()) + rl_w + 8,
+               cl.empty() ? 0.0 : ticks_left_overhang(cx0, cl, ct) - 0.5 * cell + 6);
   const double bar_x = left + gw + 18, bar_w = 14;
-  const int width = static_cast<int>(std::max(bar_x + bar_w + 64, text_width(title_, 16) + 20));
-  const int height = static_cast<int>(top + gh + col_label_h + (xlabel_.empty() ? 10 : 34));
+  // Wide enough for the colour bar's labels, and for the title on one line up to 640 pixels.
+  const int width = static_cast<int>(std::max(
+      bar_x + bar_w + 64, std::min(text_width(title_, 16, true) + 24, std::max(640.0, gw))));
+  const double top = title_space(title_, width);
+  const TextBlock xlab = axis_label_block(xlabel_, std::max(gw, 100.0));
+  const int height =
+      static_cast<int>(top + gh + col_label_h + (xlabel_.empty() ? 10 : xlab.height() + 12));
 
   Svg svg(width, height);
-  draw_title(svg, width, title_);
+  draw_title(svg, width, title_block(title_, width));
   const double gap = cell >= 10 ? 1.0 : 0.0;
   for (int64_t r = 0; r < rows_; ++r)
     for (int64_t c = 0; c < cols_; ++c) {
@@ -163,21 +175,18 @@ std::string Heatmap::to_svg() const {
                  "middle", "", dark_color(color) ? "white" : "#222222");
     }
   // Tick labels.
-  for (size_t r = 0; r < rl.size(); ++r)
+  for (size_t r = 0; r < rl.size(); r += row_every)
     svg.text(left - 6, top + (r + 0.5) * cell + tick_font * 0.35, rl[r], tick_font, "end");
-  for (size_t c = 0; c < cl.size(); ++c) {
-    double x = left + (c + 0.5) * cell, y = top + gh + 6;
-    if (rotate)
-      svg.text(x, y + tick_font * 0.7, cl[c], tick_font, "end",
-               "transform=\"rotate(-45 " + num(x) + " " + num(y + tick_font * 0.7) + ")\"");
-    else
-      svg.text(x, y + tick_font, cl[c], tick_font, "middle");
-  }
-  if (!xlabel_.empty()) svg.text(left + gw / 2, height - 10, xlabel_, 13, "middle");
+  std::vector<double> cxs;
+  for (double x : cx0) cxs.push_back(left + x);
+  draw_ticks(svg, cxs, cl, top + gh, ct);
+  if (!xlabel_.empty()) svg.text_block(left + gw / 2, top + gh + col_label_h + 4, xlab, "middle");
   if (!ylabel_.empty()) {
-    double cx = 16, cy = top + gh / 2;
-    svg.text(cx, cy, ylabel_, 13, "middle",
-             "transform=\"rotate(-90 " + num(cx) + " " + num(cy) + ")\"");
+    double x = 10, cy = top + gh / 2;
+    for (const std::string& l : ylab.lines) {
+      svg.text(x + 0.8 * ylab.size, cy, l, ylab.size, "middle", "", "#222222", -90);
+      x += line_height(ylab.size);
+    }
   }
   // Colour bar: a vertical gradient from lo (bottom) to hi (top), with round-number ticks.
   std::string grad = "<defs><linearGradient id=\"colorbar\" x1=\"0\" y1=\"1\" x2=\"0\" y2=\"0\">";
@@ -197,6 +206,17 @@ std::string Heatmap::to_svg() const {
     svg.text(bar_x + bar_w + 7, y + 4, tick_label(t, step), 10);
   }
   return svg.finish();
+}
+
+std::string Heatmap::to_csv() const {
+  std::string out = "row,column,value\n";
+  for (int64_t r = 0; r < rows_; ++r)
+    for (int64_t c = 0; c < cols_; ++c) {
+      const std::string rn = row_labels_.empty() ? std::to_string(r) : row_labels_[r];
+      const std::string cn = col_labels_.empty() ? std::to_string(c) : col_labels_[c];
+      out += csv_field(rn) + "," + csv_field(cn) + "," + csv_num(values_[r * cols_ + c]) + "\n";
+    }
+  return out;
 }
 
 }  // namespace mmgrad::plot

@@ -115,21 +115,25 @@ std::string ScatterPlot::to_svg() const {
   for (const Group& g : legend_only_)
     legend.push_back({g.name, g.color, LegendEntry::Point, g.marker, false});
   const double lw = legend_width(legend);
-  const double left = left_margin(yt, false);
   int width = width_;
+  const double top = title_space(title_, width);
+  const double ylen = height_ - top - 65;
+  const double left = left_margin(yt, false, ylabel_, ylen);
   double right = width - 20 - (lw > 0 ? lw + 12 : 0);
   if (right - left < 200) {
     width += static_cast<int>(200 - (right - left));
     right = left + 200;
   }
   // Tall legends (many classes x groups) get a taller figure instead of running off the bottom.
-  int height = std::max(height_, static_cast<int>(40 + 18 * legend.size() + 20));
-  Frame f{left, 40, right, static_cast<double>(height) - 52};
+  const double bottom_sp = bottom_space(xlabel_, right - left);
+  const int height =
+      std::max(height_, static_cast<int>(top + 18 * legend.size() + 8 + bottom_sp + 4));
+  Frame f{left, top, right, height - bottom_sp, ylen};
   Scale xs{x0, x1, f.left, f.right, false};
   Scale ys{y0, y1, f.bottom, f.top, false};
 
   Svg svg(width, height);
-  draw_title(svg, width, title_);
+  draw_title(svg, width, title_block(title_, width));
   draw_axes(svg, f, xs, xt, ys, yt, xlabel_, ylabel_);
   for (const Group& g : groups_)
     for (size_t i = 0; i < g.xs.size(); ++i)
@@ -137,6 +141,14 @@ std::string ScatterPlot::to_svg() const {
         svg.marker(g.marker, xs(g.xs[i]), ys(g.ys[i]), radius_, g.color, opacity_);
   draw_legend(svg, f.right + 12, f.top, legend);
   return svg.finish();
+}
+
+std::string ScatterPlot::to_csv() const {
+  std::string out = "group,x,y\n";
+  for (const Group& g : groups_)
+    for (size_t i = 0; i < g.xs.size(); ++i)
+      out += csv_field(g.name) + "," + csv_num(g.xs[i]) + "," + csv_num(g.ys[i]) + "\n";
+  return out;
 }
 
 }  // namespace mmgrad::plot

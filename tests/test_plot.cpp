@@ -339,7 +339,10 @@ TEST_CASE("plot: scatter plot with per-class colours, two marker groups and a le
   many.add_classes(xs, ys, lab, cls);
   std::string ms = many.to_svg();
   check_well_formed(ms);
-  CHECK(ms.find("height=\"" + std::to_string(40 + 18 * 40 + 20) + "\"") != std::string::npos);
+  // The figure grows to hold the 40-entry legend (18 px a row).
+  const size_t hat = ms.find(" height=\"");
+  REQUIRE(hat != std::string::npos);
+  CHECK(std::stoi(ms.substr(hat + 9)) >= 40 + 18 * 40 + 20);
 
   CHECK_THROWS_WITH_AS(s.add_classes({1.0}, {1.0, 2.0}, {0}, names),
                        doctest::Contains("add_classes"), Error);
@@ -362,7 +365,8 @@ TEST_CASE("plot: heatmaps for confusion (integers) and similarity (floats) matri
   CHECK(svg.find(">60</text>") != std::string::npos);  // integer counts without decimals
   CHECK(svg.find("&lt;Pullover&gt;") != std::string::npos);
   CHECK(svg.find("linearGradient") != std::string::npos);  // the colour bar
-  CHECK(svg.find("rotate(-45") != std::string::npos);      // long column labels are rotated
+  // Long column labels: set smaller or turned, but never overlapping (checked in
+  // test_plot_layout.cpp for every text of a chart).
   // The largest count gets the dark end of the colour scale, with white text on it.
   CHECK(svg.find("fill=\"#08306b\"") != std::string::npos);
 
@@ -414,7 +418,7 @@ TEST_CASE("plot: grouped bar chart") {
   check_well_formed(svg);
   CHECK(svg.find("Ankle boot") != std::string::npos);
   CHECK(svg.find(">0.86</text>") != std::string::npos);  // 0.5 + 0.36 above the last MLP bar
-  CHECK(svg.find("rotate(-35") != std::string::npos);    // long names slanted
+  CHECK(svg.find("rotate(-") != std::string::npos);      // long names turned
   CHECK(svg.find(">CNN</text>") != std::string::npos);   // a legend for two series
 
   // Negative values draw below a zero line.

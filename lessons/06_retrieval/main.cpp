@@ -230,7 +230,8 @@ void recall_curves_and_class_map(const Retrieval& r) {
   plot::LinePlot p("Recall@k (class-level relevance, test set)", "k", "Recall@k");
   p.add_series("text -> image", std::vector<double>(ks.begin(), ks.end()), rt)
       .add_series("image -> text", std::vector<double>(ks.begin(), ks.end()), ri);
-  p.set_markers().set_ylim(0.0, 1.02);
+  // k spans two decades (1 .. 100): a log axis gives k = 1..10 as much room as k = 10..100.
+  p.set_markers().set_log_x().set_ylim(0.0, 1.02);
   p.save(r.args.path("recall_at_k.svg"));
   lesson::print("wrote {}", r.args.path("recall_at_k.svg"));
 

@@ -788,16 +788,19 @@ void draw_comparison(const Setup& s, const std::vector<const Trained*>& rows,
   bars.set_value_labels(true, 3).set_ylim(0.0, 1.0);
   bars.save(s.args.path("fusion_comparison.svg"));
   lesson::print("\nfigure: {}", s.args.path("fusion_comparison.svg"));
-  plot::LinePlot curves("Training loss and held-out accuracy", "epoch", "");
+  // A loss (nats) and an accuracy (a fraction) are different units: one panel each.
+  plot::LinePlot loss("Training loss", "epoch", "cross-entropy loss");
+  plot::LinePlot acc("Held-out accuracy", "epoch", "accuracy");
   std::vector<double> xs;
   for (int e = 1; e <= s.epochs; ++e) xs.push_back(e);
   for (size_t i = 0; i < rows.size(); ++i) {
-    curves.add_series(rows[i]->name + " loss", xs, rows[i]->log.loss, plot::palette(i));
-    curves.add_series(rows[i]->name + " held-out acc", xs, rows[i]->log.heldout_acc,
-                      plot::palette(i), true);
+    loss.add_series(rows[i]->name, xs, rows[i]->log.loss, plot::palette(i));
+    acc.add_series(rows[i]->name, xs, rows[i]->log.heldout_acc, plot::palette(i));
   }
+  plot::Panels curves("Training loss and held-out accuracy per epoch", 2);
+  curves.add(loss).add(acc);
   curves.save(s.args.path("training_curves.svg"));
-  lesson::print("figure: {} (solid: training loss, dashed: held-out accuracy)",
+  lesson::print("figure: {} (left: training loss, right: held-out accuracy)",
                 s.args.path("training_curves.svg"));
 }
 
