@@ -17,6 +17,11 @@
 //     learns against the images ONLY. No sound is ever paired with a caption, yet sounds are
 //     classified by the captions' text embeddings: the alignment emerges through the images.
 //     The lesson prints it next to Part A's paired number (target: emergent >= 80% of paired).
+// Measured at the defaults on --seed 0, 1, 2 (these held on every seed): Part A's R@1 audio->text
+// 0.976-0.991, text->audio 1.000, audio->image 0.882-0.912, image->text 0.811-0.833; sound
+// zero-shot 0.977 / 0.989 / 0.992 paired and 0.965 / 0.978 / 0.989 emergent (99-100% of paired,
+// target >= 80%), while images reach only 0.806-0.831 zero-shot: a sound lands in the middle of
+// its class, a single picture may not.
 // Retrieval counts a hit when the top item shows the query's class (captions and sounds are
 // per class, not per picture: there is no single "right" caption for one T-shirt photo).
 // main() at the bottom lists the sections in order, one function (a notebook cell) each.
