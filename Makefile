@@ -21,7 +21,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_FLAGS ?=
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS ?= image idx checkpoint tokenizer
+FUZZ_TARGETS ?= image idx checkpoint tokenizer wav
 
 .PHONY: all build deps test lessons bench exercise exercises debug cuda-check package-check fuzz format \
   format-check clean

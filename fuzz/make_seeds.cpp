@@ -6,6 +6,7 @@
 #include <stb/stb_image_write.h>
 #include <zlib.h>
 
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -14,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "mmgrad/data/audio.h"
 #include "mmgrad/data/tokenizer.h"
 #include "mmgrad/nn/checkpoint.h"
 
@@ -291,6 +293,21 @@ void tokenizer_seeds() {
   put("corpus/tokenizer", "caption.txt", "A small cat sits on a mat, looking at the camera.\n");
 }
 
+// WAV: a mono 16-bit file from mmgrad's writer, a stereo one with a LIST chunk of odd size
+// before "data", and one cut in the middle of its samples (rejected: the seed of that path).
+void wav_seeds() {
+  std::vector<float> tone(400);
+  for (size_t i = 0; i < tone.size(); ++i)
+    tone[i] = static_cast<float>(0.5 * std::sin(0.3 * static_cast<double>(i)));
+  const Bytes mono = mmgrad::audio::encode_wav(tone, 8000);
+  put("corpus/wav", "mono_8k.wav", mono);
+  Bytes stereo = mono.substr(0, 36);
+  stereo[22] = 2;  // channels
+  stereo += std::string("LIST\x03\x00\x00\x00", 8) + "abc" + '\0' + mono.substr(36);
+  put("corpus/wav", "stereo_list.wav", stereo);
+  put("corpus/wav", "truncated.wav", mono.substr(0, 300));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -303,6 +320,7 @@ int main(int argc, char** argv) {
   idx_seeds();
   checkpoint_seeds();
   tokenizer_seeds();
+  wav_seeds();
   std::printf("seeds written under %s\n", root.string().c_str());
   return 0;
 }
