@@ -149,7 +149,14 @@ Sounds meet_the_sounds(const Setup& s) {
     tiles.push_back(spectrogram_tile(lm.select(0, static_cast<int64_t>(k))));
     labels.push_back(names[ex[k]]);
   }
-  data::save_image_grid(tiles, 4, s.args.path("spectrograms.png"), labels, 4);
+  data::GridOptions figure;
+  figure.labels = labels;
+  figure.scale = 4;
+  figure.title = lesson::format(
+      "Log-mel spectrograms, two clips per class: time left to right ({:.1f} s), mel frequency "
+      "bottom (low) to top (high); brighter = louder",
+      static_cast<double>(s.sound.samples) / static_cast<double>(s.sound.sample_rate));
+  data::save_image_grid(tiles, 4, s.args.path("spectrograms.png"), figure);
   std::vector<std::string> rows, cols;
   for (int64_t m = out.mel.n_mels - 1; m >= 0; --m)
     rows.push_back(
