@@ -8,6 +8,7 @@
 #include "mmgrad/kernels/backend.h"
 #include "mmgrad/ops/attention.h"
 #include "mmgrad/ops/conv.h"
+#include "mmgrad/ops/conv3d.h"
 #include "mmgrad/ops/dropout.h"
 #include "mmgrad/ops/elementwise.h"
 #include "mmgrad/ops/index.h"

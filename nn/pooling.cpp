@@ -64,4 +64,54 @@ Tensor AdaptiveAvgPool2d::forward(const Tensor& x) {
 
 std::string AdaptiveAvgPool2d::extra_repr() const { return "output_size=" + pair_str(output_size); }
 
+// ---- 3-D pooling (issue 15) ----------------------------------------------------------------------
+
+namespace {
+
+std::string triple_str(Triple3 t) { return cat_str("(", t.d, ", ", t.h, ", ", t.w, ")"); }
+
+void check_ncdhw(const Module& m, const Tensor& x) {
+  MMGRAD_CHECK(x.defined(), m.label(), ": input is an undefined tensor");
+  MMGRAD_CHECK((x.dim() == 5 || x.dim() == 4) && x.is_floating_point(), m.label(), ": input is ",
+               describe(x), "; expected a floating-point [N, C, D, H, W] (or [C, D, H, W]) tensor");
+}
+
+}  // namespace
+
+MaxPool3d::MaxPool3d(Triple3 kernel_size, Triple3 stride, Triple3 padding)
+    : kernel_size(kernel_size), stride(stride), padding(padding) {
+  const Triple3 k = kernel_size, s = stride, p = padding;
+  MMGRAD_CHECK(k.d > 0 && k.h > 0 && k.w > 0 && s.d >= 0 && s.h >= 0 && s.w >= 0 && p.d >= 0 &&
+                   p.h >= 0 && p.w >= 0 && 2 * p.d <= k.d && 2 * p.h <= k.h && 2 * p.w <= k.w,
+               "MaxPool3d: got kernel_size ", triple_str(k), ", stride ", triple_str(s),
+               ", padding ", triple_str(p),
+               "; expected kernel > 0, stride >= 0 (0 = kernel), 0 <= padding <= kernel / 2");
+  if (s.d == 0 && s.h == 0 && s.w == 0) this->stride = k;
+}
+
+Tensor MaxPool3d::forward(const Tensor& x) {
+  check_ncdhw(*this, x);
+  return max_pool3d(x, kernel_size, stride, padding);
+}
+
+std::string MaxPool3d::extra_repr() const {
+  std::string s = cat_str("kernel_size=", triple_str(kernel_size), ", stride=", triple_str(stride));
+  if (padding.d || padding.h || padding.w) s += ", padding=" + triple_str(padding);
+  return s;
+}
+
+AdaptiveAvgPool3d::AdaptiveAvgPool3d(Triple3 output_size) : output_size(output_size) {
+  MMGRAD_CHECK(output_size.d > 0 && output_size.h > 0 && output_size.w > 0,
+               "AdaptiveAvgPool3d: output_size must be positive, got ", triple_str(output_size));
+}
+
+Tensor AdaptiveAvgPool3d::forward(const Tensor& x) {
+  check_ncdhw(*this, x);
+  return adaptive_avg_pool3d(x, output_size);
+}
+
+std::string AdaptiveAvgPool3d::extra_repr() const {
+  return "output_size=" + triple_str(output_size);
+}
+
 }  // namespace mmgrad::nn
