@@ -63,7 +63,8 @@ std::string Conv2d::extra_repr() const {
   return s;
 }
 
-// ---- Conv3d (issue 15) ---------------------------------------------------------------------------
+// ---- Conv3d (issue 15)
+// ---------------------------------------------------------------------------
 
 namespace {
 std::string triple_str(Triple3 t) { return cat_str("(", t.d, ", ", t.h, ", ", t.w, ")"); }
@@ -85,8 +86,7 @@ Conv3d::Conv3d(int64_t in_channels, int64_t out_channels, Triple3 kernel_size, T
                "Conv3d: got kernel_size ", triple_str(k), ", stride ", triple_str(s), ", padding ",
                triple_str(p), ", dilation ", triple_str(d),
                "; kernel, stride and dilation must be positive and padding >= 0");
-  weight = register_parameter("weight",
-                              Tensor::empty({out_channels, in_channels, k.d, k.h, k.w}));
+  weight = register_parameter("weight", Tensor::empty({out_channels, in_channels, k.d, k.h, k.w}));
   if (with_bias) bias = register_parameter("bias", Tensor::empty({out_channels}));
   reset_parameters();
 }
@@ -111,8 +111,9 @@ Tensor Conv3d::forward(const Tensor& x) {
 }
 
 std::string Conv3d::extra_repr() const {
-  std::string s = cat_str(in_channels, ", ", out_channels, ", kernel_size=",
-                          triple_str(kernel_size), ", stride=", triple_str(stride));
+  std::string s =
+      cat_str(in_channels, ", ", out_channels, ", kernel_size=", triple_str(kernel_size),
+              ", stride=", triple_str(stride));
   if (padding.d || padding.h || padding.w) s += ", padding=" + triple_str(padding);
   if (dilation.d != 1 || dilation.h != 1 || dilation.w != 1)
     s += ", dilation=" + triple_str(dilation);

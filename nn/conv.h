@@ -26,7 +26,8 @@ class Conv2d : public Module {
   Tensor weight, bias;
 };
 
-// ---- Conv3d (issue 15) ---------------------------------------------------------------------------
+// ---- Conv3d (issue 15)
+// ---------------------------------------------------------------------------
 
 // A 3-D convolution: a kernel_size.d x kernel_size.h x kernel_size.w filter slides over frames,
 // rows and columns, so one filter sees motion (how a patch changes across frames) as well as

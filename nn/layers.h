@@ -9,6 +9,7 @@
 #include "mmgrad/nn/embedding.h"
 #include "mmgrad/nn/init.h"
 #include "mmgrad/nn/linear.h"
+#include "mmgrad/nn/lstm.h"
 #include "mmgrad/nn/mlp.h"
 #include "mmgrad/nn/module.h"
 #include "mmgrad/nn/normalization.h"

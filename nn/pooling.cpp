@@ -64,7 +64,8 @@ Tensor AdaptiveAvgPool2d::forward(const Tensor& x) {
 
 std::string AdaptiveAvgPool2d::extra_repr() const { return "output_size=" + pair_str(output_size); }
 
-// ---- 3-D pooling (issue 15) ----------------------------------------------------------------------
+// ---- 3-D pooling (issue 15)
+// ----------------------------------------------------------------------
 
 namespace {
 

@@ -64,10 +64,10 @@ Triple3 check_pool_window(const char* op, const Tensor& x, Triple3 k, Triple3 s,
   if (s.d == 0 && s.h == 0 && s.w == 0) s = k;
   MMGRAD_CHECK(s.d >= 1 && s.h >= 1 && s.w >= 1, op,
                ": stride must be >= 1 (or 0 for the kernel size), got ", triple_str(s));
-  MMGRAD_CHECK(p.d >= 0 && p.h >= 0 && p.w >= 0 && p.d <= k.d / 2 && p.h <= k.h / 2 &&
-                   p.w <= k.w / 2,
-               op, ": padding must be between 0 and half the kernel size, got padding ",
-               triple_str(p), " for kernel ", triple_str(k));
+  MMGRAD_CHECK(
+      p.d >= 0 && p.h >= 0 && p.w >= 0 && p.d <= k.d / 2 && p.h <= k.h / 2 && p.w <= k.w / 2, op,
+      ": padding must be between 0 and half the kernel size, got padding ", triple_str(p),
+      " for kernel ", triple_str(k));
   const int64_t D = x.size(-3), H = x.size(-2), W = x.size(-1);
   MMGRAD_CHECK(k.d <= D + 2 * p.d && k.h <= H + 2 * p.h && k.w <= W + 2 * p.w, op, ": input ",
                x.shape().str(), " padded to ", D + 2 * p.d, "x", H + 2 * p.h, "x", W + 2 * p.w,
@@ -90,7 +90,8 @@ Tensor conv3d(const Tensor& x, const Tensor& weight, const Tensor& bias, Triple3
                ": expected input of shape [N, C, D, H, W] (or [C, D, H, W]), got ", describe(x));
   MMGRAD_CHECK(weight.dim() == 5, op, ": expected weight of shape [Cout, C, KD, KH, KW], got ",
                describe(weight));
-  if (x.dim() == 4) return conv3d(x.unsqueeze(0), weight, bias, stride, padding, dilation).squeeze(0);
+  if (x.dim() == 4)
+    return conv3d(x.unsqueeze(0), weight, bias, stride, padding, dilation).squeeze(0);
   const int64_t N = x.size(0), C = x.size(1), D = x.size(2), H = x.size(3), W = x.size(4);
   const int64_t Cout = weight.size(0), KD = weight.size(2), KH = weight.size(3),
                 KW = weight.size(4);
@@ -116,8 +117,8 @@ Tensor conv3d(const Tensor& x, const Tensor& weight, const Tensor& bias, Triple3
                ": dilation must be >= 1, got ", triple_str(dilation));
   const int64_t ekd = dilation.d * (KD - 1) + 1, ekh = dilation.h * (KH - 1) + 1,
                 ekw = dilation.w * (KW - 1) + 1;  // the dilated kernel's extent
-  MMGRAD_CHECK(ekd <= D + 2 * padding.d && ekh <= H + 2 * padding.h && ekw <= W + 2 * padding.w,
-               op, ": input ", x.shape().str(), " padded to ", D + 2 * padding.d, "x",
+  MMGRAD_CHECK(ekd <= D + 2 * padding.d && ekh <= H + 2 * padding.h && ekw <= W + 2 * padding.w, op,
+               ": input ", x.shape().str(), " padded to ", D + 2 * padding.d, "x",
                H + 2 * padding.h, "x", W + 2 * padding.w, " is smaller than the (dilated) kernel ",
                ekd, "x", ekh, "x", ekw);
   const int64_t OD = index::conv_out_size(D, KD, stride.d, padding.d, dilation.d);

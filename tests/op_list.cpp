@@ -973,7 +973,12 @@ void convs3d(Builder& L) {
   };
   const std::vector<Conv3dCase> cases = {
       {{2, 2, 4, 4, 3}, {3, 2, 3, 3, 2}, 1, 1, 1, true, "3x3x2 padding 1"},
-      {{1, 2, 5, 4, 5}, {2, 2, 2, 3, 3}, {2, 1, 2}, {1, 0, 1}, {2, 1, 1}, true,
+      {{1, 2, 5, 4, 5},
+       {2, 2, 2, 3, 3},
+       {2, 1, 2},
+       {1, 0, 1},
+       {2, 1, 1},
+       true,
        "depth stride 2 padding 1 dilation 2"},
       {{2, 3, 3, 3, 3}, {2, 3, 1, 1, 1}, 1, 0, 1, false, "1x1x1"},
       {{1, 1, 1, 3, 4}, {2, 1, 1, 2, 2}, 1, {0, 1, 0}, 1, true, "one frame"},
@@ -992,7 +997,7 @@ void convs3d(Builder& L) {
   // padding 1 (forward 2 N Cout OD OH OW Cin 27 flops; backward about twice that).
   L.add_layouts({"conv3d",
                  "3x3x3 padding 1",
-                 {f({1, 2, 3, 3, 3}), f({2, 2, 3, 3, 3}), f({2})},
+                 {f({2, 2, 3, 3, 3}), f({2, 2, 3, 3, 3}), f({2})},
                  [](const Inputs& x) { return conv3d(x[0], x[1], x[2], 1, 1); },
                  kGemm,
                  1e-5,
@@ -1002,7 +1007,9 @@ void convs3d(Builder& L) {
   L.add({"conv3d",
          "unbatched",
          {f({2, 3, 3, 2}), f({2, 2, 2, 2, 2})},
-         [](const Inputs& x) { return conv3d(x[0], x[1], {}, 1, {0, 1, 0}); },
+         [](const Inputs& x) {
+           return conv3d(x[0], x[1], {}, 1, {0, 1, 0});
+         },
          kGemm});
   L.add({"conv3d",
          "empty batch",
@@ -1013,7 +1020,10 @@ void convs3d(Builder& L) {
     std::vector<Arg> args = {constant({1, 2, 3, 3, 3}), constant({2, 2, 2, 2, 2}), constant({2})};
     args[static_cast<size_t>(which)].kind = Arg::Kind::Float;
     L.add({"conv3d", cat_str("only input ", which, " requires grad"), args,
-           [](const Inputs& x) { return conv3d(x[0], x[1], x[2], {2, 1, 1}, 1); }, kGemm});
+           [](const Inputs& x) {
+             return conv3d(x[0], x[1], x[2], {2, 1, 1}, 1);
+           },
+           kGemm});
   }
 
   // Pooling: overlap, padding in every axis, size-1 axes, a strided view, unbatched input.
@@ -1026,11 +1036,13 @@ void convs3d(Builder& L) {
                                          {{2, 1, 4, 4, 5}, {2, 2, 3}, 0, 0},
                                          {{1, 2, 1, 3, 5}, {1, 3, 3}, {1, 1, 2}, {0, 1, 1}}};
   for (const Pool3dCase& c : pools)
-    L.add({"max_pool3d", cat_str("kernel ", c.k.d, "x", c.k.h, "x", c.k.w), {f(c.x)},
+    L.add({"max_pool3d",
+           cat_str("kernel ", c.k.d, "x", c.k.h, "x", c.k.w),
+           {f(c.x)},
            [c](const Inputs& x) { return max_pool3d(x[0], c.k, c.s, c.p); }});
   L.add_layouts({"max_pool3d",
                  "2x2x2 of [32, 16, 8, 16, 16]",
-                 {f({1, 2, 2, 4, 4})},
+                 {f({2, 2, 2, 4, 4})},
                  [](const Inputs& x) { return max_pool3d(x[0], 2); },
                  0,
                  1e-5,
@@ -1038,18 +1050,16 @@ void convs3d(Builder& L) {
   L.add({"max_pool3d", "unbatched", {f({2, 3, 4, 3})}, [](const Inputs& x) {
            return max_pool3d(x[0], {2, 2, 1}, 1);
          }});
-  for (auto [shape, out] : std::vector<std::pair<Shape, Triple3>>{{{2, 2, 5, 4, 7}, {2, 3, 4}},
-                                                                  {{1, 1, 2, 3, 2}, {3, 4, 5}},
-                                                                  {{2, 3, 3, 4, 4}, 1}}) {
+  for (auto [shape, out] : std::vector<std::pair<Shape, Triple3>>{
+           {{2, 2, 5, 4, 7}, {2, 3, 4}}, {{1, 1, 2, 3, 2}, {3, 4, 5}}, {{2, 3, 3, 4, 4}, 1}}) {
     L.add({"adaptive_avg_pool3d",
            cat_str("to ", out.d, "x", out.h, "x", out.w),
            {f(shape)},
            [out](const Inputs& x) { return adaptive_avg_pool3d(x[0], out); }});
   }
-  L.add_layouts({"adaptive_avg_pool3d",
-                 "to 1x2x2",
-                 {f({2, 2, 3, 4, 4})},
-                 [](const Inputs& x) { return adaptive_avg_pool3d(x[0], {1, 2, 2}); }});
+  L.add_layouts({"adaptive_avg_pool3d", "to 1x2x2", {f({2, 2, 3, 4, 4})}, [](const Inputs& x) {
+                   return adaptive_avg_pool3d(x[0], {1, 2, 2});
+                 }});
   L.add({"adaptive_avg_pool3d", "unbatched to 2x1x3", {f({2, 4, 3, 5})}, [](const Inputs& x) {
            return adaptive_avg_pool3d(x[0], {2, 1, 3});
          }});

@@ -33,8 +33,8 @@ namespace {
 
 // The groups this file runs, one TEST_CASE each (op_list's groups must be exactly these).
 const std::vector<std::string> kGroups = {
-    "elementwise", "reduce", "shape", "matmul", "softmax",   "loss",     "norm",
-    "dropout",     "index",  "sort",  "conv",   "conv3d",    "attention", "nn_losses"};
+    "elementwise", "reduce", "shape", "matmul", "softmax", "loss",      "norm",
+    "dropout",     "index",  "sort",  "conv",   "conv3d",  "attention", "nn_losses"};
 
 // Every input that requires grad is empty: there is nothing for gradcheck to perturb.
 bool has_empty_grad_input(const Inputs& in) {

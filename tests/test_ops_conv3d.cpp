@@ -256,8 +256,7 @@ TEST_CASE("nn::Conv3d, MaxPool3d and AdaptiveAvgPool3d") {
   std::vector<std::string> names;
   for (auto& [name, t] : conv.named_parameters()) names.push_back(name);
   CHECK(names == std::vector<std::string>{"weight", "bias"});
-  CHECK(conv.label() ==
-        "Conv3d(2, 4, kernel_size=(3, 3, 3), stride=(1, 2, 2), padding=(1, 1, 1))");
+  CHECK(conv.label() == "Conv3d(2, 4, kernel_size=(3, 3, 3), stride=(1, 2, 2), padding=(1, 1, 1))");
 
   Tensor x = Tensor::randn({2, 2, 4, 8, 8});
   Tensor y = conv.forward(x);
@@ -290,17 +289,30 @@ TEST_CASE("conv3d and the 3-D pools reject bad input with an error naming the op
   Tensor x = Tensor::zeros({2, 3, 4, 5, 5}), w = Tensor::zeros({2, 3, 3, 3, 3});
   // conv3d
   throws_with([&] { conv3d(Tensor::zeros({3, 5, 5}), w); }, "conv3d: expected input of shape");
-  throws_with([&] { conv3d(Tensor::zeros({1, 2, 3, 4, 5, 6}), w); },
-              "conv3d: expected input of shape");
+  throws_with(
+      [&] {
+        conv3d(Tensor::zeros({1, 2, 3, 4, 5, 6}), w);
+      },
+      "conv3d: expected input of shape");
   throws_with([&] { conv3d(x, Tensor::zeros({2, 3, 3, 3})); }, "conv3d: expected weight of shape");
   throws_with([&] { conv3d(x, Tensor::zeros({2, 4, 3, 3, 3})); }, "expects 4 input channels");
   throws_with([&] { conv3d(x, w, Tensor::zeros({3})); }, "conv3d: expected bias of shape [2]");
-  throws_with([&] { conv3d(x, Tensor::zeros({2, 3, 5, 3, 3})); },
-              "conv3d: input [2, 3, 4, 5, 5] padded to 4x5x5 is smaller than the (dilated) kernel "
-              "5x3x3");
-  throws_with([&] { conv3d(x, w, {}, 1, 0, {2, 1, 1}); }, "smaller than the (dilated) kernel 5x3x3");
-  throws_with([&] { conv3d(Tensor::zeros({2, 3, 0, 5, 5}), w, {}, 1, 2); },
-              "conv3d: input needs at least one channel, frame and pixel");
+  throws_with(
+      [&] {
+        conv3d(x, Tensor::zeros({2, 3, 5, 3, 3}));
+      },
+      "conv3d: input [2, 3, 4, 5, 5] padded to 4x5x5 is smaller than the (dilated) kernel "
+      "5x3x3");
+  throws_with(
+      [&] {
+        conv3d(x, w, {}, 1, 0, {2, 1, 1});
+      },
+      "smaller than the (dilated) kernel 5x3x3");
+  throws_with(
+      [&] {
+        conv3d(Tensor::zeros({2, 3, 0, 5, 5}), w, {}, 1, 2);
+      },
+      "conv3d: input needs at least one channel, frame and pixel");
   throws_with([&] { conv3d(x, Tensor::zeros({0, 3, 3, 3, 3})); }, "conv3d: weight has an empty");
   throws_with([&] { conv3d(x, w, {}, {1, 0, 1}); }, "conv3d: stride must be >= 1, got (1, 0, 1)");
   throws_with([&] { conv3d(x, w, {}, 1, {-1, 0, 0}); }, "conv3d: padding must be >= 0");
@@ -309,24 +321,42 @@ TEST_CASE("conv3d and the 3-D pools reject bad input with an error naming the op
   throws_with([&] { conv3d(x.to(kInt64), w); }, "conv3d");
   throws_with([&] { conv3d(Tensor(), w); }, "conv3d");
   // max_pool3d
-  throws_with([&] { max_pool3d(Tensor::zeros({4, 5, 5}), 2); },
-              "max_pool3d: expected input of shape [N, C, D, H, W]");
+  throws_with(
+      [&] {
+        max_pool3d(Tensor::zeros({4, 5, 5}), 2);
+      },
+      "max_pool3d: expected input of shape [N, C, D, H, W]");
   throws_with([&] { max_pool3d(x, 5); },
               "max_pool3d: input [2, 3, 4, 5, 5] padded to 4x5x5 is smaller than the kernel 5x5x5");
   throws_with([&] { max_pool3d(x, {2, 0, 2}); }, "max_pool3d: kernel_size must be >= 1");
   throws_with([&] { max_pool3d(x, 2, {1, 0, 1}); }, "max_pool3d: stride must be >= 1");
-  throws_with([&] { max_pool3d(x, 2, 0, {2, 0, 0}); },
-              "max_pool3d: padding must be between 0 and half the kernel size");
-  throws_with([&] { max_pool3d(Tensor::zeros({1, 1, 0, 3, 3}), 1); },
-              "max_pool3d: input needs at least one frame and one pixel");
+  throws_with(
+      [&] {
+        max_pool3d(x, 2, 0, {2, 0, 0});
+      },
+      "max_pool3d: padding must be between 0 and half the kernel size");
+  throws_with(
+      [&] {
+        max_pool3d(Tensor::zeros({1, 1, 0, 3, 3}), 1);
+      },
+      "max_pool3d: input needs at least one frame and one pixel");
   throws_with([&] { max_pool3d(x.to(kInt64), 2); }, "max_pool3d");
   // adaptive_avg_pool3d
-  throws_with([&] { adaptive_avg_pool3d(Tensor::zeros({5, 5}), 1); },
-              "adaptive_avg_pool3d: expected input of shape");
-  throws_with([&] { adaptive_avg_pool3d(x, {1, 0, 1}); },
-              "adaptive_avg_pool3d: output_size must be >= 1, got (1, 0, 1)");
-  throws_with([&] { adaptive_avg_pool3d(Tensor::zeros({1, 1, 3, 0, 3}), 1); },
-              "adaptive_avg_pool3d: input needs at least one frame and one pixel");
+  throws_with(
+      [&] {
+        adaptive_avg_pool3d(Tensor::zeros({5, 5}), 1);
+      },
+      "adaptive_avg_pool3d: expected input of shape");
+  throws_with(
+      [&] {
+        adaptive_avg_pool3d(x, {1, 0, 1});
+      },
+      "adaptive_avg_pool3d: output_size must be >= 1, got (1, 0, 1)");
+  throws_with(
+      [&] {
+        adaptive_avg_pool3d(Tensor::zeros({1, 1, 3, 0, 3}), 1);
+      },
+      "adaptive_avg_pool3d: input needs at least one frame and one pixel");
 }
 
 TEST_CASE("conv3d and the 3-D pools: empty batch and empty channels give empty outputs") {
