@@ -1,4 +1,12 @@
 // nn::LSTM, composed from differentiable ops (the equations and the reasons are in nn/lstm.h).
+//
+// Why no fused cell kernel: measured (float32, 1 thread, CPU time) on a lesson-sized model,
+// B = 32, T = 20, input 40, hidden 64, 2 layers, forward + backward:
+//   the whole LSTM                                           4.8 ms
+//   its GEMMs alone (2 input projections + 40 recurrent)     3.2 ms
+// so the gate arithmetic and the graph bookkeeping are about a third. A fused cell (one kernel
+// for the gates, c_t and h_t, with a hand-written backward) could save at most that third, and
+// would need its own CUDA kernel and reference loop. Not worth it at these sizes.
 #include "mmgrad/nn/lstm.h"
 
 #include <cmath>
