@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core_test_util.h"  // have_gpu
 #include "mmgrad/mmgrad.h"
 #include "mmgrad/nn/layers.h"
 #include "nn_test_util.h"
@@ -252,4 +253,31 @@ TEST_CASE("LSTM: bad input is an mmgrad::Error naming the layer") {
   throws_with([&] { nn::LSTM(0, 4); }, "LSTM: input_size, hidden_size and num_layers must be");
   throws_with([&] { nn::LSTM(3, 4, {.num_layers = 0}); }, "num_layers 0");
   throws_with([&] { nn::LSTM(3, 4, {.dropout = 1.0}); }, "LSTM: dropout must be in [0, 1)");
+}
+
+TEST_CASE("LSTM: CPU and CUDA agree, forward and gradients (skipped without a GPU)") {
+  if (!testing::have_gpu("LSTM CPU/CUDA parity")) return;
+  manual_seed(12);
+  const nn::LSTMOptions opt{.num_layers = 2, .batch_first = true};
+  nn::LSTM cpu(5, 8, opt), gpu(5, 8, opt);
+  gpu.to(kCUDA);
+  gpu.load_state_dict(cpu.state_dict());
+  Tensor x = Tensor::randn({3, 7, 5});
+  Tensor h0 = Tensor::randn({2, 3, 8}), c0 = Tensor::randn({2, 3, 8});
+  auto run = [&](nn::LSTM& m, Device dev) {
+    Tensor xl = x.to(dev).detach().requires_grad_();
+    nn::LSTMOutput y = m.forward(xl, {h0.to(dev), c0.to(dev)});
+    Tensor loss = add(sum(mul(y.output, y.output)), sum(mul(y.c_n, y.h_n)));
+    loss.backward();
+    std::vector<Tensor> out = {y.output, y.h_n, y.c_n, xl.grad()};
+    for (const Tensor& p : m.parameters()) out.push_back(p.grad());
+    for (Tensor& t : out) t = t.to(kCPU);
+    return out;
+  };
+  std::vector<Tensor> a = run(cpu, kCPU), b = run(gpu, kCUDA);
+  REQUIRE(a.size() == b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    CAPTURE(i);
+    CHECK(testing::max_rel_diff(b[i], a[i]) < 1e-4);
+  }
 }
