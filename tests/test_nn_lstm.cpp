@@ -1,7 +1,7 @@
 // nn::LSTM: the forward against a hand-written loop of the LSTM equations (multi-layer,
 // batch_first, initial state, unbatched), float64 gradcheck through the module (inputs, initial
 // state and every parameter), PyTorch's parameter names and init, dropout between layers, and
-// bad inputs.
+// bad inputs; CPU/CUDA parity (skipped without a GPU); and that it learns a long memory task.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -11,6 +11,7 @@
 #include "core_test_util.h"  // have_gpu
 #include "mmgrad/mmgrad.h"
 #include "mmgrad/nn/layers.h"
+#include "mmgrad/optim/optim.h"
 #include "nn_test_util.h"
 
 using namespace mmgrad;
@@ -280,4 +281,37 @@ TEST_CASE("LSTM: CPU and CUDA agree, forward and gradients (skipped without a GP
     CAPTURE(i);
     CHECK(testing::max_rel_diff(b[i], a[i]) < 1e-4);
   }
+}
+
+TEST_CASE("LSTM: learns to carry the first input across the whole sequence") {
+  // The first step holds a bit (+1 or -1), the next T-1 steps only noise; after the last step a
+  // linear head must tell the bit. Only a memory that survives T steps can do better than chance.
+  manual_seed(13);
+  const int64_t T = 12, B = 64, H = 16;
+  auto batch = [&](Tensor& x, Tensor& bit) {
+    bit = sub(mul(Tensor::rand({B, 1}).lt(0.5).to(kFloat32), 2.0), Tensor::ones({B, 1}));
+    Tensor noise = Tensor::randn({B, T - 1, 1});
+    x = cat({bit.unsqueeze(1), noise}, 1);  // [B, T, 1], batch_first
+  };
+  auto lstm = std::make_shared<nn::LSTM>(1, H, nn::LSTMOptions{.batch_first = true});
+  auto head = std::make_shared<nn::Linear>(H, 1);
+  std::vector<Tensor> params = lstm->parameters();
+  for (const Tensor& p : head->parameters()) params.push_back(p);
+  optim::Adam opt(params, {.lr = 1e-2});
+  auto predict = [&](const Tensor& x) {
+    return head->forward(lstm->forward(x, {}).h_n.select(0, 0));
+  };
+  Tensor x, bit;
+  for (int step = 0; step < 300; ++step) {
+    batch(x, bit);
+    Tensor loss = mse_loss(predict(x), bit);
+    opt.zero_grad();
+    loss.backward();
+    opt.step();
+  }
+  NoGradGuard no_grad;
+  batch(x, bit);
+  const double acc = predict(x).gt(0.0).eq(bit.gt(0.0)).to(kFloat32).mean().item();
+  MESSAGE("recall accuracy after 300 steps: " << acc);
+  CHECK(acc >= 0.95);
 }
