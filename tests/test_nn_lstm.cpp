@@ -119,7 +119,9 @@ TEST_CASE("LSTM: forward matches a hand-written loop of the equations") {
         }
 }
 
-TEST_CASE("LSTM: unbatched input, running in two halves, float32, the single-output forward") {
+TEST_CASE(
+    "LSTM: unbatched input, running in two halves, empty batch, float32, the single-output "
+    "forward") {
   manual_seed(8);
   nn::LSTM m(3, 4, {.num_layers = 2, .batch_first = true});
   m.to(kFloat64);
@@ -136,6 +138,10 @@ TEST_CASE("LSTM: unbatched input, running in two halves, float32, the single-out
   CHECK(testing::max_rel_diff(b.output, narrow(y.output, 0, 3, 3)) < 1e-14);
   CHECK(testing::max_rel_diff(b.h_n, y.h_n) < 1e-14);
   CHECK(testing::max_rel_diff(m.forward(x), y.output) == 0);
+  // an empty batch gives empty outputs, as PyTorch
+  nn::LSTMOutput e = m.forward(Tensor::zeros({0, 4, 3}, kFloat64), {});
+  CHECK(e.output.shape() == Shape{0, 4, 4});
+  CHECK(e.h_n.shape() == Shape{2, 0, 4});
   // float32 agrees with float64 to rounding
   Tensor y64 = m.forward(x);
   m.to(kFloat32);
@@ -177,7 +183,7 @@ TEST_CASE("LSTM: gradcheck (float64) through inputs, initial state and every par
   CHECK_MESSAGE(r.ok, r.report);
 }
 
-TEST_CASE("LSTM: PyTorch's parameter names, shapes and init; repr") {
+TEST_CASE("LSTM: PyTorch's parameter names, shapes, init and repr") {
   manual_seed(10);
   nn::LSTM m(5, 8, {.num_layers = 2});
   std::vector<std::string> names;
