@@ -695,6 +695,34 @@ void norms(Builder& L) {
          0,
          1e-5,
          {f({64, 64, 16, 16}), f({64}), f({64})}});
+  // group_norm: 2 groups of 2 channels in every layout; one group (layer norm over [C, ...]
+  // with per-channel affine); C groups (instance norm); no spatial dims; odd 5-D sizes; an empty
+  // batch. The benchmark is a diffusion U-Net's: 32 groups of 2 channels.
+  L.add_layouts({"group_norm",
+                 "2 groups weight bias",
+                 {f({2, 4, 3}), f({4}), f({4})},
+                 [](const Inputs& x) { return group_norm(x[0], 2, x[1], x[2]); },
+                 0,
+                 1e-5,
+                 {f({16, 64, 32, 32}), f({64}), f({64})}});
+  L.add({"group_norm", "1 group", {f({2, 3, 2, 2}), f({3}), f({3})}, [](const Inputs& x) {
+           return group_norm(x[0], 1, x[1], x[2]);
+         }});
+  L.add({"group_norm", "groups = C no affine", {f({3, 4, 5})}, [](const Inputs& x) {
+           return group_norm(x[0], 4);
+         }});
+  L.add({"group_norm", "[N, C] weight only eps 0.1", {f({3, 6}), f({6})}, [](const Inputs& x) {
+           return group_norm(x[0], 3, x[1], {}, 0.1);
+         }});
+  L.add({"group_norm",
+         "5-D bias only, channels-last",
+         {f({1, 3, 1, 2, 6}), f({6})},
+         [](const Inputs& x) {
+           return group_norm(x[0].permute({0, 4, 1, 2, 3}), 3, {}, x[1]);
+         }});
+  L.add({"group_norm", "empty batch", {f({0, 4, 3}), f({4}), f({4})}, [](const Inputs& x) {
+           return group_norm(x[0], 2, x[1], x[2]);
+         }});
 }
 
 // ---- ops/dropout.h -----------------------------------------------------------------------------
@@ -962,6 +990,71 @@ void convs(Builder& L) {
          1e-5});
 }
 
+// ---- ops/interpolate.h -------------------------------------------------------------------------
+void interpolation(Builder& L) {
+  L.group = "interpolate";
+  auto interp = [](InterpolateOptions o) {
+    return [o](const Inputs& x) { return interpolate(x[0], o); };
+  };
+  using O = InterpolateOptions;
+  // Scale 2 in every layout (benchmarked at a U-Net decoder's size).
+  L.add_layouts({"interpolate",
+                 "nearest scale 2",
+                 {f({2, 3, 4, 5})},
+                 interp(O{.scale_factor = {2.0}}),
+                 0,
+                 1e-5,
+                 {f({16, 64, 32, 32})}});
+  L.add_layouts({"interpolate",
+                 "bilinear scale 2",
+                 {f({2, 3, 4, 5})},
+                 interp(O{.scale_factor = {2.0}, .mode = "bilinear"}),
+                 0,
+                 1e-5,
+                 {f({16, 64, 32, 32})}});
+  // Non-integer sizes up and down, 1 / scale_factor against in / out, align_corners, size 1.
+  const std::vector<std::pair<const char*, O>> cases = {
+      {"nearest size 7x3", O{.size = {7, 3}}},
+      {"nearest scale 1.5", O{.scale_factor = {1.5}}},
+      {"nearest scale 1.5 recomputed", O{.scale_factor = {1.5}, .recompute_scale_factor = true}},
+      {"nearest-exact size 7x3", O{.size = {7, 3}, .mode = "nearest-exact"}},
+      {"bilinear size 7x3", O{.size = {7, 3}, .mode = "bilinear"}},
+      {"bilinear scale 1.7x0.5", O{.scale_factor = {1.7, 0.5}, .mode = "bilinear"}},
+      {"bilinear align_corners size 7x3",
+       O{.size = {7, 3}, .mode = "bilinear", .align_corners = true}},
+      {"bilinear align_corners size 1x2",
+       O{.size = {1, 2}, .mode = "bilinear", .align_corners = true}},
+      {"bilinear size 5x1", O{.size = {5, 1}, .mode = "bilinear"}},
+  };
+  for (const auto& [what, o] : cases) L.add({"interpolate", what, {f({2, 2, 5, 4})}, interp(o)});
+  L.add({"interpolate", "linear size 9", {f({2, 3, 5})}, interp(O{.size = {9}, .mode = "linear"})});
+  L.add({"interpolate",
+         "linear align_corners scale 2.5",
+         {f({1, 2, 3})},
+         interp(O{.scale_factor = {2.5}, .mode = "linear", .align_corners = true})});
+  L.add({"interpolate", "nearest 1-D size 2", {f({1, 2, 5})}, interp(O{.size = {2}})});
+  L.add({"interpolate",
+         "trilinear scale 2x1x1.5",
+         {f({1, 2, 2, 3, 2})},
+         interp(O{.scale_factor = {2.0, 1.0, 1.5}, .mode = "trilinear"})});
+  L.add({"interpolate",
+         "nearest 3-D size 3x2x5",
+         {f({2, 1, 2, 3, 2})},
+         interp(O{.size = {3, 2, 5}})});
+  L.add({"interpolate",
+         "bilinear same size",
+         {f({1, 2, 3, 4})},
+         interp(O{.size = {3, 4}, .mode = "bilinear"})});
+  L.add({"interpolate", "bilinear channels-last", {f({2, 3, 4, 3})}, [](const Inputs& x) {
+           return interpolate(x[0].permute({0, 3, 1, 2}),
+                              {.scale_factor = {2.0}, .mode = "bilinear"});
+         }});
+  L.add({"interpolate",
+         "bilinear empty batch",
+         {f({0, 2, 3, 3})},
+         interp(O{.scale_factor = {2.0}, .mode = "bilinear"})});
+}
+
 // ---- ops/attention.h ---------------------------------------------------------------------------
 void attention(Builder& L) {
   L.group = "attention";
@@ -1148,6 +1241,7 @@ std::vector<OpCase> build() {
   indexing(L);
   sorting(L);
   convs(L);
+  interpolation(L);
   attention(L);
   nn_losses(L);
   return std::move(L.cases);
