@@ -380,3 +380,40 @@ TEST_CASE("nn::SiLU: x * sigmoid(x), by module, by name and in an MLP") {
   CHECK(vals(nn::activate(x, nn::Activation::SiLU)) == vals(silu(x)));
   CHECK(nn::make_activation(nn::Activation::SiLU)->name() == "SiLU");
 }
+
+// ---- CUDA ---------------------------------------------------------------------------------------
+
+TEST_CASE("interpolate and group_norm on CUDA match the CPU, forward and gradients") {
+  // Both are composed (index_select / mul / add; layer_norm), so this checks the composition on
+  // the device: the index and weight tensors built on the host must land on x's device. The op
+  // list's parity test runs every case of both ops as well.
+  if (!have_gpu("interpolate / group_norm CPU-CUDA parity")) return;
+  for (DType dt : {kFloat32, kFloat64}) {
+    const double tol = dt == kFloat32 ? 1e-5 : 1e-12;
+    Tensor x = randn64({2, 4, 5, 3}, 21).to(dt);
+    Tensor w = randn64({4}, 22).to(dt), b = randn64({4}, 23).to(dt);
+    Tensor g = randn64({2, 4, 9, 7}, 24).to(dt);
+    const std::vector<InterpolateOptions> opts = {
+        {.size = {9, 7}},
+        {.size = {9, 7}, .mode = "bilinear"},
+        {.size = {9, 7}, .mode = "bilinear", .align_corners = true},
+        {.size = {9, 7}, .mode = "nearest-exact"}};
+    for (const InterpolateOptions& o : opts) {
+      Tensor xc = x.detach().requires_grad_(), xg = x.cuda().detach().requires_grad_();
+      Tensor yc = interpolate(xc, o), yg = interpolate(xg, o);
+      CHECK(yg.is_cuda());
+      CHECK(max_rel_diff(vals(yg), vals(yc)) <= tol);
+      yc.backward(g);
+      yg.backward(g.cuda());
+      CHECK(max_rel_diff(vals(xg.grad()), vals(xc.grad())) <= tol);
+    }
+    Tensor xc = x.detach().requires_grad_(), xg = x.cuda().detach().requires_grad_();
+    Tensor wc = w.detach().requires_grad_(), wg = w.cuda().detach().requires_grad_();
+    Tensor yc = group_norm(xc, 2, wc, b), yg = group_norm(xg, 2, wg, b.cuda());
+    CHECK(max_rel_diff(vals(yg), vals(yc)) <= tol);
+    yc.backward(g.narrow(2, 0, 5).narrow(3, 0, 3).contiguous());
+    yg.backward(g.narrow(2, 0, 5).narrow(3, 0, 3).contiguous().cuda());
+    CHECK(max_rel_diff(vals(xg.grad()), vals(xc.grad())) <= tol);
+    CHECK(max_rel_diff(vals(wg.grad()), vals(wc.grad())) <= tol);
+  }
+}
