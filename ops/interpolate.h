@@ -25,22 +25,25 @@ struct InterpolateOptions {
   bool recompute_scale_factor = false;
 };
 
-// Each output element reads the input at a source coordinate (per spatial dim, output index i,
-// input size I, output size O, scale s = 1 / scale_factor when one is given, else I / O):
-//   nearest:        src = min(floor(i * s), I - 1)               (PyTorch's "nearest", which
-//                                                                  is not centred)
-//   nearest-exact:  src = min(floor((i + 0.5) * s), I - 1)        (pixel centres: what OpenCV
-//                                                                  and PIL call nearest)
-//   linear modes:   src = max((i + 0.5) * s - 0.5, 0)            (align_corners = false: pixel
-//                                                                  centres line up)
-//                   src = i * (I - 1) / (O - 1)                    (align_corners = true: the
-//                                                                  corner pixels line up)
-// and the value is x[floor(src)] (nearest) or the straight line between the two neighbours
-// x[floor(src)] and x[floor(src) + 1], weighted by the distance to each (linear). The
-// 2-D and 3-D linear modes do this along each spatial dim in turn (they are separable).
-// The gradient sends each output's gradient back to the input elements it read, with the same
-// weights. Written with index_select, mul and add (ops/interpolate.cpp), so it has no kernel of
-// its own and runs on every device.
+// Each output element reads the input at a source coordinate. Per spatial dim, with output
+// index i, input size I, output size O and scale s = 1 / scale_factor when one is given (else
+// s = I / O):
+//   nearest         src = min(floor(i * s), I - 1). PyTorch's "nearest", not centred in
+//                   general: shrinking by 2 reads the first pixel of each pair, half a pixel
+//                   off the output pixel's centre.
+//   nearest-exact   src = min(floor((i + 0.5) * s), I - 1): the input pixel under the output
+//                   pixel's centre (what OpenCV and PIL call nearest).
+//   linear modes    align_corners = false (the default): src = max((i + 0.5) * s - 0.5, 0), so
+//                   the images' outer edges line up and each pixel is a square of its own size;
+//                   align_corners = true: src = i * (I - 1) / (O - 1), so the centres of the
+//                   corner pixels line up.
+// The value is x[floor(src)] (nearest) or the straight line between the neighbours x[floor(src)]
+// and x[floor(src) + 1], each weighted by its closeness to src (linear). bilinear and trilinear
+// do this along each spatial dim in turn (they are separable). Downsampling does not low-pass
+// filter first (PyTorch's antialias=False default): shrinking by more than 2x skips input pixels,
+// where adaptive_avg_pool2d would average them. The gradient sends each output's gradient back
+// to the input elements it read, with the same weights. Written with index_select, mul and add
+// (ops/interpolate.cpp), so it has no kernel of its own and runs on every device.
 Tensor interpolate(const Tensor& x, const InterpolateOptions& options);
 
 }  // namespace mmgrad
