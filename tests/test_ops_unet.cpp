@@ -304,7 +304,7 @@ TEST_CASE("group_norm: matches a direct loop for 1 group, some groups and C grou
   CHECK(vals(group_norm(xt, 3, w, b)) == vals(group_norm(x, 3, w, b)));
 }
 
-TEST_CASE("group_norm: NaN stays in its group; empty batch; no spatial dims") {
+TEST_CASE("group_norm: NaN stays in its group, an empty batch, no spatial dims") {
   Tensor x = randn64({1, 4, 3}, 2);
   Tensor xn = x.clone();
   {
