@@ -12,6 +12,7 @@
 #include "mmgrad/ops/dropout.h"
 #include "mmgrad/ops/elementwise.h"
 #include "mmgrad/ops/index.h"
+#include "mmgrad/ops/interpolate.h"
 #include "mmgrad/ops/loss.h"
 #include "mmgrad/ops/matmul.h"
 #include "mmgrad/ops/norm.h"

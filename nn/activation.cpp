@@ -13,9 +13,10 @@ Activation parse_activation(const std::string& s) {
   if (s == "gelu_tanh") return Activation::GELUTanh;
   if (s == "tanh") return Activation::Tanh;
   if (s == "sigmoid") return Activation::Sigmoid;
+  if (s == "silu") return Activation::SiLU;
   if (s == "identity" || s == "none") return Activation::Identity;
   fail(cat_str("parse_activation: unknown activation '", s,
-               "' (expected relu, gelu, gelu_tanh, tanh, sigmoid or identity)"));
+               "' (expected relu, gelu, gelu_tanh, tanh, sigmoid, silu or identity)"));
 }
 
 const char* activation_name(Activation a) {
@@ -30,6 +31,8 @@ const char* activation_name(Activation a) {
       return "tanh";
     case Activation::Sigmoid:
       return "sigmoid";
+    case Activation::SiLU:
+      return "silu";
     case Activation::Identity:
       return "identity";
   }
@@ -48,6 +51,8 @@ Tensor activate(const Tensor& x, Activation a) {
       return tanh(x);
     case Activation::Sigmoid:
       return sigmoid(x);
+    case Activation::SiLU:
+      return silu(x);
     case Activation::Identity:
       return x;
   }
@@ -66,6 +71,8 @@ std::shared_ptr<Module> make_activation(Activation a) {
       return std::make_shared<Tanh>();
     case Activation::Sigmoid:
       return std::make_shared<Sigmoid>();
+    case Activation::SiLU:
+      return std::make_shared<SiLU>();
     case Activation::Identity:
       return std::make_shared<Identity>();
   }
@@ -83,6 +90,7 @@ std::string GELU::extra_repr() const {
 }
 Tensor Tanh::forward(const Tensor& x) { return tanh(x); }
 Tensor Sigmoid::forward(const Tensor& x) { return sigmoid(x); }
+Tensor SiLU::forward(const Tensor& x) { return silu(x); }
 Tensor Identity::forward(const Tensor& x) { return x; }
 
 Tensor Flatten::forward(const Tensor& x) {

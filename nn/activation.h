@@ -1,4 +1,4 @@
-// Stateless layers: activations (ReLU, GELU, Tanh, Sigmoid), Identity and Flatten.
+// Stateless layers: activations (ReLU, GELU, Tanh, Sigmoid, SiLU), Identity and Flatten.
 #pragma once
 
 #include <memory>
@@ -10,9 +10,9 @@ namespace mmgrad::nn {
 
 // The activations MLP and the transformer layers can be configured with. GELU is the exact form
 // (PyTorch's default); GELUTanh its tanh approximation (GELU(approximate="tanh")).
-enum class Activation { ReLU, GELU, Tanh, Sigmoid, Identity, GELUTanh };
+enum class Activation { ReLU, GELU, Tanh, Sigmoid, Identity, GELUTanh, SiLU };
 
-// "relu", "gelu", "gelu_tanh", "tanh", "sigmoid", "identity" (or "none").
+// "relu", "gelu", "gelu_tanh", "tanh", "sigmoid", "silu", "identity" (or "none").
 Activation parse_activation(const std::string& s);
 const char* activation_name(Activation a);
 // The function itself, and the same as a module (for Sequential).
@@ -47,6 +47,15 @@ class Sigmoid : public Module {
  public:
   Tensor forward(const Tensor& x) override;
   std::string name() const override { return "Sigmoid"; }
+};
+
+// SiLU (also called swish), as torch.nn.SiLU: x * sigmoid(x). Smooth, not monotonic (its minimum
+// is about -0.278 at x = -1.278), and close to ReLU for large |x|; the activation of the ResNet
+// blocks in diffusion U-Nets.
+class SiLU : public Module {
+ public:
+  Tensor forward(const Tensor& x) override;
+  std::string name() const override { return "SiLU"; }
 };
 
 class Identity : public Module {

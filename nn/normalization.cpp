@@ -92,4 +92,30 @@ std::string BatchNorm2d::extra_repr() const {
                  ", track_running_stats=", track_running_stats ? "true" : "false");
 }
 
+GroupNorm::GroupNorm(int64_t num_groups, int64_t num_channels, double eps, bool affine)
+    : num_groups(num_groups), num_channels(num_channels), eps(eps) {
+  MMGRAD_CHECK(num_groups > 0 && num_channels > 0,
+               "GroupNorm: num_groups and num_channels must be positive, got ", num_groups, " and ",
+               num_channels);
+  MMGRAD_CHECK(num_channels % num_groups == 0, "GroupNorm: num_channels = ", num_channels,
+               " must be divisible by num_groups = ", num_groups);
+  MMGRAD_CHECK(eps > 0, "GroupNorm: eps must be positive, got ", eps);
+  if (affine) {
+    weight = register_parameter("weight", Tensor::ones({num_channels}));
+    bias = register_parameter("bias", Tensor::zeros({num_channels}));
+  }
+}
+
+Tensor GroupNorm::forward(const Tensor& x) {
+  detail::check_input(*this, x, weight);
+  MMGRAD_CHECK(x.dim() >= 2 && x.size(1) == num_channels, label(), ": input is ", describe(x),
+               "; expected [N, ", num_channels, ", ...]");
+  return group_norm(x, num_groups, weight, bias, eps);
+}
+
+std::string GroupNorm::extra_repr() const {
+  return cat_str(num_groups, ", ", num_channels, ", eps=", eps,
+                 ", affine=", weight.defined() ? "true" : "false");
+}
+
 }  // namespace mmgrad::nn

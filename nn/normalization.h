@@ -1,5 +1,6 @@
-// Normalisation layers: LayerNorm (per sample, over the trailing dims) and BatchNorm2d (per
-// channel, over the batch and the spatial dims, with running statistics for eval mode).
+// Normalisation layers: LayerNorm (per sample, over the trailing dims), BatchNorm2d (per
+// channel, over the batch and the spatial dims, with running statistics for eval mode) and
+// GroupNorm (per sample and group of channels, over those channels and the spatial dims).
 #pragma once
 
 #include "mmgrad/nn/module.h"
@@ -44,6 +45,23 @@ class BatchNorm2d : public Module {
   bool track_running_stats;
   Tensor weight, bias;                                    // [C], undefined without affine
   Tensor running_mean, running_var, num_batches_tracked;  // undefined without tracking
+};
+
+// As torch.nn.GroupNorm(num_groups, num_channels, eps, affine): splits the channels of an
+// [N, C, ...] input into num_groups groups and normalises each (sample, group) over its channels
+// and spatial positions (ops/norm.h group_norm), then scales and shifts each channel by weight
+// [C] (1 initially) and bias [C] (0). No running statistics: training and eval compute the same.
+class GroupNorm : public Module {
+ public:
+  GroupNorm(int64_t num_groups, int64_t num_channels, double eps = 1e-5, bool affine = true);
+  // x [N, C, ...] (any number of spatial dims, none included) -> same shape.
+  Tensor forward(const Tensor& x) override;
+  std::string name() const override { return "GroupNorm"; }
+  std::string extra_repr() const override;
+
+  int64_t num_groups, num_channels;
+  double eps;
+  Tensor weight, bias;  // [C], undefined without affine
 };
 
 }  // namespace mmgrad::nn

@@ -1,5 +1,5 @@
 // Normalisations: L2 normalize, cosine similarity, layer norm (fused kernels), batch norm
-// (composed).
+// and group norm (composed).
 #include "mmgrad/ops/norm.h"
 
 #include <cmath>
@@ -239,6 +239,57 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
   Tensor y = mul(centered, pow(add(var, eps), -0.5));
   if (weight.defined()) y = mul(y, weight.reshape(stat_shape));
   if (bias.defined()) y = add(y, bias.reshape(stat_shape));
+  return y;
+}
+
+// ---- group_norm ---------------------------------------------------------------------------------
+// For sample n and group g (channels c in [g C/G, (g + 1) C/G)), over the M = (C/G) * prod(spatial)
+// values of x[n, those channels, ...]:
+//   mu = mean(x), var = mean((x - mu)^2) (biased), y = (x - mu) / sqrt(var + eps) * w[c] + b[c].
+// Composed, with no kernel of its own: in a contiguous [N, C, ...] tensor the M values of one
+// (sample, group) are consecutive, so viewing x as [N * G, M] makes each of them one row, and
+// layer_norm over the last dim (no affine) is exactly the normalisation above -- its fused CPU and
+// CUDA kernels, forward and backward, do the work. The per-channel weight and bias are then a
+// broadcast mul and add over [1, C, 1, ...] (layer_norm's own weight would be per position in the
+// row, not per channel). PyTorch also refuses a batch whose N * C / G * prod(spatial) is 1
+// ("Expected more than 1 value per channel when training", a check borrowed from batch norm);
+// here that input is allowed: a group of one value normalises to 0, and then gets the bias.
+Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weight, const Tensor& bias,
+                  double eps) {
+  const char* op = "group_norm";
+  check_floating(op, x, "input");
+  MMGRAD_CHECK(x.dim() >= 2,
+               "group_norm: expected input [N, C, ...] with at least 2 dimensions, got ",
+               describe(x));
+  MMGRAD_CHECK(eps >= 0.0, "group_norm: eps must be >= 0, got ", eps);
+  const int64_t N = x.size(0), C = x.size(1);
+  MMGRAD_CHECK(num_groups > 0, "group_norm: num_groups must be positive, got ", num_groups);
+  MMGRAD_CHECK(C % num_groups == 0, "group_norm: the ", C, " channels of input ", x.shape().str(),
+               " must be divisible by num_groups = ", num_groups);
+  const char* names[] = {"weight", "bias"};
+  const Tensor* params[] = {&weight, &bias};
+  for (int i = 0; i < 2; ++i) {
+    const Tensor& p = *params[i];
+    if (!p.defined()) continue;
+    check_same_dtype(op, x, p);
+    check_same_device(op, x, p);
+    MMGRAD_CHECK(p.dim() == 1 && p.size(0) == C, "group_norm: ", names[i], " of shape ",
+                 p.shape().str(), " must be [C] = [", C, "] for input ", x.shape().str());
+  }
+  Shape affine_shape{1, C};  // [1, C, 1, ...]: broadcasts over the batch and the spatial dims
+  for (int d = 2; d < x.dim(); ++d) affine_shape.push_back(1);
+
+  Tensor y;
+  if (x.numel() == 0) {
+    // Nothing to normalise (PyTorch returns an empty result too); weight and bias, if given,
+    // still take part so that their gradients are zeros, not undefined.
+    y = x.clone();
+  } else {
+    const int64_t M = x.numel() / (N * num_groups);
+    y = layer_norm(x.reshape({N * num_groups, M}), Shape{M}, {}, {}, eps).reshape(x.shape());
+  }
+  if (weight.defined()) y = mul(y, weight.reshape(affine_shape));
+  if (bias.defined()) y = add(y, bias.reshape(affine_shape));
   return y;
 }
 

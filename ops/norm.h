@@ -1,4 +1,4 @@
-// Normalisations: L2 normalize, cosine similarity, layer norm, batch norm.
+// Normalisations: L2 normalize, cosine similarity, layer norm, batch norm, group norm.
 #pragma once
 
 #include <cstdint>
@@ -23,6 +23,14 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
                   const Tensor& weight, const Tensor& bias, bool training, double momentum = 0.1,
                   double eps = 1e-5);
+// Group norm over [N, C, ...]: the C channels are split into num_groups groups of C / num_groups
+// consecutive channels, and each (sample, group) is normalised over its channels and spatial
+// positions together (biased variance); then weight [C] and bias [C] (optional) scale and shift
+// each channel. num_groups = 1 is layer norm over [C, ...] with per-channel affine; num_groups
+// = C is instance norm. Unlike batch norm it uses no batch statistics, so it behaves the same in
+// training and eval and with a batch of one (diffusion U-Nets use it for that reason).
+Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weight = {},
+                  const Tensor& bias = {}, double eps = 1e-5);
 
 // ---- the definition of layer norm, in plain float64 loops
 // ----------------------------------------- What the kernels compute, written to be read rather

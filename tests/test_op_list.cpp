@@ -33,8 +33,8 @@ namespace {
 
 // The groups this file runs, one TEST_CASE each (op_list's groups must be exactly these).
 const std::vector<std::string> kGroups = {
-    "elementwise", "reduce", "shape", "matmul", "softmax", "loss",      "norm",
-    "dropout",     "index",  "sort",  "conv",   "conv3d",  "attention", "nn_losses"};
+    "elementwise", "reduce", "shape", "matmul", "softmax",     "loss",      "norm",     "dropout",
+    "index",       "sort",   "conv",  "conv3d", "interpolate", "attention", "nn_losses"};
 
 // Every input that requires grad is empty: there is nothing for gradcheck to perturb.
 bool has_empty_grad_input(const Inputs& in) {
@@ -262,6 +262,7 @@ TEST_CASE("op list gradcheck: index") { check_group("index"); }
 TEST_CASE("op list gradcheck: sort") { check_group("sort"); }
 TEST_CASE("op list gradcheck: conv") { check_group("conv"); }
 TEST_CASE("op list gradcheck: conv3d") { check_group("conv3d"); }
+TEST_CASE("op list gradcheck: interpolate") { check_group("interpolate"); }
 TEST_CASE("op list gradcheck: attention") { check_group("attention"); }
 TEST_CASE("op list gradcheck: nn_losses") { check_group("nn_losses"); }
 
