@@ -145,9 +145,9 @@ std::vector<Problem> problems() {
       out.push_back(make_problem(19, 45, s, ta, tb, 1, 0.75f, 0.5f, seed++));
       if (s < 257) out.push_back(make_problem(s, s, s, ta, tb, 2, -1.5f, 0.0f, seed++));
     }
-  // Several k blocks (K > 256) with every edge case of M and N at once.
-  out.push_back(make_problem(257, 65, 600, false, false, 5, 1.0f, 1.0f, seed++));
-  out.push_back(make_problem(65, 257, 600, true, true, 0, 1.0f, 0.25f, seed++));
+  // Several k blocks (K > 384, the packed rungs' KC) with every edge case of M and N at once.
+  out.push_back(make_problem(257, 65, 800, false, false, 5, 1.0f, 1.0f, seed++));
+  out.push_back(make_problem(65, 257, 800, true, true, 0, 1.0f, 0.25f, seed++));
   return out;
 }
 
@@ -241,16 +241,16 @@ TEST_CASE("gemm ladder: a NaN or Inf in A or B reaches C even where the other fa
     for (int t = 0; t < 4; ++t) {
       const bool ta = t & 1, tb = t & 2;
       // Zero B, NaN at A(5, 3): row 5 of C is NaN (NaN * 0 = NaN), every other row is 0.
-      // Zero A, Inf at B(300, 40): column 40 of C is NaN (Inf * 0), the rest 0. K = 301 puts
-      // the Inf in the second k block of the packed rungs.
+      // Zero A, Inf at B(400, 40): column 40 of C is NaN (Inf * 0), the rest 0. K = 401 puts
+      // the Inf in the second k block of the packed rungs (KC = 384).
       for (int which = 0; which < 2; ++which) {
-        Problem p = make_problem(33, 70, 301, ta, tb, 1, 1.0f, 0.0f, 9);
+        Problem p = make_problem(33, 70, 401, ta, tb, 1, 1.0f, 0.0f, 9);
         std::vector<float>& zero = which == 0 ? p.B : p.A;
         for (float& v : zero) v = 0.0f;
         if (which == 0)
           p.A[ta ? 3 * p.lda + 5 : 5 * p.lda + 3] = nan;
         else
-          p.B[tb ? 40 * p.ldb + 300 : 300 * p.ldb + 40] = inf;
+          p.B[tb ? 40 * p.ldb + 400 : 400 * p.ldb + 40] = inf;
         const std::vector<float> C = run(p, all[r].fn);
         int64_t nans = 0, wrong = 0;
         for (int64_t i = 0; i < p.M; ++i)
@@ -274,9 +274,11 @@ TEST_CASE("gemm ladder: the threaded rungs give the same bits on 1 and 2 threads
   int compared = 0;
   for (int r = 0; r < n_rungs; ++r) {
     if (!all[r].threaded) continue;
-    // Large enough to be threaded; K spans three k blocks; a short M (split over B's slivers).
-    for (const Problem& p : {make_problem(300, 200, 700, false, true, 3, 1.0f, 0.5f, 11),
-                             make_problem(20, 1000, 520, true, false, 0, 1.0f, 0.0f, 12)}) {
+    // Large enough to be threaded; K spans two or three k blocks; a short M (split over B's
+    // slivers).
+    for (const Problem& p : {make_problem(300, 200, 900, false, true, 3, 1.0f, 0.5f, 11),
+                             make_problem(20, 1000, 520, true, false, 0, 1.0f, 0.0f, 12),
+                             make_problem(2000, 20, 400, false, false, 1, 1.0f, 1.0f, 13)}) {
       omp_set_num_threads(1);
       const std::vector<float> one = run(p, all[r].fn);
       omp_set_num_threads(2);
@@ -288,5 +290,5 @@ TEST_CASE("gemm ladder: the threaded rungs give the same bits on 1 and 2 threads
     }
   }
   omp_set_num_threads(saved);
-  CHECK(compared == 4);
+  CHECK(compared == 6);
 }

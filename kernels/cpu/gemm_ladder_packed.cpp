@@ -84,13 +84,17 @@ void pack_a(int MR, bool trans_a, const float* A, int64_t lda, int64_t i0, int64
         for (int64_t i = 0; i < rows; ++i) d[i] = src[i];
         for (int64_t i = rows; i < MR; ++i) d[i] = 0.0f;
       }
-    } else {  // A stored M x K: read each row along k, write it down the sliver
-      for (int64_t i = 0; i < rows; ++i) {
-        const float* src = A + (i0 + p + i) * lda + k0;
-        for (int64_t k = 0; k < kc; ++k) dst[k * MR + i] = src[k];
+    } else {  // A stored M x K: walk the MR rows side by side, writing the sliver in order
+      const float* src[32];  // MR <= 32
+      for (int64_t i = 0; i < MR; ++i)
+        src[i] = A + (i0 + p + std::min<int64_t>(i, rows - 1)) * lda + k0;
+      if (rows == MR) {
+        for (int64_t k = 0; k < kc; ++k)
+          for (int64_t i = 0; i < MR; ++i) dst[k * MR + i] = src[i][k];
+      } else {
+        for (int64_t k = 0; k < kc; ++k)
+          for (int64_t i = 0; i < MR; ++i) dst[k * MR + i] = i < rows ? src[i][k] : 0.0f;
       }
-      for (int64_t i = rows; i < MR; ++i)
-        for (int64_t k = 0; k < kc; ++k) dst[k * MR + i] = 0.0f;
     }
   }
 }
@@ -146,6 +150,70 @@ void scale_c(int64_t M, int64_t N, float beta, float* C, int64_t ldc) {
 // it saves (a 64 x 64 x 64 product takes a few microseconds).
 constexpr int64_t kThreadedMacs = int64_t{1} << 20;
 
+// Everything one thread does, given its number tid in a team of `team` (1: no team, no
+// barriers). The work of each step is cut into `team` equal contiguous parts (a static schedule).
+struct Loops {
+  const MicroKernel& mk;
+  bool trans_a, trans_b;
+  int64_t M, N, K, MC, KC, NC, m_blocks;
+  float alpha;
+  const float* A;
+  int64_t lda;
+  const float* B;
+  int64_t ldb;
+  float beta;
+  float* C;
+  int64_t ldc;
+  float* bpack;
+
+  void run(int tid, int team) const {
+    const int MR = mk.MR, NR = mk.NR;
+    float* apack = a_buffer().get(MC * KC);
+    const auto part = [&](int64_t n, int64_t& b, int64_t& e) {
+      b = n * tid / team;
+      e = n * (tid + 1) / team;
+    };
+    for (int64_t jc = 0; jc < N; jc += NC) {
+      const int64_t nc = std::min(NC, N - jc), n_slivers = ceil_div(nc, NR);
+      // When A has fewer row blocks than threads (a short M), each row block's slivers of B are
+      // also split into groups, so every thread has work. A thread packs its A block once per
+      // item: a few items more cost a little packing, never a different result.
+      const int64_t groups =
+          std::min<int64_t>(n_slivers, std::max<int64_t>(1, ceil_div(2 * int64_t{team}, m_blocks)));
+      const int64_t items = m_blocks * (team > 1 ? groups : 1);
+      const int64_t n_groups = items / m_blocks;
+      for (int64_t pc = 0; pc < K; pc += KC) {
+        const int64_t kc = std::min(KC, K - pc);
+        // The first k block applies beta to the old C; later ones add to what is there.
+        const float beta_k = pc == 0 ? beta : 1.0f;
+        int64_t b0, b1;
+        part(n_slivers, b0, b1);
+        for (int64_t q = b0; q < b1; ++q)
+          pack_b_sliver(NR, trans_b, B, ldb, pc, kc, jc, nc, q, bpack + q * kc * NR);
+        if (team > 1) {
+#pragma omp barrier
+        }  // B is packed before anyone reads it
+        part(items, b0, b1);
+        for (int64_t item = b0; item < b1; ++item) {
+          const int64_t ib = item / n_groups, g = item % n_groups;
+          const int64_t ic = ib * MC, mc = std::min(MC, M - ic);
+          const int64_t q0 = n_slivers * g / n_groups, q1 = n_slivers * (g + 1) / n_groups;
+          pack_a(MR, trans_a, A, lda, ic, mc, pc, kc, apack);
+          for (int64_t q = q0; q < q1; ++q) {
+            const int64_t jr = q * NR, n = std::min<int64_t>(NR, nc - jr);
+            for (int64_t ir = 0; ir < mc; ir += MR)
+              run_tile(mk, kc, apack + ir * kc, bpack + q * kc * NR, C + (ic + ir) * ldc + jc + jr,
+                       ldc, std::min<int64_t>(MR, mc - ir), n, alpha, beta_k);
+          }
+        }
+        if (team > 1) {
+#pragma omp barrier
+        }  // every thread is done with this B panel before it is repacked
+      }
+    }
+  }
+};
+
 }  // namespace
 
 void sgemm_packed_with(const MicroKernel& mk, const Blocking& blk, MMGRAD_SGEMM_ARGS) {
@@ -161,47 +229,17 @@ void sgemm_packed_with(const MicroKernel& mk, const Blocking& blk, MMGRAD_SGEMM_
   // 256 as 140 + 116 rows, not 168 + 88, so two threads get similar shares).
   const int64_t m_blocks = ceil_div(M, std::max<int64_t>(MR, blk.MC / MR * MR));
   const int64_t MC = ceil_div(ceil_div(M, m_blocks), MR) * MR;
-
-  const bool threaded = M * N * K >= kThreadedMacs && !omp_in_parallel();
-  const int threads = threaded ? omp_get_max_threads() : 1;
   float* bpack = b_buffer().get(KC * ceil_div(std::min(N, NC), NR) * NR);
+  const Loops loops{mk,    trans_a, trans_b, M, N,   K,    MC, KC,  NC,   m_blocks,
+                    alpha, A,       lda,     B, ldb, beta, C,  ldc, bpack};
 
-#pragma omp parallel num_threads(threads)
-  {
-    float* apack = a_buffer().get(MC * KC);
-    for (int64_t jc = 0; jc < N; jc += NC) {
-      const int64_t nc = std::min(NC, N - jc), n_slivers = ceil_div(nc, NR);
-      // When A has fewer row blocks than threads (a short M), each row block's slivers of B are
-      // also split into groups, so every thread has work. A thread packs its A block once per
-      // item: a few items more cost a little packing, never a different result.
-      const int64_t groups = std::min<int64_t>(
-          n_slivers, std::max<int64_t>(1, ceil_div(2 * int64_t{threads}, m_blocks)));
-      const int64_t items = m_blocks * groups;
-      for (int64_t pc = 0; pc < K; pc += KC) {
-        const int64_t kc = std::min(KC, K - pc);
-        // The first k block applies beta to the old C; later ones add to what is there.
-        const float beta_k = pc == 0 ? beta : 1.0f;
-#pragma omp for schedule(static)
-        for (int64_t q = 0; q < n_slivers; ++q)
-          pack_b_sliver(NR, trans_b, B, ldb, pc, kc, jc, nc, q, bpack + q * kc * NR);
-          // (implicit barrier: B is packed before anyone reads it)
-#pragma omp for schedule(static)
-        for (int64_t item = 0; item < items; ++item) {
-          const int64_t ib = item / groups, g = item % groups;
-          const int64_t ic = ib * MC, mc = std::min(MC, M - ic);
-          const int64_t q0 = n_slivers * g / groups, q1 = n_slivers * (g + 1) / groups;
-          pack_a(MR, trans_a, A, lda, ic, mc, pc, kc, apack);
-          for (int64_t q = q0; q < q1; ++q) {
-            const int64_t jr = q * NR, n = std::min<int64_t>(NR, nc - jr);
-            for (int64_t ir = 0; ir < mc; ir += MR)
-              run_tile(mk, kc, apack + ir * kc, bpack + q * kc * NR, C + (ic + ir) * ldc + jc + jr,
-                       ldc, std::min<int64_t>(MR, mc - ir), n, alpha, beta_k);
-          }
-        }
-        // (implicit barrier: every thread is done with this B panel before it is repacked)
-      }
-    }
+  const int threads = M * N * K >= kThreadedMacs && !omp_in_parallel() ? omp_get_max_threads() : 1;
+  if (threads == 1) {
+    loops.run(0, 1);  // no OpenMP team at all: a small product pays no fork/join
+    return;
   }
+#pragma omp parallel num_threads(threads)
+  loops.run(omp_get_thread_num(), omp_get_num_threads());
 }
 
 // ---- rung 4: packed panels with a portable micro-kernel ----------------------------------------

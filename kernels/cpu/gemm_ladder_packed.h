@@ -25,19 +25,26 @@ struct MicroKernel {
   MicroKernelFn fn;
 };
 
-// The blocking of the loops around the micro-kernel (in elements). KC: the depth of one packed
-// panel (a kc x NR sliver of B, 32 KiB for NR = 32, stays in the 48 KiB L1 cache while the ir
-// loop sweeps A past it); MC: rows of A packed at a time (MC x KC floats, ~170 KiB, live in the
-// 1 MiB L2); NC: columns of B packed at a time (KC x NC, 2 MiB, in the L3). MC and NC are
-// rounded down to multiples of MR and NR.
+// The blocking of the loops around the micro-kernel (in elements), from the cache sizes of the
+// AMD EPYC (Zen 5) machines this project runs on: 48 KiB L1 data cache and 1 MiB L2 per core,
+// 32 MiB L3.
+// - KC, the depth of one packed panel: the micro-kernel updates its tile of C once per KC terms,
+//   so a larger KC means fewer loads and stores of C; a kc x NR sliver of B (384 x 32 floats =
+//   48 KiB) is reused by every sliver of A in the ir loop and lives in L1 / L2.
+// - MC, rows of A packed at a time: MC x KC floats (168 x 384 = 252 KiB) stay in L2 while the
+//   jr loop sweeps all of B's panel past them.
+// - NC, columns of B packed at a time: KC x NC (384 x 2048 = 3 MiB) in L3.
+// MC and NC are rounded down to multiples of MR and NR. Measured (loaded machine, CPU time):
+// KC 128 / 256 / 384 / 512 give about 0.85 / 0.95 / 1 / 1 of the best at n = 1024-2048.
 struct Blocking {
-  int64_t MC = 168, KC = 256, NC = 2048;
+  int64_t MC = 168, KC = 384, NC = 2048;
 };
 
-// C = alpha * op(A) op(B) + beta * C through packed panels and the given micro-kernel, on up to
-// omp_get_max_threads() threads (one for small products). Bit-identical on any thread count.
 // Rung 4's micro-kernel: portable C++, 6 x 16 (also rung 5's fallback on CPUs without AVX2).
 const MicroKernel& portable_microkernel();
+
+// Rung 5's micro-kernel for an instruction set (gemm_ladder_simd.cpp); Scalar gives rung 4's.
+const MicroKernel& microkernel_for(Isa isa);
 
 void sgemm_packed_with(const MicroKernel& mk, const Blocking& blk, MMGRAD_SGEMM_ARGS);
 

@@ -101,6 +101,8 @@ __attribute__((target("avx2,fma"))) void microkernel_avx2_6x16(int64_t kc, const
 
 #endif  // MMGRAD_LADDER_X86
 
+}  // namespace
+
 const MicroKernel& microkernel_for(Isa isa) {
 #if MMGRAD_LADDER_X86
   static const MicroKernel avx512{14, 32, &microkernel_avx512_14x32};
@@ -110,8 +112,6 @@ const MicroKernel& microkernel_for(Isa isa) {
 #endif
   return portable_microkernel();
 }
-
-}  // namespace
 
 const char* isa_name(Isa isa) {
   switch (isa) {
