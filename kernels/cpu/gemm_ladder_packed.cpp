@@ -7,7 +7,7 @@
 //   for jc in steps of NC:            (columns of C and B)
 //     for pc in steps of KC:          (the k dimension)
 //       pack B[pc:pc+KC, jc:jc+NC] into slivers of NR columns      -> lives in L3 / L2
-//       for ic in steps of MC:        (rows of C and A)             [threads split this loop]
+//       for ic in steps of MC:        (rows of C and A)
 //         pack A[ic:ic+MC, pc:pc+KC] into slivers of MR rows        -> lives in L2
 //         for jr in steps of NR:      (one sliver of B, kc x NR)     -> stays in L1
 //           for ir in steps of MR:    (one sliver of A, MR x kc)
@@ -23,10 +23,15 @@
 // The micro-kernel of this rung is portable C++ (the compiler vectorises it as it can); rung 5
 // (gemm_ladder_simd.cpp) plugs hand-written SIMD micro-kernels into the same driver.
 //
-// Threads: the packing of B and the (ic, jr) blocks are shared out among the OpenMP threads.
-// Every element of C is still the sum of its k terms in the order fixed by KC (pc blocks in
-// order, k in order within a block, whichever thread computes it), so the result is
-// bit-identical on any thread count.
+// Threads: C is cut into one rectangle per thread (a grid of row strips x column strips), and
+// each thread runs the loops above on its rectangle alone, packing the rows of A and columns of
+// B it needs into its own buffers. No thread waits for another until the end (a shared packed
+// panel, as in BLIS, would need a barrier per panel; on a machine shared with other programs a
+// barrier waits for the slowest, descheduled thread). The price is that the threads pack the
+// shared operand twice; the grid is chosen to make that copy small (tall A: row strips, each
+// thread packs all of the small B). Every element of C is still the sum of its k terms in the
+// order fixed by KC (k blocks in order from k = 0, k in order within a block), whichever thread
+// computes it, so the result is bit-identical on any thread count.
 #include "mmgrad/kernels/cpu/gemm_ladder_packed.h"
 
 #include <omp.h>
@@ -150,69 +155,52 @@ void scale_c(int64_t M, int64_t N, float beta, float* C, int64_t ldc) {
 // it saves (a 64 x 64 x 64 product takes a few microseconds).
 constexpr int64_t kThreadedMacs = int64_t{1} << 20;
 
-// Everything one thread does, given its number tid in a team of `team` (1: no team, no
-// barriers). The work of each step is cut into `team` equal contiguous parts (a static schedule).
-struct Loops {
-  const MicroKernel& mk;
-  bool trans_a, trans_b;
-  int64_t M, N, K, MC, KC, NC, m_blocks;
-  float alpha;
-  const float* A;
-  int64_t lda;
-  const float* B;
-  int64_t ldb;
-  float beta;
-  float* C;
-  int64_t ldc;
-  float* bpack;
-
-  void run(int tid, int team) const {
-    const int MR = mk.MR, NR = mk.NR;
-    float* apack = a_buffer().get(MC * KC);
-    const auto part = [&](int64_t n, int64_t& b, int64_t& e) {
-      b = n * tid / team;
-      e = n * (tid + 1) / team;
-    };
-    for (int64_t jc = 0; jc < N; jc += NC) {
-      const int64_t nc = std::min(NC, N - jc), n_slivers = ceil_div(nc, NR);
-      // When A has fewer row blocks than threads (a short M), each row block's slivers of B are
-      // also split into groups, so every thread has work. A thread packs its A block once per
-      // item: a few items more cost a little packing, never a different result.
-      const int64_t groups =
-          std::min<int64_t>(n_slivers, std::max<int64_t>(1, ceil_div(2 * int64_t{team}, m_blocks)));
-      const int64_t items = m_blocks * (team > 1 ? groups : 1);
-      const int64_t n_groups = items / m_blocks;
-      for (int64_t pc = 0; pc < K; pc += KC) {
-        const int64_t kc = std::min(KC, K - pc);
-        // The first k block applies beta to the old C; later ones add to what is there.
-        const float beta_k = pc == 0 ? beta : 1.0f;
-        int64_t b0, b1;
-        part(n_slivers, b0, b1);
-        for (int64_t q = b0; q < b1; ++q)
-          pack_b_sliver(NR, trans_b, B, ldb, pc, kc, jc, nc, q, bpack + q * kc * NR);
-        if (team > 1) {
-#pragma omp barrier
-        }  // B is packed before anyone reads it
-        part(items, b0, b1);
-        for (int64_t item = b0; item < b1; ++item) {
-          const int64_t ib = item / n_groups, g = item % n_groups;
-          const int64_t ic = ib * MC, mc = std::min(MC, M - ic);
-          const int64_t q0 = n_slivers * g / n_groups, q1 = n_slivers * (g + 1) / n_groups;
-          pack_a(MR, trans_a, A, lda, ic, mc, pc, kc, apack);
-          for (int64_t q = q0; q < q1; ++q) {
-            const int64_t jr = q * NR, n = std::min<int64_t>(NR, nc - jr);
-            for (int64_t ir = 0; ir < mc; ir += MR)
-              run_tile(mk, kc, apack + ir * kc, bpack + q * kc * NR, C + (ic + ir) * ldc + jc + jr,
-                       ldc, std::min<int64_t>(MR, mc - ir), n, alpha, beta_k);
-          }
+// The five loops on one thread, for C[0:M, 0:N] (a whole product or one thread's rectangle).
+void packed_loops(const MicroKernel& mk, const Blocking& blk, MMGRAD_SGEMM_ARGS) {
+  const int MR = mk.MR, NR = mk.NR;
+  const int64_t KC = blk.KC;
+  const int64_t NC = std::max<int64_t>(NR, blk.NC / NR * NR);
+  // Rows of A per block: at most blk.MC, a multiple of MR, the blocks of M about equal.
+  const int64_t m_blocks = ceil_div(M, std::max<int64_t>(MR, blk.MC / MR * MR));
+  const int64_t MC = ceil_div(ceil_div(M, m_blocks), MR) * MR;
+  float* bpack = b_buffer().get(std::min(KC, K) * ceil_div(std::min(N, NC), NR) * NR);
+  float* apack = a_buffer().get(MC * std::min(KC, K));
+  for (int64_t jc = 0; jc < N; jc += NC) {
+    const int64_t nc = std::min(NC, N - jc), n_slivers = ceil_div(nc, NR);
+    for (int64_t pc = 0; pc < K; pc += KC) {
+      const int64_t kc = std::min(KC, K - pc);
+      // The first k block applies beta to the old C; later ones add to what is there.
+      const float beta_k = pc == 0 ? beta : 1.0f;
+      for (int64_t q = 0; q < n_slivers; ++q)
+        pack_b_sliver(NR, trans_b, B, ldb, pc, kc, jc, nc, q, bpack + q * kc * NR);
+      for (int64_t ic = 0; ic < M; ic += MC) {
+        const int64_t mc = std::min(MC, M - ic);
+        pack_a(MR, trans_a, A, lda, ic, mc, pc, kc, apack);
+        for (int64_t q = 0; q < n_slivers; ++q) {
+          const int64_t jr = q * NR, n = std::min<int64_t>(NR, nc - jr);
+          for (int64_t ir = 0; ir < mc; ir += MR)
+            run_tile(mk, kc, apack + ir * kc, bpack + q * kc * NR, C + (ic + ir) * ldc + jc + jr,
+                     ldc, std::min<int64_t>(MR, mc - ir), n, alpha, beta_k);
         }
-        if (team > 1) {
-#pragma omp barrier
-        }  // every thread is done with this B panel before it is repacked
       }
     }
   }
-};
+}
+
+// The grid of rectangles for `threads` threads: rows x cols == threads, each strip at least one
+// micro-tile, chosen to pack the least: thread (r, c) packs M/rows rows of A and N/cols columns
+// of B, so the total copied is proportional to threads * (M K / rows + K N / cols).
+void thread_grid(int threads, int64_t M, int64_t N, int MR, int NR, int& rows, int& cols) {
+  rows = cols = 1;
+  double best = -1;
+  for (int r = 1; r <= threads; ++r) {
+    if (threads % r) continue;
+    const int c = threads / r;
+    if (r > ceil_div(M, MR) || c > ceil_div(N, NR)) continue;
+    const double cost = static_cast<double>(M) / r + static_cast<double>(N) / c;
+    if (best < 0 || cost < best) best = cost, rows = r, cols = c;
+  }
+}
 
 }  // namespace
 
@@ -222,24 +210,30 @@ void sgemm_packed_with(const MicroKernel& mk, const Blocking& blk, MMGRAD_SGEMM_
     scale_c(M, N, beta, C, ldc);
     return;
   }
-  const int MR = mk.MR, NR = mk.NR;
-  const int64_t KC = blk.KC;
-  const int64_t NC = std::max<int64_t>(NR, blk.NC / NR * NR);
-  // Rows of A per block: at most blk.MC, a multiple of MR, and the blocks of M about equal (M =
-  // 256 as 140 + 116 rows, not 168 + 88, so two threads get similar shares).
-  const int64_t m_blocks = ceil_div(M, std::max<int64_t>(MR, blk.MC / MR * MR));
-  const int64_t MC = ceil_div(ceil_div(M, m_blocks), MR) * MR;
-  float* bpack = b_buffer().get(KC * ceil_div(std::min(N, NC), NR) * NR);
-  const Loops loops{mk,    trans_a, trans_b, M, N,   K,    MC, KC,  NC,   m_blocks,
-                    alpha, A,       lda,     B, ldb, beta, C,  ldc, bpack};
-
-  const int threads = M * N * K >= kThreadedMacs && !omp_in_parallel() ? omp_get_max_threads() : 1;
+  int threads = M * N * K >= kThreadedMacs && !omp_in_parallel() ? omp_get_max_threads() : 1;
+  int rows = 1, cols = 1;
+  thread_grid(threads, M, N, mk.MR, mk.NR, rows, cols);
+  threads = rows * cols;  // a prime team size that fits no grid runs on fewer threads
   if (threads == 1) {
-    loops.run(0, 1);  // no OpenMP team at all: a small product pays no fork/join
+    packed_loops(mk, blk, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
+  // Strip boundaries on whole micro-tiles, so only the last strip has a partial tile.
+  const int64_t m_tiles = ceil_div(M, mk.MR), n_tiles = ceil_div(N, mk.NR);
 #pragma omp parallel num_threads(threads)
-  loops.run(omp_get_thread_num(), omp_get_num_threads());
+  for (int piece = omp_get_thread_num(); piece < threads; piece += omp_get_num_threads()) {
+    const int r = piece / cols, c = piece % cols;
+    const int64_t i0 = std::min(M, m_tiles * r / rows * mk.MR);
+    const int64_t i1 = std::min(M, m_tiles * (r + 1) / rows * mk.MR);
+    const int64_t j0 = std::min(N, n_tiles * c / cols * mk.NR);
+    const int64_t j1 = std::min(N, n_tiles * (c + 1) / cols * mk.NR);
+    if (i0 >= i1 || j0 >= j1) continue;
+    // The rectangle's operands: rows i0..i1 of op(A), columns j0..j1 of op(B) (no copy).
+    const float* a = A + (trans_a ? i0 : i0 * lda);
+    const float* b = B + (trans_b ? j0 * ldb : j0);
+    packed_loops(mk, blk, trans_a, trans_b, i1 - i0, j1 - j0, K, alpha, a, lda, b, ldb, beta,
+                 C + i0 * ldc + j0, ldc);
+  }
 }
 
 // ---- rung 4: packed panels with a portable micro-kernel ----------------------------------------
