@@ -331,10 +331,13 @@ double bench_cnn_step_ms() {
 
 int run(int argc, char** argv) {
   std::string only, op;
+  bool cpu_time = false;  // --cpu-time: the GEMM ladder timed by thread CPU time (loaded machines)
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--quick")
       g_quick = true;
+    else if (a == "--cpu-time")
+      cpu_time = true;
     else if (a == "--only" && i + 1 < argc)
       only = argv[++i];
     else if (a == "--op" && i + 1 < argc)
@@ -349,7 +352,7 @@ int run(int argc, char** argv) {
       return 0;
     } else {
       std::fprintf(stderr,
-                   "usage: bench_all [--quick] "
+                   "usage: bench_all [--quick] [--cpu-time] "
                    "[--only peak|gemm|gemm-ladder|bandwidth|tiny|conv|attention|cnn] "
                    "[--op NAME|all] [--list-ops]\n");
       return 2;
@@ -393,7 +396,7 @@ int run(int argc, char** argv) {
     }
   }
 
-  if (want_ladder) gemm_ladder_bench::run(g_quick, peak1, peak2);
+  if (want_ladder) gemm_ladder_bench::run(g_quick, cpu_time, peak1, peak2, fma_gflops_one_thread);
 
   if (want("bandwidth")) {
     header("Elementwise on 16M float32 (GB/s moved; copy is the reference)");

@@ -8,6 +8,12 @@
 // sample so that drift in the machine's load affects them alike. The slow rungs run only where
 // they finish in reasonable time (naive up to 512^3 multiply-adds, reordered and blocked up to
 // 1024^3); rungs 1-3 are single-threaded, so the 2-thread table leaves them out.
+//
+// --cpu-time (for a machine shared with other programs): the 1-thread table is timed by the
+// thread's own CPU time (CLOCK_THREAD_CPUTIME_ID), which leaves out the time the thread waited
+// for the core, and the peak is the FMA loop timed the same way; the 2-thread table is left out
+// (its threads wait for each other, and that waiting is the thing a loaded machine distorts).
+// Caches are still shared with the other programs: these numbers are a floor of a quiet run.
 #pragma once
 
 #include <omp.h>
@@ -16,6 +22,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <functional>
 #include <string>
 #include <vector>
@@ -32,20 +39,42 @@ struct Shape {
 
 // Seconds per call: fn repeated for at least `budget` seconds per sample, median of samples.
 // The samples of all implementations are interleaved by the caller.
-inline double seconds_per_call(const std::function<void()>& fn, double budget) {
-  using Clock = std::chrono::steady_clock;
+inline double now(bool cpu_time) {
+  if (cpu_time) {
+    timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+  }
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+inline double seconds_per_call(const std::function<void()>& fn, double budget, bool cpu_time) {
   int64_t calls = 0;
-  const auto t0 = Clock::now();
+  const double t0 = now(cpu_time);
   double elapsed = 0;
   do {
     fn();
     ++calls;
-    elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
+    elapsed = now(cpu_time) - t0;
   } while (elapsed < budget);
   return elapsed / static_cast<double>(calls);
 }
 
-inline void run(bool quick, double peak1, double peak2) {
+// The 1-thread FMA peak in CPU time: fma_loop(iters) runs iters iterations of bench_all's FMA
+// loop and returns its flops per iteration.
+inline double cpu_time_peak(double (*fma_loop)(int64_t), bool quick) {
+  const int64_t iters = quick ? 2000000 : 20000000;
+  double best = 1e30, flops = 0;
+  for (int i = 0; i < 5; ++i) {
+    const double t0 = now(true);
+    flops = fma_loop(iters);
+    best = std::min(best, now(true) - t0);
+  }
+  return flops * static_cast<double>(iters) / best / 1e9;
+}
+
+inline void run(bool quick, bool cpu_time, double peak1, double peak2,
+                double (*fma_loop)(int64_t)) {
   using namespace mmgrad::cpu::ladder;
   std::vector<Shape> shapes = {{64, 64, 64, "square"},
                                {256, 256, 256, "square"},
@@ -62,9 +91,16 @@ inline void run(bool quick, double peak1, double peak2) {
   int n_rungs = 0;
   const Rung* rung = rungs(&n_rungs);
   const int saved_threads = omp_get_max_threads();
+  if (cpu_time) {
+    peak1 = cpu_time_peak(fma_loop, quick);
+    std::printf(
+        "\n(--cpu-time: timed by each call's thread CPU time; 1-thread FMA peak %.1f "
+        "GFLOP/s by the same clock)\n",
+        peak1);
+  }
 
   for (int threads : {1, 2}) {
-    if (threads > saved_threads) continue;
+    if (threads > saved_threads || (cpu_time && threads > 1)) continue;
     const double peak = threads == 1 ? peak1 : peak2;
     std::printf(
         "\n## GEMM ladder float32, %d thread%s (GFLOP/s and %% of the %.0f GFLOP/s FMA peak; "
@@ -116,7 +152,7 @@ inline void run(bool quick, double peak1, double peak2) {
         if (present[i]) impls[i]();  // warm-up: page faults, packing buffers
       for (int smp = 0; smp < samples; ++smp)
         for (size_t i = 0; i < impls.size(); ++i)
-          if (present[i]) t[i].push_back(seconds_per_call(impls[i], budget));
+          if (present[i]) t[i].push_back(seconds_per_call(impls[i], budget, cpu_time));
       std::printf("| %lld x %lld x %lld | %s |", static_cast<long long>(s.M),
                   static_cast<long long>(s.N), static_cast<long long>(s.K), s.what);
       std::vector<double> gflops(impls.size(), 0);

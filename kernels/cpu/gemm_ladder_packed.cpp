@@ -41,6 +41,10 @@
 #include <cstring>
 #include <new>
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
 namespace mmgrad::cpu::ladder {
 namespace {
 
@@ -76,6 +80,85 @@ PackBuffer& b_buffer() {
   return buf;
 }
 
+// ---- packing ------------------------------------------------------------------------------------
+// Both operands need the same transform somewhere: a sliver of A (MR rows, each contiguous along
+// k in a row-major A) must be stored k-major, dst[k MR + i], and so must a sliver of a
+// transposed B. Element by element that costs ~3 cycles per float, as much as the multiply-adds
+// that float later feeds when the other side of the product is narrow (a 4096 x 64 activation
+// times a 64 x 128 weight). So 8 rows at a time are loaded as 8 SIMD vectors of 8 consecutive k,
+// transposed in registers (8 x 8, the classic unpack / shuffle / permute sequence) and stored as
+// 8 vectors of 8 rows.
+
+#if defined(__x86_64__) || defined(__i386__)
+// r[c] becomes (r[0][c], r[1][c], ..., r[7][c]): an 8 x 8 transpose in registers.
+__attribute__((target("avx2"))) inline void transpose8(__m256 r[8]) {
+  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+  const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
+  r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+  r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
+  r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+  r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+  r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+  r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+  r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+// dst[k ld + r] = src[r][k] for 8 rows, k < kc8 (a multiple of 8).
+__attribute__((target("avx2"))) void transpose_rows8_avx2(const float* const* src, int64_t kc8,
+                                                          float* dst, int64_t ld) {
+  for (int64_t k = 0; k < kc8; k += 8) {
+    __m256 v[8];
+    for (int r = 0; r < 8; ++r) v[r] = _mm256_loadu_ps(src[r] + k);
+    transpose8(v);
+    for (int c = 0; c < 8; ++c) _mm256_storeu_ps(dst + (k + c) * ld, v[c]);
+  }
+}
+
+// The same for fewer than 8 rows (src[rows..7] repeat a valid row: loaded, never stored):
+// AVX-512's masked store writes only the first `rows` lanes.
+__attribute__((target("avx2,avx512f,avx512vl"))) void transpose_rows_avx512(const float* const* src,
+                                                                            int rows, int64_t kc8,
+                                                                            float* dst,
+                                                                            int64_t ld) {
+  const __mmask8 mask = static_cast<__mmask8>((1u << rows) - 1);
+  for (int64_t k = 0; k < kc8; k += 8) {
+    __m256 v[8];
+    for (int r = 0; r < 8; ++r) v[r] = _mm256_loadu_ps(src[r] + k);
+    transpose8(v);
+    for (int c = 0; c < 8; ++c) _mm256_mask_storeu_ps(dst + (k + c) * ld, mask, v[c]);
+  }
+}
+#endif
+
+// dst[k ld + r] = src[r][k] for r < rows (<= 8) and k < kc: `rows` contiguous source rows
+// stored k-major. SIMD where the CPU has it, element by element otherwise and for the last kc % 8.
+void transpose_rows(const float* const* src, int rows, int64_t kc, float* dst, int64_t ld) {
+  int64_t done = 0;
+#if defined(__x86_64__) || defined(__i386__)
+  static const bool avx2 = isa_supported(Isa::Avx2);
+  static const bool avx512 = isa_supported(Isa::Avx512) && __builtin_cpu_supports("avx512vl");
+  const int64_t kc8 = kc / 8 * 8;
+  if (rows == 8 && avx2) {
+    transpose_rows8_avx2(src, kc8, dst, ld);
+    done = kc8;
+  } else if (avx512) {
+    const float* s8[8];
+    for (int r = 0; r < 8; ++r) s8[r] = src[std::min(r, rows - 1)];
+    transpose_rows_avx512(s8, rows, kc8, dst, ld);
+    done = kc8;
+  }
+#endif
+  for (int64_t k = done; k < kc; ++k)
+    for (int r = 0; r < rows; ++r) dst[k * ld + r] = src[r][k];
+}
+
 // Pack rows [i0, i0 + mc) x columns [k0, k0 + kc) of op(A) into slivers of MR rows: sliver p
 // holds element (i0 + p MR + i, k0 + k) at dst[p MR kc + k MR + i]; rows past mc are zeros.
 void pack_a(int MR, bool trans_a, const float* A, int64_t lda, int64_t i0, int64_t mc, int64_t k0,
@@ -89,17 +172,15 @@ void pack_a(int MR, bool trans_a, const float* A, int64_t lda, int64_t i0, int64
         for (int64_t i = 0; i < rows; ++i) d[i] = src[i];
         for (int64_t i = rows; i < MR; ++i) d[i] = 0.0f;
       }
-    } else {  // A stored M x K: walk the MR rows side by side, writing the sliver in order
-      const float* src[32];  // MR <= 32
-      for (int64_t i = 0; i < MR; ++i)
-        src[i] = A + (i0 + p + std::min<int64_t>(i, rows - 1)) * lda + k0;
-      if (rows == MR) {
-        for (int64_t k = 0; k < kc; ++k)
-          for (int64_t i = 0; i < MR; ++i) dst[k * MR + i] = src[i][k];
-      } else {
-        for (int64_t k = 0; k < kc; ++k)
-          for (int64_t i = 0; i < MR; ++i) dst[k * MR + i] = i < rows ? src[i][k] : 0.0f;
+    } else {  // A stored M x K: the sliver's rows, 8 at a time, transposed into k-major order
+      const float* src[8];
+      for (int64_t r0 = 0; r0 < rows; r0 += 8) {
+        const int n = static_cast<int>(std::min<int64_t>(8, rows - r0));
+        for (int r = 0; r < n; ++r) src[r] = A + (i0 + p + r0 + r) * lda + k0;
+        transpose_rows(src, n, kc, dst + r0, MR);
       }
+      for (int64_t i = rows; i < MR; ++i)
+        for (int64_t k = 0; k < kc; ++k) dst[k * MR + i] = 0.0f;
     }
   }
 }
@@ -109,10 +190,12 @@ void pack_a(int MR, bool trans_a, const float* A, int64_t lda, int64_t i0, int64
 void pack_b_sliver(int NR, bool trans_b, const float* B, int64_t ldb, int64_t k0, int64_t kc,
                    int64_t j0, int64_t nc, int64_t q, float* dst) {
   const int64_t c0 = q * NR, cols = std::min<int64_t>(NR, nc - c0);
-  if (trans_b) {  // B stored N x K: a column of op(B) is contiguous in memory
-    for (int64_t j = 0; j < cols; ++j) {
-      const float* src = B + (j0 + c0 + j) * ldb + k0;
-      for (int64_t k = 0; k < kc; ++k) dst[k * NR + j] = src[k];
+  if (trans_b) {  // B stored N x K: a column of op(B) is contiguous: transposed 8 at a time
+    const float* src[8];
+    for (int64_t c = 0; c < cols; c += 8) {
+      const int n = static_cast<int>(std::min<int64_t>(8, cols - c));
+      for (int r = 0; r < n; ++r) src[r] = B + (j0 + c0 + c + r) * ldb + k0;
+      transpose_rows(src, n, kc, dst + c, NR);
     }
     for (int64_t j = cols; j < NR; ++j)
       for (int64_t k = 0; k < kc; ++k) dst[k * NR + j] = 0.0f;
