@@ -145,7 +145,7 @@ std::vector<Problem> problems() {
       out.push_back(make_problem(19, 45, s, ta, tb, 1, 0.75f, 0.5f, seed++));
       if (s < 257) out.push_back(make_problem(s, s, s, ta, tb, 2, -1.5f, 0.0f, seed++));
     }
-  // Several k blocks (K > 384, the packed rungs' KC) with every edge case of M and N at once.
+  // Several k blocks (K > 256, the packed rungs' KC) with every edge case of M and N at once.
   out.push_back(make_problem(257, 65, 800, false, false, 5, 1.0f, 1.0f, seed++));
   out.push_back(make_problem(65, 257, 800, true, true, 0, 1.0f, 0.25f, seed++));
   return out;
@@ -242,7 +242,7 @@ TEST_CASE("gemm ladder: a NaN or Inf in A or B reaches C even where the other fa
       const bool ta = t & 1, tb = t & 2;
       // Zero B, NaN at A(5, 3): row 5 of C is NaN (NaN * 0 = NaN), every other row is 0.
       // Zero A, Inf at B(400, 40): column 40 of C is NaN (Inf * 0), the rest 0. K = 401 puts
-      // the Inf in the second k block of the packed rungs (KC = 384).
+      // the Inf in the second k block of the packed rungs (KC = 256).
       for (int which = 0; which < 2; ++which) {
         Problem p = make_problem(33, 70, 401, ta, tb, 1, 1.0f, 0.0f, 9);
         std::vector<float>& zero = which == 0 ? p.B : p.A;

@@ -29,15 +29,17 @@ struct MicroKernel {
 // AMD EPYC (Zen 5) machines this project runs on: 48 KiB L1 data cache and 1 MiB L2 per core,
 // 32 MiB L3.
 // - KC, the depth of one packed panel: the micro-kernel updates its tile of C once per KC terms,
-//   so a larger KC means fewer loads and stores of C; a kc x NR sliver of B (384 x 32 floats =
-//   48 KiB) is reused by every sliver of A in the ir loop and lives in L1 / L2.
-// - MC, rows of A packed at a time: MC x KC floats (168 x 384 = 252 KiB) stay in L2 while the
+//   so a larger KC means fewer loads and stores of C; a kc x NR sliver of B (256 x 32 floats =
+//   32 KiB) is reused by every sliver of A in the ir loop and stays in L1 beside the sliver of A
+//   it meets (14 x 256 floats = 14 KiB).
+// - MC, rows of A packed at a time: MC x KC floats (168 x 256 = 168 KiB) stay in L2 while the
 //   jr loop sweeps all of B's panel past them.
-// - NC, columns of B packed at a time: KC x NC (384 x 2048 = 3 MiB) in L3.
-// MC and NC are rounded down to multiples of MR and NR. Measured (loaded machine, CPU time):
-// KC 128 / 256 / 384 / 512 give about 0.85 / 0.95 / 1 / 1 of the best at n = 1024-2048.
+// - NC, columns of B packed at a time: KC x NC (256 x 2048 = 2 MiB) in L3.
+// MC and NC are rounded down to multiples of MR and NR. Measured (loaded machine, CPU time, 1
+// thread): KC 160 to 384 and MC 112 to 336 are within the noise (+-8%) of each other at n =
+// 256-2048 and on the lesson shapes; KC 128 loses ~10% at n >= 1024.
 struct Blocking {
-  int64_t MC = 168, KC = 384, NC = 2048;
+  int64_t MC = 168, KC = 256, NC = 2048;
 };
 
 // Rung 4's micro-kernel: portable C++, 6 x 16 (also rung 5's fallback on CPUs without AVX2).

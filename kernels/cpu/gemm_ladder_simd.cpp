@@ -40,6 +40,13 @@ __attribute__((target("avx512f"))) void microkernel_avx512_14x32(int64_t kc, con
                                                                  int64_t ldc, float alpha,
                                                                  float beta) {
   constexpr int MR = 14;
+  // Ask for the tile of C now (28 cache lines, ldc apart: likely not in L1), so that it has
+  // arrived by the time the k loop ends and the tile is updated.
+#pragma GCC unroll 14
+  for (int i = 0; i < MR; ++i) {
+    _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc + 16), _MM_HINT_T0);
+  }
   __m512 acc[MR][2];
 #pragma GCC unroll 14
   for (int i = 0; i < MR; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
