@@ -9,6 +9,7 @@
 #include <Eigen/Core>
 
 #include "mmgrad/kernels/cpu/cpu_backend.h"
+#include "mmgrad/kernels/cpu/gemm_ladder.h"
 #include "mmgrad/kernels/cpu/parallel.h"
 
 namespace mmgrad::cpu {
@@ -132,9 +133,44 @@ class EigenSerial {
   int saved_;
 };
 
+// The switch: float32 GEMMs through the top rung of the GEMM ladder (kernels/cpu/gemm_ladder.h,
+// docs/gemm_ladder.md: packed panels and an AVX-512 / AVX2 micro-kernel) instead of Eigen. Off
+// for now: the ladder is faster than Eigen on one thread (1.1-1.6x, measured by thread CPU time
+// on a loaded machine) but its 2-thread speed has not been measured on a quiet machine yet.
+// Turning it on changes the float32 results of every matmul / linear / conv (another summation
+// order; still the same on any thread count), not float64.
+constexpr bool kUseGemmLadder = false;
+
+// One float32 GEMM per matrix of the batch. A large matrix is threaded inside the ladder; a
+// batch of small ones (attention heads) is shared out matrix by matrix (each then runs on one
+// thread). Either way each matrix is computed the same way on any thread count.
+void gemm_ladder_f32(const GemmArgs& g) {
+  const auto* A = static_cast<const float*>(g.A);
+  const auto* B = static_cast<const float*>(g.B);
+  auto* C = static_cast<float*>(g.C);
+  const auto one = [&](int64_t b) {
+    ladder::sgemm_microkernel(g.trans_a, g.trans_b, g.M, g.N, g.K, static_cast<float>(g.alpha),
+                              A + b * g.stride_a, g.lda, B + b * g.stride_b, g.ldb,
+                              static_cast<float>(g.beta), C + b * g.stride_c, g.ldc);
+  };
+  const int64_t macs = g.M * g.N * std::max<int64_t>(g.K, 1);
+  if (g.batch == 1 || macs >= (int64_t{1} << 20)) {
+    for (int64_t b = 0; b < g.batch; ++b) one(b);
+    return;
+  }
+  parallel_for(g.batch, std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(macs, 1)),
+               [&](int64_t b0, int64_t b1) {
+                 for (int64_t b = b0; b < b1; ++b) one(b);
+               });
+}
+
 }  // namespace
 
 void CpuBackend::gemm(const GemmArgs& g) {
+  if (kUseGemmLadder && g.dtype == DType::Float32) {
+    gemm_ladder_f32(g);
+    return;
+  }
   dispatch_floating(g.dtype, "matmul", [&](auto t) {
     using T = decltype(t);
     const Tiling tl = tiling_for(g);
