@@ -267,28 +267,31 @@ TEST_CASE("gemm ladder: a NaN or Inf in A or B reaches C even where the other fa
     }
 }
 
-TEST_CASE("gemm ladder: the threaded rungs give the same bits on 1 and 2 threads") {
+TEST_CASE("gemm ladder: the threaded rungs give the same bits on 1, 2, 3 and 4 threads") {
   const int saved = omp_get_max_threads();
   int n_rungs = 0;
   const Rung* all = rungs(&n_rungs);
   int compared = 0;
   for (int r = 0; r < n_rungs; ++r) {
     if (!all[r].threaded) continue;
-    // Large enough to be threaded; K spans two or three k blocks; a short M (split over B's
-    // slivers).
+    // Large enough to be threaded; K spans several k blocks; a short M (split into column
+    // strips), a narrow N (row strips), and one too small in both to give 4 threads a strip.
     for (const Problem& p : {make_problem(300, 200, 900, false, true, 3, 1.0f, 0.5f, 11),
                              make_problem(20, 1000, 520, true, false, 0, 1.0f, 0.0f, 12),
-                             make_problem(2000, 20, 400, false, false, 1, 1.0f, 1.0f, 13)}) {
+                             make_problem(2000, 20, 400, false, false, 1, 1.0f, 1.0f, 13),
+                             make_problem(20, 40, 3000, false, false, 0, 1.0f, 0.0f, 14)}) {
       omp_set_num_threads(1);
       const std::vector<float> one = run(p, all[r].fn);
-      omp_set_num_threads(2);
-      const std::vector<float> two = run(p, all[r].fn);
-      CHECK_MESSAGE(std::memcmp(one.data(), two.data(), one.size() * sizeof(float)) == 0,
-                    all[r].name, ": ", describe(p));
       CHECK(error_units(p, one) < 1.0);
-      ++compared;
+      for (int threads : {2, 3, 4}) {
+        omp_set_num_threads(threads);
+        const std::vector<float> many = run(p, all[r].fn);
+        CHECK_MESSAGE(std::memcmp(one.data(), many.data(), one.size() * sizeof(float)) == 0,
+                      all[r].name, " on ", threads, " threads: ", describe(p));
+        ++compared;
+      }
     }
   }
   omp_set_num_threads(saved);
-  CHECK(compared == 6);
+  CHECK(compared == 24);
 }

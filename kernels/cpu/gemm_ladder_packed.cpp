@@ -272,9 +272,9 @@ void packed_loops(const MicroKernel& mk, const Blocking& blk, MMGRAD_SGEMM_ARGS)
 
 // The grid of rectangles for `threads` threads: rows x cols == threads, each strip at least one
 // micro-tile, chosen to pack the least: thread (r, c) packs M/rows rows of A and N/cols columns
-// of B, so the total copied is proportional to threads * (M K / rows + K N / cols).
-void thread_grid(int threads, int64_t M, int64_t N, int MR, int NR, int& rows, int& cols) {
-  rows = cols = 1;
+// of B, so the total copied is proportional to threads * (M K / rows + K N / cols). False when
+// no grid fits (more threads than micro-tiles along both sides).
+bool thread_grid(int threads, int64_t M, int64_t N, int MR, int NR, int& rows, int& cols) {
   double best = -1;
   for (int r = 1; r <= threads; ++r) {
     if (threads % r) continue;
@@ -283,6 +283,7 @@ void thread_grid(int threads, int64_t M, int64_t N, int MR, int NR, int& rows, i
     const double cost = static_cast<double>(M) / r + static_cast<double>(N) / c;
     if (best < 0 || cost < best) best = cost, rows = r, cols = c;
   }
+  return best >= 0;
 }
 
 }  // namespace
@@ -295,8 +296,9 @@ void sgemm_packed_with(const MicroKernel& mk, const Blocking& blk, MMGRAD_SGEMM_
   }
   int threads = M * N * K >= kThreadedMacs && !omp_in_parallel() ? omp_get_max_threads() : 1;
   int rows = 1, cols = 1;
-  thread_grid(threads, M, N, mk.MR, mk.NR, rows, cols);
-  threads = rows * cols;  // a prime team size that fits no grid runs on fewer threads
+  // The largest team up to `threads` whose grid fits the product (1 always does).
+  while (threads > 1 && !thread_grid(threads, M, N, mk.MR, mk.NR, rows, cols)) --threads;
+  if (threads == 1) rows = cols = 1;
   if (threads == 1) {
     packed_loops(mk, blk, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     return;
