@@ -73,6 +73,69 @@ inline double cpu_time_peak(double (*fma_loop)(int64_t), bool quick) {
   return flops * static_cast<double>(iters) / best / 1e9;
 }
 
+// float64: the top rung (dgemm_microkernel) against Eigen and the backend, % of the float64
+// peak (half the float32 one: 8 doubles per register instead of 16 floats).
+inline void run_f64(bool quick, bool cpu_time, double peak1, double peak2) {
+  using namespace mmgrad::cpu::ladder;
+  std::vector<Shape> shapes = {{256, 256, 256, "square"},
+                               {1024, 1024, 1024, "square"},
+                               {4096, 128, 64, "tall-skinny (linear, K=64)"},
+                               {256, 512, 128, "attention / MLP block"}};
+  if (quick) shapes.resize(1);
+  const int samples = quick ? 3 : 7;
+  const double budget = quick ? 0.01 : 0.05;
+  const int saved_threads = omp_get_max_threads();
+  for (int threads : {1, 2}) {
+    if (threads > saved_threads || (cpu_time && threads > 1)) continue;
+    const double peak = (threads == 1 ? peak1 : peak2) / 2;
+    std::printf(
+        "\n## GEMM ladder float64, %d thread%s (GFLOP/s and %% of the %.0f GFLOP/s float64 peak)"
+        "\n\n| M x N x K | shape | 5. microkernel (f64) | Eigen direct | backend today | "
+        "microkernel / Eigen |\n|---|---|---:|---:|---:|---:|\n",
+        threads, threads == 1 ? "" : "s", peak);
+    omp_set_num_threads(threads);
+    for (const Shape& s : shapes) {
+      std::vector<double> A(s.M * s.K), B(s.K * s.N), C(s.M * s.N, 0.0);
+      for (size_t i = 0; i < A.size(); ++i) A[i] = static_cast<double>((i * 7 + 3) % 17) / 17 - 0.5;
+      for (size_t i = 0; i < B.size(); ++i) B[i] = static_cast<double>((i * 5 + 1) % 13) / 13 - 0.5;
+      using RowMat = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+      Eigen::Map<const RowMat> ma(A.data(), s.M, s.K), mb(B.data(), s.K, s.N);
+      Eigen::Map<RowMat> mc(C.data(), s.M, s.N);
+      std::vector<std::function<void()>> impls = {
+          [&] {
+            dgemm_microkernel(false, false, s.M, s.N, s.K, 1.0, A.data(), s.K, B.data(), s.N, 0.0,
+                              C.data(), s.N);
+          },
+          [&] { mc.noalias() = ma * mb; },
+          [&] {
+            mmgrad::backend(mmgrad::kCPU)
+                .gemm(
+                    mmgrad::GemmArgs{.dtype = mmgrad::DType::Float64, .M = s.M, .N = s.N, .K = s.K}
+                        .a(A.data(), s.K)
+                        .b(B.data(), s.N)
+                        .c(C.data(), s.N));
+          }};
+      std::vector<std::vector<double>> t(impls.size());
+      for (auto& f : impls) f();
+      for (int smp = 0; smp < samples; ++smp)
+        for (size_t i = 0; i < impls.size(); ++i)
+          t[i].push_back(seconds_per_call(impls[i], budget, cpu_time));
+      const double flops = 2.0 * static_cast<double>(s.M) * s.N * s.K;
+      std::printf("| %lld x %lld x %lld | %s |", static_cast<long long>(s.M),
+                  static_cast<long long>(s.N), static_cast<long long>(s.K), s.what);
+      std::vector<double> g(impls.size());
+      for (size_t i = 0; i < impls.size(); ++i) {
+        std::sort(t[i].begin(), t[i].end());
+        g[i] = flops / t[i][t[i].size() / 2] / 1e9;
+        std::printf(" %.1f (%.0f%%) |", g[i], 100 * g[i] / peak);
+      }
+      std::printf(" %.2f |\n", g[0] / g[1]);
+      std::fflush(stdout);
+    }
+  }
+  omp_set_num_threads(saved_threads);
+}
+
 inline void run(bool quick, bool cpu_time, double peak1, double peak2,
                 double (*fma_loop)(int64_t)) {
   using namespace mmgrad::cpu::ladder;
@@ -172,6 +235,7 @@ inline void run(bool quick, bool cpu_time, double peak1, double peak2,
     }
   }
   omp_set_num_threads(saved_threads);
+  run_f64(quick, cpu_time, peak1, peak2);
 }
 
 }  // namespace gemm_ladder_bench

@@ -295,3 +295,135 @@ TEST_CASE("gemm ladder: the threaded rungs give the same bits on 1, 2, 3 and 4 t
   omp_set_num_threads(saved);
   CHECK(compared == 24);
 }
+
+// ---- float64 (dgemm_microkernel: the same loops with float64 micro-kernels)
+// ----------------------
+namespace {
+
+struct ProblemD {
+  Problem p;  // sizes, layouts and scalars; the operands below are p's, widened to double
+  std::vector<double> A, B, C0;
+};
+
+ProblemD widen(const Problem& p) {
+  return {p, std::vector<double>(p.A.begin(), p.A.end()),
+          std::vector<double>(p.B.begin(), p.B.end()),
+          std::vector<double>(p.C0.begin(), p.C0.end())};
+}
+
+std::vector<double> run_d(const ProblemD& d, Isa isa) {
+  std::vector<double> C = d.C0;
+  const Problem& p = d.p;
+  dgemm_microkernel_isa(isa, p.ta, p.tb, p.M, p.N, p.K, p.alpha, d.A.data(), p.lda, d.B.data(),
+                        p.ldb, p.beta, C.data(), p.ldc);
+  return C;
+}
+
+// As error_units, for float64: against a long double product, in units of K * eps(double) * sum
+// |a b|; NaN where the reference is finite, or a touched padding element, is infinitely wrong.
+double error_units_d(const ProblemD& d, const std::vector<double>& C) {
+  const Problem& p = d.p;
+  const auto opa = [&](int64_t i, int64_t k) {
+    return static_cast<long double>(p.ta ? d.A[k * p.lda + i] : d.A[i * p.lda + k]);
+  };
+  const auto opb = [&](int64_t k, int64_t j) {
+    return static_cast<long double>(p.tb ? d.B[j * p.ldb + k] : d.B[k * p.ldb + j]);
+  };
+  const double eps = std::numeric_limits<double>::epsilon();
+  double worst = 0;
+  for (int64_t i = 0; i < p.M; ++i)
+    for (int64_t j = 0; j < p.ldc; ++j) {
+      const double got = C[i * p.ldc + j];
+      if (j >= p.N) {
+        if (got != d.C0[i * p.ldc + j]) return INFINITY;
+        continue;
+      }
+      long double sum = 0, mag = 0;
+      for (int64_t k = 0; k < p.K; ++k) {
+        sum += opa(i, k) * opb(k, j);
+        mag += std::abs(opa(i, k) * opb(k, j));
+      }
+      const long double c0 = d.C0[i * p.ldc + j];
+      const long double want = p.alpha * sum + (p.beta == 0 ? 0.0L : p.beta * c0);
+      const long double bound = (static_cast<long double>(p.K) + 3) * eps *
+                                    (std::abs(p.alpha) * mag + std::abs(p.beta * c0)) +
+                                1e-300L;
+      if (std::isnan(got)) return INFINITY;
+      worst = std::max(worst, static_cast<double>(std::abs(got - want) / bound));
+    }
+  return worst;
+}
+
+}  // namespace
+
+TEST_CASE("gemm ladder float64: every supported micro-kernel matches the long double product") {
+  const std::vector<Isa> isas = supported_isas();
+  int checked = 0;
+  for (Isa isa : isas)
+    for (const Problem& p : problems()) {
+      const ProblemD d = widen(p);
+      const double err = error_units_d(d, run_d(d, isa));
+      CHECK_MESSAGE(err < 1.0, "float64 ", isa_name(isa), ": ", describe(p), ": error ", err);
+      ++checked;
+    }
+  CHECK(checked > 70);
+}
+
+TEST_CASE("gemm ladder float64: empty K, beta 0 over NaN, NaN in A reaches C") {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  for (Isa isa : supported_isas()) {
+    // K = 0, beta 0.5: C = 0.5 C exactly; beta 0: zeros even over a NaN.
+    for (double beta : {0.0, 0.5}) {
+      ProblemD d =
+          widen(make_problem(9, 70, 0, false, false, 2, 1.0f, static_cast<float>(beta), 7));
+      d.C0[0] = nan;
+      const std::vector<double> C = run_d(d, isa);
+      for (int64_t i = 0; i < d.p.M; ++i)
+        for (int64_t j = 0; j < d.p.N; ++j) {
+          const double want = beta == 0 ? 0.0 : beta * d.C0[i * d.p.ldc + j];
+          if (beta != 0 && i == 0 && j == 0)
+            CHECK(std::isnan(C[0]));
+          else
+            CHECK_MESSAGE(C[i * d.p.ldc + j] == want, isa_name(isa), " K 0 beta ", beta);
+        }
+    }
+    // Zero B, a NaN at A(5, 3): row 5 of C is NaN, the rest 0 (K spans two k blocks).
+    ProblemD d = widen(make_problem(33, 70, 401, false, false, 1, 1.0f, 0.0f, 9));
+    for (double& v : d.B) v = 0.0;
+    d.A[5 * d.p.lda + 3] = nan;
+    d.C0[7] = nan;  // beta 0: never read
+    const std::vector<double> C = run_d(d, isa);
+    int64_t wrong = 0;
+    for (int64_t i = 0; i < d.p.M; ++i)
+      for (int64_t j = 0; j < d.p.N; ++j) {
+        const double got = C[i * d.p.ldc + j];
+        wrong += i == 5 ? !std::isnan(got) : got != 0.0;
+      }
+    CHECK_MESSAGE(wrong == 0, isa_name(isa));
+  }
+}
+
+TEST_CASE("gemm ladder float64: the same bits on 1, 2 and 3 threads") {
+  const int saved = omp_get_max_threads();
+  int compared = 0;
+  for (const Problem& p : {make_problem(300, 200, 900, false, true, 3, 1.0f, 0.5f, 21),
+                           make_problem(20, 1000, 520, true, false, 0, 1.0f, 0.0f, 22)}) {
+    const ProblemD d = widen(p);
+    omp_set_num_threads(1);
+    std::vector<double> one = d.C0;
+    dgemm_microkernel(p.ta, p.tb, p.M, p.N, p.K, p.alpha, d.A.data(), p.lda, d.B.data(), p.ldb,
+                      p.beta, one.data(), p.ldc);
+    CHECK(error_units_d(d, one) < 1.0);
+    for (int threads : {2, 3}) {
+      omp_set_num_threads(threads);
+      std::vector<double> many = d.C0;
+      dgemm_microkernel(p.ta, p.tb, p.M, p.N, p.K, p.alpha, d.A.data(), p.lda, d.B.data(), p.ldb,
+                        p.beta, many.data(), p.ldc);
+      CHECK_MESSAGE(std::memcmp(one.data(), many.data(), one.size() * sizeof(double)) == 0, threads,
+                    " threads: ", describe(p));
+      ++compared;
+    }
+  }
+  omp_set_num_threads(saved);
+  CHECK(compared == 4);
+}

@@ -44,10 +44,12 @@
 
 namespace mmgrad::cpu::ladder {
 
-// The argument list shared by every rung (BLAS order, row-major).
-#define MMGRAD_SGEMM_ARGS                                                                   \
-  bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float *A, \
-      int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc
+// The argument list shared by every rung (BLAS order, row-major), for element type T.
+#define MMGRAD_GEMM_ARGS(T)                                                                      \
+  bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T *A, int64_t lda, \
+      const T *B, int64_t ldb, T beta, T *C, int64_t ldc
+#define MMGRAD_SGEMM_ARGS MMGRAD_GEMM_ARGS(float)
+#define MMGRAD_DGEMM_ARGS MMGRAD_GEMM_ARGS(double)
 
 void sgemm_naive(MMGRAD_SGEMM_ARGS);
 void sgemm_reordered(MMGRAD_SGEMM_ARGS);
@@ -66,6 +68,11 @@ Isa best_isa();
 // Rung 5 with a given micro-kernel (tests run every supported one; an unsupported isa throws
 // mmgrad::Error).
 void sgemm_microkernel_isa(Isa isa, MMGRAD_SGEMM_ARGS);
+
+// float64: rung 5 with its own micro-kernels (AVX-512 14 x 16, AVX2 6 x 8, portable 6 x 8: the
+// same tiles of registers, half as many numbers per register), same loops, same semantics.
+void dgemm_microkernel(MMGRAD_DGEMM_ARGS);
+void dgemm_microkernel_isa(Isa isa, MMGRAD_DGEMM_ARGS);
 
 // One rung by name, for the tests and the benchmark.
 using SgemmFn = void (*)(MMGRAD_SGEMM_ARGS);

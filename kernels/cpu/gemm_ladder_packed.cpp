@@ -50,25 +50,26 @@ namespace {
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-// A grow-only 64-byte-aligned float buffer. One per thread (thread_local), reused by every call,
+// A grow-only 64-byte-aligned buffer. One per thread (thread_local), reused by every call,
 // so steady-state GEMMs allocate nothing (a freshly mapped page costs ~10 us to fault in here).
 class PackBuffer {
  public:
   ~PackBuffer() { std::free(p_); }
-  float* get(int64_t n) {
-    if (n > n_) {
+  template <class T>
+  T* get(int64_t n) {
+    const size_t bytes = (static_cast<size_t>(n) * sizeof(T) + 63) / 64 * 64;
+    if (bytes > bytes_) {
       std::free(p_);
-      const size_t bytes = (static_cast<size_t>(n) * sizeof(float) + 63) / 64 * 64;
-      p_ = static_cast<float*>(std::aligned_alloc(64, bytes));
+      p_ = std::aligned_alloc(64, bytes);
       if (!p_) throw std::bad_alloc();
-      n_ = n;
+      bytes_ = bytes;
     }
-    return p_;
+    return static_cast<T*>(p_);
   }
 
  private:
-  float* p_ = nullptr;
-  int64_t n_ = 0;
+  void* p_ = nullptr;
+  size_t bytes_ = 0;
 };
 
 PackBuffer& a_buffer() {
@@ -159,52 +160,60 @@ void transpose_rows(const float* const* src, int rows, int64_t kc, float* dst, i
     for (int r = 0; r < rows; ++r) dst[k * ld + r] = src[r][k];
 }
 
+// float64: element by element (no SIMD transpose for doubles here yet).
+void transpose_rows(const double* const* src, int rows, int64_t kc, double* dst, int64_t ld) {
+  for (int64_t k = 0; k < kc; ++k)
+    for (int r = 0; r < rows; ++r) dst[k * ld + r] = src[r][k];
+}
+
 // Pack rows [i0, i0 + mc) x columns [k0, k0 + kc) of op(A) into slivers of MR rows: sliver p
 // holds element (i0 + p MR + i, k0 + k) at dst[p MR kc + k MR + i]; rows past mc are zeros.
-void pack_a(int MR, bool trans_a, const float* A, int64_t lda, int64_t i0, int64_t mc, int64_t k0,
-            int64_t kc, float* dst) {
+template <class T>
+void pack_a(int MR, bool trans_a, const T* A, int64_t lda, int64_t i0, int64_t mc, int64_t k0,
+            int64_t kc, T* dst) {
   for (int64_t p = 0; p < mc; p += MR, dst += MR * kc) {
     const int64_t rows = std::min<int64_t>(MR, mc - p);
     if (trans_a) {  // A stored K x M: row k of the sliver is contiguous in memory
       for (int64_t k = 0; k < kc; ++k) {
-        const float* src = A + (k0 + k) * lda + i0 + p;
-        float* d = dst + k * MR;
+        const T* src = A + (k0 + k) * lda + i0 + p;
+        T* d = dst + k * MR;
         for (int64_t i = 0; i < rows; ++i) d[i] = src[i];
-        for (int64_t i = rows; i < MR; ++i) d[i] = 0.0f;
+        for (int64_t i = rows; i < MR; ++i) d[i] = T(0);
       }
     } else {  // A stored M x K: the sliver's rows, 8 at a time, transposed into k-major order
-      const float* src[8];
+      const T* src[8];
       for (int64_t r0 = 0; r0 < rows; r0 += 8) {
         const int n = static_cast<int>(std::min<int64_t>(8, rows - r0));
         for (int r = 0; r < n; ++r) src[r] = A + (i0 + p + r0 + r) * lda + k0;
-        transpose_rows(src, n, kc, dst + r0, MR);
+        transpose_rows(src, n, kc, dst + r0, int64_t{MR});
       }
       for (int64_t i = rows; i < MR; ++i)
-        for (int64_t k = 0; k < kc; ++k) dst[k * MR + i] = 0.0f;
+        for (int64_t k = 0; k < kc; ++k) dst[k * MR + i] = T(0);
     }
   }
 }
 
 // Pack sliver q (columns [j0 + q NR, j0 + q NR + NR)) of rows [k0, k0 + kc) of op(B): element
 // (k0 + k, j0 + q NR + j) at dst[k NR + j]; columns past nc are zeros.
-void pack_b_sliver(int NR, bool trans_b, const float* B, int64_t ldb, int64_t k0, int64_t kc,
-                   int64_t j0, int64_t nc, int64_t q, float* dst) {
+template <class T>
+void pack_b_sliver(int NR, bool trans_b, const T* B, int64_t ldb, int64_t k0, int64_t kc,
+                   int64_t j0, int64_t nc, int64_t q, T* dst) {
   const int64_t c0 = q * NR, cols = std::min<int64_t>(NR, nc - c0);
   if (trans_b) {  // B stored N x K: a column of op(B) is contiguous: transposed 8 at a time
-    const float* src[8];
+    const T* src[8];
     for (int64_t c = 0; c < cols; c += 8) {
       const int n = static_cast<int>(std::min<int64_t>(8, cols - c));
       for (int r = 0; r < n; ++r) src[r] = B + (j0 + c0 + c + r) * ldb + k0;
-      transpose_rows(src, n, kc, dst + c, NR);
+      transpose_rows(src, n, kc, dst + c, int64_t{NR});
     }
     for (int64_t j = cols; j < NR; ++j)
-      for (int64_t k = 0; k < kc; ++k) dst[k * NR + j] = 0.0f;
+      for (int64_t k = 0; k < kc; ++k) dst[k * NR + j] = T(0);
   } else {  // B stored K x N: each row of the sliver is a contiguous copy
     for (int64_t k = 0; k < kc; ++k) {
-      const float* src = B + (k0 + k) * ldb + j0 + c0;
-      float* d = dst + k * NR;
-      std::memcpy(d, src, static_cast<size_t>(cols) * sizeof(float));
-      for (int64_t j = cols; j < NR; ++j) d[j] = 0.0f;
+      const T* src = B + (k0 + k) * ldb + j0 + c0;
+      T* d = dst + k * NR;
+      std::memcpy(d, src, static_cast<size_t>(cols) * sizeof(T));
+      for (int64_t j = cols; j < NR; ++j) d[j] = T(0);
     }
   }
 }
@@ -212,26 +221,28 @@ void pack_b_sliver(int NR, bool trans_b, const float* B, int64_t ldb, int64_t k0
 // One MR x NR tile of C. A full tile goes straight to the micro-kernel; a tile cut by the edge
 // of C (m < MR or n < NR) is computed into a scratch tile (the packed zeros fill the rest) and
 // only its valid part is merged into C.
-void run_tile(const MicroKernel& mk, int64_t kc, const float* a, const float* b, float* C,
-              int64_t ldc, int64_t m, int64_t n, float alpha, float beta) {
+template <class T>
+void run_tile(const MicroKernelT<T>& mk, int64_t kc, const T* a, const T* b, T* C, int64_t ldc,
+              int64_t m, int64_t n, T alpha, T beta) {
   if (m == mk.MR && n == mk.NR) {
     mk.fn(kc, a, b, C, ldc, alpha, beta);
     return;
   }
-  alignas(64) float tile[32 * 64];  // >= MR x NR of every micro-kernel here
-  mk.fn(kc, a, b, tile, mk.NR, alpha, 0.0f);
+  alignas(64) T tile[32 * 64];  // >= MR x NR of every micro-kernel here
+  mk.fn(kc, a, b, tile, mk.NR, alpha, T(0));
   for (int64_t i = 0; i < m; ++i)
     for (int64_t j = 0; j < n; ++j) {
-      float& c = C[i * ldc + j];
-      c = beta == 0.0f ? tile[i * mk.NR + j] : tile[i * mk.NR + j] + beta * c;
+      T& c = C[i * ldc + j];
+      c = beta == T(0) ? tile[i * mk.NR + j] : tile[i * mk.NR + j] + beta * c;
     }
 }
 
 // C = beta * C (K == 0: the product is empty). beta == 0 writes zeros without reading C.
-void scale_c(int64_t M, int64_t N, float beta, float* C, int64_t ldc) {
-  if (beta == 1.0f) return;
+template <class T>
+void scale_c(int64_t M, int64_t N, T beta, T* C, int64_t ldc) {
+  if (beta == T(1)) return;
   for (int64_t i = 0; i < M; ++i)
-    for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
+    for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == T(0) ? T(0) : beta * C[i * ldc + j];
 }
 
 // Below this many multiply-adds a product runs on one thread: starting the team costs more than
@@ -239,21 +250,22 @@ void scale_c(int64_t M, int64_t N, float beta, float* C, int64_t ldc) {
 constexpr int64_t kThreadedMacs = int64_t{1} << 20;
 
 // The five loops on one thread, for C[0:M, 0:N] (a whole product or one thread's rectangle).
-void packed_loops(const MicroKernel& mk, const Blocking& blk, MMGRAD_SGEMM_ARGS) {
+template <class T>
+void packed_loops(const MicroKernelT<T>& mk, const Blocking& blk, MMGRAD_GEMM_ARGS(T)) {
   const int MR = mk.MR, NR = mk.NR;
   const int64_t KC = blk.KC;
   const int64_t NC = std::max<int64_t>(NR, blk.NC / NR * NR);
   // Rows of A per block: at most blk.MC, a multiple of MR, the blocks of M about equal.
   const int64_t m_blocks = ceil_div(M, std::max<int64_t>(MR, blk.MC / MR * MR));
   const int64_t MC = ceil_div(ceil_div(M, m_blocks), MR) * MR;
-  float* bpack = b_buffer().get(std::min(KC, K) * ceil_div(std::min(N, NC), NR) * NR);
-  float* apack = a_buffer().get(MC * std::min(KC, K));
+  T* bpack = b_buffer().get<T>(std::min(KC, K) * ceil_div(std::min(N, NC), NR) * NR);
+  T* apack = a_buffer().get<T>(MC * std::min(KC, K));
   for (int64_t jc = 0; jc < N; jc += NC) {
     const int64_t nc = std::min(NC, N - jc), n_slivers = ceil_div(nc, NR);
     for (int64_t pc = 0; pc < K; pc += KC) {
       const int64_t kc = std::min(KC, K - pc);
       // The first k block applies beta to the old C; later ones add to what is there.
-      const float beta_k = pc == 0 ? beta : 1.0f;
+      const T beta_k = pc == 0 ? beta : T(1);
       for (int64_t q = 0; q < n_slivers; ++q)
         pack_b_sliver(NR, trans_b, B, ldb, pc, kc, jc, nc, q, bpack + q * kc * NR);
       for (int64_t ic = 0; ic < M; ic += MC) {
@@ -288,7 +300,8 @@ bool thread_grid(int threads, int64_t M, int64_t N, int MR, int NR, int& rows, i
 
 }  // namespace
 
-void sgemm_packed_with(const MicroKernel& mk, const Blocking& blk, MMGRAD_SGEMM_ARGS) {
+template <class T>
+void gemm_packed_with(const MicroKernelT<T>& mk, const Blocking& blk, MMGRAD_GEMM_ARGS(T)) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0) {
     scale_c(M, N, beta, C, ldc);
@@ -314,8 +327,8 @@ void sgemm_packed_with(const MicroKernel& mk, const Blocking& blk, MMGRAD_SGEMM_
     const int64_t j1 = std::min(N, n_tiles * (c + 1) / cols * mk.NR);
     if (i0 >= i1 || j0 >= j1) continue;
     // The rectangle's operands: rows i0..i1 of op(A), columns j0..j1 of op(B) (no copy).
-    const float* a = A + (trans_a ? i0 : i0 * lda);
-    const float* b = B + (trans_b ? j0 * ldb : j0);
+    const T* a = A + (trans_a ? i0 : i0 * lda);
+    const T* b = B + (trans_b ? j0 * ldb : j0);
     packed_loops(mk, blk, trans_a, trans_b, i1 - i0, j1 - j0, K, alpha, a, lda, b, ldb, beta,
                  C + i0 * ldc + j0, ldc);
   }
@@ -327,10 +340,9 @@ void sgemm_packed_with(const MicroKernel& mk, const Blocking& blk, MMGRAD_SGEMM_
 // registers of 16 floats with AVX-512, 12 with AVX2). Six independent sums are fewer than the
 // eight that two FMA units with a 4-cycle latency need, and the compiler decides the rest:
 // rung 5 writes the kernel with intrinsics and a larger tile.
-template <int MR, int NR>
-void microkernel_portable(int64_t kc, const float* a, const float* b, float* C, int64_t ldc,
-                          float alpha, float beta) {
-  float acc[MR][NR] = {};
+template <class T, int MR, int NR>
+void microkernel_portable(int64_t kc, const T* a, const T* b, T* C, int64_t ldc, T alpha, T beta) {
+  T acc[MR][NR] = {};
   for (int64_t k = 0; k < kc; ++k, a += MR, b += NR)
     for (int i = 0; i < MR; ++i) {
       // `omp simd` asks for this loop as one SIMD instruction per row (acc[i][0..15] += a[i] *
@@ -341,17 +353,26 @@ void microkernel_portable(int64_t kc, const float* a, const float* b, float* C, 
     }
   for (int i = 0; i < MR; ++i)
     for (int j = 0; j < NR; ++j)
-      C[i * ldc + j] = beta == 0.0f ? alpha * acc[i][j] : alpha * acc[i][j] + beta * C[i * ldc + j];
+      C[i * ldc + j] = beta == T(0) ? alpha * acc[i][j] : alpha * acc[i][j] + beta * C[i * ldc + j];
 }
 
 const MicroKernel& portable_microkernel() {
-  static const MicroKernel mk{6, 16, &microkernel_portable<6, 16>};
+  static const MicroKernel mk{6, 16, &microkernel_portable<float, 6, 16>};
+  return mk;
+}
+const MicroKernelT<double>& portable_microkernel_f64() {
+  static const MicroKernelT<double> mk{6, 8, &microkernel_portable<double, 6, 8>};
   return mk;
 }
 
+template void gemm_packed_with<float>(const MicroKernelT<float>&, const Blocking&,
+                                      MMGRAD_GEMM_ARGS(float));
+template void gemm_packed_with<double>(const MicroKernelT<double>&, const Blocking&,
+                                       MMGRAD_GEMM_ARGS(double));
+
 void sgemm_packed(MMGRAD_SGEMM_ARGS) {
-  sgemm_packed_with(portable_microkernel(), Blocking{}, trans_a, trans_b, M, N, K, alpha, A, lda, B,
-                    ldb, beta, C, ldc);
+  gemm_packed_with(portable_microkernel(), Blocking{}, trans_a, trans_b, M, N, K, alpha, A, lda, B,
+                   ldb, beta, C, ldc);
 }
 
 }  // namespace mmgrad::cpu::ladder

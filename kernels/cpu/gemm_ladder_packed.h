@@ -17,13 +17,12 @@ namespace mmgrad::cpu::ladder {
 //
 // It keeps the MR x NR sums in registers for the whole k loop, so C is read and written once
 // per kc terms, and every number loaded from a or b feeds NR or MR multiply-adds.
-using MicroKernelFn = void (*)(int64_t kc, const float* a, const float* b, float* C, int64_t ldc,
-                               float alpha, float beta);
-
-struct MicroKernel {
+template <class T>
+struct MicroKernelT {
   int MR, NR;
-  MicroKernelFn fn;
+  void (*fn)(int64_t kc, const T* a, const T* b, T* C, int64_t ldc, T alpha, T beta);
 };
+using MicroKernel = MicroKernelT<float>;
 
 // The blocking of the loops around the micro-kernel (in elements), from the cache sizes of the
 // AMD EPYC (Zen 5) machines this project runs on: 48 KiB L1 data cache and 1 MiB L2 per core,
@@ -42,12 +41,19 @@ struct Blocking {
   int64_t MC = 168, KC = 256, NC = 2048;
 };
 
-// Rung 4's micro-kernel: portable C++, 6 x 16 (also rung 5's fallback on CPUs without AVX2).
+// Rung 4's micro-kernel: portable C++, 6 x 16 (also rung 5's fallback on CPUs without AVX2);
+// and the float64 one, 6 x 8.
 const MicroKernel& portable_microkernel();
+const MicroKernelT<double>& portable_microkernel_f64();
 
 // Rung 5's micro-kernel for an instruction set (gemm_ladder_simd.cpp); Scalar gives rung 4's.
 const MicroKernel& microkernel_for(Isa isa);
+const MicroKernelT<double>& microkernel_f64_for(Isa isa);
 
-void sgemm_packed_with(const MicroKernel& mk, const Blocking& blk, MMGRAD_SGEMM_ARGS);
+// C = alpha * op(A) op(B) + beta * C through packed panels and the given micro-kernel, on up to
+// omp_get_max_threads() threads (one for small products). Bit-identical on any thread count.
+// (T = float or double.)
+template <class T>
+void gemm_packed_with(const MicroKernelT<T>& mk, const Blocking& blk, MMGRAD_GEMM_ARGS(T));
 
 }  // namespace mmgrad::cpu::ladder
