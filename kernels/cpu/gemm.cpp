@@ -133,25 +133,33 @@ class EigenSerial {
   int saved_;
 };
 
-// The switch: float32 GEMMs through the top rung of the GEMM ladder (kernels/cpu/gemm_ladder.h,
-// docs/gemm_ladder.md: packed panels and an AVX-512 / AVX2 micro-kernel) instead of Eigen. Off
-// for now: the ladder is faster than Eigen on one thread (1.1-1.6x, measured by thread CPU time
-// on a loaded machine) but its 2-thread speed has not been measured on a quiet machine yet.
-// Turning it on changes the float32 results of every matmul / linear / conv (another summation
-// order; still the same on any thread count), not float64.
+// The switch: float32 and float64 GEMMs through the top rung of the GEMM ladder
+// (kernels/cpu/gemm_ladder.h, docs/gemm_ladder.md: packed panels and an AVX-512 / AVX2
+// micro-kernel) instead of Eigen. Off for now: the ladder is faster than Eigen on one thread
+// (float32 1.06-1.54x, float64 ~1.4x, measured by thread CPU time on a loaded machine) but its
+// 2-thread speed has not been measured on a quiet machine yet. Turning it on changes the results
+// of every matmul / linear / conv (another summation order; still the same on any thread count).
 constexpr bool kUseGemmLadder = false;
 
-// One float32 GEMM per matrix of the batch. A large matrix is threaded inside the ladder; a
-// batch of small ones (attention heads) is shared out matrix by matrix (each then runs on one
-// thread). Either way each matrix is computed the same way on any thread count.
-void gemm_ladder_f32(const GemmArgs& g) {
-  const auto* A = static_cast<const float*>(g.A);
-  const auto* B = static_cast<const float*>(g.B);
-  auto* C = static_cast<float*>(g.C);
+void ladder_gemm_one(const float* A, const float* B, float* C, const GemmArgs& g) {
+  ladder::sgemm_microkernel(g.trans_a, g.trans_b, g.M, g.N, g.K, static_cast<float>(g.alpha), A,
+                            g.lda, B, g.ldb, static_cast<float>(g.beta), C, g.ldc);
+}
+void ladder_gemm_one(const double* A, const double* B, double* C, const GemmArgs& g) {
+  ladder::dgemm_microkernel(g.trans_a, g.trans_b, g.M, g.N, g.K, g.alpha, A, g.lda, B, g.ldb,
+                            g.beta, C, g.ldc);
+}
+
+// One GEMM per matrix of the batch. A large matrix is threaded inside the ladder; a batch of
+// small ones (attention heads) is shared out matrix by matrix (each then runs on one thread).
+// Either way each matrix is computed the same way on any thread count.
+template <class T>
+void gemm_ladder(const GemmArgs& g) {
+  const auto* A = static_cast<const T*>(g.A);
+  const auto* B = static_cast<const T*>(g.B);
+  auto* C = static_cast<T*>(g.C);
   const auto one = [&](int64_t b) {
-    ladder::sgemm_microkernel(g.trans_a, g.trans_b, g.M, g.N, g.K, static_cast<float>(g.alpha),
-                              A + b * g.stride_a, g.lda, B + b * g.stride_b, g.ldb,
-                              static_cast<float>(g.beta), C + b * g.stride_c, g.ldc);
+    ladder_gemm_one(A + b * g.stride_a, B + b * g.stride_b, C + b * g.stride_c, g);
   };
   const int64_t macs = g.M * g.N * std::max<int64_t>(g.K, 1);
   if (g.batch == 1 || macs >= (int64_t{1} << 20)) {
@@ -167,8 +175,11 @@ void gemm_ladder_f32(const GemmArgs& g) {
 }  // namespace
 
 void CpuBackend::gemm(const GemmArgs& g) {
-  if (kUseGemmLadder && g.dtype == DType::Float32) {
-    gemm_ladder_f32(g);
+  if (kUseGemmLadder && (g.dtype == DType::Float32 || g.dtype == DType::Float64)) {
+    if (g.dtype == DType::Float32)
+      gemm_ladder<float>(g);
+    else
+      gemm_ladder<double>(g);
     return;
   }
   dispatch_floating(g.dtype, "matmul", [&](auto t) {
