@@ -32,6 +32,7 @@
 //   5. sgemm_microkernel  the same packed loops with a hand-written SIMD micro-kernel (AVX-512
 //                         14 x 32, or AVX2 6 x 16), chosen at run time for this CPU.
 //                                                                          (gemm_ladder_simd.cpp)
+// float64 has rung 5 only (dgemm_microkernel: the same loops, its own micro-kernels).
 // Rungs 4 and 5 run their outer loops on OpenMP threads (rungs 1-3 are single-threaded: they
 // are there to be read). The k-sum of every element of C is done in an order fixed by the
 // problem, so rungs 4 and 5 give the same bits on any thread count.
