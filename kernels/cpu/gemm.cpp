@@ -135,10 +135,11 @@ class EigenSerial {
 
 // The switch: float32 and float64 GEMMs through the top rung of the GEMM ladder
 // (kernels/cpu/gemm_ladder.h, docs/gemm_ladder.md: packed panels and an AVX-512 / AVX2
-// micro-kernel) instead of Eigen. Off for now: the ladder is faster than Eigen on one thread
-// (float32 1.06-1.54x, float64 ~1.4x, measured by thread CPU time on a loaded machine) but its
-// 2-thread speed has not been measured on a quiet machine yet. Turning it on changes the results
-// of every matmul / linear / conv (another summation order; still the same on any thread count).
+// micro-kernel) instead of Eigen. Measured (bench_all --only gemm-ladder, docs/gemm_ladder.md)
+// it is faster than the Eigen path below on every bench shape, 1 and 2 threads (float32
+// 1.1-1.6x), and gives the same bits on any thread count. Off until the lead turns it on with
+// the whole suite and the lessons measured: it changes the low bits of every matmul / linear /
+// conv result (another summation order).
 constexpr bool kUseGemmLadder = false;
 
 void ladder_gemm_one(const float* A, const float* B, float* C, const GemmArgs& g) {
