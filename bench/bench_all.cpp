@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_gemm_ladder.h"
 #include "mmgrad/mmgrad.h"
 #include "mmgrad/nn/layers.h"
 #include "mmgrad/optim/optim.h"
@@ -330,10 +331,13 @@ double bench_cnn_step_ms() {
 
 int run(int argc, char** argv) {
   std::string only, op;
+  bool cpu_time = false;  // --cpu-time: the GEMM ladder timed by thread CPU time (loaded machines)
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--quick")
       g_quick = true;
+    else if (a == "--cpu-time")
+      cpu_time = true;
     else if (a == "--only" && i + 1 < argc)
       only = argv[++i];
     else if (a == "--op" && i + 1 < argc)
@@ -347,10 +351,10 @@ int run(int argc, char** argv) {
       }
       return 0;
     } else {
-      std::fprintf(
-          stderr,
-          "usage: bench_all [--quick] [--only peak|gemm|bandwidth|tiny|conv|attention|cnn] "
-          "[--op NAME|all] [--list-ops]\n");
+      std::fprintf(stderr,
+                   "usage: bench_all [--quick] [--cpu-time] "
+                   "[--only peak|gemm|gemm-ladder|bandwidth|tiny|conv|attention|cnn] "
+                   "[--op NAME|all] [--list-ops]\n");
       return 2;
     }
   }
@@ -365,12 +369,14 @@ int run(int argc, char** argv) {
     return 0;
   }
   auto want = [&](const char* name) { return only.empty() || only == name; };
+  // The GEMM ladder (every rung, ~2 minutes) runs only when asked for: --only gemm-ladder.
+  const bool want_ladder = only == "gemm-ladder";
   int max_threads = omp_get_max_threads();
   std::printf("# mmgrad benchmarks (%s, %d threads available, medians of repeated runs)\n",
               g_quick ? "quick" : "full", max_threads);
 
   double peak1 = 0, peak2 = 0;
-  if (want("peak") || want("gemm") || want("conv")) {
+  if (want("peak") || want("gemm") || want("conv") || want_ladder) {
     header("float32 FMA peak (hand-written FMA loop)");
     peak1 = fma_peak(1);
     peak2 = max_threads > 1 ? fma_peak(std::min(2, max_threads)) : peak1;
@@ -389,6 +395,8 @@ int run(int argc, char** argv) {
                   100.0 * r.ours / peak2, r.eigen, r.ours / r.eigen);
     }
   }
+
+  if (want_ladder) gemm_ladder_bench::run(g_quick, cpu_time, peak1, peak2, fma_gflops_one_thread);
 
   if (want("bandwidth")) {
     header("Elementwise on 16M float32 (GB/s moved; copy is the reference)");

@@ -9,6 +9,7 @@
 #include <Eigen/Core>
 
 #include "mmgrad/kernels/cpu/cpu_backend.h"
+#include "mmgrad/kernels/cpu/gemm_ladder.h"
 #include "mmgrad/kernels/cpu/parallel.h"
 
 namespace mmgrad::cpu {
@@ -132,9 +133,56 @@ class EigenSerial {
   int saved_;
 };
 
+// The switch: float32 and float64 GEMMs through the top rung of the GEMM ladder
+// (kernels/cpu/gemm_ladder.h, docs/gemm_ladder.md: packed panels and an AVX-512 / AVX2
+// micro-kernel) instead of Eigen. Measured (bench_all --only gemm-ladder, docs/gemm_ladder.md)
+// it is faster than the Eigen path below on every bench shape, 1 and 2 threads (float32
+// 1.1-1.6x), and gives the same bits on any thread count. Off until the lead turns it on with
+// the whole suite and the lessons measured: it changes the low bits of every matmul / linear /
+// conv result (another summation order).
+constexpr bool kUseGemmLadder = false;
+
+void ladder_gemm_one(const float* A, const float* B, float* C, const GemmArgs& g) {
+  ladder::sgemm_microkernel(g.trans_a, g.trans_b, g.M, g.N, g.K, static_cast<float>(g.alpha), A,
+                            g.lda, B, g.ldb, static_cast<float>(g.beta), C, g.ldc);
+}
+void ladder_gemm_one(const double* A, const double* B, double* C, const GemmArgs& g) {
+  ladder::dgemm_microkernel(g.trans_a, g.trans_b, g.M, g.N, g.K, g.alpha, A, g.lda, B, g.ldb,
+                            g.beta, C, g.ldc);
+}
+
+// One GEMM per matrix of the batch. A large matrix is threaded inside the ladder; a batch of
+// small ones (attention heads) is shared out matrix by matrix (each then runs on one thread).
+// Either way each matrix is computed the same way on any thread count.
+template <class T>
+void gemm_ladder(const GemmArgs& g) {
+  const auto* A = static_cast<const T*>(g.A);
+  const auto* B = static_cast<const T*>(g.B);
+  auto* C = static_cast<T*>(g.C);
+  const auto one = [&](int64_t b) {
+    ladder_gemm_one(A + b * g.stride_a, B + b * g.stride_b, C + b * g.stride_c, g);
+  };
+  const int64_t macs = g.M * g.N * std::max<int64_t>(g.K, 1);
+  if (g.batch == 1 || macs >= (int64_t{1} << 20)) {
+    for (int64_t b = 0; b < g.batch; ++b) one(b);
+    return;
+  }
+  parallel_for(g.batch, std::max<int64_t>(1, (int64_t{1} << 16) / std::max<int64_t>(macs, 1)),
+               [&](int64_t b0, int64_t b1) {
+                 for (int64_t b = b0; b < b1; ++b) one(b);
+               });
+}
+
 }  // namespace
 
 void CpuBackend::gemm(const GemmArgs& g) {
+  if (kUseGemmLadder && (g.dtype == DType::Float32 || g.dtype == DType::Float64)) {
+    if (g.dtype == DType::Float32)
+      gemm_ladder<float>(g);
+    else
+      gemm_ladder<double>(g);
+    return;
+  }
   dispatch_floating(g.dtype, "matmul", [&](auto t) {
     using T = decltype(t);
     const Tiling tl = tiling_for(g);

@@ -1,0 +1,241 @@
+// `bench_all --only gemm-ladder`: every rung of the GEMM kernel ladder (kernels/cpu/gemm_ladder.h,
+// docs/gemm_ladder.md) on square sizes and on the lesson shapes, at 1 and 2 threads, in GFLOP/s
+// and % of the float32 FMA peak measured in the same run, with two reference columns: a direct
+// Eigen call on the same buffers (Eigen's own threading) and the backend's current GEMM
+// (backend(kCPU).gemm: Eigen in fixed tiles, what matmul runs today).
+//
+// Each cell is the median of several samples; the implementations are interleaved sample by
+// sample so that drift in the machine's load affects them alike. The slow rungs run only where
+// they finish in reasonable time (naive up to 512^3 multiply-adds, reordered and blocked up to
+// 1024^3); rungs 1-3 are single-threaded, so the 2-thread table leaves them out.
+//
+// --cpu-time (for a machine shared with other programs): the 1-thread table is timed by the
+// thread's own CPU time (CLOCK_THREAD_CPUTIME_ID), which leaves out the time the thread waited
+// for the core, and the peak is the FMA loop timed the same way; the 2-thread table is left out
+// (its threads wait for each other, and that waiting is the thing a loaded machine distorts).
+// Caches are still shared with the other programs: these numbers are a floor of a quiet run.
+#pragma once
+
+#include <omp.h>
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "mmgrad/kernels/backend.h"
+#include "mmgrad/kernels/cpu/gemm_ladder.h"
+
+namespace gemm_ladder_bench {
+
+struct Shape {
+  int64_t M, N, K;
+  const char* what;
+};
+
+// Seconds per call: fn repeated for at least `budget` seconds per sample, median of samples.
+// The samples of all implementations are interleaved by the caller.
+inline double now(bool cpu_time) {
+  if (cpu_time) {
+    timespec t;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+  }
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+inline double seconds_per_call(const std::function<void()>& fn, double budget, bool cpu_time) {
+  int64_t calls = 0;
+  const double t0 = now(cpu_time);
+  double elapsed = 0;
+  do {
+    fn();
+    ++calls;
+    elapsed = now(cpu_time) - t0;
+  } while (elapsed < budget);
+  return elapsed / static_cast<double>(calls);
+}
+
+// The 1-thread FMA peak in CPU time: fma_loop(iters) runs iters iterations of bench_all's FMA
+// loop and returns its flops per iteration.
+inline double cpu_time_peak(double (*fma_loop)(int64_t), bool quick) {
+  const int64_t iters = quick ? 2000000 : 20000000;
+  double best = 1e30, flops = 0;
+  for (int i = 0; i < 5; ++i) {
+    const double t0 = now(true);
+    flops = fma_loop(iters);
+    best = std::min(best, now(true) - t0);
+  }
+  return flops * static_cast<double>(iters) / best / 1e9;
+}
+
+// float64: the top rung (dgemm_microkernel) against Eigen and the backend, % of the float64
+// peak (half the float32 one: 8 doubles per register instead of 16 floats).
+inline void run_f64(bool quick, bool cpu_time, double peak1, double peak2) {
+  using namespace mmgrad::cpu::ladder;
+  std::vector<Shape> shapes = {{256, 256, 256, "square"},
+                               {1024, 1024, 1024, "square"},
+                               {4096, 128, 64, "tall-skinny (linear, K=64)"},
+                               {256, 512, 128, "attention / MLP block"}};
+  if (quick) shapes.resize(1);
+  const int samples = quick ? 3 : 7;
+  const double budget = quick ? 0.01 : 0.05;
+  const int saved_threads = omp_get_max_threads();
+  for (int threads : {1, 2}) {
+    if (threads > saved_threads || (cpu_time && threads > 1)) continue;
+    const double peak = (threads == 1 ? peak1 : peak2) / 2;
+    std::printf(
+        "\n## GEMM ladder float64, %d thread%s (GFLOP/s and %% of the %.0f GFLOP/s float64 peak)"
+        "\n\n| M x N x K | shape | 5. microkernel (f64) | Eigen direct | backend today | "
+        "microkernel / Eigen |\n|---|---|---:|---:|---:|---:|\n",
+        threads, threads == 1 ? "" : "s", peak);
+    omp_set_num_threads(threads);
+    for (const Shape& s : shapes) {
+      std::vector<double> A(s.M * s.K), B(s.K * s.N), C(s.M * s.N, 0.0);
+      for (size_t i = 0; i < A.size(); ++i) A[i] = static_cast<double>((i * 7 + 3) % 17) / 17 - 0.5;
+      for (size_t i = 0; i < B.size(); ++i) B[i] = static_cast<double>((i * 5 + 1) % 13) / 13 - 0.5;
+      using RowMat = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+      Eigen::Map<const RowMat> ma(A.data(), s.M, s.K), mb(B.data(), s.K, s.N);
+      Eigen::Map<RowMat> mc(C.data(), s.M, s.N);
+      std::vector<std::function<void()>> impls = {
+          [&] {
+            dgemm_microkernel(false, false, s.M, s.N, s.K, 1.0, A.data(), s.K, B.data(), s.N, 0.0,
+                              C.data(), s.N);
+          },
+          [&] { mc.noalias() = ma * mb; },
+          [&] {
+            mmgrad::backend(mmgrad::kCPU)
+                .gemm(
+                    mmgrad::GemmArgs{.dtype = mmgrad::DType::Float64, .M = s.M, .N = s.N, .K = s.K}
+                        .a(A.data(), s.K)
+                        .b(B.data(), s.N)
+                        .c(C.data(), s.N));
+          }};
+      std::vector<std::vector<double>> t(impls.size());
+      for (auto& f : impls) f();
+      for (int smp = 0; smp < samples; ++smp)
+        for (size_t i = 0; i < impls.size(); ++i)
+          t[i].push_back(seconds_per_call(impls[i], budget, cpu_time));
+      const double flops = 2.0 * static_cast<double>(s.M) * s.N * s.K;
+      std::printf("| %lld x %lld x %lld | %s |", static_cast<long long>(s.M),
+                  static_cast<long long>(s.N), static_cast<long long>(s.K), s.what);
+      std::vector<double> g(impls.size());
+      for (size_t i = 0; i < impls.size(); ++i) {
+        std::sort(t[i].begin(), t[i].end());
+        g[i] = flops / t[i][t[i].size() / 2] / 1e9;
+        std::printf(" %.1f (%.0f%%) |", g[i], 100 * g[i] / peak);
+      }
+      std::printf(" %.2f |\n", g[0] / g[1]);
+      std::fflush(stdout);
+    }
+  }
+  omp_set_num_threads(saved_threads);
+}
+
+inline void run(bool quick, bool cpu_time, double peak1, double peak2,
+                double (*fma_loop)(int64_t)) {
+  using namespace mmgrad::cpu::ladder;
+  std::vector<Shape> shapes = {{64, 64, 64, "square"},
+                               {256, 256, 256, "square"},
+                               {512, 512, 512, "square"},
+                               {1024, 1024, 1024, "square"},
+                               {2048, 2048, 2048, "square"},
+                               {4096, 128, 64, "tall-skinny (linear, K=64)"},
+                               {4096, 256, 32, "tall-skinny (K=32)"},
+                               {1024, 128, 512, "K=512, narrow N"},
+                               {256, 512, 128, "attention / MLP block"}};
+  if (quick) shapes = {{64, 64, 64, "square"}, {256, 256, 256, "square"}, {256, 512, 128, "block"}};
+  const int samples = quick ? 3 : 7;
+  const double budget = quick ? 0.01 : 0.05;
+  int n_rungs = 0;
+  const Rung* rung = rungs(&n_rungs);
+  const int saved_threads = omp_get_max_threads();
+  if (cpu_time) {
+    peak1 = cpu_time_peak(fma_loop, quick);
+    std::printf(
+        "\n(--cpu-time: timed by each call's thread CPU time; 1-thread FMA peak %.1f "
+        "GFLOP/s by the same clock)\n",
+        peak1);
+  }
+
+  for (int threads : {1, 2}) {
+    if (threads > saved_threads || (cpu_time && threads > 1)) continue;
+    const double peak = threads == 1 ? peak1 : peak2;
+    std::printf(
+        "\n## GEMM ladder float32, %d thread%s (GFLOP/s and %% of the %.0f GFLOP/s FMA peak; "
+        "micro-kernel: %s)\n\n",
+        threads, threads == 1 ? "" : "s", peak, isa_name(best_isa()));
+    std::printf("| M x N x K | shape |");
+    for (int r = 0; r < n_rungs; ++r)
+      if (threads == 1 || rung[r].threaded) std::printf(" %d. %s |", r + 1, rung[r].name);
+    std::printf(" Eigen direct | backend today | microkernel / Eigen |\n|---|---|");
+    for (int r = 0; r < n_rungs; ++r)
+      if (threads == 1 || rung[r].threaded) std::printf("---:|");
+    std::printf("---:|---:|---:|\n");
+    omp_set_num_threads(threads);
+
+    for (const Shape& s : shapes) {
+      std::vector<float> A(s.M * s.K), B(s.K * s.N), C(s.M * s.N, 0.0f);
+      for (size_t i = 0; i < A.size(); ++i) A[i] = static_cast<float>((i * 7 + 3) % 17) / 17 - 0.5f;
+      for (size_t i = 0; i < B.size(); ++i) B[i] = static_cast<float>((i * 5 + 1) % 13) / 13 - 0.5f;
+      using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+      Eigen::Map<const RowMat> ma(A.data(), s.M, s.K), mb(B.data(), s.K, s.N);
+      Eigen::Map<RowMat> mc(C.data(), s.M, s.N);
+
+      // The implementations timed for this shape and thread count.
+      std::vector<std::function<void()>> impls;
+      std::vector<bool> present;
+      const double macs = static_cast<double>(s.M) * s.N * s.K;
+      for (int r = 0; r < n_rungs; ++r) {
+        if (threads > 1 && !rung[r].threaded) continue;
+        const double limit = r == 0 ? 512.0 * 512 * 512 : r < 3 ? 1024.0 * 1024 * 1024 : 1e30;
+        present.push_back(macs <= limit);
+        const SgemmFn fn = rung[r].fn;
+        impls.push_back([&, fn] {
+          fn(false, false, s.M, s.N, s.K, 1.0f, A.data(), s.K, B.data(), s.N, 0.0f, C.data(), s.N);
+        });
+      }
+      present.push_back(true);
+      impls.push_back([&] { mc.noalias() = ma * mb; });
+      present.push_back(true);
+      impls.push_back([&] {
+        mmgrad::backend(mmgrad::kCPU)
+            .gemm(mmgrad::GemmArgs{.M = s.M, .N = s.N, .K = s.K}
+                      .a(A.data(), s.K)
+                      .b(B.data(), s.N)
+                      .c(C.data(), s.N));
+      });
+
+      std::vector<std::vector<double>> t(impls.size());
+      for (size_t i = 0; i < impls.size(); ++i)
+        if (present[i]) impls[i]();  // warm-up: page faults, packing buffers
+      for (int smp = 0; smp < samples; ++smp)
+        for (size_t i = 0; i < impls.size(); ++i)
+          if (present[i]) t[i].push_back(seconds_per_call(impls[i], budget, cpu_time));
+      std::printf("| %lld x %lld x %lld | %s |", static_cast<long long>(s.M),
+                  static_cast<long long>(s.N), static_cast<long long>(s.K), s.what);
+      std::vector<double> gflops(impls.size(), 0);
+      for (size_t i = 0; i < impls.size(); ++i) {
+        if (!present[i]) {
+          std::printf(" - |");
+          continue;
+        }
+        std::sort(t[i].begin(), t[i].end());
+        gflops[i] = 2 * macs / t[i][t[i].size() / 2] / 1e9;
+        std::printf(" %.1f (%.0f%%) |", gflops[i], 100 * gflops[i] / peak);
+      }
+      // The micro-kernel rung is the last rung column; Eigen direct follows it.
+      const size_t micro = impls.size() - 3, eigen = impls.size() - 2;
+      std::printf(" %.2f |\n", gflops[micro] / gflops[eigen]);
+      std::fflush(stdout);
+    }
+  }
+  omp_set_num_threads(saved_threads);
+  run_f64(quick, cpu_time, peak1, peak2);
+}
+
+}  // namespace gemm_ladder_bench

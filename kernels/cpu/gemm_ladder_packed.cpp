@@ -1,0 +1,378 @@
+// Rung 4 of the GEMM ladder (kernels/cpu/gemm_ladder.h): packed panels, the GotoBLAS / BLIS way.
+//
+// Rung 3 blocks the loops but still reads A and B where they lie: a block of B is ldb floats
+// apart row to row (a new page every few rows: TLB misses), a transposed operand is read across
+// its rows, and the innermost loop keeps C in memory. The packed GEMM fixes all three:
+//
+//   for jc in steps of NC:            (columns of C and B)
+//     for pc in steps of KC:          (the k dimension)
+//       pack B[pc:pc+KC, jc:jc+NC] into slivers of NR columns      -> lives in L3 / L2
+//       for ic in steps of MC:        (rows of C and A)
+//         pack A[ic:ic+MC, pc:pc+KC] into slivers of MR rows        -> lives in L2
+//         for jr in steps of NR:      (one sliver of B, kc x NR)     -> stays in L1
+//           for ir in steps of MR:    (one sliver of A, MR x kc)
+//             micro-kernel: C[ir:ir+MR, jr:jr+NR] += A sliver @ B sliver   (in registers)
+//
+// Packing copies each block once into exactly the order the micro-kernel reads it: contiguous,
+// aligned, the transposes already applied, zeros past the matrix edge. The copy costs O(MC KC)
+// and is reused by O(MC KC NC) multiply-adds, so it is nearly free, and every layout of A and B
+// (transposed or not, any leading dimension) runs at the same speed. The micro-kernel holds an
+// MR x NR tile of C in registers for the whole kc loop: each loaded number of A feeds NR
+// multiply-adds and each of B feeds MR.
+//
+// The micro-kernel of this rung is portable C++ (the compiler vectorises it as it can); rung 5
+// (gemm_ladder_simd.cpp) plugs hand-written SIMD micro-kernels into the same driver.
+//
+// Threads: C is cut into one rectangle per thread (a grid of row strips x column strips), and
+// each thread runs the loops above on its rectangle alone, packing the rows of A and columns of
+// B it needs into its own buffers. No thread waits for another until the end (a shared packed
+// panel, as in BLIS, would need a barrier per panel; on a machine shared with other programs a
+// barrier waits for the slowest, descheduled thread). The price is that the threads pack the
+// shared operand twice; the grid is chosen to make that copy small (tall A: row strips, each
+// thread packs all of the small B). Every element of C is still the sum of its k terms in the
+// order fixed by KC (k blocks in order from k = 0, k in order within a block), whichever thread
+// computes it, so the result is bit-identical on any thread count.
+#include "mmgrad/kernels/cpu/gemm_ladder_packed.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
+namespace mmgrad::cpu::ladder {
+namespace {
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// A grow-only 64-byte-aligned buffer. One per thread (thread_local), reused by every call,
+// so steady-state GEMMs allocate nothing (a freshly mapped page costs ~10 us to fault in here).
+class PackBuffer {
+ public:
+  ~PackBuffer() { std::free(p_); }
+  template <class T>
+  T* get(int64_t n) {
+    const size_t bytes = (static_cast<size_t>(n) * sizeof(T) + 63) / 64 * 64;
+    if (bytes > bytes_) {
+      std::free(p_);
+      p_ = std::aligned_alloc(64, bytes);
+      if (!p_) throw std::bad_alloc();
+      bytes_ = bytes;
+    }
+    return static_cast<T*>(p_);
+  }
+
+ private:
+  void* p_ = nullptr;
+  size_t bytes_ = 0;
+};
+
+PackBuffer& a_buffer() {
+  thread_local PackBuffer buf;
+  return buf;
+}
+PackBuffer& b_buffer() {
+  thread_local PackBuffer buf;
+  return buf;
+}
+
+// ---- packing ------------------------------------------------------------------------------------
+// Both operands need the same transform somewhere: a sliver of A (MR rows, each contiguous along
+// k in a row-major A) must be stored k-major, dst[k MR + i], and so must a sliver of a
+// transposed B. Element by element that costs ~3 cycles per float, as much as the multiply-adds
+// that float later feeds when the other side of the product is narrow (a 4096 x 64 activation
+// times a 64 x 128 weight). So 8 rows at a time are loaded as 8 SIMD vectors of 8 consecutive k,
+// transposed in registers (8 x 8, the classic unpack / shuffle / permute sequence) and stored as
+// 8 vectors of 8 rows.
+
+#if defined(__x86_64__) || defined(__i386__)
+// r[c] becomes (r[0][c], r[1][c], ..., r[7][c]): an 8 x 8 transpose in registers.
+__attribute__((target("avx2"))) inline void transpose8(__m256 r[8]) {
+  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+  const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
+  r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+  r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
+  r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+  r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+  r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+  r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+  r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+// dst[k ld + r] = src[r][k] for 8 rows, k < kc8 (a multiple of 8).
+__attribute__((target("avx2"))) void transpose_rows8_avx2(const float* const* src, int64_t kc8,
+                                                          float* dst, int64_t ld) {
+  for (int64_t k = 0; k < kc8; k += 8) {
+    __m256 v[8];
+    for (int r = 0; r < 8; ++r) v[r] = _mm256_loadu_ps(src[r] + k);
+    transpose8(v);
+    for (int c = 0; c < 8; ++c) _mm256_storeu_ps(dst + (k + c) * ld, v[c]);
+  }
+}
+
+// The same for fewer than 8 rows (src[rows..7] repeat a valid row: loaded, never stored):
+// AVX-512's masked store writes only the first `rows` lanes.
+__attribute__((target("avx2,avx512f,avx512vl"))) void transpose_rows_avx512(const float* const* src,
+                                                                            int rows, int64_t kc8,
+                                                                            float* dst,
+                                                                            int64_t ld) {
+  const __mmask8 mask = static_cast<__mmask8>((1u << rows) - 1);
+  for (int64_t k = 0; k < kc8; k += 8) {
+    __m256 v[8];
+    for (int r = 0; r < 8; ++r) v[r] = _mm256_loadu_ps(src[r] + k);
+    transpose8(v);
+    for (int c = 0; c < 8; ++c) _mm256_mask_storeu_ps(dst + (k + c) * ld, mask, v[c]);
+  }
+}
+#endif
+
+// dst[k ld + r] = src[r][k] for r < rows (<= 8) and k < kc: `rows` contiguous source rows
+// stored k-major. SIMD where the CPU has it, element by element otherwise and for the last kc % 8.
+void transpose_rows(const float* const* src, int rows, int64_t kc, float* dst, int64_t ld) {
+  int64_t done = 0;
+#if defined(__x86_64__) || defined(__i386__)
+  static const bool avx2 = isa_supported(Isa::Avx2);
+  static const bool avx512 = isa_supported(Isa::Avx512) && __builtin_cpu_supports("avx512vl");
+  const int64_t kc8 = kc / 8 * 8;
+  if (rows == 8 && avx2) {
+    transpose_rows8_avx2(src, kc8, dst, ld);
+    done = kc8;
+  } else if (avx512) {
+    const float* s8[8];
+    for (int r = 0; r < 8; ++r) s8[r] = src[std::min(r, rows - 1)];
+    transpose_rows_avx512(s8, rows, kc8, dst, ld);
+    done = kc8;
+  }
+#endif
+  for (int64_t k = done; k < kc; ++k)
+    for (int r = 0; r < rows; ++r) dst[k * ld + r] = src[r][k];
+}
+
+// float64: element by element (no SIMD transpose for doubles here yet).
+void transpose_rows(const double* const* src, int rows, int64_t kc, double* dst, int64_t ld) {
+  for (int64_t k = 0; k < kc; ++k)
+    for (int r = 0; r < rows; ++r) dst[k * ld + r] = src[r][k];
+}
+
+// Pack rows [i0, i0 + mc) x columns [k0, k0 + kc) of op(A) into slivers of MR rows: sliver p
+// holds element (i0 + p MR + i, k0 + k) at dst[p MR kc + k MR + i]; rows past mc are zeros.
+template <class T>
+void pack_a(int MR, bool trans_a, const T* A, int64_t lda, int64_t i0, int64_t mc, int64_t k0,
+            int64_t kc, T* dst) {
+  for (int64_t p = 0; p < mc; p += MR, dst += MR * kc) {
+    const int64_t rows = std::min<int64_t>(MR, mc - p);
+    if (trans_a) {  // A stored K x M: row k of the sliver is contiguous in memory
+      for (int64_t k = 0; k < kc; ++k) {
+        const T* src = A + (k0 + k) * lda + i0 + p;
+        T* d = dst + k * MR;
+        for (int64_t i = 0; i < rows; ++i) d[i] = src[i];
+        for (int64_t i = rows; i < MR; ++i) d[i] = T(0);
+      }
+    } else {  // A stored M x K: the sliver's rows, 8 at a time, transposed into k-major order
+      const T* src[8];
+      for (int64_t r0 = 0; r0 < rows; r0 += 8) {
+        const int n = static_cast<int>(std::min<int64_t>(8, rows - r0));
+        for (int r = 0; r < n; ++r) src[r] = A + (i0 + p + r0 + r) * lda + k0;
+        transpose_rows(src, n, kc, dst + r0, int64_t{MR});
+      }
+      for (int64_t i = rows; i < MR; ++i)
+        for (int64_t k = 0; k < kc; ++k) dst[k * MR + i] = T(0);
+    }
+  }
+}
+
+// Pack sliver q (columns [j0 + q NR, j0 + q NR + NR)) of rows [k0, k0 + kc) of op(B): element
+// (k0 + k, j0 + q NR + j) at dst[k NR + j]; columns past nc are zeros.
+template <class T>
+void pack_b_sliver(int NR, bool trans_b, const T* B, int64_t ldb, int64_t k0, int64_t kc,
+                   int64_t j0, int64_t nc, int64_t q, T* dst) {
+  const int64_t c0 = q * NR, cols = std::min<int64_t>(NR, nc - c0);
+  if (trans_b) {  // B stored N x K: a column of op(B) is contiguous: transposed 8 at a time
+    const T* src[8];
+    for (int64_t c = 0; c < cols; c += 8) {
+      const int n = static_cast<int>(std::min<int64_t>(8, cols - c));
+      for (int r = 0; r < n; ++r) src[r] = B + (j0 + c0 + c + r) * ldb + k0;
+      transpose_rows(src, n, kc, dst + c, int64_t{NR});
+    }
+    for (int64_t j = cols; j < NR; ++j)
+      for (int64_t k = 0; k < kc; ++k) dst[k * NR + j] = T(0);
+  } else {  // B stored K x N: each row of the sliver is a contiguous copy
+    for (int64_t k = 0; k < kc; ++k) {
+      const T* src = B + (k0 + k) * ldb + j0 + c0;
+      T* d = dst + k * NR;
+      std::memcpy(d, src, static_cast<size_t>(cols) * sizeof(T));
+      for (int64_t j = cols; j < NR; ++j) d[j] = T(0);
+    }
+  }
+}
+
+// One MR x NR tile of C. A full tile goes straight to the micro-kernel; a tile cut by the edge
+// of C (m < MR or n < NR) is computed into a scratch tile (the packed zeros fill the rest) and
+// only its valid part is merged into C.
+template <class T>
+void run_tile(const MicroKernelT<T>& mk, int64_t kc, const T* a, const T* b, T* C, int64_t ldc,
+              int64_t m, int64_t n, T alpha, T beta) {
+  if (m == mk.MR && n == mk.NR) {
+    mk.fn(kc, a, b, C, ldc, alpha, beta);
+    return;
+  }
+  alignas(64) T tile[32 * 64];  // >= MR x NR of every micro-kernel here
+  mk.fn(kc, a, b, tile, mk.NR, alpha, T(0));
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      T& c = C[i * ldc + j];
+      c = beta == T(0) ? tile[i * mk.NR + j] : tile[i * mk.NR + j] + beta * c;
+    }
+}
+
+// C = beta * C (K == 0: the product is empty). beta == 0 writes zeros without reading C.
+template <class T>
+void scale_c(int64_t M, int64_t N, T beta, T* C, int64_t ldc) {
+  if (beta == T(1)) return;
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == T(0) ? T(0) : beta * C[i * ldc + j];
+}
+
+// Below this many multiply-adds a product runs on one thread: starting the team costs more than
+// it saves (a 64 x 64 x 64 product takes a few microseconds).
+constexpr int64_t kThreadedMacs = int64_t{1} << 20;
+
+// The five loops on one thread, for C[0:M, 0:N] (a whole product or one thread's rectangle).
+template <class T>
+void packed_loops(const MicroKernelT<T>& mk, const Blocking& blk, MMGRAD_GEMM_ARGS(T)) {
+  const int MR = mk.MR, NR = mk.NR;
+  const int64_t KC = blk.KC;
+  const int64_t NC = std::max<int64_t>(NR, blk.NC / NR * NR);
+  // Rows of A per block: at most blk.MC, a multiple of MR, the blocks of M about equal.
+  const int64_t m_blocks = ceil_div(M, std::max<int64_t>(MR, blk.MC / MR * MR));
+  const int64_t MC = ceil_div(ceil_div(M, m_blocks), MR) * MR;
+  T* bpack = b_buffer().get<T>(std::min(KC, K) * ceil_div(std::min(N, NC), NR) * NR);
+  T* apack = a_buffer().get<T>(MC * std::min(KC, K));
+  for (int64_t jc = 0; jc < N; jc += NC) {
+    const int64_t nc = std::min(NC, N - jc), n_slivers = ceil_div(nc, NR);
+    for (int64_t pc = 0; pc < K; pc += KC) {
+      const int64_t kc = std::min(KC, K - pc);
+      // The first k block applies beta to the old C; later ones add to what is there.
+      const T beta_k = pc == 0 ? beta : T(1);
+      for (int64_t q = 0; q < n_slivers; ++q)
+        pack_b_sliver(NR, trans_b, B, ldb, pc, kc, jc, nc, q, bpack + q * kc * NR);
+      for (int64_t ic = 0; ic < M; ic += MC) {
+        const int64_t mc = std::min(MC, M - ic);
+        pack_a(MR, trans_a, A, lda, ic, mc, pc, kc, apack);
+        for (int64_t q = 0; q < n_slivers; ++q) {
+          const int64_t jr = q * NR, n = std::min<int64_t>(NR, nc - jr);
+          for (int64_t ir = 0; ir < mc; ir += MR)
+            run_tile(mk, kc, apack + ir * kc, bpack + q * kc * NR, C + (ic + ir) * ldc + jc + jr,
+                     ldc, std::min<int64_t>(MR, mc - ir), n, alpha, beta_k);
+        }
+      }
+    }
+  }
+}
+
+// The grid of rectangles for `threads` threads: rows x cols == threads, each strip at least one
+// micro-tile, chosen to pack the least: thread (r, c) packs M/rows rows of A and N/cols columns
+// of B, so the total copied is proportional to threads * (M K / rows + K N / cols). False when
+// no grid fits (more threads than micro-tiles along both sides).
+bool thread_grid(int threads, int64_t M, int64_t N, int MR, int NR, int& rows, int& cols) {
+  double best = -1;
+  for (int r = 1; r <= threads; ++r) {
+    if (threads % r) continue;
+    const int c = threads / r;
+    if (r > ceil_div(M, MR) || c > ceil_div(N, NR)) continue;
+    const double cost = static_cast<double>(M) / r + static_cast<double>(N) / c;
+    if (best < 0 || cost < best) best = cost, rows = r, cols = c;
+  }
+  return best >= 0;
+}
+
+}  // namespace
+
+template <class T>
+void gemm_packed_with(const MicroKernelT<T>& mk, const Blocking& blk, MMGRAD_GEMM_ARGS(T)) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {
+    scale_c(M, N, beta, C, ldc);
+    return;
+  }
+  int threads = M * N * K >= kThreadedMacs && !omp_in_parallel() ? omp_get_max_threads() : 1;
+  int rows = 1, cols = 1;
+  // The largest team up to `threads` whose grid fits the product (1 always does).
+  while (threads > 1 && !thread_grid(threads, M, N, mk.MR, mk.NR, rows, cols)) --threads;
+  if (threads == 1) rows = cols = 1;
+  if (threads == 1) {
+    packed_loops(mk, blk, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+  // Strip boundaries on whole micro-tiles, so only the last strip has a partial tile.
+  const int64_t m_tiles = ceil_div(M, mk.MR), n_tiles = ceil_div(N, mk.NR);
+#pragma omp parallel num_threads(threads)
+  for (int piece = omp_get_thread_num(); piece < threads; piece += omp_get_num_threads()) {
+    const int r = piece / cols, c = piece % cols;
+    const int64_t i0 = std::min(M, m_tiles * r / rows * mk.MR);
+    const int64_t i1 = std::min(M, m_tiles * (r + 1) / rows * mk.MR);
+    const int64_t j0 = std::min(N, n_tiles * c / cols * mk.NR);
+    const int64_t j1 = std::min(N, n_tiles * (c + 1) / cols * mk.NR);
+    if (i0 >= i1 || j0 >= j1) continue;
+    // The rectangle's operands: rows i0..i1 of op(A), columns j0..j1 of op(B) (no copy).
+    const T* a = A + (trans_a ? i0 : i0 * lda);
+    const T* b = B + (trans_b ? j0 * ldb : j0);
+    packed_loops(mk, blk, trans_a, trans_b, i1 - i0, j1 - j0, K, alpha, a, lda, b, ldb, beta,
+                 C + i0 * ldc + j0, ldc);
+  }
+}
+
+// ---- rung 4: packed panels with a portable micro-kernel ----------------------------------------
+// The MR x NR sums live in a local array; with MR x NR small and fixed at compile time the
+// compiler keeps it in registers and vectorises the j loop (here 6 rows x 16 columns: 6 SIMD
+// registers of 16 floats with AVX-512, 12 with AVX2). Six independent sums are fewer than the
+// eight that two FMA units with a 4-cycle latency need, and the compiler decides the rest:
+// rung 5 writes the kernel with intrinsics and a larger tile.
+template <class T, int MR, int NR>
+void microkernel_portable(int64_t kc, const T* a, const T* b, T* C, int64_t ldc, T alpha, T beta) {
+  T acc[MR][NR] = {};
+  for (int64_t k = 0; k < kc; ++k, a += MR, b += NR)
+    for (int i = 0; i < MR; ++i) {
+      // `omp simd` asks for this loop as one SIMD instruction per row (acc[i][0..15] += a[i] *
+      // b[0..15]); without it GCC unrolls the 16 iterations first and then (with this project's
+      // -fno-tree-slp-vectorize, see CMakeLists.txt) leaves them scalar: 10x slower.
+#pragma omp simd
+      for (int j = 0; j < NR; ++j) acc[i][j] += a[i] * b[j];
+    }
+  for (int i = 0; i < MR; ++i)
+    for (int j = 0; j < NR; ++j)
+      C[i * ldc + j] = beta == T(0) ? alpha * acc[i][j] : alpha * acc[i][j] + beta * C[i * ldc + j];
+}
+
+const MicroKernel& portable_microkernel() {
+  static const MicroKernel mk{6, 16, &microkernel_portable<float, 6, 16>};
+  return mk;
+}
+const MicroKernelT<double>& portable_microkernel_f64() {
+  static const MicroKernelT<double> mk{6, 8, &microkernel_portable<double, 6, 8>};
+  return mk;
+}
+
+template void gemm_packed_with<float>(const MicroKernelT<float>&, const Blocking&,
+                                      MMGRAD_GEMM_ARGS(float));
+template void gemm_packed_with<double>(const MicroKernelT<double>&, const Blocking&,
+                                       MMGRAD_GEMM_ARGS(double));
+
+void sgemm_packed(MMGRAD_SGEMM_ARGS) {
+  gemm_packed_with(portable_microkernel(), Blocking{}, trans_a, trans_b, M, N, K, alpha, A, lda, B,
+                   ldb, beta, C, ldc);
+}
+
+}  // namespace mmgrad::cpu::ladder

@@ -1,0 +1,59 @@
+// The packed GEMM driver shared by rungs 4 and 5 of the GEMM ladder (kernels/cpu/gemm_ladder.h):
+// the five loops of BLIS/GotoBLAS around a micro-kernel. Rung 4 plugs in a portable C++
+// micro-kernel, rung 5 a SIMD one; the loops and the packing are the same.
+#pragma once
+
+#include <cstdint>
+
+#include "mmgrad/kernels/cpu/gemm_ladder.h"
+
+namespace mmgrad::cpu::ladder {
+
+// A micro-kernel computes one MR x NR tile of C from a packed sliver of A (kc columns of MR
+// rows: element (i, k) at a[k * MR + i]) and a packed sliver of B (kc rows of NR columns:
+// element (k, j) at b[k * NR + j]):
+//
+//   C[i][j] = alpha * sum_k a(i, k) b(k, j) + beta * C[i][j]      (beta == 0: C is not read)
+//
+// It keeps the MR x NR sums in registers for the whole k loop, so C is read and written once
+// per kc terms, and every number loaded from a or b feeds NR or MR multiply-adds.
+template <class T>
+struct MicroKernelT {
+  int MR, NR;
+  void (*fn)(int64_t kc, const T* a, const T* b, T* C, int64_t ldc, T alpha, T beta);
+};
+using MicroKernel = MicroKernelT<float>;
+
+// The blocking of the loops around the micro-kernel (in elements), from the cache sizes of the
+// AMD EPYC (Zen 5) machines this project runs on: 48 KiB L1 data cache and 1 MiB L2 per core,
+// 32 MiB L3.
+// - KC, the depth of one packed panel: the micro-kernel updates its tile of C once per KC terms,
+//   so a larger KC means fewer loads and stores of C; a kc x NR sliver of B (256 x 32 floats =
+//   32 KiB) is reused by every sliver of A in the ir loop and stays in L1 beside the sliver of A
+//   it meets (14 x 256 floats = 14 KiB).
+// - MC, rows of A packed at a time: MC x KC floats (168 x 256 = 168 KiB) stay in L2 while the
+//   jr loop sweeps all of B's panel past them.
+// - NC, columns of B packed at a time: KC x NC (256 x 2048 = 2 MiB) in L3.
+// MC and NC are rounded down to multiples of MR and NR. Measured (loaded machine, CPU time, 1
+// thread): KC 160 to 384 and MC 112 to 336 are within the noise (+-8%) of each other at n =
+// 256-2048 and on the lesson shapes; KC 128 loses ~10% at n >= 1024.
+struct Blocking {
+  int64_t MC = 168, KC = 256, NC = 2048;
+};
+
+// Rung 4's micro-kernel: portable C++, 6 x 16 (also rung 5's fallback on CPUs without AVX2);
+// and the float64 one, 6 x 8.
+const MicroKernel& portable_microkernel();
+const MicroKernelT<double>& portable_microkernel_f64();
+
+// Rung 5's micro-kernel for an instruction set (gemm_ladder_simd.cpp); Scalar gives rung 4's.
+const MicroKernel& microkernel_for(Isa isa);
+const MicroKernelT<double>& microkernel_f64_for(Isa isa);
+
+// C = alpha * op(A) op(B) + beta * C through packed panels and the given micro-kernel, on up to
+// omp_get_max_threads() threads (one for small products). Bit-identical on any thread count.
+// (T = float or double.)
+template <class T>
+void gemm_packed_with(const MicroKernelT<T>& mk, const Blocking& blk, MMGRAD_GEMM_ARGS(T));
+
+}  // namespace mmgrad::cpu::ladder

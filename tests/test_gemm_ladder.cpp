@@ -1,0 +1,429 @@
+// The GEMM kernel ladder (kernels/cpu/gemm_ladder.h): every rung computes the same product.
+//
+// Each rung is checked against a float64 reference and against the naive rung, and the naive
+// rung against the backend's Eigen GEMM, on odd sizes (1, 7, 63, 65, 257: partial micro-tiles and
+// blocks everywhere), all four transpose combinations, leading dimensions wider than the rows,
+// alpha and beta, an empty K (C = beta * C) and NaN / Inf propagation. Rung 5 runs with every
+// micro-kernel this CPU supports (AVX-512, AVX2, scalar); rungs 4 and 5 give the same bits on 1
+// and 2 threads.
+#include <doctest/doctest.h>
+#include <omp.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core_test_util.h"
+#include "mmgrad/kernels/backend.h"
+#include "mmgrad/kernels/cpu/gemm_ladder.h"
+
+using namespace mmgrad;
+using namespace mmgrad::cpu::ladder;
+
+namespace {
+
+// One problem: sizes, layouts, scalars and the stored operands (with their padding).
+struct Problem {
+  bool ta = false, tb = false;
+  int64_t M = 0, N = 0, K = 0, lda = 0, ldb = 0, ldc = 0;
+  float alpha = 1, beta = 0;
+  std::vector<float> A, B, C0;  // C0: C before the call
+};
+
+// Random operands in [-1, 1); `pad` extra columns in every leading dimension, filled with a
+// value that would show up if a kernel read past a row (1e30).
+Problem make_problem(int64_t M, int64_t N, int64_t K, bool ta, bool tb, int64_t pad, float alpha,
+                     float beta, unsigned seed) {
+  Problem p;
+  p.ta = ta, p.tb = tb, p.M = M, p.N = N, p.K = K, p.alpha = alpha, p.beta = beta;
+  const int64_t a_rows = ta ? K : M, a_cols = ta ? M : K;
+  const int64_t b_rows = tb ? N : K, b_cols = tb ? K : N;
+  p.lda = a_cols + pad, p.ldb = b_cols + pad, p.ldc = N + pad;
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  auto fill = [&](std::vector<float>& v, int64_t rows, int64_t cols, int64_t ld) {
+    v.assign(static_cast<size_t>(std::max<int64_t>(rows * ld, 1)), 1e30f);
+    for (int64_t i = 0; i < rows; ++i)
+      for (int64_t j = 0; j < cols; ++j) v[i * ld + j] = u(rng);
+  };
+  fill(p.A, a_rows, a_cols, p.lda);
+  fill(p.B, b_rows, b_cols, p.ldb);
+  fill(p.C0, M, N, p.ldc);
+  return p;
+}
+
+std::vector<float> run(const Problem& p, SgemmFn fn) {
+  std::vector<float> C = p.C0;
+  fn(p.ta, p.tb, p.M, p.N, p.K, p.alpha, p.A.data(), p.lda, p.B.data(), p.ldb, p.beta, C.data(),
+     p.ldc);
+  return C;
+}
+
+std::vector<float> run_isa(const Problem& p, Isa isa) {
+  std::vector<float> C = p.C0;
+  sgemm_microkernel_isa(isa, p.ta, p.tb, p.M, p.N, p.K, p.alpha, p.A.data(), p.lda, p.B.data(),
+                        p.ldb, p.beta, C.data(), p.ldc);
+  return C;
+}
+
+// The backend's GEMM (Eigen) on the same buffers.
+std::vector<float> run_eigen(const Problem& p) {
+  std::vector<float> C = p.C0;
+  backend(kCPU).gemm(GemmArgs{
+      .dtype = DType::Float32, .M = p.M, .N = p.N, .K = p.K, .alpha = p.alpha, .beta = p.beta}
+                         .a(p.A.data(), p.lda, p.ta)
+                         .b(p.B.data(), p.ldb, p.tb)
+                         .c(C.data(), p.ldc));
+  return C;
+}
+
+// Largest error of C against the float64 product, in units of the error bound a float32 k-sum
+// may have: K * eps * sum_k |a_ik b_kj| (+ the rounding of alpha, beta). Below 1 is correct
+// whatever the summation order; a wrong element (a missed term, a wrong index) is off by ~1e6.
+// The padding of C (columns N..ldc) must be untouched.
+double error_units(const Problem& p, const std::vector<float>& C) {
+  const auto opa = [&](int64_t i, int64_t k) {
+    return static_cast<double>(p.ta ? p.A[k * p.lda + i] : p.A[i * p.lda + k]);
+  };
+  const auto opb = [&](int64_t k, int64_t j) {
+    return static_cast<double>(p.tb ? p.B[j * p.ldb + k] : p.B[k * p.ldb + j]);
+  };
+  const double eps = std::numeric_limits<float>::epsilon();
+  double worst = 0;
+  for (int64_t i = 0; i < p.M; ++i)
+    for (int64_t j = 0; j < p.ldc; ++j) {
+      const double got = C[i * p.ldc + j];
+      if (j >= p.N) {  // padding
+        if (got != p.C0[i * p.ldc + j]) return INFINITY;
+        continue;
+      }
+      double sum = 0, mag = 0;
+      for (int64_t k = 0; k < p.K; ++k) {
+        sum += opa(i, k) * opb(k, j);
+        mag += std::abs(opa(i, k) * opb(k, j));
+      }
+      const double c0 = p.C0[i * p.ldc + j];
+      const double want = p.alpha * sum + (p.beta == 0 ? 0.0 : p.beta * c0);
+      const double bound =
+          (static_cast<double>(p.K) + 3) * eps * (std::abs(p.alpha) * mag + std::abs(p.beta * c0)) +
+          1e-30;
+      if (std::isnan(got)) return INFINITY;
+      worst = std::max(worst, std::abs(got - want) / bound);
+    }
+  return worst;
+}
+
+std::string describe(const Problem& p) {
+  return "M=" + std::to_string(p.M) + " N=" + std::to_string(p.N) + " K=" + std::to_string(p.K) +
+         (p.ta ? " A^T" : "") + (p.tb ? " B^T" : "") + " lda=" + std::to_string(p.lda) +
+         " ldb=" + std::to_string(p.ldb) + " ldc=" + std::to_string(p.ldc) +
+         " alpha=" + std::to_string(p.alpha) + " beta=" + std::to_string(p.beta);
+}
+
+std::vector<Isa> supported_isas() {
+  std::vector<Isa> out;
+  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512})
+    if (isa_supported(isa)) out.push_back(isa);
+  return out;
+}
+
+// The problems every rung runs: odd sizes in each dimension, each transpose combination, padded
+// leading dimensions, beta 0 / 1 / other, alpha 1 / other.
+std::vector<Problem> problems() {
+  std::vector<Problem> out;
+  unsigned seed = 1;
+  const int64_t sizes[] = {1, 7, 63, 65, 257};
+  for (int64_t s : sizes)
+    for (int t = 0; t < 4; ++t) {
+      const bool ta = t & 1, tb = t & 2;
+      // s in each role in turn, the others moderate; and the cube s x s x s for s < 257.
+      out.push_back(make_problem(s, 33, 29, ta, tb, t, 1.0f, 0.0f, seed++));
+      out.push_back(make_problem(31, s, 37, ta, tb, 3, 1.0f, 1.0f, seed++));
+      out.push_back(make_problem(19, 45, s, ta, tb, 1, 0.75f, 0.5f, seed++));
+      if (s < 257) out.push_back(make_problem(s, s, s, ta, tb, 2, -1.5f, 0.0f, seed++));
+    }
+  // Several k blocks (K > 256, the packed rungs' KC) with every edge case of M and N at once.
+  out.push_back(make_problem(257, 65, 800, false, false, 5, 1.0f, 1.0f, seed++));
+  out.push_back(make_problem(65, 257, 800, true, true, 0, 1.0f, 0.25f, seed++));
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("gemm ladder: every rung matches the float64 product on odd sizes and layouts") {
+  int n_rungs = 0;
+  const Rung* all = rungs(&n_rungs);
+  REQUIRE(n_rungs == 5);
+  const std::vector<Problem> ps = problems();
+  REQUIRE(ps.size() > 70);
+  for (int r = 0; r < n_rungs; ++r)
+    for (const Problem& p : ps) {
+      const double err = error_units(p, run(p, all[r].fn));
+      CHECK_MESSAGE(err < 1.0, all[r].name, ": ", describe(p), ": error ", err, " bounds");
+    }
+}
+
+TEST_CASE("gemm ladder: every supported micro-kernel matches the naive rung") {
+  const std::vector<Isa> isas = supported_isas();
+  REQUIRE(!isas.empty());
+  CHECK(isas.front() == Isa::Scalar);
+  CHECK(best_isa() == isas.back());
+#if defined(__x86_64__)
+  // On this project's machines (x86-64 with AVX-512) the AVX-512 path must be the one chosen.
+  if (__builtin_cpu_supports("avx512f")) CHECK(best_isa() == Isa::Avx512);
+#endif
+  for (Isa isa : isas) {
+    MESSAGE("micro-kernel ", std::string(isa_name(isa)));
+    for (const Problem& p : problems()) {
+      const std::vector<float> got = run_isa(p, isa), naive = run(p, &sgemm_naive);
+      CHECK_MESSAGE(error_units(p, got) < 1.0, isa_name(isa), ": ", describe(p));
+      // Against the naive rung: within the same rounding bound (both are float32 k-sums).
+      double worst = 0;
+      for (int64_t i = 0; i < p.M; ++i)
+        for (int64_t j = 0; j < p.N; ++j)
+          worst = std::max(
+              worst, static_cast<double>(std::abs(got[i * p.ldc + j] - naive[i * p.ldc + j])));
+      CHECK_MESSAGE(worst <= 1e-4 * std::max<int64_t>(p.K, 1), isa_name(isa), ": ", describe(p));
+    }
+  }
+}
+
+TEST_CASE("gemm ladder: the naive rung matches the backend's Eigen GEMM") {
+  for (const Problem& p : problems()) {
+    const std::vector<float> naive = run(p, &sgemm_naive), eigen = run_eigen(p);
+    CHECK_MESSAGE(error_units(p, eigen) < 1.0, describe(p));
+    double worst = 0;
+    for (int64_t i = 0; i < p.M; ++i)
+      for (int64_t j = 0; j < p.N; ++j)
+        worst = std::max(
+            worst, static_cast<double>(std::abs(naive[i * p.ldc + j] - eigen[i * p.ldc + j])));
+    CHECK_MESSAGE(worst <= 1e-4 * std::max<int64_t>(p.K, 1), describe(p));
+  }
+}
+
+TEST_CASE("gemm ladder: empty K gives C = beta * C, and beta 0 ignores NaN in C") {
+  int n_rungs = 0;
+  const Rung* all = rungs(&n_rungs);
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (int r = 0; r < n_rungs; ++r) {
+    for (float beta : {0.0f, 1.0f, 0.5f}) {
+      Problem p = make_problem(9, 70, 0, false, false, 2, 1.0f, beta, 7);
+      p.C0[0] = nan;  // beta 0: overwritten with 0; otherwise NaN stays (beta * NaN)
+      const std::vector<float> C = run(p, all[r].fn);
+      for (int64_t i = 0; i < p.M; ++i)
+        for (int64_t j = 0; j < p.N; ++j) {
+          const float c0 = p.C0[i * p.ldc + j], got = C[i * p.ldc + j];
+          if (beta == 0.0f)
+            CHECK_MESSAGE(got == 0.0f, all[r].name, " beta 0, K 0, at ", i, ",", j);
+          else if (i == 0 && j == 0)
+            CHECK_MESSAGE(std::isnan(got), all[r].name);
+          else
+            CHECK_MESSAGE(got == beta * c0, all[r].name, " beta ", beta, " K 0, at ", i, ",", j);
+        }
+    }
+    // beta 0 with K > 0: a NaN or Inf in the old C must not reach the result.
+    Problem p = make_problem(20, 40, 300, true, false, 1, 1.0f, 0.0f, 8);
+    p.C0[3] = nan;
+    p.C0[5 * p.ldc + 17] = std::numeric_limits<float>::infinity();
+    CHECK_MESSAGE(error_units(p, run(p, all[r].fn)) < 1.0, all[r].name);
+  }
+}
+
+TEST_CASE("gemm ladder: a NaN or Inf in A or B reaches C even where the other factor is zero") {
+  int n_rungs = 0;
+  const Rung* all = rungs(&n_rungs);
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float inf = std::numeric_limits<float>::infinity();
+  for (int r = 0; r < n_rungs; ++r)
+    for (int t = 0; t < 4; ++t) {
+      const bool ta = t & 1, tb = t & 2;
+      // Zero B, NaN at A(5, 3): row 5 of C is NaN (NaN * 0 = NaN), every other row is 0.
+      // Zero A, Inf at B(400, 40): column 40 of C is NaN (Inf * 0), the rest 0. K = 401 puts
+      // the Inf in the second k block of the packed rungs (KC = 256).
+      for (int which = 0; which < 2; ++which) {
+        Problem p = make_problem(33, 70, 401, ta, tb, 1, 1.0f, 0.0f, 9);
+        std::vector<float>& zero = which == 0 ? p.B : p.A;
+        for (float& v : zero) v = 0.0f;
+        if (which == 0)
+          p.A[ta ? 3 * p.lda + 5 : 5 * p.lda + 3] = nan;
+        else
+          p.B[tb ? 40 * p.ldb + 400 : 400 * p.ldb + 40] = inf;
+        const std::vector<float> C = run(p, all[r].fn);
+        int64_t nans = 0, wrong = 0;
+        for (int64_t i = 0; i < p.M; ++i)
+          for (int64_t j = 0; j < p.N; ++j) {
+            const bool want_nan = which == 0 ? i == 5 : j == 40;
+            const float got = C[i * p.ldc + j];
+            nans += std::isnan(got);
+            wrong += want_nan ? !std::isnan(got) : got != 0.0f;
+          }
+        CHECK_MESSAGE(wrong == 0, all[r].name, (which == 0 ? " NaN in A" : " Inf in B"),
+                      (ta ? " A^T" : ""), (tb ? " B^T" : ""));
+        CHECK(nans == (which == 0 ? p.N : p.M));
+      }
+    }
+}
+
+TEST_CASE("gemm ladder: the threaded rungs give the same bits on 1, 2, 3 and 4 threads") {
+  const int saved = omp_get_max_threads();
+  int n_rungs = 0;
+  const Rung* all = rungs(&n_rungs);
+  int compared = 0;
+  for (int r = 0; r < n_rungs; ++r) {
+    if (!all[r].threaded) continue;
+    // Large enough to be threaded; K spans several k blocks; a short M (split into column
+    // strips), a narrow N (row strips), and one too small in both to give 4 threads a strip.
+    for (const Problem& p : {make_problem(300, 200, 900, false, true, 3, 1.0f, 0.5f, 11),
+                             make_problem(20, 1000, 520, true, false, 0, 1.0f, 0.0f, 12),
+                             make_problem(2000, 20, 400, false, false, 1, 1.0f, 1.0f, 13),
+                             make_problem(20, 40, 3000, false, false, 0, 1.0f, 0.0f, 14)}) {
+      omp_set_num_threads(1);
+      const std::vector<float> one = run(p, all[r].fn);
+      CHECK(error_units(p, one) < 1.0);
+      for (int threads : {2, 3, 4}) {
+        omp_set_num_threads(threads);
+        const std::vector<float> many = run(p, all[r].fn);
+        CHECK_MESSAGE(std::memcmp(one.data(), many.data(), one.size() * sizeof(float)) == 0,
+                      all[r].name, " on ", threads, " threads: ", describe(p));
+        ++compared;
+      }
+    }
+  }
+  omp_set_num_threads(saved);
+  CHECK(compared == 24);
+}
+
+// ---- float64 (dgemm_microkernel: the same loops with float64 micro-kernels)
+// ----------------------
+namespace {
+
+struct ProblemD {
+  Problem p;  // sizes, layouts and scalars; the operands below are p's, widened to double
+  std::vector<double> A, B, C0;
+};
+
+ProblemD widen(const Problem& p) {
+  return {p, std::vector<double>(p.A.begin(), p.A.end()),
+          std::vector<double>(p.B.begin(), p.B.end()),
+          std::vector<double>(p.C0.begin(), p.C0.end())};
+}
+
+std::vector<double> run_d(const ProblemD& d, Isa isa) {
+  std::vector<double> C = d.C0;
+  const Problem& p = d.p;
+  dgemm_microkernel_isa(isa, p.ta, p.tb, p.M, p.N, p.K, p.alpha, d.A.data(), p.lda, d.B.data(),
+                        p.ldb, p.beta, C.data(), p.ldc);
+  return C;
+}
+
+// As error_units, for float64: against a long double product, in units of K * eps(double) * sum
+// |a b|; NaN where the reference is finite, or a touched padding element, is infinitely wrong.
+double error_units_d(const ProblemD& d, const std::vector<double>& C) {
+  const Problem& p = d.p;
+  const auto opa = [&](int64_t i, int64_t k) {
+    return static_cast<long double>(p.ta ? d.A[k * p.lda + i] : d.A[i * p.lda + k]);
+  };
+  const auto opb = [&](int64_t k, int64_t j) {
+    return static_cast<long double>(p.tb ? d.B[j * p.ldb + k] : d.B[k * p.ldb + j]);
+  };
+  const double eps = std::numeric_limits<double>::epsilon();
+  double worst = 0;
+  for (int64_t i = 0; i < p.M; ++i)
+    for (int64_t j = 0; j < p.ldc; ++j) {
+      const double got = C[i * p.ldc + j];
+      if (j >= p.N) {
+        if (got != d.C0[i * p.ldc + j]) return INFINITY;
+        continue;
+      }
+      long double sum = 0, mag = 0;
+      for (int64_t k = 0; k < p.K; ++k) {
+        sum += opa(i, k) * opb(k, j);
+        mag += std::abs(opa(i, k) * opb(k, j));
+      }
+      const long double c0 = d.C0[i * p.ldc + j];
+      const long double want = p.alpha * sum + (p.beta == 0 ? 0.0L : p.beta * c0);
+      const long double bound = (static_cast<long double>(p.K) + 3) * eps *
+                                    (std::abs(p.alpha) * mag + std::abs(p.beta * c0)) +
+                                1e-300L;
+      if (std::isnan(got)) return INFINITY;
+      worst = std::max(worst, static_cast<double>(std::abs(got - want) / bound));
+    }
+  return worst;
+}
+
+}  // namespace
+
+TEST_CASE("gemm ladder float64: every supported micro-kernel matches the long double product") {
+  const std::vector<Isa> isas = supported_isas();
+  int checked = 0;
+  for (Isa isa : isas)
+    for (const Problem& p : problems()) {
+      const ProblemD d = widen(p);
+      const double err = error_units_d(d, run_d(d, isa));
+      CHECK_MESSAGE(err < 1.0, "float64 ", isa_name(isa), ": ", describe(p), ": error ", err);
+      ++checked;
+    }
+  CHECK(checked > 70);
+}
+
+TEST_CASE("gemm ladder float64: empty K, beta 0 over NaN, NaN in A reaches C") {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  for (Isa isa : supported_isas()) {
+    // K = 0, beta 0.5: C = 0.5 C exactly; beta 0: zeros even over a NaN.
+    for (double beta : {0.0, 0.5}) {
+      ProblemD d =
+          widen(make_problem(9, 70, 0, false, false, 2, 1.0f, static_cast<float>(beta), 7));
+      d.C0[0] = nan;
+      const std::vector<double> C = run_d(d, isa);
+      for (int64_t i = 0; i < d.p.M; ++i)
+        for (int64_t j = 0; j < d.p.N; ++j) {
+          const double want = beta == 0 ? 0.0 : beta * d.C0[i * d.p.ldc + j];
+          if (beta != 0 && i == 0 && j == 0)
+            CHECK(std::isnan(C[0]));
+          else
+            CHECK_MESSAGE(C[i * d.p.ldc + j] == want, isa_name(isa), " K 0 beta ", beta);
+        }
+    }
+    // Zero B, a NaN at A(5, 3): row 5 of C is NaN, the rest 0 (K spans two k blocks).
+    ProblemD d = widen(make_problem(33, 70, 401, false, false, 1, 1.0f, 0.0f, 9));
+    for (double& v : d.B) v = 0.0;
+    d.A[5 * d.p.lda + 3] = nan;
+    d.C0[7] = nan;  // beta 0: never read
+    const std::vector<double> C = run_d(d, isa);
+    int64_t wrong = 0;
+    for (int64_t i = 0; i < d.p.M; ++i)
+      for (int64_t j = 0; j < d.p.N; ++j) {
+        const double got = C[i * d.p.ldc + j];
+        wrong += i == 5 ? !std::isnan(got) : got != 0.0;
+      }
+    CHECK_MESSAGE(wrong == 0, isa_name(isa));
+  }
+}
+
+TEST_CASE("gemm ladder float64: the same bits on 1, 2 and 3 threads") {
+  const int saved = omp_get_max_threads();
+  int compared = 0;
+  for (const Problem& p : {make_problem(300, 200, 900, false, true, 3, 1.0f, 0.5f, 21),
+                           make_problem(20, 1000, 520, true, false, 0, 1.0f, 0.0f, 22)}) {
+    const ProblemD d = widen(p);
+    omp_set_num_threads(1);
+    std::vector<double> one = d.C0;
+    dgemm_microkernel(p.ta, p.tb, p.M, p.N, p.K, p.alpha, d.A.data(), p.lda, d.B.data(), p.ldb,
+                      p.beta, one.data(), p.ldc);
+    CHECK(error_units_d(d, one) < 1.0);
+    for (int threads : {2, 3}) {
+      omp_set_num_threads(threads);
+      std::vector<double> many = d.C0;
+      dgemm_microkernel(p.ta, p.tb, p.M, p.N, p.K, p.alpha, d.A.data(), p.lda, d.B.data(), p.ldb,
+                        p.beta, many.data(), p.ldc);
+      CHECK_MESSAGE(std::memcmp(one.data(), many.data(), one.size() * sizeof(double)) == 0, threads,
+                    " threads: ", describe(p));
+      ++compared;
+    }
+  }
+  omp_set_num_threads(saved);
+  CHECK(compared == 4);
+}
