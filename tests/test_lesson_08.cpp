@@ -55,15 +55,17 @@ TEST_CASE("lesson 08: quick run, alignment test on held-out images, failure prob
   CHECK(r["domain_before"] <= 0.3);  // the model cannot read negatives
   CHECK(r["domain_after"] >= r["domain_before"] + 0.3);
   CHECK(r["original_before"] >= 0.6);
-  CHECK(r["original_after"] <= r["original_before"] - 0.3);  // catastrophic forgetting
+  CHECK(r["original_after"] <= r["original_before"] - 0.2);  // forgetting
   CHECK(r["mixed_domain_after"] >= r["domain_before"] + 0.3);
-  CHECK(r["mixed_original_after"] >= r["original_after"] + 0.3);  // replay keeps the old domain
+  CHECK(r["mixed_original_after"] >= r["original_after"] + 0.2);  // replay keeps the old domain
+  CHECK(r["mixed_original_after"] >= r["original_before"] - 0.2);
   CHECK(r.output.find("7. Domain fine-tuning") != std::string::npos);
   const std::string dir = out_dir("08_alignment_quality");
   CHECK(lesson_test::is_svg_file(dir + "/margins.svg"));
   CHECK(lesson_test::is_svg_file(dir + "/per_class_alignment.svg"));
   CHECK(lesson_test::is_svg_file(dir + "/limitations.svg"));
   CHECK(lesson_test::is_svg_file(dir + "/domain_finetune.svg"));
+  CHECK(read_text(dir + "/domain_samples.png").rfind("\x89PNG", 0) == 0);
 }
 
 TEST_CASE("lesson 08: an unknown flag is a clear error with status 1") {

@@ -364,6 +364,26 @@ void domain_fine_tuning(Probes& p, DomainReport& d) {
   const Tensor few_idx = Tensor::from_vector(few);
   const Tensor dom_images = align::invert_images(index_select(train.images, 0, few_idx));
   const Tensor dom_labels = index_select(train.labels, 0, few_idx);
+  {
+    // What the model will be shown: one fine-tuning image per class, as it is and inverted.
+    std::vector<Tensor> tiles(2 * C);
+    std::vector<std::string> tl(2 * C);
+    const std::vector<int64_t> y = dom_labels.to_vector<int64_t>();
+    for (size_t k = 0; k < y.size(); ++k) {
+      if (tiles[y[k]].defined()) continue;
+      tiles[y[k]] = train.images[few[k]];
+      tiles[C + y[k]] = dom_images[static_cast<int64_t>(k)];
+      tl[y[k]] = names()[y[k]];
+      tl[C + y[k]] = "inverted";
+    }
+    data::GridOptions grid;
+    grid.labels = tl;
+    grid.scale = 3;
+    grid.title = "The new domain: training images (top) and the same images inverted (bottom)";
+    data::save_image_grid(tiles, C, p.args.path("domain_samples.png"), grid);
+    lesson::print("Figure: {} (one fine-tuning image per class, before and after inverting)\n",
+                  p.args.path("domain_samples.png"));
+  }
   // Held-out evaluation: the first 2,000 test images (section 6's), as they are and inverted;
   // the curve along the fine-tuning steps uses the first 500 of them (cheaper, a little noisier).
   auto first = [](const data::Dataset& set, int64_t n) {
