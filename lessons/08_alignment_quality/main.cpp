@@ -533,6 +533,17 @@ int main(int argc, char** argv) {
          {"--domain-shots N", "section 7: inverted training images per class to fine-tune on (10)"},
          {"--domain-steps N", "section 7: fine-tuning steps (40)"},
          {"--domain-lr X", "section 7: fine-tuning learning rate (1e-3)"}});
+    // Section 7's flags are checked now, not after minutes of training.
+    MMGRAD_CHECK(
+        args.get_int("--domain-shots", 10) >= 1 && args.get_int("--domain-shots", 10) <= 500,
+        "08_alignment_quality: --domain-shots ", args.get_int("--domain-shots", 10),
+        "; expected 1 to 500 images per class");
+    MMGRAD_CHECK(args.get_int("--domain-steps", 40) >= 1, "08_alignment_quality: --domain-steps ",
+                 args.get_int("--domain-steps", 40), "; expected 1 or more");
+    MMGRAD_CHECK(
+        args.get_double("--domain-lr", 1e-3) > 0 && args.get_double("--domain-lr", 1e-3) < 1,
+        "08_alignment_quality: --domain-lr ", args.get_double("--domain-lr", 1e-3),
+        "; expected a learning rate in (0, 1)");
     Probes p = load_model(args);
     alignment_test(p);
     alignment_figures(p);
