@@ -1,12 +1,15 @@
 #include "08_alignment_quality/alignment.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <sstream>
 
 #include "mmgrad/autograd/grad_mode.h"
+#include "mmgrad/data/loader.h"
 #include "mmgrad/metrics/metrics.h"
 #include "mmgrad/ops/elementwise.h"
+#include "mmgrad/ops/index.h"
 #include "mmgrad/ops/matmul.h"
 #include "mmgrad/ops/shape.h"
 
@@ -248,6 +251,88 @@ OodReport ood_test(clip::MiniCLIP& model, const clip::CaptionBank& captions,
   r.noise_top_class = std::max_element(counts.begin(), counts.end()) - counts.begin();
   r.noise_top_share = static_cast<double>(counts[r.noise_top_class]) / 500.0;
   return r;
+}
+
+Tensor invert_images(const Tensor& images) {
+  MMGRAD_CHECK(images.defined() && images.dim() == 4 && images.dtype() == kFloat32,
+               "invert_images: images ", images.defined() ? describe(images) : "undefined",
+               "; expected float32 [N, C, H, W] with pixels in [0, 1]");
+  NoGradGuard no_grad;
+  return (1.0 - images).contiguous();
+}
+
+std::vector<int64_t> few_shot_indices(const Tensor& labels, int64_t num_classes, int64_t per_class,
+                                      uint64_t seed) {
+  MMGRAD_CHECK(labels.defined() && labels.dim() == 1 && labels.dtype() == kInt64,
+               "few_shot_indices: labels ", labels.defined() ? describe(labels) : "undefined",
+               "; expected int64 [N]");
+  MMGRAD_CHECK(num_classes >= 1 && per_class >= 1, "few_shot_indices: num_classes ", num_classes,
+               " and per_class ", per_class, " must be >= 1");
+  const std::vector<int64_t> y = labels.cpu().to_vector<int64_t>();
+  check_labels(y, static_cast<int64_t>(y.size()), num_classes, "few_shot_indices");
+  // Walk a seeded shuffle of all rows and keep the first per_class of each class.
+  std::vector<int64_t> taken(static_cast<size_t>(num_classes), 0), out;
+  for (int64_t i : data::permutation(static_cast<int64_t>(y.size()), seed)) {
+    if (taken[y[i]] < per_class) {
+      ++taken[y[i]];
+      out.push_back(i);
+    }
+  }
+  for (int64_t c = 0; c < num_classes; ++c)
+    MMGRAD_CHECK(taken[c] == per_class, "few_shot_indices: class ", c, " has ", taken[c],
+                 " examples among ", y.size(), "; expected at least ", per_class);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+double single_prompt_accuracy(clip::MiniCLIP& model, const clip::CaptionBank& captions,
+                              const data::Dataset& set, Device device) {
+  MMGRAD_CHECK(set.size() > 0, "single_prompt_accuracy: empty data set");
+  const Tensor prompts = clip::class_embeddings(model, captions, {clip::kSingleTemplate}, device);
+  const Tensor img = clip::encode_images(model, set.images, device);
+  return metrics::accuracy(clip::zero_shot_predict(img, prompts), set.labels);
+}
+
+FineTuneCurve fine_tune(clip::MiniCLIP& model, const clip::CaptionBank& captions,
+                        const Tensor& images, const Tensor& labels,
+                        const clip::TrainOptions& options, const data::Dataset& domain_eval,
+                        const data::Dataset& original_eval, int64_t eval_every, Device device) {
+  MMGRAD_CHECK(eval_every >= 1, "fine_tune: eval_every ", eval_every, " must be >= 1");
+  const auto t0 = std::chrono::steady_clock::now();
+  FineTuneCurve curve;
+  auto measure = [&](int64_t step) {
+    curve.steps.push_back(static_cast<double>(step));
+    curve.domain_acc.push_back(single_prompt_accuracy(model, captions, domain_eval, device));
+    curve.original_acc.push_back(single_prompt_accuracy(model, captions, original_eval, device));
+  };
+  measure(0);
+  // The loop of clip::train_clip (lesson 04), with measurements in between.
+  clip::ClipBatches batches(images, labels, captions, options, device, "fine_tune");
+  clip::ClipOptimizer optimizer(model, options);
+  for (int64_t step = 0; step < options.steps; ++step) {
+    model.train();
+    clip::ClipBatches::Batch batch = batches.next(step);
+    optimizer.zero_grad();
+    Tensor img_emb = model.image_encoder->forward(batch.images);
+    Tensor txt_emb = index_select(model.text_encoder->forward(batch.tokens), 0, batch.gather);
+    Tensor loss = model.criterion->forward(img_emb, txt_emb).loss;
+    loss.backward();
+    optimizer.step();
+    curve.losses.push_back(loss.item());
+    MMGRAD_CHECK(std::isfinite(curve.losses.back()), "fine_tune: the loss became ",
+                 curve.losses.back(), " at step ", step, " (", options.str(),
+                 "); lower the learning rate");
+    if ((step + 1) % eval_every == 0 || step + 1 == options.steps) measure(step + 1);
+  }
+  model.eval();
+  curve.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return curve;
+}
+
+nn::StateDict snapshot(const nn::Module& model) {
+  nn::StateDict sd = model.state_dict();
+  for (auto& entry : sd) entry.second = entry.second.clone();
+  return sd;
 }
 
 void histogram(const std::vector<double>& values, double lo, double hi, int bins,

@@ -78,6 +78,42 @@ struct OodReport {
 OodReport ood_test(clip::MiniCLIP& model, const clip::CaptionBank& captions,
                    const data::Dataset& test, Device device);
 
+// ---- domain fine-tuning (seed 004 section 4) ----------------------------------------------------
+
+// The same images in negative, 1 - pixel: white background, dark garments. Every pixel changes,
+// the garment (its outline, its parts) does not: a person reads both alike.
+Tensor invert_images(const Tensor& images);
+
+// per_class indices of each class in [0, num_classes), drawn at random (seeded) from labels
+// (int64 [N]), in ascending order. Every class must have that many examples.
+std::vector<int64_t> few_shot_indices(const Tensor& labels, int64_t num_classes, int64_t per_class,
+                                      uint64_t seed);
+
+// Zero-shot accuracy with one prompt per class, template clip::kSingleTemplate ("a photo of a
+// X"), the prompts encoded by the model as it is now.
+double single_prompt_accuracy(clip::MiniCLIP& model, const clip::CaptionBank& captions,
+                              const data::Dataset& set, Device device);
+
+struct FineTuneCurve {
+  // Measured before the first step (step 0), every eval_every steps and after the last one.
+  std::vector<double> steps, domain_acc, original_acc;
+  std::vector<double> losses;  // one per step
+  double seconds = 0;          // training and evaluation
+};
+
+// Fine-tunes the whole model on the (image, caption) pairs of images / labels with lesson 04's
+// objective and batches (clip::ClipBatches: captions under random templates; clip::ClipOptimizer:
+// Adam over every parameter, options' schedule). Single-prompt zero-shot accuracy on domain_eval
+// and original_eval (held-out sets) is measured along the way. The model is left in eval mode.
+FineTuneCurve fine_tune(clip::MiniCLIP& model, const clip::CaptionBank& captions,
+                        const Tensor& images, const Tensor& labels,
+                        const clip::TrainOptions& options, const data::Dataset& domain_eval,
+                        const data::Dataset& original_eval, int64_t eval_every, Device device);
+
+// Copies of every parameter and buffer (Module::state_dict holds the tensors themselves), to
+// put a model back with load_state_dict after an experiment.
+nn::StateDict snapshot(const nn::Module& model);
+
 // Counts of `values` in `bins` equal bins over [lo, hi] (values outside go to the end bins);
 // centers gets the bin centres.
 void histogram(const std::vector<double>& values, double lo, double hi, int bins,
