@@ -39,7 +39,7 @@ TEST_CASE("lesson 14: quick run, the transformer combines modalities and late fu
   // Audio in 10% of the training samples: both samplings still combine image and caption.
   CHECK(r["balanced_rare_acc"] >= 0.5);
   CHECK(r["unbalanced_rare_acc"] >= 0.5);
-  CHECK(r.output.find("Verdicts (computed from the numbers above") != std::string::npos);
+  CHECK(r.output.find("Verdicts here (computed from the numbers above") != std::string::npos);
   CHECK(r.output.find("balanced sampling (rare):") != std::string::npos);
 
   const std::string dir = out_dir("14_multimodal_transformer");

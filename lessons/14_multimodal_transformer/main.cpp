@@ -18,6 +18,16 @@
 //     strategy helps HERE and which does not;
 //   - figures: inputs.png (what each modality looks like), ablations.svg (bars), curves.svg
 //     (held-out accuracy while training).
+// Measured at the defaults on --seed 0, 1, 2 (each the mean of its 2 training seeds): the
+// transformer 0.959 / 0.976 / 0.972, late fusion 0.337 / 0.345 / 0.331 (chance); without modality
+// embeddings 0.976 / 0.975 / 0.973; curriculum 0.974 / 0.984 / 0.967; gradual integration
+// 0.895 / 0.932 / 0.929; audio missing at test, plain 0.600 / 0.480 / 0.599 against modality
+// dropout 0.765 / 0.758 / 0.742; audio in 10% of training, rare combination, uniform sampling
+// 0.745 / 0.706 / 0.727 against balanced 0.816 / 0.823 / 0.816. On every seed: the transformer,
+// modality dropout and balanced sampling help by more than 2 points on each training seed;
+// modality embeddings and the curriculum make no clear difference; gradual integration is
+// lower on average (by 4 to 6 points), "hurts" on seeds 0 and 2 and "no clear difference" on 1.
+// 25-29 s of CPU (user + sys) on one thread.
 // main() at the bottom lists the sections in order, one function (a notebook cell) each.
 //
 // Run: ./build/lessons/14_multimodal_transformer [--steps N] [--seeds N] [--quick]
@@ -263,10 +273,10 @@ std::string verdict(const std::vector<double>& with, const std::vector<double>& 
   }
   const double d = mean_of(with) - mean_of(without);
   const std::string by = lesson::format("{:+.1f} points on average", 100 * d);
-  if (up == static_cast<int>(with.size())) return "HELPS here (" + by + ", on every seed)";
-  if (down == static_cast<int>(with.size())) return "HURTS here (" + by + ", on every seed)";
-  return "makes no clear difference here (" + by + "; not beyond " +
-         lesson::format("{:.0f}", 100 * margin) + " points on every seed)";
+  const std::string m = lesson::format("{:.0f}", 100 * margin);
+  if (up == static_cast<int>(with.size())) return "HELPS (" + by + ", > " + m + " on every seed)";
+  if (down == static_cast<int>(with.size())) return "HURTS (" + by + ", > " + m + " on every seed)";
+  return "no clear difference (" + by + ", within " + m + " on some seed)";
 }
 
 std::shared_ptr<mmt::MultimodalClassifier> make_mmt(const mmt::MMTConfig& c) {
@@ -334,7 +344,7 @@ void modality_embeddings(const Setup& s, const std::vector<SeedData>& data, Resu
   lesson::print("  {:<26} {:>6.3f}   {}", "without", mean_of(r.no_embed.acc),
                 per_seed(r.no_embed.acc));
   lesson::print(
-      "Adding modality embeddings {}.\n"
+      "Adding modality embeddings: {}.\n"
       "Why they can matter little here: every modality already has its own projection (and\n"
       "text its own embedding table), so a token's vector already says where it came from. They\n"
       "are needed when the tokens of different modalities come out of a SHARED projection (or\n"
@@ -368,7 +378,7 @@ void curricula(const Setup& s, const std::vector<SeedData>& data, Results& r) {
                 per_seed(r.curriculum.acc));
   lesson::print("  {:<26} {:>6.3f}   {}", "gradual integration", mean_of(r.gradual.acc),
                 per_seed(r.gradual.acc));
-  lesson::print("The curriculum {}.\nGradual integration {}.",
+  lesson::print("The curriculum: {}.\nGradual integration: {}.",
                 verdict(r.curriculum.acc, r.plain.acc), verdict(r.gradual.acc, r.plain.acc));
   lesson::print(
       "Read the curves (curves.svg): a phase that hides the modality the class needs cannot\n"
@@ -399,7 +409,7 @@ void modality_dropout(const Setup& s, const std::vector<SeedData>& data, Results
                 mean_of(r.dropout.acc), mean_of(r.dropout.extra), per_seed(r.dropout.extra));
   lesson::print(
       "Without audio the best possible is about {:.2f} (the caption is right {:.0f}% of the\n"
-      "time). With the audio missing, modality dropout {};\nwith everything present, it {}.",
+      "time). Modality dropout, audio missing: {};\nall present: {}.",
       best, 100 * best, verdict(r.dropout.extra, r.plain.extra),
       verdict(r.dropout.acc, r.plain.acc));
 }
@@ -442,9 +452,19 @@ void balanced_sampling(const Setup& s, const std::vector<SeedData>& data, Result
   lesson::print("  {:<26} {:>14.3f} {:>14.3f}   per seed (rare): {}", "balanced sampling",
                 mean_of(r.rare_balanced.acc), mean_of(r.rare_balanced.extra),
                 per_seed(r.rare_balanced.acc));
-  lesson::print("On the rare combination, balanced sampling {};\non the common one, it {}.",
+  lesson::print("Balanced sampling, rare combination: {};\ncommon combination: {}.",
                 verdict(r.rare_balanced.acc, r.rare_uniform.acc),
                 verdict(r.rare_balanced.extra, r.rare_uniform.extra));
+  const double caption_only = s.task.caption_reliability + (1 - s.task.caption_reliability) / 3;
+  lesson::print(
+      "Image + caption allow about {:.2f}; only a model that uses the sound can do better on the\n"
+      "rare combination: uniform sampling {} it ({:.3f}), balanced sampling {} it ({:.3f}).\n"
+      "With 10% of each batch, the audio pathway gets few gradient steps and the model learns to\n"
+      "lean on the caption; balancing gives the rare combination as many steps as the common one.",
+      caption_only, mean_of(r.rare_uniform.acc) > caption_only ? "beats" : "does not beat",
+      mean_of(r.rare_uniform.acc),
+      mean_of(r.rare_balanced.acc) > caption_only ? "beats" : "does not beat",
+      mean_of(r.rare_balanced.acc));
 }
 
 // ===========================================================================================
@@ -474,7 +494,8 @@ void summary(const Setup& s, const Results& r) {
                   per_seed(*row.v));
   }
   lesson::print(
-      "\nVerdicts (computed from the numbers above, {} seeds; 'helps' = better by more than 2\n"
+      "\nVerdicts here (computed from the numbers above, {} seeds; 'helps' = better by more than "
+      "2\n"
       "points on every seed):",
       s.seeds);
   lesson::print("  transformer vs late fusion:    {}", verdict(r.plain.acc, r.late.acc));
