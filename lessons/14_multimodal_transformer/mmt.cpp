@@ -77,6 +77,11 @@ Samples Samples::with_only_present(Modality m) const {
   return rows(Tensor::from_vector(idx));
 }
 
+Samples Samples::to(Device device) const {
+  return {audio.to(device),  image.to(device),   text.to(device), present.to(device),
+          labels.to(device), texture.to(device), sound.to(device)};
+}
+
 Samples make_samples(int64_t n, uint64_t seed, const TaskConfig& config, AudioScale& scale) {
   MMGRAD_CHECK(n > 0, "make_samples: n = ", n, ", expected at least one sample");
   MMGRAD_CHECK(config.caption_reliability >= 0 && config.caption_reliability <= 1 &&
@@ -276,7 +281,7 @@ std::string TrainOptions::str() const {
                  modality_dropout[0], "/", modality_dropout[1], "/", modality_dropout[2]);
 }
 
-double accuracy(MultimodalClassifier& m, const Samples& s, int64_t batch_size) {
+double accuracy(MultimodalClassifier& m, const Samples& s, Device device, int64_t batch_size) {
   NoGradGuard no_grad;
   m.eval();
   int64_t correct = 0;
@@ -285,8 +290,9 @@ double accuracy(MultimodalClassifier& m, const Samples& s, int64_t batch_size) {
     std::vector<int64_t> idx(len);
     for (int64_t k = 0; k < len; ++k) idx[k] = b + k;
     const Samples part = s.rows(Tensor::from_vector(idx));
+    const Tensor logits = m.forward(part.to(device)).to(kCPU);
     correct += static_cast<int64_t>(
-        std::llround(metrics::accuracy(m.forward(part), part.labels) * static_cast<double>(len)));
+        std::llround(metrics::accuracy(logits, part.labels) * static_cast<double>(len)));
   }
   return static_cast<double>(correct) / static_cast<double>(s.size());
 }
@@ -366,7 +372,8 @@ TrainLog train(MultimodalClassifier& m, const Samples& data, const Samples& held
       }
     }
     batch.present = batch.present * Tensor::from_vector(mask, {B, 3});
-    const Tensor y = Tensor::from_vector(target);
+    batch = batch.to(o.device);
+    const Tensor y = Tensor::from_vector(target).to(o.device);
     Tensor logits = unimodal ? m.forward_unimodal(batch) : m.forward(batch);
     Tensor loss = cross_entropy(logits, y);
     opt.zero_grad();
@@ -375,7 +382,7 @@ TrainLog train(MultimodalClassifier& m, const Samples& data, const Samples& held
     log.loss.push_back(loss.item());
     if ((step + 1) % o.eval_every == 0 || step + 1 == o.steps) {
       log.eval_steps.push_back(static_cast<double>(step + 1));
-      log.eval_acc.push_back(accuracy(m, heldout));
+      log.eval_acc.push_back(accuracy(m, heldout, o.device));
       m.train();
     }
   }

@@ -78,6 +78,8 @@ struct Samples {
   Samples without(Modality m) const;
   // Only the samples whose modality m is present.
   Samples with_only_present(Modality m) const;
+  // Every tensor on `device`.
+  Samples to(Device device) const;
 };
 
 // The log-mel scale of a set's audio (computed on the training set, reused for the test set).
@@ -169,6 +171,7 @@ struct TrainOptions {
   std::array<double, 3> modality_dropout = {0, 0, 0};
   int64_t eval_every = 25;  // held-out accuracy every k steps (the training curve)
   uint64_t seed = 0;        // batches, masks and dropout draws
+  Device device = kCPU;     // where the model is; the data stays on the CPU, batches move
   std::string str() const;
 };
 
@@ -178,13 +181,15 @@ struct TrainLog {
   double seconds = 0;
 };
 
-// Trains m (Adam) on `train`; after every eval_every steps (and at the end) measures the
-// accuracy on `heldout` for the curve (only watched: nothing is chosen with it). Leaves m in
-// eval mode.
+// Trains m (Adam, already on options.device) on `train` (on the CPU); after every eval_every steps
+// (and at the end) measures the accuracy on `heldout` for the curve (only watched: nothing is
+// chosen with it). Leaves m in eval mode.
 TrainLog train(MultimodalClassifier& m, const Samples& train, const Samples& heldout,
                const TrainOptions& options);
 
-// Accuracy of y on a set (eval mode, no graph, in batches).
-double accuracy(MultimodalClassifier& m, const Samples& s, int64_t batch_size = 500);
+// Accuracy of y on a set kept on the CPU (eval mode, no graph, in batches moved to `device`,
+// where the model is).
+double accuracy(MultimodalClassifier& m, const Samples& s, Device device = kCPU,
+                int64_t batch_size = 500);
 
 }  // namespace mmgrad::mmt
