@@ -141,7 +141,7 @@ std::string caption_of(const mmt::Samples& s, int64_t i) {
 std::vector<SeedData> make_task(const Setup& s) {
   lesson::section("1. A task that needs two modalities");
   lesson::print(
-      "Every sample has a texture p in its 8x8 image ({}, {}, {}), a sound q in its\n"
+      "Every sample has a texture p in its 8x8 image\n  ({}, {}, {}),\na sound q in its "
       "0.5 s audio clip (lesson 12's synthesiser: {} = a low buzzing thud at 110 Hz, {} = one\n"
       "falling tone from 330 Hz, {} = four high clicks at 1200 Hz) and a 4-word caption that\n"
       "names the sound, but only {:.0f}% of the time on purpose (otherwise a random sound word).\n"
@@ -301,7 +301,7 @@ void transformer_vs_late(const Setup& s, const std::vector<SeedData>& data, Resu
   lesson::section("2. One transformer over all tokens, against late fusion");
   auto probe = std::make_shared<mmt::MultimodalTransformer>(s.model);
   lesson::print(
-      "Multimodal transformer ({}; {} parameters):\n"
+      "Multimodal transformer, {} parameters:\n  {}\n"
       "  audio [8 x 32] -> Linear(32, d), image [4 x 16] -> Linear(16, d), text [4] ->\n"
       "  Embedding({}, d); + modality embedding (row 0, 1, 2 of an Embedding(3, d)); concatenated\n"
       "  into 16 tokens; one TransformerEncoder (post-norm, ReLU) where every token attends to\n"
@@ -310,8 +310,8 @@ void transformer_vs_late(const Setup& s, const std::vector<SeedData>& data, Resu
       "(per-token\n"
       "  Linear-ReLU-Linear-ReLU, mean, Linear to 3 logits), logits averaged over the present\n"
       "  modalities.\n"
-      "Training, every model in this lesson: {}.",
-      s.model.str(), probe->num_parameters(), mmt::vocabulary().size(),
+      "Training, every model in this lesson:\n  {}.",
+      probe->num_parameters(), s.model.str(), mmt::vocabulary().size(),
       std::make_shared<mmt::LateFusion>()->num_parameters(), s.train.str());
   r.plain = run_seeds(
       s, data, [&] { return make_mmt(s.model); }, s.train, full_train, full_test,
@@ -325,9 +325,10 @@ void transformer_vs_late(const Setup& s, const std::vector<SeedData>& data, Resu
   lesson::print("  {:<26} {:>6.3f}   {}", "late fusion", mean_of(r.late.acc), per_seed(r.late.acc));
   lesson::print(
       "Late fusion adds one score per modality: score_y = f_y(image) + g_y(sound) + h_y(text).\n"
-      "For y = (p + q) mod 3 no such sum can be right on all 9 (p, q) pairs: summed over the 9\n"
-      "pairs, 'score of the right class minus score of the next class' is exactly 0 for any f, g\n"
-      "(each f_y(p) appears once with a plus and once with a minus), so some pair must lose.\n"
+      "Take the caption as right (h then reads the sound too, fold it into g). For\n"
+      "y = (p + q) mod 3 no such sum can be right on all 9 (p, q) pairs: summed over the 9 pairs,\n"
+      "'score of the right class minus score of the next class' is exactly 0 for any f, g (each\n"
+      "f_y(p) and g_y(q) appears once with a plus and once with a minus), so some pair loses.\n"
       "The transformer's attention lets an image token read the sound tokens BEFORE anything is\n"
       "pooled: the interaction is computed inside the encoder. Worse, each modality ALONE is\n"
       "independent of y, so no branch of late fusion has a signal to learn from: it stays at\n"
