@@ -532,18 +532,21 @@ void summary(const Setup& s, const Results& r) {
                   {mean_of(r.plain.acc), mean_of(r.plain.acc), mean_of(r.curriculum.acc),
                    mean_of(r.gradual.acc), mean_of(r.dropout.extra), mean_of(r.rare_balanced.acc)});
   bars.save(s.args.path("ablations.svg"));
-  plot::LinePlot curves("Held-out accuracy while training (seed 0)", "step", "accuracy");
+  plot::LinePlot curves(
+      "Held-out accuracy while training (first training seed). Sampling runs: audio in 10% of "
+      "training, tested on the rare combination",
+      "step", "accuracy");
   const auto add = [&](const char* name, const Outcome& o) {
     curves.add_series(name, o.logs[0].eval_steps, o.logs[0].eval_acc);
   };
-  add("multimodal transformer (plain)", r.plain);
+  add("transformer (plain)", r.plain);
   add("late fusion", r.late);
   add("no modality embeddings", r.no_embed);
   add("curriculum", r.curriculum);
   add("gradual integration", r.gradual);
   add("modality dropout", r.dropout);
-  add("uniform sampling, audio in 10% (rare-combo test)", r.rare_uniform);
-  add("balanced sampling, audio in 10% (rare-combo test)", r.rare_balanced);
+  add("uniform sampling", r.rare_uniform);
+  add("balanced sampling", r.rare_balanced);
   curves.add_hline("chance", 1.0 / 3.0);
   curves.set_ylim(0, 1).set_markers(true);
   curves.save(s.args.path("curves.svg"));
