@@ -4,7 +4,6 @@
 #include <cmath>
 #include <cstdio>
 #include <numeric>
-#include <cstdlib>
 
 #include "common/lesson.h"
 #include "mmgrad/core/philox.h"
@@ -52,9 +51,9 @@ Blip::Blip(const BlipOptions& o) : opt(o) {
                "Blip: need vocab > 4, d_model a positive multiple of heads (got ", o.d_model, ", ",
                o.heads, "), channels, layers, embed_dim > 0");
   // The image encoder: lesson 09's CNN. A full-resolution 3x3 convolution (small shapes are 6-8
-  // pixels wide), then three stride-2 convolutions 32 -> 16 -> 8 -> 4: a 4x4 grid of 48 features,
-  // each cell seeing a 17x17 window around its 8x8 patch.
-  const int64_t C = o.channels, F = 48;
+  // pixels wide), then three stride-2 convolutions 32 -> 16 -> 8 -> 4: a 4x4 grid of `features`
+  // features, each cell seeing a 17x17 window around its 8x8 patch.
+  const int64_t C = o.channels, F = o.features;
   cnn = register_module(
       "cnn", std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{
                  std::make_shared<nn::Conv2d>(3, C, 3, 1, 1), std::make_shared<nn::ReLU>(),
@@ -76,14 +75,14 @@ Blip::Blip(const BlipOptions& o) : opt(o) {
   nn::init::normal_(pos_emb->weight, 0.0, 0.02);
   const nn::TransformerLayerOptions l = layer_options(o);
   // ITC: self-attention only (BERT-like, bidirectional): the text alone.
-  text_encoder = register_module("text_encoder",
-                                 std::make_shared<nn::TransformerEncoder>(l, o.layers, true));
+  text_encoder =
+      register_module("text_encoder", std::make_shared<nn::TransformerEncoder>(l, o.layers, true));
   text_proj = register_module("text_proj", std::make_shared<nn::Linear>(o.d_model, o.embed_dim));
   // ITM: nn::TransformerDecoderLayer = self-attention, cross-attention to a memory, feed-forward.
   // Called WITHOUT the causal mask it is BLIP's "image-grounded text encoder": every word sees
   // every word, and every layer looks at the image tokens.
-  itm_encoder = register_module("itm_encoder",
-                                std::make_shared<nn::TransformerDecoder>(l, o.layers, true));
+  itm_encoder =
+      register_module("itm_encoder", std::make_shared<nn::TransformerDecoder>(l, o.layers, true));
   itm_head = register_module("itm_head", std::make_shared<nn::Linear>(o.d_model, 2));
   // LM: the same kind of layer WITH the causal mask: BLIP's "image-grounded text decoder".
   lm_decoder =
@@ -93,8 +92,8 @@ Blip::Blip(const BlipOptions& o) : opt(o) {
 }
 
 Tensor Blip::image_tokens(const Tensor& images) {
-  Tensor f = cnn->forward(images);              // [B, 48, 4, 4]
-  Tensor cells = f.flatten(2).transpose(1, 2);  // [B, 16, 48]: one row per grid cell
+  Tensor f = cnn->forward(images);              // [B, F, 4, 4]
+  Tensor cells = f.flatten(2).transpose(1, 2);  // [B, 16, F]: one row per grid cell
   return to_tokens->forward(token_norm->forward(cells));
 }
 
@@ -132,8 +131,8 @@ std::vector<int64_t> caption_ids(const Tokenizer& tok, const std::string& captio
   std::vector<int64_t> ids = {Tokenizer::kBos};
   for (int64_t w : tok.encode(caption)) ids.push_back(w);
   ids.push_back(Tokenizer::kEos);
-  MMGRAD_CHECK(static_cast<int64_t>(ids.size()) <= kText, "13_blip: caption '", caption,
-               "' needs ", ids.size(), " positions, more than ", kText);
+  MMGRAD_CHECK(static_cast<int64_t>(ids.size()) <= kText, "13_blip: caption '", caption, "' needs ",
+               ids.size(), " positions, more than ", kText);
   ids.resize(kText, Tokenizer::kPad);
   return ids;
 }
@@ -143,8 +142,8 @@ std::vector<int64_t> caption_ids(const Tokenizer& tok, const std::string& captio
 // to exp(sim_ij) (softmax over the row), never a column whose caption is the same as row i's
 // (that "negative" would be a positive: same text). The more an ITC-similar caption looks like a
 // match, the likelier it is picked: the ITM head is trained on the pairs ITC finds hardest.
-static int64_t sample_negative(const float* sim, int64_t i, int64_t B, const std::vector<bool>& same,
-                               double u) {
+static int64_t sample_negative(const float* sim, int64_t i, int64_t B,
+                               const std::vector<bool>& same, double u) {
   std::vector<double> w(static_cast<size_t>(B), 0.0);
   float mx = -1e30f;
   for (int64_t j = 0; j < B; ++j)
@@ -163,8 +162,14 @@ static int64_t sample_negative(const float* sim, int64_t i, int64_t B, const std
 
 TrainLog train(Blip& model, const PairSet& data, const TrainOptions& o, const std::string& label,
                Device device) {
-  MMGRAD_CHECK(data.size() >= o.batch && o.batch >= 2, "13_blip: training needs a batch of at "
-               "least 2 and at most the ", data.size(), " pairs; got --batch ", o.batch);
+  MMGRAD_CHECK(data.size() >= o.batch && o.batch >= 2,
+               "13_blip: training needs a batch of at "
+               "least 2 and at most the ",
+               data.size(), " pairs; got --batch ", o.batch);
+  MMGRAD_CHECK(o.steps > 0 && o.lr > 0 && o.neg_temperature > 0,
+               "13_blip: training needs "
+               "steps > 0, lr > 0 and a negative-sampling temperature > 0; got ",
+               o.steps, ", ", o.lr, ", ", o.neg_temperature);
   TrainLog log;
   model.to(device);
   model.train();
@@ -205,11 +210,10 @@ TrainLog train(Blip& model, const PairSet& data, const TrainOptions& o, const st
     // negative image, picked from the ITC similarities of this batch (no gradient through the
     // sampling).
     std::vector<float> sim = c.logits_per_image.detach().cpu().to_vector<float>();
-    {
-      const double scale = std::exp(std::min(model.logit_scale.item(), std::log(100.0)));
-      const double tau = std::getenv("BLIP_TAU") ? std::atof(std::getenv("BLIP_TAU")) : 0.0;
-      for (float& x : sim) x = tau > 0 ? static_cast<float>(x / scale / tau) : 0.0f;
-    }
+    // The sampling weights: exp(cosine / neg_temperature) (logits_per_image holds the cosines
+    // times the ITC scale exp(logit_scale)).
+    const double scale = std::exp(std::min(model.logit_scale.item(), std::log(100.0)));
+    for (float& x : sim) x = static_cast<float>(x / scale / o.neg_temperature);
     std::vector<float> sim_t(sim.size());
     for (int64_t i = 0; i < B; ++i)
       for (int64_t j = 0; j < B; ++j) sim_t[j * B + i] = sim[i * B + j];
@@ -223,14 +227,14 @@ TrainLog train(Blip& model, const PairSet& data, const TrainOptions& o, const st
     std::vector<int64_t> itm_img(static_cast<size_t>(3 * B)), itm_txt(static_cast<size_t>(3 * B)),
         itm_y(static_cast<size_t>(3 * B), 0);
     for (int64_t i = 0; i < B; ++i) {
-      itm_img[i] = i, itm_txt[i] = i, itm_y[i] = 1;                  // the true pair
-      itm_img[B + i] = i, itm_txt[B + i] = neg_text[i];              // image, hard caption
-      itm_img[2 * B + i] = neg_image[i], itm_txt[2 * B + i] = i;     // hard image, caption
+      itm_img[i] = i, itm_txt[i] = i, itm_y[i] = 1;               // the true pair
+      itm_img[B + i] = i, itm_txt[B + i] = neg_text[i];           // image, hard caption
+      itm_img[2 * B + i] = neg_image[i], itm_txt[2 * B + i] = i;  // hard image, caption
     }
     Tensor itm_tokens = index_select(tokens, 0, Tensor::from_vector(itm_img).to(device));
     Tensor itm_ids = index_select(ids, 0, Tensor::from_vector(itm_txt).to(device));
-    Tensor itm = cross_entropy(model.itm_logits(itm_ids, itm_tokens),
-                               Tensor::from_vector(itm_y).to(device));
+    Tensor itm =
+        cross_entropy(model.itm_logits(itm_ids, itm_tokens), Tensor::from_vector(itm_y).to(device));
     // LM: position j of <bos> w_1 ... predicts token j + 1; padding is not predicted.
     Tensor inputs = ids.narrow(1, 0, kText - 1);
     std::vector<int64_t> tg;
@@ -304,7 +308,8 @@ std::vector<double> itm_scores(Blip& model, const Tensor& images,
   for (int64_t s = 0; s < n_all; s += 500) {
     const int64_t n = std::min<int64_t>(500, n_all - s);
     std::vector<int64_t> img(image_of.begin() + s, image_of.begin() + s + n);
-    Tensor tokens = model.image_tokens(index_select(images, 0, Tensor::from_vector(img)).to(device));
+    Tensor tokens =
+        model.image_tokens(index_select(images, 0, Tensor::from_vector(img)).to(device));
     Tensor p = softmax(model.itm_logits(ids_tensor(ids, s, n).to(device), tokens), 1).select(1, 1);
     for (float v : p.cpu().to_vector<float>()) out.push_back(v);
   }

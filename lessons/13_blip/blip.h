@@ -15,7 +15,8 @@
 //   ITM  image-text matching: a binary classifier "does this caption describe this image?" on
 //        the [bos] output of a text encoder whose every layer also cross-attends to the image
 //        tokens. Its negatives are HARD ones: for each image a caption sampled from the batch with
-//        probability softmax(ITC similarity), and for each caption an image chosen the same way.
+//        probability softmax(ITC cosine similarity / T), and for each caption an image chosen the
+//        same way (T: TrainOptions::neg_temperature).
 //   LM   language modelling: a causal decoder cross-attending to the image, trained to predict
 //        each next caption word (teacher forcing). It is the captioner.
 // The three losses are summed and trained together in one backward pass per step.
@@ -40,17 +41,18 @@
 
 namespace mmgrad::lesson::blip {
 
-inline constexpr int64_t kImage = 32;  // the scene canvas (09_vlm/scenes.h)
+inline constexpr int64_t kImage = 32;   // the scene canvas (09_vlm/scenes.h)
 inline constexpr int64_t kTokens = 16;  // image tokens: the CNN's 4x4 grid
 inline constexpr int64_t kText = 12;    // <bos>, up to 10 words, <eos>, <pad>...
 inline constexpr int64_t kIgnore = -100;
 
 struct BlipOptions {
   int64_t vocab = 0;
-  int64_t d_model = 64;   // width of the image tokens and of every text module
+  int64_t d_model = 64;    // width of the image tokens and of every text module
   int64_t embed_dim = 64;  // the ITC embedding
   int64_t heads = 4;
   int64_t channels = 16;  // the CNN's first convolution
+  int64_t features = 48;  // the CNN's other convolutions (features per grid cell)
   int64_t layers = 1;     // transformer layers per text module
 };
 
@@ -97,6 +99,10 @@ std::vector<int64_t> caption_ids(const data::Tokenizer& tok, const std::string& 
 struct TrainOptions {
   int64_t steps = 300, batch = 64;
   double lr = 2e-3;
+  // ITM's hard negatives are drawn with probability softmax(cosine similarity / neg_temperature)
+  // over the batch. BLIP uses the ITC logits themselves (temperature = the learned ITC one, 0.07
+  // falling towards 0.01): negatives so hard that our small model's ITM stayed at its prior.
+  double neg_temperature = 0.5;
   uint64_t seed = 0;  // batch order and the ITM negative sampling
   int64_t log_every = 30;
 };
