@@ -505,10 +505,10 @@ void compare(Lesson& L) {
       "  --synthetic none     (filter only: drop the rejected pairs)         0.440\n"
       "  --synthetic replace  (a rejected caption -> the synthetic one)      0.417  (default)\n"
       "  --synthetic add      (BLIP: every image also gets its synthetic one) 0.361\n"
-      "against 0.281 for the noisy set: the filter does most of the work here.\n"
+      "against 0.280 for the noisy set: the filter does most of the work here.\n"
       "Zero-shot accuracy did NOT improve with replace (seeds 0-2: -1.8, -5.6, -4.2 points);\n"
-      "with the filter alone it did on seed 0 (0.427 -> 0.447). The captioner's one-attribute-off\n"
-      "replacements teach exactly the colour/shape confusions zero-shot counts.\n"
+      "with the filter alone it did on seed 0 (0.427 -> 0.447). A likely reason: the captioner's\n"
+      "replacements, often one colour or shape off, teach the confusions zero-shot counts.\n"
       "Both models had the same steps, batch and initial weights.",
       L.n_noisy, L.recall, L.syn_attr_acc);
   lesson::print("\n  captions of the CapFilt model on test scenes:");
