@@ -9,12 +9,13 @@
 //                                   |  ITC (contrastive)  v                v
 //   caption -> text encoder -> [bos] -> text embedding   ITM encoder       LM decoder
 //              (self-attention only)                      (bidirectional)  (causal)
-//                                                         [bos] -> match?  next word
+//                                                    mean of words    next word
+//                                                         -> match?
 //
 //   ITC  image-text contrastive: CLIP's symmetric InfoNCE between the two embeddings.
 //   ITM  image-text matching: a binary classifier "does this caption describe this image?" on
-//        the [bos] output of a text encoder whose every layer also cross-attends to the image
-//        tokens. Its negatives are HARD ones: for each image a caption sampled from the batch with
+//        the mean output over the caption's words of a text encoder whose every layer also
+//        cross-attends to the image tokens (BLIP uses the [CLS] output; see itm_logits). Its negatives are HARD ones: for each image a caption sampled from the batch with
 //        probability softmax(ITC cosine similarity / T), and for each caption an image chosen the
 //        same way (T: TrainOptions::neg_temperature).
 //   LM   language modelling: a causal decoder cross-attending to the image, trained to predict
@@ -27,7 +28,9 @@
 //
 // CapFilt (BLIP, section 3.3): the trained decoder (Cap) writes a synthetic caption for each web
 // image; the trained ITM head (Filt) scores the web caption and the synthetic caption; a pair the
-// filter calls a non-match is dropped. A new model is pre-trained on what remains.
+// filter calls a non-match is dropped. A new model is pre-trained on what remains. (BLIP keeps
+// both accepted captions; the lesson's default replaces only a rejected web caption, see
+// main.cpp's --synthetic.)
 #pragma once
 
 #include <cstdint>
