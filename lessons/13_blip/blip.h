@@ -15,9 +15,10 @@
 //   ITC  image-text contrastive: CLIP's symmetric InfoNCE between the two embeddings.
 //   ITM  image-text matching: a binary classifier "does this caption describe this image?" on
 //        the mean output over the caption's words of a text encoder whose every layer also
-//        cross-attends to the image tokens (BLIP uses the [CLS] output; see itm_logits). Its negatives are HARD ones: for each image a caption sampled from the batch with
-//        probability softmax(ITC cosine similarity / T), and for each caption an image chosen the
-//        same way (T: TrainOptions::neg_temperature).
+//        cross-attends to the image tokens (BLIP uses the [CLS] output; see itm_logits). Its
+//        negatives are HARD ones: for each image a caption sampled from the batch with
+//        probability softmax(ITC cosine similarity / T), and for each caption an image chosen
+//        the same way (T: TrainOptions::neg_temperature).
 //   LM   language modelling: a causal decoder cross-attending to the image, trained to predict
 //        each next caption word (teacher forcing). It is the captioner.
 // The three losses are summed and trained together in one backward pass per step.
