@@ -1091,266 +1091,261 @@ void convs3d(Builder& L) {
   L.add({"adaptive_avg_pool3d", "unbatched to 2x1x3", {f({2, 4, 3, 5})}, [](const Inputs& x) {
            return adaptive_avg_pool3d(x[0], {2, 1, 3});
          }});
+}
 
-  // ---- ops/interpolate.h
-  // -------------------------------------------------------------------------
-  void interpolation(Builder & L) {
-    L.group = "interpolate";
-    auto interp = [](InterpolateOptions o) {
-      return [o](const Inputs& x) { return interpolate(x[0], o); };
-    };
-    using O = InterpolateOptions;
-    // Scale 2 in every layout; bilinear (the costlier mode) is benchmarked at a U-Net decoder's
-    // size (bench_all --op interpolate times the first case with benchmark inputs).
-    L.add_layouts({"interpolate",
-                   "bilinear scale 2",
-                   {f({2, 3, 4, 5})},
-                   interp(O{.scale_factor = {2.0}, .mode = "bilinear"}),
-                   0,
-                   1e-5,
-                   {f({16, 64, 32, 32})}});
-    L.add_layouts(
-        {"interpolate", "nearest scale 2", {f({2, 3, 4, 5})}, interp(O{.scale_factor = {2.0}})});
-    // Non-integer sizes up and down, 1 / scale_factor against in / out, align_corners, size 1.
-    const std::vector<std::pair<const char*, O>> cases = {
-        {"nearest size 7x3", O{.size = {7, 3}}},
-        {"nearest scale 1.5", O{.scale_factor = {1.5}}},
-        {"nearest scale 1.5 recomputed", O{.scale_factor = {1.5}, .recompute_scale_factor = true}},
-        {"nearest-exact size 7x3", O{.size = {7, 3}, .mode = "nearest-exact"}},
-        {"bilinear size 7x3", O{.size = {7, 3}, .mode = "bilinear"}},
-        {"bilinear scale 1.7x0.5", O{.scale_factor = {1.7, 0.5}, .mode = "bilinear"}},
-        {"bilinear align_corners size 7x3",
-         O{.size = {7, 3}, .mode = "bilinear", .align_corners = true}},
-        {"bilinear align_corners size 1x2",
-         O{.size = {1, 2}, .mode = "bilinear", .align_corners = true}},
-        {"bilinear size 5x1", O{.size = {5, 1}, .mode = "bilinear"}},
-    };
-    for (const auto& [what, o] : cases) L.add({"interpolate", what, {f({2, 2, 5, 4})}, interp(o)});
-    L.add(
-        {"interpolate", "linear size 9", {f({2, 3, 5})}, interp(O{.size = {9}, .mode = "linear"})});
-    L.add({"interpolate",
-           "linear align_corners scale 2.5",
-           {f({1, 2, 3})},
-           interp(O{.scale_factor = {2.5}, .mode = "linear", .align_corners = true})});
-    L.add({"interpolate", "nearest 1-D size 2", {f({1, 2, 5})}, interp(O{.size = {2}})});
-    L.add({"interpolate",
-           "trilinear scale 2x1x1.5",
-           {f({1, 2, 2, 3, 2})},
-           interp(O{.scale_factor = {2.0, 1.0, 1.5}, .mode = "trilinear"})});
-    L.add({"interpolate",
-           "nearest 3-D size 3x2x5",
-           {f({2, 1, 2, 3, 2})},
-           interp(O{.size = {3, 2, 5}})});
-    L.add({"interpolate",
-           "bilinear same size",
-           {f({1, 2, 3, 4})},
-           interp(O{.size = {3, 4}, .mode = "bilinear"})});
-    L.add({"interpolate", "bilinear channels-last", {f({2, 3, 4, 3})}, [](const Inputs& x) {
-             return interpolate(x[0].permute({0, 3, 1, 2}),
-                                {.scale_factor = {2.0}, .mode = "bilinear"});
-           }});
-    L.add({"interpolate",
-           "bilinear empty batch",
-           {f({0, 2, 3, 3})},
-           interp(O{.scale_factor = {2.0}, .mode = "bilinear"})});
-  }
+// ---- ops/interpolate.h -------------------------------------------------------------------------
+void interpolation(Builder& L) {
+  L.group = "interpolate";
+  auto interp = [](InterpolateOptions o) {
+    return [o](const Inputs& x) { return interpolate(x[0], o); };
+  };
+  using O = InterpolateOptions;
+  // Scale 2 in every layout; bilinear (the costlier mode) is benchmarked at a U-Net decoder's
+  // size (bench_all --op interpolate times the first case with benchmark inputs).
+  L.add_layouts({"interpolate",
+                 "bilinear scale 2",
+                 {f({2, 3, 4, 5})},
+                 interp(O{.scale_factor = {2.0}, .mode = "bilinear"}),
+                 0,
+                 1e-5,
+                 {f({16, 64, 32, 32})}});
+  L.add_layouts(
+      {"interpolate", "nearest scale 2", {f({2, 3, 4, 5})}, interp(O{.scale_factor = {2.0}})});
+  // Non-integer sizes up and down, 1 / scale_factor against in / out, align_corners, size 1.
+  const std::vector<std::pair<const char*, O>> cases = {
+      {"nearest size 7x3", O{.size = {7, 3}}},
+      {"nearest scale 1.5", O{.scale_factor = {1.5}}},
+      {"nearest scale 1.5 recomputed", O{.scale_factor = {1.5}, .recompute_scale_factor = true}},
+      {"nearest-exact size 7x3", O{.size = {7, 3}, .mode = "nearest-exact"}},
+      {"bilinear size 7x3", O{.size = {7, 3}, .mode = "bilinear"}},
+      {"bilinear scale 1.7x0.5", O{.scale_factor = {1.7, 0.5}, .mode = "bilinear"}},
+      {"bilinear align_corners size 7x3",
+       O{.size = {7, 3}, .mode = "bilinear", .align_corners = true}},
+      {"bilinear align_corners size 1x2",
+       O{.size = {1, 2}, .mode = "bilinear", .align_corners = true}},
+      {"bilinear size 5x1", O{.size = {5, 1}, .mode = "bilinear"}},
+  };
+  for (const auto& [what, o] : cases) L.add({"interpolate", what, {f({2, 2, 5, 4})}, interp(o)});
+  L.add({"interpolate", "linear size 9", {f({2, 3, 5})}, interp(O{.size = {9}, .mode = "linear"})});
+  L.add({"interpolate",
+         "linear align_corners scale 2.5",
+         {f({1, 2, 3})},
+         interp(O{.scale_factor = {2.5}, .mode = "linear", .align_corners = true})});
+  L.add({"interpolate", "nearest 1-D size 2", {f({1, 2, 5})}, interp(O{.size = {2}})});
+  L.add({"interpolate",
+         "trilinear scale 2x1x1.5",
+         {f({1, 2, 2, 3, 2})},
+         interp(O{.scale_factor = {2.0, 1.0, 1.5}, .mode = "trilinear"})});
+  L.add({"interpolate",
+         "nearest 3-D size 3x2x5",
+         {f({2, 1, 2, 3, 2})},
+         interp(O{.size = {3, 2, 5}})});
+  L.add({"interpolate",
+         "bilinear same size",
+         {f({1, 2, 3, 4})},
+         interp(O{.size = {3, 4}, .mode = "bilinear"})});
+  L.add({"interpolate", "bilinear channels-last", {f({2, 3, 4, 3})}, [](const Inputs& x) {
+           return interpolate(x[0].permute({0, 3, 1, 2}),
+                              {.scale_factor = {2.0}, .mode = "bilinear"});
+         }});
+  L.add({"interpolate",
+         "bilinear empty batch",
+         {f({0, 2, 3, 3})},
+         interp(O{.scale_factor = {2.0}, .mode = "bilinear"})});
+}
 
-  // ---- ops/attention.h
-  // ---------------------------------------------------------------------------
-  void attention(Builder & L) {
-    L.group = "attention";
-    auto sdpa = [](AttentionOptions o) {
-      return [o](const Inputs& x) { return scaled_dot_product_attention(x[0], x[1], x[2], o); };
-    };
-    const AttentionOptions none;
-    L.add({"scaled_dot_product_attention",
-           "",
-           {f({2, 3, 4}), f({2, 5, 4}), f({2, 5, 3})},
-           sdpa(none),
-           kGemm});
-    L.add({"scaled_dot_product_attention",
-           "broadcast batch",
-           {f({2, 1, 3, 2}), f({3, 4, 2}), f({1, 4, 3})},
-           sdpa(none),
-           kGemm});
-    L.add({"scaled_dot_product_attention",
-           "size 1",
-           {f({1, 1, 1}), f({1, 1, 1}), f({1, 1, 1})},
-           sdpa(none),
-           kGemm});
-    L.add({"scaled_dot_product_attention",
-           "one query, Ev 1",
-           {f({2, 1, 3}), f({2, 4, 3}), f({2, 4, 1})},
-           sdpa(none),
-           kGemm});
-    AttentionOptions causal;
-    causal.is_causal = true;
-    causal.scale = 0.7;
-    L.add({"scaled_dot_product_attention",
-           "causal scale 0.7",
-           {f({2, 4, 3}), f({2, 4, 3}), f({2, 4, 2})},
-           sdpa(causal),
-           kGemm});
-    // The benchmark: causal, B=32 H=4 T=64 Dh=32 (two batched GEMMs forward, four backward).
-    AttentionOptions causal_default;
-    causal_default.is_causal = true;
-    L.add_layouts({"scaled_dot_product_attention",
-                   "causal",
-                   {f({2, 3, 4}), f({2, 3, 4}), f({2, 3, 2})},
-                   sdpa(causal_default),
-                   kGemm,
-                   1e-5,
-                   {f({32, 4, 64, 32}), f({32, 4, 64, 32}), f({32, 4, 64, 32})},
-                   3.0 * 2 * (2.0 * 32 * 4 * 64 * 64 * 32)},
-                  {0, 1, 2});
-    // A bool mask (an input, so it moves to the GPU too) broadcast over heads, every row allowed
-    // somewhere; and one with fully masked rows (zero output, zero gradient: still differentiable).
-    auto masked = [](const Inputs& x) {
-      AttentionOptions o;
-      o.attn_mask = x[3];
-      return scaled_dot_product_attention(x[0], x[1], x[2], o);
-    };
-    std::vector<bool> allow = {true,  false, true,  true,  false, true,  false, true,
-                               true,  true,  false, false, true,  false, true,  true,
-                               false, true,  true,  false, true,  true,  false, true};
-    L.add({"scaled_dot_product_attention",
-           "bool mask broadcast over heads",
-           {f({2, 2, 3, 3}), f({2, 2, 4, 3}), f({2, 2, 4, 2}), fixed(bools(allow, {2, 1, 3, 4}))},
-           masked,
-           kGemm});
-    std::vector<bool> rows = allow;
-    for (int j = 0; j < 4; ++j) rows[static_cast<size_t>(4 + j)] = false;  // batch 0, query 1
-    L.add({"scaled_dot_product_attention",
-           "fully masked row",
-           {f({2, 3, 3}), f({2, 4, 3}), f({2, 4, 2}), fixed(bools(rows, {2, 3, 4}))},
-           masked,
-           kGemm});
-    // A float mask that itself requires grad (a learned bias), broadcast over the batch.
-    L.add({"scaled_dot_product_attention",
-           "float mask with gradient",
-           {f({2, 3, 2}), f({2, 4, 2}), f({2, 4, 2}), f({3, 4})},
-           masked,
-           kGemm});
-    // Multi-head layout: [B, L, H*E] split into heads by a view + transpose, merged back.
-    L.add({"scaled_dot_product_attention",
-           "heads split by views",
-           {f({2, 3, 4}), f({2, 5, 4})},
-           [](const Inputs& x) {
-             auto heads = [](const Tensor& t) {
-               return t.view({t.size(0), t.size(1), 2, 2}).transpose(1, 2);  // [B, H, T, E]
-             };
-             return scaled_dot_product_attention(heads(x[0]), heads(x[1]), heads(x[1]))
-                 .transpose(1, 2);
-           },
-           kGemm});
-    L.add(
-        {"scaled_dot_product_attention",
+// ---- ops/attention.h ---------------------------------------------------------------------------
+void attention(Builder& L) {
+  L.group = "attention";
+  auto sdpa = [](AttentionOptions o) {
+    return [o](const Inputs& x) { return scaled_dot_product_attention(x[0], x[1], x[2], o); };
+  };
+  const AttentionOptions none;
+  L.add({"scaled_dot_product_attention",
+         "",
+         {f({2, 3, 4}), f({2, 5, 4}), f({2, 5, 3})},
+         sdpa(none),
+         kGemm});
+  L.add({"scaled_dot_product_attention",
+         "broadcast batch",
+         {f({2, 1, 3, 2}), f({3, 4, 2}), f({1, 4, 3})},
+         sdpa(none),
+         kGemm});
+  L.add({"scaled_dot_product_attention",
+         "size 1",
+         {f({1, 1, 1}), f({1, 1, 1}), f({1, 1, 1})},
+         sdpa(none),
+         kGemm});
+  L.add({"scaled_dot_product_attention",
+         "one query, Ev 1",
+         {f({2, 1, 3}), f({2, 4, 3}), f({2, 4, 1})},
+         sdpa(none),
+         kGemm});
+  AttentionOptions causal;
+  causal.is_causal = true;
+  causal.scale = 0.7;
+  L.add({"scaled_dot_product_attention",
+         "causal scale 0.7",
+         {f({2, 4, 3}), f({2, 4, 3}), f({2, 4, 2})},
+         sdpa(causal),
+         kGemm});
+  // The benchmark: causal, B=32 H=4 T=64 Dh=32 (two batched GEMMs forward, four backward).
+  AttentionOptions causal_default;
+  causal_default.is_causal = true;
+  L.add_layouts({"scaled_dot_product_attention",
+                 "causal",
+                 {f({2, 3, 4}), f({2, 3, 4}), f({2, 3, 2})},
+                 sdpa(causal_default),
+                 kGemm,
+                 1e-5,
+                 {f({32, 4, 64, 32}), f({32, 4, 64, 32}), f({32, 4, 64, 32})},
+                 3.0 * 2 * (2.0 * 32 * 4 * 64 * 64 * 32)},
+                {0, 1, 2});
+  // A bool mask (an input, so it moves to the GPU too) broadcast over heads, every row allowed
+  // somewhere; and one with fully masked rows (zero output, zero gradient: still differentiable).
+  auto masked = [](const Inputs& x) {
+    AttentionOptions o;
+    o.attn_mask = x[3];
+    return scaled_dot_product_attention(x[0], x[1], x[2], o);
+  };
+  std::vector<bool> allow = {true,  false, true,  true,  false, true,  false, true,
+                             true,  true,  false, false, true,  false, true,  true,
+                             false, true,  true,  false, true,  true,  false, true};
+  L.add({"scaled_dot_product_attention",
+         "bool mask broadcast over heads",
+         {f({2, 2, 3, 3}), f({2, 2, 4, 3}), f({2, 2, 4, 2}), fixed(bools(allow, {2, 1, 3, 4}))},
+         masked,
+         kGemm});
+  std::vector<bool> rows = allow;
+  for (int j = 0; j < 4; ++j) rows[static_cast<size_t>(4 + j)] = false;  // batch 0, query 1
+  L.add({"scaled_dot_product_attention",
+         "fully masked row",
+         {f({2, 3, 3}), f({2, 4, 3}), f({2, 4, 2}), fixed(bools(rows, {2, 3, 4}))},
+         masked,
+         kGemm});
+  // A float mask that itself requires grad (a learned bias), broadcast over the batch.
+  L.add({"scaled_dot_product_attention",
+         "float mask with gradient",
+         {f({2, 3, 2}), f({2, 4, 2}), f({2, 4, 2}), f({3, 4})},
+         masked,
+         kGemm});
+  // Multi-head layout: [B, L, H*E] split into heads by a view + transpose, merged back.
+  L.add(
+      {"scaled_dot_product_attention",
+       "heads split by views",
+       {f({2, 3, 4}), f({2, 5, 4})},
+       [](const Inputs& x) {
+         auto heads = [](const Tensor& t) {
+           return t.view({t.size(0), t.size(1), 2, 2}).transpose(1, 2);  // [B, H, T, E]
+         };
+         return scaled_dot_product_attention(heads(x[0]), heads(x[1]), heads(x[1])).transpose(1, 2);
+       },
+       kGemm});
+  L.add({"scaled_dot_product_attention",
          "q transposed, k expanded",
          {f({2, 3, 5}), f({1, 4, 3}), f({2, 4, 2})},
          [](const Inputs& x) {
            return scaled_dot_product_attention(x[0].transpose(1, 2), x[1].expand({2, 4, 3}), x[2]);
          },
          kGemm});
-    // Dropout on the weights: a fresh generator on every call, so every evaluation drops the same.
-    L.add({"scaled_dot_product_attention",
-           "dropout 0.4",
-           {f({2, 3, 2}), f({2, 4, 2}), f({2, 4, 3})},
-           [](const Inputs& x) {
-             Generator g(11);
-             AttentionOptions d;
-             d.dropout_p = 0.4;
-             d.generator = &g;
-             return scaled_dot_product_attention(x[0], x[1], x[2], d);
-           },
-           kGemm});
-    L.add({"scaled_dot_product_attention_with_weights",
-           "weights, causal",
-           {f({2, 4, 3}), f({2, 5, 3}), f({2, 5, 2})},
-           [](const Inputs& x) {
-             AttentionOptions o;
-             o.is_causal = true;
-             return scaled_dot_product_attention_with_weights(x[0], x[1], x[2], o).weights;
-           },
-           kGemm});
-  }
+  // Dropout on the weights: a fresh generator on every call, so every evaluation drops the same.
+  L.add({"scaled_dot_product_attention",
+         "dropout 0.4",
+         {f({2, 3, 2}), f({2, 4, 2}), f({2, 4, 3})},
+         [](const Inputs& x) {
+           Generator g(11);
+           AttentionOptions d;
+           d.dropout_p = 0.4;
+           d.generator = &g;
+           return scaled_dot_product_attention(x[0], x[1], x[2], d);
+         },
+         kGemm});
+  L.add({"scaled_dot_product_attention_with_weights",
+         "weights, causal",
+         {f({2, 4, 3}), f({2, 5, 3}), f({2, 5, 2})},
+         [](const Inputs& x) {
+           AttentionOptions o;
+           o.is_causal = true;
+           return scaled_dot_product_attention_with_weights(x[0], x[1], x[2], o).weights;
+         },
+         kGemm});
+}
 
-  // ---- nn/losses.h: the functional losses (composed of the ops above; no Node of their own)
-  // ------
-  void nn_losses(Builder & L) {
-    L.group = "nn_losses";
-    auto clip = [](const Inputs& x) { return nn::clip_loss(x[0], x[1], x[2]).loss; };
-    L.add({"clip_loss",
-           "",
-           {f({4, 3}), f({4, 3}), value({}, 0.7)},
-           clip,
-           kGemm,
-           1e-5,
-           {f({256, 512}), f({256, 512}), value({}, 2.659)}});
-    L.add({"clip_loss",
-           "image embeddings transposed",
-           {f({5, 2}), f({2, 5}), value({}, 1.5)},
-           [](const Inputs& x) { return nn::clip_loss(x[0].t(), x[1], x[2]).loss; },
-           kGemm});
-    L.add({"clip_loss", "batch of 1", {f({1, 3}), f({1, 3}), value({}, 0.2)}, clip, kGemm});
-    L.add({"clip_loss",
-           "logits_per_text",
-           {f({3, 4}), f({3, 4}), value({}, 0.4)},
-           [](const Inputs& x) { return nn::clip_loss(x[0], x[1], x[2]).logits_per_text; },
-           kGemm});
-    L.add({"clip_loss", "[1] logit scale", {f({3, 2}), f({3, 2}), value({1}, 0.3)}, clip, kGemm});
-    L.add(
-        {"three_way_contrastive_loss",
+// ---- nn/losses.h: the functional losses (composed of the ops above; no Node of their own) ------
+void nn_losses(Builder& L) {
+  L.group = "nn_losses";
+  auto clip = [](const Inputs& x) { return nn::clip_loss(x[0], x[1], x[2]).loss; };
+  L.add({"clip_loss",
+         "",
+         {f({4, 3}), f({4, 3}), value({}, 0.7)},
+         clip,
+         kGemm,
+         1e-5,
+         {f({256, 512}), f({256, 512}), value({}, 2.659)}});
+  L.add({"clip_loss",
+         "image embeddings transposed",
+         {f({5, 2}), f({2, 5}), value({}, 1.5)},
+         [](const Inputs& x) { return nn::clip_loss(x[0].t(), x[1], x[2]).loss; },
+         kGemm});
+  L.add({"clip_loss", "batch of 1", {f({1, 3}), f({1, 3}), value({}, 0.2)}, clip, kGemm});
+  L.add({"clip_loss",
+         "logits_per_text",
+         {f({3, 4}), f({3, 4}), value({}, 0.4)},
+         [](const Inputs& x) { return nn::clip_loss(x[0], x[1], x[2]).logits_per_text; },
+         kGemm});
+  L.add({"clip_loss", "[1] logit scale", {f({3, 2}), f({3, 2}), value({1}, 0.3)}, clip, kGemm});
+  L.add({"three_way_contrastive_loss",
          "c transposed",
          {f({3, 4}), f({3, 4}), f({4, 3}), value({}, 0.9)},
          [](const Inputs& x) { return nn::three_way_contrastive_loss(x[0], x[1], x[2].t(), x[3]); },
          kGemm});
-    L.add({"pair_contrastive_loss",
-           "b transposed",
-           {f({4, 3}), f({3, 4}), fixed(bools({true, false, true, false}, {4}))},
-           [](const Inputs& x) { return nn::pair_contrastive_loss(x[0], x[1].t(), x[2]); }});
-    // A large margin keeps every triplet active (away from the hinge's kink).
-    for (double p : {2.0, 1.5, 3.0}) {
-      L.add({"triplet_margin_loss",
-             cat_str("margin 20 p ", p),
-             {f({3, 4}), f({3, 4}), f({3, 4})},
-             [p](const Inputs& x) { return nn::triplet_margin_loss(x[0], x[1], x[2], 20.0, p); }});
-    }
+  L.add({"pair_contrastive_loss",
+         "b transposed",
+         {f({4, 3}), f({3, 4}), fixed(bools({true, false, true, false}, {4}))},
+         [](const Inputs& x) { return nn::pair_contrastive_loss(x[0], x[1].t(), x[2]); }});
+  // A large margin keeps every triplet active (away from the hinge's kink).
+  for (double p : {2.0, 1.5, 3.0}) {
     L.add({"triplet_margin_loss",
-           "empty batch",
-           {f({0, 4}), f({0, 4}), f({0, 4})},
-           [](const Inputs& x) { return nn::triplet_margin_loss(x[0], x[1], x[2]); }});
-    L.add({"pair_contrastive_loss",
-           "empty batch",
-           {f({0, 3}), f({0, 3}), fixed(Tensor::zeros({0}, kBool))},
-           [](const Inputs& x) { return nn::pair_contrastive_loss(x[0], x[1], x[2]); }});
-    L.add({"triplet_margin_loss",
-           "swap sum, anchor transposed",
-           {f({4, 3}), f({3, 4}), f({3, 4})},
-           [](const Inputs& x) {
-             return nn::triplet_margin_loss(x[0].t(), x[1], x[2], 20.0, 2.0, 1e-6, true,
-                                            Reduction::Sum);
-           }});
+           cat_str("margin 20 p ", p),
+           {f({3, 4}), f({3, 4}), f({3, 4})},
+           [p](const Inputs& x) { return nn::triplet_margin_loss(x[0], x[1], x[2], 20.0, p); }});
   }
+  L.add({"triplet_margin_loss",
+         "empty batch",
+         {f({0, 4}), f({0, 4}), f({0, 4})},
+         [](const Inputs& x) { return nn::triplet_margin_loss(x[0], x[1], x[2]); }});
+  L.add({"pair_contrastive_loss",
+         "empty batch",
+         {f({0, 3}), f({0, 3}), fixed(Tensor::zeros({0}, kBool))},
+         [](const Inputs& x) { return nn::pair_contrastive_loss(x[0], x[1], x[2]); }});
+  L.add({"triplet_margin_loss",
+         "swap sum, anchor transposed",
+         {f({4, 3}), f({3, 4}), f({3, 4})},
+         [](const Inputs& x) {
+           return nn::triplet_margin_loss(x[0].t(), x[1], x[2], 20.0, 2.0, 1e-6, true,
+                                          Reduction::Sum);
+         }});
+}
 
-  std::vector<OpCase> build() {
-    Builder L;
-    elementwise(L);
-    reductions(L);
-    shape_ops(L);
-    matmul_ops(L);
-    softmax_ops(L);
-    losses(L);
-    norms(L);
-    dropouts(L);
-    indexing(L);
-    sorting(L);
-    convs(L);
-    convs3d(L);
-    interpolation(L);
-    attention(L);
-    nn_losses(L);
-    return std::move(L.cases);
-  }
+std::vector<OpCase> build() {
+  Builder L;
+  elementwise(L);
+  reductions(L);
+  shape_ops(L);
+  matmul_ops(L);
+  softmax_ops(L);
+  losses(L);
+  norms(L);
+  dropouts(L);
+  indexing(L);
+  sorting(L);
+  convs(L);
+  convs3d(L);
+  interpolation(L);
+  attention(L);
+  nn_losses(L);
+  return std::move(L.cases);
+}
 
 }  // namespace
 
