@@ -28,12 +28,12 @@ struct MouthShape {
 // starts from.
 const MouthShape kShapes[8] = {
     {0.40, 0.00, 0.0},  // lips pressed together: p, b
-    {0.38, 0.10, 1.0},  // lower lip under the upper teeth: f, v
-    {0.36, 0.20, 1.0},  // teeth nearly closed, tongue tip behind them: t, d
-    {0.30, 0.30, 0.0},  // jaw a little open, no teeth: k, g
-    {0.38, 0.46, 0.0},  // wide open: a
-    {0.47, 0.17, 1.0},  // spread lips, teeth showing: i
-    {0.20, 0.26, 0.0},  // rounded, pushed forward: u
+    {0.38, 0.12, 1.0},  // lower lip under the upper teeth: f, v
+    {0.34, 0.26, 1.0},  // teeth showing, slightly apart: t, d
+    {0.30, 0.36, 0.0},  // jaw open, no teeth: k, g
+    {0.40, 0.50, 0.0},  // wide open: a
+    {0.48, 0.16, 1.0},  // spread lips, teeth showing: i
+    {0.18, 0.24, 0.0},  // rounded, pushed forward: u
     {0.38, 0.02, 0.0},  // at rest
 };
 

@@ -48,7 +48,7 @@ struct Setup {
   lesson::Args args;
   int64_t train_size = 3000, test_groups = 100;  // a test group: one speaker says all ten words
   int64_t train_speakers = 24, test_speakers = 12;
-  int64_t audio_steps = 300, video_steps = 500, fused_steps = 400;
+  int64_t audio_steps = 300, video_steps = 500, fused_steps = 400, dropout_steps = 200;
   double lr = 1e-2;
   double audio_dropout = 0.5;
   std::vector<double> snrs = {avsr::kClean, 10, 0, -5};  // the test conditions
@@ -67,8 +67,9 @@ Setup read_flags(int argc, char** argv) {
   s.train_size = s.args.get_int("--train", q ? 1200 : 3000);
   s.test_groups = q ? 30 : 100;
   s.audio_steps = s.args.steps_or(q ? 120 : 300);
-  s.video_steps = s.args.steps_or(q ? 150 : 500);
+  s.video_steps = s.args.steps_or(q ? 200 : 500);
   s.fused_steps = s.args.steps_or(q ? 120 : 400);
+  s.dropout_steps = s.args.steps_or(q ? 80 : 200);
   s.lr = s.args.get_double("--lr", 1e-2);
   MMGRAD_CHECK(s.train_size >= 100 && s.train_size <= 50000, "--train ", s.train_size,
                ": expected 100 to 50000 utterances");
@@ -279,7 +280,8 @@ void evaluate(const Setup& s, const Data& d, Trained& t) {
 
 Trained train_one(const Setup& s, const Data& d, const std::string& name, avsr::Mode mode,
                   int64_t steps, double audio_dropout, int which, const Trained* audio = nullptr,
-                  const Trained* video = nullptr, bool residual = true) {
+                  const Trained* video = nullptr, bool residual = true,
+                  const Trained* start = nullptr) {
   avsr::ModelConfig c = s.model;
   c.mode = mode;
   c.residual = residual;
@@ -288,6 +290,11 @@ Trained train_one(const Setup& s, const Data& d, const std::string& name, avsr::
   t.name = name;
   t.model = std::make_shared<avsr::AVSRModel>(c);
   if (audio && video) t.model->init_from(*audio->model, *video->model, true);
+  if (start) {  // continue from a trained model of the same shape
+    NoGradGuard no_grad;
+    std::vector<Tensor> to = t.model->parameters(), from = start->model->parameters();
+    for (size_t k = 0; k < to.size(); ++k) to[k].copy_(from[k]);
+  }
   t.model->to(s.args.device);
   avsr::TrainOptions o;
   o.steps = steps;
@@ -363,18 +370,20 @@ void fusion(const Setup& s, const Data& d, Results& r) {
       "softmax-weighted average of their values: what the lips did around that sound. Seed 001's\n"
       "code decodes the attention output alone: a weighted average of VIDEO vectors, so what the\n"
       "audio heard (the voicing) reaches the decoder only through WHERE it looks. We add a back,\n"
-      "the residual connection of every transformer block (and measure seed 001's version too).\n"
+      "the residual connection of every transformer block, and measure seed 001's version too.\n"
       "Pre-train each stream, then fuse: the fused model starts from the two encoders above (the\n"
       "Conv3d front-end frozen, its features computed once; the LSTMs keep learning); the\n"
-      "attention and the decoder start fresh. Trained {} steps each:\n"
-      "  fused                  every training utterance has its audio (at a random SNR);\n"
-      "  fused + modality drop  each utterance's audio is replaced by silence with probability\n"
-      "                         {:.1f} (modality dropout), so it also learns to read lips alone;\n"
-      "  seed 001's fusion      decodes Attn(a, v, v) alone, no residual{}.",
-      s.model.heads, s.fused_steps, s.audio_dropout, s.args.quick ? " (skipped in --quick)" : "");
+      "attention and the decoder start fresh.\n"
+      "  fused                  {} steps; every training utterance has its audio (random SNR);\n"
+      "  fused + modality drop  the fused model, trained {} steps more with each utterance's\n"
+      "                         audio replaced by silence with probability {:.1f} (modality\n"
+      "                         dropout), so it also learns to read the lips alone;\n"
+      "  seed 001's fusion      {} steps, decodes Attn(a, v, v) alone, no residual{}.",
+      s.model.heads, s.fused_steps, s.dropout_steps, s.audio_dropout, s.fused_steps,
+      s.args.quick ? " (skipped in --quick)" : "");
   r.fused = train_one(s, d, "fused", avsr::Mode::Fused, s.fused_steps, 0, 2, &r.audio, &r.video);
-  r.dropout = train_one(s, d, "fused + modality dropout", avsr::Mode::Fused, s.fused_steps,
-                        s.audio_dropout, 3, &r.audio, &r.video);
+  r.dropout = train_one(s, d, "fused + modality dropout", avsr::Mode::Fused, s.dropout_steps,
+                        s.audio_dropout, 3, &r.audio, &r.video, true, &r.fused);
   if (!s.args.quick) {
     r.seed_fusion = train_one(s, d, "seed 001's fusion", avsr::Mode::Fused, s.fused_steps, 0, 4,
                               &r.audio, &r.video, false);
@@ -516,6 +525,9 @@ void microphone_off(const Setup& s, const Results& r) {
 // ===========================================================================================
 
 void verdicts(const Results& r) {
+  const auto clear = [](double diff) {
+    return diff > 0.02 ? "better" : diff < -0.02 ? "worse" : "no clear difference";
+  };
   lesson::section("7. Verdicts (computed from the numbers above)");
   const size_t k0 = 2;  // 0 dB
   const double best_single = std::max(r.audio.acc[k0], r.video.acc[k0]);
@@ -536,6 +548,20 @@ void verdicts(const Results& r) {
                 100 * (r.dropout.no_audio - r.fused.no_audio), r.dropout.no_audio,
                 r.fused.no_audio);
   const size_t k5 = 3;  // -5 dB
+  if (r.has_seed_fusion) {
+    lesson::print(
+        "  seed 001's fusion (no residual) against ours: 0 dB {:.3f} vs {:.3f}, -5 dB {:.3f} vs "
+        "{:.3f}: {} at 0 dB ({:+.1f} points), {} at -5 dB ({:+.1f})",
+        r.seed_fusion.acc[k0], r.fused.acc[k0], r.seed_fusion.acc[k5], r.fused.acc[k5],
+        clear(r.seed_fusion.acc[k0] - r.fused.acc[k0]),
+        100 * (r.seed_fusion.acc[k0] - r.fused.acc[k0]),
+        clear(r.seed_fusion.acc[k5] - r.fused.acc[k5]),
+        100 * (r.seed_fusion.acc[k5] - r.fused.acc[k5]));
+    if (std::abs(r.seed_fusion.acc[k0] - r.fused.acc[k0]) <= 0.02)
+      lesson::print(
+          "    (WHERE the audio looks is itself a message: the attention weights depend on what\n"
+          "    was heard, so the weighted mix of video vectors can carry the voicing too)");
+  }
   lesson::print(
       "  at -5 dB: audio only {:.3f}, video only {:.3f}, fused {:.3f}; clean: audio only {:.3f}, "
       "fused {:.3f}",
