@@ -369,8 +369,7 @@ Tensor AVSRModel::forward(const Tensor& audio, const Tensor& video) {
     const Tensor a = encode_audio(audio), v = encode_video(video);
     // Each audio frame (query) asks every video frame (key) how relevant it is and takes the
     // softmax-weighted average of their values: what the lips showed around that sound.
-    nn::MultiheadAttentionOutput att = fusion->forward(a, v, v);
-    last_attention = att.weights;
+    const nn::MultiheadAttentionOutput att = fusion->forward(a, v, v, {}, {}, false);
     seq = config.residual ? a + att.output : att.output;
   }
   const nn::LSTMOutput d = decoder->forward(seq, {});

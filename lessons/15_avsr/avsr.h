@@ -32,9 +32,14 @@
 //   fusion: MultiheadAttention(H, 4 heads), audio QUERIES video:  f = a + Attn(q = a, k = v, v = v)
 //   decoder: LSTM(H, H) over f, its final state -> Linear(H, 10 words)
 // The audio-only model decodes a, the video-only model decodes v (same encoders, same decoder).
-// One change from seed 001's code: it decodes Attn(a, v, v) alone, which is a weighted average of
-// VIDEO vectors; the audio then only chooses where to look and cannot pass on what it heard. We
-// add the audio back (the residual connection every transformer block has).
+// One change from seed 001's code: it decodes Attn(a, v, v) alone, a weighted average of VIDEO
+// vectors, so what the audio heard reaches the decoder only through where it looks. We add the
+// audio back (the residual connection every transformer block has); ModelConfig::residual = false
+// gives seed 001's version, which the lesson measures too.
+//
+// TRAINING (lesson 15): each stream is trained alone first (audio-only and video-only models);
+// a fused model then starts from both encoders (init_from), with the Conv3d front-end frozen.
+// Modality dropout replaces a training utterance's audio by silence() with some probability.
 #pragma once
 
 #include <array>
@@ -144,8 +149,6 @@ class AVSRModel : public nn::Module {
   // layers from learning (train() then computes their features once for the whole set).
   void init_from(AVSRModel& audio_model, AVSRModel& video_model, bool freeze_frontend);
   bool frontend_frozen() const;
-  // The attention weights of the last fused forward [B, 12, 6] (audio frame -> video frame).
-  Tensor last_attention;
   std::string name() const override { return "AVSRModel"; }
 
   ModelConfig config;

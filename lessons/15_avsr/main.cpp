@@ -17,7 +17,13 @@
 //   - verdicts computed from the numbers against the targets: at 0 dB the fused model
 //     beats the better single modality by >= 10 points, and with modality dropout it keeps at
 //     least the video-only accuracy when the audio is missing.
-// Measured at the defaults (see the README row for the numbers on --seed 0, 1, 2).
+// Measured at the defaults on --seed 0, 1, 2 (1,000 utterances by 12 held-out speakers): audio
+// only at 0 dB 0.848 / 0.846 / 0.824, lip reader 0.600 on every seed (its ceiling), fused at 0 dB
+// 0.991 / 0.991 / 0.998 (+14.3 / +14.5 / +17.4 points over the better single modality, target
+// >= +10); microphone off: fused + modality dropout 0.600 on every seed (= the lip reader, target
+// >= it), fused without dropout 0.599 / 0.600 / 0.599; seed 001's residual-free fusion: no clear
+// difference on seeds 0 and 1, 4.4 (0 dB) and 13.7 (-5 dB) points lower on seed 2.
+// 16-19 s of CPU (user + sys) on one thread; --quick about 5-7 s.
 // main() at the bottom lists the sections in order, one function (a notebook cell) each.
 //
 // Run: ./build/lessons/15_avsr [--steps N] [--train N] [--lr X] [--quick]
@@ -48,7 +54,7 @@ struct Setup {
   lesson::Args args;
   int64_t train_size = 3000, test_groups = 100;  // a test group: one speaker says all ten words
   int64_t train_speakers = 24, test_speakers = 12;
-  int64_t audio_steps = 300, video_steps = 500, fused_steps = 400, dropout_steps = 200;
+  int64_t audio_steps = 300, video_steps = 500, fused_steps = 400, dropout_steps = 400;
   double lr = 1e-2;
   double audio_dropout = 0.5;
   std::vector<double> snrs = {avsr::kClean, 10, 0, -5};  // the test conditions
@@ -57,24 +63,30 @@ struct Setup {
 
 Setup read_flags(int argc, char** argv) {
   Setup s;
-  s.args =
-      lesson::parse_args(argc, argv, "15_avsr",
-                         "audio-visual speech recognition: lips help most where the sound is worst",
-                         lesson::kUsesSteps,
-                         {{"--train N", "training utterances (default 3000; quick 1200)"},
-                          {"--lr X", "Adam learning rate (default 1e-2)"}});
+  s.args = lesson::parse_args(
+      argc, argv, "15_avsr",
+      "audio-visual speech recognition: lips help most where the sound is worst",
+      lesson::kUsesSteps,
+      {{"--train N", "training utterances (default 3000; quick 1200)"},
+       {"--lr X", "Adam learning rate (default 1e-2)"},
+       {"--dropout P", "modality dropout: P(audio silenced) while fine-tuning (default 0.5)"},
+       {"--dropout-steps N", "steps of the modality-dropout fine-tuning (default 400; quick 80)"}});
   const bool q = s.args.quick;
   s.train_size = s.args.get_int("--train", q ? 1200 : 3000);
   s.test_groups = q ? 30 : 100;
-  s.audio_steps = s.args.steps_or(q ? 120 : 300);
+  s.audio_steps = s.args.steps_or(q ? 200 : 300);
   s.video_steps = s.args.steps_or(q ? 200 : 500);
   s.fused_steps = s.args.steps_or(q ? 120 : 400);
-  s.dropout_steps = s.args.steps_or(q ? 80 : 200);
+  s.dropout_steps = s.args.get_int("--dropout-steps", s.args.steps_or(q ? 80 : 400));
+  s.audio_dropout = s.args.get_double("--dropout", 0.5);
   s.lr = s.args.get_double("--lr", 1e-2);
   MMGRAD_CHECK(s.train_size >= 100 && s.train_size <= 50000, "--train ", s.train_size,
                ": expected 100 to 50000 utterances");
   MMGRAD_CHECK(std::isfinite(s.lr) && s.lr > 0 && s.lr < 1, "--lr ", s.lr,
                ": expected a learning rate in (0, 1)");
+  MMGRAD_CHECK(s.audio_dropout >= 0 && s.audio_dropout < 1, "--dropout ", s.audio_dropout,
+               ": expected a probability in [0, 1)");
+  MMGRAD_CHECK(s.dropout_steps >= 1, "--dropout-steps ", s.dropout_steps, ": expected >= 1");
   return s;
 }
 
@@ -500,7 +512,8 @@ void microphone_off(const Setup& s, const Results& r) {
       "silence, and the answer anyway. The fused model without it never saw silence: what it\n"
       "does then was never trained, only inherited from what it learned with sound.\n"
       "Modality dropout, audio missing: {} ({:+.1f} points).\n"
-      "Its price with the audio present: {:+.1f} points clean, {:+.1f} at 0 dB, {:+.1f} at -5 dB.",
+      "With the audio present, dropout changed the accuracy by {:+.1f} points clean, {:+.1f} at\n"
+      "0 dB and {:+.1f} at -5 dB (the last two rows of the table).",
       100 * s.audio_dropout,
       d > 0.02    ? "HELPS"
       : d < -0.02 ? "HURTS"
@@ -551,7 +564,7 @@ void verdicts(const Results& r) {
   if (r.has_seed_fusion) {
     lesson::print(
         "  seed 001's fusion (no residual) against ours: 0 dB {:.3f} vs {:.3f}, -5 dB {:.3f} vs "
-        "{:.3f}: {} at 0 dB ({:+.1f} points), {} at -5 dB ({:+.1f})",
+        "{:.3f}:\n    {} at 0 dB ({:+.1f} points), {} at -5 dB ({:+.1f})",
         r.seed_fusion.acc[k0], r.fused.acc[k0], r.seed_fusion.acc[k5], r.fused.acc[k5],
         clear(r.seed_fusion.acc[k0] - r.fused.acc[k0]),
         100 * (r.seed_fusion.acc[k0] - r.fused.acc[k0]),
