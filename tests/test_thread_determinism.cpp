@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core_test_util.h"
+#include "mmgrad/kernels/cpu/parallel.h"
 #include "mmgrad/metrics/pca.h"
 #include "mmgrad/nn/conv.h"
 #include "mmgrad/nn/linear.h"
@@ -171,18 +172,44 @@ TEST_CASE("thread count: every op of the op list, forward and gradients, bit-ide
   CHECK(compared > 100);
 }
 
+namespace {
+
+// The benchmark inputs of case c, cut to a quarter along dim 0 when they are 1M elements or more
+// (elementwise ops, reductions, pooling, convolutions at [64, 64, 32, 32], ...): a quarter is
+// still 256K elements, 8 times the per-thread grain (kElementwiseGrain = 32768), so every
+// parallel kernel still splits the work into 3 blocks on 3 threads, at a quarter of the cost. The
+// inputs cut are those shaped like input 0 (a [1024] bias of a [1024, 1024] input stays as it
+// is); a case with index or fixed inputs (embedding: indices into the rows) keeps its sizes.
+oplist::OpCase threshold_size_case(const oplist::OpCase& c) {
+  oplist::OpCase small = c;
+  const Shape first = c.bench.front().shape;
+  if (first.empty() || first.numel() < (int64_t{1} << 20) || first[0] % 4 != 0) return small;
+  for (const oplist::Arg& a : c.bench)
+    if (a.kind == oplist::Arg::Kind::Index || a.kind == oplist::Arg::Kind::Fixed) return small;
+  for (oplist::Arg& a : small.bench)
+    if (a.shape == first) a.shape[0] /= 4;
+  // Still far above the threshold: at least 8 grains, so parallel_for hands 3 threads 3 blocks.
+  CHECK_MESSAGE(small.bench.front().shape.numel() >= 8 * cpu::kElementwiseGrain, c.name);
+  return small;
+}
+
+}  // namespace
+
 TEST_CASE("thread count: every op of the op list at its benchmark size, bit-identical") {
   // The benchmark sizes (1M elements for elementwise ops, 512 x 512 products, ...) are large
-  // enough that every parallel kernel splits its work across the threads. 1 against 3 threads
-  // (3 does not divide the sizes evenly, so the blocks start at odd places). About 12 s of CPU in
+  // enough that every parallel kernel splits its work across the threads; inputs of 1M elements
+  // or more are cut to a quarter (threshold_size_case), which still splits. 1 against 3 threads
+  // (3 does not divide the sizes evenly, so the blocks start at odd places). About 4 s of CPU in
   // a Release build; the unoptimised sanitizer build skips it (the Release suite runs it).
 #ifndef NDEBUG
   mmgrad::testing::skip_test("benchmark sizes are run by the Release suite only");
   return;
 #endif
-  size_t compared = 0;
-  for (const oplist::OpCase& c : oplist::op_cases()) {
-    if (c.bench.empty()) continue;
+  size_t compared = 0, cut = 0;
+  for (const oplist::OpCase& full : oplist::op_cases()) {
+    if (full.bench.empty()) continue;
+    const oplist::OpCase c = threshold_size_case(full);
+    if (c.bench.front().shape.numel() != full.bench.front().shape.numel()) ++cut;
     compared += check_same_on_all_thread_counts(c.name + " (benchmark size)",
                                                 [&] {
                                                   oplist::Inputs leaves = oplist::make_inputs(
@@ -199,6 +226,7 @@ TEST_CASE("thread count: every op of the op list at its benchmark size, bit-iden
                                                 {3});
   }
   CHECK(compared > 20);
+  CHECK(cut > 20);  // the elementwise ops, reductions and pools were cut
 }
 
 TEST_CASE("thread count: float32 transcendentals on unaligned views, bit-identical") {

@@ -72,6 +72,10 @@ Setup make_setup(const lesson::Args& args) {
   if (args.quick) {
     s.train_limit = 8000;
     s.test_limit = 2000;
+    // Half the channels ({8, 16, 32}): the CNN trains in about a third of the time and reaches
+    // much the same zero-shot accuracy in 150 steps (seeds 0 / 1 / 2: 0.67 / 0.61 / 0.76;
+    // {16, 32, 64} gave 0.73 on seed 0), still above the ViT's, as in the default run.
+    s.cnn.channels = {8, 16, 32};
   }
   const int64_t width = args.quick ? 32 : 64;  // both transformers, and the shared space
   s.vit.width = s.vit.embed_dim = s.text.width = s.text.embed_dim = width;
