@@ -413,15 +413,17 @@ double caption_word_accuracy(const Tensor& log_probs, const Tensor& text) {
   return static_cast<double>(right) / static_cast<double>(total);
 }
 
-double text_to_video_r1(const Tensor& log_probs, const Tensor& text) {
+std::vector<int64_t> text_to_video_top1(const Tensor& log_probs, const Tensor& text) {
   const int64_t G = log_probs.size(0), V = log_probs.size(2);
-  MMGRAD_CHECK(text.size(0) == G, "text_to_video_r1: ", G, " clips but ", text.size(0),
-               " captions; expected one caption per clip");
+  MMGRAD_CHECK(log_probs.dim() == 3 && log_probs.size(1) == kTextTokens && text.dim() == 2 &&
+                   text.size(0) == G && text.size(1) == kTextTokens,
+               "text_to_video: log_probs ", describe(log_probs), ", text ", describe(text),
+               "; expected [G, ", kTextTokens, ", V] and [G, ", kTextTokens,
+               "] (one caption per clip)");
   const auto lp = log_probs.contiguous().to_vector<double>();
   const auto words = text.to_vector<int64_t>();
-  int64_t hits = 0;
+  std::vector<int64_t> top(static_cast<size_t>(G));
   for (int64_t c = 0; c < G; ++c) {
-    int64_t best = -1;
     double best_score = -INFINITY;
     for (int64_t v = 0; v < G; ++v) {
       double s = 0;  // log p(caption c | clip v), over the slots after "a"
@@ -429,12 +431,18 @@ double text_to_video_r1(const Tensor& log_probs, const Tensor& text) {
         s += lp[static_cast<size_t>((v * kTextTokens + p) * V + words[c * kTextTokens + p])];
       if (s > best_score) {
         best_score = s;
-        best = v;
+        top[static_cast<size_t>(c)] = v;
       }
     }
-    hits += best == c;
   }
-  return static_cast<double>(hits) / static_cast<double>(G);
+  return top;
+}
+
+double text_to_video_r1(const Tensor& log_probs, const Tensor& text) {
+  const std::vector<int64_t> top = text_to_video_top1(log_probs, text);
+  int64_t hits = 0;
+  for (size_t c = 0; c < top.size(); ++c) hits += top[c] == static_cast<int64_t>(c);
+  return static_cast<double>(hits) / static_cast<double>(top.size());
 }
 
 double video_token_accuracy(VideoBERT& m, const TokenSet& s, double mask, uint64_t seed) {

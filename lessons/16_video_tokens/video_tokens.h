@@ -195,6 +195,8 @@ double caption_word_accuracy(const Tensor& log_probs, const Tensor& text);
 // log p(c | v) = sum over slots of log p(word | v). R@1 over the captions of `text`; the gallery
 // is the clips of `log_probs` (the same order: caption i belongs to clip i).
 double text_to_video_r1(const Tensor& log_probs, const Tensor& text);
+// The best-scoring clip of every caption (R@1 is the share where it is the caption's own).
+std::vector<int64_t> text_to_video_top1(const Tensor& log_probs, const Tensor& text);
 
 // Masked-token accuracy on video tokens: with the caption visible and a share `mask` of video
 // tokens masked, how often the masked code is predicted.
