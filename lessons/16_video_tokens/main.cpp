@@ -183,8 +183,9 @@ void vqvae(const Setup& s, const Data& d, Results& r, std::shared_ptr<vt::VQVAE>
       "quantizer: nn::VectorQuantizer(K = {}, D = {}): each z -> its nearest code e_k (the\n"
       "token k); loss = ||sg(z) - e||^2 (codebook) + {} ||z - sg(e)||^2 (commitment).\n"
       "decoder: Conv3d(D, 64, (1, 3, 3)) -> ReLU -> Conv3d(64, 192, 1), each token's 192\n"
-      "channels unfolded into its 3 x 2 x 4 x 4 pixels (a transposed conv, kernel = stride),\n"
-      "sigmoid. Trained on reconstruction MSE + the VQ loss, Adam, {} steps of batch {}.\n"
+      "channels unfolded into its 3 colours x 4 frames x 4x4 pixels (a transposed conv with\n"
+      "kernel = stride), sigmoid. Trained on reconstruction MSE + the VQ loss, Adam, {} steps\n"
+      "of batch {}.\n"
       "The codebook starts as nn::Embedding's N(0, 1); every {} steps (until {:.0f}% of\n"
       "training) a code that none of the last 4 batches' vectors picked is moved onto a random\n"
       "encoder output (nn::VectorQuantizer::restart_dead_codes): sections 3 and 4 take each\n"
@@ -360,8 +361,8 @@ Tokens videobert(const Setup& s, const Data& d, vt::VQVAE& tokenizer, Results& r
   std::string first;
   for (int64_t k = 0; k < 8; ++k) first += lesson::format("{} ", v0[static_cast<size_t>(k)]);
   lesson::print(
-      "Every clip is now 32 integers in [0, {}) (the codes of the VQ-VAE with restarts, frame\n"
-      "pair by row by column), e.g. clip 0: {}... and its caption 5 word ids.\n"
+      "Every clip is now 32 integers in [0, {}) (the codes of the VQ-VAE with restarts, clip\n"
+      "half by row by column), e.g. clip 0: {}... and its caption 5 word ids.\n"
       "VideoBERT: [32 video tokens | 5 words], each embedded by its own table, plus a position\n"
       "and a MODALITY embedding (video or text), through one nn::TransformerEncoder (d = {}, {}\n"
       "layers, {} heads); a video head predicts codes, a text head words. Training (masked-token\n"
