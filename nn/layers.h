@@ -17,4 +17,5 @@
 #include "mmgrad/nn/resnet.h"
 #include "mmgrad/nn/state_dict.h"
 #include "mmgrad/nn/transformer.h"
+#include "mmgrad/nn/vector_quantizer.h"
 #include "mmgrad/nn/vit.h"
