@@ -1,0 +1,59 @@
+// Lesson 17 (a tiny DALL-E 2: CLIP embeddings, a prior, a diffusion decoder, classifier-free
+// guidance) in --quick mode: a small CLIP, the prior, a few dozen decoder steps and a short DDIM
+// sampler. A tiny run cannot draw good pictures; what it reliably shows is asserted: the prior
+// beats "use the text embedding" on held-out pictures, the denoising loss falls, and the samples
+// of a prompt are put in the prompt's class by a CNN that took no part far more often than chance.
+// Also: the figures exist, and bad settings are clear errors.
+#include <string>
+
+#include "lesson_runner.h"
+#include "mmgrad/data/fashion_mnist.h"
+
+using lesson_test::out_dir;
+using mmgrad::testing::read_text;
+
+TEST_CASE("lesson 17: quick run, prior beats the baseline, loss falls, samples beat chance") {
+  if (!mmgrad::data::fashion_mnist_available()) {
+    MESSAGE("[skipped: Fashion-MNIST not installed (" << mmgrad::data::fashion_mnist_dir()
+                                                      << "), lesson 17]");
+    return;
+  }
+  lesson_test::Run r = lesson_test::run_lesson("17_tiny_dalle2", "--quick");
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+  for (const char* k : {"prior_cosine", "baseline_cosine", "gen_class_acc_cnn",
+                        "gen_class_acc_clip", "sample_diversity", "real_diversity",
+                        "unguided_acc_cnn", "loss_first", "loss_last", "seconds"}) {
+    INFO(k);
+    REQUIRE(r.has(k));
+  }
+  // QUICK_NUMBERS (see the lesson's header comment for the measured values on seeds 0-2).
+  CHECK(r["prior_cosine"] <= 1.0);
+  CHECK(r["prior_cosine"] >= r["baseline_cosine"] + 0.05);
+  CHECK(r["loss_last"] <= 0.5 * r["loss_first"]);
+  CHECK(r["gen_class_acc_cnn"] >= 0.25);  // chance 0.10
+  CHECK(r["gen_class_acc_cnn"] <= 1.0);
+  CHECK(r["real_diversity"] > 0.0);
+  CHECK(r["sample_diversity"] > 0.0);
+  CHECK(r.output.find("What guidance buys") != std::string::npos);
+
+  const std::string dir = out_dir("17_tiny_dalle2");
+  for (const char* f : {"loss.svg", "guidance.svg"}) {
+    INFO(f);
+    CHECK(lesson_test::is_svg_file(dir + "/" + f));
+  }
+  for (const char* f : {"noising.png", "seeds.png", "samples_s1.png"}) {
+    INFO(f);
+    CHECK(read_text(dir + "/" + f).rfind("\x89PNG", 0) == 0);
+  }
+}
+
+TEST_CASE("lesson 17: bad settings are clear errors with status 1") {
+  lesson_test::Run r = lesson_test::run_lesson("17_tiny_dalle2", "--quick --per-class 1");
+  CHECK(r.status == 1);
+  CHECK(r.output.find("--per-class") != std::string::npos);
+  CHECK(r.output.find("result:") == std::string::npos);
+  lesson_test::Run b = lesson_test::run_lesson("17_tiny_dalle2", "--quick --decoder-steps 0");
+  CHECK(b.status == 1);
+  CHECK(b.output.find("--decoder-steps") != std::string::npos);
+}
