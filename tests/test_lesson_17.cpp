@@ -56,4 +56,12 @@ TEST_CASE("lesson 17: bad settings are clear errors with status 1") {
   lesson_test::Run b = lesson_test::run_lesson("17_tiny_dalle2", "--quick --decoder-steps 0");
   CHECK(b.status == 1);
   CHECK(b.output.find("--decoder-steps") != std::string::npos);
+  // A checkpoint that is not there is an error at once, not minutes of training lesson 04's CLIP
+  // (the data check comes first, so this needs Fashion-MNIST).
+  if (!mmgrad::data::fashion_mnist_available()) return;
+  lesson_test::Run c =
+      lesson_test::run_lesson("17_tiny_dalle2", "--clip-ckpt /nonexistent/fmnist_clip.ckpt");
+  CHECK(c.status == 1);
+  CHECK(c.output.find("--clip-ckpt") != std::string::npos);
+  CHECK(c.output.find("result:") == std::string::npos);
 }
