@@ -59,7 +59,6 @@ struct Setup {
   int64_t ddim_steps = 20;
   int64_t base = 16;
   double lr = 2e-3;
-  double ema_decay = 0.99;
   double p_uncond = 0.2;  // classifier-free guidance: how often the condition is dropped
   std::vector<double> scales = {1.0, 3.0, 6.0};
 };
@@ -78,9 +77,7 @@ Setup read_flags(int argc, char** argv) {
        {"--per-class N",
         "samples per prompt and guidance scale for the table (default 20; quick 10)"},
        {"--cnn-steps N", "training steps of the judging CNN (default 600; quick 60)"},
-       {"--ema-decay X",
-        "decay of the weights' moving average used for sampling (default 0.99; 0: none)"},
-       {"--clip-steps N", "training steps of the small CLIP (default 120; quick 40)"},
+       {"--clip-steps N", "training steps of the small CLIP (default 150; quick 40)"},
        {"--clip-ckpt PATH",
         "lesson 04's CLIP to use (e.g. out/04_mini_clip/fmnist_clip.ckpt); default: train a "
         "small CLIP here"}});
@@ -97,9 +94,6 @@ Setup read_flags(int argc, char** argv) {
   s.batch = s.args.get_int("--batch", q ? 32 : 128);
   s.base = s.args.get_int("--base", q ? 8 : 16);
   s.lr = s.args.get_double("--lr", q ? 4e-3 : 2e-3);
-  s.ema_decay = s.args.get_double("--ema-decay", 0.99);
-  MMGRAD_CHECK(s.ema_decay >= 0 && s.ema_decay < 1, "--ema-decay ", s.ema_decay,
-               ": expected a decay in [0, 1) (0: sample with the trained weights themselves)");
   if (q) {
     s.ddim_steps = 8;
     s.scales = {1.0, 4.0};
@@ -122,7 +116,7 @@ Setup read_flags(int argc, char** argv) {
     s.cfg.image.channels = {8, 16, 32};
     s.cfg.image.embed_dim = s.cfg.text.embed_dim = 32;
     s.cfg.text.width = 32;
-    s.cfg.train.steps = s.args.get_int("--clip-steps", q ? 40 : 120);
+    s.cfg.train.steps = s.args.get_int("--clip-steps", q ? 40 : 150);
     s.cfg.train.batch_size = q ? 128 : 256;
     s.cfg.train.warmup_steps = 10;
     s.cfg.train_limit = q ? 2000 : 6000;
@@ -299,7 +293,7 @@ void show_noising(const Setup& s, const World& w, const dalle::Schedule& sched) 
 // ===========================================================================================
 
 struct Decoder {
-  std::shared_ptr<dalle::UNet> unet;  // the exponential moving average of the trained weights
+  std::shared_ptr<dalle::UNet> unet;
   std::vector<double> losses;
   double first_loss = 0, last_loss = 0;
 };
@@ -316,16 +310,6 @@ Decoder train_decoder(const Setup& s, const World& w, const dalle::Schedule& sch
   manual_seed(s.args.seed * 7 + 1);
   d.unet = std::make_shared<dalle::UNet>(dalle::UNetOptions{.base = s.base, .cond_dim = w.D});
   d.unet->to(s.args.device);
-  // The weights we sample with: an exponential moving average of the trained ones,
-  // ema = 0.99 ema + 0.01 w after every step (DDPM does this too). The last few hundred steps'
-  // noise averages out, which matters most for a short run like this one.
-  auto trained = std::make_shared<dalle::UNet>(d.unet->options);
-  trained->to(s.args.device);
-  std::vector<Tensor> ema = d.unet->parameters(), live = trained->parameters();
-  {
-    NoGradGuard ng;
-    for (size_t i = 0; i < ema.size(); ++i) live[i].copy_(ema[i]);
-  }
   lesson::print(
       "U-Net ({}), {} parameters: 16x16 -> 8x8 -> 4x4 and back up, with skips; every block\n"
       "adds a per-channel shift computed from MLP(sinusoidal code of t) + Linear(image "
@@ -333,7 +317,7 @@ Decoder train_decoder(const Setup& s, const World& w, const dalle::Schedule& sch
       "Training: {} steps of {} pictures, Adam; per picture a random step t and noise eps, loss\n"
       "||eps - eps_theta(x_t, t, z_img)||^2, with z_img replaced by zeros {:.0f}% of the time.",
       d.unet->options.str(), d.unet->num_parameters(), s.decoder_steps, s.batch, 100 * s.p_uncond);
-  optim::Adam opt(live, {.lr = s.lr});
+  optim::Adam opt(d.unet->parameters(), {.lr = s.lr});
   const std::clock_t c0 = std::clock();
   optim::CosineWithWarmup sched_lr(opt, std::min<int64_t>(20, s.decoder_steps), s.decoder_steps,
                                    1e-4);
@@ -351,15 +335,10 @@ Decoder train_decoder(const Setup& s, const World& w, const dalle::Schedule& sch
     const std::vector<float> u = Tensor::rand({s.batch}, {}, &g).to_vector<float>();
     std::vector<bool> drop(u.size());
     for (size_t i = 0; i < u.size(); ++i) drop[i] = u[i] < s.p_uncond;
-    Tensor loss = dalle::denoising_loss(*trained, sched, x0, z, drop, g);
+    Tensor loss = dalle::denoising_loss(*d.unet, sched, x0, z, drop, g);
     opt.zero_grad();
     loss.backward();
     opt.step();
-    {
-      NoGradGuard ng;
-      const double decay = std::min(s.ema_decay, (1.0 + step) / (10.0 + step));  // warm start
-      for (size_t i = 0; i < ema.size(); ++i) ema[i].mul_(decay).add_(live[i], 1.0 - decay);
-    }
     sched_lr.step();
     d.losses.push_back(loss.item());
     if ((step + 1) % std::max<int64_t>(1, s.decoder_steps / 5) == 0 || step + 1 == s.decoder_steps)
