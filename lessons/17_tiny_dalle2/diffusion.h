@@ -25,7 +25,8 @@ namespace mmgrad::dalle {
 // ---- the prior --------------------------------------------------------------------------------
 
 // A small MLP from a unit text embedding [B, D] to a unit image embedding [B, D]:
-// Linear(D, hidden) - SiLU - Linear(hidden, hidden) - SiLU - Linear(hidden, D), normalised.
+// normalize(x + Linear(hidden, D)(SiLU(Linear(hidden, hidden)(SiLU(Linear(D, hidden)(x)))))),
+// a residual, so it starts near "use the text embedding" and learns the correction.
 // DALL-E 2's prior is a diffusion model (or autoregressive) that SAMPLES an image embedding;
 // this one is deterministic and trained to maximise the cosine to the true image embedding, so
 // it learns the mean direction of the images a caption describes (a divergence: stated in the
