@@ -21,9 +21,9 @@
 // 0.942 / 0.938 vs the text-embedding baseline 0.842 / 0.840; CNN accuracy of the samples at
 // s = 1 / 3 / 6: 0.450 / 0.735 / 0.805 and 0.410 / 0.650 / 0.690 (target >= 0.8 at s = 6: met on
 // seed 0, missed by 0.11 on seed 1; coat and shirt are the weak prompts on both seeds, 3 and 5
-// of 20 samples read as their class on seed 0, 0 and 3 on seed 1); diversity 5.25 / 3.98 / 3.25 and 4.96 / 4.01 / 3.43 against 4.05 for real
-// pictures. Accuracy rose and diversity fell with s on both seeds. CPU time 119-145 s (user +
-// sys), most of it the decoder.
+// of 20 samples read as their class on seed 0, 0 and 3 on seed 1); diversity 5.25 / 3.98 / 3.25
+// and 4.96 / 4.01 / 3.43 against 4.05 for real pictures. Accuracy rose and diversity fell with s
+// on both seeds. CPU time 119-145 s (user + sys), most of it the decoder.
 // main() at the bottom lists the sections in order, one function (a notebook cell) each.
 //
 // Run: ./build/lessons/17_tiny_dalle2 [--decoder-steps N] [--clip-ckpt PATH] [--quick]
