@@ -5,7 +5,7 @@
 #   scripts/deps.sh --ci     also clang-format (CI's formatting check, `make format-check`)
 set -euo pipefail
 
-packages=(cmake g++ make pkgconf libeigen3-dev doctest-dev libstb-dev zlib1g-dev dataset-fashion-mnist)
+packages=(cmake g++ make ninja-build pkgconf libeigen3-dev doctest-dev libstb-dev zlib1g-dev dataset-fashion-mnist)
 if [[ "${1:-}" == "--ci" ]]; then
   packages+=(clang-format)
   shift

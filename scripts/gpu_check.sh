@@ -65,7 +65,7 @@ step() {  # step NAME COMMAND...: runs the command with its output in $logs/NAME
 step configure cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DMMGRAD_CUDA=ON \
   -DCMAKE_CUDA_COMPILER="$nvcc" -DCMAKE_CUDA_ARCHITECTURES="$arch" -DMMGRAD_BUILD_TESTS=ON \
   -DMMGRAD_BUILD_LESSONS=ON -DMMGRAD_BUILD_BENCH=ON "${extra[@]}"
-step build cmake --build "$build" -j "$jobs"
+step build cmake --build "$build" -j "$jobs" --target all bench_cuda bench_all
 # ctest --output-on-failure shows each failing test's output in the log; -j: the GPU suites run
 # one test at a time (-j 1) so two processes do not share the GPU while timing cudaMalloc.
 step gpu_tests bash -c "cd '$build' && ctest --output-on-failure -j 1 -R 'test_cuda:|cuda parity'"
