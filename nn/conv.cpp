@@ -29,13 +29,22 @@ Conv2d::Conv2d(int64_t in_channels, int64_t out_channels, Pair2 kernel_size, Pai
   reset_parameters();
 }
 
-void Conv2d::reset_parameters() {
+namespace {
+
+// PyTorch's convolution init, for any number of spatial dims: kaiming_uniform_ with a = sqrt(5)
+// gives the weight U(-1/sqrt(fan_in), 1/sqrt(fan_in)), and the bias gets the same bound, where
+// fan_in = in_channels * (product of the kernel size) = weight.numel() / out_channels.
+void reset_conv_parameters(Tensor& weight, Tensor& bias) {
   init::kaiming_uniform_(weight, std::sqrt(5.0));
   if (bias.defined()) {
-    double fan_in = static_cast<double>(in_channels * kernel_size.h * kernel_size.w);
+    double fan_in = static_cast<double>(weight.numel() / weight.size(0));
     init::uniform_(bias, -1.0 / std::sqrt(fan_in), 1.0 / std::sqrt(fan_in));
   }
 }
+
+}  // namespace
+
+void Conv2d::reset_parameters() { reset_conv_parameters(weight, bias); }
 
 Tensor Conv2d::forward(const Tensor& x) {
   detail::check_input(*this, x, weight);
@@ -91,15 +100,7 @@ Conv3d::Conv3d(int64_t in_channels, int64_t out_channels, Triple3 kernel_size, T
   reset_parameters();
 }
 
-void Conv3d::reset_parameters() {
-  // kaiming_uniform_ with a = sqrt(5) gives U(-1/sqrt(fan_in), 1/sqrt(fan_in)), as PyTorch
-  init::kaiming_uniform_(weight, std::sqrt(5.0));
-  if (bias.defined()) {
-    double fan_in =
-        static_cast<double>(in_channels * kernel_size.d * kernel_size.h * kernel_size.w);
-    init::uniform_(bias, -1.0 / std::sqrt(fan_in), 1.0 / std::sqrt(fan_in));
-  }
-}
+void Conv3d::reset_parameters() { reset_conv_parameters(weight, bias); }
 
 Tensor Conv3d::forward(const Tensor& x) {
   detail::check_input(*this, x, weight);
