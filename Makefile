@@ -69,7 +69,7 @@ cuda-check:
 	@scripts/deps.sh
 	cmake -S . -B build-cuda $(call gen,build-cuda) -DCMAKE_BUILD_TYPE=Release -DMMGRAD_CUDA=ON \
 	  -DCMAKE_CUDA_ARCHITECTURES=90 -DMMGRAD_BUILD_LESSONS=OFF -DMMGRAD_BUILD_EXERCISES=OFF
-	cmake --build build-cuda -j $(JOBS) --target mmgrad test_cuda test_cuda_math test_op_list bench_cuda bench_all
+	cmake --build build-cuda -j $(JOBS) --target mmgrad mmgrad_tests_gpu bench_cuda bench_all
 
 package-check:
 	@scripts/deps.sh

@@ -48,7 +48,7 @@ std::string tmp_path(const std::string& name) {
   return std::string(t ? t : "/tmp") + "/mmgrad_test_audio_" + name;
 }
 
-void write_bytes(const std::string& path, const std::string& bytes) {
+void write_string_bytes(const std::string& path, const std::string& bytes) {
   std::ofstream f(path, std::ios::binary);
   f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
@@ -320,7 +320,7 @@ TEST_CASE("WAV: truncated, corrupt and unsupported files are clear errors naming
   const std::string good = audio::encode_wav(std::vector<float>(100, 0.25f), 8000);
   const std::string path = tmp_path("bad.wav");
   auto fails_with = [&](const std::string& bytes, const char* what) {
-    write_bytes(path, bytes);
+    write_string_bytes(path, bytes);
     INFO(std::string(what));
     CHECK_THROWS_WITH_AS(audio::read_wav(path), doctest::Contains(what), Error);
     CHECK_THROWS_WITH_AS(audio::read_wav(path), doctest::Contains(("read_wav: '" + path).c_str()),

@@ -27,25 +27,25 @@ namespace fs = std::filesystem;
 namespace {
 
 // A fresh directory per test case, removed at the end.
-struct TempDir {
+struct CkptDir {
   fs::path dir;
-  TempDir() {
+  CkptDir() {
     static int counter = 0;
     dir = fs::temp_directory_path() /
           ("mmgrad_ckpt_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
     fs::remove_all(dir);
     fs::create_directories(dir);
   }
-  ~TempDir() { fs::remove_all(dir); }
+  ~CkptDir() { fs::remove_all(dir); }
   std::string operator/(const std::string& name) const { return (dir / name).string(); }
 };
 
-std::vector<char> read_bytes(const std::string& path) {
+std::vector<char> read_chars(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return std::vector<char>((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
 }
 
-void write_bytes(const std::string& path, const std::vector<char>& bytes) {
+void write_chars(const std::string& path, const std::vector<char>& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
@@ -94,7 +94,7 @@ std::vector<char> header(uint64_t count, uint32_t version = 1) {
 }  // namespace
 
 TEST_CASE("checkpoint: round trip of every dtype, 0-d, empty and non-contiguous tensors") {
-  TempDir tmp;
+  CkptDir tmp;
   const double inf = std::numeric_limits<double>::infinity();
   Tensor m = Tensor::from_vector({1.0, 2.0, 3.0, 4.0, 5.0, 6.0}, {2, 3}, kFloat64);
   nn::StateDict state = {
@@ -136,10 +136,10 @@ TEST_CASE("checkpoint: round trip of every dtype, 0-d, empty and non-contiguous 
 }
 
 TEST_CASE("checkpoint: the file layout follows the documented format") {
-  TempDir tmp;
+  CkptDir tmp;
   const std::string path = tmp / "one.ckpt";
   save({{"w", Tensor::from_vector({1.5f, -2.0f}, {2})}}, path);
-  std::vector<char> b = read_bytes(path);
+  std::vector<char> b = read_chars(path);
   // header 24 + record (4 + 1 + 1 + 1 + 8 + 8 + 8 + 4) + end marker 8
   REQUIRE(b.size() == 24 + 35 + 8);
   CHECK(std::string(b.data(), 8) == "MMGRADCK");
@@ -172,15 +172,15 @@ TEST_CASE("checkpoint: the file layout follows the documented format") {
 }
 
 TEST_CASE("checkpoint: truncation at every byte is an error, never a crash") {
-  TempDir tmp;
+  CkptDir tmp;
   const std::string path = tmp / "full.ckpt";
   save(small_state(), path);
-  const std::vector<char> full = read_bytes(path);
+  const std::vector<char> full = read_chars(path);
   REQUIRE(full.size() > 24);
   const std::string cut = tmp / "cut.ckpt";
   for (size_t len = 0; len < full.size(); ++len) {
     CAPTURE(len);
-    write_bytes(cut, std::vector<char>(full.begin(), full.begin() + len));
+    write_chars(cut, std::vector<char>(full.begin(), full.begin() + len));
     std::string msg;
     try {
       load_state_dict(cut);
@@ -194,61 +194,61 @@ TEST_CASE("checkpoint: truncation at every byte is an error, never a crash") {
     CHECK_MESSAGE(says_truncated, msg);
   }
   // Cut exactly after the second record: the missing record / end marker is noticed.
-  write_bytes(cut, std::vector<char>(full.begin(), full.end() - 8));
+  write_chars(cut, std::vector<char>(full.begin(), full.end() - 8));
   CHECK_THROWS_WITH_AS(load_state_dict(cut), Contains("end marker"), Error);
   // Bytes after the end marker.
   std::vector<char> longer = full;
   longer.push_back('x');
-  write_bytes(cut, longer);
+  write_chars(cut, longer);
   CHECK_THROWS_WITH_AS(load_state_dict(cut), Contains("after the end marker"), Error);
 }
 
 TEST_CASE("checkpoint: every flipped byte is detected, data corruption names the tensor") {
-  TempDir tmp;
+  CkptDir tmp;
   const std::string path = tmp / "full.ckpt";
   save(small_state(), path);
-  const std::vector<char> full = read_bytes(path);
+  const std::vector<char> full = read_chars(path);
   const std::string bad = tmp / "bad.ckpt";
   for (size_t i = 0; i < full.size(); ++i) {
     CAPTURE(i);
     std::vector<char> b = full;
     b[i] = static_cast<char>(b[i] ^ 0x5A);
-    write_bytes(bad, b);
+    write_chars(bad, b);
     CHECK_THROWS_AS(load_state_dict(bad), Error);
   }
   // The data of tensor 1 ('b.scale', a float64 scalar) starts after the header (24), record 0
   // (4 + 1 + 2 + 8 + 8 + 12 + 4 = 39) and record 1's fields (4 + 7 + 2 + 8 = 21).
   std::vector<char> b = full;
   b[24 + 39 + 21 + 3] ^= 0x01;
-  write_bytes(bad, b);
+  write_chars(bad, b);
   CHECK_THROWS_WITH_AS(load_state_dict(bad), Contains("CRC mismatch in tensor 1 of 3 ('b.scale')"),
                        Error);
   // A flipped bit in the header's tensor count.
   b = full;
   b[12] ^= 0x02;
-  write_bytes(bad, b);
+  write_chars(bad, b);
   CHECK_THROWS_WITH_AS(load_state_dict(bad), Contains("header CRC"), Error);
 }
 
 TEST_CASE("checkpoint: not a checkpoint, wrong version, absurd sizes") {
-  TempDir tmp;
+  CkptDir tmp;
   const std::string p = tmp / "x.ckpt";
-  write_bytes(p, {'h', 'e', 'l', 'l', 'o', ' ', 'w', 'o', 'r', 'l', 'd', '\n'});
+  write_chars(p, {'h', 'e', 'l', 'l', 'o', ' ', 'w', 'o', 'r', 'l', 'd', '\n'});
   CHECK_THROWS_WITH_AS(load_state_dict(p), Contains("not an mmgrad checkpoint"), Error);
-  write_bytes(p, {'P', 'K'});
+  write_chars(p, {'P', 'K'});
   CHECK_THROWS_WITH_AS(load_state_dict(p), Contains("not an mmgrad checkpoint"), Error);
   CHECK_THROWS_WITH_AS(load_state_dict(tmp / "missing.ckpt"), Contains("cannot open"), Error);
   CHECK_THROWS_WITH_AS(load_state_dict(tmp.dir.string()), Contains("not a regular file"), Error);
 
   std::vector<char> b = header(0, 7);
   b.insert(b.end(), {'C', 'K', 'P', 'T', '_', 'E', 'N', 'D'});
-  write_bytes(p, b);
+  write_chars(p, b);
   CHECK_THROWS_WITH_AS(load_state_dict(p), Contains("unsupported checkpoint format version 7"),
                        Error);
 
   // A (CRC-valid) header announcing 2^60 tensors: rejected before reserving anything.
   b = header(uint64_t{1} << 60);
-  write_bytes(p, b);
+  write_chars(p, b);
   CHECK_THROWS_WITH_AS(load_state_dict(p), Contains("announces"), Error);
 
   // Records with absurd fields. Each is caught before any allocation of that size.
@@ -263,25 +263,25 @@ TEST_CASE("checkpoint: not a checkpoint, wrong version, absurd sizes") {
     r.insert(r.end(), 64, '\0');  // some bytes of "data"
     return r;
   };
-  write_bytes(p, record(1u << 30, 0, {1}, 4));
+  write_chars(p, record(1u << 30, 0, {1}, 4));
   CHECK_THROWS_WITH_AS(load_state_dict(p), Contains("name length"), Error);
-  write_bytes(p, record(1, 9, {1}, 4));
+  write_chars(p, record(1, 9, {1}, 4));
   CHECK_THROWS_WITH_AS(load_state_dict(p), Contains("unknown dtype code 9"), Error);
-  write_bytes(p, record(1, 0, {1, 1, 1, 1, 1, 1, 1, 1, 1}, 4));
+  write_chars(p, record(1, 0, {1, 1, 1, 1, 1, 1, 1, 1, 1}, 4));
   CHECK_THROWS_WITH_AS(load_state_dict(p), Contains("9 dimensions"), Error);
-  write_bytes(p, record(1, 0, {-3}, 4));
+  write_chars(p, record(1, 0, {-3}, 4));
   CHECK_THROWS_WITH_AS(load_state_dict(p), Contains("dimension 0 of size -3"), Error);
-  write_bytes(p, record(1, 1, {int64_t{1} << 40, int64_t{1} << 40}, 0));
+  write_chars(p, record(1, 1, {int64_t{1} << 40, int64_t{1} << 40}, 0));
   CHECK_THROWS_WITH_AS(load_state_dict(p), Contains("impossible shape"), Error);
-  write_bytes(p, record(1, 0, {1 << 20}, 12));
+  write_chars(p, record(1, 0, {1 << 20}, 12));
   CHECK_THROWS_WITH_AS(load_state_dict(p), Contains("declares 12 data bytes"), Error);
   // 2^40 float64 elements = 8 TiB: consistent, but far more than the file holds.
-  write_bytes(p, record(1, 1, {int64_t{1} << 40}, uint64_t{8} << 40));
+  write_chars(p, record(1, 1, {int64_t{1} << 40}, uint64_t{8} << 40));
   CHECK_THROWS_WITH_AS(load_state_dict(p), Contains("truncated"), Error);
 }
 
 TEST_CASE("AtomicFile: the file appears whole at commit, or not at all") {
-  TempDir tmp;
+  CkptDir tmp;
   auto entries = [&] {
     std::vector<std::string> names;
     for (const auto& e : fs::directory_iterator(tmp.dir)) names.push_back(e.path().filename());
@@ -297,19 +297,19 @@ TEST_CASE("AtomicFile: the file appears whole at commit, or not at all") {
     f.write(" bytes", 6);
     CHECK(fs::path(f.temp_path()).parent_path() == tmp.dir);
     CHECK(fs::exists(f.temp_path()));
-    CHECK(read_bytes(path) == std::vector<char>{'o', 'l', 'd'});
+    CHECK(read_chars(path) == std::vector<char>{'o', 'l', 'd'});
     f.commit();
     CHECK_FALSE(fs::exists(f.temp_path()));
     CHECK_THROWS_WITH_AS(f.write("x", 1), Contains("already committed"), Error);
   }
   const std::string want = "new bytes";
-  CHECK(read_bytes(path) == std::vector<char>(want.begin(), want.end()));
+  CHECK(read_chars(path) == std::vector<char>(want.begin(), want.end()));
   {
     // Abandoned (an exception between writes): the temporary goes, the file stays as it was.
     AtomicFile f(path, "test");
     f.write("half", 4);
   }
-  CHECK(read_bytes(path) == std::vector<char>(want.begin(), want.end()));
+  CHECK(read_chars(path) == std::vector<char>(want.begin(), want.end()));
   CHECK(entries() == std::vector<std::string>{"a.txt"});
   // Errors start with the op and name the file; write_file_atomic creates missing folders,
   // AtomicFile alone does not.
@@ -317,13 +317,13 @@ TEST_CASE("AtomicFile: the file appears whole at commit, or not at all") {
                        Error);
   CHECK_THROWS_WITH_AS(AtomicFile(tmp / "no/dir/b.txt", "myop"), Contains("no/dir/b.txt"), Error);
   write_file_atomic(tmp / "new/dir/c.txt", "c", "test");
-  CHECK(read_bytes(tmp / "new/dir/c.txt") == std::vector<char>{'c'});
+  CHECK(read_chars(tmp / "new/dir/c.txt") == std::vector<char>{'c'});
   CHECK_THROWS_WITH_AS(write_file_atomic("", "x", "myop"), Contains("myop: empty output path"),
                        Error);
 }
 
 TEST_CASE("checkpoint: atomic writes leave no partial file behind") {
-  TempDir tmp;
+  CkptDir tmp;
   // Into a directory that does not exist: an error, and nothing is created.
   const std::string nowhere = tmp / "no/such/dir/model.ckpt";
   CHECK_THROWS_WITH_AS(save(small_state(), nowhere), Contains("no/such/dir/model.ckpt"), Error);
@@ -345,18 +345,18 @@ TEST_CASE("checkpoint: atomic writes leave no partial file behind") {
   // A failing save (bad input) keeps the previous checkpoint intact.
   const std::string path = tmp / "good.ckpt";
   save(small_state(), path);
-  const std::vector<char> before = read_bytes(path);
+  const std::vector<char> before = read_chars(path);
   CHECK_THROWS_WITH_AS(save({{"x", Tensor()}}, path), Contains("'x' is undefined"), Error);
   CHECK_THROWS_WITH_AS(save({{"x", Tensor::ones({1})}, {"x", Tensor::ones({1})}}, path),
                        Contains("duplicate name 'x'"), Error);
   CHECK_THROWS_WITH_AS(save({{"", Tensor::ones({1})}}, path), Contains("name of 0 bytes"), Error);
   CHECK_THROWS_WITH_AS(save({{std::string(5000, 'n'), Tensor::ones({1})}}, path),
                        Contains("name of 5000 bytes"), Error);
-  CHECK(read_bytes(path) == before);
+  CHECK(read_chars(path) == before);
 }
 
 TEST_CASE("checkpoint: loading onto a device") {
-  TempDir tmp;
+  CkptDir tmp;
   save(small_state(), tmp / "s.ckpt");
   if (!cuda_available()) {
     CHECK_THROWS_AS(load_state_dict(tmp / "s.ckpt", Device::CUDA), Error);
@@ -401,7 +401,7 @@ void train_steps(Tiny& m, optim::Optimizer& opt, int from, int to) {
 
 template <class Opt, class Options>
 void check_resume(const Options& options) {
-  TempDir tmp;
+  CkptDir tmp;
   // Straight through: 6 steps.
   Tiny a;
   Opt opt_a({a.w, a.b}, options);
@@ -442,7 +442,7 @@ TEST_CASE("checkpoint: optimizer save/load continues training identically") {
 }
 
 TEST_CASE("checkpoint: loading optimizer state that does not fit is refused") {
-  TempDir tmp;
+  CkptDir tmp;
   Tiny m;
   optim::Adam opt({m.w, m.b}, {.lr = 0.05});
   train_steps(m, opt, 0, 2);
@@ -482,7 +482,7 @@ std::vector<std::vector<float>> values(const nn::Module& m) {
 }  // namespace
 
 TEST_CASE("checkpoint: module save/load round trip") {
-  TempDir tmp;
+  CkptDir tmp;
   manual_seed(1);
   auto a = std::make_shared<TwoLayer>();
   manual_seed(2);
@@ -503,7 +503,7 @@ TEST_CASE("checkpoint: module save/load round trip") {
 }
 
 TEST_CASE("checkpoint: loading a mismatched, partial or broken file leaves the module unchanged") {
-  TempDir tmp;
+  CkptDir tmp;
   manual_seed(3);
   auto model = std::make_shared<TwoLayer>();
   const auto before = values(*model);
@@ -540,18 +540,18 @@ TEST_CASE("checkpoint: loading a mismatched, partial or broken file leaves the m
   const auto now = values(*model);
   CHECK_THROWS_WITH_AS(load(*model, tmp / "f64.ckpt"), Contains("float64"), Error);
   // Truncated and corrupt files.
-  std::vector<char> bytes = read_bytes(tmp / "f64.ckpt");
+  std::vector<char> bytes = read_chars(tmp / "f64.ckpt");
   bytes.resize(bytes.size() / 2);
-  write_bytes(tmp / "half.ckpt", bytes);
+  write_chars(tmp / "half.ckpt", bytes);
   CHECK_THROWS_WITH_AS(load(*model, tmp / "half.ckpt"), Contains("truncated"), Error);
-  write_bytes(tmp / "junk.ckpt", {'{', '"', 'a', '"', ':', '1', '}'});
+  write_chars(tmp / "junk.ckpt", {'{', '"', 'a', '"', ':', '1', '}'});
   CHECK_THROWS_WITH_AS(load(*model, tmp / "junk.ckpt"), Contains("not an mmgrad checkpoint"),
                        Error);
   CHECK(values(*model) == now);
 }
 
 TEST_CASE("checkpoint: module + Adam resume gives the same parameters as training straight") {
-  TempDir tmp;
+  CkptDir tmp;
   auto batch = [](int t) {
     Generator gen(500 + t);
     Tensor x = Tensor::randn({8, 3}, kFloat32, &gen);

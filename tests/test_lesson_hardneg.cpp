@@ -15,7 +15,7 @@ using hardneg::HardNegativeOptions;
 
 namespace {
 
-double max_abs_diff(const Tensor& a, const Tensor& b) {
+double max_abs_difference(const Tensor& a, const Tensor& b) {
   return max(abs(a.to(kFloat64) - b.to(kFloat64))).item();
 }
 
@@ -205,7 +205,7 @@ TEST_CASE("hard negatives: float32 forward agrees with float64") {
         hardneg::hard_negative_clip_loss(img.to(kFloat32), txt.to(kFloat32), s32, labels, o);
     CHECK(b.loss.dtype() == kFloat32);
     CHECK(b.loss.item() == doctest::Approx(a.loss.item()).epsilon(1e-5));
-    CHECK(max_abs_diff(a.weights.i2t.weights, b.weights.i2t.weights) < 1e-5);
+    CHECK(max_abs_difference(a.weights.i2t.weights, b.weights.i2t.weights) < 1e-5);
   }
 }
 

@@ -21,7 +21,8 @@ namespace {
 
 const double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-Tensor randn64(const Shape& s, uint64_t seed) {
+// (Not op_test_util.h's randn64: this one does not require grad.)
+Tensor plain_randn64(const Shape& s, uint64_t seed) {
   Generator g(seed);
   return Tensor::randn(s, kFloat64, &g);
 }
@@ -105,7 +106,7 @@ TEST_CASE("interpolate: bilinear matches a direct loop on odd sizes, up and down
       {{1, 2, 5, 4}, {}, {1.7, 2.5}, false}, {{1, 2, 6, 3}, {}, {0.5, 1.5}, false},
       {{2, 1, 5, 4}, {7, 9}, {}, true},      {{1, 1, 3, 4}, {1, 6}, {}, true}};
   for (const Case& c : cases) {
-    Tensor x = randn64(c.in, 11);
+    Tensor x = plain_randn64(c.in, 11);
     const int64_t N = c.in[0], C = c.in[1], H = c.in[2], W = c.in[3];
     InterpolateOptions o{.size = c.size, .scale_factor = c.scale, .mode = "bilinear"};
     if (c.align) o.align_corners = true;
@@ -166,7 +167,7 @@ TEST_CASE("interpolate: scale_factor maps coordinates by 1 / scale_factor unless
 TEST_CASE("interpolate: nearest matches a direct loop in 1, 2 and 3 spatial dims") {
   // size given: src = min(floor(o * in / out), in - 1) per dim, computed here in double
   for (Shape in : {Shape{2, 3, 5}, Shape{2, 3, 5, 4}, Shape{1, 2, 3, 2, 4}}) {
-    Tensor x = randn64(in, 3);
+    Tensor x = plain_randn64(in, 3);
     std::vector<int64_t> size;
     for (int d = 2; d < in.size(); ++d) size.push_back(in[d] * 2 - 1 + (d % 2) * 3);
     Tensor y = interpolate(x, {.size = size});
@@ -213,7 +214,7 @@ TEST_CASE("interpolate: empty batch, same size, non-contiguous input, float32") 
   Tensor e = interpolate(Tensor::zeros({0, 2, 3, 3}), {.scale_factor = {2.0}, .mode = "bilinear"});
   CHECK(e.shape() == Shape{0, 2, 6, 6});
   // The same size is a copy (a new tensor with the same values), as PyTorch.
-  Tensor x = randn64({1, 2, 3, 4}, 5);
+  Tensor x = plain_randn64({1, 2, 3, 4}, 5);
   Tensor same = interpolate(x, {.size = {3, 4}, .mode = "bilinear"});
   CHECK(vals(same) == vals(x));
   CHECK(same.data_ptr<double>() != x.data_ptr<double>());
@@ -273,8 +274,8 @@ TEST_CASE("group_norm: one group of [[1, 3], [5, 7]] by hand") {
 
 TEST_CASE("group_norm: matches a direct loop for 1 group, some groups and C groups") {
   const int64_t N = 2, C = 6, H = 3, W = 2;
-  Tensor x = add(mul(randn64({N, C, H, W}, 7), 3.0), 1.5);
-  Tensor w = randn64({C}, 8), b = randn64({C}, 9);
+  Tensor x = add(mul(plain_randn64({N, C, H, W}, 7), 3.0), 1.5);
+  Tensor w = plain_randn64({C}, 8), b = plain_randn64({C}, 9);
   std::vector<double> xv = vals(x), wv = vals(w), bv = vals(b);
   for (int64_t G : {1, 2, 3, 6}) {
     const int64_t per = C / G * H * W;  // values per (sample, group): consecutive in memory
@@ -305,7 +306,7 @@ TEST_CASE("group_norm: matches a direct loop for 1 group, some groups and C grou
 }
 
 TEST_CASE("group_norm: NaN stays in its group, an empty batch, no spatial dims") {
-  Tensor x = randn64({1, 4, 3}, 2);
+  Tensor x = plain_randn64({1, 4, 3}, 2);
   Tensor xn = x.clone();
   {
     NoGradGuard ng;
@@ -390,9 +391,9 @@ TEST_CASE("interpolate and group_norm on CUDA match the CPU, forward and gradien
   if (!have_gpu("interpolate / group_norm CPU-CUDA parity")) return;
   for (DType dt : {kFloat32, kFloat64}) {
     const double tol = dt == kFloat32 ? 1e-5 : 1e-12;
-    Tensor x = randn64({2, 4, 5, 3}, 21).to(dt);
-    Tensor w = randn64({4}, 22).to(dt), b = randn64({4}, 23).to(dt);
-    Tensor g = randn64({2, 4, 9, 7}, 24).to(dt);
+    Tensor x = plain_randn64({2, 4, 5, 3}, 21).to(dt);
+    Tensor w = plain_randn64({4}, 22).to(dt), b = plain_randn64({4}, 23).to(dt);
+    Tensor g = plain_randn64({2, 4, 9, 7}, 24).to(dt);
     const std::vector<InterpolateOptions> opts = {
         {.size = {9, 7}},
         {.size = {9, 7}, .mode = "bilinear"},
