@@ -14,8 +14,9 @@
 #include "mmgrad/core/error.h"
 #include "mmgrad/metrics/eigh.h"
 
-using namespace mmgrad;
-using namespace mmgrad::metrics;
+// Everything in its own namespace, with no using-directive: the suites are compiled several
+// files per compiler run (a unity build), where file-scope names would meet other suites'.
+namespace mmgrad::metrics::eigh_test {
 
 namespace {
 
@@ -273,3 +274,5 @@ TEST_CASE("eigh: bad input is a clear error naming eigh") {
   a[2 * 3 + 1] = std::numeric_limits<double>::infinity();
   CHECK_THROWS_WITH_AS(eigh(a, 3), doctest::Contains("non-finite value (inf)"), Error);
 }
+
+}  // namespace mmgrad::metrics::eigh_test
