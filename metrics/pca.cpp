@@ -1,44 +1,52 @@
-// GCC 12 reports false "(may be) used uninitialized" warnings inside its own AVX-512 intrinsics
-// headers when Eigen's products are inlined (the same known GCC issue CMakeLists.txt silences
-// for kernels/cpu/gemm.cpp; the sanitizer build shows the -Wuninitialized form). They must be
-// off before the intrinsics headers are first seen.
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-
+// PCA with plain loops and our own symmetric eigen-solver (metrics/eigh.h). Eigen's
+// SelfAdjointEigenSolver, used here before, made this one of the slowest files of the library to
+// compile (~18 CPU-seconds); without Eigen it takes about 2.
 #include "mmgrad/metrics/pca.h"
 
-#include <Eigen/Core>
-#include <Eigen/Eigenvalues>  // only the symmetric eigen-solver (Eigen/Dense would parse all of Eigen)
+#include <algorithm>
 #include <cmath>
 
 #include "mmgrad/core/error.h"
+#include "mmgrad/metrics/eigh.h"
 
 namespace mmgrad::metrics {
 
 namespace {
 
-using MatrixRM = Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-
 std::string what(const Tensor& t) { return t.defined() ? describe(t) : "an undefined tensor"; }
 
-MatrixRM to_matrix(const Tensor& x) {
-  MatrixRM m(x.size(0), x.size(1));
-  std::vector<double> v = x.to_vector<double>();  // any dtype, strides or device
-  std::copy(v.begin(), v.end(), m.data());
-  for (Eigen::Index i = 0; i < m.size(); ++i)
-    MMGRAD_CHECK(std::isfinite(m.data()[i]), "pca: input has a non-finite value at [", i / m.cols(),
-                 ", ", i % m.cols(), "]");
-  return m;
+// x [rows, cols] as row-major doubles (any dtype, strides or device), checked finite.
+std::vector<double> to_matrix(const Tensor& x) {
+  std::vector<double> v = x.to_vector<double>();
+  const int64_t cols = x.size(1);
+  for (size_t i = 0; i < v.size(); ++i)
+    MMGRAD_CHECK(std::isfinite(v[i]), "pca: input has a non-finite value at [",
+                 static_cast<int64_t>(i) / cols, ", ", static_cast<int64_t>(i) % cols, "]");
+  return v;
 }
 
-Tensor from_matrix(const MatrixRM& m, DType dtype) {
-  std::vector<double> v(m.data(), m.data() + m.size());
-  return Tensor::from_vector(v, {m.rows(), m.cols()}, dtype);
+// Subtracts mean [d] from every row of m [rows, d].
+void center(std::vector<double>& m, const std::vector<double>& mean) {
+  const size_t d = mean.size();
+  for (size_t i = 0; i < m.size(); ++i) m[i] -= mean[i % d];
 }
 
-Tensor from_vec(const Eigen::VectorXd& m, DType dtype) {
-  std::vector<double> v(m.data(), m.data() + m.size());
-  return Tensor::from_vector(v, {m.size()}, dtype);
+// (m [rows, d]) @ comps^T (comps [k, d]): [rows, k], the coordinates along each component.
+std::vector<double> project(const std::vector<double>& m, const std::vector<double>& comps,
+                            int64_t d, int64_t k) {
+  const int64_t rows = static_cast<int64_t>(m.size()) / d;
+  std::vector<double> out(static_cast<size_t>(rows * k));
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < k; ++c) {
+      double s = 0;
+      for (int64_t j = 0; j < d; ++j) s += m[r * d + j] * comps[c * d + j];
+      out[r * k + c] = s;
+    }
+  return out;
+}
+
+Tensor to_tensor(const std::vector<double>& v, Shape shape, DType dtype) {
+  return Tensor::from_vector(v, std::move(shape), dtype);
 }
 
 }  // namespace
@@ -49,53 +57,68 @@ PCAResult pca(const Tensor& x, int64_t k) {
   const int64_t n = x.size(0), d = x.size(1);
   MMGRAD_CHECK(n >= 2, "pca: needs at least 2 samples, got ", describe(x));
   MMGRAD_CHECK(d >= 1 && k >= 1 && k <= d, "pca: k must be in [1, D = ", d, "], got k = ", k);
-  MatrixRM m = to_matrix(x);
-  Eigen::RowVectorXd mean = m.colwise().mean();
-  m.rowwise() -= mean;
-  // Only the lower triangle is needed by the solver; rankUpdate computes just that (half the
-  // work of a full X^T X).
-  Eigen::MatrixXd cov = Eigen::MatrixXd::Zero(d, d);
-  cov.selfadjointView<Eigen::Lower>().rankUpdate(m.transpose(), 1.0 / static_cast<double>(n - 1));
-  Eigen::SelfAdjointEigenSolver<Eigen::MatrixXd> eig(cov);
-  MMGRAD_CHECK(eig.info() == Eigen::Success, "pca: the eigen-solver did not converge for ",
-               describe(x));
+  std::vector<double> m = to_matrix(x);
+  std::vector<double> mean(static_cast<size_t>(d), 0.0);
+  for (int64_t r = 0; r < n; ++r)
+    for (int64_t j = 0; j < d; ++j) mean[j] += m[r * d + j];
+  for (double& mu : mean) mu /= static_cast<double>(n);
+  center(m, mean);
+  // Covariance C = X^T X / (N - 1) of the centred X, only its lower triangle (C[i][j], j <= i:
+  // all the solver reads, half the work). It is a sum of one outer product x x^T per sample;
+  // taking four samples per pass over C reads and writes C a quarter as often.
+  std::vector<double> cov(static_cast<size_t>(d * d), 0.0);
+  int64_t r = 0;
+  for (; r + 4 <= n; r += 4) {
+    const double *x0 = &m[r * d], *x1 = x0 + d, *x2 = x1 + d, *x3 = x2 + d;
+    for (int64_t i = 0; i < d; ++i) {
+      double* ci = &cov[i * d];
+      const double a0 = x0[i], a1 = x1[i], a2 = x2[i], a3 = x3[i];
+      for (int64_t j = 0; j <= i; ++j) ci[j] += a0 * x0[j] + a1 * x1[j] + a2 * x2[j] + a3 * x3[j];
+    }
+  }
+  for (; r < n; ++r) {
+    const double* x0 = &m[r * d];
+    for (int64_t i = 0; i < d; ++i)
+      for (int64_t j = 0; j <= i; ++j) cov[i * d + j] += x0[i] * x0[j];
+  }
+  for (double& c : cov) c /= static_cast<double>(n - 1);
+  EighResult eig = eigh(cov, d);
   // Eigenvalues come in increasing order: the last k columns, reversed, are the components.
-  const Eigen::VectorXd& values = eig.eigenvalues();
-  double total = values.cwiseMax(0.0).sum();
-  MatrixRM comps(k, d);
-  Eigen::VectorXd var(k), ratio(k);
+  const std::vector<double>& values = eig.eigenvalues;
+  double total = 0;
+  for (double v : values) total += std::max(v, 0.0);
+  std::vector<double> comps(static_cast<size_t>(k * d)), var(static_cast<size_t>(k)),
+      ratio(static_cast<size_t>(k));
   for (int64_t i = 0; i < k; ++i) {
-    Eigen::Index col = d - 1 - i;
-    Eigen::VectorXd v = eig.eigenvectors().col(col);
-    Eigen::Index arg = 0;
-    for (Eigen::Index j = 1; j < d; ++j)
+    const int64_t col = d - 1 - i;
+    double* v = &comps[i * d];
+    for (int64_t j = 0; j < d; ++j) v[j] = eig.eigenvectors[j * d + col];
+    // Sign rule: the entry of largest magnitude (the first one on a tie) is positive.
+    int64_t arg = 0;
+    for (int64_t j = 1; j < d; ++j)
       if (std::abs(v[j]) > std::abs(v[arg])) arg = j;
-    if (v[arg] < 0) v = -v;
-    comps.row(i) = v.transpose();
+    if (v[arg] < 0)
+      for (int64_t j = 0; j < d; ++j) v[j] = -v[j];
     var[i] = std::max(values[col], 0.0);  // rounding can leave tiny negative values
     ratio[i] = total > 0 ? var[i] / total : 0.0;
   }
-  MatrixRM proj = m * comps.transpose();
-  PCAResult r;
-  r.projected = from_matrix(proj, x.dtype());
-  r.components = from_matrix(comps, x.dtype());
-  r.explained_variance = from_vec(var, x.dtype());
-  r.explained_variance_ratio = from_vec(ratio, x.dtype());
-  r.mean = from_vec(mean.transpose(), x.dtype());
-  return r;
+  PCAResult res;
+  res.projected = to_tensor(project(m, comps, d, k), {n, k}, x.dtype());
+  res.components = to_tensor(comps, {k, d}, x.dtype());
+  res.explained_variance = to_tensor(var, {k}, x.dtype());
+  res.explained_variance_ratio = to_tensor(ratio, {k}, x.dtype());
+  res.mean = to_tensor(mean, {d}, x.dtype());
+  return res;
 }
 
 Tensor PCAResult::transform(const Tensor& x) const {
   MMGRAD_CHECK(components.defined(), "PCAResult::transform: no fit (call pca() first)");
-  const int64_t d = components.size(1);
+  const int64_t d = components.size(1), k = components.size(0);
   MMGRAD_CHECK(x.defined() && x.dim() == 2 && x.is_floating_point() && x.size(1) == d,
                "PCAResult::transform: expects float data [M, ", d, "] like the fit, got ", what(x));
-  MatrixRM m = to_matrix(x);
-  std::vector<double> mv = mean.to_vector<double>(), cv = components.to_vector<double>();
-  Eigen::Map<const Eigen::RowVectorXd> mu(mv.data(), d);
-  Eigen::Map<const MatrixRM> comps(cv.data(), components.size(0), d);
-  m.rowwise() -= mu;
-  return from_matrix(m * comps.transpose(), x.dtype());
+  std::vector<double> m = to_matrix(x);
+  center(m, mean.to_vector<double>());
+  return to_tensor(project(m, components.to_vector<double>(), d, k), {x.size(0), k}, x.dtype());
 }
 
 }  // namespace mmgrad::metrics

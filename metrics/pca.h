@@ -2,9 +2,9 @@
 //
 // The components are the top-k eigenvectors of the covariance matrix
 //   C = (X - mean)^T (X - mean) / (N - 1)          [D, D]
-// (Eigen's SelfAdjointEigenSolver, in double precision). Each eigenvector is defined only up to
-// sign, so the sign is fixed: the entry of largest magnitude is made positive (the first such
-// entry on a tie). Same data, same projection, on every run and machine.
+// (our symmetric eigen-solver, metrics/eigh.h, in double precision). Each eigenvector is defined
+// only up to sign, so the sign is fixed: the entry of largest magnitude is made positive (the
+// first such entry on a tie). Same data, same projection, on every run and machine.
 #pragma once
 
 #include "mmgrad/tensor/tensor.h"
