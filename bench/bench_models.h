@@ -31,8 +31,8 @@
 
 #include <algorithm>
 #include <chrono>
-#include <ctime>
 #include <cstdio>
+#include <ctime>
 #include <functional>
 #include <memory>
 #include <string>
@@ -174,7 +174,7 @@ class BenchVLM : public nn::Module {
   Tensor image_prefix(const Tensor& images) {
     const int64_t B = images.size(0);
     Tensor cells = vision->forward(images).flatten(2).transpose(1, 2);  // [B, 16, 64]
-    Tensor visual = projector->forward(feature_norm->forward(cells));  // [B, 16, d]
+    Tensor visual = projector->forward(feature_norm->forward(cells));   // [B, 16, d]
     Tensor s = image_start.view({1, 1, d}).expand({B, 1, d});
     Tensor e = image_end.view({1, 1, d}).expand({B, 1, d});
     return cat({s, visual, e}, 1);
