@@ -207,13 +207,15 @@ void run_backward(const Tensor& root, Tensor root_grad, bool retain_graph) {
   const size_t n = post.size();
   auto order = [&post, n](size_t i) { return post[n - 1 - i]; };
   for (size_t i = 0; i < n; ++i) order(i)->topo_index = static_cast<int64_t>(i);
-  for (Node* node : post)
+  for (size_t i = 0; i < n; ++i) {
+    const Node* node = order(i);
     MMGRAD_CHECK(!node->released,
                  "backward: trying to backward through the graph a second time (the values saved "
                  "by '",
                  node->name(),
                  "' were freed after the first backward). Pass retain_graph=true to the first "
                  "backward() call if you need to do this.");
+  }
 
   // 2. Propagate.
   grads.resize(n);
