@@ -115,7 +115,11 @@ bool exclusive(const Tensor& g) {
 void accumulate_grad(TensorImpl& leaf, Tensor&& g) {
   if (!leaf.grad.defined()) {
     if (exclusive(g)) {
-      leaf.grad = g.detach();
+      // A plain gradient (no history, no flags, no name) is adopted handle and all; anything
+      // else through a fresh handle (detach), so .grad never carries autograd state.
+      const TensorImpl& gi = *g.impl();
+      const bool plain = !gi.requires_grad && !gi.grad_fn && !gi.grad.defined() && gi.name.empty();
+      leaf.grad = plain ? std::move(g) : g.detach();
     } else {
       Tensor own = Tensor::empty(g.shape(), g.options());
       backend(g.device()).copy(g.desc(), own.desc());
@@ -128,6 +132,27 @@ void accumulate_grad(TensorImpl& leaf, Tensor&& g) {
   backend(g.device()).binary(BinaryOp::Add, acc, g.desc(), acc);
   g = Tensor();
 }
+
+// The working lists of one backward pass. ScratchLease marks them in use and empties them when
+// the pass ends (also by an exception), keeping their capacity for the next pass.
+struct Scratch {
+  std::vector<Node*> post;
+  std::vector<std::pair<Node*, size_t>> stack;
+  std::vector<Tensor> grads;  // the pending gradient of each node, by topological index
+  bool busy = false;
+};
+struct ScratchLease {
+  Scratch& s;
+  explicit ScratchLease(Scratch& scratch) : s(scratch) { s.busy = true; }
+  ~ScratchLease() {
+    s.post.clear();
+    s.stack.clear();
+    s.grads.clear();  // drops any gradient an exception left behind
+    s.busy = false;
+  }
+  ScratchLease(const ScratchLease&) = delete;
+  ScratchLease& operator=(const ScratchLease&) = delete;
+};
 
 void check_grad(const Node& node, size_t i, const Tensor& g) {
   MMGRAD_CHECK(g.shape() == node.input_shapes[i] && g.dtype() == node.input_dtypes[i],
@@ -149,12 +174,21 @@ void run_backward(const Tensor& root, Tensor root_grad, bool retain_graph) {
     return;
   }
 
+  // The pass's working lists are reused from the previous pass on this thread (a backward of a
+  // tiny graph would otherwise spend much of its time allocating them); a backward started
+  // from inside a node's backward gets its own.
+  thread_local Scratch reusable;
+  Scratch own;
+  ScratchLease lease(reusable.busy ? own : reusable);
+  std::vector<Node*>& post = lease.s.post;
+  std::vector<std::pair<Node*, size_t>>& stack = lease.s.stack;
+  std::vector<Tensor>& grads = lease.s.grads;
+
   // 1. Topological order by iterative depth-first search (graphs can be thousands deep). A node
   //    is "seen" when it carries this pass's epoch (cheaper than a hash set per pass).
   static std::atomic<uint64_t> next_epoch{1};
   const uint64_t epoch = next_epoch.fetch_add(1, std::memory_order_relaxed);
-  std::vector<Node*> post;
-  std::vector<std::pair<Node*, size_t>> stack{{root_fn.get(), 0}};
+  stack.push_back({root_fn.get(), 0});
   root_fn->visit_epoch = epoch;
   while (!stack.empty()) {
     auto& [node, next_child] = stack.back();
@@ -169,22 +203,25 @@ void run_backward(const Tensor& root, Tensor root_grad, bool retain_graph) {
       stack.pop_back();
     }
   }
+  // Reverse post-order: order[i] = post[n - 1 - i] (the root first).
   const size_t n = post.size();
-  std::vector<Node*> order(post.rbegin(), post.rend());
-  for (size_t i = 0; i < n; ++i) order[i]->topo_index = static_cast<int64_t>(i);
-  for (Node* node : order)
+  auto order = [&post, n](size_t i) { return post[n - 1 - i]; };
+  for (size_t i = 0; i < n; ++i) order(i)->topo_index = static_cast<int64_t>(i);
+  for (size_t i = 0; i < n; ++i) {
+    const Node* node = order(i);
     MMGRAD_CHECK(!node->released,
                  "backward: trying to backward through the graph a second time (the values saved "
                  "by '",
                  node->name(),
                  "' were freed after the first backward). Pass retain_graph=true to the first "
                  "backward() call if you need to do this.");
+  }
 
   // 2. Propagate.
-  std::vector<Tensor> grads(n);
+  grads.resize(n);
   grads[0] = std::move(root_grad);
   for (size_t i = 0; i < n; ++i) {
-    Node* node = order[i];
+    Node* node = order(i);
     Tensor g = std::move(grads[i]);
     if (!g.defined()) continue;  // nothing flowed into this node
     if (auto kept = node->retained_output.lock()) accumulate_grad(*kept, Tensor(g));

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "mmgrad/autograd/grad_mode.h"
+#include "mmgrad/core/small_vector.h"
 #include "mmgrad/tensor/tensor.h"
 
 namespace mmgrad {
@@ -72,9 +73,12 @@ class Node {
 
   bool needs_grad(size_t i) const { return i < next.size() && next[i].needed(); }
 
-  std::vector<Edge> next;           // one per input
-  std::vector<Shape> input_shapes;  // to check the gradients backward returns
-  std::vector<DType> input_dtypes;
+  // One entry per input. Inline for up to kInlineInputs inputs (core/small_vector.h): recording
+  // an op then allocates only the Node itself.
+  static constexpr size_t kInlineInputs = 3;
+  SmallVector<Edge, kInlineInputs> next;
+  SmallVector<Shape, kInlineInputs> input_shapes;  // to check the gradients backward returns
+  SmallVector<DType, kInlineInputs> input_dtypes;
   Shape out_shape;  // the output's shape and dtype, for checks and drawings
   DType out_dtype = DType::Float32;
   bool released = false;                      // saved tensors freed: a second backward is an error

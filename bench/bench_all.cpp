@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "bench_gemm_ladder.h"
+#include "bench_models.h"
 #include "mmgrad/mmgrad.h"
 #include "mmgrad/nn/layers.h"
 #include "mmgrad/optim/optim.h"
@@ -342,6 +343,8 @@ int run(int argc, char** argv) {
       only = argv[++i];
     else if (a == "--op" && i + 1 < argc)
       op = argv[++i];
+    else if (a == "--model-row" && i + 1 < argc)  // one row of --only models, in a child
+      return bench_models::run_row(argv[++i], g_quick);
     else if (a == "--list-ops") {
       std::printf("# ops of the op list (tests/op_list.h): name, benchmark case, inputs\n");
       for (const std::string& name : oplist::op_names()) {
@@ -353,7 +356,7 @@ int run(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: bench_all [--quick] [--cpu-time] "
-                   "[--only peak|gemm|gemm-ladder|bandwidth|tiny|conv|attention|cnn] "
+                   "[--only peak|gemm|gemm-ladder|bandwidth|tiny|conv|attention|cnn|models] "
                    "[--op NAME|all] [--list-ops]\n");
       return 2;
     }
@@ -434,6 +437,7 @@ int run(int argc, char** argv) {
     std::printf("| what | microseconds |\n|---|---:|\n");
     std::printf("| add forward + backward, 1-element tensors | %.2f |\n", bench_tiny_op_us());
   }
+  if (want("models")) bench_models::run(g_quick, argv[0], max_threads);
   return 0;
 }
 

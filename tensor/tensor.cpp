@@ -183,7 +183,7 @@ Tensor Tensor::empty(const Shape& shape, TensorOptions opts) {
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = std::move(storage);
   impl->shape = shape;
-  impl->strides = contiguous_strides(shape, op);
+  fill_contiguous_strides(shape, impl->strides);  // the shape passed check_shape above
   impl->dtype = opts.dtype_;
   Tensor t(std::move(impl));
   if (opts.requires_grad_) t.requires_grad_(true);

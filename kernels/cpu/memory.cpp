@@ -30,9 +30,14 @@ size_t size_class(size_t n) {
   return p;
 }
 
+// Free lists of the small classes (64 B .. 4 KiB) sit in a plain array indexed by class, so the
+// many small tensors of a step (scalars, biases, norms' statistics) skip the map's search.
+constexpr size_t kSmallClasses = 4096 / kAlign;
+
 struct Cache {
   std::mutex mu;
-  std::map<size_t, std::vector<void*>> free_blocks;  // size class -> blocks
+  std::vector<void*> small_blocks[kSmallClasses];    // class (i + 1) * 64 B -> blocks
+  std::map<size_t, std::vector<void*>> free_blocks;  // larger size class -> blocks
   AllocatorStats stats;
   size_t cap = 0;
 
@@ -42,10 +47,42 @@ struct Cache {
   }
   ~Cache() { release_all(); }
 
+  // The free list of size class cls (a value size_class returns).
+  std::vector<void*>& blocks(size_t cls) {
+    return cls <= 4096 ? small_blocks[cls / kAlign - 1] : free_blocks[cls];
+  }
+
+  // Frees one cached block, the largest there is; false when the cache is empty.
+  bool free_largest() {
+    while (!free_blocks.empty()) {
+      auto last = std::prev(free_blocks.end());
+      if (last->second.empty()) {
+        free_blocks.erase(last);
+        continue;
+      }
+      std::free(last->second.back());
+      last->second.pop_back();
+      stats.bytes_cached -= static_cast<int64_t>(last->first);
+      return true;
+    }
+    for (size_t i = kSmallClasses; i-- > 0;) {
+      if (small_blocks[i].empty()) continue;
+      std::free(small_blocks[i].back());
+      small_blocks[i].pop_back();
+      stats.bytes_cached -= static_cast<int64_t>((i + 1) * kAlign);
+      return true;
+    }
+    return false;
+  }
+
   void release_all() {
     for (auto& [size, blocks] : free_blocks)
       for (void* p : blocks) std::free(p);
     free_blocks.clear();
+    for (std::vector<void*>& list : small_blocks) {
+      for (void* p : list) std::free(p);
+      list.clear();
+    }
     stats.bytes_cached = 0;
   }
 };
@@ -76,11 +113,16 @@ void* CpuBackend::allocate(size_t nbytes) {
   Cache& c = cache();
   {
     std::lock_guard<std::mutex> lock(c.mu);
-    auto it = c.free_blocks.find(cls);
+    std::vector<void*>* list = nullptr;
+    if (cls <= 4096) {
+      list = &c.small_blocks[cls / kAlign - 1];
+    } else if (auto it = c.free_blocks.find(cls); it != c.free_blocks.end()) {
+      list = &it->second;
+    }
     c.stats.bytes_in_use += static_cast<int64_t>(cls);
-    if (it != c.free_blocks.end() && !it->second.empty()) {
-      void* p = it->second.back();
-      it->second.pop_back();
+    if (list && !list->empty()) {
+      void* p = list->back();
+      list->pop_back();
       c.stats.bytes_cached -= static_cast<int64_t>(cls);
       c.stats.cache_hits++;
       return p;
@@ -116,17 +158,9 @@ void CpuBackend::deallocate(void* ptr, size_t nbytes) {
     return;
   }
   // Make room by freeing the largest cached blocks first.
-  while (static_cast<size_t>(c.stats.bytes_cached) + cls > c.cap && !c.free_blocks.empty()) {
-    auto last = std::prev(c.free_blocks.end());
-    if (last->second.empty()) {
-      c.free_blocks.erase(last);
-      continue;
-    }
-    std::free(last->second.back());
-    last->second.pop_back();
-    c.stats.bytes_cached -= static_cast<int64_t>(last->first);
+  while (static_cast<size_t>(c.stats.bytes_cached) + cls > c.cap && c.free_largest()) {
   }
-  c.free_blocks[cls].push_back(ptr);
+  c.blocks(cls).push_back(ptr);
   c.stats.bytes_cached += static_cast<int64_t>(cls);
 }
 
