@@ -16,11 +16,11 @@ using namespace mmgrad::testing;
 
 namespace {
 
-constexpr int64_t kMax = std::numeric_limits<int64_t>::max();
+constexpr int64_t kI64Max = std::numeric_limits<int64_t>::max();
 constexpr int64_t kMin = std::numeric_limits<int64_t>::min();
 constexpr int64_t kBig = 1'000'000'000'000'000'000;  // 10**18
 
-const DType kFloats[] = {kFloat32, kFloat64};
+const DType kFloatDTypes[] = {kFloat32, kFloat64};
 
 // 0, 1, ..., n - 1 as floats of dtype dt.
 Tensor iota(int64_t n, DType dt = kFloat64) { return Tensor::arange(0.0, double(n), 1.0, dt); }
@@ -46,7 +46,7 @@ std::vector<double> python_slice(int64_t n, int64_t start, int64_t end, int64_t 
 // ---------------------------------------------------------------------------------------
 
 TEST_CASE("index overflow: slice with a huge step gives the one element Python gives") {
-  for (DType dt : kFloats) {
+  for (DType dt : kFloatDTypes) {
     const std::string dtype = dtype_name(dt);
     CAPTURE(dtype);
     Tensor x = iota(7, dt);
@@ -56,21 +56,21 @@ TEST_CASE("index overflow: slice with a huge step gives the one element Python g
       std::vector<double> want;
     };
     const std::vector<Case> cases = {
-        {0, 5, kBig, {0}},     // x[0:5:10**18]
-        {3, 7, kBig, {3}},     // x[3:7:10**18]
-        {2, kMax, kMax, {2}},  // x[2::2**63-1]
-        {6, 7, kMax, {6}},     // x[6:7:2**63-1]
+        {0, 5, kBig, {0}},           // x[0:5:10**18]
+        {3, 7, kBig, {3}},           // x[3:7:10**18]
+        {2, kI64Max, kI64Max, {2}},  // x[2::2**63-1]
+        {6, 7, kI64Max, {6}},        // x[6:7:2**63-1]
         {-kBig, kBig, 1, {0, 1, 2, 3, 4, 5, 6}},
-        {-1, kMax, 1, {6}},             // x[-1:]
-        {kMin, kMax, 2, {0, 2, 4, 6}},  // x[-2**63:2**63-1:2]
-        {kMin, kMax, kMax, {0}},        // one element from the start
-        {kMax, kMax, 1, {}},            // start past the end
+        {-1, kI64Max, 1, {6}},             // x[-1:]
+        {kMin, kI64Max, 2, {0, 2, 4, 6}},  // x[-2**63:2**63-1:2]
+        {kMin, kI64Max, kI64Max, {0}},     // one element from the start
+        {kI64Max, kI64Max, 1, {}},         // start past the end
         {kMin, kMin, 1, {}},
-        {kMax, kMin, 1, {}},
+        {kI64Max, kMin, 1, {}},
         {5, 2, 1, {}},
         {-3, -1, 1, {4, 5}},
         {-8, 3, 1, {0, 1, 2}},  // start below -n clamps to 0
-        {7, kMax, 1, {}},
+        {7, kI64Max, 1, {}},
         {0, -7, 1, {}},
         {0, -6, 1, {0}},
         {1, 7, 3, {1, 4}},
@@ -89,9 +89,9 @@ TEST_CASE("index overflow: slice with a huge step gives the one element Python g
 }
 
 TEST_CASE("index overflow: slice agrees with Python on every bound near the int64 limits") {
-  const std::vector<int64_t> bounds = {kMin, kMin + 1, -kBig, -9, -8, -7,   -6,       -1,  0,
-                                       1,    6,        7,     8,  9,  kBig, kMax - 1, kMax};
-  const std::vector<int64_t> steps = {1, 2, 3, 6, 7, 8, kBig, kMax};
+  const std::vector<int64_t> bounds = {kMin, kMin + 1, -kBig, -9, -8, -7,   -6,          -1,     0,
+                                       1,    6,        7,     8,  9,  kBig, kI64Max - 1, kI64Max};
+  const std::vector<int64_t> steps = {1, 2, 3, 6, 7, 8, kBig, kI64Max};
   int checked = 0;
   for (int64_t n : {0, 1, 7}) {
     Tensor x = iota(n);
@@ -111,18 +111,18 @@ TEST_CASE("index overflow: slice agrees with Python on every bound near the int6
 }
 
 TEST_CASE("index overflow: slice with a huge step in 2-D, on views, and its backward") {
-  for (DType dt : kFloats) {
+  for (DType dt : kFloatDTypes) {
     const std::string dtype = dtype_name(dt);
     CAPTURE(dtype);
     Tensor x = iota(15, dt).reshape({3, 5}).detach().requires_grad_();
-    Tensor col = slice(x, 1, 2, kMax, kMax);  // column 2 only
+    Tensor col = slice(x, 1, 2, kI64Max, kI64Max);  // column 2 only
     CHECK(col.shape() == Shape{3, 1});
     CHECK(vals(col) == std::vector<double>{2, 7, 12});
-    Tensor row = x.t().slice(1, -1, kMax, kBig);  // of a transposed view: the last row
+    Tensor row = x.t().slice(1, -1, kI64Max, kBig);  // of a transposed view: the last row
     CHECK(row.shape() == Shape{5, 1});
     CHECK(vals(row) == std::vector<double>{10, 11, 12, 13, 14});
     // Slicing the one-element result again keeps working (its stride was never overflowed).
-    Tensor again = col.slice(0, 1, kMax, kMax);
+    Tensor again = col.slice(0, 1, kI64Max, kI64Max);
     CHECK(vals(again) == std::vector<double>{7});
     add(col.sum(), again.sum()).backward();
     std::vector<double> g(15, 0.0);
@@ -139,17 +139,17 @@ TEST_CASE("index overflow: slice with a huge step in 2-D, on views, and its back
 // ---------------------------------------------------------------------------------------
 
 TEST_CASE("index overflow: narrow with start or length near the int64 limits is a named error") {
-  for (DType dt : kFloats) {
+  for (DType dt : kFloatDTypes) {
     const std::string dtype = dtype_name(dt);
     CAPTURE(dtype);
     Tensor x = iota(5, dt);
     // start + length overflowed before and gave a silently empty tensor.
-    CHECK_ERROR(narrow(x, 0, 1, kMax), "narrow", "out of bounds", "size 5", "1 + ");
-    CHECK_ERROR(narrow(x, 0, 2, kMax - 1), "narrow", "out of bounds");
-    CHECK_ERROR(x.narrow(0, 0, kMax), "narrow", "out of bounds", "[0, 9223372036854775807)");
-    CHECK_ERROR(narrow(x, 0, kMax, 1), "narrow", "start", "out of range", "size 5");
+    CHECK_ERROR(narrow(x, 0, 1, kI64Max), "narrow", "out of bounds", "size 5", "1 + ");
+    CHECK_ERROR(narrow(x, 0, 2, kI64Max - 1), "narrow", "out of bounds");
+    CHECK_ERROR(x.narrow(0, 0, kI64Max), "narrow", "out of bounds", "[0, 9223372036854775807)");
+    CHECK_ERROR(narrow(x, 0, kI64Max, 1), "narrow", "start", "out of range", "size 5");
     CHECK_ERROR(narrow(x, 0, kMin, 1), "narrow", "start", "-5 <= start <= 5");
-    CHECK_ERROR(narrow(x, 0, kMin, kMax), "narrow", "start");
+    CHECK_ERROR(narrow(x, 0, kMin, kI64Max), "narrow", "start");
     CHECK_ERROR(narrow(x, 0, -6, 1), "narrow", "start");
     CHECK_ERROR(narrow(x, 0, 6, 0), "narrow", "start");
     CHECK_ERROR(narrow(x, 0, 0, -1), "narrow", "length", "-1");
@@ -176,10 +176,10 @@ TEST_CASE("index overflow: narrow with start or length near the int64 limits is 
 
 TEST_CASE("index overflow: select with an index near the int64 limits is a named error") {
   Tensor x = iota(12).reshape({3, 4});
-  for (int64_t i : {kMin, kMin + 1, int64_t{-4}, int64_t{3}, kMax, -kBig, kBig})
+  for (int64_t i : {kMin, kMin + 1, int64_t{-4}, int64_t{3}, kI64Max, -kBig, kBig})
     CHECK_ERROR(select(x, 0, i), "select", "out of range", "size 3");
   CHECK_ERROR(x[kMin], "select", "out of range");
-  CHECK_ERROR(x.select(1, kMax), "select", "size 4");
+  CHECK_ERROR(x.select(1, kI64Max), "select", "size 4");
   CHECK(vals(select(x, 0, -3)) == std::vector<double>{0, 1, 2, 3});
   CHECK(vals(select(x, 1, -1)) == std::vector<double>{3, 7, 11});
 }
@@ -187,7 +187,7 @@ TEST_CASE("index overflow: select with an index near the int64 limits is a named
 TEST_CASE("index overflow: dims near the int64 limits are named errors in every op") {
   Tensor x = Tensor::zeros({2, 3});
   Tensor idx = Tensor::zeros({2, 3}, kInt64);
-  for (int64_t d : {kMin, kMax, int64_t{-3}, int64_t{2}}) {
+  for (int64_t d : {kMin, kI64Max, int64_t{-3}, int64_t{2}}) {
     CAPTURE(d);
     CHECK_ERROR(transpose(x, d, 0), "transpose", "out of range");
     CHECK_ERROR(transpose(x, 0, d), "transpose", "out of range");
@@ -212,7 +212,7 @@ TEST_CASE("index overflow: dims near the int64 limits are named errors in every 
     CHECK_ERROR(sort(x, d), "sort", "out of range");
     CHECK_ERROR(normalize(x, d), "normalize", "out of range");
   }
-  for (int64_t d : {kMin, kMax, int64_t{-4}, int64_t{3}}) {
+  for (int64_t d : {kMin, kI64Max, int64_t{-4}, int64_t{3}}) {
     CAPTURE(d);
     CHECK_ERROR(unsqueeze(x, d), "unsqueeze", "out of range");
     CHECK_ERROR(stack({x, x}, d), "stack", "out of range");
@@ -225,20 +225,20 @@ TEST_CASE("index overflow: expand to sizes whose product overflows int64 is a na
   Tensor one = Tensor::zeros({1});
   const int64_t two32 = int64_t{1} << 32;
   CHECK_ERROR(one.expand({two32, two32}), "expand", "exceeds int64");
-  CHECK_ERROR(Tensor::zeros({3, 1}).expand({3, kMax}), "expand", "exceeds int64");
-  CHECK_ERROR(one.expand({kMax, 2}), "expand", "exceeds int64");
+  CHECK_ERROR(Tensor::zeros({3, 1}).expand({3, kI64Max}), "expand", "exceeds int64");
+  CHECK_ERROR(one.expand({kI64Max, 2}), "expand", "exceeds int64");
   CHECK_ERROR(one.expand({kMin}), "expand", "invalid size");
   CHECK_ERROR(one.expand({-2}), "expand", "invalid size");
   CHECK_ERROR(one.expand({-1, 1}), "expand", "new leading dimension");
-  CHECK_ERROR(Tensor::zeros({2}).expand({kMax}), "expand", "cannot expand");
+  CHECK_ERROR(Tensor::zeros({2}).expand({kI64Max}), "expand", "cannot expand");
   // Large but representable views are fine: stride 0, nothing allocated.
   Tensor big = Tensor::zeros({1, 1}).expand({int64_t{1} << 31, int64_t{1} << 31});
   CHECK(big.shape() == Shape{int64_t{1} << 31, int64_t{1} << 31});
   CHECK(big.numel() == int64_t{1} << 62);
-  CHECK(one.expand({kMax}).numel() == kMax);
+  CHECK(one.expand({kI64Max}).numel() == kI64Max);
   // A zero makes numel 0, but the other sizes must still have strides.
   CHECK_ERROR(one.expand({two32, 0, two32}), "expand", "exceeds int64");
-  CHECK(one.expand({kMax, 0}).numel() == 0);
+  CHECK(one.expand({kI64Max, 0}).numel() == 0);
 }
 
 TEST_CASE("index overflow: reshape and view with sizes whose product wraps around") {
@@ -249,25 +249,25 @@ TEST_CASE("index overflow: reshape and view with sizes whose product wraps aroun
               "overflows int64");
   CHECK_ERROR(x.view({9, 6148914691236517206}), "view", "overflows int64");
   CHECK_ERROR(x.reshape({-1, 9, 6148914691236517206}), "reshape", "overflows int64");
-  CHECK_ERROR(x.reshape({kMax, -1}), "reshape", "invalid for an input of shape [6]");
-  CHECK_ERROR(x.reshape({-1, kMax}), "reshape", "invalid");
-  CHECK_ERROR(x.reshape({kMax, kMax}), "reshape", "overflows int64");
+  CHECK_ERROR(x.reshape({kI64Max, -1}), "reshape", "invalid for an input of shape [6]");
+  CHECK_ERROR(x.reshape({-1, kI64Max}), "reshape", "invalid");
+  CHECK_ERROR(x.reshape({kI64Max, kI64Max}), "reshape", "overflows int64");
   CHECK_ERROR(x.reshape({kMin, -1}), "reshape", "invalid size");
   CHECK_ERROR(x.reshape({-1, 0}), "reshape", "invalid");
   CHECK(x.reshape({-1, 3}).shape() == Shape{2, 3});
   // Empty tensors: any sizes with a 0 hold no element, but their strides must exist.
   Tensor e = Tensor::zeros({0});
-  CHECK(e.reshape({kMax, 0}).shape() == Shape{kMax, 0});
-  CHECK(e.reshape({kMax, -1}).shape() == Shape{kMax, 0});
+  CHECK(e.reshape({kI64Max, 0}).shape() == Shape{kI64Max, 0});
+  CHECK(e.reshape({kI64Max, -1}).shape() == Shape{kI64Max, 0});
   CHECK_ERROR(e.reshape({int64_t{1} << 62, int64_t{1} << 62, 0}), "reshape", "too large");
   CHECK_ERROR(e.reshape({-1, 0}), "reshape", "invalid");
   CHECK_ERROR(e.reshape({-1}).reshape({0, -1}), "reshape", "invalid");
 }
 
 TEST_CASE("index overflow: cat whose total size overflows int64 is a named error") {
-  Tensor half = Tensor::zeros({1}).expand({kMax / 2 + 1});
+  Tensor half = Tensor::zeros({1}).expand({kI64Max / 2 + 1});
   CHECK_ERROR(cat({half, half}, 0), "cat", "int64", "dimension 0");
-  Tensor col = Tensor::zeros({1, 1}).expand({1, kMax});
+  Tensor col = Tensor::zeros({1, 1}).expand({1, kI64Max});
   CHECK_ERROR(cat({col, Tensor::zeros({1, 1})}, 1), "cat", "int64", "dimension 1");
 }
 
@@ -275,11 +275,11 @@ TEST_CASE("index overflow: cat whose total size overflows int64 is a named error
 // ----------------------------------------------------------------------------------
 
 TEST_CASE("index overflow: index_select, gather, scatter_add, embedding reject bad indices") {
-  for (DType dt : kFloats) {
+  for (DType dt : kFloatDTypes) {
     const std::string dtype = dtype_name(dt);
     CAPTURE(dtype);
     Tensor x = Tensor::zeros({3, 4}, dt);
-    for (int64_t bad : {kMin, int64_t{-1}, int64_t{3}, kMax}) {
+    for (int64_t bad : {kMin, int64_t{-1}, int64_t{3}, kI64Max}) {
       CAPTURE(bad);
       const std::string v = std::to_string(bad);
       Tensor i1 = Tensor::from_vector(std::vector<int64_t>{0, bad}, {2});
@@ -306,7 +306,7 @@ TEST_CASE("index overflow: one_hot rejects negative and huge indices") {
   CHECK_ERROR(one_hot(neg, -1), "one_hot", "-1", "negative");
   Tensor all_neg = Tensor::from_vector(std::vector<int64_t>{-5, kMin}, {2});
   CHECK_ERROR(one_hot(all_neg, -1), "one_hot", "negative");
-  Tensor huge = Tensor::from_vector(std::vector<int64_t>{kMax}, {1});
+  Tensor huge = Tensor::from_vector(std::vector<int64_t>{kI64Max}, {1});
   CHECK_ERROR(one_hot(huge, -1), "one_hot", "too large");
   CHECK_ERROR(one_hot(huge, 4), "one_hot", "9223372036854775807", "out of range");
   CHECK_ERROR(one_hot(neg, kMin), "one_hot", "num_classes");
@@ -317,7 +317,7 @@ TEST_CASE("index overflow: one_hot rejects negative and huge indices") {
 TEST_CASE("index overflow: topk with k beyond the dimension is a named error") {
   Tensor x = iota(5);
   CHECK_ERROR(topk(x, 6), "topk", "k = 6", "size 5");
-  CHECK_ERROR(topk(x, kMax), "topk", "out of range");
+  CHECK_ERROR(topk(x, kI64Max), "topk", "out of range");
   CHECK_ERROR(topk(x, -1), "topk", "k must be >= 0");
   CHECK_ERROR(topk(x, kMin), "topk", "k must be >= 0");
   CHECK(vals(topk(x, 5).values) == std::vector<double>{4, 3, 2, 1, 0});
