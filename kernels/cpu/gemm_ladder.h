@@ -86,3 +86,15 @@ struct Rung {
 const Rung* rungs(int* count);
 
 }  // namespace mmgrad::cpu::ladder
+
+namespace mmgrad {
+struct GemmArgs;  // kernels/backend.h
+namespace cpu {
+// The reference beside the ladder: the CPU backend's GEMM as it was before the ladder became
+// its float32 / float64 GEMM (kernels/cpu/gemm.cpp: Eigen, single-threaded, in tiles of C fixed
+// by the problem size, threads sharing out the tiles). Any floating dtype, batched and strided
+// as CpuBackend::gemm; the same bits on any thread count. Tests and the benchmark compare the
+// backend against it.
+void gemm_eigen_tiles(const GemmArgs& g);
+}  // namespace cpu
+}  // namespace mmgrad
