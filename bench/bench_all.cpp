@@ -396,7 +396,7 @@ int run(int argc, char** argv) {
     }
   }
 
-  if (only == "gemm-small") gemm_ladder_bench::run_small(g_quick);
+  if (only == "gemm-small") gemm_ladder_bench::run_small(g_quick, cpu_time);
   if (want_ladder) gemm_ladder_bench::run(g_quick, cpu_time, peak1, peak2, fma_gflops_one_thread);
 
   if (want("bandwidth")) {

@@ -6,7 +6,8 @@
 // (backend(kCPU).gemm, what matmul runs: the top rung, with its batching).
 //
 // `bench_all --only gemm-small` (also printed first by gemm-ladder): tiny and batched products
-// (attention heads), microseconds per call, the backend against the Eigen tiles it replaced.
+// (attention heads), microseconds per call, the backend against the Eigen tiles it replaced
+// (with --cpu-time: 1 thread, thread CPU time).
 //
 // Each cell is the median of several samples; the implementations are interleaved sample by
 // sample so that drift in the machine's load affects them alike. The slow rungs run only where
@@ -87,7 +88,7 @@ inline mmgrad::GemmArgs f64_args(const Shape& s, const double* A, const double* 
 // Tiny and batched products, microseconds per call (median), at 1 and 2 threads: the backend's
 // GEMM against the Eigen tiles it replaced (cpu::gemm_eigen_tiles), float32. The batched rows are
 // attention: batch x heads matrices, Q K^T (K read transposed) and P V.
-inline void run_small(bool quick) {
+inline void run_small(bool quick, bool cpu_time) {
   struct Small {
     int64_t batch, M, N, K;
     bool trans_b;
@@ -105,13 +106,13 @@ inline void run_small(bool quick) {
   const double budget = quick ? 0.01 : 0.05;
   const int saved_threads = omp_get_max_threads();
   for (int threads : {1, 2}) {
-    if (threads > saved_threads) continue;
+    if (threads > saved_threads || (cpu_time && threads > 1)) continue;
     omp_set_num_threads(threads);
     std::printf(
-        "\n## Small and batched GEMMs, float32, %d thread%s (microseconds per call, median)\n\n"
+        "\n## Small and batched GEMMs, float32, %d thread%s (microseconds per call, median%s)\n\n"
         "| product | Eigen tiles (before) | mmgrad backend | before / now "
         "|\n|---|---:|---:|---:|\n",
-        threads, threads == 1 ? "" : "s");
+        threads, threads == 1 ? "" : "s", cpu_time ? ", thread CPU time" : "");
     for (const Small& s : shapes) {
       std::vector<float> A(s.batch * s.M * s.K), B(s.batch * s.K * s.N), C(s.batch * s.M * s.N);
       for (size_t i = 0; i < A.size(); ++i) A[i] = static_cast<float>((i * 7 + 3) % 17) / 17 - 0.5f;
@@ -128,7 +129,7 @@ inline void run_small(bool quick) {
       for (auto& f : impls) f();
       for (int smp = 0; smp < samples; ++smp)
         for (size_t i = 0; i < impls.size(); ++i)
-          t[i].push_back(seconds_per_call(impls[i], budget, false));
+          t[i].push_back(seconds_per_call(impls[i], budget, cpu_time));
       double us[2];
       for (size_t i = 0; i < impls.size(); ++i) {
         std::sort(t[i].begin(), t[i].end());
@@ -201,7 +202,7 @@ inline void run_f64(bool quick, bool cpu_time, double peak1, double peak2) {
 inline void run(bool quick, bool cpu_time, double peak1, double peak2,
                 double (*fma_loop)(int64_t)) {
   using namespace mmgrad::cpu::ladder;
-  run_small(quick);
+  run_small(quick, cpu_time);
   std::vector<Shape> shapes = {{64, 64, 64, "square"},
                                {256, 256, 256, "square"},
                                {512, 512, 512, "square"},

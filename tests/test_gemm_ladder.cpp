@@ -518,16 +518,18 @@ TEST_CASE("backend gemm: batched, strided and shared operands match the Eigen re
       worst = std::max(worst, std::abs(static_cast<double>(ours[i]) - ref[i]) / tol);
     }
     CHECK_MESSAGE(worst < 1.0, "float32 ", what);
-    // Each matrix of the batch is exactly the top rung on that matrix alone.
+    // Each matrix of the batch is exactly the top rung (or, for a tiny product, the small-product
+    // kernel) on that matrix alone.
+    const SgemmFn top = use_small_gemm(p.M, p.N, p.K) ? &sgemm_small : &sgemm_microkernel;
     const int64_t sa = bf.g.stride_a, sb = bf.g.stride_b, sc = bf.g.stride_c;
     bool same = true;
     for (int64_t b = 0; b < c.batch; ++b) {
       std::vector<float> one(bf.C0.begin() + b * sc, bf.C0.begin() + (b + 1) * sc);
-      sgemm_microkernel(p.ta, p.tb, p.M, p.N, p.K, p.alpha, bf.A.data() + b * sa, p.lda,
-                        bf.B.data() + b * sb, p.ldb, p.beta, one.data(), p.ldc);
+      top(p.ta, p.tb, p.M, p.N, p.K, p.alpha, bf.A.data() + b * sa, p.lda, bf.B.data() + b * sb,
+          p.ldb, p.beta, one.data(), p.ldc);
       same = same && std::memcmp(one.data(), ours.data() + b * sc, one.size() * sizeof(float)) == 0;
     }
-    CHECK_MESSAGE(same, "float32 backend = sgemm_microkernel per matrix: ", what);
+    CHECK_MESSAGE(same, "float32 backend = the ladder kernel per matrix: ", what);
     // float64 likewise (a tighter tolerance: 2^-52 instead of 2^-23).
     Batched<double> bd = make_batched<double>(c.batch, p, c.share_a, c.share_b);
     const std::vector<double> ours_d = run_backend(bd, false), ref_d = run_backend(bd, true);
@@ -566,4 +568,22 @@ TEST_CASE("backend gemm: batched products give the same bits on 1 and 2 threads"
   }
   omp_set_num_threads(saved);
   CHECK(compared == 2);
+}
+
+TEST_CASE("small-product kernel: matches the float64 product on every size and layout") {
+  // The backend uses it only below kSmallGemmMacs, but it is correct at any size: every problem
+  // of the rung tests (odd sizes, transposes, padding, alpha, beta), float32 and float64.
+  int checked = 0;
+  for (const Problem& p : problems()) {
+    CHECK_MESSAGE(error_units(p, run(p, &sgemm_small)) < 1.0, describe(p));
+    const ProblemD d = widen(p);
+    std::vector<double> c = d.C0;
+    dgemm_small(p.ta, p.tb, p.M, p.N, p.K, p.alpha, d.A.data(), p.lda, d.B.data(), p.ldb, p.beta,
+                c.data(), p.ldc);
+    CHECK_MESSAGE(error_units_d(d, c) < 1.0, "float64 ", describe(p));
+    ++checked;
+  }
+  CHECK(checked > 70);
+  CHECK(use_small_gemm(16, 16, 8));
+  CHECK_FALSE(use_small_gemm(64, 64, 64));
 }

@@ -145,13 +145,18 @@ class EigenSerial {
 // differ between the two).
 constexpr bool kUseGemmLadder = true;
 
+// One matrix: tiny products without packing (ladder::use_small_gemm), the others through the
+// top rung.
 void ladder_gemm_one(const float* A, const float* B, float* C, const GemmArgs& g) {
-  ladder::sgemm_microkernel(g.trans_a, g.trans_b, g.M, g.N, g.K, static_cast<float>(g.alpha), A,
-                            g.lda, B, g.ldb, static_cast<float>(g.beta), C, g.ldc);
+  const auto fn =
+      ladder::use_small_gemm(g.M, g.N, g.K) ? &ladder::sgemm_small : &ladder::sgemm_microkernel;
+  fn(g.trans_a, g.trans_b, g.M, g.N, g.K, static_cast<float>(g.alpha), A, g.lda, B, g.ldb,
+     static_cast<float>(g.beta), C, g.ldc);
 }
 void ladder_gemm_one(const double* A, const double* B, double* C, const GemmArgs& g) {
-  ladder::dgemm_microkernel(g.trans_a, g.trans_b, g.M, g.N, g.K, g.alpha, A, g.lda, B, g.ldb,
-                            g.beta, C, g.ldc);
+  const auto fn =
+      ladder::use_small_gemm(g.M, g.N, g.K) ? &ladder::dgemm_small : &ladder::dgemm_microkernel;
+  fn(g.trans_a, g.trans_b, g.M, g.N, g.K, g.alpha, A, g.lda, B, g.ldb, g.beta, C, g.ldc);
 }
 
 // One GEMM per matrix of the batch. A large matrix is threaded inside the ladder; a batch of

@@ -75,6 +75,15 @@ void sgemm_microkernel_isa(Isa isa, MMGRAD_SGEMM_ARGS);
 void dgemm_microkernel(MMGRAD_DGEMM_ARGS);
 void dgemm_microkernel_isa(Isa isa, MMGRAD_DGEMM_ARGS);
 
+// Tiny products without packing (gemm_ladder_packed.cpp): loop order i, k, j with the row of C
+// summed in a local array, one thread. Any size works; the backend uses it where packing would
+// cost more than the product itself: use_small_gemm(M, N, K), i.e. M N K <= kSmallGemmMacs
+// (measured: `bench_all --only gemm-small`).
+inline constexpr int64_t kSmallGemmMacs = 8192;
+bool use_small_gemm(int64_t M, int64_t N, int64_t K);
+void sgemm_small(MMGRAD_SGEMM_ARGS);
+void dgemm_small(MMGRAD_DGEMM_ARGS);
+
 // One rung by name, for the tests and the benchmark.
 using SgemmFn = void (*)(MMGRAD_SGEMM_ARGS);
 struct Rung {

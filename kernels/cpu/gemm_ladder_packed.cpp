@@ -334,6 +334,78 @@ void gemm_packed_with(const MicroKernelT<T>& mk, const Blocking& blk, MMGRAD_GEM
   }
 }
 
+// ---- tiny products: no packing ------------------------------------------------------------------
+// Packing pays for itself only when each packed number feeds many multiply-adds. A 16 x 16 x 8
+// product (one attention head of a small model) is 2048 multiply-adds; packing it into 14 x 32
+// tiles of zeros and merging the edge tiles costs about as much again. So the backend sends tiny
+// products here: op(B) is copied once into k-major blocks of 16 columns (zeros past N), and each
+// row of C is computed 16 columns at a time, the 16 sums in one SIMD register (a fixed-size
+// local array the compiler keeps in a register), k = 0, 1, ..., K-1 in order. Four rows go
+// together so that four independent sums hide the FMA latency. Each element's k-sum runs in
+// order on one thread: the same bits on any thread count.
+namespace {
+constexpr int kSmallCols = 16;
+
+template <class T, int R>
+void small_rows(bool trans_a, int64_t K, T alpha, const T* A, int64_t lda, int64_t i, const T* bp,
+                int64_t nb, T beta, T* C, int64_t ldc, int64_t j0) {
+  T acc[R][kSmallCols] = {};
+  for (int64_t k = 0; k < K; ++k) {
+    const T* b = bp + k * kSmallCols;
+    for (int r = 0; r < R; ++r) {
+      const T a = trans_a ? A[k * lda + i + r] : A[(i + r) * lda + k];
+#pragma omp simd
+      for (int j = 0; j < kSmallCols; ++j) acc[r][j] += a * b[j];
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    T* c = C + (i + r) * ldc + j0;
+    if (beta == T(0))  // C is only written (a NaN there must not survive)
+      for (int64_t j = 0; j < nb; ++j) c[j] = alpha * acc[r][j];
+    else
+      for (int64_t j = 0; j < nb; ++j) c[j] = alpha * acc[r][j] + beta * c[j];
+  }
+}
+
+template <class T>
+void gemm_small(MMGRAD_GEMM_ARGS(T)) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {
+    scale_c(M, N, beta, C, ldc);
+    return;
+  }
+  const int64_t blocks = ceil_div(N, kSmallCols);
+  T* bp = b_buffer().get<T>(blocks * K * kSmallCols);
+  // bp[q][k][j] = op(B)[k][q 16 + j], zeros past column N.
+  for (int64_t q = 0; q < blocks; ++q) {
+    const int64_t j0 = q * kSmallCols, nb = std::min<int64_t>(kSmallCols, N - j0);
+    T* d = bp + q * K * kSmallCols;
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t j = 0; j < kSmallCols; ++j)
+        d[k * kSmallCols + j] = j >= nb   ? T(0)
+                                : trans_b ? B[(j0 + j) * ldb + k]
+                                          : B[k * ldb + j0 + j];
+  }
+  for (int64_t q = 0; q < blocks; ++q) {
+    const int64_t j0 = q * kSmallCols, nb = std::min<int64_t>(kSmallCols, N - j0);
+    const T* b = bp + q * K * kSmallCols;
+    int64_t i = 0;
+    for (; i + 4 <= M; i += 4)
+      small_rows<T, 4>(trans_a, K, alpha, A, lda, i, b, nb, beta, C, ldc, j0);
+    for (; i < M; ++i) small_rows<T, 1>(trans_a, K, alpha, A, lda, i, b, nb, beta, C, ldc, j0);
+  }
+}
+}  // namespace
+
+bool use_small_gemm(int64_t M, int64_t N, int64_t K) { return M * N * K <= kSmallGemmMacs; }
+
+void sgemm_small(MMGRAD_SGEMM_ARGS) {
+  gemm_small(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+void dgemm_small(MMGRAD_DGEMM_ARGS) {
+  gemm_small(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
 // ---- rung 4: packed panels with a portable micro-kernel ----------------------------------------
 // The MR x NR sums live in a local array; with MR x NR small and fixed at compile time the
 // compiler keeps it in registers and vectorises the j loop (here 6 rows x 16 columns: 6 SIMD
