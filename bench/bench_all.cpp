@@ -356,7 +356,7 @@ int run(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: bench_all [--quick] [--cpu-time] "
-                   "[--only peak|gemm|gemm-ladder|bandwidth|tiny|conv|attention|cnn|models] "
+                   "[--only peak|gemm|gemm-ladder|gemm-small|bandwidth|tiny|conv|attention|cnn|models] "
                    "[--op NAME|all] [--list-ops]\n");
       return 2;
     }
@@ -399,6 +399,7 @@ int run(int argc, char** argv) {
     }
   }
 
+  if (only == "gemm-small") gemm_ladder_bench::run_small(g_quick, cpu_time);
   if (want_ladder) gemm_ladder_bench::run(g_quick, cpu_time, peak1, peak2, fma_gflops_one_thread);
 
   if (want("bandwidth")) {

@@ -1,8 +1,13 @@
 // `bench_all --only gemm-ladder`: every rung of the GEMM kernel ladder (kernels/cpu/gemm_ladder.h,
 // docs/gemm_ladder.md) on square sizes and on the lesson shapes, at 1 and 2 threads, in GFLOP/s
-// and % of the float32 FMA peak measured in the same run, with two reference columns: a direct
-// Eigen call on the same buffers (Eigen's own threading) and the backend's current GEMM
-// (backend(kCPU).gemm: Eigen in fixed tiles, what matmul runs today).
+// and % of the float32 FMA peak measured in the same run, with three more columns: a direct
+// Eigen call on the same buffers (Eigen's own threading), the Eigen path the backend ran before
+// the ladder became its GEMM (cpu::gemm_eigen_tiles: Eigen in fixed tiles) and the backend's GEMM
+// (backend(kCPU).gemm, what matmul runs: the top rung, with its batching).
+//
+// `bench_all --only gemm-small` (also printed first by gemm-ladder): tiny and batched products
+// (attention heads), microseconds per call, the backend against the Eigen tiles it replaced
+// (with --cpu-time: 1 thread, thread CPU time).
 //
 // Each cell is the median of several samples; the implementations are interleaved sample by
 // sample so that drift in the machine's load affects them alike. The slow rungs run only where
@@ -48,13 +53,20 @@ inline double now(bool cpu_time) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
+// Calls too short for the clock (reading the thread CPU clock costs ~1 us here) run in groups
+// between two readings: `reps` calls of about 20 us together.
 inline double seconds_per_call(const std::function<void()>& fn, double budget, bool cpu_time) {
+  double t0 = now(cpu_time);
+  fn();
+  const double first = now(cpu_time) - t0;
+  const int64_t reps =
+      std::clamp<int64_t>(static_cast<int64_t>(2e-5 / std::max(first, 1e-9)), 1, 1000);
   int64_t calls = 0;
-  const double t0 = now(cpu_time);
+  t0 = now(cpu_time);
   double elapsed = 0;
   do {
-    fn();
-    ++calls;
+    for (int64_t r = 0; r < reps; ++r) fn();
+    calls += reps;
     elapsed = now(cpu_time) - t0;
   } while (elapsed < budget);
   return elapsed / static_cast<double>(calls);
@@ -71,6 +83,70 @@ inline double cpu_time_peak(double (*fma_loop)(int64_t), bool quick) {
     best = std::min(best, now(true) - t0);
   }
   return flops * static_cast<double>(iters) / best / 1e9;
+}
+
+inline mmgrad::GemmArgs f64_args(const Shape& s, const double* A, const double* B, double* C) {
+  return mmgrad::GemmArgs{.dtype = mmgrad::DType::Float64, .M = s.M, .N = s.N, .K = s.K}
+      .a(A, s.K)
+      .b(B, s.N)
+      .c(C, s.N);
+}
+
+// Tiny and batched products, microseconds per call (median), at 1 and 2 threads: the backend's
+// GEMM against the Eigen tiles it replaced (cpu::gemm_eigen_tiles), float32. The batched rows are
+// attention: batch x heads matrices, Q K^T (K read transposed) and P V.
+inline void run_small(bool quick, bool cpu_time) {
+  struct Small {
+    int64_t batch, M, N, K;
+    bool trans_b;
+    const char* what;
+  };
+  const std::vector<Small> shapes = {{1, 1, 1, 1, false, "1 x 1 x 1"},
+                                     {1, 4, 8, 16, false, "4 x 8 x 16"},
+                                     {1, 32, 32, 32, false, "32 x 32 x 32"},
+                                     {1, 64, 64, 64, false, "64 x 64 x 64"},
+                                     {64, 16, 16, 8, true, "64 heads of 16 x 16 x 8, Q K^T"},
+                                     {64, 16, 8, 16, false, "64 heads of 16 x 8 x 16, P V"},
+                                     {128, 64, 64, 32, true, "128 heads of 64 x 64 x 32, Q K^T"},
+                                     {128, 64, 32, 64, false, "128 heads of 64 x 32 x 64, P V"}};
+  const int samples = quick ? 3 : 9;
+  const double budget = quick ? 0.01 : 0.05;
+  const int saved_threads = omp_get_max_threads();
+  for (int threads : {1, 2}) {
+    if (threads > saved_threads || (cpu_time && threads > 1)) continue;
+    omp_set_num_threads(threads);
+    std::printf(
+        "\n## Small and batched GEMMs, float32, %d thread%s (microseconds per call, median%s)\n\n"
+        "| product | Eigen tiles (before) | mmgrad backend | before / now "
+        "|\n|---|---:|---:|---:|\n",
+        threads, threads == 1 ? "" : "s", cpu_time ? ", thread CPU time" : "");
+    for (const Small& s : shapes) {
+      std::vector<float> A(s.batch * s.M * s.K), B(s.batch * s.K * s.N), C(s.batch * s.M * s.N);
+      for (size_t i = 0; i < A.size(); ++i) A[i] = static_cast<float>((i * 7 + 3) % 17) / 17 - 0.5f;
+      for (size_t i = 0; i < B.size(); ++i) B[i] = static_cast<float>((i * 5 + 1) % 13) / 13 - 0.5f;
+      const mmgrad::GemmArgs g = mmgrad::GemmArgs{.batch = s.batch, .M = s.M, .N = s.N, .K = s.K}
+                                     .a(A.data(), s.K)
+                                     .b(B.data(), s.trans_b ? s.K : s.N, s.trans_b)
+                                     .c(C.data(), s.N)
+                                     .batch_strides(s.M * s.K, s.K * s.N, s.M * s.N);
+      const std::vector<std::function<void()>> impls = {
+          [&] { mmgrad::cpu::gemm_eigen_tiles(g); },
+          [&] { mmgrad::backend(mmgrad::kCPU).gemm(g); }};
+      std::vector<std::vector<double>> t(impls.size());
+      for (auto& f : impls) f();
+      for (int smp = 0; smp < samples; ++smp)
+        for (size_t i = 0; i < impls.size(); ++i)
+          t[i].push_back(seconds_per_call(impls[i], budget, cpu_time));
+      double us[2];
+      for (size_t i = 0; i < impls.size(); ++i) {
+        std::sort(t[i].begin(), t[i].end());
+        us[i] = 1e6 * t[i][t[i].size() / 2];
+      }
+      std::printf("| %s | %.2f | %.2f | %.2f |\n", s.what, us[0], us[1], us[0] / us[1]);
+      std::fflush(stdout);
+    }
+  }
+  omp_set_num_threads(saved_threads);
 }
 
 // float64: the top rung (dgemm_microkernel) against Eigen and the backend, % of the float64
@@ -90,8 +166,8 @@ inline void run_f64(bool quick, bool cpu_time, double peak1, double peak2) {
     const double peak = (threads == 1 ? peak1 : peak2) / 2;
     std::printf(
         "\n## GEMM ladder float64, %d thread%s (GFLOP/s and %% of the %.0f GFLOP/s float64 peak)"
-        "\n\n| M x N x K | shape | 5. microkernel (f64) | Eigen direct | backend today | "
-        "microkernel / Eigen |\n|---|---|---:|---:|---:|---:|\n",
+        "\n\n| M x N x K | shape | 5. microkernel (f64) | Eigen direct | Eigen tiles (before) | "
+        "mmgrad backend | microkernel / Eigen |\n|---|---|---:|---:|---:|---:|---:|\n",
         threads, threads == 1 ? "" : "s", peak);
     omp_set_num_threads(threads);
     for (const Shape& s : shapes) {
@@ -107,14 +183,8 @@ inline void run_f64(bool quick, bool cpu_time, double peak1, double peak2) {
                               C.data(), s.N);
           },
           [&] { mc.noalias() = ma * mb; },
-          [&] {
-            mmgrad::backend(mmgrad::kCPU)
-                .gemm(
-                    mmgrad::GemmArgs{.dtype = mmgrad::DType::Float64, .M = s.M, .N = s.N, .K = s.K}
-                        .a(A.data(), s.K)
-                        .b(B.data(), s.N)
-                        .c(C.data(), s.N));
-          }};
+          [&] { mmgrad::cpu::gemm_eigen_tiles(f64_args(s, A.data(), B.data(), C.data())); },
+          [&] { mmgrad::backend(mmgrad::kCPU).gemm(f64_args(s, A.data(), B.data(), C.data())); }};
       std::vector<std::vector<double>> t(impls.size());
       for (auto& f : impls) f();
       for (int smp = 0; smp < samples; ++smp)
@@ -139,6 +209,7 @@ inline void run_f64(bool quick, bool cpu_time, double peak1, double peak2) {
 inline void run(bool quick, bool cpu_time, double peak1, double peak2,
                 double (*fma_loop)(int64_t)) {
   using namespace mmgrad::cpu::ladder;
+  run_small(quick, cpu_time);
   std::vector<Shape> shapes = {{64, 64, 64, "square"},
                                {256, 256, 256, "square"},
                                {512, 512, 512, "square"},
@@ -172,10 +243,11 @@ inline void run(bool quick, bool cpu_time, double peak1, double peak2,
     std::printf("| M x N x K | shape |");
     for (int r = 0; r < n_rungs; ++r)
       if (threads == 1 || rung[r].threaded) std::printf(" %d. %s |", r + 1, rung[r].name);
-    std::printf(" Eigen direct | backend today | microkernel / Eigen |\n|---|---|");
+    std::printf(
+        " Eigen direct | Eigen tiles (before) | mmgrad backend | microkernel / Eigen |\n|---|---|");
     for (int r = 0; r < n_rungs; ++r)
       if (threads == 1 || rung[r].threaded) std::printf("---:|");
-    std::printf("---:|---:|---:|\n");
+    std::printf("---:|---:|---:|---:|\n");
     omp_set_num_threads(threads);
 
     for (const Shape& s : shapes) {
@@ -201,14 +273,14 @@ inline void run(bool quick, bool cpu_time, double peak1, double peak2,
       }
       present.push_back(true);
       impls.push_back([&] { mc.noalias() = ma * mb; });
+      const mmgrad::GemmArgs g = mmgrad::GemmArgs{.M = s.M, .N = s.N, .K = s.K}
+                                     .a(A.data(), s.K)
+                                     .b(B.data(), s.N)
+                                     .c(C.data(), s.N);
       present.push_back(true);
-      impls.push_back([&] {
-        mmgrad::backend(mmgrad::kCPU)
-            .gemm(mmgrad::GemmArgs{.M = s.M, .N = s.N, .K = s.K}
-                      .a(A.data(), s.K)
-                      .b(B.data(), s.N)
-                      .c(C.data(), s.N));
-      });
+      impls.push_back([&] { mmgrad::cpu::gemm_eigen_tiles(g); });
+      present.push_back(true);
+      impls.push_back([&] { mmgrad::backend(mmgrad::kCPU).gemm(g); });
 
       std::vector<std::vector<double>> t(impls.size());
       for (size_t i = 0; i < impls.size(); ++i)
@@ -229,7 +301,7 @@ inline void run(bool quick, bool cpu_time, double peak1, double peak2,
         std::printf(" %.1f (%.0f%%) |", gflops[i], 100 * gflops[i] / peak);
       }
       // The micro-kernel rung is the last rung column; Eigen direct follows it.
-      const size_t micro = impls.size() - 3, eigen = impls.size() - 2;
+      const size_t micro = impls.size() - 4, eigen = impls.size() - 3;
       std::printf(" %.2f |\n", gflops[micro] / gflops[eigen]);
       std::fflush(stdout);
     }

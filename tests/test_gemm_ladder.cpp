@@ -1,11 +1,13 @@
 // The GEMM kernel ladder (kernels/cpu/gemm_ladder.h): every rung computes the same product.
 //
 // Each rung is checked against a float64 reference and against the naive rung, and the naive
-// rung against the backend's Eigen GEMM, on odd sizes (1, 7, 63, 65, 257: partial micro-tiles and
-// blocks everywhere), all four transpose combinations, leading dimensions wider than the rows,
-// alpha and beta, an empty K (C = beta * C) and NaN / Inf propagation. Rung 5 runs with every
-// micro-kernel this CPU supports (AVX-512, AVX2, scalar); rungs 4 and 5 give the same bits on 1
-// and 2 threads.
+// rung against the Eigen GEMM the backend ran before the ladder (cpu::gemm_eigen_tiles), on odd
+// sizes (1, 7, 63, 65, 257: partial micro-tiles and blocks everywhere), all four transpose
+// combinations, leading dimensions wider than the rows, alpha and beta, an empty K (C = beta * C)
+// and NaN / Inf propagation. Rung 5 runs with every micro-kernel this CPU supports (AVX-512, AVX2,
+// scalar); rungs 4 and 5 give the same bits on 1 and 2 threads. The backend's GEMM (the top rung
+// since kUseGemmLadder, kernels/cpu/gemm.cpp) is checked against the Eigen reference on batched,
+// strided and shared operands, float32 and float64, and to be the top rung bit for bit.
 #include <doctest/doctest.h>
 #include <omp.h>
 
@@ -14,6 +16,8 @@
 #include <limits>
 #include <random>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "core_test_util.h"
@@ -69,14 +73,14 @@ std::vector<float> run_isa(const Problem& p, Isa isa) {
   return C;
 }
 
-// The backend's GEMM (Eigen) on the same buffers.
+// The Eigen reference (the backend's GEMM before the ladder) on the same buffers.
 std::vector<float> run_eigen(const Problem& p) {
   std::vector<float> C = p.C0;
-  backend(kCPU).gemm(GemmArgs{
+  cpu::gemm_eigen_tiles(GemmArgs{
       .dtype = DType::Float32, .M = p.M, .N = p.N, .K = p.K, .alpha = p.alpha, .beta = p.beta}
-                         .a(p.A.data(), p.lda, p.ta)
-                         .b(p.B.data(), p.ldb, p.tb)
-                         .c(C.data(), p.ldc));
+                            .a(p.A.data(), p.lda, p.ta)
+                            .b(p.B.data(), p.ldb, p.tb)
+                            .c(C.data(), p.ldc));
   return C;
 }
 
@@ -191,7 +195,7 @@ TEST_CASE("gemm ladder: every supported micro-kernel matches the naive rung") {
   }
 }
 
-TEST_CASE("gemm ladder: the naive rung matches the backend's Eigen GEMM") {
+TEST_CASE("gemm ladder: the naive rung matches the Eigen reference GEMM") {
   for (const Problem& p : problems()) {
     const std::vector<float> naive = run(p, &sgemm_naive), eigen = run_eigen(p);
     CHECK_MESSAGE(error_units(p, eigen) < 1.0, describe(p));
@@ -426,4 +430,160 @@ TEST_CASE("gemm ladder float64: the same bits on 1, 2 and 3 threads") {
   }
   omp_set_num_threads(saved);
   CHECK(compared == 4);
+}
+
+// ---- the backend's GEMM (CpuBackend::gemm: the top rung for float32 and float64) ---------------
+namespace {
+
+// A batched problem: `batch` matrices of op(A) M x K and op(B) K x N, each stored with its
+// padding, `stride` elements apart (0: one matrix shared by the whole batch, as a weight is).
+template <class T>
+struct Batched {
+  GemmArgs g;
+  std::vector<T> A, B, C0;
+};
+
+template <class T>
+Batched<T> make_batched(int64_t batch, const Problem& p, bool share_a, bool share_b) {
+  Batched<T> out;
+  const int64_t a_size = static_cast<int64_t>(p.A.size()),
+                b_size = static_cast<int64_t>(p.B.size());
+  const int64_t c_size = static_cast<int64_t>(p.C0.size());
+  std::mt19937 rng(static_cast<unsigned>(batch * 1000 + p.M));
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  // Each matrix of the batch: the problem's values, changed by a random factor per matrix.
+  auto stack = [&](const std::vector<float>& one, int64_t copies, std::vector<T>& dst) {
+    for (int64_t b = 0; b < copies; ++b) {
+      const float f = u(rng);
+      for (float v : one) dst.push_back(static_cast<T>(v == 1e30f ? v : v * f));
+    }
+  };
+  stack(p.A, share_a ? 1 : batch, out.A);
+  stack(p.B, share_b ? 1 : batch, out.B);
+  stack(p.C0, batch, out.C0);
+  out.g = GemmArgs{.dtype = std::is_same_v<T, float> ? DType::Float32 : DType::Float64,
+                   .batch = batch,
+                   .M = p.M,
+                   .N = p.N,
+                   .K = p.K,
+                   .alpha = p.alpha,
+                   .beta = p.beta}
+              .batch_strides(share_a ? 0 : a_size, share_b ? 0 : b_size, c_size);
+  out.g.lda = p.lda, out.g.ldb = p.ldb, out.g.ldc = p.ldc;
+  out.g.trans_a = p.ta, out.g.trans_b = p.tb;
+  return out;
+}
+
+template <class T>
+std::vector<T> run_backend(Batched<T>& bp, bool reference) {
+  std::vector<T> C = bp.C0;
+  GemmArgs g = bp.g;
+  g.A = bp.A.data(), g.B = bp.B.data(), g.C = C.data();
+  if (reference)
+    cpu::gemm_eigen_tiles(g);
+  else
+    backend(kCPU).gemm(g);
+  return C;
+}
+
+}  // namespace
+
+TEST_CASE("backend gemm: batched, strided and shared operands match the Eigen reference") {
+  // Sizes from 1 x 1 x 1 up, attention-head shapes (many small matrices, shared out matrix by
+  // matrix over threads) and one large enough to be threaded inside each matrix.
+  struct Case {
+    int64_t batch, M, N, K;
+    bool ta, tb, share_a, share_b;
+    float alpha, beta;
+  };
+  const Case cases[] = {{1, 1, 1, 1, false, false, false, false, 1, 0},
+                        {3, 4, 8, 16, false, true, false, false, 1, 0},
+                        {64, 16, 16, 8, false, true, false, false, 0.125f, 0},
+                        {64, 16, 8, 16, false, false, false, false, 1, 1},
+                        {5, 33, 17, 40, true, false, true, false, 1, 0.5f},
+                        {4, 70, 45, 300, false, false, false, true, -2, 0},
+                        {2, 130, 140, 120, true, true, false, false, 1, 0}};
+  int checked = 0;
+  unsigned seed = 100;
+  for (const Case& c : cases) {
+    const Problem p = make_problem(c.M, c.N, c.K, c.ta, c.tb, 2, c.alpha, c.beta, seed++);
+    const std::string what = describe(p) + " batch=" + std::to_string(c.batch) +
+                             (c.share_a ? " shared A" : "") + (c.share_b ? " shared B" : "");
+    // float32: against the Eigen reference, elementwise, within the k-sum's error bound.
+    Batched<float> bf = make_batched<float>(c.batch, p, c.share_a, c.share_b);
+    const std::vector<float> ours = run_backend(bf, false), ref = run_backend(bf, true);
+    double worst = 0;
+    for (size_t i = 0; i < ours.size(); ++i) {
+      const double tol = 1e-5 * (static_cast<double>(c.K) + 3) * (1 + std::abs(ref[i]));
+      worst = std::max(worst, std::abs(static_cast<double>(ours[i]) - ref[i]) / tol);
+    }
+    CHECK_MESSAGE(worst < 1.0, "float32 ", what);
+    // Each matrix of the batch is exactly the top rung (or, for a tiny product, the small-product
+    // kernel) on that matrix alone.
+    const SgemmFn top = use_small_gemm(p.M, p.N, p.K) ? &sgemm_small : &sgemm_microkernel;
+    const int64_t sa = bf.g.stride_a, sb = bf.g.stride_b, sc = bf.g.stride_c;
+    bool same = true;
+    for (int64_t b = 0; b < c.batch; ++b) {
+      std::vector<float> one(bf.C0.begin() + b * sc, bf.C0.begin() + (b + 1) * sc);
+      top(p.ta, p.tb, p.M, p.N, p.K, p.alpha, bf.A.data() + b * sa, p.lda, bf.B.data() + b * sb,
+          p.ldb, p.beta, one.data(), p.ldc);
+      same = same && std::memcmp(one.data(), ours.data() + b * sc, one.size() * sizeof(float)) == 0;
+    }
+    CHECK_MESSAGE(same, "float32 backend = the ladder kernel per matrix: ", what);
+    // float64 likewise (a tighter tolerance: 2^-52 instead of 2^-23).
+    Batched<double> bd = make_batched<double>(c.batch, p, c.share_a, c.share_b);
+    const std::vector<double> ours_d = run_backend(bd, false), ref_d = run_backend(bd, true);
+    double worst_d = 0;
+    for (size_t i = 0; i < ours_d.size(); ++i) {
+      const double tol = 1e-14 * (static_cast<double>(c.K) + 3) * (1 + std::abs(ref_d[i]));
+      worst_d = std::max(worst_d, std::abs(ours_d[i] - ref_d[i]) / tol);
+    }
+    CHECK_MESSAGE(worst_d < 1.0, "float64 ", what);
+    ++checked;
+  }
+  CHECK(checked == 7);
+}
+
+TEST_CASE("backend gemm: batched products give the same bits on 1 and 2 threads") {
+  const int saved = omp_get_max_threads();
+  // A batch of small matrices (shared out over threads) and a batch of large ones (each threaded
+  // inside the ladder).
+  const Problem small = make_problem(16, 16, 8, false, true, 0, 1.0f, 0.0f, 31);
+  const Problem large = make_problem(200, 150, 300, true, false, 1, 1.0f, 0.5f, 32);
+  int compared = 0;
+  for (const auto& [p, batch] : {std::pair{small, int64_t{64}}, std::pair{large, int64_t{3}}}) {
+    Batched<float> bf = make_batched<float>(batch, p, false, false);
+    Batched<double> bd = make_batched<double>(batch, p, false, false);
+    omp_set_num_threads(1);
+    const std::vector<float> one = run_backend(bf, false);
+    const std::vector<double> one_d = run_backend(bd, false);
+    omp_set_num_threads(2);
+    const std::vector<float> two = run_backend(bf, false);
+    const std::vector<double> two_d = run_backend(bd, false);
+    CHECK_MESSAGE(std::memcmp(one.data(), two.data(), one.size() * sizeof(float)) == 0, describe(p),
+                  " batch ", batch);
+    CHECK_MESSAGE(std::memcmp(one_d.data(), two_d.data(), one_d.size() * sizeof(double)) == 0,
+                  "float64 ", describe(p), " batch ", batch);
+    ++compared;
+  }
+  omp_set_num_threads(saved);
+  CHECK(compared == 2);
+}
+
+TEST_CASE("small-product kernel: matches the float64 product on every size and layout") {
+  // The backend uses it only below kSmallGemmMacs, but it is correct at any size: every problem
+  // of the rung tests (odd sizes, transposes, padding, alpha, beta), float32 and float64.
+  int checked = 0;
+  for (const Problem& p : problems()) {
+    CHECK_MESSAGE(error_units(p, run(p, &sgemm_small)) < 1.0, describe(p));
+    const ProblemD d = widen(p);
+    std::vector<double> c = d.C0;
+    dgemm_small(p.ta, p.tb, p.M, p.N, p.K, p.alpha, d.A.data(), p.lda, d.B.data(), p.ldb, p.beta,
+                c.data(), p.ldc);
+    CHECK_MESSAGE(error_units_d(d, c) < 1.0, "float64 ", describe(p));
+    ++checked;
+  }
+  CHECK(checked > 70);
+  CHECK(use_small_gemm(16, 16, 8));
+  CHECK_FALSE(use_small_gemm(64, 64, 64));
 }

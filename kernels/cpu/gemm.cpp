@@ -1,11 +1,14 @@
-// GEMM through Eigen, mapped straight onto the tensor buffers (no copies).
+// The backend's GEMM (CpuBackend::gemm): float32 and float64 through the top rung of the GEMM
+// ladder (kernels/cpu/gemm_ladder.h, docs/gemm_ladder.md: packed panels and an AVX-512 / AVX2
+// micro-kernel); other types, and the reference that tests and the benchmark compare against,
+// through Eigen (gemm_eigen_tiles below).
 //
-// A row-major M x K matrix with leading dimension lda is an Eigen RowMajor map with outer stride
-// lda; its transpose (stored K x M) is the same memory read as a ColMajor map. So every
-// combination of transposed operands is a zero-copy Eigen expression, and
-// C.noalias() = A * B runs Eigen's blocked, vectorised kernel directly into the output buffer.
-// Threads split the work into tiles of C fixed by the problem size (below), so the result is the
-// same on any thread count.
+// The Eigen path maps the tensor buffers straight into Eigen (no copies). A row-major M x K
+// matrix with leading dimension lda is an Eigen RowMajor map with outer stride lda; its transpose
+// (stored K x M) is the same memory read as a ColMajor map. So every combination of transposed
+// operands is a zero-copy Eigen expression, and C.noalias() = A * B runs Eigen's blocked,
+// vectorised kernel directly into the output buffer. Threads split the work into tiles of C fixed
+// by the problem size (below), so the result is the same on any thread count.
 #include <Eigen/Core>
 
 #include "mmgrad/kernels/cpu/cpu_backend.h"
@@ -136,19 +139,24 @@ class EigenSerial {
 // The switch: float32 and float64 GEMMs through the top rung of the GEMM ladder
 // (kernels/cpu/gemm_ladder.h, docs/gemm_ladder.md: packed panels and an AVX-512 / AVX2
 // micro-kernel) instead of Eigen. Measured (bench_all --only gemm-ladder, docs/gemm_ladder.md)
-// it is faster than the Eigen path below on every bench shape, 1 and 2 threads (float32
-// 1.1-1.6x), and gives the same bits on any thread count. Off until the lead turns it on with
-// the whole suite and the lessons measured: it changes the low bits of every matmul / linear /
-// conv result (another summation order).
-constexpr bool kUseGemmLadder = false;
+// it is faster than the Eigen path on every bench shape, 1 and 2 threads, and not slower on
+// tiny products; it gives the same bits on any thread count. Turning it off gives the Eigen
+// path's numbers back (another summation order: the low bits of every matmul, linear and conv
+// differ between the two).
+constexpr bool kUseGemmLadder = true;
 
+// One matrix: tiny products without packing (ladder::use_small_gemm), the others through the
+// top rung.
 void ladder_gemm_one(const float* A, const float* B, float* C, const GemmArgs& g) {
-  ladder::sgemm_microkernel(g.trans_a, g.trans_b, g.M, g.N, g.K, static_cast<float>(g.alpha), A,
-                            g.lda, B, g.ldb, static_cast<float>(g.beta), C, g.ldc);
+  const auto fn =
+      ladder::use_small_gemm(g.M, g.N, g.K) ? &ladder::sgemm_small : &ladder::sgemm_microkernel;
+  fn(g.trans_a, g.trans_b, g.M, g.N, g.K, static_cast<float>(g.alpha), A, g.lda, B, g.ldb,
+     static_cast<float>(g.beta), C, g.ldc);
 }
 void ladder_gemm_one(const double* A, const double* B, double* C, const GemmArgs& g) {
-  ladder::dgemm_microkernel(g.trans_a, g.trans_b, g.M, g.N, g.K, g.alpha, A, g.lda, B, g.ldb,
-                            g.beta, C, g.ldc);
+  const auto fn =
+      ladder::use_small_gemm(g.M, g.N, g.K) ? &ladder::dgemm_small : &ladder::dgemm_microkernel;
+  fn(g.trans_a, g.trans_b, g.M, g.N, g.K, g.alpha, A, g.lda, B, g.ldb, g.beta, C, g.ldc);
 }
 
 // One GEMM per matrix of the batch. A large matrix is threaded inside the ladder; a batch of
@@ -175,14 +183,7 @@ void gemm_ladder(const GemmArgs& g) {
 
 }  // namespace
 
-void CpuBackend::gemm(const GemmArgs& g) {
-  if (kUseGemmLadder && (g.dtype == DType::Float32 || g.dtype == DType::Float64)) {
-    if (g.dtype == DType::Float32)
-      gemm_ladder<float>(g);
-    else
-      gemm_ladder<double>(g);
-    return;
-  }
+void gemm_eigen_tiles(const GemmArgs& g) {
   dispatch_floating(g.dtype, "matmul", [&](auto t) {
     using T = decltype(t);
     const Tiling tl = tiling_for(g);
@@ -202,6 +203,17 @@ void CpuBackend::gemm(const GemmArgs& g) {
                    }
                  });
   });
+}
+
+void CpuBackend::gemm(const GemmArgs& g) {
+  if (kUseGemmLadder && (g.dtype == DType::Float32 || g.dtype == DType::Float64)) {
+    if (g.dtype == DType::Float32)
+      gemm_ladder<float>(g);
+    else
+      gemm_ladder<double>(g);
+    return;
+  }
+  gemm_eigen_tiles(g);
 }
 
 }  // namespace mmgrad::cpu

@@ -75,6 +75,15 @@ void sgemm_microkernel_isa(Isa isa, MMGRAD_SGEMM_ARGS);
 void dgemm_microkernel(MMGRAD_DGEMM_ARGS);
 void dgemm_microkernel_isa(Isa isa, MMGRAD_DGEMM_ARGS);
 
+// Tiny products without packing (gemm_ladder_packed.cpp): loop order i, k, j with the row of C
+// summed in a local array, one thread. Any size works; the backend uses it where packing would
+// cost more than the product itself: use_small_gemm(M, N, K), i.e. M N K <= kSmallGemmMacs
+// (measured: `bench_all --only gemm-small`).
+inline constexpr int64_t kSmallGemmMacs = 8192;
+bool use_small_gemm(int64_t M, int64_t N, int64_t K);
+void sgemm_small(MMGRAD_SGEMM_ARGS);
+void dgemm_small(MMGRAD_DGEMM_ARGS);
+
 // One rung by name, for the tests and the benchmark.
 using SgemmFn = void (*)(MMGRAD_SGEMM_ARGS);
 struct Rung {
@@ -86,3 +95,15 @@ struct Rung {
 const Rung* rungs(int* count);
 
 }  // namespace mmgrad::cpu::ladder
+
+namespace mmgrad {
+struct GemmArgs;  // kernels/backend.h
+namespace cpu {
+// The reference beside the ladder: the CPU backend's GEMM as it was before the ladder became
+// its float32 / float64 GEMM (kernels/cpu/gemm.cpp: Eigen, single-threaded, in tiles of C fixed
+// by the problem size, threads sharing out the tiles). Any floating dtype, batched and strided
+// as CpuBackend::gemm; the same bits on any thread count. Tests and the benchmark compare the
+// backend against it.
+void gemm_eigen_tiles(const GemmArgs& g);
+}  // namespace cpu
+}  // namespace mmgrad

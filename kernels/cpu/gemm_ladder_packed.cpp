@@ -160,10 +160,40 @@ void transpose_rows(const float* const* src, int rows, int64_t kc, float* dst, i
     for (int r = 0; r < rows; ++r) dst[k * ld + r] = src[r][k];
 }
 
-// float64: element by element (no SIMD transpose for doubles here yet).
+#if defined(__x86_64__) || defined(__i386__)
+// float64: 4 rows at a time, 4 x 4 blocks transposed in registers (4 doubles per AVX2 vector):
+// dst[k ld + r] = src[r][k] for r < 4, k < kc4 (a multiple of 4).
+__attribute__((target("avx2"))) void transpose_rows4_f64_avx2(const double* const* src, int64_t kc4,
+                                                              double* dst, int64_t ld) {
+  for (int64_t k = 0; k < kc4; k += 4) {
+    const __m256d r0 = _mm256_loadu_pd(src[0] + k), r1 = _mm256_loadu_pd(src[1] + k);
+    const __m256d r2 = _mm256_loadu_pd(src[2] + k), r3 = _mm256_loadu_pd(src[3] + k);
+    const __m256d t0 = _mm256_unpacklo_pd(r0, r1), t1 = _mm256_unpackhi_pd(r0, r1);  // k 0,2 | 1,3
+    const __m256d t2 = _mm256_unpacklo_pd(r2, r3), t3 = _mm256_unpackhi_pd(r2, r3);
+    _mm256_storeu_pd(dst + (k + 0) * ld, _mm256_permute2f128_pd(t0, t2, 0x20));
+    _mm256_storeu_pd(dst + (k + 1) * ld, _mm256_permute2f128_pd(t1, t3, 0x20));
+    _mm256_storeu_pd(dst + (k + 2) * ld, _mm256_permute2f128_pd(t0, t2, 0x31));
+    _mm256_storeu_pd(dst + (k + 3) * ld, _mm256_permute2f128_pd(t1, t3, 0x31));
+  }
+}
+#endif
+
+// float64: groups of 4 rows through the 4 x 4 SIMD transpose where the CPU has AVX2, the rest
+// (the last rows of a group of 8, the last kc % 4) element by element. A copy: the same bits.
 void transpose_rows(const double* const* src, int rows, int64_t kc, double* dst, int64_t ld) {
+  int r0 = 0;
+#if defined(__x86_64__) || defined(__i386__)
+  static const bool avx2 = isa_supported(Isa::Avx2);
+  const int64_t kc4 = kc / 4 * 4;
+  if (avx2)
+    for (; r0 + 4 <= rows; r0 += 4) {
+      transpose_rows4_f64_avx2(src + r0, kc4, dst + r0, ld);
+      for (int64_t k = kc4; k < kc; ++k)
+        for (int r = r0; r < r0 + 4; ++r) dst[k * ld + r] = src[r][k];
+    }
+#endif
   for (int64_t k = 0; k < kc; ++k)
-    for (int r = 0; r < rows; ++r) dst[k * ld + r] = src[r][k];
+    for (int r = r0; r < rows; ++r) dst[k * ld + r] = src[r][k];
 }
 
 // Pack rows [i0, i0 + mc) x columns [k0, k0 + kc) of op(A) into slivers of MR rows: sliver p
@@ -332,6 +362,78 @@ void gemm_packed_with(const MicroKernelT<T>& mk, const Blocking& blk, MMGRAD_GEM
     packed_loops(mk, blk, trans_a, trans_b, i1 - i0, j1 - j0, K, alpha, a, lda, b, ldb, beta,
                  C + i0 * ldc + j0, ldc);
   }
+}
+
+// ---- tiny products: no packing ------------------------------------------------------------------
+// Packing pays for itself only when each packed number feeds many multiply-adds. A 16 x 16 x 8
+// product (one attention head of a small model) is 2048 multiply-adds; packing it into 14 x 32
+// tiles of zeros and merging the edge tiles costs about as much again. So the backend sends tiny
+// products here: op(B) is copied once into k-major blocks of 16 columns (zeros past N), and each
+// row of C is computed 16 columns at a time, the 16 sums in one SIMD register (a fixed-size
+// local array the compiler keeps in a register), k = 0, 1, ..., K-1 in order. Four rows go
+// together so that four independent sums hide the FMA latency. Each element's k-sum runs in
+// order on one thread: the same bits on any thread count.
+namespace {
+constexpr int kSmallCols = 16;
+
+template <class T, int R>
+void small_rows(bool trans_a, int64_t K, T alpha, const T* A, int64_t lda, int64_t i, const T* bp,
+                int64_t nb, T beta, T* C, int64_t ldc, int64_t j0) {
+  T acc[R][kSmallCols] = {};
+  for (int64_t k = 0; k < K; ++k) {
+    const T* b = bp + k * kSmallCols;
+    for (int r = 0; r < R; ++r) {
+      const T a = trans_a ? A[k * lda + i + r] : A[(i + r) * lda + k];
+#pragma omp simd
+      for (int j = 0; j < kSmallCols; ++j) acc[r][j] += a * b[j];
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    T* c = C + (i + r) * ldc + j0;
+    if (beta == T(0))  // C is only written (a NaN there must not survive)
+      for (int64_t j = 0; j < nb; ++j) c[j] = alpha * acc[r][j];
+    else
+      for (int64_t j = 0; j < nb; ++j) c[j] = alpha * acc[r][j] + beta * c[j];
+  }
+}
+
+template <class T>
+void gemm_small(MMGRAD_GEMM_ARGS(T)) {
+  if (M <= 0 || N <= 0) return;
+  if (K <= 0) {
+    scale_c(M, N, beta, C, ldc);
+    return;
+  }
+  const int64_t blocks = ceil_div(N, kSmallCols);
+  T* bp = b_buffer().get<T>(blocks * K * kSmallCols);
+  // bp[q][k][j] = op(B)[k][q 16 + j], zeros past column N.
+  for (int64_t q = 0; q < blocks; ++q) {
+    const int64_t j0 = q * kSmallCols, nb = std::min<int64_t>(kSmallCols, N - j0);
+    T* d = bp + q * K * kSmallCols;
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t j = 0; j < kSmallCols; ++j)
+        d[k * kSmallCols + j] = j >= nb   ? T(0)
+                                : trans_b ? B[(j0 + j) * ldb + k]
+                                          : B[k * ldb + j0 + j];
+  }
+  for (int64_t q = 0; q < blocks; ++q) {
+    const int64_t j0 = q * kSmallCols, nb = std::min<int64_t>(kSmallCols, N - j0);
+    const T* b = bp + q * K * kSmallCols;
+    int64_t i = 0;
+    for (; i + 4 <= M; i += 4)
+      small_rows<T, 4>(trans_a, K, alpha, A, lda, i, b, nb, beta, C, ldc, j0);
+    for (; i < M; ++i) small_rows<T, 1>(trans_a, K, alpha, A, lda, i, b, nb, beta, C, ldc, j0);
+  }
+}
+}  // namespace
+
+bool use_small_gemm(int64_t M, int64_t N, int64_t K) { return M * N * K <= kSmallGemmMacs; }
+
+void sgemm_small(MMGRAD_SGEMM_ARGS) {
+  gemm_small(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+void dgemm_small(MMGRAD_DGEMM_ARGS) {
+  gemm_small(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 // ---- rung 4: packed panels with a portable micro-kernel ----------------------------------------
