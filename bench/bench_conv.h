@@ -1,0 +1,140 @@
+// bench_all --only conv: conv2d float32 on the CPU, forward, input gradient and weight gradient
+// measured separately, on the op list's benchmark shape, ResNet-18's conv shapes (batch 4,
+// 224x224 input) and lesson 04's CNN (batch 256, 28x28), at 1 and 2 threads, for the fast path
+// (kernels/cpu/conv_fast.cpp: implicit GEMM on the GEMM ladder's micro-kernel) and, in the same
+// run, the reference path (im2col + Backend::gemm, cpu::set_conv2d_fast_path(false)).
+//
+// Every number goes through the op (conv2d and its backward node), as a model calls it:
+//   forward      conv2d(x, w) under NoGradGuard
+//   input grad   conv2d(x, w).backward(g) with only x requiring a gradient, minus the forward
+//   weight grad  the same with only w requiring a gradient, minus the forward
+// Each direction does 2 * N * Cout * OH * OW * C * KH * KW flops. Times are medians of repeated
+// runs (wall clock; the % of peak is against the FMA loop's peak at the same thread count).
+#pragma once
+
+#include <cstdio>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "mmgrad/kernels/cpu/cpu_backend.h"
+#include "mmgrad/mmgrad.h"
+
+namespace conv_bench {
+
+struct Shape4 {
+  const char* name;
+  int64_t N, C, H, W, Cout, K, stride, pad;
+};
+
+inline std::vector<Shape4> shapes(bool quick) {
+  std::vector<Shape4> s = {
+      {"bench case 64->64 @32", 64, 64, 32, 32, 64, 3, 1, 1},
+      {"ResNet-18 stem 7x7/2 3->64 @224", 4, 3, 224, 224, 64, 7, 2, 3},
+      {"ResNet-18 3x3 64->64 @56", 4, 64, 56, 56, 64, 3, 1, 1},
+      {"ResNet-18 3x3 128->128 @28", 4, 128, 28, 28, 128, 3, 1, 1},
+      {"ResNet-18 3x3 256->256 @14", 4, 256, 14, 14, 256, 3, 1, 1},
+      {"ResNet-18 3x3 512->512 @7", 4, 512, 7, 7, 512, 3, 1, 1},
+      {"ResNet-18 3x3/2 64->128 @56", 4, 64, 56, 56, 128, 3, 2, 1},
+      {"ResNet-18 1x1/2 64->128 @56", 4, 64, 56, 56, 128, 1, 2, 0},
+      {"ResNet-18 1x1/2 256->512 @14", 4, 256, 14, 14, 512, 1, 2, 0},
+      {"lesson 04 conv1 1->32 @28", 256, 1, 28, 28, 32, 3, 1, 1},
+      {"lesson 04 conv2 32->64 @14", 256, 32, 14, 14, 64, 3, 1, 1},
+      {"lesson 04 conv3 64->128 @7", 256, 64, 7, 7, 128, 3, 1, 1},
+  };
+  if (quick) s.resize(2);
+  return s;
+}
+
+struct Times {
+  double fwd, bwd_in, bwd_w;  // seconds
+};
+
+// median_per_call: the benchmark's timer (seconds per call, median of `samples`).
+inline Times time_shape(
+    const Shape4& s, int samples, double budget,
+    const std::function<double(const std::function<void()>&, int, double)>& median_per_call) {
+  using namespace mmgrad;
+  Generator gen(1);
+  Tensor x = Tensor::randn({s.N, s.C, s.H, s.W}, kFloat32, &gen);
+  Tensor w = Tensor::randn({s.Cout, s.C, s.K, s.K}, kFloat32, &gen);
+  Tensor y0;
+  {
+    NoGradGuard ng;
+    y0 = conv2d(x, w, {}, s.stride, s.pad);
+  }
+  Tensor g = Tensor::randn(y0.shape(), kFloat32, &gen);
+  Times t;
+  t.fwd = median_per_call(
+      [&] {
+        NoGradGuard ng;
+        Tensor y = conv2d(x, w, {}, s.stride, s.pad);
+      },
+      samples, budget);
+  auto fwd_bwd = [&](bool grad_x) {
+    Tensor xi = grad_x ? x.detach().requires_grad_() : x.detach();
+    Tensor wi = grad_x ? w.detach() : w.detach().requires_grad_();
+    return median_per_call(
+        [&] {
+          Tensor y = conv2d(xi, wi, {}, s.stride, s.pad);
+          y.backward(g);
+          if (grad_x)
+            xi.set_grad(Tensor());
+          else
+            wi.set_grad(Tensor());
+        },
+        samples, budget);
+  };
+  t.bwd_in = std::max(1e-9, fwd_bwd(true) - t.fwd);
+  t.bwd_w = std::max(1e-9, fwd_bwd(false) - t.fwd);
+  return t;
+}
+
+inline void run(
+    bool quick, double peak1, double peak2, int max_threads,
+    const std::function<double(const std::function<void()>&, int, double)>& median_per_call) {
+  using namespace mmgrad;
+  std::printf(
+      "\n## conv2d float32 by direction: fast path (implicit GEMM on the ladder's micro-kernel) "
+      "vs the reference path (im2col + Backend::gemm), same run\n\n");
+  std::printf(
+      "GFLOP/s (%% of the FMA peak at that thread count); input/weight gradient = (forward + "
+      "backward) - forward. Peak: %.1f GFLOP/s (1 thread), %.1f (2 threads).\n\n",
+      peak1, peak2);
+  std::printf(
+      "| shape (N, C, HxW -> Cout, kernel/stride) | threads | forward | input grad | weight grad "
+      "| reference fwd | reference in | reference w | fast / reference (fwd+bwd) |\n");
+  std::printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+  const int saved = get_num_threads();
+  const int samples = quick ? 3 : 5;
+  const double budget = quick ? 0.02 : 0.1;
+  for (const Shape4& s : shapes(quick)) {
+    const int64_t OH = (s.H + 2 * s.pad - s.K) / s.stride + 1;
+    const int64_t OW = (s.W + 2 * s.pad - s.K) / s.stride + 1;
+    const double flops = 2.0 * s.N * s.Cout * OH * OW * s.C * s.K * s.K;
+    for (int threads : {1, 2}) {
+      if (threads > max_threads) continue;
+      set_num_threads(threads);
+      const double peak = threads == 1 ? peak1 : peak2;
+      cpu::set_conv2d_fast_path(true);
+      const Times f = time_shape(s, samples, budget, median_per_call);
+      cpu::set_conv2d_fast_path(false);
+      const Times r = time_shape(s, samples, budget, median_per_call);
+      cpu::set_conv2d_fast_path(true);
+      auto cell = [&](double secs) {
+        char b[48];
+        const double gf = flops / secs / 1e9;
+        std::snprintf(b, sizeof b, "%.1f (%.0f%%)", gf, peak > 0 ? 100 * gf / peak : 0.0);
+        return std::string(b);
+      };
+      std::printf("| %s | %d | %s | %s | %s | %s | %s | %s | %.2fx |\n", s.name, threads,
+                  cell(f.fwd).c_str(), cell(f.bwd_in).c_str(), cell(f.bwd_w).c_str(),
+                  cell(r.fwd).c_str(), cell(r.bwd_in).c_str(), cell(r.bwd_w).c_str(),
+                  (r.fwd + r.bwd_in + r.bwd_w) / (f.fwd + f.bwd_in + f.bwd_w));
+      std::fflush(stdout);
+    }
+  }
+  set_num_threads(saved);
+}
+
+}  // namespace conv_bench

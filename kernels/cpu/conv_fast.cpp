@@ -1,0 +1,381 @@
+// float32 conv2d at GEMM speed: the convolution's three products run on the GEMM ladder's SIMD
+// micro-kernel (kernels/cpu/gemm_ladder.h, rung 5) instead of im2col + Backend::gemm.
+//
+// The forward is the GEMM of ops/conv.cpp, per image n:
+//
+//   y[n] (Cout x P) = W (Cout x CK) @ cols[n] (CK x P)        CK = C*KH*KW, P = OH*OW
+//   cols[n](k, p) = x[n, c, oh*SH - PH + kh*DH, ow*SW - PW + kw*DW]   (0 outside the image)
+//                   with k = (c, kh, kw), p = (oh, ow)
+//
+// 1. Implicit GEMM (the forward, and the input gradient at stride 1). A packed GEMM copies B into
+//    panels anyway (kc rows x NR columns, k-major, see gemm_ladder_packed.cpp). Here the packing
+//    routine reads those panels straight from the image with the formula above, so the column
+//    matrix, C*KH*KW times the image, is never written to memory: each number is copied once,
+//    into a panel that stays in L1/L2 while the micro-kernel uses it Cout times. With stride 1 a
+//    row of a panel is a few contiguous runs of one image row (one run when the panel lies in
+//    one output row), so packing is a memcpy per run plus zeros for the padding.
+//    W is packed once per call (it is small next to the work: Cout*CK numbers for N*P*Cout*CK
+//    multiply-adds), every task reads the same packed W.
+//
+// 2. The input gradient is a convolution too. At stride 1,
+//      dx[n, c, i, j] = sum_{o, kh, kw} gy[n, o, i + PH - kh*DH, j + PW - kw*DW] W[o, c, kh, kw]
+//    and with the kernel flipped (kh' = KH-1-kh) this is conv2d(gy, W') with
+//      W'[c, o, kh', kw'] = W[o, c, KH-1-kh', KW-1-kw'],  padding DH*(KH-1) - PH,  dilation DH,
+//    whose output is exactly H x W: the transposed convolution runs through the same implicit
+//    GEMM, and no col2im (scatter-add) pass is needed. (A padding larger than the dilated kernel
+//    makes that padding negative, which the packer handles: it only asks whether a pixel is
+//    inside the image.) With stride > 1 the input gradient is the GEMM dcols = W^T @ gy[n] on the
+//    ladder, then col2im (kernels/cpu/conv.cpp) adds the columns back onto the image.
+//
+// 3. The weight gradient dW (Cout x CK) = sum_n gy[n] (Cout x P) @ cols[n]^T sums over images and
+//    pixels: the GEMM's k dimension is (n, p). Its B operand is cols^T, whose contiguous direction
+//    (p) is the one the panel needs transposed, so here the columns are materialised, a block of
+//    images at a time into a buffer of a few MiB (it stays in the L3 cache), laid out as one
+//    [CK, nb*P] matrix so one ladder GEMM covers the block with k = nb*P (the ladder's packing
+//    transposes it with SIMD).
+//
+// Determinism: every output number is the sum of its k terms in one order fixed by the shape
+// (k blocks of KC in order, k in order within a block; for dW the image blocks in order), whoever
+// computes it, so the bits do not depend on the thread count or on which thread ran which task.
+// The order differs from the im2col + Eigen path, so the two agree to rounding, not to the bit.
+//
+// float64 keeps the im2col + Backend::gemm path (it is the gradcheck dtype; speed is not its job).
+#include <omp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "mmgrad/kernels/cpu/cpu_backend.h"
+#include "mmgrad/kernels/cpu/gemm_ladder.h"
+#include "mmgrad/kernels/cpu/gemm_ladder_packed.h"
+#include "mmgrad/kernels/cpu/parallel.h"
+
+namespace mmgrad::cpu {
+
+namespace {
+
+std::atomic<bool> g_fast_path{true};
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Depth of one packed panel (as the ladder's Blocking::KC: a kc x 32 panel of B is 32 KiB, L1).
+constexpr int64_t kKC = 256;
+// Columns (output pixels) per task: a kc x 512 block of B panels is 512 KiB (L2).
+constexpr int64_t kNC = 512;
+// Below this many multiply-adds a call runs on one thread (starting the team costs more).
+constexpr int64_t kThreadedMacs = int64_t{1} << 20;
+
+// A grow-only, 64-byte-aligned buffer (the micro-kernel loads B panels with aligned loads).
+class Buffer {
+ public:
+  Buffer() = default;
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+  ~Buffer() { std::free(p_); }
+  float* get(int64_t n) {
+    const size_t bytes =
+        (static_cast<size_t>(std::max<int64_t>(n, 1)) * sizeof(float) + 63) / 64 * 64;
+    if (bytes > bytes_) {
+      std::free(p_);
+      p_ = std::aligned_alloc(64, bytes);
+      if (!p_) throw std::bad_alloc();
+      bytes_ = bytes;
+    }
+    return static_cast<float*>(p_);
+  }
+
+ private:
+  void* p_ = nullptr;
+  size_t bytes_ = 0;
+};
+
+// Per-thread panel buffers, reused by every call (steady state allocates nothing).
+Buffer& panel_buffer() {
+  thread_local Buffer b;
+  return b;
+}
+Buffer& weight_buffer() {
+  thread_local Buffer b;
+  return b;
+}
+Buffer& cols_buffer() {
+  thread_local Buffer b;
+  return b;
+}
+Buffer& gy_buffer() {
+  thread_local Buffer b;
+  return b;
+}
+
+const ladder::MicroKernel& micro_kernel() { return ladder::microkernel_for(ladder::best_isa()); }
+
+// Pack A (M x K, element a(i, k)) into the micro-kernel's order, all k blocks at once: block
+// pc (k in [pc, pc + kc)) starts at pc * Mp, sliver s of it at + s * MR * kc, element (i, k) of
+// the sliver at [k * MR + i]; rows past M are zeros.
+template <class F>
+void pack_a_all(int MR, int64_t M, int64_t K, F a, float* dst) {
+  const int64_t Mp = ceil_div(M, MR) * MR;
+  for (int64_t pc = 0; pc < K; pc += kKC) {
+    const int64_t kc = std::min(kKC, K - pc);
+    for (int64_t s = 0; s < Mp / MR; ++s) {
+      float* d = dst + pc * Mp + s * MR * kc;
+      for (int64_t i = 0; i < MR; ++i) {
+        const int64_t row = s * MR + i;
+        if (row >= M) {
+          for (int64_t k = 0; k < kc; ++k) d[k * MR + i] = 0.0f;
+        } else {
+          for (int64_t k = 0; k < kc; ++k) d[k * MR + i] = a(row, pc + k);
+        }
+      }
+    }
+  }
+}
+
+// The source of an implicit GEMM's B operand: image [C, H, W] read through the geometry g
+// (kernel, stride, padding, dilation; OH x OW output pixels). Row k = (c, kh, kw), column
+// p = (oh, ow).
+//
+// One run of a panel row: output row oh, output columns [ow0, ow0 + len), panel column j0.
+struct Run {
+  int64_t oh, ow0, len, j0;
+};
+
+// Pack the panel for rows [k0, k0 + kc) and columns [p0, p0 + cols) (cols <= NR) of cols(image)
+// into dst (element (k, j) at dst[k * NR + j]; columns past `cols` are zeros).
+void pack_b_image(const float* img, const Conv2dGeom& g, int NR, int64_t k0, int64_t kc, int64_t p0,
+                  int64_t cols, float* dst) {
+  // The panel's columns split into runs along output rows; the split is the same for every k.
+  Run runs[64];
+  int n_runs = 0;
+  for (int64_t j = 0; j < cols;) {
+    const int64_t p = p0 + j, oh = p / g.OW, ow = p % g.OW;
+    const int64_t len = std::min(cols - j, g.OW - ow);
+    runs[n_runs++] = {oh, ow, len, j};
+    j += len;
+  }
+  const int64_t KHW = g.KH * g.KW;
+  for (int64_t kk = 0; kk < kc; ++kk) {
+    const int64_t k = k0 + kk, c = k / KHW, kh = (k % KHW) / g.KW, kw = k % g.KW;
+    const float* plane = img + c * g.H * g.W;
+    float* d = dst + kk * NR;
+    // iw = ow * SW + off lies inside [0, W) for ow in [lo, hi)
+    const int64_t off = kw * g.DW - g.PW;
+    const int64_t lo = off >= 0 ? 0 : (-off + g.SW - 1) / g.SW;
+    const int64_t hi = g.W - 1 - off < 0 ? 0 : (g.W - 1 - off) / g.SW + 1;
+    for (int r = 0; r < n_runs; ++r) {
+      const Run& run = runs[r];
+      float* o = d + run.j0;
+      const int64_t ih = run.oh * g.SH - g.PH + kh * g.DH;
+      if (ih < 0 || ih >= g.H) {
+        std::memset(o, 0, static_cast<size_t>(run.len) * sizeof(float));
+        continue;
+      }
+      const int64_t a = std::clamp(lo, run.ow0, run.ow0 + run.len);
+      const int64_t b = std::clamp(hi, a, run.ow0 + run.len);
+      for (int64_t ow = run.ow0; ow < a; ++ow) o[ow - run.ow0] = 0.0f;
+      const float* src = plane + ih * g.W + off;
+      if (g.SW == 1) {
+        std::memcpy(o + (a - run.ow0), src + a, static_cast<size_t>(b - a) * sizeof(float));
+      } else {
+        for (int64_t ow = a; ow < b; ++ow) o[ow - run.ow0] = src[ow * g.SW];
+      }
+      for (int64_t ow = b; ow < run.ow0 + run.len; ++ow) o[ow - run.ow0] = 0.0f;
+    }
+    for (int64_t j = cols; j < NR; ++j) d[j] = 0.0f;
+  }
+}
+
+// One MR x NR tile of C (m x n valid), as the ladder's run_tile: a tile cut by C's edge is
+// computed into a scratch tile and only its valid part merged.
+void run_tile(const ladder::MicroKernel& mk, int64_t kc, const float* a, const float* b, float* C,
+              int64_t ldc, int64_t m, int64_t n, float beta) {
+  if (m == mk.MR && n == mk.NR) {
+    mk.fn(kc, a, b, C, ldc, 1.0f, beta);
+    return;
+  }
+  alignas(64) float tile[32 * 64];
+  mk.fn(kc, a, b, tile, mk.NR, 1.0f, 0.0f);
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      float& c = C[i * ldc + j];
+      c = beta == 0.0f ? tile[i * mk.NR + j] : tile[i * mk.NR + j] + beta * c;
+    }
+}
+
+// y[n] (M x P) = A (M x K, packed by pack_a_all) @ cols(img[n]) (+ bias[i] on row i), for the N
+// images of `src` (image n at src + n * img_stride). g is the geometry of the source images and
+// of the output (g.OH x g.OW = P); K = g.C * g.KH * g.KW.
+void implicit_gemm(const float* apack, int64_t M, const float* bias, const float* src,
+                   int64_t img_stride, const Conv2dGeom& g, int64_t N, float* y) {
+  const ladder::MicroKernel& mk = micro_kernel();
+  const int MR = mk.MR, NR = mk.NR;
+  const int64_t K = g.C * g.KH * g.KW, P = g.OH * g.OW, Mp = ceil_div(M, MR) * MR;
+  if (N <= 0 || M <= 0 || P <= 0) return;
+  const int threads =
+      omp_in_parallel() || N * M * P * K < kThreadedMacs ? 1 : omp_get_max_threads();
+  // Tasks: (image, block of columns). Enough blocks that every thread has a few tasks.
+  int64_t nc = std::min(kNC, ceil_div(P, NR) * NR);
+  while (nc > NR && N * ceil_div(P, nc) < 4 * threads) nc = ceil_div(nc / 2, NR) * NR;
+  const int64_t p_blocks = ceil_div(P, nc), tasks = N * p_blocks;
+  auto task = [&](int64_t t) {
+    const int64_t n = t / p_blocks, j0 = (t % p_blocks) * nc, cols = std::min(nc, P - j0);
+    const int64_t slivers = ceil_div(cols, NR);
+    float* bpack = panel_buffer().get(std::min(kKC, K) * slivers * NR);
+    float* C = y + n * M * P + j0;
+    if (bias)
+      for (int64_t i = 0; i < M; ++i) std::fill(C + i * P, C + i * P + cols, bias[i]);
+    const float* img = src + n * img_stride;
+    for (int64_t pc = 0; pc < K; pc += kKC) {
+      const int64_t kc = std::min(kKC, K - pc);
+      const float beta = pc == 0 && !bias ? 0.0f : 1.0f;
+      for (int64_t q = 0; q < slivers; ++q)
+        pack_b_image(img, g, NR, pc, kc, j0 + q * NR, std::min<int64_t>(NR, cols - q * NR),
+                     bpack + q * kc * NR);
+      const float* ablock = apack + pc * Mp;
+      for (int64_t q = 0; q < slivers; ++q) {
+        const int64_t n_valid = std::min<int64_t>(NR, cols - q * NR);
+        for (int64_t ir = 0; ir < M; ir += MR)
+          run_tile(mk, kc, ablock + ir * kc, bpack + q * kc * NR, C + ir * P + q * NR, P,
+                   std::min<int64_t>(MR, M - ir), n_valid, beta);
+      }
+    }
+  };
+  if (threads == 1) {
+    for (int64_t t = 0; t < tasks; ++t) task(t);
+    return;
+  }
+  // Dynamic scheduling: on a shared machine a descheduled thread does not hold up the others,
+  // and the result does not depend on which thread ran which task.
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+  for (int64_t t = 0; t < tasks; ++t) task(t);
+}
+
+// Images per weight-gradient block: about 4096 columns (several KC blocks of the GEMM's k), the
+// column buffer at most 16 MiB.
+int64_t wgrad_images_per_block(int64_t N, int64_t CK, int64_t P) {
+  int64_t nb = std::max<int64_t>(1, ceil_div(4096, P));
+  nb = std::min(nb, std::max<int64_t>(1, (int64_t{1} << 22) / std::max<int64_t>(CK * P, 1)));
+  return std::clamp<int64_t>(nb, 1, std::max<int64_t>(N, 1));
+}
+
+}  // namespace
+
+void set_conv2d_fast_path(bool on) { g_fast_path.store(on); }
+bool conv2d_fast_path() { return g_fast_path.load(); }
+
+void conv2d_fast_forward(const float* x, const float* w, const float* bias, float* y,
+                         const Conv2dGeom& g, int64_t Cout) {
+  const int64_t CK = g.C * g.KH * g.KW;
+  const int MR = micro_kernel().MR;
+  float* apack = weight_buffer().get(ceil_div(Cout, MR) * MR * CK);
+  pack_a_all(
+      MR, Cout, CK, [&](int64_t o, int64_t k) { return w[o * CK + k]; }, apack);
+  implicit_gemm(apack, Cout, bias, x, g.C * g.H * g.W, g, g.N, y);
+}
+
+void conv2d_fast_backward_input(const float* gy, const float* w, float* gx, const Conv2dGeom& g,
+                                int64_t Cout) {
+  const int64_t C = g.C, KH = g.KH, KW = g.KW, CK = C * KH * KW, P = g.OH * g.OW;
+  if (g.N <= 0) return;
+  if (g.SH == 1 && g.SW == 1) {
+    // The transposed convolution: conv2d(gy, W') with the flipped, transposed kernel (see the
+    // top of this file). Its source images are gy[n] (Cout x OH x OW); its output, H x W.
+    Conv2dGeom t;
+    t.N = g.N;
+    t.C = Cout;
+    t.H = g.OH;
+    t.W = g.OW;
+    t.KH = KH;
+    t.KW = KW;
+    t.SH = t.SW = 1;
+    t.DH = g.DH;
+    t.DW = g.DW;
+    t.PH = g.DH * (KH - 1) - g.PH;
+    t.PW = g.DW * (KW - 1) - g.PW;
+    t.OH = g.H;
+    t.OW = g.W;
+    const int MR = micro_kernel().MR;
+    const int64_t Kt = Cout * KH * KW;
+    float* apack = weight_buffer().get(ceil_div(C, MR) * MR * Kt);
+    // A'(c, (o, kh', kw')) = W[o, c, KH-1-kh', KW-1-kw']
+    pack_a_all(
+        MR, C, Kt,
+        [&](int64_t c, int64_t k) {
+          const int64_t o = k / (KH * KW), kh = (k / KW) % KH, kw = k % KW;
+          return w[((o * C + c) * KH + (KH - 1 - kh)) * KW + (KW - 1 - kw)];
+        },
+        apack);
+    implicit_gemm(apack, C, nullptr, gy, Cout * P, t, g.N, gx);
+    return;
+  }
+  // Stride > 1: dcols[n] = W^T @ gy[n] on the ladder, then col2im adds them onto dx (zeroed here).
+  std::fill(gx, gx + g.N * C * g.H * g.W, 0.0f);
+  const int64_t nb = std::clamp<int64_t>((int64_t{1} << 22) / std::max<int64_t>(CK * P, 1), 1, g.N);
+  float* dcols = cols_buffer().get(nb * CK * P);
+  CpuBackend cpu;
+  for (int64_t n0 = 0; n0 < g.N; n0 += nb) {
+    const int64_t m = std::min(nb, g.N - n0);
+    for (int64_t i = 0; i < m; ++i)
+      ladder::sgemm_microkernel(/*trans_a=*/true, false, CK, P, Cout, 1.0f, w, CK,
+                                gy + (n0 + i) * Cout * P, P, 0.0f, dcols + i * CK * P, P);
+    Conv2dGeom gc = g;
+    gc.N = m;
+    cpu.col2im(DType::Float32, dcols, gx + n0 * C * g.H * g.W, gc);
+  }
+}
+
+void conv2d_fast_backward_weight(const float* x, const float* gy, float* gw, const Conv2dGeom& g,
+                                 int64_t Cout) {
+  const int64_t C = g.C, CK = C * g.KH * g.KW, P = g.OH * g.OW, HW = g.H * g.W;
+  if (g.N <= 0 || P <= 0) {
+    std::fill(gw, gw + Cout * CK, 0.0f);
+    return;
+  }
+  const int64_t nb = wgrad_images_per_block(g.N, CK, P);
+  float* cols = cols_buffer().get(CK * nb * P);
+  float* gyb = gy_buffer().get(Cout * nb * P);
+  for (int64_t n0 = 0; n0 < g.N; n0 += nb) {
+    const int64_t m = std::min(nb, g.N - n0), L = m * P;
+    // cols as one [CK, m*P] matrix (image i in columns [i*P, (i+1)*P)), and gy as [Cout, m*P].
+    parallel_for(CK * m, std::max<int64_t>(1, kElementwiseGrain / P), [&](int64_t b, int64_t e) {
+      for (int64_t t = b; t < e; ++t) {
+        const int64_t k = t / m, i = t % m;
+        // Row k of image i's column matrix (im2col's loop for one row; kernels/cpu/conv.cpp).
+        const float* img = x + (n0 + i) * C * HW;
+        const int64_t c = k / (g.KH * g.KW), kh = (k / g.KW) % g.KH, kw = k % g.KW;
+        const float* plane = img + c * HW;
+        float* o = cols + k * L + i * P;
+        const int64_t off = kw * g.DW - g.PW;
+        const int64_t lo = std::min(off >= 0 ? 0 : (-off + g.SW - 1) / g.SW, g.OW);
+        const int64_t hi =
+            std::max(lo, std::min(g.W - 1 - off < 0 ? 0 : (g.W - 1 - off) / g.SW + 1, g.OW));
+        for (int64_t oh = 0; oh < g.OH; ++oh, o += g.OW) {
+          const int64_t ih = oh * g.SH - g.PH + kh * g.DH;
+          if (ih < 0 || ih >= g.H) {
+            std::fill(o, o + g.OW, 0.0f);
+            continue;
+          }
+          const float* src = plane + ih * g.W + off;
+          std::fill(o, o + lo, 0.0f);
+          if (g.SW == 1)
+            std::copy(src + lo, src + hi, o + lo);
+          else
+            for (int64_t ow = lo; ow < hi; ++ow) o[ow] = src[ow * g.SW];
+          std::fill(o + hi, o + g.OW, 0.0f);
+        }
+      }
+    });
+    for (int64_t o = 0; o < Cout; ++o)
+      for (int64_t i = 0; i < m; ++i)
+        std::memcpy(gyb + o * L + i * P, gy + ((n0 + i) * Cout + o) * P,
+                    static_cast<size_t>(P) * sizeof(float));
+    // dW (Cout x CK) (+)= gy_block (Cout x L) @ cols_block^T (L x CK)
+    ladder::sgemm_microkernel(false, /*trans_b=*/true, Cout, CK, L, 1.0f, gyb, L, cols, L,
+                              n0 == 0 ? 0.0f : 1.0f, gw, CK);
+  }
+}
+
+}  // namespace mmgrad::cpu
