@@ -415,10 +415,7 @@ int run(int argc, char** argv) {
     double g = bench_conv_gflops();
     std::printf("| GFLOP/s | %% of peak (%d threads) |\n|---:|---:|\n| %.1f | %.0f%% |\n",
                 std::min(2, max_threads), g, peak2 > 0 ? 100 * g / peak2 : 0.0);
-    conv_bench::run(g_quick, peak1, peak2, max_threads,
-                    [](const std::function<void()>& fn, int samples, double budget) {
-                      return median_per_call(fn, samples, budget);
-                    });
+    conv_bench::run(g_quick, cpu_time, peak1, peak2, max_threads, fma_gflops_one_thread);
   }
 
   if (want("attention")) {

@@ -9,14 +9,18 @@
 //   input grad   conv2d(x, w).backward(g) with only x requiring a gradient, minus the forward
 //   weight grad  the same with only w requiring a gradient, minus the forward
 // Each direction does 2 * N * Cout * OH * OW * C * KH * KW flops. Times are medians of repeated
-// runs (wall clock; the % of peak is against the FMA loop's peak at the same thread count).
+// runs, the fast and reference paths interleaved sample by sample; the % of peak is against the
+// FMA loop's peak at the same thread count. --cpu-time (a shared machine): the calling thread's
+// CPU time and the 1-thread peak by the same clock, 1-thread rows only (as the ladder's table).
 #pragma once
 
+#include <algorithm>
 #include <cstdio>
 #include <functional>
 #include <string>
 #include <vector>
 
+#include "bench_gemm_ladder.h"
 #include "mmgrad/kernels/cpu/cpu_backend.h"
 #include "mmgrad/mmgrad.h"
 
@@ -50,10 +54,12 @@ struct Times {
   double fwd, bwd_in, bwd_w;  // seconds
 };
 
-// median_per_call: the benchmark's timer (seconds per call, median of `samples`).
-inline Times time_shape(
-    const Shape4& s, int samples, double budget,
-    const std::function<double(const std::function<void()>&, int, double)>& median_per_call) {
+// Seconds per call of fn: repeated for `budget` seconds, by the wall clock or the thread's CPU
+// time (gemm_ladder_bench::now).
+using Timer = std::function<double(const std::function<void()>&)>;
+
+// One sample of the three directions of shape s (on the current path: cpu::conv2d_fast_path()).
+inline Times time_shape(const Shape4& s, const Timer& median_per_call) {
   using namespace mmgrad;
   Generator gen(1);
   Tensor x = Tensor::randn({s.N, s.C, s.H, s.W}, kFloat32, &gen);
@@ -65,62 +71,73 @@ inline Times time_shape(
   }
   Tensor g = Tensor::randn(y0.shape(), kFloat32, &gen);
   Times t;
-  t.fwd = median_per_call(
-      [&] {
-        NoGradGuard ng;
-        Tensor y = conv2d(x, w, {}, s.stride, s.pad);
-      },
-      samples, budget);
+  t.fwd = median_per_call([&] {
+    NoGradGuard ng;
+    Tensor y = conv2d(x, w, {}, s.stride, s.pad);
+  });
   auto fwd_bwd = [&](bool grad_x) {
     Tensor xi = grad_x ? x.detach().requires_grad_() : x.detach();
     Tensor wi = grad_x ? w.detach() : w.detach().requires_grad_();
-    return median_per_call(
-        [&] {
-          Tensor y = conv2d(xi, wi, {}, s.stride, s.pad);
-          y.backward(g);
-          if (grad_x)
-            xi.set_grad(Tensor());
-          else
-            wi.set_grad(Tensor());
-        },
-        samples, budget);
+    return median_per_call([&] {
+      Tensor y = conv2d(xi, wi, {}, s.stride, s.pad);
+      y.backward(g);
+      if (grad_x)
+        xi.set_grad(Tensor());
+      else
+        wi.set_grad(Tensor());
+    });
   };
   t.bwd_in = std::max(1e-9, fwd_bwd(true) - t.fwd);
   t.bwd_w = std::max(1e-9, fwd_bwd(false) - t.fwd);
   return t;
 }
 
-inline void run(
-    bool quick, double peak1, double peak2, int max_threads,
-    const std::function<double(const std::function<void()>&, int, double)>& median_per_call) {
+inline void run(bool quick, bool cpu_time, double peak1, double peak2, int max_threads,
+                double (*fma_loop)(int64_t)) {
   using namespace mmgrad;
+  if (cpu_time) peak1 = gemm_ladder_bench::cpu_time_peak(fma_loop, quick);
   std::printf(
       "\n## conv2d float32 by direction: fast path (implicit GEMM on the ladder's micro-kernel) "
       "vs the reference path (im2col + Backend::gemm), same run\n\n");
   std::printf(
       "GFLOP/s (%% of the FMA peak at that thread count); input/weight gradient = (forward + "
-      "backward) - forward. Peak: %.1f GFLOP/s (1 thread), %.1f (2 threads).\n\n",
-      peak1, peak2);
+      "backward) - forward. Peak: %.1f GFLOP/s (1 thread), %.1f (2 threads)%s.\n\n",
+      peak1, peak2, cpu_time ? "; --cpu-time: thread CPU time, 1-thread rows only" : "");
   std::printf(
       "| shape (N, C, HxW -> Cout, kernel/stride) | threads | forward | input grad | weight grad "
       "| reference fwd | reference in | reference w | fast / reference (fwd+bwd) |\n");
   std::printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
   const int saved = get_num_threads();
   const int samples = quick ? 3 : 5;
-  const double budget = quick ? 0.02 : 0.1;
+  const double budget = quick ? 0.01 : 0.05;
+  const Timer timer = [&](const std::function<void()>& fn) {
+    fn();  // warm: buffers allocated, caches filled
+    return gemm_ladder_bench::seconds_per_call(fn, budget, cpu_time);
+  };
+  auto median = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
   for (const Shape4& s : shapes(quick)) {
     const int64_t OH = (s.H + 2 * s.pad - s.K) / s.stride + 1;
     const int64_t OW = (s.W + 2 * s.pad - s.K) / s.stride + 1;
     const double flops = 2.0 * s.N * s.Cout * OH * OW * s.C * s.K * s.K;
     for (int threads : {1, 2}) {
-      if (threads > max_threads) continue;
+      if (threads > max_threads || (cpu_time && threads > 1)) continue;
       set_num_threads(threads);
       const double peak = threads == 1 ? peak1 : peak2;
+      // samples of the two paths interleaved, so drift in the machine's load hits both alike
+      std::vector<double> ff, fi, fw, rf, ri, rw;
+      for (int k = 0; k < samples; ++k) {
+        cpu::set_conv2d_fast_path(true);
+        const Times a = time_shape(s, timer);
+        cpu::set_conv2d_fast_path(false);
+        const Times b = time_shape(s, timer);
+        ff.push_back(a.fwd), fi.push_back(a.bwd_in), fw.push_back(a.bwd_w);
+        rf.push_back(b.fwd), ri.push_back(b.bwd_in), rw.push_back(b.bwd_w);
+      }
       cpu::set_conv2d_fast_path(true);
-      const Times f = time_shape(s, samples, budget, median_per_call);
-      cpu::set_conv2d_fast_path(false);
-      const Times r = time_shape(s, samples, budget, median_per_call);
-      cpu::set_conv2d_fast_path(true);
+      const Times f{median(ff), median(fi), median(fw)}, r{median(rf), median(ri), median(rw)};
       auto cell = [&](double secs) {
         char b[48];
         const double gf = flops / secs / 1e9;

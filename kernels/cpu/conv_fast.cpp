@@ -134,32 +134,37 @@ void pack_a_all(int MR, int64_t M, int64_t K, F a, float* dst) {
   }
 }
 
-// The source of an implicit GEMM's B operand: image [C, H, W] read through the geometry g
-// (kernel, stride, padding, dilation; OH x OW output pixels). Row k = (c, kh, kw), column
-// p = (oh, ow).
+// The source of an implicit GEMM's B operand: the images [C, H, W] read through the geometry g
+// (kernel, stride, padding, dilation; OH x OW output pixels). Row k = (c, kh, kw); the columns
+// are the output pixels of all images in a row, column j = (n, p) = (n, oh, ow) with
+// j = n * P + p. Letting a panel run across images keeps the panels full when an image has few
+// pixels (ResNet's 7x7 maps: P = 49), and packed A is reused by all the columns of a task.
 //
-// One run of a panel row: output row oh, output columns [ow0, ow0 + len), panel column j0.
+// One run of a panel row: image `img`, output row oh, output columns [ow0, ow0 + len), panel
+// column j0.
 struct Run {
+  const float* img;
   int64_t oh, ow0, len, j0;
 };
 
-// Pack the panel for rows [k0, k0 + kc) and columns [p0, p0 + cols) (cols <= NR) of cols(image)
-// into dst (element (k, j) at dst[k * NR + j]; columns past `cols` are zeros).
-void pack_b_image(const float* img, const Conv2dGeom& g, int NR, int64_t k0, int64_t kc, int64_t p0,
-                  int64_t cols, float* dst) {
+// Pack the panel for rows [k0, k0 + kc) and columns [col0, col0 + cols) (cols <= NR) into dst
+// (element (k, j) at dst[k * NR + j]; columns past `cols` are zeros). Image n is at
+// src + n * img_stride.
+void pack_b_image(const float* src, int64_t img_stride, const Conv2dGeom& g, int NR, int64_t k0,
+                  int64_t kc, int64_t col0, int64_t cols, float* dst) {
   // The panel's columns split into runs along output rows; the split is the same for every k.
+  const int64_t P = g.OH * g.OW;
   Run runs[64];
   int n_runs = 0;
   for (int64_t j = 0; j < cols;) {
-    const int64_t p = p0 + j, oh = p / g.OW, ow = p % g.OW;
+    const int64_t col = col0 + j, n = col / P, p = col % P, oh = p / g.OW, ow = p % g.OW;
     const int64_t len = std::min(cols - j, g.OW - ow);
-    runs[n_runs++] = {oh, ow, len, j};
+    runs[n_runs++] = {src + n * img_stride, oh, ow, len, j};
     j += len;
   }
-  const int64_t KHW = g.KH * g.KW;
+  const int64_t KHW = g.KH * g.KW, HW = g.H * g.W;
   for (int64_t kk = 0; kk < kc; ++kk) {
     const int64_t k = k0 + kk, c = k / KHW, kh = (k % KHW) / g.KW, kw = k % g.KW;
-    const float* plane = img + c * g.H * g.W;
     float* d = dst + kk * NR;
     // iw = ow * SW + off lies inside [0, W) for ow in [lo, hi)
     const int64_t off = kw * g.DW - g.PW;
@@ -167,22 +172,22 @@ void pack_b_image(const float* img, const Conv2dGeom& g, int NR, int64_t k0, int
     const int64_t hi = g.W - 1 - off < 0 ? 0 : (g.W - 1 - off) / g.SW + 1;
     for (int r = 0; r < n_runs; ++r) {
       const Run& run = runs[r];
-      float* o = d + run.j0;
-      const int64_t ih = run.oh * g.SH - g.PH + kh * g.DH;
+      float* o = d + run.j0 - run.ow0;  // o[ow]: this run's output column ow
+      const int64_t ih = run.oh * g.SH - g.PH + kh * g.DH, end = run.ow0 + run.len;
       if (ih < 0 || ih >= g.H) {
-        std::memset(o, 0, static_cast<size_t>(run.len) * sizeof(float));
+        std::memset(o + run.ow0, 0, static_cast<size_t>(run.len) * sizeof(float));
         continue;
       }
-      const int64_t a = std::clamp(lo, run.ow0, run.ow0 + run.len);
-      const int64_t b = std::clamp(hi, a, run.ow0 + run.len);
-      for (int64_t ow = run.ow0; ow < a; ++ow) o[ow - run.ow0] = 0.0f;
-      const float* src = plane + ih * g.W + off;
+      const int64_t a = std::clamp(lo, run.ow0, end);
+      const int64_t b = std::clamp(hi, a, end);
+      for (int64_t ow = run.ow0; ow < a; ++ow) o[ow] = 0.0f;
+      const float* row = run.img + c * HW + ih * g.W + off;  // row[ow * SW] is pixel iw
       if (g.SW == 1) {
-        std::memcpy(o + (a - run.ow0), src + a, static_cast<size_t>(b - a) * sizeof(float));
+        std::memcpy(o + a, row + a, static_cast<size_t>(b - a) * sizeof(float));
       } else {
-        for (int64_t ow = a; ow < b; ++ow) o[ow - run.ow0] = src[ow * g.SW];
+        for (int64_t ow = a; ow < b; ++ow) o[ow] = row[ow * g.SW];
       }
-      for (int64_t ow = b; ow < run.ow0 + run.len; ++ow) o[ow - run.ow0] = 0.0f;
+      for (int64_t ow = b; ow < end; ++ow) o[ow] = 0.0f;
     }
     for (int64_t j = cols; j < NR; ++j) d[j] = 0.0f;
   }
@@ -205,6 +210,24 @@ void run_tile(const ladder::MicroKernel& mk, int64_t kc, const float* a, const f
     }
 }
 
+// A tile whose columns lie in two or more images (no single row stride in y): computed into a
+// scratch tile, then each column written to its image. Column j of the tile is global column
+// col0 + j; rows [i0, i0 + m).
+void run_tile_across_images(const ladder::MicroKernel& mk, int64_t kc, const float* a,
+                            const float* b, float* y, int64_t M, int64_t P, int64_t i0, int64_t m,
+                            int64_t col0, int64_t n, float beta) {
+  alignas(64) float tile[32 * 64];
+  mk.fn(kc, a, b, tile, mk.NR, 1.0f, 0.0f);
+  for (int64_t j = 0; j < n; ++j) {
+    const int64_t img = (col0 + j) / P, p = (col0 + j) % P;
+    float* c = y + (img * M + i0) * P + p;
+    for (int64_t i = 0; i < m; ++i) {
+      float& v = c[i * P];
+      v = beta == 0.0f ? tile[i * mk.NR + j] : tile[i * mk.NR + j] + beta * v;
+    }
+  }
+}
+
 // y[n] (M x P) = A (M x K, packed by pack_a_all) @ cols(img[n]) (+ bias[i] on row i), for the N
 // images of `src` (image n at src + n * img_stride). g is the geometry of the source images and
 // of the output (g.OH x g.OW = P); K = g.C * g.KH * g.KW.
@@ -212,34 +235,44 @@ void implicit_gemm(const float* apack, int64_t M, const float* bias, const float
                    int64_t img_stride, const Conv2dGeom& g, int64_t N, float* y) {
   const ladder::MicroKernel& mk = micro_kernel();
   const int MR = mk.MR, NR = mk.NR;
-  const int64_t K = g.C * g.KH * g.KW, P = g.OH * g.OW, Mp = ceil_div(M, MR) * MR;
+  const int64_t K = g.C * g.KH * g.KW, P = g.OH * g.OW, Mp = ceil_div(M, MR) * MR, J = N * P;
   if (N <= 0 || M <= 0 || P <= 0) return;
-  const int threads =
-      omp_in_parallel() || N * M * P * K < kThreadedMacs ? 1 : omp_get_max_threads();
-  // Tasks: (image, block of columns). Enough blocks that every thread has a few tasks.
-  int64_t nc = std::min(kNC, ceil_div(P, NR) * NR);
-  while (nc > NR && N * ceil_div(P, nc) < 4 * threads) nc = ceil_div(nc / 2, NR) * NR;
-  const int64_t p_blocks = ceil_div(P, nc), tasks = N * p_blocks;
+  const int threads = omp_in_parallel() || J * M * K < kThreadedMacs ? 1 : omp_get_max_threads();
+  // Tasks: blocks of nc columns (of all images in a row). Enough blocks that every thread has a
+  // few (they are handed out dynamically).
+  int64_t nc = std::min(kNC, ceil_div(J, NR) * NR);
+  while (nc > NR && ceil_div(J, nc) < 4 * threads) nc = ceil_div(nc / 2, NR) * NR;
+  const int64_t tasks = ceil_div(J, nc);
   auto task = [&](int64_t t) {
-    const int64_t n = t / p_blocks, j0 = (t % p_blocks) * nc, cols = std::min(nc, P - j0);
-    const int64_t slivers = ceil_div(cols, NR);
+    const int64_t j0 = t * nc, cols = std::min(nc, J - j0), slivers = ceil_div(cols, NR);
     float* bpack = panel_buffer().get(std::min(kKC, K) * slivers * NR);
-    float* C = y + n * M * P + j0;
-    if (bias)
-      for (int64_t i = 0; i < M; ++i) std::fill(C + i * P, C + i * P + cols, bias[i]);
-    const float* img = src + n * img_stride;
+    if (bias)  // y starts as the bias; every k block then adds (beta = 1)
+      for (int64_t j = j0; j < j0 + cols;) {
+        const int64_t img = j / P, p = j % P, len = std::min(j0 + cols - j, P - p);
+        for (int64_t i = 0; i < M; ++i) {
+          float* c = y + (img * M + i) * P + p;
+          std::fill(c, c + len, bias[i]);
+        }
+        j += len;
+      }
     for (int64_t pc = 0; pc < K; pc += kKC) {
       const int64_t kc = std::min(kKC, K - pc);
       const float beta = pc == 0 && !bias ? 0.0f : 1.0f;
       for (int64_t q = 0; q < slivers; ++q)
-        pack_b_image(img, g, NR, pc, kc, j0 + q * NR, std::min<int64_t>(NR, cols - q * NR),
-                     bpack + q * kc * NR);
+        pack_b_image(src, img_stride, g, NR, pc, kc, j0 + q * NR,
+                     std::min<int64_t>(NR, cols - q * NR), bpack + q * kc * NR);
       const float* ablock = apack + pc * Mp;
       for (int64_t q = 0; q < slivers; ++q) {
-        const int64_t n_valid = std::min<int64_t>(NR, cols - q * NR);
-        for (int64_t ir = 0; ir < M; ir += MR)
-          run_tile(mk, kc, ablock + ir * kc, bpack + q * kc * NR, C + ir * P + q * NR, P,
-                   std::min<int64_t>(MR, M - ir), n_valid, beta);
+        const int64_t col = j0 + q * NR, n = std::min<int64_t>(NR, cols - q * NR);
+        const int64_t img = col / P, p = col % P;
+        const float* bq = bpack + q * kc * NR;
+        for (int64_t ir = 0; ir < M; ir += MR) {
+          const int64_t m = std::min<int64_t>(MR, M - ir);
+          if (p + n <= P)  // the tile lies in one image: rows of y[img] at stride P
+            run_tile(mk, kc, ablock + ir * kc, bq, y + (img * M + ir) * P + p, P, m, n, beta);
+          else
+            run_tile_across_images(mk, kc, ablock + ir * kc, bq, y, M, P, ir, m, col, n, beta);
+        }
       }
     }
   };
@@ -280,7 +313,11 @@ void conv2d_fast_backward_input(const float* gy, const float* w, float* gx, cons
                                 int64_t Cout) {
   const int64_t C = g.C, KH = g.KH, KW = g.KW, CK = C * KH * KW, P = g.OH * g.OW;
   if (g.N <= 0) return;
-  if (g.SH == 1 && g.SW == 1) {
+  const int MR = micro_kernel().MR;
+  // The transposed convolution's GEMM has M = C rows: with fewer input channels than the
+  // micro-kernel's MR rows (an image's first layer, C = 1 or 3) most of each tile would be
+  // zeros, and the route below (M = C*KH*KW) is faster.
+  if (g.SH == 1 && g.SW == 1 && C >= MR) {
     // The transposed convolution: conv2d(gy, W') with the flipped, transposed kernel (see the
     // top of this file). Its source images are gy[n] (Cout x OH x OW); its output, H x W.
     Conv2dGeom t;
@@ -297,7 +334,6 @@ void conv2d_fast_backward_input(const float* gy, const float* w, float* gx, cons
     t.PW = g.DW * (KW - 1) - g.PW;
     t.OH = g.H;
     t.OW = g.W;
-    const int MR = micro_kernel().MR;
     const int64_t Kt = Cout * KH * KW;
     float* apack = weight_buffer().get(ceil_div(C, MR) * MR * Kt);
     // A'(c, (o, kh', kw')) = W[o, c, KH-1-kh', KW-1-kw']
@@ -311,19 +347,32 @@ void conv2d_fast_backward_input(const float* gy, const float* w, float* gx, cons
     implicit_gemm(apack, C, nullptr, gy, Cout * P, t, g.N, gx);
     return;
   }
-  // Stride > 1: dcols[n] = W^T @ gy[n] on the ladder, then col2im adds them onto dx (zeroed here).
-  std::fill(gx, gx + g.N * C * g.H * g.W, 0.0f);
+  // Stride > 1 (or few channels): dcols[n] (CK x P) = W^T @ gy[n] on the ladder, then col2im
+  // adds the columns onto dx[n] (zeroed first). With several images they run in parallel, each
+  // GEMM on one thread (each image's result is the same whichever thread computes it); a single
+  // image runs its GEMM on the ladder's threads.
+  const int64_t HW = g.H * g.W;
   const int64_t nb = std::clamp<int64_t>((int64_t{1} << 22) / std::max<int64_t>(CK * P, 1), 1, g.N);
   float* dcols = cols_buffer().get(nb * CK * P);
   CpuBackend cpu;
   for (int64_t n0 = 0; n0 < g.N; n0 += nb) {
     const int64_t m = std::min(nb, g.N - n0);
-    for (int64_t i = 0; i < m; ++i)
+    auto one_image = [&](int64_t i) {
+      float* d = dcols + i * CK * P;
       ladder::sgemm_microkernel(/*trans_a=*/true, false, CK, P, Cout, 1.0f, w, CK,
-                                gy + (n0 + i) * Cout * P, P, 0.0f, dcols + i * CK * P, P);
-    Conv2dGeom gc = g;
-    gc.N = m;
-    cpu.col2im(DType::Float32, dcols, gx + n0 * C * g.H * g.W, gc);
+                                gy + (n0 + i) * Cout * P, P, 0.0f, d, P);
+      float* gxi = gx + (n0 + i) * C * HW;
+      std::fill(gxi, gxi + C * HW, 0.0f);
+      Conv2dGeom gc = g;
+      gc.N = 1;
+      cpu.col2im(DType::Float32, d, gxi, gc);
+    };
+    if (m >= 2 && !omp_in_parallel() && omp_get_max_threads() > 1) {
+#pragma omp parallel for schedule(dynamic, 1)
+      for (int64_t i = 0; i < m; ++i) one_image(i);
+    } else {
+      for (int64_t i = 0; i < m; ++i) one_image(i);
+    }
   }
 }
 
@@ -334,19 +383,34 @@ void conv2d_fast_backward_weight(const float* x, const float* gy, float* gw, con
     std::fill(gw, gw + Cout * CK, 0.0f);
     return;
   }
-  const int64_t nb = wgrad_images_per_block(g.N, CK, P);
-  float* cols = cols_buffer().get(CK * nb * P);
-  float* gyb = gy_buffer().get(Cout * nb * P);
-  for (int64_t n0 = 0; n0 < g.N; n0 += nb) {
-    const int64_t m = std::min(nb, g.N - n0), L = m * P;
-    // cols as one [CK, m*P] matrix (image i in columns [i*P, (i+1)*P)), and gy as [Cout, m*P].
+  const int64_t nb = wgrad_images_per_block(g.N, CK, P), blocks = ceil_div(g.N, nb);
+  const ladder::MicroKernel& mk = micro_kernel();
+  // Orientation: dW (Cout x CK) = gy @ cols^T, or its transpose dW^T (CK x Cout) = cols @ gy^T,
+  // whichever fills the micro-kernel's MR x NR tiles better (a first layer has CK = 9 or 27:
+  // as the N side of the product it would fill 9 of 32 columns; as the M side, 9 of 14 rows).
+  auto fill = [](int64_t n, int64_t t) {
+    return static_cast<double>(n) / static_cast<double>(ceil_div(n, t) * t);
+  };
+  const bool transposed = fill(CK, mk.MR) * fill(Cout, mk.NR) > fill(Cout, mk.MR) * fill(CK, mk.NR);
+  // Parallel over image blocks: when dW is small (the ladder cannot cut a 32 x 9 product among
+  // threads) and there are several blocks, each block's product goes into its own partial sum
+  // and the partials are added in block order at the end. Chosen by the shape only, so the
+  // order of the sums, and the bits, do not depend on the thread count.
+  const bool partials = blocks >= 2 && Cout * CK <= (int64_t{1} << 16);
+  float* acc =
+      transposed || partials ? weight_buffer().get((partials ? blocks : 1) * Cout * CK) : gw;
+  // One block of images: its columns as one [CK, L] matrix (image i in columns [i P, (i+1) P))
+  // and its gradient as [Cout, L], then one GEMM with k = L into out (beta: add to it or not).
+  auto block = [&](int64_t bi, float* out, float beta) {
+    const int64_t n0 = bi * nb, m = std::min(nb, g.N - n0), L = m * P;
+    float* cols = cols_buffer().get(CK * L);
+    float* gyb = gy_buffer().get(Cout * L);
     parallel_for(CK * m, std::max<int64_t>(1, kElementwiseGrain / P), [&](int64_t b, int64_t e) {
       for (int64_t t = b; t < e; ++t) {
-        const int64_t k = t / m, i = t % m;
         // Row k of image i's column matrix (im2col's loop for one row; kernels/cpu/conv.cpp).
-        const float* img = x + (n0 + i) * C * HW;
+        const int64_t k = t / m, i = t % m;
         const int64_t c = k / (g.KH * g.KW), kh = (k / g.KW) % g.KH, kw = k % g.KW;
-        const float* plane = img + c * HW;
+        const float* plane = x + (n0 + i) * C * HW + c * HW;
         float* o = cols + k * L + i * P;
         const int64_t off = kw * g.DW - g.PW;
         const int64_t lo = std::min(off >= 0 ? 0 : (-off + g.SW - 1) / g.SW, g.OW);
@@ -372,9 +436,32 @@ void conv2d_fast_backward_weight(const float* x, const float* gy, float* gw, con
       for (int64_t i = 0; i < m; ++i)
         std::memcpy(gyb + o * L + i * P, gy + ((n0 + i) * Cout + o) * P,
                     static_cast<size_t>(P) * sizeof(float));
-    // dW (Cout x CK) (+)= gy_block (Cout x L) @ cols_block^T (L x CK)
-    ladder::sgemm_microkernel(false, /*trans_b=*/true, Cout, CK, L, 1.0f, gyb, L, cols, L,
-                              n0 == 0 ? 0.0f : 1.0f, gw, CK);
+    if (transposed)  // dW^T (CK x Cout) (+)= cols (CK x L) @ gy^T (L x Cout)
+      ladder::sgemm_microkernel(false, /*trans_b=*/true, CK, Cout, L, 1.0f, cols, L, gyb, L, beta,
+                                out, Cout);
+    else  // dW (Cout x CK) (+)= gy (Cout x L) @ cols^T (L x CK)
+      ladder::sgemm_microkernel(false, /*trans_b=*/true, Cout, CK, L, 1.0f, gyb, L, cols, L, beta,
+                                out, CK);
+  };
+  if (partials) {
+    if (!omp_in_parallel() && omp_get_max_threads() > 1) {
+#pragma omp parallel for schedule(dynamic, 1)
+      for (int64_t bi = 0; bi < blocks; ++bi) block(bi, acc + bi * Cout * CK, 0.0f);
+    } else {
+      for (int64_t bi = 0; bi < blocks; ++bi) block(bi, acc + bi * Cout * CK, 0.0f);
+    }
+    for (int64_t bi = 1; bi < blocks; ++bi) {
+      const float* part = acc + bi * Cout * CK;
+      for (int64_t i = 0; i < Cout * CK; ++i) acc[i] += part[i];
+    }
+  } else {
+    for (int64_t bi = 0; bi < blocks; ++bi) block(bi, acc, bi == 0 ? 0.0f : 1.0f);
+  }
+  if (transposed) {  // acc holds dW^T
+    for (int64_t o = 0; o < Cout; ++o)
+      for (int64_t k = 0; k < CK; ++k) gw[o * CK + k] = acc[k * Cout + o];
+  } else if (acc != gw) {
+    std::copy(acc, acc + Cout * CK, gw);
   }
 }
 
