@@ -88,6 +88,10 @@ const std::vector<ConvCase>& odd_cases() {
       {2, 33, 7, 7, 29, 3, 3, {1, 1}, {1, 1}, {1, 1}, true},    // 7x7 maps (P < one tile)
       {1, 16, 5, 40, 31, 5, 3, {1, 3}, {2, 0}, {1, 1}, true},   // wide rows, stride 3
       {4, 40, 8, 8, 70, 3, 3, {1, 1}, {1, 1}, {1, 1}, false},   // K = 360 > one k block
+      {12, 1, 28, 28, 8, 3, 3, {1, 1}, {1, 1}, {1, 1}, true},   // dW in per-block partials
+      {5, 20, 5, 3, 16, 3, 3, {1, 1}, {1, 1}, {1, 1}, false},   // P = 15: tiles span images
+      {2, 3, 9, 70, 16, 7, 7, {2, 2}, {3, 3}, {1, 1}, true},    // stride 2, long rows (SIMD)
+      {1, 4, 5, 66, 8, 1, 1, {2, 2}, {0, 0}, {1, 1}, false},    // 1x1/2 up to the image end
   };
   return cases;
 }
