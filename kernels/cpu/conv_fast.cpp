@@ -61,7 +61,12 @@ namespace mmgrad::cpu {
 
 namespace {
 
-std::atomic<bool> g_fast_path{true};
+// On unless the environment sets MMGRAD_CONV_REFERENCE=1 (to compare a whole program, e.g. a
+// lesson, on the two paths without rebuilding it).
+std::atomic<bool> g_fast_path{[] {
+  const char* e = std::getenv("MMGRAD_CONV_REFERENCE");
+  return !(e && e[0] == '1');
+}()};
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -98,6 +103,14 @@ class Buffer {
 
 // Per-thread panel buffers, reused by every call (steady state allocates nothing).
 Buffer& panel_buffer() {
+  thread_local Buffer b;
+  return b;
+}
+Buffer& shared_panel_buffer() {
+  thread_local Buffer b;
+  return b;
+}
+Buffer& wt_buffer() {
   thread_local Buffer b;
   return b;
 }
@@ -278,23 +291,61 @@ void implicit_gemm(const float* apack, int64_t M, const float* bias, const float
   const int64_t K = g.C * g.KH * g.KW, P = g.OH * g.OW, Mp = ceil_div(M, MR) * MR, J = N * P;
   if (N <= 0 || M <= 0 || P <= 0) return;
   const int threads = omp_in_parallel() || J * M * K < kThreadedMacs ? 1 : omp_get_max_threads();
-  // Tasks: blocks of nc columns (of all images in a row). Enough blocks that every thread has a
-  // few (they are handed out dynamically).
+  // Bias: y starts as the bias on columns [j0, j0 + cols); every k block then adds (beta = 1).
+  auto fill_bias = [&](int64_t j0, int64_t cols) {
+    for (int64_t j = j0; j < j0 + cols;) {
+      const int64_t img = j / P, p = j % P, len = std::min(j0 + cols - j, P - p);
+      for (int64_t i = 0; i < M; ++i) {
+        float* c = y + (img * M + i) * P + p;
+        std::fill(c, c + len, bias[i]);
+      }
+      j += len;
+    }
+  };
+  // Tile (q, row block ir) of one k block: sliver q of the panel (global columns from col).
+  auto tile = [&](const float* ablock, const float* bq, int64_t kc, int64_t col, int64_t n,
+                  int64_t ir, float beta) {
+    const int64_t img = col / P, p = col % P, m = std::min<int64_t>(MR, M - ir);
+    if (p + n <= P)  // the tile lies in one image: rows of y[img] at stride P
+      run_tile(mk, kc, ablock + ir * kc, bq, y + (img * M + ir) * P + p, P, m, n, beta);
+    else
+      run_tile_across_images(mk, kc, ablock + ir * kc, bq, y, M, P, ir, m, col, n, beta);
+  };
+  if (threads > 1 && J <= kNC) {
+    // Few columns (small maps: ResNet's 7x7 and 14x14 at batch 4): cutting the columns among
+    // threads would leave each a sliver or two, and each thread would stream all of packed A
+    // for them. Instead the threads pack one shared panel per k block, then split its tiles.
+    const int64_t slivers = ceil_div(J, NR), tiles_m = ceil_div(M, MR);
+    float* bpack = shared_panel_buffer().get(std::min(kKC, K) * slivers * NR);
+    if (bias) fill_bias(0, J);
+    for (int64_t pc = 0; pc < K; pc += kKC) {
+      const int64_t kc = std::min(kKC, K - pc);
+      const float beta = pc == 0 && !bias ? 0.0f : 1.0f;
+      const float* ablock = apack + pc * Mp;
+      parallel_for(slivers, 1, [&](int64_t b, int64_t e) {
+        for (int64_t q = b; q < e; ++q)
+          pack_b_image(src, img_stride, g, NR, pc, kc, q * NR, std::min<int64_t>(NR, J - q * NR),
+                       bpack + q * kc * NR);
+      });
+      parallel_for(slivers * tiles_m, 1, [&](int64_t b, int64_t e) {
+        for (int64_t t = b; t < e; ++t) {
+          const int64_t q = t / tiles_m, ir = (t % tiles_m) * MR;
+          tile(ablock, bpack + q * kc * NR, kc, q * NR, std::min<int64_t>(NR, J - q * NR), ir,
+               beta);
+        }
+      });
+    }
+    return;
+  }
+  // Tasks: blocks of nc columns (of all images in a row), each packing its own panels; with
+  // threads, enough blocks that every thread has a few (they are handed out dynamically).
   int64_t nc = std::min(kNC, ceil_div(J, NR) * NR);
-  while (nc > NR && ceil_div(J, nc) < 4 * threads) nc = ceil_div(nc / 2, NR) * NR;
+  while (threads > 1 && nc > NR && ceil_div(J, nc) < 4 * threads) nc = ceil_div(nc / 2, NR) * NR;
   const int64_t tasks = ceil_div(J, nc);
   auto task = [&](int64_t t) {
     const int64_t j0 = t * nc, cols = std::min(nc, J - j0), slivers = ceil_div(cols, NR);
     float* bpack = panel_buffer().get(std::min(kKC, K) * slivers * NR);
-    if (bias)  // y starts as the bias; every k block then adds (beta = 1)
-      for (int64_t j = j0; j < j0 + cols;) {
-        const int64_t img = j / P, p = j % P, len = std::min(j0 + cols - j, P - p);
-        for (int64_t i = 0; i < M; ++i) {
-          float* c = y + (img * M + i) * P + p;
-          std::fill(c, c + len, bias[i]);
-        }
-        j += len;
-      }
+    if (bias) fill_bias(j0, cols);
     for (int64_t pc = 0; pc < K; pc += kKC) {
       const int64_t kc = std::min(kKC, K - pc);
       const float beta = pc == 0 && !bias ? 0.0f : 1.0f;
@@ -302,18 +353,10 @@ void implicit_gemm(const float* apack, int64_t M, const float* bias, const float
         pack_b_image(src, img_stride, g, NR, pc, kc, j0 + q * NR,
                      std::min<int64_t>(NR, cols - q * NR), bpack + q * kc * NR);
       const float* ablock = apack + pc * Mp;
-      for (int64_t q = 0; q < slivers; ++q) {
-        const int64_t col = j0 + q * NR, n = std::min<int64_t>(NR, cols - q * NR);
-        const int64_t img = col / P, p = col % P;
-        const float* bq = bpack + q * kc * NR;
-        for (int64_t ir = 0; ir < M; ir += MR) {
-          const int64_t m = std::min<int64_t>(MR, M - ir);
-          if (p + n <= P)  // the tile lies in one image: rows of y[img] at stride P
-            run_tile(mk, kc, ablock + ir * kc, bq, y + (img * M + ir) * P + p, P, m, n, beta);
-          else
-            run_tile_across_images(mk, kc, ablock + ir * kc, bq, y, M, P, ir, m, col, n, beta);
-        }
-      }
+      for (int64_t q = 0; q < slivers; ++q)
+        for (int64_t ir = 0; ir < M; ir += MR)
+          tile(ablock, bpack + q * kc * NR, kc, j0 + q * NR, std::min<int64_t>(NR, cols - q * NR),
+               ir, beta);
     }
   };
   if (threads == 1) {
@@ -374,16 +417,22 @@ void conv2d_fast_backward_input(const float* gy, const float* w, float* gx, cons
     t.PW = g.DW * (KW - 1) - g.PW;
     t.OH = g.H;
     t.OW = g.W;
-    const int64_t Kt = Cout * KH * KW;
+    const int64_t Kt = Cout * KH * KW, KHW = KH * KW;
+    // W'[c, o, kh', kw'] = W[o, c, KH-1-kh', KW-1-kw']: flipping both kernel axes reverses the
+    // flattened KH*KW taps. Written out once as a plain [C, Cout*KH*KW] matrix (a division per
+    // element in the packing loop cost more than the 512-channel product itself).
+    float* wt = wt_buffer().get(C * Kt);
+    parallel_for(C, std::max<int64_t>(1, kElementwiseGrain / Kt), [&](int64_t b, int64_t e) {
+      for (int64_t c = b; c < e; ++c)
+        for (int64_t o = 0; o < Cout; ++o) {
+          const float* src = w + (o * C + c) * KHW;
+          float* dst = wt + c * Kt + o * KHW;
+          for (int64_t tap = 0; tap < KHW; ++tap) dst[tap] = src[KHW - 1 - tap];
+        }
+    });
     float* apack = weight_buffer().get(ceil_div(C, MR) * MR * Kt);
-    // A'(c, (o, kh', kw')) = W[o, c, KH-1-kh', KW-1-kw']
     pack_a_all(
-        MR, C, Kt,
-        [&](int64_t c, int64_t k) {
-          const int64_t o = k / (KH * KW), kh = (k / KW) % KH, kw = k % KW;
-          return w[((o * C + c) * KH + (KH - 1 - kh)) * KW + (KW - 1 - kw)];
-        },
-        apack);
+        MR, C, Kt, [&](int64_t c, int64_t k) { return wt[c * Kt + k]; }, apack);
     implicit_gemm(apack, C, nullptr, gy, Cout * P, t, g.N, gx);
     return;
   }

@@ -30,7 +30,8 @@ void conv2d_fast_backward_input(const float* gy, const float* w, float* gx, cons
 void conv2d_fast_backward_weight(const float* x, const float* gy, float* gw, const Conv2dGeom& g,
                                  int64_t Cout);
 // Whether conv2d (ops/conv.cpp) takes this path for float32 CPU tensors (on by default). Off, it
-// runs the reference path, im2col + Backend::gemm, kept for the benchmark and the tests.
+// runs the reference path, im2col + Backend::gemm, kept for the benchmark and the tests. The
+// environment variable MMGRAD_CONV_REFERENCE=1 starts a program with it off.
 void set_conv2d_fast_path(bool on);
 bool conv2d_fast_path();
 
