@@ -105,8 +105,9 @@ inline void run(bool quick, bool cpu_time, double peak1, double peak2, int max_t
       peak1, peak2, cpu_time ? "; --cpu-time: thread CPU time, 1-thread rows only" : "");
   std::printf(
       "| shape (N, C, HxW -> Cout, kernel/stride) | threads | forward | input grad | weight grad "
-      "| reference fwd | reference in | reference w | fast / reference (fwd+bwd) |\n");
-  std::printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+      "| reference fwd | reference in | reference w | fast / reference (fwd+bwd) | ladder GEMM "
+      "of the forward's size |\n");
+  std::printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
   const int saved = get_num_threads();
   const int samples = quick ? 3 : 5;
   const double budget = quick ? 0.01 : 0.05;
@@ -137,6 +138,19 @@ inline void run(bool quick, bool cpu_time, double peak1, double peak2, int max_t
         rf.push_back(b.fwd), ri.push_back(b.bwd_in), rw.push_back(b.bwd_w);
       }
       cpu::set_conv2d_fast_path(true);
+      // The ceiling: the ladder's GEMM on plain matrices of the forward's size, M = Cout,
+      // K = C*KH*KW, N = N*OH*OW (at most 8192 columns: the rate does not grow past that).
+      const int64_t gm = s.Cout, gk = s.C * s.K * s.K, gn = std::min<int64_t>(s.N * OH * OW, 8192);
+      std::vector<float> ga(static_cast<size_t>(gm * gk), 0.5f),
+          gb(static_cast<size_t>(gk * gn), 0.25f), gc(static_cast<size_t>(gm * gn));
+      std::vector<double> gt;
+      for (int k = 0; k < samples; ++k)
+        gt.push_back(timer([&] {
+          cpu::ladder::sgemm_microkernel(false, false, gm, gn, gk, 1.0f, ga.data(), gk, gb.data(),
+                                         gn, 0.0f, gc.data(), gn);
+        }));
+      const double gemm_secs =
+          median(gt) * static_cast<double>(s.N * OH * OW) / static_cast<double>(gn);
       const Times f{median(ff), median(fi), median(fw)}, r{median(rf), median(ri), median(rw)};
       auto cell = [&](double secs) {
         char b[48];
@@ -144,10 +158,11 @@ inline void run(bool quick, bool cpu_time, double peak1, double peak2, int max_t
         std::snprintf(b, sizeof b, "%.1f (%.0f%%)", gf, peak > 0 ? 100 * gf / peak : 0.0);
         return std::string(b);
       };
-      std::printf("| %s | %d | %s | %s | %s | %s | %s | %s | %.2fx |\n", s.name, threads,
+      std::printf("| %s | %d | %s | %s | %s | %s | %s | %s | %.2fx | %s |\n", s.name, threads,
                   cell(f.fwd).c_str(), cell(f.bwd_in).c_str(), cell(f.bwd_w).c_str(),
                   cell(r.fwd).c_str(), cell(r.bwd_in).c_str(), cell(r.bwd_w).c_str(),
-                  (r.fwd + r.bwd_in + r.bwd_w) / (f.fwd + f.bwd_in + f.bwd_w));
+                  (r.fwd + r.bwd_in + r.bwd_w) / (f.fwd + f.bwd_in + f.bwd_w),
+                  cell(gemm_secs).c_str());
       std::fflush(stdout);
     }
   }

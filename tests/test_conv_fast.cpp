@@ -139,7 +139,8 @@ TEST_CASE("conv_fast: the same bits on 1, 2 and 3 threads") {
       {2, 3, 40, 40, 64, 7, 7, {2, 2}, {3, 3}, {1, 1}, false},
       // one input channel: small dW summed in per-block partials, input gradient via col2im
       {20, 1, 28, 28, 32, 3, 3, {1, 1}, {1, 1}, {1, 1}, true},
-      {9, 20, 7, 7, 40, 3, 3, {1, 1}, {1, 1}, {1, 1}, true},  // panels across images
+      {9, 20, 7, 7, 40, 3, 3, {1, 1}, {1, 1}, {1, 1}, true},   // panels across images
+      {40, 16, 7, 7, 32, 3, 3, {1, 1}, {1, 1}, {1, 1}, true},  // staged, many column blocks
   };
   for (const ConvCase& c : cases) {
     INFO(describe_case(c));

@@ -106,6 +106,10 @@ Buffer& panel_buffer() {
   thread_local Buffer b;
   return b;
 }
+Buffer& stage_buffer() {
+  thread_local Buffer b;
+  return b;
+}
 Buffer& shared_panel_buffer() {
   thread_local Buffer b;
   return b;
@@ -303,10 +307,32 @@ void implicit_gemm(const float* apack, int64_t M, const float* bias, const float
     }
   };
   // Tile (q, row block ir) of one k block: sliver q of the panel (global columns from col).
+  // Small maps (P < 8 NR pixels, e.g. 7x7 = 49) put most tiles across two images, and a tile
+  // across images goes through a scratch tile and a scatter in every k block. There the columns
+  // [j0, j0 + cols) are computed into a dense staging block instead (M x cols, every tile a plain
+  // one) and scattered to the images once at the end. Same sums, same bits: the micro-kernel
+  // adds its k block to what C holds either way.
+  const bool staged = P < 8 * NR && N > 1;
+  auto stage_in = [&](float* st, int64_t cols) {  // bias into the staging block
+    for (int64_t i = 0; i < M; ++i) std::fill(st + i * cols, st + (i + 1) * cols, bias[i]);
+  };
+  auto stage_out = [&](const float* st, int64_t j0, int64_t cols, int64_t i0, int64_t i1) {
+    for (int64_t j = j0; j < j0 + cols;) {
+      const int64_t img = j / P, p = j % P, len = std::min(j0 + cols - j, P - p);
+      for (int64_t i = i0; i < i1; ++i)
+        std::memcpy(y + (img * M + i) * P + p, st + i * cols + (j - j0),
+                    static_cast<size_t>(len) * sizeof(float));
+      j += len;
+    }
+  };
   auto tile = [&](const float* ablock, const float* bq, int64_t kc, int64_t col, int64_t n,
-                  int64_t ir, float beta) {
+                  int64_t ir, float beta, float* st = nullptr, int64_t st_j0 = 0,
+                  int64_t st_cols = 0) {
     const int64_t img = col / P, p = col % P, m = std::min<int64_t>(MR, M - ir);
-    if (p + n <= P)  // the tile lies in one image: rows of y[img] at stride P
+    if (st)
+      run_tile(mk, kc, ablock + ir * kc, bq, st + ir * st_cols + (col - st_j0), st_cols, m, n,
+               beta);
+    else if (p + n <= P)  // the tile lies in one image: rows of y[img] at stride P
       run_tile(mk, kc, ablock + ir * kc, bq, y + (img * M + ir) * P + p, P, m, n, beta);
     else
       run_tile_across_images(mk, kc, ablock + ir * kc, bq, y, M, P, ir, m, col, n, beta);
@@ -317,7 +343,13 @@ void implicit_gemm(const float* apack, int64_t M, const float* bias, const float
     // for them. Instead the threads pack one shared panel per k block, then split its tiles.
     const int64_t slivers = ceil_div(J, NR), tiles_m = ceil_div(M, MR);
     float* bpack = shared_panel_buffer().get(std::min(kKC, K) * slivers * NR);
-    if (bias) fill_bias(0, J);
+    float* st = staged ? stage_buffer().get(M * J) : nullptr;
+    if (bias) {
+      if (st)
+        stage_in(st, J);
+      else
+        fill_bias(0, J);
+    }
     for (int64_t pc = 0; pc < K; pc += kKC) {
       const int64_t kc = std::min(kKC, K - pc);
       const float beta = pc == 0 && !bias ? 0.0f : 1.0f;
@@ -330,11 +362,12 @@ void implicit_gemm(const float* apack, int64_t M, const float* bias, const float
       parallel_for(slivers * tiles_m, 1, [&](int64_t b, int64_t e) {
         for (int64_t t = b; t < e; ++t) {
           const int64_t q = t / tiles_m, ir = (t % tiles_m) * MR;
-          tile(ablock, bpack + q * kc * NR, kc, q * NR, std::min<int64_t>(NR, J - q * NR), ir,
-               beta);
+          tile(ablock, bpack + q * kc * NR, kc, q * NR, std::min<int64_t>(NR, J - q * NR), ir, beta,
+               st, 0, J);
         }
       });
     }
+    if (st) parallel_for(M, 1, [&](int64_t b, int64_t e) { stage_out(st, 0, J, b, e); });
     return;
   }
   // Tasks: blocks of nc columns (of all images in a row), each packing its own panels; with
@@ -345,7 +378,13 @@ void implicit_gemm(const float* apack, int64_t M, const float* bias, const float
   auto task = [&](int64_t t) {
     const int64_t j0 = t * nc, cols = std::min(nc, J - j0), slivers = ceil_div(cols, NR);
     float* bpack = panel_buffer().get(std::min(kKC, K) * slivers * NR);
-    if (bias) fill_bias(j0, cols);
+    float* st = staged ? stage_buffer().get(M * cols) : nullptr;
+    if (bias) {
+      if (st)
+        stage_in(st, cols);
+      else
+        fill_bias(j0, cols);
+    }
     for (int64_t pc = 0; pc < K; pc += kKC) {
       const int64_t kc = std::min(kKC, K - pc);
       const float beta = pc == 0 && !bias ? 0.0f : 1.0f;
@@ -356,8 +395,9 @@ void implicit_gemm(const float* apack, int64_t M, const float* bias, const float
       for (int64_t q = 0; q < slivers; ++q)
         for (int64_t ir = 0; ir < M; ir += MR)
           tile(ablock, bpack + q * kc * NR, kc, j0 + q * NR, std::min<int64_t>(NR, cols - q * NR),
-               ir, beta);
+               ir, beta, st, j0, cols);
     }
+    if (st) stage_out(st, j0, cols, 0, M);
   };
   if (threads == 1) {
     for (int64_t t = 0; t < tasks; ++t) task(t);
