@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_conv.h"
 #include "bench_gemm_ladder.h"
 #include "bench_models.h"
 #include "mmgrad/mmgrad.h"
@@ -418,6 +419,7 @@ int run(int argc, char** argv) {
     double g = bench_conv_gflops();
     std::printf("| GFLOP/s | %% of peak (%d threads) |\n|---:|---:|\n| %.1f | %.0f%% |\n",
                 std::min(2, max_threads), g, peak2 > 0 ? 100 * g / peak2 : 0.0);
+    conv_bench::run(g_quick, cpu_time, peak1, peak2, max_threads, fma_gflops_one_thread);
   }
 
   if (want("attention")) {

@@ -17,10 +17,18 @@
 //
 // A 1x1 kernel with stride 1 and no padding needs no im2col at all: cols[n] is x[n] itself, read
 // as a [C, H*W] matrix, and dL/dx[n] is dL/dcols[n]; that case skips the workspace.
+//
+// float32 on the CPU takes a faster route to the same products (kernels/cpu/conv_fast.cpp): the
+// GEMMs run on the GEMM ladder's SIMD micro-kernel, and the forward packs the receptive fields
+// straight from the image into the micro-kernel's panels ("implicit GEMM": no column matrix in
+// memory). It sums in a different order than the path below, so the numbers agree to float32
+// rounding, not to the bit. The path below stays for float64 (gradcheck), CUDA, and as the
+// reference (cpu::set_conv2d_fast_path(false)) for the benchmark and the tests.
 #include "mmgrad/ops/conv.h"
 
 #include <algorithm>
 
+#include "mmgrad/kernels/cpu/cpu_backend.h"
 #include "mmgrad/kernels/index_math.h"
 #include "mmgrad/ops/common.h"
 #include "mmgrad/ops/reduce.h"
@@ -58,7 +66,13 @@ struct ConvShape {
   int64_t P = 0;               // OH*OW: columns of a column matrix
   int64_t chunk = 1;           // images per im2col workspace
   bool identity_cols = false;  // 1x1, stride 1, no padding: cols[n] == x[n]
+  bool fast = false;           // float32 on the CPU: kernels/cpu/conv_fast.cpp
 };
+
+// Whether this conv2d takes the float32 CPU path of kernels/cpu/conv_fast.cpp.
+bool use_fast_path(const Tensor& x) {
+  return x.device() == Device::CPU && x.dtype() == DType::Float32 && cpu::conv2d_fast_path();
+}
 
 }  // namespace
 
@@ -84,6 +98,21 @@ std::vector<Tensor> Conv2dBackward::backward(const Tensor& grad) {
     // path (measured ~100x slower, 17.7 ms vs 0.12 ms, for [64, 32, 28, 28] float32).
     gb = sum(gy.view({N, Cout, P}), Shape{2});
     gb = sum(gb, Shape{0});
+  }
+  if (s.fast && (need_x || need_w)) {
+    if (need_x) {
+      Tensor ws = weight.get();
+      gx = empty_as(gy, input_shapes[0]);
+      cpu::conv2d_fast_backward_input(gy.data_ptr<float>(), ws.data_ptr<float>(),
+                                      gx.data_ptr<float>(), geo, Cout);
+    }
+    if (need_w) {
+      Tensor xs = x.get();
+      gw = empty_as(gy, input_shapes[1]);
+      cpu::conv2d_fast_backward_weight(xs.data_ptr<float>(), gy.data_ptr<float>(),
+                                       gw.data_ptr<float>(), geo, Cout);
+    }
+    return {gx, gw, gb};
   }
   if (need_x)  // col2im adds into dL/dx, so it starts at zero; the 1x1 GEMM overwrites it
     gx = s.identity_cols ? empty_as(gy, input_shapes[0])
@@ -193,7 +222,13 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, Pair2 s
   Tensor wc = weight.detach().contiguous();
   Backend& be = backend(x.device());
   const DType dt = x.dtype();
-  if (g.N > 0) {
+  s.fast = use_fast_path(x);
+  if (s.fast) {
+    Tensor bc = bias.defined() ? bias.detach().contiguous() : Tensor();
+    cpu::conv2d_fast_forward(xc.data_ptr<float>(), wc.data_ptr<float>(),
+                             bc.defined() ? bc.data_ptr<float>() : nullptr, out.data_ptr<float>(),
+                             g, s.Cout);
+  } else if (g.N > 0) {
     Tensor work;
     if (!s.identity_cols) work = Tensor::empty({s.chunk, s.CK, s.P}, x.options());
     for (int64_t n0 = 0; n0 < g.N; n0 += s.chunk) {

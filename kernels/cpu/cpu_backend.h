@@ -17,6 +17,24 @@ AllocatorStats allocator_stats();
 // Returns every cached block to the OS.
 void empty_cache();
 
+// ---- float32 conv2d on the GEMM ladder's micro-kernel (kernels/cpu/conv_fast.cpp) ----
+// g is the whole problem (g.N images [C, H, W], kernel, stride, padding, dilation, OH x OW);
+// w is [Cout, C, KH, KW], y and gy [N, Cout, OH, OW], all contiguous. bias may be null.
+// The results do not depend on the thread count (same bits).
+void conv2d_fast_forward(const float* x, const float* w, const float* bias, float* y,
+                         const Conv2dGeom& g, int64_t Cout);
+// gx (written, not accumulated) = dL/dx for upstream gradient gy.
+void conv2d_fast_backward_input(const float* gy, const float* w, float* gx, const Conv2dGeom& g,
+                                int64_t Cout);
+// gw (written) = dL/dW = sum over images and pixels of gy x the input's receptive fields.
+void conv2d_fast_backward_weight(const float* x, const float* gy, float* gw, const Conv2dGeom& g,
+                                 int64_t Cout);
+// Whether conv2d (ops/conv.cpp) takes this path for float32 CPU tensors (on by default). Off, it
+// runs the reference path, im2col + Backend::gemm, kept for the benchmark and the tests. The
+// environment variable MMGRAD_CONV_REFERENCE=1 starts a program with it off.
+void set_conv2d_fast_path(bool on);
+bool conv2d_fast_path();
+
 class CpuBackend final : public Backend {
  public:
   Device device() const override { return Device::CPU; }

@@ -1,0 +1,601 @@
+// float32 conv2d at GEMM speed: the convolution's three products run on the GEMM ladder's SIMD
+// micro-kernel (kernels/cpu/gemm_ladder.h, rung 5) instead of im2col + Backend::gemm.
+//
+// The forward is the GEMM of ops/conv.cpp, per image n:
+//
+//   y[n] (Cout x P) = W (Cout x CK) @ cols[n] (CK x P)        CK = C*KH*KW, P = OH*OW
+//   cols[n](k, p) = x[n, c, oh*SH - PH + kh*DH, ow*SW - PW + kw*DW]   (0 outside the image)
+//                   with k = (c, kh, kw), p = (oh, ow)
+//
+// 1. Implicit GEMM (the forward, and the input gradient at stride 1). A packed GEMM copies B into
+//    panels anyway (kc rows x NR columns, k-major, see gemm_ladder_packed.cpp). Here the packing
+//    routine reads those panels straight from the image with the formula above, so the column
+//    matrix, C*KH*KW times the image, is never written to memory: each number is copied once,
+//    into a panel that stays in L1/L2 while the micro-kernel uses it Cout times. With stride 1 a
+//    row of a panel is a few contiguous runs of one image row (one run when the panel lies in
+//    one output row), so packing is a memcpy per run plus zeros for the padding.
+//    W is packed once per call (it is small next to the work: Cout*CK numbers for N*P*Cout*CK
+//    multiply-adds), every task reads the same packed W.
+//
+// 2. The input gradient is a convolution too. At stride 1,
+//      dx[n, c, i, j] = sum_{o, kh, kw} gy[n, o, i + PH - kh*DH, j + PW - kw*DW] W[o, c, kh, kw]
+//    and with the kernel flipped (kh' = KH-1-kh) this is conv2d(gy, W') with
+//      W'[c, o, kh', kw'] = W[o, c, KH-1-kh', KW-1-kw'],  padding DH*(KH-1) - PH,  dilation DH,
+//    whose output is exactly H x W: the transposed convolution runs through the same implicit
+//    GEMM, and no col2im (scatter-add) pass is needed. (A padding larger than the dilated kernel
+//    makes that padding negative, which the packer handles: it only asks whether a pixel is
+//    inside the image.) With stride > 1 the input gradient is the GEMM dcols = W^T @ gy[n] on the
+//    ladder, then col2im (kernels/cpu/conv.cpp) adds the columns back onto the image.
+//
+// 3. The weight gradient dW (Cout x CK) = sum_n gy[n] (Cout x P) @ cols[n]^T sums over images and
+//    pixels: the GEMM's k dimension is (n, p). Its B operand is cols^T, whose contiguous direction
+//    (p) is the one the panel needs transposed, so here the columns are materialised, a block of
+//    images at a time into a buffer of a few MiB (it stays in the L3 cache), laid out as one
+//    [CK, nb*P] matrix so one ladder GEMM covers the block with k = nb*P (the ladder's packing
+//    transposes it with SIMD).
+//
+// Determinism: every output number is the sum of its k terms in one order fixed by the shape
+// (k blocks of KC in order, k in order within a block; for dW the image blocks in order), whoever
+// computes it, so the bits do not depend on the thread count or on which thread ran which task.
+// The order differs from the im2col + Eigen path, so the two agree to rounding, not to the bit.
+//
+// float64 keeps the im2col + Backend::gemm path (it is the gradcheck dtype; speed is not its job).
+#include <omp.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "mmgrad/kernels/cpu/cpu_backend.h"
+#include "mmgrad/kernels/cpu/gemm_ladder.h"
+#include "mmgrad/kernels/cpu/gemm_ladder_packed.h"
+#include "mmgrad/kernels/cpu/parallel.h"
+
+namespace mmgrad::cpu {
+
+namespace {
+
+// On unless the environment sets MMGRAD_CONV_REFERENCE=1 (to compare a whole program, e.g. a
+// lesson, on the two paths without rebuilding it).
+std::atomic<bool> g_fast_path{[] {
+  const char* e = std::getenv("MMGRAD_CONV_REFERENCE");
+  return !(e && e[0] == '1');
+}()};
+
+int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Depth of one packed panel (as the ladder's Blocking::KC: a kc x 32 panel of B is 32 KiB, L1).
+constexpr int64_t kKC = 256;
+// Columns (output pixels) per task: a kc x 512 block of B panels is 512 KiB (L2).
+constexpr int64_t kNC = 512;
+// Below this many multiply-adds a call runs on one thread (starting the team costs more).
+constexpr int64_t kThreadedMacs = int64_t{1} << 20;
+
+// A grow-only, 64-byte-aligned buffer (the micro-kernel loads B panels with aligned loads).
+class Buffer {
+ public:
+  Buffer() = default;
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+  ~Buffer() { std::free(p_); }
+  float* get(int64_t n) {
+    const size_t bytes =
+        (static_cast<size_t>(std::max<int64_t>(n, 1)) * sizeof(float) + 63) / 64 * 64;
+    if (bytes > bytes_) {
+      std::free(p_);
+      p_ = std::aligned_alloc(64, bytes);
+      if (!p_) throw std::bad_alloc();
+      bytes_ = bytes;
+    }
+    return static_cast<float*>(p_);
+  }
+
+ private:
+  void* p_ = nullptr;
+  size_t bytes_ = 0;
+};
+
+// Per-thread panel buffers, reused by every call (steady state allocates nothing).
+Buffer& panel_buffer() {
+  thread_local Buffer b;
+  return b;
+}
+Buffer& stage_buffer() {
+  thread_local Buffer b;
+  return b;
+}
+Buffer& shared_panel_buffer() {
+  thread_local Buffer b;
+  return b;
+}
+Buffer& wt_buffer() {
+  thread_local Buffer b;
+  return b;
+}
+Buffer& weight_buffer() {
+  thread_local Buffer b;
+  return b;
+}
+Buffer& cols_buffer() {
+  thread_local Buffer b;
+  return b;
+}
+Buffer& gy_buffer() {
+  thread_local Buffer b;
+  return b;
+}
+
+const ladder::MicroKernel& micro_kernel() { return ladder::microkernel_for(ladder::best_isa()); }
+
+// Pack A (M x K, element a(i, k)) into the micro-kernel's order, all k blocks at once: block
+// pc (k in [pc, pc + kc)) starts at pc * Mp, sliver s of it at + s * MR * kc, element (i, k) of
+// the sliver at [k * MR + i]; rows past M are zeros. The slivers are packed in parallel (a
+// 512 x 4608 weight is 2.4M numbers: a few ms on one thread, next to ~6 ms of multiply-adds for
+// ResNet's 7x7 maps at batch 4).
+template <class F>
+void pack_a_all(int MR, int64_t M, int64_t K, F a, float* dst) {
+  const int64_t Mp = ceil_div(M, MR) * MR, slivers = Mp / MR, kblocks = ceil_div(K, kKC);
+  parallel_for(kblocks * slivers, std::max<int64_t>(1, kElementwiseGrain / (MR * kKC)),
+               [&](int64_t b, int64_t e) {
+                 for (int64_t t = b; t < e; ++t) {
+                   const int64_t pc = (t / slivers) * kKC, s = t % slivers;
+                   const int64_t kc = std::min(kKC, K - pc);
+                   float* d = dst + pc * Mp + s * MR * kc;
+                   for (int64_t i = 0; i < MR; ++i) {
+                     const int64_t row = s * MR + i;
+                     if (row >= M) {
+                       for (int64_t k = 0; k < kc; ++k) d[k * MR + i] = 0.0f;
+                     } else {
+                       for (int64_t k = 0; k < kc; ++k) d[k * MR + i] = a(row, pc + k);
+                     }
+                   }
+                 }
+               });
+}
+
+// dst[i] = src[2 i] for i < n: the packing of a stride-2 convolution (ResNet's stem and
+// downsampling convs). Element by element that is a load and a store per number; AVX-512 does 16
+// at a time: two loads of 16 consecutive floats, one permute picking the even ones.
+#if defined(__x86_64__) || defined(__i386__)
+__attribute__((target("avx512f"))) void copy_stride2_avx512(const float* src, float* dst,
+                                                            int64_t n) {
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    // the 16th float of the second load is never used: masked off, so the load never reads
+    // past src[2 (n - 1)] (the end of the image may be there)
+    const __m512 lo = _mm512_loadu_ps(src + 2 * i);
+    const __m512 hi = _mm512_maskz_loadu_ps(0x7FFF, src + 2 * i + 16);
+    _mm512_storeu_ps(dst + i, _mm512_permutex2var_ps(lo, even, hi));
+  }
+  for (; i < n; ++i) dst[i] = src[2 * i];
+}
+#endif
+
+void copy_stride2(const float* src, float* dst, int64_t n) {
+#if defined(__x86_64__) || defined(__i386__)
+  static const bool avx512 = ladder::isa_supported(ladder::Isa::Avx512);
+  if (avx512 && n >= 16) {
+    copy_stride2_avx512(src, dst, n);
+    return;
+  }
+#endif
+  for (int64_t i = 0; i < n; ++i) dst[i] = src[2 * i];
+}
+
+// The source of an implicit GEMM's B operand: the images [C, H, W] read through the geometry g
+// (kernel, stride, padding, dilation; OH x OW output pixels). Row k = (c, kh, kw); the columns
+// are the output pixels of all images in a row, column j = (n, p) = (n, oh, ow) with
+// j = n * P + p. Letting a panel run across images keeps the panels full when an image has few
+// pixels (ResNet's 7x7 maps: P = 49), and packed A is reused by all the columns of a task.
+//
+// One run of a panel row: image `img`, output row oh, output columns [ow0, ow0 + len), panel
+// column j0.
+struct Run {
+  const float* img;
+  int64_t oh, ow0, len, j0;
+};
+
+// Pack the panel for rows [k0, k0 + kc) and columns [col0, col0 + cols) (cols <= NR) into dst
+// (element (k, j) at dst[k * NR + j]; columns past `cols` are zeros). Image n is at
+// src + n * img_stride.
+void pack_b_image(const float* src, int64_t img_stride, const Conv2dGeom& g, int NR, int64_t k0,
+                  int64_t kc, int64_t col0, int64_t cols, float* dst) {
+  // The panel's columns split into runs along output rows; the split is the same for every k.
+  const int64_t P = g.OH * g.OW;
+  Run runs[64];
+  int n_runs = 0;
+  for (int64_t j = 0; j < cols;) {
+    const int64_t col = col0 + j, n = col / P, p = col % P, oh = p / g.OW, ow = p % g.OW;
+    const int64_t len = std::min(cols - j, g.OW - ow);
+    runs[n_runs++] = {src + n * img_stride, oh, ow, len, j};
+    j += len;
+  }
+  const int64_t KHW = g.KH * g.KW, HW = g.H * g.W;
+  for (int64_t kk = 0; kk < kc; ++kk) {
+    const int64_t k = k0 + kk, c = k / KHW, kh = (k % KHW) / g.KW, kw = k % g.KW;
+    float* d = dst + kk * NR;
+    // iw = ow * SW + off lies inside [0, W) for ow in [lo, hi)
+    const int64_t off = kw * g.DW - g.PW;
+    const int64_t lo = off >= 0 ? 0 : (-off + g.SW - 1) / g.SW;
+    const int64_t hi = g.W - 1 - off < 0 ? 0 : (g.W - 1 - off) / g.SW + 1;
+    for (int r = 0; r < n_runs; ++r) {
+      const Run& run = runs[r];
+      float* o = d + run.j0 - run.ow0;  // o[ow]: this run's output column ow
+      const int64_t ih = run.oh * g.SH - g.PH + kh * g.DH, end = run.ow0 + run.len;
+      if (ih < 0 || ih >= g.H) {
+        std::memset(o + run.ow0, 0, static_cast<size_t>(run.len) * sizeof(float));
+        continue;
+      }
+      const int64_t a = std::clamp(lo, run.ow0, end);
+      const int64_t b = std::clamp(hi, a, end);
+      for (int64_t ow = run.ow0; ow < a; ++ow) o[ow] = 0.0f;
+      const float* row = run.img + c * HW + ih * g.W + off;  // row[ow * SW] is pixel iw
+      if (g.SW == 1) {
+        std::memcpy(o + a, row + a, static_cast<size_t>(b - a) * sizeof(float));
+      } else if (g.SW == 2) {
+        copy_stride2(row + 2 * a, o + a, b - a);
+      } else {
+        for (int64_t ow = a; ow < b; ++ow) o[ow] = row[ow * g.SW];
+      }
+      for (int64_t ow = b; ow < end; ++ow) o[ow] = 0.0f;
+    }
+    for (int64_t j = cols; j < NR; ++j) d[j] = 0.0f;
+  }
+}
+
+// One MR x NR tile of C (m x n valid), as the ladder's run_tile: a tile cut by C's edge is
+// computed into a scratch tile and only its valid part merged.
+void run_tile(const ladder::MicroKernel& mk, int64_t kc, const float* a, const float* b, float* C,
+              int64_t ldc, int64_t m, int64_t n, float beta) {
+  if (m == mk.MR && n == mk.NR) {
+    mk.fn(kc, a, b, C, ldc, 1.0f, beta);
+    return;
+  }
+  alignas(64) float tile[32 * 64];
+  mk.fn(kc, a, b, tile, mk.NR, 1.0f, 0.0f);
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      float& c = C[i * ldc + j];
+      c = beta == 0.0f ? tile[i * mk.NR + j] : tile[i * mk.NR + j] + beta * c;
+    }
+}
+
+// A tile whose columns lie in two or more images (no single row stride in y): computed into a
+// scratch tile, then each column written to its image. Column j of the tile is global column
+// col0 + j; rows [i0, i0 + m).
+void run_tile_across_images(const ladder::MicroKernel& mk, int64_t kc, const float* a,
+                            const float* b, float* y, int64_t M, int64_t P, int64_t i0, int64_t m,
+                            int64_t col0, int64_t n, float beta) {
+  alignas(64) float tile[32 * 64];
+  mk.fn(kc, a, b, tile, mk.NR, 1.0f, 0.0f);
+  for (int64_t j = 0; j < n; ++j) {
+    const int64_t img = (col0 + j) / P, p = (col0 + j) % P;
+    float* c = y + (img * M + i0) * P + p;
+    for (int64_t i = 0; i < m; ++i) {
+      float& v = c[i * P];
+      v = beta == 0.0f ? tile[i * mk.NR + j] : tile[i * mk.NR + j] + beta * v;
+    }
+  }
+}
+
+// y[n] (M x P) = A (M x K, packed by pack_a_all) @ cols(img[n]) (+ bias[i] on row i), for the N
+// images of `src` (image n at src + n * img_stride). g is the geometry of the source images and
+// of the output (g.OH x g.OW = P); K = g.C * g.KH * g.KW.
+void implicit_gemm(const float* apack, int64_t M, const float* bias, const float* src,
+                   int64_t img_stride, const Conv2dGeom& g, int64_t N, float* y) {
+  const ladder::MicroKernel& mk = micro_kernel();
+  const int MR = mk.MR, NR = mk.NR;
+  const int64_t K = g.C * g.KH * g.KW, P = g.OH * g.OW, Mp = ceil_div(M, MR) * MR, J = N * P;
+  if (N <= 0 || M <= 0 || P <= 0) return;
+  const int threads = omp_in_parallel() || J * M * K < kThreadedMacs ? 1 : omp_get_max_threads();
+  // Bias: y starts as the bias on columns [j0, j0 + cols); every k block then adds (beta = 1).
+  auto fill_bias = [&](int64_t j0, int64_t cols) {
+    for (int64_t j = j0; j < j0 + cols;) {
+      const int64_t img = j / P, p = j % P, len = std::min(j0 + cols - j, P - p);
+      for (int64_t i = 0; i < M; ++i) {
+        float* c = y + (img * M + i) * P + p;
+        std::fill(c, c + len, bias[i]);
+      }
+      j += len;
+    }
+  };
+  // Tile (q, row block ir) of one k block: sliver q of the panel (global columns from col).
+  // Small maps (P < 8 NR pixels, e.g. 7x7 = 49) put most tiles across two images, and a tile
+  // across images goes through a scratch tile and a scatter in every k block. There the columns
+  // [j0, j0 + cols) are computed into a dense staging block instead (M x cols, every tile a plain
+  // one) and scattered to the images once at the end. Same sums, same bits: the micro-kernel
+  // adds its k block to what C holds either way.
+  const bool staged = P < 8 * NR && N > 1;
+  auto stage_in = [&](float* st, int64_t cols) {  // bias into the staging block
+    for (int64_t i = 0; i < M; ++i) std::fill(st + i * cols, st + (i + 1) * cols, bias[i]);
+  };
+  auto stage_out = [&](const float* st, int64_t j0, int64_t cols, int64_t i0, int64_t i1) {
+    for (int64_t j = j0; j < j0 + cols;) {
+      const int64_t img = j / P, p = j % P, len = std::min(j0 + cols - j, P - p);
+      for (int64_t i = i0; i < i1; ++i)
+        std::memcpy(y + (img * M + i) * P + p, st + i * cols + (j - j0),
+                    static_cast<size_t>(len) * sizeof(float));
+      j += len;
+    }
+  };
+  auto tile = [&](const float* ablock, const float* bq, int64_t kc, int64_t col, int64_t n,
+                  int64_t ir, float beta, float* st = nullptr, int64_t st_j0 = 0,
+                  int64_t st_cols = 0) {
+    const int64_t img = col / P, p = col % P, m = std::min<int64_t>(MR, M - ir);
+    if (st)
+      run_tile(mk, kc, ablock + ir * kc, bq, st + ir * st_cols + (col - st_j0), st_cols, m, n,
+               beta);
+    else if (p + n <= P)  // the tile lies in one image: rows of y[img] at stride P
+      run_tile(mk, kc, ablock + ir * kc, bq, y + (img * M + ir) * P + p, P, m, n, beta);
+    else
+      run_tile_across_images(mk, kc, ablock + ir * kc, bq, y, M, P, ir, m, col, n, beta);
+  };
+  if (threads > 1 && J <= kNC) {
+    // Few columns (small maps: ResNet's 7x7 and 14x14 at batch 4): cutting the columns among
+    // threads would leave each a sliver or two, and each thread would stream all of packed A
+    // for them. Instead the threads pack one shared panel per k block, then split its tiles.
+    const int64_t slivers = ceil_div(J, NR), tiles_m = ceil_div(M, MR);
+    float* bpack = shared_panel_buffer().get(std::min(kKC, K) * slivers * NR);
+    float* st = staged ? stage_buffer().get(M * J) : nullptr;
+    if (bias) {
+      if (st)
+        stage_in(st, J);
+      else
+        fill_bias(0, J);
+    }
+    for (int64_t pc = 0; pc < K; pc += kKC) {
+      const int64_t kc = std::min(kKC, K - pc);
+      const float beta = pc == 0 && !bias ? 0.0f : 1.0f;
+      const float* ablock = apack + pc * Mp;
+      parallel_for(slivers, 1, [&](int64_t b, int64_t e) {
+        for (int64_t q = b; q < e; ++q)
+          pack_b_image(src, img_stride, g, NR, pc, kc, q * NR, std::min<int64_t>(NR, J - q * NR),
+                       bpack + q * kc * NR);
+      });
+      parallel_for(slivers * tiles_m, 1, [&](int64_t b, int64_t e) {
+        for (int64_t t = b; t < e; ++t) {
+          const int64_t q = t / tiles_m, ir = (t % tiles_m) * MR;
+          tile(ablock, bpack + q * kc * NR, kc, q * NR, std::min<int64_t>(NR, J - q * NR), ir, beta,
+               st, 0, J);
+        }
+      });
+    }
+    if (st) parallel_for(M, 1, [&](int64_t b, int64_t e) { stage_out(st, 0, J, b, e); });
+    return;
+  }
+  // Tasks: blocks of nc columns (of all images in a row), each packing its own panels; with
+  // threads, enough blocks that every thread has a few (they are handed out dynamically).
+  int64_t nc = std::min(kNC, ceil_div(J, NR) * NR);
+  while (threads > 1 && nc > NR && ceil_div(J, nc) < 4 * threads) nc = ceil_div(nc / 2, NR) * NR;
+  const int64_t tasks = ceil_div(J, nc);
+  auto task = [&](int64_t t) {
+    const int64_t j0 = t * nc, cols = std::min(nc, J - j0), slivers = ceil_div(cols, NR);
+    float* bpack = panel_buffer().get(std::min(kKC, K) * slivers * NR);
+    float* st = staged ? stage_buffer().get(M * cols) : nullptr;
+    if (bias) {
+      if (st)
+        stage_in(st, cols);
+      else
+        fill_bias(j0, cols);
+    }
+    for (int64_t pc = 0; pc < K; pc += kKC) {
+      const int64_t kc = std::min(kKC, K - pc);
+      const float beta = pc == 0 && !bias ? 0.0f : 1.0f;
+      for (int64_t q = 0; q < slivers; ++q)
+        pack_b_image(src, img_stride, g, NR, pc, kc, j0 + q * NR,
+                     std::min<int64_t>(NR, cols - q * NR), bpack + q * kc * NR);
+      const float* ablock = apack + pc * Mp;
+      for (int64_t q = 0; q < slivers; ++q)
+        for (int64_t ir = 0; ir < M; ir += MR)
+          tile(ablock, bpack + q * kc * NR, kc, j0 + q * NR, std::min<int64_t>(NR, cols - q * NR),
+               ir, beta, st, j0, cols);
+    }
+    if (st) stage_out(st, j0, cols, 0, M);
+  };
+  if (threads == 1) {
+    for (int64_t t = 0; t < tasks; ++t) task(t);
+    return;
+  }
+  // Dynamic scheduling: on a shared machine a descheduled thread does not hold up the others,
+  // and the result does not depend on which thread ran which task.
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
+  for (int64_t t = 0; t < tasks; ++t) task(t);
+}
+
+// Images per weight-gradient block: about 4096 columns (several KC blocks of the GEMM's k), the
+// column buffer at most 16 MiB.
+int64_t wgrad_images_per_block(int64_t N, int64_t CK, int64_t P) {
+  int64_t nb = std::max<int64_t>(1, ceil_div(4096, P));
+  nb = std::min(nb, std::max<int64_t>(1, (int64_t{1} << 22) / std::max<int64_t>(CK * P, 1)));
+  return std::clamp<int64_t>(nb, 1, std::max<int64_t>(N, 1));
+}
+
+}  // namespace
+
+void set_conv2d_fast_path(bool on) { g_fast_path.store(on); }
+bool conv2d_fast_path() { return g_fast_path.load(); }
+
+void conv2d_fast_forward(const float* x, const float* w, const float* bias, float* y,
+                         const Conv2dGeom& g, int64_t Cout) {
+  const int64_t CK = g.C * g.KH * g.KW;
+  const int MR = micro_kernel().MR;
+  float* apack = weight_buffer().get(ceil_div(Cout, MR) * MR * CK);
+  pack_a_all(
+      MR, Cout, CK, [&](int64_t o, int64_t k) { return w[o * CK + k]; }, apack);
+  implicit_gemm(apack, Cout, bias, x, g.C * g.H * g.W, g, g.N, y);
+}
+
+void conv2d_fast_backward_input(const float* gy, const float* w, float* gx, const Conv2dGeom& g,
+                                int64_t Cout) {
+  const int64_t C = g.C, KH = g.KH, KW = g.KW, CK = C * KH * KW, P = g.OH * g.OW;
+  if (g.N <= 0) return;
+  const int MR = micro_kernel().MR;
+  // The transposed convolution's GEMM has M = C rows: with fewer input channels than the
+  // micro-kernel's MR rows (an image's first layer, C = 1 or 3) most of each tile would be
+  // zeros, and the route below (M = C*KH*KW) is faster.
+  if (g.SH == 1 && g.SW == 1 && C >= MR) {
+    // The transposed convolution: conv2d(gy, W') with the flipped, transposed kernel (see the
+    // top of this file). Its source images are gy[n] (Cout x OH x OW); its output, H x W.
+    Conv2dGeom t;
+    t.N = g.N;
+    t.C = Cout;
+    t.H = g.OH;
+    t.W = g.OW;
+    t.KH = KH;
+    t.KW = KW;
+    t.SH = t.SW = 1;
+    t.DH = g.DH;
+    t.DW = g.DW;
+    t.PH = g.DH * (KH - 1) - g.PH;
+    t.PW = g.DW * (KW - 1) - g.PW;
+    t.OH = g.H;
+    t.OW = g.W;
+    const int64_t Kt = Cout * KH * KW, KHW = KH * KW;
+    // W'[c, o, kh', kw'] = W[o, c, KH-1-kh', KW-1-kw']: flipping both kernel axes reverses the
+    // flattened KH*KW taps. Written out once as a plain [C, Cout*KH*KW] matrix (a division per
+    // element in the packing loop cost more than the 512-channel product itself).
+    float* wt = wt_buffer().get(C * Kt);
+    parallel_for(C, std::max<int64_t>(1, kElementwiseGrain / Kt), [&](int64_t b, int64_t e) {
+      for (int64_t c = b; c < e; ++c)
+        for (int64_t o = 0; o < Cout; ++o) {
+          const float* src = w + (o * C + c) * KHW;
+          float* dst = wt + c * Kt + o * KHW;
+          for (int64_t tap = 0; tap < KHW; ++tap) dst[tap] = src[KHW - 1 - tap];
+        }
+    });
+    float* apack = weight_buffer().get(ceil_div(C, MR) * MR * Kt);
+    pack_a_all(
+        MR, C, Kt, [&](int64_t c, int64_t k) { return wt[c * Kt + k]; }, apack);
+    implicit_gemm(apack, C, nullptr, gy, Cout * P, t, g.N, gx);
+    return;
+  }
+  // Stride > 1 (or few channels): dcols[n] (CK x P) = W^T @ gy[n] on the ladder, then col2im
+  // adds the columns onto dx[n] (zeroed first). With several images they run in parallel, each
+  // GEMM on one thread (each image's result is the same whichever thread computes it); a single
+  // image runs its GEMM on the ladder's threads.
+  const int64_t HW = g.H * g.W;
+  const int64_t nb = std::clamp<int64_t>((int64_t{1} << 22) / std::max<int64_t>(CK * P, 1), 1, g.N);
+  float* dcols = cols_buffer().get(nb * CK * P);
+  CpuBackend cpu;
+  for (int64_t n0 = 0; n0 < g.N; n0 += nb) {
+    const int64_t m = std::min(nb, g.N - n0);
+    auto one_image = [&](int64_t i) {
+      float* d = dcols + i * CK * P;
+      ladder::sgemm_microkernel(/*trans_a=*/true, false, CK, P, Cout, 1.0f, w, CK,
+                                gy + (n0 + i) * Cout * P, P, 0.0f, d, P);
+      float* gxi = gx + (n0 + i) * C * HW;
+      std::fill(gxi, gxi + C * HW, 0.0f);
+      Conv2dGeom gc = g;
+      gc.N = 1;
+      cpu.col2im(DType::Float32, d, gxi, gc);
+    };
+    if (m >= 2 && !omp_in_parallel() && omp_get_max_threads() > 1) {
+#pragma omp parallel for schedule(dynamic, 1)
+      for (int64_t i = 0; i < m; ++i) one_image(i);
+    } else {
+      for (int64_t i = 0; i < m; ++i) one_image(i);
+    }
+  }
+}
+
+void conv2d_fast_backward_weight(const float* x, const float* gy, float* gw, const Conv2dGeom& g,
+                                 int64_t Cout) {
+  const int64_t C = g.C, CK = C * g.KH * g.KW, P = g.OH * g.OW, HW = g.H * g.W;
+  if (g.N <= 0 || P <= 0) {
+    std::fill(gw, gw + Cout * CK, 0.0f);
+    return;
+  }
+  const int64_t nb = wgrad_images_per_block(g.N, CK, P), blocks = ceil_div(g.N, nb);
+  const ladder::MicroKernel& mk = micro_kernel();
+  // Orientation: dW (Cout x CK) = gy @ cols^T, or its transpose dW^T (CK x Cout) = cols @ gy^T,
+  // whichever fills the micro-kernel's MR x NR tiles better (a first layer has CK = 9 or 27:
+  // as the N side of the product it would fill 9 of 32 columns; as the M side, 9 of 14 rows).
+  auto fill = [](int64_t n, int64_t t) {
+    return static_cast<double>(n) / static_cast<double>(ceil_div(n, t) * t);
+  };
+  // The transposed result costs a transposing copy of dW at the end (9 MiB for 512 x 4608,
+  // strided: ~1/3 of that layer's product), so it is taken only when it fills the tiles 10% better.
+  // (Either way every element is the same sum in the same k order: the same bits.)
+  const bool transposed =
+      fill(CK, mk.MR) * fill(Cout, mk.NR) > 1.1 * fill(Cout, mk.MR) * fill(CK, mk.NR);
+  // Parallel over image blocks: when dW is small (the ladder cannot cut a 32 x 9 product among
+  // threads) and there are several blocks, each block's product goes into its own partial sum
+  // and the partials are added in block order at the end. Chosen by the shape only, so the
+  // order of the sums, and the bits, do not depend on the thread count.
+  const bool partials = blocks >= 2 && Cout * CK <= (int64_t{1} << 16);
+  float* acc =
+      transposed || partials ? weight_buffer().get((partials ? blocks : 1) * Cout * CK) : gw;
+  // One block of images: its columns as one [CK, L] matrix (image i in columns [i P, (i+1) P))
+  // and its gradient as [Cout, L], then one GEMM with k = L into out (beta: add to it or not).
+  auto block = [&](int64_t bi, float* out, float beta) {
+    const int64_t n0 = bi * nb, m = std::min(nb, g.N - n0), L = m * P;
+    float* cols = cols_buffer().get(CK * L);
+    float* gyb = gy_buffer().get(Cout * L);
+    parallel_for(CK * m, std::max<int64_t>(1, kElementwiseGrain / P), [&](int64_t b, int64_t e) {
+      for (int64_t t = b; t < e; ++t) {
+        // Row k of image i's column matrix (im2col's loop for one row; kernels/cpu/conv.cpp).
+        const int64_t k = t / m, i = t % m;
+        const int64_t c = k / (g.KH * g.KW), kh = (k / g.KW) % g.KH, kw = k % g.KW;
+        const float* plane = x + (n0 + i) * C * HW + c * HW;
+        float* o = cols + k * L + i * P;
+        const int64_t off = kw * g.DW - g.PW;
+        const int64_t lo = std::min(off >= 0 ? 0 : (-off + g.SW - 1) / g.SW, g.OW);
+        const int64_t hi =
+            std::max(lo, std::min(g.W - 1 - off < 0 ? 0 : (g.W - 1 - off) / g.SW + 1, g.OW));
+        for (int64_t oh = 0; oh < g.OH; ++oh, o += g.OW) {
+          const int64_t ih = oh * g.SH - g.PH + kh * g.DH;
+          if (ih < 0 || ih >= g.H) {
+            std::fill(o, o + g.OW, 0.0f);
+            continue;
+          }
+          const float* src = plane + ih * g.W + off;
+          std::fill(o, o + lo, 0.0f);
+          if (g.SW == 1)
+            std::copy(src + lo, src + hi, o + lo);
+          else
+            for (int64_t ow = lo; ow < hi; ++ow) o[ow] = src[ow * g.SW];
+          std::fill(o + hi, o + g.OW, 0.0f);
+        }
+      }
+    });
+    for (int64_t o = 0; o < Cout; ++o)
+      for (int64_t i = 0; i < m; ++i)
+        std::memcpy(gyb + o * L + i * P, gy + ((n0 + i) * Cout + o) * P,
+                    static_cast<size_t>(P) * sizeof(float));
+    if (transposed)  // dW^T (CK x Cout) (+)= cols (CK x L) @ gy^T (L x Cout)
+      ladder::sgemm_microkernel(false, /*trans_b=*/true, CK, Cout, L, 1.0f, cols, L, gyb, L, beta,
+                                out, Cout);
+    else  // dW (Cout x CK) (+)= gy (Cout x L) @ cols^T (L x CK)
+      ladder::sgemm_microkernel(false, /*trans_b=*/true, Cout, CK, L, 1.0f, gyb, L, cols, L, beta,
+                                out, CK);
+  };
+  if (partials) {
+    if (!omp_in_parallel() && omp_get_max_threads() > 1) {
+#pragma omp parallel for schedule(dynamic, 1)
+      for (int64_t bi = 0; bi < blocks; ++bi) block(bi, acc + bi * Cout * CK, 0.0f);
+    } else {
+      for (int64_t bi = 0; bi < blocks; ++bi) block(bi, acc + bi * Cout * CK, 0.0f);
+    }
+    for (int64_t bi = 1; bi < blocks; ++bi) {
+      const float* part = acc + bi * Cout * CK;
+      for (int64_t i = 0; i < Cout * CK; ++i) acc[i] += part[i];
+    }
+  } else {
+    for (int64_t bi = 0; bi < blocks; ++bi) block(bi, acc, bi == 0 ? 0.0f : 1.0f);
+  }
+  if (transposed) {  // acc holds dW^T
+    for (int64_t o = 0; o < Cout; ++o)
+      for (int64_t k = 0; k < CK; ++k) gw[o * CK + k] = acc[k * Cout + o];
+  } else if (acc != gw) {
+    std::copy(acc, acc + Cout * CK, gw);
+  }
+}
+
+}  // namespace mmgrad::cpu

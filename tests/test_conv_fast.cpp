@@ -1,0 +1,214 @@
+// The float32 CPU conv2d path on the GEMM ladder's micro-kernel (kernels/cpu/conv_fast.cpp):
+// forward, input gradient and weight gradient against the float64 reference path (im2col +
+// GEMM in double) on awkward shapes (stride, dilation, padding, C = 1 and 3, 1x1, batch 1, sizes
+// that are no multiple of the micro-kernel's tiles), the same bits on 1, 2 and 3 threads, NaN
+// propagation, the reference float32 path still callable, and float64 untouched by the switch.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "mmgrad/kernels/cpu/cpu_backend.h"
+#include "mmgrad/mmgrad.h"
+#include "op_test_util.h"
+
+using namespace mmgrad;
+using namespace mmgrad::testing;
+
+namespace {
+
+struct ConvCase {
+  int64_t N, C, H, W, Cout, KH, KW;
+  Pair2 stride, pad, dil;
+  bool bias;
+};
+
+std::string describe_case(const ConvCase& c) {
+  return "x [" + std::to_string(c.N) + ", " + std::to_string(c.C) + ", " + std::to_string(c.H) +
+         ", " + std::to_string(c.W) + "] w [" + std::to_string(c.Cout) + ", " +
+         std::to_string(c.C) + ", " + std::to_string(c.KH) + ", " + std::to_string(c.KW) +
+         "] stride (" + std::to_string(c.stride.h) + ", " + std::to_string(c.stride.w) + ") pad (" +
+         std::to_string(c.pad.h) + ", " + std::to_string(c.pad.w) + ") dil (" +
+         std::to_string(c.dil.h) + ", " + std::to_string(c.dil.w) + ")";
+}
+
+// Switches the float32 fast path on or off for a scope, and back to on (the default) after.
+struct FastPath {
+  explicit FastPath(bool on) { cpu::set_conv2d_fast_path(on); }
+  ~FastPath() { cpu::set_conv2d_fast_path(true); }
+};
+
+struct Grads {
+  Tensor y, gx, gw, gb;
+};
+
+// y = conv2d(x, w, b) and the gradients of sum(y * g) (g a fixed random upstream gradient).
+Grads run_conv(const ConvCase& c, DType dt, uint64_t seed) {
+  Tensor x = rnd({c.N, c.C, c.H, c.W}, seed, dt).requires_grad_();
+  Tensor w = rnd({c.Cout, c.C, c.KH, c.KW}, seed + 1, dt).requires_grad_();
+  Tensor b = c.bias ? rnd({c.Cout}, seed + 2, dt).requires_grad_() : Tensor();
+  Tensor y = conv2d(x, w, b, c.stride, c.pad, c.dil);
+  Tensor g = rnd(y.shape(), seed + 3, dt);
+  y.backward(g);
+  return {y.detach(), x.grad(), w.grad(), c.bias ? b.grad() : Tensor()};
+}
+
+// max |a - b| / (max |b| + 1e-3): float32 sums of a few hundred terms agree with the float64
+// result to ~1e-6 of the largest value; a wrong index gives O(1).
+double scaled_diff(const Tensor& a, const Tensor& b) {
+  auto va = a.to_vector<double>(), vb = b.to_vector<double>();
+  REQUIRE(va.size() == vb.size());
+  double m = 0, d = 0;
+  for (size_t i = 0; i < va.size(); ++i) {
+    m = std::max(m, std::fabs(vb[i]));
+    d = std::max(d, std::fabs(va[i] - vb[i]));
+  }
+  return d / (m + 1e-3);
+}
+
+std::vector<unsigned char> bytes(const Tensor& t) {
+  Tensor c = t.contiguous();
+  const auto* p = static_cast<const unsigned char*>(c.raw_data());
+  return {p, p + c.numel() * static_cast<int64_t>(c.element_size())};
+}
+
+const std::vector<ConvCase>& odd_cases() {
+  static const std::vector<ConvCase> cases = {
+      {2, 3, 17, 19, 5, 3, 3, {1, 1}, {1, 1}, {1, 1}, true},    // 3 channels, odd sizes
+      {1, 1, 28, 28, 32, 3, 3, {1, 1}, {1, 1}, {1, 1}, true},   // lesson 04's first layer
+      {3, 7, 13, 11, 17, 3, 3, {2, 2}, {1, 1}, {1, 1}, true},   // stride 2
+      {2, 5, 15, 16, 9, 3, 2, {2, 1}, {0, 1}, {1, 2}, false},   // mixed stride, dilation
+      {2, 4, 12, 12, 6, 3, 3, {1, 1}, {2, 2}, {2, 2}, true},    // dilation 2
+      {1, 6, 9, 10, 15, 1, 1, {1, 1}, {0, 0}, {1, 1}, true},    // 1x1
+      {2, 8, 9, 9, 20, 1, 1, {2, 2}, {0, 0}, {1, 1}, false},    // 1x1 stride 2 (downsample)
+      {2, 3, 23, 21, 16, 7, 7, {2, 2}, {3, 3}, {1, 1}, false},  // ResNet's stem, smaller
+      {1, 2, 6, 7, 3, 3, 3, {1, 1}, {3, 2}, {1, 1}, true},      // padding past the kernel
+      {2, 33, 7, 7, 29, 3, 3, {1, 1}, {1, 1}, {1, 1}, true},    // 7x7 maps (P < one tile)
+      {1, 16, 5, 40, 31, 5, 3, {1, 3}, {2, 0}, {1, 1}, true},   // wide rows, stride 3
+      {4, 40, 8, 8, 70, 3, 3, {1, 1}, {1, 1}, {1, 1}, false},   // K = 360 > one k block
+      {12, 1, 28, 28, 8, 3, 3, {1, 1}, {1, 1}, {1, 1}, true},   // dW in per-block partials
+      {5, 20, 5, 3, 16, 3, 3, {1, 1}, {1, 1}, {1, 1}, false},   // P = 15: tiles span images
+      {2, 3, 9, 70, 16, 7, 7, {2, 2}, {3, 3}, {1, 1}, true},    // stride 2, long rows (SIMD)
+      {1, 4, 5, 66, 8, 1, 1, {2, 2}, {0, 0}, {1, 1}, false},    // 1x1/2 up to the image end
+  };
+  return cases;
+}
+
+}  // namespace
+
+TEST_CASE("conv_fast: forward and both gradients match the float64 reference on odd shapes") {
+  REQUIRE(cpu::conv2d_fast_path());  // on by default
+  uint64_t seed = 100;
+  for (const ConvCase& c : odd_cases()) {
+    INFO(describe_case(c));
+    Grads got = run_conv(c, kFloat32, seed);
+    Grads want = run_conv(c, kFloat64, seed);
+    seed += 10;
+    CHECK(scaled_diff(got.y, want.y) < 2e-6);
+    CHECK(scaled_diff(got.gx, want.gx) < 2e-6);
+    CHECK(scaled_diff(got.gw, want.gw) < 2e-6);
+    if (c.bias) CHECK(scaled_diff(got.gb, want.gb) < 2e-6);
+  }
+}
+
+TEST_CASE("conv_fast: the reference float32 path agrees with the fast path") {
+  uint64_t seed = 500;
+  for (const ConvCase& c : odd_cases()) {
+    INFO(describe_case(c));
+    Grads fast = run_conv(c, kFloat32, seed);
+    Grads ref;
+    {
+      FastPath off(false);
+      ref = run_conv(c, kFloat32, seed);
+    }
+    seed += 10;
+    CHECK(scaled_diff(fast.y, ref.y) < 2e-6);
+    CHECK(scaled_diff(fast.gx, ref.gx) < 2e-6);
+    CHECK(scaled_diff(fast.gw, ref.gw) < 2e-6);
+  }
+}
+
+TEST_CASE("conv_fast: the same bits on 1, 2 and 3 threads") {
+  const int saved = get_num_threads();
+  // big enough to run threaded (> 2^20 multiply-adds): several tasks, several k blocks
+  const std::vector<ConvCase> cases = {
+      {4, 32, 20, 20, 48, 3, 3, {1, 1}, {1, 1}, {1, 1}, true},
+      {3, 16, 21, 19, 24, 3, 3, {2, 2}, {1, 1}, {1, 1}, false},
+      {2, 3, 40, 40, 64, 7, 7, {2, 2}, {3, 3}, {1, 1}, false},
+      // one input channel: small dW summed in per-block partials, input gradient via col2im
+      {20, 1, 28, 28, 32, 3, 3, {1, 1}, {1, 1}, {1, 1}, true},
+      {9, 20, 7, 7, 40, 3, 3, {1, 1}, {1, 1}, {1, 1}, true},   // panels across images
+      {40, 16, 7, 7, 32, 3, 3, {1, 1}, {1, 1}, {1, 1}, true},  // staged, many column blocks
+  };
+  for (const ConvCase& c : cases) {
+    INFO(describe_case(c));
+    set_num_threads(1);
+    Grads one = run_conv(c, kFloat32, 7);
+    for (int threads : {2, 3}) {
+      set_num_threads(threads);
+      Grads many = run_conv(c, kFloat32, 7);
+      CHECK(bytes(many.y) == bytes(one.y));
+      CHECK(bytes(many.gx) == bytes(one.gx));
+      CHECK(bytes(many.gw) == bytes(one.gw));
+    }
+  }
+  set_num_threads(saved);
+}
+
+TEST_CASE("conv_fast: NaN in the input or the weight reaches the outputs it touches") {
+  Tensor x = rnd({1, 3, 8, 8}, 1, kFloat32);
+  Tensor w = rnd({4, 3, 3, 3}, 2, kFloat32);
+  x.data_ptr<float>()[(0 * 8 + 2) * 8 + 5] = NAN;  // channel 0, row 2, column 5
+  Tensor y = conv2d(x, w, {}, 1, 1);
+  auto v = y.to_vector<double>();
+  // outputs whose 3x3 window holds (2, 5): rows 1..3, columns 4..6, every output channel
+  for (int64_t o = 0; o < 4; ++o)
+    for (int64_t r = 0; r < 8; ++r)
+      for (int64_t col = 0; col < 8; ++col) {
+        const bool touched = r >= 1 && r <= 3 && col >= 4 && col <= 6;
+        CHECK(std::isnan(v[static_cast<size_t>((o * 8 + r) * 8 + col)]) == touched);
+      }
+  Tensor w2 = w.clone();
+  w2.data_ptr<float>()[27] = NAN;  // output channel 1, first tap
+  Tensor y2 = conv2d(rnd({1, 3, 8, 8}, 3, kFloat32), w2, {}, 1, 1);
+  auto v2 = y2.to_vector<double>();
+  int nan0 = 0, nan1 = 0;
+  for (int64_t i = 0; i < 64; ++i) {
+    nan0 += std::isnan(v2[static_cast<size_t>(i)]);
+    nan1 += std::isnan(v2[static_cast<size_t>(64 + i)]);
+  }
+  CHECK(nan0 == 0);
+  CHECK(nan1 == 64);  // padding is a zero, and 0 * NaN is NaN (as PyTorch)
+}
+
+TEST_CASE("conv_fast: float64 does not take the fast path (same bits with the switch off)") {
+  const ConvCase c{2, 5, 11, 9, 7, 3, 3, {1, 2}, {1, 0}, {1, 1}, true};
+  Grads on = run_conv(c, kFloat64, 42);
+  Grads off;
+  {
+    FastPath f(false);
+    off = run_conv(c, kFloat64, 42);
+  }
+  CHECK(bytes(on.y) == bytes(off.y));
+  CHECK(bytes(on.gx) == bytes(off.gx));
+  CHECK(bytes(on.gw) == bytes(off.gw));
+  // and float32 (fast path) agrees with it to float32 rounding
+  Grads f_on = run_conv(c, kFloat32, 42);
+  CHECK(scaled_diff(f_on.y, on.y) < 2e-6);
+}
+
+TEST_CASE("conv_fast: empty batch and a batch of one image") {
+  Tensor x = Tensor::zeros({0, 3, 8, 8}, kFloat32).requires_grad_();
+  Tensor w = rnd({4, 3, 3, 3}, 5, kFloat32).requires_grad_();
+  Tensor y = conv2d(x, w, {}, 1, 1);
+  CHECK(y.shape() == Shape{0, 4, 8, 8});
+  y.sum().backward();
+  CHECK(w.grad().abs().sum().item() == 0.0);
+  // unbatched [C, H, W] input
+  Tensor x3 = rnd({3, 9, 9}, 6, kFloat32);
+  Tensor y3 = conv2d(x3, w.detach(), {}, 1, 1);
+  Tensor y4 = conv2d(x3.unsqueeze(0), w.detach(), {}, 1, 1);
+  CHECK(bytes(y3) == bytes(y4.squeeze(0)));
+}
