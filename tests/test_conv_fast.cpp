@@ -34,10 +34,13 @@ std::string describe_case(const ConvCase& c) {
          std::to_string(c.dil.h) + ", " + std::to_string(c.dil.w) + ")";
 }
 
-// Switches the float32 fast path on or off for a scope, and back to on (the default) after.
+// Switches the float32 fast path on or off for a scope, and back to what it was after.
 struct FastPath {
+  bool saved = cpu::conv2d_fast_path();
   explicit FastPath(bool on) { cpu::set_conv2d_fast_path(on); }
-  ~FastPath() { cpu::set_conv2d_fast_path(true); }
+  ~FastPath() { cpu::set_conv2d_fast_path(saved); }
+  FastPath(const FastPath&) = delete;
+  FastPath& operator=(const FastPath&) = delete;
 };
 
 struct Grads {
@@ -99,7 +102,7 @@ const std::vector<ConvCase>& odd_cases() {
 }  // namespace
 
 TEST_CASE("conv_fast: forward and both gradients match the float64 reference on odd shapes") {
-  REQUIRE(cpu::conv2d_fast_path());  // on by default
+  FastPath fast_on(true);
   uint64_t seed = 100;
   for (const ConvCase& c : odd_cases()) {
     INFO(describe_case(c));
@@ -114,6 +117,7 @@ TEST_CASE("conv_fast: forward and both gradients match the float64 reference on 
 }
 
 TEST_CASE("conv_fast: the reference float32 path agrees with the fast path") {
+  FastPath fast_on(true);
   uint64_t seed = 500;
   for (const ConvCase& c : odd_cases()) {
     INFO(describe_case(c));
@@ -131,6 +135,7 @@ TEST_CASE("conv_fast: the reference float32 path agrees with the fast path") {
 }
 
 TEST_CASE("conv_fast: the same bits on 1, 2 and 3 threads") {
+  FastPath fast_on(true);
   const int saved = get_num_threads();
   // big enough to run threaded (> 2^20 multiply-adds): several tasks, several k blocks
   const std::vector<ConvCase> cases = {
@@ -158,6 +163,7 @@ TEST_CASE("conv_fast: the same bits on 1, 2 and 3 threads") {
 }
 
 TEST_CASE("conv_fast: NaN in the input or the weight reaches the outputs it touches") {
+  FastPath fast_on(true);
   Tensor x = rnd({1, 3, 8, 8}, 1, kFloat32);
   Tensor w = rnd({4, 3, 3, 3}, 2, kFloat32);
   x.data_ptr<float>()[(0 * 8 + 2) * 8 + 5] = NAN;  // channel 0, row 2, column 5
@@ -184,6 +190,7 @@ TEST_CASE("conv_fast: NaN in the input or the weight reaches the outputs it touc
 }
 
 TEST_CASE("conv_fast: float64 does not take the fast path (same bits with the switch off)") {
+  FastPath fast_on(true);
   const ConvCase c{2, 5, 11, 9, 7, 3, 3, {1, 2}, {1, 0}, {1, 1}, true};
   Grads on = run_conv(c, kFloat64, 42);
   Grads off;
@@ -200,6 +207,7 @@ TEST_CASE("conv_fast: float64 does not take the fast path (same bits with the sw
 }
 
 TEST_CASE("conv_fast: empty batch and a batch of one image") {
+  FastPath fast_on(true);
   Tensor x = Tensor::zeros({0, 3, 8, 8}, kFloat32).requires_grad_();
   Tensor w = rnd({4, 3, 3, 3}, 5, kFloat32).requires_grad_();
   Tensor y = conv2d(x, w, {}, 1, 1);

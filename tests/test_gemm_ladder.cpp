@@ -1,13 +1,14 @@
 // The GEMM kernel ladder (kernels/cpu/gemm_ladder.h): every rung computes the same product.
 //
 // Each rung is checked against a float64 reference and against the naive rung, and the naive
-// rung against the Eigen GEMM the backend ran before the ladder (cpu::gemm_eigen_tiles), on odd
+// rung against the backend's Eigen GEMM (cpu::gemm_eigen_tiles), on odd
 // sizes (1, 7, 63, 65, 257: partial micro-tiles and blocks everywhere), all four transpose
 // combinations, leading dimensions wider than the rows, alpha and beta, an empty K (C = beta * C)
 // and NaN / Inf propagation. Rung 5 runs with every micro-kernel this CPU supports (AVX-512, AVX2,
-// scalar); rungs 4 and 5 give the same bits on 1 and 2 threads. The backend's GEMM (the top rung
-// since kUseGemmLadder, kernels/cpu/gemm.cpp) is checked against the Eigen reference on batched,
-// strided and shared operands, float32 and float64, and to be the top rung bit for bit.
+// scalar); rungs 4 and 5 give the same bits on 1 and 2 threads. The backend's GEMM
+// (kernels/cpu/gemm.cpp) is checked against the Eigen reference on batched, strided and shared
+// operands, float32 and float64, and to be the top rung bit for bit, with the switch that routes it
+// through the ladder on (cpu::set_gemm_ladder; off by default for now).
 #include <doctest/doctest.h>
 #include <omp.h>
 
@@ -488,7 +489,17 @@ std::vector<T> run_backend(Batched<T>& bp, bool reference) {
 
 }  // namespace
 
+// Routes the backend's GEMM through the ladder for a scope, and back to what it was after.
+struct LadderOn {
+  bool saved = cpu::gemm_ladder_enabled();
+  LadderOn() { cpu::set_gemm_ladder(true); }
+  ~LadderOn() { cpu::set_gemm_ladder(saved); }
+  LadderOn(const LadderOn&) = delete;
+  LadderOn& operator=(const LadderOn&) = delete;
+};
+
 TEST_CASE("backend gemm: batched, strided and shared operands match the Eigen reference") {
+  LadderOn ladder;
   // Sizes from 1 x 1 x 1 up, attention-head shapes (many small matrices, shared out matrix by
   // matrix over threads) and one large enough to be threaded inside each matrix.
   struct Case {
@@ -545,6 +556,7 @@ TEST_CASE("backend gemm: batched, strided and shared operands match the Eigen re
 }
 
 TEST_CASE("backend gemm: batched products give the same bits on 1 and 2 threads") {
+  LadderOn ladder;
   const int saved = omp_get_max_threads();
   // A batch of small matrices (shared out over threads) and a batch of large ones (each threaded
   // inside the ladder).

@@ -1,7 +1,7 @@
-// The backend's GEMM (CpuBackend::gemm): float32 and float64 through the top rung of the GEMM
-// ladder (kernels/cpu/gemm_ladder.h, docs/gemm_ladder.md: packed panels and an AVX-512 / AVX2
-// micro-kernel); other types, and the reference that tests and the benchmark compare against,
-// through Eigen (gemm_eigen_tiles below).
+// The backend's GEMM (CpuBackend::gemm): through Eigen in tiles (gemm_eigen_tiles below, also
+// the reference that tests and the benchmark compare against), or, with the switch below on,
+// float32 and float64 through the top rung of the GEMM ladder (kernels/cpu/gemm_ladder.h,
+// docs/gemm_ladder.md: packed panels and an AVX-512 / AVX2 micro-kernel).
 //
 // The Eigen path maps the tensor buffers straight into Eigen (no copies). A row-major M x K
 // matrix with leading dimension lda is an Eigen RowMajor map with outer stride lda; its transpose
@@ -10,6 +10,8 @@
 // vectorised kernel directly into the output buffer. Threads split the work into tiles of C fixed
 // by the problem size (below), so the result is the same on any thread count.
 #include <Eigen/Core>
+#include <atomic>
+#include <cstdlib>
 
 #include "mmgrad/kernels/cpu/cpu_backend.h"
 #include "mmgrad/kernels/cpu/gemm_ladder.h"
@@ -136,14 +138,17 @@ class EigenSerial {
   int saved_;
 };
 
-// The switch: float32 and float64 GEMMs through the top rung of the GEMM ladder
-// (kernels/cpu/gemm_ladder.h, docs/gemm_ladder.md: packed panels and an AVX-512 / AVX2
-// micro-kernel) instead of Eigen. Measured (bench_all --only gemm-ladder, docs/gemm_ladder.md)
+// The switch (gemm_ladder.h: set_gemm_ladder): float32 and float64 GEMMs through the top rung of
+// the GEMM ladder (kernels/cpu/gemm_ladder.h, docs/gemm_ladder.md: packed panels and an AVX-512 /
+// AVX2 micro-kernel) instead of Eigen. Measured (bench_all --only gemm-ladder, docs/gemm_ladder.md)
 // it is faster than the Eigen path on every bench shape, 1 and 2 threads, and not slower on
-// tiny products; it gives the same bits on any thread count. Turning it off gives the Eigen
-// path's numbers back (another summation order: the low bits of every matmul, linear and conv
-// differ between the two).
-constexpr bool kUseGemmLadder = true;
+// tiny products; it gives the same bits on any thread count. The two paths sum in different
+// orders: the low bits of every matmul, linear and conv differ between them, so the lessons'
+// numbers move when it is switched, and it stays off until they are re-checked with it on.
+std::atomic<bool> g_gemm_ladder{[] {
+  const char* e = std::getenv("MMGRAD_GEMM_LADDER");
+  return e != nullptr && e[0] == '1';
+}()};
 
 // One matrix: tiny products without packing (ladder::use_small_gemm), the others through the
 // top rung.
@@ -206,7 +211,8 @@ void gemm_eigen_tiles(const GemmArgs& g) {
 }
 
 void CpuBackend::gemm(const GemmArgs& g) {
-  if (kUseGemmLadder && (g.dtype == DType::Float32 || g.dtype == DType::Float64)) {
+  if (g_gemm_ladder.load(std::memory_order_relaxed) &&
+      (g.dtype == DType::Float32 || g.dtype == DType::Float64)) {
     if (g.dtype == DType::Float32)
       gemm_ladder<float>(g);
     else
@@ -215,5 +221,8 @@ void CpuBackend::gemm(const GemmArgs& g) {
   }
   gemm_eigen_tiles(g);
 }
+
+void set_gemm_ladder(bool on) { g_gemm_ladder.store(on); }
+bool gemm_ladder_enabled() { return g_gemm_ladder.load(); }
 
 }  // namespace mmgrad::cpu

@@ -105,5 +105,13 @@ namespace cpu {
 // as CpuBackend::gemm; the same bits on any thread count. Tests and the benchmark compare the
 // backend against it.
 void gemm_eigen_tiles(const GemmArgs& g);
+
+// Whether CpuBackend::gemm runs float32 / float64 products on the ladder (its top rung, and the
+// small-product kernel for M N K <= 8192) instead of gemm_eigen_tiles. Off by default for now:
+// the ladder sums in another order, so every matmul, linear and conv result changes in its low
+// bits, and with it lesson 06's text-to-image Recall@1 (80 queries) fell below its target. The
+// environment variable MMGRAD_GEMM_LADDER=1 starts a program with it on.
+void set_gemm_ladder(bool on);
+bool gemm_ladder_enabled();
 }  // namespace cpu
 }  // namespace mmgrad
