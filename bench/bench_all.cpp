@@ -355,10 +355,11 @@ int run(int argc, char** argv) {
       }
       return 0;
     } else {
-      std::fprintf(stderr,
-                   "usage: bench_all [--quick] [--cpu-time] "
-                   "[--only peak|gemm|gemm-ladder|gemm-small|bandwidth|tiny|conv|attention|cnn|models] "
-                   "[--op NAME|all] [--list-ops]\n");
+      std::fprintf(
+          stderr,
+          "usage: bench_all [--quick] [--cpu-time] "
+          "[--only peak|gemm|gemm-ladder|gemm-small|bandwidth|tiny|conv|attention|cnn|models] "
+          "[--op NAME|all] [--list-ops]\n");
       return 2;
     }
   }
@@ -400,8 +401,15 @@ int run(int argc, char** argv) {
     }
   }
 
-  if (only == "gemm-small") gemm_ladder_bench::run_small(g_quick, cpu_time);
-  if (want_ladder) gemm_ladder_bench::run(g_quick, cpu_time, peak1, peak2, fma_gflops_one_thread);
+  if (only == "gemm-small" || want_ladder) {
+    // The "mmgrad backend" columns time the backend's GEMM routed through the ladder (the
+    // switch is off by default: cpu::set_gemm_ladder, kernels/cpu/gemm_ladder.h).
+    const bool saved = mmgrad::cpu::gemm_ladder_enabled();
+    mmgrad::cpu::set_gemm_ladder(true);
+    if (only == "gemm-small") gemm_ladder_bench::run_small(g_quick, cpu_time);
+    if (want_ladder) gemm_ladder_bench::run(g_quick, cpu_time, peak1, peak2, fma_gflops_one_thread);
+    mmgrad::cpu::set_gemm_ladder(saved);
+  }
 
   if (want("bandwidth")) {
     header("Elementwise on 16M float32 (GB/s moved; copy is the reference)");

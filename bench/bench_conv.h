@@ -95,6 +95,7 @@ inline Times time_shape(const Shape4& s, const Timer& median_per_call) {
 inline void run(bool quick, bool cpu_time, double peak1, double peak2, int max_threads,
                 double (*fma_loop)(int64_t)) {
   using namespace mmgrad;
+  const bool saved_path = cpu::conv2d_fast_path();  // restored at the end of each shape
   if (cpu_time) peak1 = gemm_ladder_bench::cpu_time_peak(fma_loop, quick);
   std::printf(
       "\n## conv2d float32 by direction: fast path (implicit GEMM on the ladder's micro-kernel) "
@@ -137,7 +138,7 @@ inline void run(bool quick, bool cpu_time, double peak1, double peak2, int max_t
         ff.push_back(a.fwd), fi.push_back(a.bwd_in), fw.push_back(a.bwd_w);
         rf.push_back(b.fwd), ri.push_back(b.bwd_in), rw.push_back(b.bwd_w);
       }
-      cpu::set_conv2d_fast_path(true);
+      cpu::set_conv2d_fast_path(saved_path);
       // The ceiling: the ladder's GEMM on plain matrices of the forward's size, M = Cout,
       // K = C*KH*KW, N = N*OH*OW (at most 8192 columns: the rate does not grow past that).
       const int64_t gm = s.Cout, gk = s.C * s.K * s.K, gn = std::min<int64_t>(s.N * OH * OW, 8192);
