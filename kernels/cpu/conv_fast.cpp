@@ -50,7 +50,6 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
-#include <new>
 
 #include "mmgrad/kernels/cpu/cpu_backend.h"
 #include "mmgrad/kernels/cpu/gemm_ladder.h"
@@ -60,6 +59,8 @@
 namespace mmgrad::cpu {
 
 namespace {
+
+using ladder::PackBuffer;
 
 // Off by default, until the lessons are re-checked with it: this path sums in another order than
 // im2col + GEMM, so every float32 conv result changes in its low bits, and lesson 06's
@@ -80,59 +81,16 @@ constexpr int64_t kNC = 512;
 // Below this many multiply-adds a call runs on one thread (starting the team costs more).
 constexpr int64_t kThreadedMacs = int64_t{1} << 20;
 
-// A grow-only, 64-byte-aligned buffer (the micro-kernel loads B panels with aligned loads).
-class Buffer {
- public:
-  Buffer() = default;
-  Buffer(const Buffer&) = delete;
-  Buffer& operator=(const Buffer&) = delete;
-  ~Buffer() { std::free(p_); }
-  float* get(int64_t n) {
-    const size_t bytes =
-        (static_cast<size_t>(std::max<int64_t>(n, 1)) * sizeof(float) + 63) / 64 * 64;
-    if (bytes > bytes_) {
-      std::free(p_);
-      p_ = std::aligned_alloc(64, bytes);
-      if (!p_) throw std::bad_alloc();
-      bytes_ = bytes;
-    }
-    return static_cast<float*>(p_);
-  }
-
- private:
-  void* p_ = nullptr;
-  size_t bytes_ = 0;
-};
-
-// Per-thread panel buffers, reused by every call (steady state allocates nothing).
-Buffer& panel_buffer() {
-  thread_local Buffer b;
-  return b;
-}
-Buffer& stage_buffer() {
-  thread_local Buffer b;
-  return b;
-}
-Buffer& shared_panel_buffer() {
-  thread_local Buffer b;
-  return b;
-}
-Buffer& wt_buffer() {
-  thread_local Buffer b;
-  return b;
-}
-Buffer& weight_buffer() {
-  thread_local Buffer b;
-  return b;
-}
-Buffer& cols_buffer() {
-  thread_local Buffer b;
-  return b;
-}
-Buffer& gy_buffer() {
-  thread_local Buffer b;
-  return b;
-}
+// Per-thread scratch buffers (kernels/cpu/gemm_ladder_packed.h), reused by every call: steady
+// state allocates nothing. Slots 0 and 1 are the ladder GEMM's own packing buffers, which the
+// conv calls into while these are live.
+PackBuffer& panel_buffer() { return ladder::thread_buffer<2>(); }
+PackBuffer& stage_buffer() { return ladder::thread_buffer<3>(); }
+PackBuffer& shared_panel_buffer() { return ladder::thread_buffer<4>(); }
+PackBuffer& wt_buffer() { return ladder::thread_buffer<5>(); }
+PackBuffer& weight_buffer() { return ladder::thread_buffer<6>(); }
+PackBuffer& cols_buffer() { return ladder::thread_buffer<7>(); }
+PackBuffer& gy_buffer() { return ladder::thread_buffer<8>(); }
 
 const ladder::MicroKernel& micro_kernel() { return ladder::microkernel_for(ladder::best_isa()); }
 
@@ -345,8 +303,8 @@ void implicit_gemm(const float* apack, int64_t M, const float* bias, const float
     // threads would leave each a sliver or two, and each thread would stream all of packed A
     // for them. Instead the threads pack one shared panel per k block, then split its tiles.
     const int64_t slivers = ceil_div(J, NR), tiles_m = ceil_div(M, MR);
-    float* bpack = shared_panel_buffer().get(std::min(kKC, K) * slivers * NR);
-    float* st = staged ? stage_buffer().get(M * J) : nullptr;
+    float* bpack = shared_panel_buffer().get<float>(std::min(kKC, K) * slivers * NR);
+    float* st = staged ? stage_buffer().get<float>(M * J) : nullptr;
     if (bias) {
       if (st)
         stage_in(st, J);
@@ -380,8 +338,8 @@ void implicit_gemm(const float* apack, int64_t M, const float* bias, const float
   const int64_t tasks = ceil_div(J, nc);
   auto task = [&](int64_t t) {
     const int64_t j0 = t * nc, cols = std::min(nc, J - j0), slivers = ceil_div(cols, NR);
-    float* bpack = panel_buffer().get(std::min(kKC, K) * slivers * NR);
-    float* st = staged ? stage_buffer().get(M * cols) : nullptr;
+    float* bpack = panel_buffer().get<float>(std::min(kKC, K) * slivers * NR);
+    float* st = staged ? stage_buffer().get<float>(M * cols) : nullptr;
     if (bias) {
       if (st)
         stage_in(st, cols);
@@ -429,7 +387,7 @@ void conv2d_fast_forward(const float* x, const float* w, const float* bias, floa
                          const Conv2dGeom& g, int64_t Cout) {
   const int64_t CK = g.C * g.KH * g.KW;
   const int MR = micro_kernel().MR;
-  float* apack = weight_buffer().get(ceil_div(Cout, MR) * MR * CK);
+  float* apack = weight_buffer().get<float>(ceil_div(Cout, MR) * MR * CK);
   pack_a_all(
       MR, Cout, CK, [&](int64_t o, int64_t k) { return w[o * CK + k]; }, apack);
   implicit_gemm(apack, Cout, bias, x, g.C * g.H * g.W, g, g.N, y);
@@ -464,7 +422,7 @@ void conv2d_fast_backward_input(const float* gy, const float* w, float* gx, cons
     // W'[c, o, kh', kw'] = W[o, c, KH-1-kh', KW-1-kw']: flipping both kernel axes reverses the
     // flattened KH*KW taps. Written out once as a plain [C, Cout*KH*KW] matrix (a division per
     // element in the packing loop cost more than the 512-channel product itself).
-    float* wt = wt_buffer().get(C * Kt);
+    float* wt = wt_buffer().get<float>(C * Kt);
     parallel_for(C, std::max<int64_t>(1, kElementwiseGrain / Kt), [&](int64_t b, int64_t e) {
       for (int64_t c = b; c < e; ++c)
         for (int64_t o = 0; o < Cout; ++o) {
@@ -473,7 +431,7 @@ void conv2d_fast_backward_input(const float* gy, const float* w, float* gx, cons
           for (int64_t tap = 0; tap < KHW; ++tap) dst[tap] = src[KHW - 1 - tap];
         }
     });
-    float* apack = weight_buffer().get(ceil_div(C, MR) * MR * Kt);
+    float* apack = weight_buffer().get<float>(ceil_div(C, MR) * MR * Kt);
     pack_a_all(
         MR, C, Kt, [&](int64_t c, int64_t k) { return wt[c * Kt + k]; }, apack);
     implicit_gemm(apack, C, nullptr, gy, Cout * P, t, g.N, gx);
@@ -485,7 +443,7 @@ void conv2d_fast_backward_input(const float* gy, const float* w, float* gx, cons
   // image runs its GEMM on the ladder's threads.
   const int64_t HW = g.H * g.W;
   const int64_t nb = std::clamp<int64_t>((int64_t{1} << 22) / std::max<int64_t>(CK * P, 1), 1, g.N);
-  float* dcols = cols_buffer().get(nb * CK * P);
+  float* dcols = cols_buffer().get<float>(nb * CK * P);
   CpuBackend cpu;
   for (int64_t n0 = 0; n0 < g.N; n0 += nb) {
     const int64_t m = std::min(nb, g.N - n0);
@@ -534,13 +492,13 @@ void conv2d_fast_backward_weight(const float* x, const float* gy, float* gw, con
   // order of the sums, and the bits, do not depend on the thread count.
   const bool partials = blocks >= 2 && Cout * CK <= (int64_t{1} << 16);
   float* acc =
-      transposed || partials ? weight_buffer().get((partials ? blocks : 1) * Cout * CK) : gw;
+      transposed || partials ? weight_buffer().get<float>((partials ? blocks : 1) * Cout * CK) : gw;
   // One block of images: its columns as one [CK, L] matrix (image i in columns [i P, (i+1) P))
   // and its gradient as [Cout, L], then one GEMM with k = L into out (beta: add to it or not).
   auto block = [&](int64_t bi, float* out, float beta) {
     const int64_t n0 = bi * nb, m = std::min(nb, g.N - n0), L = m * P;
-    float* cols = cols_buffer().get(CK * L);
-    float* gyb = gy_buffer().get(Cout * L);
+    float* cols = cols_buffer().get<float>(CK * L);
+    float* gyb = gy_buffer().get<float>(Cout * L);
     parallel_for(CK * m, std::max<int64_t>(1, kElementwiseGrain / P), [&](int64_t b, int64_t e) {
       for (int64_t t = b; t < e; ++t) {
         // Row k of image i's column matrix (im2col's loop for one row; kernels/cpu/conv.cpp).

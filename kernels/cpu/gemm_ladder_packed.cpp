@@ -39,7 +39,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
-#include <new>
+
+#include "mmgrad/core/error.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -50,36 +51,8 @@ namespace {
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-// A grow-only 64-byte-aligned buffer. One per thread (thread_local), reused by every call,
-// so steady-state GEMMs allocate nothing (a freshly mapped page costs ~10 us to fault in here).
-class PackBuffer {
- public:
-  ~PackBuffer() { std::free(p_); }
-  template <class T>
-  T* get(int64_t n) {
-    const size_t bytes = (static_cast<size_t>(n) * sizeof(T) + 63) / 64 * 64;
-    if (bytes > bytes_) {
-      std::free(p_);
-      p_ = std::aligned_alloc(64, bytes);
-      if (!p_) throw std::bad_alloc();
-      bytes_ = bytes;
-    }
-    return static_cast<T*>(p_);
-  }
-
- private:
-  void* p_ = nullptr;
-  size_t bytes_ = 0;
-};
-
-PackBuffer& a_buffer() {
-  thread_local PackBuffer buf;
-  return buf;
-}
-PackBuffer& b_buffer() {
-  thread_local PackBuffer buf;
-  return buf;
-}
+PackBuffer& a_buffer() { return thread_buffer<0>(); }
+PackBuffer& b_buffer() { return thread_buffer<1>(); }
 
 // ---- packing ------------------------------------------------------------------------------------
 // Both operands need the same transform somewhere: a sliver of A (MR rows, each contiguous along
@@ -475,6 +448,14 @@ template void gemm_packed_with<double>(const MicroKernelT<double>&, const Blocki
 void sgemm_packed(MMGRAD_SGEMM_ARGS) {
   gemm_packed_with(portable_microkernel(), Blocking{}, trans_a, trans_b, M, N, K, alpha, A, lda, B,
                    ldb, beta, C, ldc);
+}
+
+void PackBuffer::grow(size_t bytes) {
+  std::free(p_);
+  p_ = std::aligned_alloc(64, bytes);
+  bytes_ = p_ ? bytes : 0;
+  MMGRAD_CHECK(p_ != nullptr, "gemm: could not allocate ", bytes,
+               " bytes of packing buffer (out of memory)");
 }
 
 }  // namespace mmgrad::cpu::ladder

@@ -4,10 +4,43 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdlib>
 
 #include "mmgrad/kernels/cpu/gemm_ladder.h"
 
 namespace mmgrad::cpu::ladder {
+
+// A grow-only 64-byte-aligned buffer (the micro-kernels load packed slivers with aligned loads).
+// One per thread and use (thread_buffer below), reused by every call, so steady-state GEMMs and
+// convolutions allocate nothing (a freshly mapped page costs ~10 us to fault in here).
+class PackBuffer {
+ public:
+  PackBuffer() = default;
+  PackBuffer(const PackBuffer&) = delete;
+  PackBuffer& operator=(const PackBuffer&) = delete;
+  ~PackBuffer() { std::free(p_); }
+  // Room for at least n elements of T (n may be 0), 64-byte aligned; the old contents are lost
+  // when it grows.
+  template <class T>
+  T* get(int64_t n) {
+    const size_t bytes = (static_cast<size_t>(n > 1 ? n : 1) * sizeof(T) + 63) / 64 * 64;
+    if (bytes > bytes_) grow(bytes);
+    return static_cast<T*>(p_);
+  }
+
+ private:
+  void grow(size_t bytes);  // gemm_ladder_packed.cpp: an mmgrad::Error naming the size on failure
+  void* p_ = nullptr;
+  size_t bytes_ = 0;
+};
+
+// This thread's buffer number Slot (each use of scratch memory that must not overlap another
+// live one takes its own slot).
+template <int Slot>
+PackBuffer& thread_buffer() {
+  thread_local PackBuffer b;
+  return b;
+}
 
 // A micro-kernel computes one MR x NR tile of C from a packed sliver of A (kc columns of MR
 // rows: element (i, k) at a[k * MR + i]) and a packed sliver of B (kc rows of NR columns:
