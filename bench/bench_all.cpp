@@ -403,7 +403,7 @@ int run(int argc, char** argv) {
 
   if (only == "gemm-small" || want_ladder) {
     // The "mmgrad backend" columns time the backend's GEMM routed through the ladder (the
-    // switch is off by default: cpu::set_gemm_ladder, kernels/cpu/gemm_ladder.h).
+    // default; set here in case MMGRAD_GEMM_LADDER=0 switched it off: kernels/cpu/gemm_ladder.h).
     const bool saved = mmgrad::cpu::gemm_ladder_enabled();
     mmgrad::cpu::set_gemm_ladder(true);
     if (only == "gemm-small") gemm_ladder_bench::run_small(g_quick, cpu_time);

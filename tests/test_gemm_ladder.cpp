@@ -8,7 +8,7 @@
 // scalar); rungs 4 and 5 give the same bits on 1 and 2 threads. The backend's GEMM
 // (kernels/cpu/gemm.cpp) is checked against the Eigen reference on batched, strided and shared
 // operands, float32 and float64, and to be the top rung bit for bit, with the switch that routes it
-// through the ladder on (cpu::set_gemm_ladder; off by default for now).
+// through the ladder on (cpu::set_gemm_ladder; on by default).
 #include <doctest/doctest.h>
 #include <omp.h>
 

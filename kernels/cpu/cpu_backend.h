@@ -29,9 +29,9 @@ void conv2d_fast_backward_input(const float* gy, const float* w, float* gx, cons
 // gw (written) = dL/dW = sum over images and pixels of gy x the input's receptive fields.
 void conv2d_fast_backward_weight(const float* x, const float* gy, float* gw, const Conv2dGeom& g,
                                  int64_t Cout);
-// Whether conv2d (ops/conv.cpp) takes this path for float32 CPU tensors. Off (the default for
-// now), it runs im2col + Backend::gemm. The environment variable MMGRAD_CONV_FAST=1 starts a
-// program with it on.
+// Whether conv2d (ops/conv.cpp) takes this path for float32 CPU tensors (the default). Off, it
+// runs im2col + Backend::gemm. The environment variable MMGRAD_CONV_FAST=0 starts a program with
+// it off.
 void set_conv2d_fast_path(bool on);
 bool conv2d_fast_path();
 

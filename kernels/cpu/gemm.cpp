@@ -142,12 +142,12 @@ class EigenSerial {
 // the GEMM ladder (kernels/cpu/gemm_ladder.h, docs/gemm_ladder.md: packed panels and an AVX-512 /
 // AVX2 micro-kernel) instead of Eigen. Measured (bench_all --only gemm-ladder, docs/gemm_ladder.md)
 // it is faster than the Eigen path on every bench shape, 1 and 2 threads, and not slower on
-// tiny products; it gives the same bits on any thread count. The two paths sum in different
-// orders: the low bits of every matmul, linear and conv differ between them, so the lessons'
-// numbers move when it is switched, and it stays off until they are re-checked with it on.
+// tiny products; it gives the same bits on any thread count. It is on by default. The two paths
+// sum in different orders: the low bits of every matmul, linear and conv differ between them, so
+// a lesson's numbers move a little when it is switched off (MMGRAD_GEMM_LADDER=0).
 std::atomic<bool> g_gemm_ladder{[] {
   const char* e = std::getenv("MMGRAD_GEMM_LADDER");
-  return e != nullptr && e[0] == '1';
+  return e == nullptr || e[0] != '0';
 }()};
 
 // One matrix: tiny products without packing (ladder::use_small_gemm), the others through the

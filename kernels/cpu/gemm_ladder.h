@@ -107,10 +107,9 @@ namespace cpu {
 void gemm_eigen_tiles(const GemmArgs& g);
 
 // Whether CpuBackend::gemm runs float32 / float64 products on the ladder (its top rung, and the
-// small-product kernel for M N K <= 8192) instead of gemm_eigen_tiles. Off by default for now:
-// the ladder sums in another order, so every matmul, linear and conv result changes in its low
-// bits, and with it lesson 06's text-to-image Recall@1 (80 queries) fell below its target. The
-// environment variable MMGRAD_GEMM_LADDER=1 starts a program with it on.
+// small-product kernel for M N K <= 8192) instead of gemm_eigen_tiles. On by default; the
+// environment variable MMGRAD_GEMM_LADDER=0 starts a program with it off (the Eigen path sums in
+// another order, so every matmul, linear and conv result then differs in its low bits).
 void set_gemm_ladder(bool on);
 bool gemm_ladder_enabled();
 }  // namespace cpu
