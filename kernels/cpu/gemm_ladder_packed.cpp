@@ -221,14 +221,19 @@ void pack_b_sliver(int NR, bool trans_b, const T* B, int64_t ldb, int64_t k0, in
   }
 }
 
-// One MR x NR tile of C. A full tile goes straight to the micro-kernel; a tile cut by the edge
-// of C (m < MR or n < NR) is computed into a scratch tile (the packed zeros fill the rest) and
-// only its valid part is merged into C.
+// One MR x NR tile of C. A full tile goes straight to the micro-kernel. A tile cut by the edge
+// of C (m < MR or n < NR) goes to the kernel's edge variant where it has one (masked loads and
+// stores, the missing rows skipped); otherwise it is computed whole into a scratch tile (the
+// packed zeros fill the rest) and only its valid part is merged into C. Both give the same bits.
 template <class T>
 void run_tile(const MicroKernelT<T>& mk, int64_t kc, const T* a, const T* b, T* C, int64_t ldc,
               int64_t m, int64_t n, T alpha, T beta) {
   if (m == mk.MR && n == mk.NR) {
     mk.fn(kc, a, b, C, ldc, alpha, beta);
+    return;
+  }
+  if (mk.edge) {
+    mk.edge(kc, a, b, C, ldc, alpha, beta, static_cast<int>(m), static_cast<int>(n));
     return;
   }
   alignas(64) T tile[32 * 64];  // >= MR x NR of every micro-kernel here
