@@ -111,6 +111,50 @@ __attribute__((target("avx2,avx512f,avx512vl"))) void transpose_rows_avx512(cons
 }
 #endif
 
+#if defined(__x86_64__) || defined(__i386__)
+// The same with AVX-512 for up to 16 rows at a time (a whole 14-row sliver of A at once): 16 rows
+// of 16 consecutive k in 16 registers, transposed in four rounds of 16 shuffles (pairs, quads,
+// 128-bit lanes, 256-bit halves), stored as 16 vectors of `rows` lanes (masked). Per float this
+// is half the shuffles and stores of two 8 x 8 transposes, and a 14-row sliver's 16 stores are
+// adjacent (ld = 14: one contiguous run of 16 x 14 floats). src[rows..15] repeat a valid row
+// (loaded, never stored). dst[k ld + r] = src[r][k] for r < rows, k < kc16 (a multiple of 16).
+// (GCC 12 reports the _mm512_undefined_ps() inside its own shuffle intrinsics as "may be used
+// uninitialized": a false positive, silenced for this function only.)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+__attribute__((target("avx512f"))) void transpose_rows16_avx512(const float* const* src, int rows,
+                                                                int64_t kc16, float* dst,
+                                                                int64_t ld) {
+  const __mmask16 mask = static_cast<__mmask16>(rows >= 16 ? 0xFFFFu : (1u << rows) - 1u);
+  for (int64_t k = 0; k < kc16; k += 16) {
+    __m512 r[16], t[16];
+    for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src[i] + k);
+    for (int i = 0; i < 16; i += 2) {  // interleave pairs of rows
+      t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+      t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {  // groups of four rows within each 128-bit lane
+      r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+      r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
+      r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+      r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+    for (int i = 0; i < 4; ++i) {  // 128-bit lanes across groups of eight rows
+      t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
+      t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xDD);
+      t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
+      t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xDD);
+    }
+    for (int i = 0; i < 8; ++i) {  // the two halves of sixteen rows
+      r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+      r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xDD);
+    }
+    for (int c = 0; c < 16; ++c) _mm512_mask_storeu_ps(dst + (k + c) * ld, mask, r[c]);
+  }
+}
+#pragma GCC diagnostic pop
+#endif
+
 // dst[k ld + r] = src[r][k] for r < rows (<= 8) and k < kc: `rows` contiguous source rows
 // stored k-major. SIMD where the CPU has it, element by element otherwise and for the last kc % 8.
 void transpose_rows(const float* const* src, int rows, int64_t kc, float* dst, int64_t ld) {
@@ -131,6 +175,28 @@ void transpose_rows(const float* const* src, int rows, int64_t kc, float* dst, i
 #endif
   for (int64_t k = done; k < kc; ++k)
     for (int r = 0; r < rows; ++r) dst[k * ld + r] = src[r][k];
+}
+
+// dst[k ld + r] = src[r][k] for r < rows (<= 16) and k < kc: 16 rows at a time with AVX-512,
+// else (and for the last kc % 16) in groups of 8 as above. A copy: the same bits either way.
+void transpose_rows16(const float* const* src, int rows, int64_t kc, float* dst, int64_t ld) {
+  int64_t done = 0;
+#if defined(__x86_64__) || defined(__i386__)
+  static const bool avx512 = isa_supported(Isa::Avx512);
+  if (avx512 && rows > 8 && kc >= 16) {
+    const float* s16[16];
+    for (int r = 0; r < 16; ++r) s16[r] = src[std::min(r, rows - 1)];
+    done = kc / 16 * 16;
+    transpose_rows16_avx512(s16, rows, done, dst, ld);
+  }
+#endif
+  if (done == kc) return;
+  for (int r0 = 0; r0 < rows; r0 += 8) {
+    const float* s8[8];
+    const int n = std::min(8, rows - r0);
+    for (int r = 0; r < n; ++r) s8[r] = src[r0 + r] + done;
+    transpose_rows(s8, n, kc - done, dst + done * ld + r0, ld);
+  }
 }
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -169,6 +235,11 @@ void transpose_rows(const double* const* src, int rows, int64_t kc, double* dst,
     for (int r = r0; r < rows; ++r) dst[k * ld + r] = src[r][k];
 }
 
+// float64: the 4 x 4 transposes above take any number of rows.
+void transpose_rows16(const double* const* src, int rows, int64_t kc, double* dst, int64_t ld) {
+  transpose_rows(src, rows, kc, dst, ld);
+}
+
 // Pack rows [i0, i0 + mc) x columns [k0, k0 + kc) of op(A) into slivers of MR rows: sliver p
 // holds element (i0 + p MR + i, k0 + k) at dst[p MR kc + k MR + i]; rows past mc are zeros.
 template <class T>
@@ -183,12 +254,12 @@ void pack_a(int MR, bool trans_a, const T* A, int64_t lda, int64_t i0, int64_t m
         for (int64_t i = 0; i < rows; ++i) d[i] = src[i];
         for (int64_t i = rows; i < MR; ++i) d[i] = T(0);
       }
-    } else {  // A stored M x K: the sliver's rows, 8 at a time, transposed into k-major order
-      const T* src[8];
-      for (int64_t r0 = 0; r0 < rows; r0 += 8) {
-        const int n = static_cast<int>(std::min<int64_t>(8, rows - r0));
+    } else {  // A stored M x K: the sliver's rows, 16 at a time, transposed into k-major order
+      const T* src[16];
+      for (int64_t r0 = 0; r0 < rows; r0 += 16) {
+        const int n = static_cast<int>(std::min<int64_t>(16, rows - r0));
         for (int r = 0; r < n; ++r) src[r] = A + (i0 + p + r0 + r) * lda + k0;
-        transpose_rows(src, n, kc, dst + r0, int64_t{MR});
+        transpose_rows16(src, n, kc, dst + r0, int64_t{MR});
       }
       for (int64_t i = rows; i < MR; ++i)
         for (int64_t k = 0; k < kc; ++k) dst[k * MR + i] = T(0);
@@ -203,11 +274,11 @@ void pack_b_sliver(int NR, bool trans_b, const T* B, int64_t ldb, int64_t k0, in
                    int64_t j0, int64_t nc, int64_t q, T* dst) {
   const int64_t c0 = q * NR, cols = std::min<int64_t>(NR, nc - c0);
   if (trans_b) {  // B stored N x K: a column of op(B) is contiguous: transposed 8 at a time
-    const T* src[8];
-    for (int64_t c = 0; c < cols; c += 8) {
-      const int n = static_cast<int>(std::min<int64_t>(8, cols - c));
+    const T* src[16];
+    for (int64_t c = 0; c < cols; c += 16) {
+      const int n = static_cast<int>(std::min<int64_t>(16, cols - c));
       for (int r = 0; r < n; ++r) src[r] = B + (j0 + c0 + c + r) * ldb + k0;
-      transpose_rows(src, n, kc, dst + c, int64_t{NR});
+      transpose_rows16(src, n, kc, dst + c, int64_t{NR});
     }
     for (int64_t j = cols; j < NR; ++j)
       for (int64_t k = 0; k < kc; ++k) dst[k * NR + j] = T(0);
