@@ -600,18 +600,18 @@ TEST_CASE("small-product kernel: matches the float64 product on every size and l
   CHECK_FALSE(use_small_gemm(64, 64, 64));
 }
 
-// ---- the summation order, pinned down
-// ------------------------------------------------------------ The lessons' numbers depend on the
-// exact bits of every GEMM, so a faster kernel must not change the order in which any element's
-// k-sum is done. This model states that order in scalar code: for each element, k blocks of KC =
-// 256 terms from k = 0; within a block a chain of fused multiply-adds in order of k starting from
-// +0; then r = alpha * sum (exact when alpha == 1) and C = fma(beta_k, C, r), where beta_k is beta
-// for the first block and 1 after it (beta_k == 0: C = r, C is not read). The SIMD micro-kernels
-// (AVX-512, AVX2: intrinsics fix every operation) must match it bit for bit, on full tiles and on
-// every kind of edge tile (1-14 rows, fewer than 16 or than 32 columns), on 1 and 2 threads. (Rung
-// 4's portable kernel is left out: there the compiler decides whether `acc += a * b` is one fused
-// operation.) KC, MC, NC, the loop order, the packing, prefetching and threading may change freely;
-// this test fails if the k-sum does.
+// ---- The summation order, pinned down ----
+// The lessons' numbers depend on the exact bits of every GEMM, so a faster kernel must not
+// change the order in which any element's k-sum is done. This model states that order in scalar
+// code: for each element, k blocks of KC = 256 terms from k = 0; within a block a chain of fused
+// multiply-adds in order of k starting from +0; then r = alpha * sum (exact when alpha == 1) and
+// C = fma(beta_k, C, r), where beta_k is beta for the first block and 1 after it (beta_k == 0:
+// C = r, C is not read). The SIMD micro-kernels (AVX-512, AVX2: intrinsics fix every operation)
+// must match it bit for bit, on full tiles and on every kind of edge tile (1-14 rows, fewer than
+// 16 or than 32 columns), on 1 and 2 threads. (Rung 4's portable kernel is left out: there the
+// compiler decides whether `acc += a * b` is one fused operation.) MC, NC, the loop order, the
+// tile shape (AVX2's 6 x 16 gives the same bits as AVX-512's 14 x 32), the packing, prefetching
+// and threading may change freely; KC may not, nor anything else in this model.
 namespace gemm_order_model {
 
 template <class T>
