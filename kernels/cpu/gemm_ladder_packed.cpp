@@ -39,6 +39,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
 
 #include "mmgrad/core/error.h"
 
@@ -240,6 +241,54 @@ void transpose_rows16(const double* const* src, int rows, int64_t kc, double* ds
   transpose_rows(src, rows, kc, dst, ld);
 }
 
+// The other packing, a plain copy: kc rows of n contiguous numbers (a sliver of a transposed A,
+// or of a B that is not transposed), row k from src + k ld, stored at dst + k width with zeros
+// from n to width (width = MR or NR). One row is 14-32 floats, so a call to memcpy per row costs
+// more than the copy; with AVX-512 each row is one or two masked loads and stores (the masks
+// keep the loads inside the matrix and write the zeros). Where the other factor of the product
+// is narrow (a weight gradient dW = dY^T X: 128 x 64 x 4096), each packed number feeds only 64
+// or 128 multiply-adds, and this copy is a large part of the time. Returns false without
+// AVX-512 (the caller copies element by element).
+#if defined(__x86_64__) || defined(__i386__)
+template <class T>
+__attribute__((target("avx512f"))) void copy_rows_avx512(const T* src, int64_t ld, int64_t kc,
+                                                         int n, T* dst, int width) {
+  constexpr int L = 64 / static_cast<int>(sizeof(T));  // numbers per 512-bit register
+  const auto mask = [](int bits) {
+    return static_cast<unsigned>(bits <= 0 ? 0u : bits >= L ? (1u << L) - 1u : (1u << bits) - 1u);
+  };
+  const unsigned l0 = mask(n), l1 = mask(n - L), s0 = mask(width), s1 = mask(width - L);
+  for (int64_t k = 0; k < kc; ++k, src += ld, dst += width) {
+    if constexpr (std::is_same_v<T, float>) {
+      _mm512_mask_storeu_ps(dst, static_cast<__mmask16>(s0),
+                            _mm512_maskz_loadu_ps(static_cast<__mmask16>(l0), src));
+      if (s1)
+        _mm512_mask_storeu_ps(dst + L, static_cast<__mmask16>(s1),
+                              _mm512_maskz_loadu_ps(static_cast<__mmask16>(l1), src + L));
+    } else {
+      _mm512_mask_storeu_pd(dst, static_cast<__mmask8>(s0),
+                            _mm512_maskz_loadu_pd(static_cast<__mmask8>(l0), src));
+      if (s1)
+        _mm512_mask_storeu_pd(dst + L, static_cast<__mmask8>(s1),
+                              _mm512_maskz_loadu_pd(static_cast<__mmask8>(l1), src + L));
+    }
+  }
+}
+#endif
+
+template <class T>
+bool copy_rows(const T* src, int64_t ld, int64_t kc, int n, T* dst, int width) {
+#if defined(__x86_64__) || defined(__i386__)
+  static const bool avx512 = isa_supported(Isa::Avx512);
+  if (avx512 && width <= 128 / static_cast<int>(sizeof(T))) {
+    copy_rows_avx512(src, ld, kc, n, dst, width);
+    return true;
+  }
+#endif
+  (void)src, (void)ld, (void)kc, (void)n, (void)dst, (void)width;
+  return false;
+}
+
 // Pack rows [i0, i0 + mc) x columns [k0, k0 + kc) of op(A) into slivers of MR rows: sliver p
 // holds element (i0 + p MR + i, k0 + k) at dst[p MR kc + k MR + i]; rows past mc are zeros.
 template <class T>
@@ -248,6 +297,7 @@ void pack_a(int MR, bool trans_a, const T* A, int64_t lda, int64_t i0, int64_t m
   for (int64_t p = 0; p < mc; p += MR, dst += MR * kc) {
     const int64_t rows = std::min<int64_t>(MR, mc - p);
     if (trans_a) {  // A stored K x M: row k of the sliver is contiguous in memory
+      if (copy_rows(A + k0 * lda + i0 + p, lda, kc, static_cast<int>(rows), dst, MR)) continue;
       for (int64_t k = 0; k < kc; ++k) {
         const T* src = A + (k0 + k) * lda + i0 + p;
         T* d = dst + k * MR;
@@ -283,6 +333,7 @@ void pack_b_sliver(int NR, bool trans_b, const T* B, int64_t ldb, int64_t k0, in
     for (int64_t j = cols; j < NR; ++j)
       for (int64_t k = 0; k < kc; ++k) dst[k * NR + j] = T(0);
   } else {  // B stored K x N: each row of the sliver is a contiguous copy
+    if (copy_rows(B + k0 * ldb + j0 + c0, ldb, kc, static_cast<int>(cols), dst, NR)) return;
     for (int64_t k = 0; k < kc; ++k) {
       const T* src = B + (k0 + k) * ldb + j0 + c0;
       T* d = dst + k * NR;
