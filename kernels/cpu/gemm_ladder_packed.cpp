@@ -121,8 +121,11 @@ __attribute__((target("avx2,avx512f,avx512vl"))) void transpose_rows_avx512(cons
 // (loaded, never stored). dst[k ld + r] = src[r][k] for r < rows, k < kc16 (a multiple of 16).
 // (GCC 12 reports the _mm512_undefined_ps() inside its own shuffle intrinsics as "may be used
 // uninitialized": a false positive, silenced for this function only.)
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
 __attribute__((target("avx512f"))) void transpose_rows16_avx512(const float* const* src, int rows,
                                                                 int64_t kc16, float* dst,
                                                                 int64_t ld) {
@@ -153,7 +156,9 @@ __attribute__((target("avx512f"))) void transpose_rows16_avx512(const float* con
     for (int c = 0; c < 16; ++c) _mm512_mask_storeu_ps(dst + (k + c) * ld, mask, r[c]);
   }
 }
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
+#endif
 #endif
 
 // dst[k ld + r] = src[r][k] for r < rows (<= 8) and k < kc: `rows` contiguous source rows
