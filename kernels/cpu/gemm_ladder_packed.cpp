@@ -119,7 +119,7 @@ __attribute__((target("avx2,avx512f,avx512vl"))) void transpose_rows_avx512(cons
 // is half the shuffles and stores of two 8 x 8 transposes, and a 14-row sliver's 16 stores are
 // adjacent (ld = 14: one contiguous run of 16 x 14 floats). src[rows..15] repeat a valid row
 // (loaded, never stored). dst[k ld + r] = src[r][k] for r < rows, k < kc16 (a multiple of 16).
-// (GCC 12 reports the _mm512_undefined_ps() inside its own shuffle intrinsics as "may be used
+// (GCC 12 reports the _mm512_undefined_ps() inside its own shuffle intrinsics as "(may be) used
 // uninitialized": a false positive, silenced for this function only.)
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic push
