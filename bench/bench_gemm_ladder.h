@@ -40,6 +40,7 @@ namespace gemm_ladder_bench {
 struct Shape {
   int64_t M, N, K;
   const char* what;
+  bool trans_a = false;  // A stored K x M and read transposed (a weight gradient: dY^T X)
 };
 
 // Seconds per call: fn repeated for at least `budget` seconds per sample, median of samples.
@@ -218,7 +219,8 @@ inline void run(bool quick, bool cpu_time, double peak1, double peak2,
                                {4096, 128, 64, "tall-skinny (linear, K=64)"},
                                {4096, 256, 32, "tall-skinny (K=32)"},
                                {1024, 128, 512, "K=512, narrow N"},
-                               {256, 512, 128, "attention / MLP block"}};
+                               {256, 512, 128, "attention / MLP block"},
+                               {128, 64, 4096, "weight gradient dY^T X (A^T)", true}};
   if (quick) shapes = {{64, 64, 64, "square"}, {256, 256, 256, "square"}, {256, 512, 128, "block"}};
   const int samples = quick ? 3 : 7;
   const double budget = quick ? 0.01 : 0.05;
@@ -255,7 +257,8 @@ inline void run(bool quick, bool cpu_time, double peak1, double peak2,
       for (size_t i = 0; i < A.size(); ++i) A[i] = static_cast<float>((i * 7 + 3) % 17) / 17 - 0.5f;
       for (size_t i = 0; i < B.size(); ++i) B[i] = static_cast<float>((i * 5 + 1) % 13) / 13 - 0.5f;
       using RowMat = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-      Eigen::Map<const RowMat> ma(A.data(), s.M, s.K), mb(B.data(), s.K, s.N);
+      const int64_t lda = s.trans_a ? s.M : s.K;  // A stored M x K, or K x M when transposed
+      Eigen::Map<const RowMat> ma(A.data(), s.trans_a ? s.K : s.M, lda), mb(B.data(), s.K, s.N);
       Eigen::Map<RowMat> mc(C.data(), s.M, s.N);
 
       // The implementations timed for this shape and thread count.
@@ -268,13 +271,19 @@ inline void run(bool quick, bool cpu_time, double peak1, double peak2,
         present.push_back(macs <= limit);
         const SgemmFn fn = rung[r].fn;
         impls.push_back([&, fn] {
-          fn(false, false, s.M, s.N, s.K, 1.0f, A.data(), s.K, B.data(), s.N, 0.0f, C.data(), s.N);
+          fn(s.trans_a, false, s.M, s.N, s.K, 1.0f, A.data(), lda, B.data(), s.N, 0.0f, C.data(),
+             s.N);
         });
       }
       present.push_back(true);
-      impls.push_back([&] { mc.noalias() = ma * mb; });
+      impls.push_back([&] {
+        if (s.trans_a)
+          mc.noalias() = ma.transpose() * mb;
+        else
+          mc.noalias() = ma * mb;
+      });
       const mmgrad::GemmArgs g = mmgrad::GemmArgs{.M = s.M, .N = s.N, .K = s.K}
-                                     .a(A.data(), s.K)
+                                     .a(A.data(), lda, s.trans_a)
                                      .b(B.data(), s.N)
                                      .c(C.data(), s.N);
       present.push_back(true);

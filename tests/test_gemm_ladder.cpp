@@ -599,3 +599,104 @@ TEST_CASE("small-product kernel: matches the float64 product on every size and l
   CHECK(use_small_gemm(16, 16, 8));
   CHECK_FALSE(use_small_gemm(64, 64, 64));
 }
+
+// ---- The summation order, pinned down ----
+// The lessons' numbers depend on the exact bits of every GEMM, so a faster kernel must not
+// change the order in which any element's k-sum is done. This model states that order in scalar
+// code: for each element, k blocks of KC = 256 terms from k = 0; within a block a chain of fused
+// multiply-adds in order of k starting from +0; then r = alpha * sum (exact when alpha == 1) and
+// C = fma(beta_k, C, r), where beta_k is beta for the first block and 1 after it (beta_k == 0:
+// C = r, C is not read). The SIMD micro-kernels (AVX-512, AVX2: intrinsics fix every operation)
+// must match it bit for bit, on full tiles and on every kind of edge tile (1-14 rows, fewer than
+// 16 or than 32 columns), on 1 and 2 threads. (Rung 4's portable kernel is left out: there the
+// compiler decides whether `acc += a * b` is one fused operation.) MC, NC, the loop order, the
+// tile shape (AVX2's 6 x 16 gives the same bits as AVX-512's 14 x 32), the packing, prefetching
+// and threading may change freely; KC may not, nor anything else in this model.
+namespace gemm_order_model {
+
+template <class T>
+std::vector<T> model(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
+                     int64_t lda, const T* B, int64_t ldb, T beta, std::vector<T> C, int64_t ldc) {
+  constexpr int64_t KC = 256;
+  for (int64_t i = 0; i < M; ++i)
+    for (int64_t j = 0; j < N; ++j) {
+      T c = C[i * ldc + j];
+      for (int64_t pc = 0; pc < K; pc += KC) {
+        T acc = T(0);
+        for (int64_t k = pc; k < std::min(K, pc + KC); ++k)
+          acc = std::fma(ta ? A[k * lda + i] : A[i * lda + k], tb ? B[j * ldb + k] : B[k * ldb + j],
+                         acc);
+        const T r = alpha * acc;
+        const T beta_k = pc == 0 ? beta : T(1);
+        c = beta_k == T(0) ? r : std::fma(beta_k, c, r);
+      }
+      C[i * ldc + j] = c;
+    }
+  return C;
+}
+
+template <class T>
+int check_all() {
+  struct Case {
+    int64_t M, N, K;
+  };
+  // Every row count of a 14-row tile at the edge (M % 14 = 1..13, and 0), columns cut below 8,
+  // 16 and 32, one and several k blocks, and sizes that are threaded (> 2^20 multiply-adds).
+  const Case cases[] = {{1, 1, 1},     {13, 7, 5},      {14, 32, 256},  {15, 33, 257},
+                        {16, 40, 300}, {17, 9, 64},     {18, 17, 513},  {19, 31, 100},
+                        {20, 48, 260}, {21, 3, 40},     {22, 64, 30},   {23, 65, 129},
+                        {24, 15, 512}, {25, 16, 8},     {26, 47, 255},  {27, 100, 33},
+                        {28, 63, 270}, {160, 150, 520}, {300, 70, 260}, {40, 700, 100}};
+  const T alphas[] = {T(1), T(0.75), T(-1.5)};
+  const T betas[] = {T(0), T(1), T(0.5)};
+  std::mt19937 rng(7);
+  std::uniform_real_distribution<double> u(-1.0, 1.0);
+  const int saved = omp_get_max_threads();
+  int compared = 0;
+  for (Isa isa : {Isa::Avx2, Isa::Avx512}) {
+    if (!isa_supported(isa)) continue;
+    int v = 0;
+    for (const Case& s : cases)
+      for (int t = 0; t < 4; ++t, ++v) {
+        const bool ta = t & 1, tb = t & 2;
+        const int64_t pad = v % 3;
+        const int64_t lda = (ta ? s.M : s.K) + pad, ldb = (tb ? s.K : s.N) + pad, ldc = s.N + pad;
+        std::vector<T> A(static_cast<size_t>((ta ? s.K : s.M) * lda)),
+            B(static_cast<size_t>((tb ? s.N : s.K) * ldb)), C0(static_cast<size_t>(s.M * ldc));
+        for (auto* vec : {&A, &B, &C0})
+          for (T& x : *vec) x = static_cast<T>(u(rng));
+        const T alpha = alphas[v % 3], beta = betas[(v / 3) % 3];
+        const std::vector<T> want =
+            model<T>(ta, tb, s.M, s.N, s.K, alpha, A.data(), lda, B.data(), ldb, beta, C0, ldc);
+        for (int threads : {1, 2}) {
+          omp_set_num_threads(threads);
+          std::vector<T> got = C0;
+          if constexpr (std::is_same_v<T, float>)
+            sgemm_microkernel_isa(isa, ta, tb, s.M, s.N, s.K, alpha, A.data(), lda, B.data(), ldb,
+                                  beta, got.data(), ldc);
+          else
+            dgemm_microkernel_isa(isa, ta, tb, s.M, s.N, s.K, alpha, A.data(), lda, B.data(), ldb,
+                                  beta, got.data(), ldc);
+          CHECK_MESSAGE(std::memcmp(got.data(), want.data(), got.size() * sizeof(T)) == 0,
+                        isa_name(isa), " ", sizeof(T) == 4 ? "float32" : "float64", " M=", s.M,
+                        " N=", s.N, " K=", s.K, " ta=", ta, " tb=", tb, " alpha=", alpha,
+                        " beta=", beta, " threads=", threads);
+          ++compared;
+        }
+      }
+  }
+  omp_set_num_threads(saved);
+  return compared;
+}
+
+}  // namespace gemm_order_model
+
+TEST_CASE("gemm ladder: the SIMD micro-kernels sum every element in the documented order") {
+  const int n32 = gemm_order_model::check_all<float>();
+  const int n64 = gemm_order_model::check_all<double>();
+  // 20 shapes x 4 layouts x 2 thread counts per supported SIMD kernel (none on other CPUs).
+  const int per_isa = 20 * 4 * 2;
+  const int isas = int{isa_supported(Isa::Avx2)} + int{isa_supported(Isa::Avx512)};
+  CHECK(n32 == per_isa * isas);
+  CHECK(n64 == per_isa * isas);
+}

@@ -39,6 +39,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <type_traits>
 
 #include "mmgrad/core/error.h"
 
@@ -111,6 +112,55 @@ __attribute__((target("avx2,avx512f,avx512vl"))) void transpose_rows_avx512(cons
 }
 #endif
 
+#if defined(__x86_64__) || defined(__i386__)
+// The same with AVX-512 for up to 16 rows at a time (a whole 14-row sliver of A at once): 16 rows
+// of 16 consecutive k in 16 registers, transposed in four rounds of 16 shuffles (pairs, quads,
+// 128-bit lanes, 256-bit halves), stored as 16 vectors of `rows` lanes (masked). Per float this
+// is half the shuffles and stores of two 8 x 8 transposes, and a 14-row sliver's 16 stores are
+// adjacent (ld = 14: one contiguous run of 16 x 14 floats). src[rows..15] repeat a valid row
+// (loaded, never stored). dst[k ld + r] = src[r][k] for r < rows, k < kc16 (a multiple of 16).
+// (GCC 12 reports the _mm512_undefined_ps() inside its own shuffle intrinsics as "(may be) used
+// uninitialized": a false positive, silenced for this function only.)
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
+__attribute__((target("avx512f"))) void transpose_rows16_avx512(const float* const* src, int rows,
+                                                                int64_t kc16, float* dst,
+                                                                int64_t ld) {
+  const __mmask16 mask = static_cast<__mmask16>(rows >= 16 ? 0xFFFFu : (1u << rows) - 1u);
+  for (int64_t k = 0; k < kc16; k += 16) {
+    __m512 r[16], t[16];
+    for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(src[i] + k);
+    for (int i = 0; i < 16; i += 2) {  // interleave pairs of rows
+      t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+      t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 16; i += 4) {  // groups of four rows within each 128-bit lane
+      r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+      r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
+      r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+      r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+    }
+    for (int i = 0; i < 4; ++i) {  // 128-bit lanes across groups of eight rows
+      t[i] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0x88);
+      t[i + 4] = _mm512_shuffle_f32x4(r[i], r[i + 4], 0xDD);
+      t[i + 8] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0x88);
+      t[i + 12] = _mm512_shuffle_f32x4(r[i + 8], r[i + 12], 0xDD);
+    }
+    for (int i = 0; i < 8; ++i) {  // the two halves of sixteen rows
+      r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+      r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xDD);
+    }
+    for (int c = 0; c < 16; ++c) _mm512_mask_storeu_ps(dst + (k + c) * ld, mask, r[c]);
+  }
+}
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+#endif
+
 // dst[k ld + r] = src[r][k] for r < rows (<= 8) and k < kc: `rows` contiguous source rows
 // stored k-major. SIMD where the CPU has it, element by element otherwise and for the last kc % 8.
 void transpose_rows(const float* const* src, int rows, int64_t kc, float* dst, int64_t ld) {
@@ -131,6 +181,28 @@ void transpose_rows(const float* const* src, int rows, int64_t kc, float* dst, i
 #endif
   for (int64_t k = done; k < kc; ++k)
     for (int r = 0; r < rows; ++r) dst[k * ld + r] = src[r][k];
+}
+
+// dst[k ld + r] = src[r][k] for r < rows (<= 16) and k < kc: 16 rows at a time with AVX-512,
+// else (and for the last kc % 16) in groups of 8 as above. A copy: the same bits either way.
+void transpose_rows16(const float* const* src, int rows, int64_t kc, float* dst, int64_t ld) {
+  int64_t done = 0;
+#if defined(__x86_64__) || defined(__i386__)
+  static const bool avx512 = isa_supported(Isa::Avx512);
+  if (avx512 && rows > 8 && kc >= 16) {
+    const float* s16[16];
+    for (int r = 0; r < 16; ++r) s16[r] = src[std::min(r, rows - 1)];
+    done = kc / 16 * 16;
+    transpose_rows16_avx512(s16, rows, done, dst, ld);
+  }
+#endif
+  if (done == kc) return;
+  for (int r0 = 0; r0 < rows; r0 += 8) {
+    const float* s8[8];
+    const int n = std::min(8, rows - r0);
+    for (int r = 0; r < n; ++r) s8[r] = src[r0 + r] + done;
+    transpose_rows(s8, n, kc - done, dst + done * ld + r0, ld);
+  }
 }
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -169,6 +241,59 @@ void transpose_rows(const double* const* src, int rows, int64_t kc, double* dst,
     for (int r = r0; r < rows; ++r) dst[k * ld + r] = src[r][k];
 }
 
+// float64: the 4 x 4 transposes above take any number of rows.
+void transpose_rows16(const double* const* src, int rows, int64_t kc, double* dst, int64_t ld) {
+  transpose_rows(src, rows, kc, dst, ld);
+}
+
+// The other packing, a plain copy: kc rows of n contiguous numbers (a sliver of a transposed A,
+// or of a B that is not transposed), row k from src + k ld, stored at dst + k width with zeros
+// from n to width (width = MR or NR). One row is 14-32 floats, so a call to memcpy per row costs
+// more than the copy; with AVX-512 each row is one or two masked loads and stores (the masks
+// keep the loads inside the matrix and write the zeros). Where the other factor of the product
+// is narrow (a weight gradient dW = dY^T X: 128 x 64 x 4096), each packed number feeds only 64
+// or 128 multiply-adds, and this copy is a large part of the time. Returns false without
+// AVX-512 (the caller copies element by element).
+#if defined(__x86_64__) || defined(__i386__)
+template <class T>
+__attribute__((target("avx512f"))) void copy_rows_avx512(const T* src, int64_t ld, int64_t kc,
+                                                         int n, T* dst, int width) {
+  constexpr int L = 64 / static_cast<int>(sizeof(T));  // numbers per 512-bit register
+  const auto mask = [](int bits) {
+    return static_cast<unsigned>(bits <= 0 ? 0u : bits >= L ? (1u << L) - 1u : (1u << bits) - 1u);
+  };
+  const unsigned l0 = mask(n), l1 = mask(n - L), s0 = mask(width), s1 = mask(width - L);
+  for (int64_t k = 0; k < kc; ++k, src += ld, dst += width) {
+    if constexpr (std::is_same_v<T, float>) {
+      _mm512_mask_storeu_ps(dst, static_cast<__mmask16>(s0),
+                            _mm512_maskz_loadu_ps(static_cast<__mmask16>(l0), src));
+      if (s1)
+        _mm512_mask_storeu_ps(dst + L, static_cast<__mmask16>(s1),
+                              _mm512_maskz_loadu_ps(static_cast<__mmask16>(l1), src + L));
+    } else {
+      _mm512_mask_storeu_pd(dst, static_cast<__mmask8>(s0),
+                            _mm512_maskz_loadu_pd(static_cast<__mmask8>(l0), src));
+      if (s1)
+        _mm512_mask_storeu_pd(dst + L, static_cast<__mmask8>(s1),
+                              _mm512_maskz_loadu_pd(static_cast<__mmask8>(l1), src + L));
+    }
+  }
+}
+#endif
+
+template <class T>
+bool copy_rows(const T* src, int64_t ld, int64_t kc, int n, T* dst, int width) {
+#if defined(__x86_64__) || defined(__i386__)
+  static const bool avx512 = isa_supported(Isa::Avx512);
+  if (avx512 && width <= 128 / static_cast<int>(sizeof(T))) {
+    copy_rows_avx512(src, ld, kc, n, dst, width);
+    return true;
+  }
+#endif
+  (void)src, (void)ld, (void)kc, (void)n, (void)dst, (void)width;
+  return false;
+}
+
 // Pack rows [i0, i0 + mc) x columns [k0, k0 + kc) of op(A) into slivers of MR rows: sliver p
 // holds element (i0 + p MR + i, k0 + k) at dst[p MR kc + k MR + i]; rows past mc are zeros.
 template <class T>
@@ -177,18 +302,19 @@ void pack_a(int MR, bool trans_a, const T* A, int64_t lda, int64_t i0, int64_t m
   for (int64_t p = 0; p < mc; p += MR, dst += MR * kc) {
     const int64_t rows = std::min<int64_t>(MR, mc - p);
     if (trans_a) {  // A stored K x M: row k of the sliver is contiguous in memory
+      if (copy_rows(A + k0 * lda + i0 + p, lda, kc, static_cast<int>(rows), dst, MR)) continue;
       for (int64_t k = 0; k < kc; ++k) {
         const T* src = A + (k0 + k) * lda + i0 + p;
         T* d = dst + k * MR;
         for (int64_t i = 0; i < rows; ++i) d[i] = src[i];
         for (int64_t i = rows; i < MR; ++i) d[i] = T(0);
       }
-    } else {  // A stored M x K: the sliver's rows, 8 at a time, transposed into k-major order
-      const T* src[8];
-      for (int64_t r0 = 0; r0 < rows; r0 += 8) {
-        const int n = static_cast<int>(std::min<int64_t>(8, rows - r0));
+    } else {  // A stored M x K: the sliver's rows, 16 at a time, transposed into k-major order
+      const T* src[16];
+      for (int64_t r0 = 0; r0 < rows; r0 += 16) {
+        const int n = static_cast<int>(std::min<int64_t>(16, rows - r0));
         for (int r = 0; r < n; ++r) src[r] = A + (i0 + p + r0 + r) * lda + k0;
-        transpose_rows(src, n, kc, dst + r0, int64_t{MR});
+        transpose_rows16(src, n, kc, dst + r0, int64_t{MR});
       }
       for (int64_t i = rows; i < MR; ++i)
         for (int64_t k = 0; k < kc; ++k) dst[k * MR + i] = T(0);
@@ -203,15 +329,16 @@ void pack_b_sliver(int NR, bool trans_b, const T* B, int64_t ldb, int64_t k0, in
                    int64_t j0, int64_t nc, int64_t q, T* dst) {
   const int64_t c0 = q * NR, cols = std::min<int64_t>(NR, nc - c0);
   if (trans_b) {  // B stored N x K: a column of op(B) is contiguous: transposed 8 at a time
-    const T* src[8];
-    for (int64_t c = 0; c < cols; c += 8) {
-      const int n = static_cast<int>(std::min<int64_t>(8, cols - c));
+    const T* src[16];
+    for (int64_t c = 0; c < cols; c += 16) {
+      const int n = static_cast<int>(std::min<int64_t>(16, cols - c));
       for (int r = 0; r < n; ++r) src[r] = B + (j0 + c0 + c + r) * ldb + k0;
-      transpose_rows(src, n, kc, dst + c, int64_t{NR});
+      transpose_rows16(src, n, kc, dst + c, int64_t{NR});
     }
     for (int64_t j = cols; j < NR; ++j)
       for (int64_t k = 0; k < kc; ++k) dst[k * NR + j] = T(0);
   } else {  // B stored K x N: each row of the sliver is a contiguous copy
+    if (copy_rows(B + k0 * ldb + j0 + c0, ldb, kc, static_cast<int>(cols), dst, NR)) return;
     for (int64_t k = 0; k < kc; ++k) {
       const T* src = B + (k0 + k) * ldb + j0 + c0;
       T* d = dst + k * NR;
@@ -221,14 +348,19 @@ void pack_b_sliver(int NR, bool trans_b, const T* B, int64_t ldb, int64_t k0, in
   }
 }
 
-// One MR x NR tile of C. A full tile goes straight to the micro-kernel; a tile cut by the edge
-// of C (m < MR or n < NR) is computed into a scratch tile (the packed zeros fill the rest) and
-// only its valid part is merged into C.
+// One MR x NR tile of C. A full tile goes straight to the micro-kernel. A tile cut by the edge
+// of C (m < MR or n < NR) goes to the kernel's edge variant where it has one (masked loads and
+// stores, the missing rows skipped); otherwise it is computed whole into a scratch tile (the
+// packed zeros fill the rest) and only its valid part is merged into C. Both give the same bits.
 template <class T>
 void run_tile(const MicroKernelT<T>& mk, int64_t kc, const T* a, const T* b, T* C, int64_t ldc,
               int64_t m, int64_t n, T alpha, T beta) {
   if (m == mk.MR && n == mk.NR) {
     mk.fn(kc, a, b, C, ldc, alpha, beta);
+    return;
+  }
+  if (mk.edge) {
+    mk.edge(kc, a, b, C, ldc, alpha, beta, static_cast<int>(m), static_cast<int>(n));
     return;
   }
   alignas(64) T tile[32 * 64];  // >= MR x NR of every micro-kernel here

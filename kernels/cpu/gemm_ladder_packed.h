@@ -50,10 +50,19 @@ PackBuffer& thread_buffer() {
 //
 // It keeps the MR x NR sums in registers for the whole k loop, so C is read and written once
 // per kc terms, and every number loaded from a or b feeds NR or MR multiply-adds.
+//
+// `edge`, where a kernel has one, computes a tile cut by the edge of C: only its first m rows and
+// n columns (1 <= m <= MR, 1 <= n <= NR) are computed and written, with masked loads and stores,
+// and rows past m are skipped, not computed. Each element it writes is the result of exactly the
+// operations `fn` would do for it (the same multiply-adds in the same order, the same alpha and
+// beta step), so the bits are those of computing the whole tile into a scratch tile and copying
+// the valid part (what the driver does where `edge` is null).
 template <class T>
 struct MicroKernelT {
   int MR, NR;
   void (*fn)(int64_t kc, const T* a, const T* b, T* C, int64_t ldc, T alpha, T beta);
+  void (*edge)(int64_t kc, const T* a, const T* b, T* C, int64_t ldc, T alpha, T beta, int m,
+               int n) = nullptr;
 };
 using MicroKernel = MicroKernelT<float>;
 

@@ -18,6 +18,8 @@
 // per-function target attribute, so an AVX-512 kernel can sit in a portable build and is only
 // called on a CPU that has AVX-512. Other CPUs get rung 4's portable kernel.
 
+#include <utility>
+
 #include "mmgrad/core/error.h"
 #include "mmgrad/kernels/cpu/gemm_ladder_packed.h"
 
@@ -73,6 +75,80 @@ __attribute__((target("avx512f"))) void microkernel_avx512_14x32(int64_t kc, con
     _mm512_storeu_ps(c, r0);
     _mm512_storeu_ps(c + 16, r1);
   }
+}
+
+// ---- AVX-512 edge tiles ---------------------------------------------------------------------
+// A tile cut by the edge of C: the first m rows (R, a template parameter, so the row loop is
+// unrolled as in the full kernel) and n columns. The packed sliver of A still has 14 rows per k
+// (zeros past m): the kernel reads the first R of them and skips the FMAs of the others. With
+// n <= 16 the second column vector is skipped too (Two = false). C is read and written with
+// masked loads and stores, so nothing past the edge is touched. Every element written gets the
+// same operations as in the full kernel above: its FMA chain over k in order from zero, then
+// the alpha step, then fma(beta, C, .): the same bits as the full kernel computing the whole tile
+// into a scratch tile.
+template <int R, bool Two>
+__attribute__((target("avx512f"))) void edge_avx512_14x32(int64_t kc, const float* a,
+                                                          const float* b, float* C, int64_t ldc,
+                                                          float alpha, float beta, __mmask16 m0,
+                                                          __mmask16 m1) {
+  constexpr int MR = 14;
+#pragma GCC unroll 14
+  for (int i = 0; i < R; ++i) {
+    _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc), _MM_HINT_T0);
+    if (Two) _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc + 16), _MM_HINT_T0);
+  }
+  __m512 acc[R][2];
+#pragma GCC unroll 14
+  for (int i = 0; i < R; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < kc; ++k, a += MR, b += 32) {
+    const __m512 b0 = _mm512_load_ps(b);
+    const __m512 b1 = Two ? _mm512_load_ps(b + 16) : b0;
+#pragma GCC unroll 14
+    for (int i = 0; i < R; ++i) {
+      const __m512 ai = _mm512_set1_ps(a[i]);
+      acc[i][0] = _mm512_fmadd_ps(ai, b0, acc[i][0]);
+      if (Two) acc[i][1] = _mm512_fmadd_ps(ai, b1, acc[i][1]);
+    }
+  }
+  const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+#pragma GCC unroll 14
+  for (int i = 0; i < R; ++i) {
+    float* c = C + i * ldc;
+    __m512 r0 = acc[i][0], r1 = acc[i][1];
+    if (alpha != 1.0f) r0 = _mm512_mul_ps(va, r0), r1 = _mm512_mul_ps(va, r1);
+    if (beta != 0.0f) {
+      r0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, c), r0);
+      if (Two) r1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, c + 16), r1);
+    }
+    _mm512_mask_storeu_ps(c, m0, r0);
+    if (Two) _mm512_mask_storeu_ps(c + 16, m1, r1);
+  }
+}
+
+// The edge variant of the 14 x 32 kernel: picks the instance for m rows and n columns.
+template <int R>
+void edge_avx512_rows(int64_t kc, const float* a, const float* b, float* C, int64_t ldc,
+                      float alpha, float beta, int n) {
+  const auto mask = [](int bits) {
+    return static_cast<__mmask16>(bits >= 16 ? 0xFFFFu : (1u << bits) - 1u);
+  };
+  if (n > 16)
+    edge_avx512_14x32<R, true>(kc, a, b, C, ldc, alpha, beta, mask(16), mask(n - 16));
+  else
+    edge_avx512_14x32<R, false>(kc, a, b, C, ldc, alpha, beta, mask(n), 0);
+}
+
+template <int... R>
+void edge_avx512_dispatch(int64_t kc, const float* a, const float* b, float* C, int64_t ldc,
+                          float alpha, float beta, int m, int n, std::integer_sequence<int, R...>) {
+  using Fn = void (*)(int64_t, const float*, const float*, float*, int64_t, float, float, int);
+  static constexpr Fn table[] = {&edge_avx512_rows<R + 1>...};
+  table[m - 1](kc, a, b, C, ldc, alpha, beta, n);
+}
+
+void edge_avx512_14x32_any(int64_t kc, const float* a, const float* b, float* C, int64_t ldc,
+                           float alpha, float beta, int m, int n) {
+  edge_avx512_dispatch(kc, a, b, C, ldc, alpha, beta, m, n, std::make_integer_sequence<int, 14>{});
 }
 
 // ---- AVX2 + FMA: 6 x 16
@@ -149,6 +225,74 @@ __attribute__((target("avx512f"))) void microkernel_avx512_f64_14x16(int64_t kc,
   }
 }
 
+// The float64 edge tiles, as the float32 ones above (14 rows x two vectors of 8 doubles).
+template <int R, bool Two>
+__attribute__((target("avx512f"))) void edge_avx512_f64_14x16(int64_t kc, const double* a,
+                                                              const double* b, double* C,
+                                                              int64_t ldc, double alpha,
+                                                              double beta, __mmask8 m0,
+                                                              __mmask8 m1) {
+  constexpr int MR = 14;
+#pragma GCC unroll 14
+  for (int i = 0; i < R; ++i) {
+    _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc), _MM_HINT_T0);
+    if (Two) _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc + 8), _MM_HINT_T0);
+  }
+  __m512d acc[R][2];
+#pragma GCC unroll 14
+  for (int i = 0; i < R; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_pd();
+  for (int64_t k = 0; k < kc; ++k, a += MR, b += 16) {
+    const __m512d b0 = _mm512_load_pd(b);
+    const __m512d b1 = Two ? _mm512_load_pd(b + 8) : b0;
+#pragma GCC unroll 14
+    for (int i = 0; i < R; ++i) {
+      const __m512d ai = _mm512_set1_pd(a[i]);
+      acc[i][0] = _mm512_fmadd_pd(ai, b0, acc[i][0]);
+      if (Two) acc[i][1] = _mm512_fmadd_pd(ai, b1, acc[i][1]);
+    }
+  }
+  const __m512d va = _mm512_set1_pd(alpha), vb = _mm512_set1_pd(beta);
+#pragma GCC unroll 14
+  for (int i = 0; i < R; ++i) {
+    double* c = C + i * ldc;
+    __m512d r0 = acc[i][0], r1 = acc[i][1];
+    if (alpha != 1.0) r0 = _mm512_mul_pd(va, r0), r1 = _mm512_mul_pd(va, r1);
+    if (beta != 0.0) {
+      r0 = _mm512_fmadd_pd(vb, _mm512_maskz_loadu_pd(m0, c), r0);
+      if (Two) r1 = _mm512_fmadd_pd(vb, _mm512_maskz_loadu_pd(m1, c + 8), r1);
+    }
+    _mm512_mask_storeu_pd(c, m0, r0);
+    if (Two) _mm512_mask_storeu_pd(c + 8, m1, r1);
+  }
+}
+
+template <int R>
+void edge_avx512_f64_rows(int64_t kc, const double* a, const double* b, double* C, int64_t ldc,
+                          double alpha, double beta, int n) {
+  const auto mask = [](int bits) {
+    return static_cast<__mmask8>(bits >= 8 ? 0xFFu : (1u << bits) - 1u);
+  };
+  if (n > 8)
+    edge_avx512_f64_14x16<R, true>(kc, a, b, C, ldc, alpha, beta, mask(8), mask(n - 8));
+  else
+    edge_avx512_f64_14x16<R, false>(kc, a, b, C, ldc, alpha, beta, mask(n), 0);
+}
+
+template <int... R>
+void edge_avx512_f64_dispatch(int64_t kc, const double* a, const double* b, double* C, int64_t ldc,
+                              double alpha, double beta, int m, int n,
+                              std::integer_sequence<int, R...>) {
+  using Fn = void (*)(int64_t, const double*, const double*, double*, int64_t, double, double, int);
+  static constexpr Fn table[] = {&edge_avx512_f64_rows<R + 1>...};
+  table[m - 1](kc, a, b, C, ldc, alpha, beta, n);
+}
+
+void edge_avx512_f64_14x16_any(int64_t kc, const double* a, const double* b, double* C, int64_t ldc,
+                               double alpha, double beta, int m, int n) {
+  edge_avx512_f64_dispatch(kc, a, b, C, ldc, alpha, beta, m, n,
+                           std::make_integer_sequence<int, 14>{});
+}
+
 __attribute__((target("avx2,fma"))) void microkernel_avx2_f64_6x8(int64_t kc, const double* a,
                                                                   const double* b, double* C,
                                                                   int64_t ldc, double alpha,
@@ -186,7 +330,7 @@ __attribute__((target("avx2,fma"))) void microkernel_avx2_f64_6x8(int64_t kc, co
 
 const MicroKernel& microkernel_for(Isa isa) {
 #if MMGRAD_LADDER_X86
-  static const MicroKernel avx512{14, 32, &microkernel_avx512_14x32};
+  static const MicroKernel avx512{14, 32, &microkernel_avx512_14x32, &edge_avx512_14x32_any};
   static const MicroKernel avx2{6, 16, &microkernel_avx2_6x16};
   if (isa == Isa::Avx512) return avx512;
   if (isa == Isa::Avx2) return avx2;
@@ -196,7 +340,8 @@ const MicroKernel& microkernel_for(Isa isa) {
 
 const MicroKernelT<double>& microkernel_f64_for(Isa isa) {
 #if MMGRAD_LADDER_X86
-  static const MicroKernelT<double> avx512{14, 16, &microkernel_avx512_f64_14x16};
+  static const MicroKernelT<double> avx512{14, 16, &microkernel_avx512_f64_14x16,
+                                           &edge_avx512_f64_14x16_any};
   static const MicroKernelT<double> avx2{6, 8, &microkernel_avx2_f64_6x8};
   if (isa == Isa::Avx512) return avx512;
   if (isa == Isa::Avx2) return avx2;
