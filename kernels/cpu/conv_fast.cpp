@@ -50,6 +50,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "mmgrad/kernels/cpu/cpu_backend.h"
 #include "mmgrad/kernels/cpu/gemm_ladder.h"
@@ -118,6 +119,86 @@ void pack_a_all(int MR, int64_t M, int64_t K, F a, float* dst) {
                    }
                  }
                });
+}
+
+// The same packing for a row-major A (row i at A + i * lda, contiguous along k): a sliver's rows,
+// 8 at a time, are loaded as 8 vectors of 8 consecutive k, transposed in registers and stored as
+// 8 vectors of 8 rows (as the ladder's pack_a). Element by element, the store of each number
+// went to its own place MR floats apart, ~1 cycle per number: packing ResNet's 512 x 4608 weight
+// cost ~20% of that layer's forward at batch 4. A copy: the same numbers.
+#if defined(__x86_64__) || defined(__i386__)
+// r[c] becomes (r[0][c], ..., r[7][c]): an 8 x 8 transpose in registers (unpack, shuffle, permute).
+__attribute__((target("avx2"))) inline void transpose8x8(__m256 r[8]) {
+  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+  const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
+  r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+  r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
+  r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+  r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+  r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+  r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+  r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+// One sliver: rows [row0, row0 + MR) (zeros past M), k in [k0, k0 + kc), into d[k MR + i].
+__attribute__((target("avx2,avx512f,avx512vl"))) void pack_a_sliver_avx512(int MR, int64_t M,
+                                                                           const float* A,
+                                                                           int64_t lda,
+                                                                           int64_t row0, int64_t k0,
+                                                                           int64_t kc, float* d) {
+  const int64_t kc8 = kc / 8 * 8;
+  for (int r0 = 0; r0 < MR; r0 += 8) {
+    const int rows = std::min(8, MR - r0);  // lanes of this group inside the sliver
+    const int valid = static_cast<int>(std::clamp<int64_t>(M - (row0 + r0), 0, rows));
+    const __mmask8 store = static_cast<__mmask8>((1u << rows) - 1u);
+    const __mmask8 keep = static_cast<__mmask8>((1u << valid) - 1u);  // the rest: zeros
+    if (valid == 0) {
+      for (int64_t k = 0; k < kc; ++k)
+        _mm256_mask_storeu_ps(d + k * MR + r0, store, _mm256_setzero_ps());
+      continue;
+    }
+    const float* src[8];
+    for (int r = 0; r < 8; ++r) src[r] = A + (row0 + r0 + std::min(r, valid - 1)) * lda + k0;
+    for (int64_t k = 0; k < kc8; k += 8) {
+      __m256 v[8];
+      for (int r = 0; r < 8; ++r) v[r] = _mm256_loadu_ps(src[r] + k);
+      transpose8x8(v);
+      for (int c = 0; c < 8; ++c)
+        _mm256_mask_storeu_ps(d + (k + c) * MR + r0, store, _mm256_maskz_mov_ps(keep, v[c]));
+    }
+    for (int64_t k = kc8; k < kc; ++k)
+      for (int r = 0; r < rows; ++r) d[k * MR + r0 + r] = r < valid ? src[r][k] : 0.0f;
+  }
+}
+#endif
+
+void pack_a_rows(int MR, int64_t M, int64_t K, const float* A, int64_t lda, float* dst) {
+#if defined(__x86_64__) || defined(__i386__)
+  static const bool simd =
+      ladder::isa_supported(ladder::Isa::Avx512) && __builtin_cpu_supports("avx512vl");
+  if (simd) {
+    const int64_t Mp = ceil_div(M, MR) * MR, slivers = Mp / MR, kblocks = ceil_div(K, kKC);
+    parallel_for(kblocks * slivers, std::max<int64_t>(1, kElementwiseGrain / (MR * kKC)),
+                 [&](int64_t b, int64_t e) {
+                   for (int64_t t = b; t < e; ++t) {
+                     const int64_t pc = (t / slivers) * kKC, s = t % slivers;
+                     const int64_t kc = std::min(kKC, K - pc);
+                     pack_a_sliver_avx512(MR, M, A, lda, s * MR, pc, kc,
+                                          dst + pc * Mp + s * MR * kc);
+                   }
+                 });
+    return;
+  }
+#endif
+  pack_a_all(
+      MR, M, K, [&](int64_t i, int64_t k) { return A[i * lda + k]; }, dst);
 }
 
 // dst[i] = src[2 i] for i < n: the packing of a stride-2 convolution (ResNet's stem and
@@ -209,6 +290,120 @@ void pack_b_image(const float* src, int64_t img_stride, const Conv2dGeom& g, int
     }
     for (int64_t j = cols; j < NR; ++j) d[j] = 0.0f;
   }
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+// Lanes i of a 16-lane vector with lo <= i < hi (none when hi <= lo).
+inline __mmask16 lane_range(int64_t lo, int64_t hi) {
+  lo = std::clamp<int64_t>(lo, 0, 16);
+  hi = std::clamp<int64_t>(hi, lo, 16);
+  return static_cast<__mmask16>(((1u << hi) - 1u) & ~((1u << lo) - 1u));
+}
+
+// The panels of columns [col0, col0 + cols) (ceil(cols / NR) slivers, sliver q at
+// dst + q * kc * NR, laid out as pack_b_image's), rows kk in [kk0, kk1) of the k block
+// [k0, k0 + kc), with AVX-512, for stride SW = 1 or 2 and NR a multiple of 16 (the 14 x 32
+// kernel's panels).
+//
+// Two things make this copy cheap. (1) The k row is the outer loop and the slivers the inner
+// one: for one k = (c, kh, kw) the block's columns read a few consecutive rows of one channel
+// plane, a stretch of memory the hardware prefetcher follows, and the next two k (kw + 1) read
+// the same stretch again from L1. Sliver by sliver (pack_b_image), each panel row jumped from
+// plane to plane, and the packing cost ~40% of the time of a 64-channel layer. (2) Every 16
+// columns of a run (a stretch of one output row inside one sliver) are one masked load and one
+// store: the load's mask keeps the pixels inside the image (lanes that would read padding load
+// zero and touch no memory), and at stride 2 two loads and one permute pick the even pixels.
+// A copy: the same numbers as pack_b_image's.
+struct BlockRun {
+  const float* img;
+  int64_t oh, ow0, len;
+  float* d;  // where column ow0 of the run goes in panel row 0: d[kk * NR + (ow - ow0)]
+};
+
+template <int SW>
+__attribute__((target("avx512f"))) void pack_b_block_avx512(const float* src, int64_t img_stride,
+                                                            const Conv2dGeom& g, int NR, int64_t k0,
+                                                            int64_t kc, int64_t col0, int64_t cols,
+                                                            float* dst, int64_t kk0, int64_t kk1) {
+  const int64_t P = g.OH * g.OW, slivers = ceil_div(cols, NR);
+  // runs: cut at output-row (and image) boundaries and at sliver boundaries
+  thread_local std::vector<BlockRun> runs;
+  runs.clear();
+  for (int64_t j = 0; j < cols;) {
+    const int64_t col = col0 + j, n = col / P, p = col % P, oh = p / g.OW, ow = p % g.OW;
+    const int64_t q = j / NR, jq = j % NR;
+    const int64_t len = std::min({cols - j, g.OW - ow, NR - jq});
+    runs.push_back({src + n * img_stride, oh, ow, len, dst + q * kc * NR + jq});
+    j += len;
+  }
+  const int64_t tail = cols - (slivers - 1) * NR;  // valid columns of the last sliver
+  float* last = dst + (slivers - 1) * kc * NR;
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const __m512 zero = _mm512_setzero_ps();
+  const int64_t HW = g.H * g.W;
+  // k = (c, kh, kw), stepped without divisions
+  const int64_t k = k0 + kk0;
+  int64_t c = k / (g.KH * g.KW), kh = (k / g.KW) % g.KH, kw = k % g.KW;
+  for (int64_t kk = kk0; kk < kk1; ++kk) {
+    // iw = ow * SW + off lies inside [0, W) for ow in [lo, hi)
+    const int64_t off = kw * g.DW - g.PW;
+    const int64_t lo = off >= 0 ? 0 : (-off + SW - 1) / SW;
+    const int64_t hi = g.W - 1 - off < 0 ? 0 : (g.W - 1 - off) / SW + 1;
+    for (const BlockRun& run : runs) {
+      float* o = run.d + kk * NR - run.ow0;  // o[ow]: this run's output column ow
+      const int64_t ih = run.oh * g.SH - g.PH + kh * g.DH, end = run.ow0 + run.len;
+      const bool inside = ih >= 0 && ih < g.H;
+      // row[ow * SW] is pixel iw of input row ih (read only where that lies inside the image)
+      const float* row = run.img + c * HW + ih * g.W + off;
+      for (int64_t s = run.ow0; s < end; s += 16) {
+        __m512 v = zero;
+        if (inside) {
+          const int64_t a = std::max(lo - s, int64_t{0}), b = std::min(hi - s, end - s);
+          if (a < b) {
+            if constexpr (SW == 1) {
+              v = a == 0 && b >= 16 ? _mm512_loadu_ps(row + s)
+                                    : _mm512_maskz_loadu_ps(lane_range(a, b), row + s);
+            } else {
+              // output lane i reads float 2i of the 32 from row + 2s: lanes 2a .. 2b-2
+              const __m512 v0 = _mm512_maskz_loadu_ps(lane_range(2 * a, 2 * b - 1), row + 2 * s);
+              const __m512 v1 =
+                  _mm512_maskz_loadu_ps(lane_range(2 * a - 16, 2 * b - 17), row + 2 * s + 16);
+              v = _mm512_maskz_permutex2var_ps(lane_range(a, b), v0, even, v1);
+            }
+          }
+        }
+        _mm512_mask_storeu_ps(o + s, lane_range(0, end - s), v);
+      }
+    }
+    for (int64_t j = tail; j < NR; j += 16)  // zeros past the last column
+      _mm512_mask_storeu_ps(last + kk * NR + j, lane_range(0, NR - j), zero);
+    if (++kw == g.KW) {
+      kw = 0;
+      if (++kh == g.KH) kh = 0, ++c;
+    }
+  }
+}
+#endif
+
+// The panels of columns [col0, col0 + cols) (sliver q at dst + q * kc * NR), rows kk in
+// [kk0, kk1) of the k block [k0, k0 + kc): AVX-512 at stride 1 and 2 with the 14 x 32 kernel's
+// panels, the portable packer sliver by sliver otherwise (the same numbers either way).
+void pack_b_block(const float* src, int64_t img_stride, const Conv2dGeom& g, int NR, int64_t k0,
+                  int64_t kc, int64_t col0, int64_t cols, float* dst, int64_t kk0, int64_t kk1) {
+  if (kk0 >= kk1 || cols <= 0) return;
+#if defined(__x86_64__) || defined(__i386__)
+  static const bool avx512 = ladder::isa_supported(ladder::Isa::Avx512);
+  if (avx512 && NR % 16 == 0 && g.SW <= 2) {
+    if (g.SW == 1)
+      pack_b_block_avx512<1>(src, img_stride, g, NR, k0, kc, col0, cols, dst, kk0, kk1);
+    else
+      pack_b_block_avx512<2>(src, img_stride, g, NR, k0, kc, col0, cols, dst, kk0, kk1);
+    return;
+  }
+#endif
+  for (int64_t q = 0; q * NR < cols; ++q)
+    pack_b_image(src, img_stride, g, NR, k0 + kk0, kk1 - kk0, col0 + q * NR,
+                 std::min<int64_t>(NR, cols - q * NR), dst + q * kc * NR + kk0 * NR);
 }
 
 // One MR x NR tile of C (m x n valid), as the ladder's run_tile: a tile cut by C's edge is
@@ -315,10 +510,9 @@ void implicit_gemm(const float* apack, int64_t M, const float* bias, const float
       const int64_t kc = std::min(kKC, K - pc);
       const float beta = pc == 0 && !bias ? 0.0f : 1.0f;
       const float* ablock = apack + pc * Mp;
-      parallel_for(slivers, 1, [&](int64_t b, int64_t e) {
-        for (int64_t q = b; q < e; ++q)
-          pack_b_image(src, img_stride, g, NR, pc, kc, q * NR, std::min<int64_t>(NR, J - q * NR),
-                       bpack + q * kc * NR);
+      // the threads share the panel's k rows (each row: every sliver)
+      parallel_for(kc, 8, [&](int64_t b, int64_t e) {
+        pack_b_block(src, img_stride, g, NR, pc, kc, 0, J, bpack, b, e);
       });
       parallel_for(slivers * tiles_m, 1, [&](int64_t b, int64_t e) {
         for (int64_t t = b; t < e; ++t) {
@@ -349,9 +543,7 @@ void implicit_gemm(const float* apack, int64_t M, const float* bias, const float
     for (int64_t pc = 0; pc < K; pc += kKC) {
       const int64_t kc = std::min(kKC, K - pc);
       const float beta = pc == 0 && !bias ? 0.0f : 1.0f;
-      for (int64_t q = 0; q < slivers; ++q)
-        pack_b_image(src, img_stride, g, NR, pc, kc, j0 + q * NR,
-                     std::min<int64_t>(NR, cols - q * NR), bpack + q * kc * NR);
+      pack_b_block(src, img_stride, g, NR, pc, kc, j0, cols, bpack, 0, kc);
       const float* ablock = apack + pc * Mp;
       for (int64_t q = 0; q < slivers; ++q)
         for (int64_t ir = 0; ir < M; ir += MR)
@@ -388,8 +580,7 @@ void conv2d_fast_forward(const float* x, const float* w, const float* bias, floa
   const int64_t CK = g.C * g.KH * g.KW;
   const int MR = micro_kernel().MR;
   float* apack = weight_buffer().get<float>(ceil_div(Cout, MR) * MR * CK);
-  pack_a_all(
-      MR, Cout, CK, [&](int64_t o, int64_t k) { return w[o * CK + k]; }, apack);
+  pack_a_rows(MR, Cout, CK, w, CK, apack);
   implicit_gemm(apack, Cout, bias, x, g.C * g.H * g.W, g, g.N, y);
 }
 
@@ -423,17 +614,23 @@ void conv2d_fast_backward_input(const float* gy, const float* w, float* gx, cons
     // flattened KH*KW taps. Written out once as a plain [C, Cout*KH*KW] matrix (a division per
     // element in the packing loop cost more than the 512-channel product itself).
     float* wt = wt_buffer().get<float>(C * Kt);
-    parallel_for(C, std::max<int64_t>(1, kElementwiseGrain / Kt), [&](int64_t b, int64_t e) {
-      for (int64_t c = b; c < e; ++c)
-        for (int64_t o = 0; o < Cout; ++o) {
-          const float* src = w + (o * C + c) * KHW;
-          float* dst = wt + c * Kt + o * KHW;
-          for (int64_t tap = 0; tap < KHW; ++tap) dst[tap] = src[KHW - 1 - tap];
-        }
-    });
+    // In blocks of 16 channels, o outer: each o reads one contiguous stretch of W (16 x KH x KW
+    // numbers) instead of KH x KW numbers from each of C places (a cache line per number).
+    constexpr int64_t kCB = 16;
+    parallel_for(ceil_div(C, kCB), std::max<int64_t>(1, kElementwiseGrain / (kCB * Kt)),
+                 [&](int64_t b, int64_t e) {
+                   for (int64_t cb = b; cb < e; ++cb) {
+                     const int64_t c0 = cb * kCB, c1 = std::min(C, c0 + kCB);
+                     for (int64_t o = 0; o < Cout; ++o)
+                       for (int64_t c = c0; c < c1; ++c) {
+                         const float* src = w + (o * C + c) * KHW;
+                         float* dst = wt + c * Kt + o * KHW;
+                         for (int64_t tap = 0; tap < KHW; ++tap) dst[tap] = src[KHW - 1 - tap];
+                       }
+                   }
+                 });
     float* apack = weight_buffer().get<float>(ceil_div(C, MR) * MR * Kt);
-    pack_a_all(
-        MR, C, Kt, [&](int64_t c, int64_t k) { return wt[c * Kt + k]; }, apack);
+    pack_a_rows(MR, C, Kt, wt, Kt, apack);
     implicit_gemm(apack, C, nullptr, gy, Cout * P, t, g.N, gx);
     return;
   }
