@@ -201,6 +201,56 @@ void pack_a_rows(int MR, int64_t M, int64_t K, const float* A, int64_t lda, floa
       MR, M, K, [&](int64_t i, int64_t k) { return A[i * lda + k]; }, dst);
 }
 
+// W'[c][o * KHW + tap] = W[o][c][KHW - 1 - tap] (the input gradient's flipped, transposed kernel;
+// see conv2d_fast_backward_input). In blocks of 16 channels, o outer: each o reads one contiguous
+// stretch of W (16 x KHW numbers). With AVX-512 each reversed group of KHW <= 16 taps is one
+// masked load, one permute and one masked store (element by element this copy cost ~20% of the
+// 512-channel layer's input gradient). A copy: the same numbers.
+#if defined(__x86_64__) || defined(__i386__)
+__attribute__((target("avx512f"))) void flip_weight_avx512(const float* w, int64_t Cout, int64_t C,
+                                                           int64_t KHW, float* wt, int64_t c0,
+                                                           int64_t c1) {
+  const int64_t Kt = Cout * KHW;
+  const __mmask16 m = static_cast<__mmask16>((1u << KHW) - 1u);
+  alignas(64) int32_t idx[16];
+  for (int t = 0; t < 16; ++t) idx[t] = t < KHW ? static_cast<int32_t>(KHW - 1 - t) : 0;
+  const __m512i rev = _mm512_load_si512(idx);
+  for (int64_t o = 0; o < Cout; ++o)
+    for (int64_t c = c0; c < c1; ++c) {
+      const __m512 v = _mm512_maskz_loadu_ps(m, w + (o * C + c) * KHW);
+      _mm512_mask_storeu_ps(wt + c * Kt + o * KHW, m, _mm512_maskz_permutexvar_ps(m, rev, v));
+    }
+}
+#endif
+
+void flip_weight(const float* w, int64_t Cout, int64_t C, int64_t KHW, float* wt) {
+  const int64_t Kt = Cout * KHW;
+  constexpr int64_t kCB = 16;
+#if defined(__x86_64__) || defined(__i386__)
+  static const bool avx512 = ladder::isa_supported(ladder::Isa::Avx512);
+#else
+  constexpr bool avx512 = false;
+#endif
+  parallel_for(ceil_div(C, kCB), std::max<int64_t>(1, kElementwiseGrain / (kCB * Kt)),
+               [&](int64_t b, int64_t e) {
+                 for (int64_t cb = b; cb < e; ++cb) {
+                   const int64_t c0 = cb * kCB, c1 = std::min(C, c0 + kCB);
+#if defined(__x86_64__) || defined(__i386__)
+                   if (avx512 && KHW <= 16) {
+                     flip_weight_avx512(w, Cout, C, KHW, wt, c0, c1);
+                     continue;
+                   }
+#endif
+                   for (int64_t o = 0; o < Cout; ++o)
+                     for (int64_t c = c0; c < c1; ++c) {
+                       const float* src = w + (o * C + c) * KHW;
+                       float* dst = wt + c * Kt + o * KHW;
+                       for (int64_t tap = 0; tap < KHW; ++tap) dst[tap] = src[KHW - 1 - tap];
+                     }
+                 }
+               });
+}
+
 // dst[i] = src[2 i] for i < n: the packing of a stride-2 convolution (ResNet's stem and
 // downsampling convs). Element by element that is a load and a store per number; AVX-512 does 16
 // at a time: two loads of 16 consecutive floats, one permute picking the even ones.
@@ -614,21 +664,7 @@ void conv2d_fast_backward_input(const float* gy, const float* w, float* gx, cons
     // flattened KH*KW taps. Written out once as a plain [C, Cout*KH*KW] matrix (a division per
     // element in the packing loop cost more than the 512-channel product itself).
     float* wt = wt_buffer().get<float>(C * Kt);
-    // In blocks of 16 channels, o outer: each o reads one contiguous stretch of W (16 x KH x KW
-    // numbers) instead of KH x KW numbers from each of C places (a cache line per number).
-    constexpr int64_t kCB = 16;
-    parallel_for(ceil_div(C, kCB), std::max<int64_t>(1, kElementwiseGrain / (kCB * Kt)),
-                 [&](int64_t b, int64_t e) {
-                   for (int64_t cb = b; cb < e; ++cb) {
-                     const int64_t c0 = cb * kCB, c1 = std::min(C, c0 + kCB);
-                     for (int64_t o = 0; o < Cout; ++o)
-                       for (int64_t c = c0; c < c1; ++c) {
-                         const float* src = w + (o * C + c) * KHW;
-                         float* dst = wt + c * Kt + o * KHW;
-                         for (int64_t tap = 0; tap < KHW; ++tap) dst[tap] = src[KHW - 1 - tap];
-                       }
-                   }
-                 });
+    flip_weight(w, Cout, C, KHW, wt);
     float* apack = weight_buffer().get<float>(ceil_div(C, MR) * MR * Kt);
     pack_a_rows(MR, C, Kt, wt, Kt, apack);
     implicit_gemm(apack, C, nullptr, gy, Cout * P, t, g.N, gx);
