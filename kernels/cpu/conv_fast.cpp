@@ -612,6 +612,88 @@ void implicit_gemm(const float* apack, int64_t M, const float* bias, const float
   for (int64_t t = 0; t < tasks; ++t) task(t);
 }
 
+#if defined(__x86_64__) || defined(__i386__)
+// Row k = (c, kh, kw) of the column matrix of the images at x (image i at x + i C H W, the
+// columns of all of them in a row: l = i P + p), columns [l0, l0 + len), into o[0, len).
+void im2col_row_range(const float* x, const Conv2dGeom& g, int64_t k, int64_t l0, int64_t len,
+                      float* o) {
+  const int64_t P = g.OH * g.OW, HW = g.H * g.W;
+  const int64_t c = k / (g.KH * g.KW), kh = (k / g.KW) % g.KH, kw = k % g.KW;
+  const int64_t off = kw * g.DW - g.PW;
+  const int64_t lo = std::min(off >= 0 ? 0 : (-off + g.SW - 1) / g.SW, g.OW);
+  const int64_t hi =
+      std::max(lo, std::min(g.W - 1 - off < 0 ? 0 : (g.W - 1 - off) / g.SW + 1, g.OW));
+  for (int64_t l = l0; l < l0 + len;) {
+    const int64_t i = l / P, p = l % P, oh = p / g.OW, ow = p % g.OW;
+    const int64_t seg = std::min(g.OW - ow, l0 + len - l);
+    float* d = o + (l - l0) - ow;  // d[ow]: output column ow of this output row
+    const int64_t ih = oh * g.SH - g.PH + kh * g.DH;
+    const int64_t a = std::clamp(lo, ow, ow + seg), b = std::clamp(hi, a, ow + seg);
+    if (ih < 0 || ih >= g.H) {
+      std::fill(d + ow, d + ow + seg, 0.0f);
+    } else {
+      const float* src = x + (i * g.C + c) * HW + ih * g.W + off;  // src[ow * SW] is pixel iw
+      std::fill(d + ow, d + a, 0.0f);
+      if (g.SW == 1)
+        std::copy(src + a, src + b, d + a);
+      else
+        for (int64_t j = a; j < b; ++j) d[j] = src[j * g.SW];
+      std::fill(d + b, d + ow + seg, 0.0f);
+    }
+    l += seg;
+  }
+}
+
+// The weight gradient of one block of m images, out (+)= gy_block @ cols_block^T (Cout x CK), or
+// its transpose (CK x Cout), on the micro-kernel, with both operands packed straight into the
+// micro-kernel's panels: a sliver of the column matrix (MR or NR rows k, kc columns l) is written
+// by im2col into an L1-sized scratch and transposed into its panel there (8 x 8 in registers),
+// so the full column matrix (C KH KW times the block's pixels, several MiB) is never written and
+// read back. The loops are the ladder's (gemm_ladder_packed.cpp): k blocks of kKC (the ladder's
+// KC) in order, the first with beta, later ones adding; every tile as the ladder computes it. So
+// every element is the same sum in the same order as sgemm_microkernel on the materialised
+// matrices: the same bits.
+void wgrad_block_direct(const float* x, const float* gyb, int64_t ldg, const Conv2dGeom& g,
+                        int64_t Cout, int64_t L, bool transposed, float* out, float beta) {
+  const ladder::MicroKernel& mk = micro_kernel();
+  const int MR = mk.MR, NR = mk.NR;
+  const int64_t CK = g.C * g.KH * g.KW;
+  const int64_t Ms = transposed ? CK : Cout, Ns = transposed ? Cout : CK, ldc = Ns;
+  const int64_t Mp = ceil_div(Ms, MR) * MR, m_slivers = Mp / MR, n_slivers = ceil_div(Ns, NR);
+  // Sliver of `width` rows from row0 of one operand (the columns if cols, else gy), columns
+  // [pc, pc + kc) (rows past the operand's end: zeros), into dst[l * width + r].
+  auto pack = [&](bool cols, int width, int64_t row0, int64_t pc, int64_t kc, float* dst) {
+    if (!cols) {
+      pack_a_sliver_avx512(width, Cout, gyb, ldg, row0, pc, kc, dst);
+      return;
+    }
+    const int64_t rows = std::clamp<int64_t>(CK - row0, 0, width);
+    float* scratch = stage_buffer().get<float>(std::max<int64_t>(rows, 1) * kc);
+    for (int64_t r = 0; r < rows; ++r) im2col_row_range(x, g, row0 + r, pc, kc, scratch + r * kc);
+    pack_a_sliver_avx512(width, rows, scratch, kc, 0, 0, kc, dst);
+  };
+  const bool threaded = !omp_in_parallel() && omp_get_max_threads() > 1 &&
+                        Ms * Ns * std::min(L, kKC) >= kThreadedMacs / 4;
+  float* apack = cols_buffer().get<float>(Mp * std::min(L, kKC));
+  for (int64_t pc = 0; pc < L; pc += kKC) {
+    const int64_t kc = std::min(kKC, L - pc);
+    const float beta_k = pc == 0 ? beta : 1.0f;
+#pragma omp parallel for schedule(dynamic, 1) if (threaded)
+    for (int64_t s = 0; s < m_slivers; ++s)
+      pack(transposed, MR, s * MR, pc, kc, apack + s * MR * kc);
+#pragma omp parallel for schedule(dynamic, 1) if (threaded)
+    for (int64_t q = 0; q < n_slivers; ++q) {
+      float* bq = panel_buffer().get<float>(kc * NR);
+      pack(!transposed, NR, q * NR, pc, kc, bq);
+      const int64_t n = std::min<int64_t>(NR, Ns - q * NR);
+      for (int64_t ir = 0; ir < Ms; ir += MR)
+        run_tile(mk, kc, apack + ir * kc, bq, out + ir * ldc + q * NR, ldc,
+                 std::min<int64_t>(MR, Ms - ir), n, beta_k);
+    }
+  }
+}
+#endif
+
 // Images per weight-gradient block: about 4096 columns (several KC blocks of the GEMM's k), the
 // column buffer at most 16 MiB.
 int64_t wgrad_images_per_block(int64_t N, int64_t CK, int64_t P) {
@@ -728,8 +810,32 @@ void conv2d_fast_backward_weight(const float* x, const float* gy, float* gw, con
       transposed || partials ? weight_buffer().get<float>((partials ? blocks : 1) * Cout * CK) : gw;
   // One block of images: its columns as one [CK, L] matrix (image i in columns [i P, (i+1) P))
   // and its gradient as [Cout, L], then one GEMM with k = L into out (beta: add to it or not).
+#if defined(__x86_64__) || defined(__i386__)
+  static const bool direct =
+      ladder::isa_supported(ladder::Isa::Avx512) && __builtin_cpu_supports("avx512vl");
+#else
+  constexpr bool direct = false;
+#endif
   auto block = [&](int64_t bi, float* out, float beta) {
     const int64_t n0 = bi * nb, m = std::min(nb, g.N - n0), L = m * P;
+#if defined(__x86_64__) || defined(__i386__)
+    // (a first layer, C KH KW = 9 or 27 rows, packs too little per row to gain: the old route)
+    if (direct && CK >= 4 * mk.MR) {
+      // gy of the block as [Cout, L]: gy itself for one image, else copied (image i's P columns
+      // of row o at o L + i P)
+      const float* gyb = gy + n0 * Cout * P;
+      if (m > 1) {
+        float* copy = gy_buffer().get<float>(Cout * L);
+        for (int64_t o = 0; o < Cout; ++o)
+          for (int64_t i = 0; i < m; ++i)
+            std::memcpy(copy + o * L + i * P, gy + ((n0 + i) * Cout + o) * P,
+                        static_cast<size_t>(P) * sizeof(float));
+        gyb = copy;
+      }
+      wgrad_block_direct(x + n0 * C * HW, gyb, m > 1 ? L : P, g, Cout, L, transposed, out, beta);
+      return;
+    }
+#endif
     float* cols = cols_buffer().get<float>(CK * L);
     float* gyb = gy_buffer().get<float>(Cout * L);
     parallel_for(CK * m, std::max<int64_t>(1, kElementwiseGrain / P), [&](int64_t b, int64_t e) {
