@@ -672,24 +672,47 @@ void wgrad_block_direct(const float* x, const float* gyb, int64_t ldg, const Con
     for (int64_t r = 0; r < rows; ++r) im2col_row_range(x, g, row0 + r, pc, kc, scratch + r * kc);
     pack_a_sliver_avx512(width, rows, scratch, kc, 0, 0, kc, dst);
   };
-  const bool threaded = !omp_in_parallel() && omp_get_max_threads() > 1 &&
-                        Ms * Ns * std::min(L, kKC) >= kThreadedMacs / 4;
-  float* apack = cols_buffer().get<float>(Mp * std::min(L, kKC));
-  for (int64_t pc = 0; pc < L; pc += kKC) {
-    const int64_t kc = std::min(kKC, L - pc);
-    const float beta_k = pc == 0 ? beta : 1.0f;
-#pragma omp parallel for schedule(dynamic, 1) if (threaded)
-    for (int64_t s = 0; s < m_slivers; ++s)
-      pack(transposed, MR, s * MR, pc, kc, apack + s * MR * kc);
-#pragma omp parallel for schedule(dynamic, 1) if (threaded)
-    for (int64_t q = 0; q < n_slivers; ++q) {
-      float* bq = panel_buffer().get<float>(kc * NR);
-      pack(!transposed, NR, q * NR, pc, kc, bq);
-      const int64_t n = std::min<int64_t>(NR, Ns - q * NR);
-      for (int64_t ir = 0; ir < Ms; ir += MR)
-        run_tile(mk, kc, apack + ir * kc, bq, out + ir * ldc + q * NR, ldc,
-                 std::min<int64_t>(MR, Ms - ir), n, beta_k);
+  // Threads: the slivers of the column side (the expensive one to pack) are cut into one range
+  // per thread; each thread packs all of the gy side itself (Cout x kc numbers: small) and runs
+  // every k block on its own part of out, no thread waiting for another until the end (on a
+  // shared machine a barrier per k block waits for a descheduled thread every time).
+  const int64_t col_slivers = transposed ? m_slivers : n_slivers;
+  int threads = !omp_in_parallel() && Ms * Ns * L >= kThreadedMacs ? omp_get_max_threads() : 1;
+  threads = static_cast<int>(std::min<int64_t>(threads, col_slivers));
+  auto part = [&](int64_t s0, int64_t s1) {  // column-side slivers [s0, s1)
+    const int gw = transposed ? NR : MR;     // width of a gy-side sliver
+    const int64_t g_slivers = transposed ? n_slivers : m_slivers;
+    float* gpack = cols_buffer().get<float>(g_slivers * gw * std::min(L, kKC));
+    float* cpack = panel_buffer().get<float>((transposed ? MR : NR) * std::min(L, kKC));
+    for (int64_t pc = 0; pc < L; pc += kKC) {
+      const int64_t kc = std::min(kKC, L - pc);
+      const float beta_k = pc == 0 ? beta : 1.0f;
+      for (int64_t t = 0; t < g_slivers; ++t) pack(false, gw, t * gw, pc, kc, gpack + t * gw * kc);
+      for (int64_t sc = s0; sc < s1; ++sc) {
+        if (!transposed) {  // column side = N: sliver q = sc against every row block of gy
+          pack(true, NR, sc * NR, pc, kc, cpack);
+          const int64_t n = std::min<int64_t>(NR, Ns - sc * NR);
+          for (int64_t ir = 0; ir < Ms; ir += MR)
+            run_tile(mk, kc, gpack + ir * kc, cpack, out + ir * ldc + sc * NR, ldc,
+                     std::min<int64_t>(MR, Ms - ir), n, beta_k);
+        } else {  // column side = M: row block sc against every sliver of gy
+          pack(true, MR, sc * MR, pc, kc, cpack);
+          const int64_t ir = sc * MR, m = std::min<int64_t>(MR, Ms - ir);
+          for (int64_t q = 0; q < n_slivers; ++q)
+            run_tile(mk, kc, cpack, gpack + q * NR * kc, out + ir * ldc + q * NR, ldc, m,
+                     std::min<int64_t>(NR, Ns - q * NR), beta_k);
+        }
+      }
     }
+  };
+  if (threads <= 1) {
+    part(0, col_slivers);
+    return;
+  }
+#pragma omp parallel num_threads(threads)
+  {
+    const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+    part(col_slivers * t / nt, col_slivers * (t + 1) / nt);
   }
 }
 #endif
