@@ -87,7 +87,6 @@ constexpr int64_t kThreadedMacs = int64_t{1} << 20;
 // conv calls into while these are live.
 PackBuffer& panel_buffer() { return ladder::thread_buffer<2>(); }
 PackBuffer& stage_buffer() { return ladder::thread_buffer<3>(); }
-PackBuffer& shared_panel_buffer() { return ladder::thread_buffer<4>(); }
 PackBuffer& wt_buffer() { return ladder::thread_buffer<5>(); }
 PackBuffer& weight_buffer() { return ladder::thread_buffer<6>(); }
 PackBuffer& cols_buffer() { return ladder::thread_buffer<7>(); }
@@ -502,10 +501,10 @@ void implicit_gemm(const float* apack, int64_t M, const float* bias, const float
   if (N <= 0 || M <= 0 || P <= 0) return;
   const int threads = omp_in_parallel() || J * M * K < kThreadedMacs ? 1 : omp_get_max_threads();
   // Bias: y starts as the bias on columns [j0, j0 + cols); every k block then adds (beta = 1).
-  auto fill_bias = [&](int64_t j0, int64_t cols) {
+  auto fill_bias = [&](int64_t j0, int64_t cols, int64_t i0, int64_t i1) {  // rows [i0, i1)
     for (int64_t j = j0; j < j0 + cols;) {
       const int64_t img = j / P, p = j % P, len = std::min(j0 + cols - j, P - p);
-      for (int64_t i = 0; i < M; ++i) {
+      for (int64_t i = i0; i < i1; ++i) {
         float* c = y + (img * M + i) * P + p;
         std::fill(c, c + len, bias[i]);
       }
@@ -519,8 +518,8 @@ void implicit_gemm(const float* apack, int64_t M, const float* bias, const float
   // one) and scattered to the images once at the end. Same sums, same bits: the micro-kernel
   // adds its k block to what C holds either way.
   const bool staged = P < 8 * NR && N > 1;
-  auto stage_in = [&](float* st, int64_t cols) {  // bias into the staging block
-    for (int64_t i = 0; i < M; ++i) std::fill(st + i * cols, st + (i + 1) * cols, bias[i]);
+  auto stage_in = [&](float* st, int64_t cols, int64_t i0, int64_t i1) {  // bias, rows [i0, i1)
+    for (int64_t i = i0; i < i1; ++i) std::fill(st + i * cols, st + (i + 1) * cols, bias[i]);
   };
   auto stage_out = [&](const float* st, int64_t j0, int64_t cols, int64_t i0, int64_t i1) {
     for (int64_t j = j0; j < j0 + cols;) {
@@ -546,33 +545,37 @@ void implicit_gemm(const float* apack, int64_t M, const float* bias, const float
   if (threads > 1 && J <= kNC) {
     // Few columns (small maps: ResNet's 7x7 and 14x14 at batch 4): cutting the columns among
     // threads would leave each a sliver or two, and each thread would stream all of packed A
-    // for them. Instead the threads pack one shared panel per k block, then split its tiles.
+    // for them. Instead each thread takes a range of rows (of M) for the whole call and packs
+    // all the panels itself (J x K numbers, small next to A's M x K). No thread waits for
+    // another until the end: a shared panel needed two barriers per k block, and on a loaded
+    // machine each barrier waits for a descheduled thread (512 channels at 7x7: 18 k blocks).
     const int64_t slivers = ceil_div(J, NR), tiles_m = ceil_div(M, MR);
-    float* bpack = shared_panel_buffer().get<float>(std::min(kKC, K) * slivers * NR);
     float* st = staged ? stage_buffer().get<float>(M * J) : nullptr;
-    if (bias) {
-      if (st)
-        stage_in(st, J);
-      else
-        fill_bias(0, J);
+    const int nt = static_cast<int>(std::min<int64_t>(threads, tiles_m));
+#pragma omp parallel num_threads(nt)
+    {
+      const int64_t t = omp_get_thread_num(), nth = omp_get_num_threads();
+      const int64_t i0 = std::min(M, tiles_m * t / nth * MR);
+      const int64_t i1 = std::min(M, tiles_m * (t + 1) / nth * MR);
+      float* bpack = panel_buffer().get<float>(std::min(kKC, K) * slivers * NR);
+      if (bias && i0 < i1) {
+        if (st)
+          stage_in(st, J, i0, i1);
+        else
+          fill_bias(0, J, i0, i1);
+      }
+      for (int64_t pc = 0; pc < K && i0 < i1; pc += kKC) {
+        const int64_t kc = std::min(kKC, K - pc);
+        const float beta = pc == 0 && !bias ? 0.0f : 1.0f;
+        const float* ablock = apack + pc * Mp;
+        pack_b_block(src, img_stride, g, NR, pc, kc, 0, J, bpack, 0, kc);
+        for (int64_t q = 0; q < slivers; ++q)
+          for (int64_t ir = i0; ir < i1; ir += MR)
+            tile(ablock, bpack + q * kc * NR, kc, q * NR, std::min<int64_t>(NR, J - q * NR), ir,
+                 beta, st, 0, J);
+      }
+      if (st && i0 < i1) stage_out(st, 0, J, i0, i1);
     }
-    for (int64_t pc = 0; pc < K; pc += kKC) {
-      const int64_t kc = std::min(kKC, K - pc);
-      const float beta = pc == 0 && !bias ? 0.0f : 1.0f;
-      const float* ablock = apack + pc * Mp;
-      // the threads share the panel's k rows (each row: every sliver)
-      parallel_for(kc, 8, [&](int64_t b, int64_t e) {
-        pack_b_block(src, img_stride, g, NR, pc, kc, 0, J, bpack, b, e);
-      });
-      parallel_for(slivers * tiles_m, 1, [&](int64_t b, int64_t e) {
-        for (int64_t t = b; t < e; ++t) {
-          const int64_t q = t / tiles_m, ir = (t % tiles_m) * MR;
-          tile(ablock, bpack + q * kc * NR, kc, q * NR, std::min<int64_t>(NR, J - q * NR), ir, beta,
-               st, 0, J);
-        }
-      });
-    }
-    if (st) parallel_for(M, 1, [&](int64_t b, int64_t e) { stage_out(st, 0, J, b, e); });
     return;
   }
   // Tasks: blocks of nc columns (of all images in a row), each packing its own panels; with
@@ -586,9 +589,9 @@ void implicit_gemm(const float* apack, int64_t M, const float* bias, const float
     float* st = staged ? stage_buffer().get<float>(M * cols) : nullptr;
     if (bias) {
       if (st)
-        stage_in(st, cols);
+        stage_in(st, cols, 0, M);
       else
-        fill_bias(j0, cols);
+        fill_bias(j0, cols, 0, M);
     }
     for (int64_t pc = 0; pc < K; pc += kKC) {
       const int64_t kc = std::min(kKC, K - pc);
