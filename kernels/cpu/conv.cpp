@@ -7,6 +7,11 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
 
 #include "mmgrad/kernels/cpu/cpu_backend.h"
 #include "mmgrad/kernels/cpu/parallel.h"
@@ -29,6 +34,45 @@ ColRange valid_cols(const Conv2dGeom& g, int64_t kw) {
   lo = std::min(lo, g.OW);
   hi = std::max(lo, std::min(hi, g.OW));
   return {lo, hi, off};
+}
+
+// dst[2 ow] += src[ow] for ow in [lo, hi): col2im's row at stride 2 (ResNet's downsampling convs
+// and its stem), float32. Element by element that is a strided load, add and store per number;
+// with AVX-512, 16 numbers of src are spread onto the even lanes of two vectors of dst (a
+// permute) and added there (a masked add leaves the odd lanes, other pixels, untouched). Each
+// pixel gets the same single addition as in the scalar loop, so the same bits.
+#if defined(__x86_64__) || defined(__i386__)
+__attribute__((target("avx512f"))) void col2im_row_stride2_avx512(float* dst, const float* src,
+                                                                  int64_t lo, int64_t hi) {
+  // lane 2i of the result takes src lane i (of the low / high 8)
+  const __m512i spread_lo = _mm512_setr_epi32(0, 0, 1, 0, 2, 0, 3, 0, 4, 0, 5, 0, 6, 0, 7, 0);
+  const __m512i spread_hi = _mm512_setr_epi32(8, 0, 9, 0, 10, 0, 11, 0, 12, 0, 13, 0, 14, 0, 15, 0);
+  constexpr __mmask16 even = 0x5555;
+  int64_t ow = lo;
+  for (; ow + 16 <= hi; ow += 16) {
+    const __m512 s = _mm512_loadu_ps(src + ow);
+    float* d = dst + 2 * ow;
+    // the last pixel touched is d[30]: the second vector's load stops there (lane 15 masked off)
+    const __m512 d0 = _mm512_loadu_ps(d), d1 = _mm512_maskz_loadu_ps(0x7FFF, d + 16);
+    _mm512_storeu_ps(
+        d, _mm512_mask_add_ps(d0, even, d0, _mm512_maskz_permutexvar_ps(even, spread_lo, s)));
+    _mm512_mask_storeu_ps(
+        d + 16, 0x7FFF,
+        _mm512_mask_add_ps(d1, even, d1, _mm512_maskz_permutexvar_ps(even, spread_hi, s)));
+  }
+  for (; ow < hi; ++ow) dst[2 * ow] += src[ow];
+}
+#endif
+
+void col2im_row_stride2(float* dst, const float* src, int64_t lo, int64_t hi) {
+#if defined(__x86_64__) || defined(__i386__)
+  static const bool avx512 = __builtin_cpu_supports("avx512f");
+  if (avx512) {
+    col2im_row_stride2_avx512(dst, src, lo, hi);
+    return;
+  }
+#endif
+  for (int64_t ow = lo; ow < hi; ++ow) dst[2 * ow] += src[ow];
 }
 
 }  // namespace
@@ -92,6 +136,9 @@ void CpuBackend::col2im(DType dtype, const void* colsv, void* gxv, const Conv2dG
               if (g.SW == 1) {
 #pragma omp simd
                 for (int64_t ow = cr.lo; ow < cr.hi; ++ow) dst[ow] += src[ow];
+              } else if (std::is_same_v<T, float> && g.SW == 2) {
+                col2im_row_stride2(reinterpret_cast<float*>(dst),
+                                   reinterpret_cast<const float*>(src), cr.lo, cr.hi);
               } else {
                 for (int64_t ow = cr.lo; ow < cr.hi; ++ow) dst[ow * g.SW] += src[ow];
               }
