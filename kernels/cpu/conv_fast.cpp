@@ -13,9 +13,14 @@
 //    matrix, C*KH*KW times the image, is never written to memory: each number is copied once,
 //    into a panel that stays in L1/L2 while the micro-kernel uses it Cout times. With stride 1 a
 //    row of a panel is a few contiguous runs of one image row (one run when the panel lies in
-//    one output row), so packing is a memcpy per run plus zeros for the padding.
+//    one output row): with AVX-512 a masked load and a store per 16 numbers, the mask putting
+//    zeros where the window hangs over the padding, and all the panels of a task packed k row
+//    by k row (pack_b_block_avx512 says why). With 64 output channels each packed number feeds
+//    only 64 multiply-adds (2 cycles of the FMA units), so the copy must cost well under that.
 //    W is packed once per call (it is small next to the work: Cout*CK numbers for N*P*Cout*CK
-//    multiply-adds), every task reads the same packed W.
+//    multiply-adds, but not free at 512 channels on 7x7 maps: 8 x 8 transposes in registers),
+//    every task reads the same packed W. Threads: column blocks handed out dynamically; few
+//    columns (7x7 and 14x14 maps at batch 4): each thread a range of W's rows, no barriers.
 //
 // 2. The input gradient is a convolution too. At stride 1,
 //      dx[n, c, i, j] = sum_{o, kh, kw} gy[n, o, i + PH - kh*DH, j + PW - kw*DW] W[o, c, kh, kw]
@@ -29,10 +34,13 @@
 //
 // 3. The weight gradient dW (Cout x CK) = sum_n gy[n] (Cout x P) @ cols[n]^T sums over images and
 //    pixels: the GEMM's k dimension is (n, p). Its B operand is cols^T, whose contiguous direction
-//    (p) is the one the panel needs transposed, so here the columns are materialised, a block of
-//    images at a time into a buffer of a few MiB (it stays in the L3 cache), laid out as one
-//    [CK, nb*P] matrix so one ladder GEMM covers the block with k = nb*P (the ladder's packing
-//    transposes it with SIMD).
+//    (p) is the one the panel needs transposed. The images go in blocks of nb (the GEMM's k =
+//    nb*P per block, blocks added in order). With AVX-512 (wgrad_block_direct) each panel of
+//    the column matrix is built where it is used: im2col of its 14 or 32 rows for one k block
+//    into an L1 scratch, then 8 x 8 register transposes into the panel; the loops and k blocks
+//    are the ladder's, so the sums are those of the ladder GEMM on the materialised matrix.
+//    Without AVX-512 (and for a first layer, CK < 56) the columns of a block are materialised
+//    as one [CK, nb*P] matrix (a few MiB) and one ladder GEMM covers the block.
 //
 // Determinism: every output number is the sum of its k terms in one order fixed by the shape
 // (k blocks of KC in order, k in order within a block; for dW the image blocks in order), whoever
