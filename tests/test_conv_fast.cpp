@@ -97,6 +97,10 @@ const std::vector<ConvCase>& odd_cases() {
       {2, 3, 9, 70, 16, 7, 7, {2, 2}, {3, 3}, {1, 1}, true},    // stride 2, long rows (SIMD)
       {1, 4, 5, 66, 8, 1, 1, {2, 2}, {0, 0}, {1, 1}, false},    // 1x1/2 up to the image end
       {3, 8, 10, 9, 64, 3, 3, {1, 1}, {1, 1}, {1, 1}, true},    // dW transposed (CK = 72)
+      // long rows (OW x Cout >= 3584): dW from panels packed straight from the image
+      {2, 8, 3, 56, 64, 3, 3, {1, 1}, {1, 1}, {1, 1}, true},    // ... as dW^T
+      {2, 64, 2, 60, 70, 1, 1, {1, 1}, {0, 0}, {1, 1}, true},   // ... as dW
+      {1, 8, 5, 140, 64, 3, 3, {2, 2}, {1, 1}, {1, 1}, false},  // ... at stride 2
   };
   return cases;
 }
@@ -150,6 +154,7 @@ TEST_CASE("conv_fast: the same bits on 1, 2 and 3 threads") {
       {40, 16, 7, 7, 32, 3, 3, {1, 1}, {1, 1}, {1, 1}, true},    // staged, many column blocks
       {16, 8, 12, 12, 64, 3, 3, {1, 1}, {1, 1}, {1, 1}, false},  // dW transposed, threaded
       {4, 300, 5, 5, 40, 3, 3, {1, 1}, {1, 1}, {1, 1}, true},    // K = 2700: many k blocks
+      {4, 16, 4, 60, 64, 3, 3, {1, 1}, {1, 1}, {1, 1}, true},    // direct dW panels, threaded
   };
   for (const ConvCase& c : cases) {
     INFO(describe_case(c));
@@ -272,6 +277,16 @@ TEST_CASE("conv_fast: outputs keep their bits through the packing rewrites (AVX-
        0xf0798fc7c960a79cull, 0xf05bb8d501fb7494ull},
       {4, 300, 5, 5, 40, 3, 3, 1, 1, 1, 1, 1, 1, true, 1042, 0x0e62a4fb1b5eddc7ull,
        0x0c356e8b3ee7b3f8ull, 0xfc587cc83457c3c5ull},
+      {2, 8, 3, 56, 64, 3, 3, 1, 1, 1, 1, 1, 1, true, 1043, 0x89b2484aaa7fb8e5ull,
+       0xec49bd8049229962ull, 0xaa806e67099dd65eull},
+      {2, 64, 2, 60, 70, 1, 1, 1, 1, 0, 0, 1, 1, true, 1044, 0xc9493fd1fe2fa880ull,
+       0xd45432ad179779d8ull, 0x5b33410b7dc0a6b9ull},
+      {1, 8, 5, 140, 64, 3, 3, 2, 2, 1, 1, 1, 1, false, 1045, 0x84fd8c4639a39a4eull,
+       0xabd7ac399be2296bull, 0x76afe78f4d452bebull},
+      {4, 16, 4, 60, 64, 3, 3, 1, 1, 1, 1, 1, 1, true, 1046, 0xedb5521a5b08f9b1ull,
+       0xf137c00a6eb28449ull, 0x4e5e2869a00568ceull},
+      {3, 5, 6, 80, 48, 3, 3, 1, 1, 1, 1, 1, 1, false, 1047, 0xb3cdf99b73dbb12cull,
+       0xf817ff54886fcd5eull, 0x0f4567b327eaf1abull},
   };
   for (const Known& k : known) {
     INFO("x [" << k.N << ", " << k.C << ", " << k.H << ", " << k.W << "] w [" << k.Cout << ", "
