@@ -39,7 +39,8 @@
 //    the column matrix is built where it is used: im2col of its 14 or 32 rows for one k block
 //    into an L1 scratch, then 8 x 8 register transposes into the panel; the loops and k blocks
 //    are the ladder's, so the sums are those of the ladder GEMM on the materialised matrix.
-//    Without AVX-512 (and for a first layer, CK < 56) the columns of a block are materialised
+//    Without AVX-512, and where that does not pay (short rows, few output channels, first
+//    layers: conv2d_fast_backward_weight says where), the columns of a block are materialised
 //    as one [CK, nb*P] matrix (a few MiB) and one ladder GEMM covers the block.
 //
 // Determinism: every output number is the sum of its k terms in one order fixed by the shape
@@ -134,7 +135,8 @@ void pack_a_all(int MR, int64_t M, int64_t K, F a, float* dst) {
 // went to its own place MR floats apart, ~1 cycle per number: packing ResNet's 512 x 4608 weight
 // cost ~20% of that layer's forward at batch 4. A copy: the same numbers.
 #if defined(__x86_64__) || defined(__i386__)
-// r[c] becomes (r[0][c], ..., r[7][c]): an 8 x 8 transpose in registers (unpack, shuffle, permute).
+// r[c] becomes (r[0][c], ..., r[7][c]): an 8 x 8 transpose in registers (unpack, shuffle,
+// permute; the same sequence as the ladder's transpose8 in gemm_ladder_packed.cpp, private there).
 __attribute__((target("avx2"))) inline void transpose8x8(__m256 r[8]) {
   const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
   const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
