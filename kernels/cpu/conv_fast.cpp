@@ -39,8 +39,8 @@
 //    the column matrix is built where it is used: im2col of its 14 or 32 rows for one k block
 //    into an L1 scratch, then 8 x 8 register transposes into the panel; the loops and k blocks
 //    are the ladder's, so the sums are those of the ladder GEMM on the materialised matrix.
-//    Without AVX-512, and where that does not pay (short rows, few output channels, first
-//    layers: conv2d_fast_backward_weight says where), the columns of a block are materialised
+//    Without AVX-512, and where that does not pay (rows under 56 pixels, first layers:
+//    conv2d_fast_backward_weight says why), the columns of a block are materialised
 //    as one [CK, nb*P] matrix (a few MiB) and one ladder GEMM covers the block.
 //
 // Determinism: every output number is the sum of its k terms in one order fixed by the shape
@@ -844,16 +844,14 @@ void conv2d_fast_backward_weight(const float* x, const float* gy, float* gw, con
   auto block = [&](int64_t bi, float* out, float beta) {
     const int64_t n0 = bi * nb, m = std::min(nb, g.N - n0), L = m * P;
 #if defined(__x86_64__) || defined(__i386__)
-    // Where the direct panels measured faster (one thread, CPU time, ResNet-18 and lesson 04
-    // shapes). Their im2col works k block by k block and pays per output-row segment, and that
-    // cost is spread over the Cout multiply-adds of each of the segment's OW numbers: it won
-    // from OW x Cout = 3584 up (ResNet's 3x3 layers at batch 4: 56 x 64, 28 x 128, 14 x 256,
-    // 7 x 512, +3% to +30%; the stem's 112-pixel rows at stride 2), and lost below (lesson 04's
-    // 14 x 64 and 7 x 128: -10 to -15%; the bench case's 32 x 64: -5%) and on short strided
-    // rows (ResNet's 3x3/2 and 1x1/2 convs, OW = 28 and 7: -8 to -15%). First layers (C KH KW
-    // = 9 or 27 rows) pack too little per row. There the columns are materialised as before.
-    // Either way the same sums, the same bits.
-    if (direct && CK >= 4 * mk.MR && g.OW * Cout >= 3584 && (g.SW == 1 || g.OW >= 64)) {
+    // Where the direct panels measured faster (one thread, CPU time, medians of 5 runs on a
+    // loaded 2-core machine, ResNet-18 and lesson 04 shapes): long output rows, ResNet's
+    // 56-pixel 3x3 layer (+5%, up to +30% in quieter runs) and its 112-pixel stem (+5%). Their
+    // im2col works k block by k block and pays per output-row segment: at 28 pixels it broke
+    // even, at 14 and 7 (ResNet's deep layers, lesson 04's CNN, the strided 1x1 convs) it lost
+    // 5-10%, and first layers (C KH KW = 9 or 27 rows) pack too little per row. There the
+    // columns are materialised as before. Either way the same sums, the same bits.
+    if (direct && CK >= 4 * mk.MR && g.OW >= 56) {
       // gy of the block as [Cout, L]: gy itself for one image, else copied (image i's P columns
       // of row o at o L + i P)
       const float* gyb = gy + n0 * Cout * P;
