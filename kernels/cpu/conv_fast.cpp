@@ -13,9 +13,14 @@
 //    matrix, C*KH*KW times the image, is never written to memory: each number is copied once,
 //    into a panel that stays in L1/L2 while the micro-kernel uses it Cout times. With stride 1 a
 //    row of a panel is a few contiguous runs of one image row (one run when the panel lies in
-//    one output row), so packing is a memcpy per run plus zeros for the padding.
+//    one output row): with AVX-512 a masked load and a store per 16 numbers, the mask putting
+//    zeros where the window hangs over the padding, and all the panels of a task packed k row
+//    by k row (pack_b_block_avx512 says why). With 64 output channels each packed number feeds
+//    only 64 multiply-adds (2 cycles of the FMA units), so the copy must cost well under that.
 //    W is packed once per call (it is small next to the work: Cout*CK numbers for N*P*Cout*CK
-//    multiply-adds), every task reads the same packed W.
+//    multiply-adds, but not free at 512 channels on 7x7 maps: 8 x 8 transposes in registers),
+//    every task reads the same packed W. Threads: column blocks handed out dynamically; few
+//    columns (7x7 and 14x14 maps at batch 4): each thread a range of W's rows, no barriers.
 //
 // 2. The input gradient is a convolution too. At stride 1,
 //      dx[n, c, i, j] = sum_{o, kh, kw} gy[n, o, i + PH - kh*DH, j + PW - kw*DW] W[o, c, kh, kw]
@@ -29,10 +34,14 @@
 //
 // 3. The weight gradient dW (Cout x CK) = sum_n gy[n] (Cout x P) @ cols[n]^T sums over images and
 //    pixels: the GEMM's k dimension is (n, p). Its B operand is cols^T, whose contiguous direction
-//    (p) is the one the panel needs transposed, so here the columns are materialised, a block of
-//    images at a time into a buffer of a few MiB (it stays in the L3 cache), laid out as one
-//    [CK, nb*P] matrix so one ladder GEMM covers the block with k = nb*P (the ladder's packing
-//    transposes it with SIMD).
+//    (p) is the one the panel needs transposed. The images go in blocks of nb (the GEMM's k =
+//    nb*P per block, blocks added in order). With AVX-512 (wgrad_block_direct) each panel of
+//    the column matrix is built where it is used: im2col of its 14 or 32 rows for one k block
+//    into an L1 scratch, then 8 x 8 register transposes into the panel; the loops and k blocks
+//    are the ladder's, so the sums are those of the ladder GEMM on the materialised matrix.
+//    Without AVX-512, and where that does not pay (rows under 56 pixels, first layers:
+//    conv2d_fast_backward_weight says why), the columns of a block are materialised
+//    as one [CK, nb*P] matrix (a few MiB) and one ladder GEMM covers the block.
 //
 // Determinism: every output number is the sum of its k terms in one order fixed by the shape
 // (k blocks of KC in order, k in order within a block; for dW the image blocks in order), whoever
@@ -50,6 +59,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "mmgrad/kernels/cpu/cpu_backend.h"
 #include "mmgrad/kernels/cpu/gemm_ladder.h"
@@ -85,7 +95,6 @@ constexpr int64_t kThreadedMacs = int64_t{1} << 20;
 // conv calls into while these are live.
 PackBuffer& panel_buffer() { return ladder::thread_buffer<2>(); }
 PackBuffer& stage_buffer() { return ladder::thread_buffer<3>(); }
-PackBuffer& shared_panel_buffer() { return ladder::thread_buffer<4>(); }
 PackBuffer& wt_buffer() { return ladder::thread_buffer<5>(); }
 PackBuffer& weight_buffer() { return ladder::thread_buffer<6>(); }
 PackBuffer& cols_buffer() { return ladder::thread_buffer<7>(); }
@@ -115,6 +124,137 @@ void pack_a_all(int MR, int64_t M, int64_t K, F a, float* dst) {
                        for (int64_t k = 0; k < kc; ++k) d[k * MR + i] = a(row, pc + k);
                      }
                    }
+                 }
+               });
+}
+
+// The same packing for a row-major A (row i at A + i * lda, contiguous along k): a sliver's rows,
+// 8 at a time, are loaded as 8 vectors of 8 consecutive k, transposed in registers and stored as
+// 8 vectors of 8 rows (as the ladder's pack_a). Element by element, the store of each number
+// went to its own place MR floats apart, ~1 cycle per number: packing ResNet's 512 x 4608 weight
+// cost ~20% of that layer's forward at batch 4. A copy: the same numbers.
+#if defined(__x86_64__) || defined(__i386__)
+// r[c] becomes (r[0][c], ..., r[7][c]): an 8 x 8 transpose in registers (unpack, shuffle,
+// permute; the same sequence as the ladder's transpose8 in gemm_ladder_packed.cpp, private there).
+__attribute__((target("avx2"))) inline void transpose8x8(__m256 r[8]) {
+  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+  const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
+  r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+  r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
+  r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+  r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+  r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+  r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+  r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+// One sliver: rows [row0, row0 + MR) (zeros past M), k in [k0, k0 + kc), into d[k MR + i].
+__attribute__((target("avx2,avx512f,avx512vl"))) void pack_a_sliver_avx512(int MR, int64_t M,
+                                                                           const float* A,
+                                                                           int64_t lda,
+                                                                           int64_t row0, int64_t k0,
+                                                                           int64_t kc, float* d) {
+  const int64_t kc8 = kc / 8 * 8;
+  for (int r0 = 0; r0 < MR; r0 += 8) {
+    const int rows = std::min(8, MR - r0);  // lanes of this group inside the sliver
+    const int valid = static_cast<int>(std::clamp<int64_t>(M - (row0 + r0), 0, rows));
+    const __mmask8 store = static_cast<__mmask8>((1u << rows) - 1u);
+    const __mmask8 keep = static_cast<__mmask8>((1u << valid) - 1u);  // the rest: zeros
+    if (valid == 0) {
+      for (int64_t k = 0; k < kc; ++k)
+        _mm256_mask_storeu_ps(d + k * MR + r0, store, _mm256_setzero_ps());
+      continue;
+    }
+    const float* src[8];
+    for (int r = 0; r < 8; ++r) src[r] = A + (row0 + r0 + std::min(r, valid - 1)) * lda + k0;
+    for (int64_t k = 0; k < kc8; k += 8) {
+      __m256 v[8];
+      for (int r = 0; r < 8; ++r) v[r] = _mm256_loadu_ps(src[r] + k);
+      transpose8x8(v);
+      for (int c = 0; c < 8; ++c)
+        _mm256_mask_storeu_ps(d + (k + c) * MR + r0, store, _mm256_maskz_mov_ps(keep, v[c]));
+    }
+    for (int64_t k = kc8; k < kc; ++k)
+      for (int r = 0; r < rows; ++r) d[k * MR + r0 + r] = r < valid ? src[r][k] : 0.0f;
+  }
+}
+#endif
+
+void pack_a_rows(int MR, int64_t M, int64_t K, const float* A, int64_t lda, float* dst) {
+#if defined(__x86_64__) || defined(__i386__)
+  static const bool simd =
+      ladder::isa_supported(ladder::Isa::Avx512) && __builtin_cpu_supports("avx512vl");
+  if (simd) {
+    const int64_t Mp = ceil_div(M, MR) * MR, slivers = Mp / MR, kblocks = ceil_div(K, kKC);
+    parallel_for(kblocks * slivers, std::max<int64_t>(1, kElementwiseGrain / (MR * kKC)),
+                 [&](int64_t b, int64_t e) {
+                   for (int64_t t = b; t < e; ++t) {
+                     const int64_t pc = (t / slivers) * kKC, s = t % slivers;
+                     const int64_t kc = std::min(kKC, K - pc);
+                     pack_a_sliver_avx512(MR, M, A, lda, s * MR, pc, kc,
+                                          dst + pc * Mp + s * MR * kc);
+                   }
+                 });
+    return;
+  }
+#endif
+  pack_a_all(
+      MR, M, K, [&](int64_t i, int64_t k) { return A[i * lda + k]; }, dst);
+}
+
+// W'[c][o * KHW + tap] = W[o][c][KHW - 1 - tap] (the input gradient's flipped, transposed kernel;
+// see conv2d_fast_backward_input). In blocks of 16 channels, o outer: each o reads one contiguous
+// stretch of W (16 x KHW numbers). With AVX-512 each reversed group of KHW <= 16 taps is one
+// masked load, one permute and one masked store (element by element this copy cost ~20% of the
+// 512-channel layer's input gradient). A copy: the same numbers.
+#if defined(__x86_64__) || defined(__i386__)
+__attribute__((target("avx512f"))) void flip_weight_avx512(const float* w, int64_t Cout, int64_t C,
+                                                           int64_t KHW, float* wt, int64_t c0,
+                                                           int64_t c1) {
+  const int64_t Kt = Cout * KHW;
+  const __mmask16 m = static_cast<__mmask16>((1u << KHW) - 1u);
+  alignas(64) int32_t idx[16];
+  for (int t = 0; t < 16; ++t) idx[t] = t < KHW ? static_cast<int32_t>(KHW - 1 - t) : 0;
+  const __m512i rev = _mm512_load_si512(idx);
+  for (int64_t o = 0; o < Cout; ++o)
+    for (int64_t c = c0; c < c1; ++c) {
+      const __m512 v = _mm512_maskz_loadu_ps(m, w + (o * C + c) * KHW);
+      _mm512_mask_storeu_ps(wt + c * Kt + o * KHW, m, _mm512_maskz_permutexvar_ps(m, rev, v));
+    }
+}
+#endif
+
+void flip_weight(const float* w, int64_t Cout, int64_t C, int64_t KHW, float* wt) {
+  const int64_t Kt = Cout * KHW;
+  constexpr int64_t kCB = 16;
+#if defined(__x86_64__) || defined(__i386__)
+  static const bool avx512 = ladder::isa_supported(ladder::Isa::Avx512);
+#else
+  constexpr bool avx512 = false;
+#endif
+  parallel_for(ceil_div(C, kCB), std::max<int64_t>(1, kElementwiseGrain / (kCB * Kt)),
+               [&](int64_t b, int64_t e) {
+                 for (int64_t cb = b; cb < e; ++cb) {
+                   const int64_t c0 = cb * kCB, c1 = std::min(C, c0 + kCB);
+#if defined(__x86_64__) || defined(__i386__)
+                   if (avx512 && KHW <= 16) {
+                     flip_weight_avx512(w, Cout, C, KHW, wt, c0, c1);
+                     continue;
+                   }
+#endif
+                   for (int64_t o = 0; o < Cout; ++o)
+                     for (int64_t c = c0; c < c1; ++c) {
+                       const float* src = w + (o * C + c) * KHW;
+                       float* dst = wt + c * Kt + o * KHW;
+                       for (int64_t tap = 0; tap < KHW; ++tap) dst[tap] = src[KHW - 1 - tap];
+                     }
                  }
                });
 }
@@ -210,6 +350,109 @@ void pack_b_image(const float* src, int64_t img_stride, const Conv2dGeom& g, int
   }
 }
 
+#if defined(__x86_64__) || defined(__i386__)
+// Lanes i of a 16-lane vector with lo <= i < hi (none when hi <= lo).
+inline __mmask16 lane_range(int64_t lo, int64_t hi) {
+  lo = std::clamp<int64_t>(lo, 0, 16);
+  hi = std::clamp<int64_t>(hi, lo, 16);
+  return static_cast<__mmask16>(((1u << hi) - 1u) & ~((1u << lo) - 1u));
+}
+
+// The panels of columns [col0, col0 + cols) (ceil(cols / NR) slivers, sliver q at
+// dst + q * kc * NR, laid out as pack_b_image's), rows kk in [kk0, kk1) of the k block
+// [k0, k0 + kc), with AVX-512, for stride 1 and NR a multiple of 16 (the 14 x 32 kernel's
+// panels).
+//
+// Two things make this copy cheap. (1) The k row is the outer loop and the slivers the inner
+// one: for one k = (c, kh, kw) the block's columns read a few consecutive rows of one channel
+// plane, a stretch of memory the hardware prefetcher follows, and the next two k (kw + 1) read
+// the same stretch again from L1. Sliver by sliver (pack_b_image), each panel row jumped from
+// plane to plane, and the packing cost ~40% of the time of a 64-channel layer. (2) Every 16
+// columns of a run (a stretch of one output row inside one sliver) are one masked load and one
+// store: the load's mask keeps the pixels inside the image (lanes that would read padding load
+// zero and touch no memory). Measured (one thread, CPU time): the forward of ResNet-18's 3x3
+// 64-channel layer went from 109 to 131 GFLOP/s with (1) and (2). A copy: the same numbers as
+// pack_b_image's.
+struct BlockRun {
+  const float* img;
+  int64_t oh, ow0, len;
+  float* d;  // where column ow0 of the run goes in panel row 0: d[kk * NR + (ow - ow0)]
+};
+
+__attribute__((target("avx512f"))) void pack_b_block_avx512(const float* src, int64_t img_stride,
+                                                            const Conv2dGeom& g, int NR, int64_t k0,
+                                                            int64_t kc, int64_t col0, int64_t cols,
+                                                            float* dst, int64_t kk0, int64_t kk1) {
+  const int64_t P = g.OH * g.OW, slivers = ceil_div(cols, NR);
+  // runs: cut at output-row (and image) boundaries and at sliver boundaries
+  thread_local std::vector<BlockRun> runs;
+  runs.clear();
+  for (int64_t j = 0; j < cols;) {
+    const int64_t col = col0 + j, n = col / P, p = col % P, oh = p / g.OW, ow = p % g.OW;
+    const int64_t q = j / NR, jq = j % NR;
+    const int64_t len = std::min({cols - j, g.OW - ow, NR - jq});
+    runs.push_back({src + n * img_stride, oh, ow, len, dst + q * kc * NR + jq});
+    j += len;
+  }
+  const int64_t tail = cols - (slivers - 1) * NR;  // valid columns of the last sliver
+  float* last = dst + (slivers - 1) * kc * NR;
+  const __m512 zero = _mm512_setzero_ps();
+  const int64_t HW = g.H * g.W;
+  // k = (c, kh, kw), stepped without divisions
+  const int64_t k = k0 + kk0;
+  int64_t c = k / (g.KH * g.KW), kh = (k / g.KW) % g.KH, kw = k % g.KW;
+  for (int64_t kk = kk0; kk < kk1; ++kk) {
+    // iw = ow + off lies inside [0, W) for ow in [lo, hi)
+    const int64_t off = kw * g.DW - g.PW;
+    const int64_t lo = std::max<int64_t>(-off, 0), hi = std::max<int64_t>(g.W - off, 0);
+    for (const BlockRun& run : runs) {
+      float* o = run.d + kk * NR - run.ow0;  // o[ow]: this run's output column ow
+      const int64_t ih = run.oh * g.SH - g.PH + kh * g.DH, end = run.ow0 + run.len;
+      const bool inside = ih >= 0 && ih < g.H;
+      // row[ow] is pixel iw of input row ih (read only where that lies inside the image)
+      const float* row = run.img + c * HW + ih * g.W + off;
+      for (int64_t s = run.ow0; s < end; s += 16) {
+        __m512 v = zero;
+        if (inside) {
+          const int64_t a = std::max(lo - s, int64_t{0}), b = std::min(hi - s, end - s);
+          if (a < b) {
+            v = a == 0 && b >= 16 ? _mm512_loadu_ps(row + s)
+                                  : _mm512_maskz_loadu_ps(lane_range(a, b), row + s);
+          }
+        }
+        _mm512_mask_storeu_ps(o + s, lane_range(0, end - s), v);
+      }
+    }
+    for (int64_t j = tail; j < NR; j += 16)  // zeros past the last column
+      _mm512_mask_storeu_ps(last + kk * NR + j, lane_range(0, NR - j), zero);
+    if (++kw == g.KW) {
+      kw = 0;
+      if (++kh == g.KH) kh = 0, ++c;
+    }
+  }
+}
+#endif
+
+// The panels of columns [col0, col0 + cols) (sliver q at dst + q * kc * NR), rows kk in
+// [kk0, kk1) of the k block [k0, k0 + kc): AVX-512 at stride 1 and 2 with the 14 x 32 kernel's
+// panels, the portable packer sliver by sliver otherwise (the same numbers either way).
+void pack_b_block(const float* src, int64_t img_stride, const Conv2dGeom& g, int NR, int64_t k0,
+                  int64_t kc, int64_t col0, int64_t cols, float* dst, int64_t kk0, int64_t kk1) {
+  if (kk0 >= kk1 || cols <= 0) return;
+#if defined(__x86_64__) || defined(__i386__)
+  static const bool avx512 = ladder::isa_supported(ladder::Isa::Avx512);
+  // (At stride 2 the k-row order measured no faster than the sliver-by-sliver packer with
+  // copy_stride2, ~10% slower on a 1x1/2 conv: stride 2 keeps that one.)
+  if (avx512 && NR % 16 == 0 && g.SW == 1) {
+    pack_b_block_avx512(src, img_stride, g, NR, k0, kc, col0, cols, dst, kk0, kk1);
+    return;
+  }
+#endif
+  for (int64_t q = 0; q * NR < cols; ++q)
+    pack_b_image(src, img_stride, g, NR, k0 + kk0, kk1 - kk0, col0 + q * NR,
+                 std::min<int64_t>(NR, cols - q * NR), dst + q * kc * NR + kk0 * NR);
+}
+
 // One MR x NR tile of C (m x n valid), as the ladder's run_tile: a tile cut by C's edge is
 // computed into a scratch tile and only its valid part merged.
 void run_tile(const ladder::MicroKernel& mk, int64_t kc, const float* a, const float* b, float* C,
@@ -256,10 +499,10 @@ void implicit_gemm(const float* apack, int64_t M, const float* bias, const float
   if (N <= 0 || M <= 0 || P <= 0) return;
   const int threads = omp_in_parallel() || J * M * K < kThreadedMacs ? 1 : omp_get_max_threads();
   // Bias: y starts as the bias on columns [j0, j0 + cols); every k block then adds (beta = 1).
-  auto fill_bias = [&](int64_t j0, int64_t cols) {
+  auto fill_bias = [&](int64_t j0, int64_t cols, int64_t i0, int64_t i1) {  // rows [i0, i1)
     for (int64_t j = j0; j < j0 + cols;) {
       const int64_t img = j / P, p = j % P, len = std::min(j0 + cols - j, P - p);
-      for (int64_t i = 0; i < M; ++i) {
+      for (int64_t i = i0; i < i1; ++i) {
         float* c = y + (img * M + i) * P + p;
         std::fill(c, c + len, bias[i]);
       }
@@ -273,8 +516,8 @@ void implicit_gemm(const float* apack, int64_t M, const float* bias, const float
   // one) and scattered to the images once at the end. Same sums, same bits: the micro-kernel
   // adds its k block to what C holds either way.
   const bool staged = P < 8 * NR && N > 1;
-  auto stage_in = [&](float* st, int64_t cols) {  // bias into the staging block
-    for (int64_t i = 0; i < M; ++i) std::fill(st + i * cols, st + (i + 1) * cols, bias[i]);
+  auto stage_in = [&](float* st, int64_t cols, int64_t i0, int64_t i1) {  // bias, rows [i0, i1)
+    for (int64_t i = i0; i < i1; ++i) std::fill(st + i * cols, st + (i + 1) * cols, bias[i]);
   };
   auto stage_out = [&](const float* st, int64_t j0, int64_t cols, int64_t i0, int64_t i1) {
     for (int64_t j = j0; j < j0 + cols;) {
@@ -300,34 +543,37 @@ void implicit_gemm(const float* apack, int64_t M, const float* bias, const float
   if (threads > 1 && J <= kNC) {
     // Few columns (small maps: ResNet's 7x7 and 14x14 at batch 4): cutting the columns among
     // threads would leave each a sliver or two, and each thread would stream all of packed A
-    // for them. Instead the threads pack one shared panel per k block, then split its tiles.
+    // for them. Instead each thread takes a range of rows (of M) for the whole call and packs
+    // all the panels itself (J x K numbers, small next to A's M x K). No thread waits for
+    // another until the end: a shared panel needed two barriers per k block, and on a loaded
+    // machine each barrier waits for a descheduled thread (512 channels at 7x7: 18 k blocks).
     const int64_t slivers = ceil_div(J, NR), tiles_m = ceil_div(M, MR);
-    float* bpack = shared_panel_buffer().get<float>(std::min(kKC, K) * slivers * NR);
     float* st = staged ? stage_buffer().get<float>(M * J) : nullptr;
-    if (bias) {
-      if (st)
-        stage_in(st, J);
-      else
-        fill_bias(0, J);
+    const int nt = static_cast<int>(std::min<int64_t>(threads, tiles_m));
+#pragma omp parallel num_threads(nt)
+    {
+      const int64_t t = omp_get_thread_num(), nth = omp_get_num_threads();
+      const int64_t i0 = std::min(M, tiles_m * t / nth * MR);
+      const int64_t i1 = std::min(M, tiles_m * (t + 1) / nth * MR);
+      float* bpack = panel_buffer().get<float>(std::min(kKC, K) * slivers * NR);
+      if (bias && i0 < i1) {
+        if (st)
+          stage_in(st, J, i0, i1);
+        else
+          fill_bias(0, J, i0, i1);
+      }
+      for (int64_t pc = 0; pc < K && i0 < i1; pc += kKC) {
+        const int64_t kc = std::min(kKC, K - pc);
+        const float beta = pc == 0 && !bias ? 0.0f : 1.0f;
+        const float* ablock = apack + pc * Mp;
+        pack_b_block(src, img_stride, g, NR, pc, kc, 0, J, bpack, 0, kc);
+        for (int64_t q = 0; q < slivers; ++q)
+          for (int64_t ir = i0; ir < i1; ir += MR)
+            tile(ablock, bpack + q * kc * NR, kc, q * NR, std::min<int64_t>(NR, J - q * NR), ir,
+                 beta, st, 0, J);
+      }
+      if (st && i0 < i1) stage_out(st, 0, J, i0, i1);
     }
-    for (int64_t pc = 0; pc < K; pc += kKC) {
-      const int64_t kc = std::min(kKC, K - pc);
-      const float beta = pc == 0 && !bias ? 0.0f : 1.0f;
-      const float* ablock = apack + pc * Mp;
-      parallel_for(slivers, 1, [&](int64_t b, int64_t e) {
-        for (int64_t q = b; q < e; ++q)
-          pack_b_image(src, img_stride, g, NR, pc, kc, q * NR, std::min<int64_t>(NR, J - q * NR),
-                       bpack + q * kc * NR);
-      });
-      parallel_for(slivers * tiles_m, 1, [&](int64_t b, int64_t e) {
-        for (int64_t t = b; t < e; ++t) {
-          const int64_t q = t / tiles_m, ir = (t % tiles_m) * MR;
-          tile(ablock, bpack + q * kc * NR, kc, q * NR, std::min<int64_t>(NR, J - q * NR), ir, beta,
-               st, 0, J);
-        }
-      });
-    }
-    if (st) parallel_for(M, 1, [&](int64_t b, int64_t e) { stage_out(st, 0, J, b, e); });
     return;
   }
   // Tasks: blocks of nc columns (of all images in a row), each packing its own panels; with
@@ -341,16 +587,14 @@ void implicit_gemm(const float* apack, int64_t M, const float* bias, const float
     float* st = staged ? stage_buffer().get<float>(M * cols) : nullptr;
     if (bias) {
       if (st)
-        stage_in(st, cols);
+        stage_in(st, cols, 0, M);
       else
-        fill_bias(j0, cols);
+        fill_bias(j0, cols, 0, M);
     }
     for (int64_t pc = 0; pc < K; pc += kKC) {
       const int64_t kc = std::min(kKC, K - pc);
       const float beta = pc == 0 && !bias ? 0.0f : 1.0f;
-      for (int64_t q = 0; q < slivers; ++q)
-        pack_b_image(src, img_stride, g, NR, pc, kc, j0 + q * NR,
-                     std::min<int64_t>(NR, cols - q * NR), bpack + q * kc * NR);
+      pack_b_block(src, img_stride, g, NR, pc, kc, j0, cols, bpack, 0, kc);
       const float* ablock = apack + pc * Mp;
       for (int64_t q = 0; q < slivers; ++q)
         for (int64_t ir = 0; ir < M; ir += MR)
@@ -368,6 +612,111 @@ void implicit_gemm(const float* apack, int64_t M, const float* bias, const float
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads)
   for (int64_t t = 0; t < tasks; ++t) task(t);
 }
+
+#if defined(__x86_64__) || defined(__i386__)
+// Row k = (c, kh, kw) of the column matrix of the images at x (image i at x + i C H W, the
+// columns of all of them in a row: l = i P + p), columns [l0, l0 + len), into o[0, len).
+void im2col_row_range(const float* x, const Conv2dGeom& g, int64_t k, int64_t l0, int64_t len,
+                      float* o) {
+  const int64_t P = g.OH * g.OW, HW = g.H * g.W;
+  const int64_t c = k / (g.KH * g.KW), kh = (k / g.KW) % g.KH, kw = k % g.KW;
+  const int64_t off = kw * g.DW - g.PW;
+  const int64_t lo = std::min(off >= 0 ? 0 : (-off + g.SW - 1) / g.SW, g.OW);
+  const int64_t hi =
+      std::max(lo, std::min(g.W - 1 - off < 0 ? 0 : (g.W - 1 - off) / g.SW + 1, g.OW));
+  for (int64_t l = l0; l < l0 + len;) {
+    const int64_t i = l / P, p = l % P, oh = p / g.OW, ow = p % g.OW;
+    const int64_t seg = std::min(g.OW - ow, l0 + len - l);
+    float* d = o + (l - l0) - ow;  // d[ow]: output column ow of this output row
+    const int64_t ih = oh * g.SH - g.PH + kh * g.DH;
+    const int64_t a = std::clamp(lo, ow, ow + seg), b = std::clamp(hi, a, ow + seg);
+    if (ih < 0 || ih >= g.H) {
+      std::fill(d + ow, d + ow + seg, 0.0f);
+    } else {
+      const float* src = x + (i * g.C + c) * HW + ih * g.W + off;  // src[ow * SW] is pixel iw
+      std::fill(d + ow, d + a, 0.0f);
+      if (g.SW == 1)
+        std::copy(src + a, src + b, d + a);
+      else
+        for (int64_t j = a; j < b; ++j) d[j] = src[j * g.SW];
+      std::fill(d + b, d + ow + seg, 0.0f);
+    }
+    l += seg;
+  }
+}
+
+// The weight gradient of one block of m images, out (+)= gy_block @ cols_block^T (Cout x CK), or
+// its transpose (CK x Cout), on the micro-kernel, with both operands packed straight into the
+// micro-kernel's panels: a sliver of the column matrix (MR or NR rows k, kc columns l) is written
+// by im2col into an L1-sized scratch and transposed into its panel there (8 x 8 in registers),
+// so the full column matrix (C KH KW times the block's pixels, several MiB) is never written and
+// read back. The loops are the ladder's (gemm_ladder_packed.cpp): k blocks of kKC (the ladder's
+// KC) in order, the first with beta, later ones adding; every tile as the ladder computes it. So
+// every element is the same sum in the same order as sgemm_microkernel on the materialised
+// matrices: the same bits.
+void wgrad_block_direct(const float* x, const float* gyb, int64_t ldg, const Conv2dGeom& g,
+                        int64_t Cout, int64_t L, bool transposed, float* out, float beta) {
+  const ladder::MicroKernel& mk = micro_kernel();
+  const int MR = mk.MR, NR = mk.NR;
+  const int64_t CK = g.C * g.KH * g.KW;
+  const int64_t Ms = transposed ? CK : Cout, Ns = transposed ? Cout : CK, ldc = Ns;
+  const int64_t Mp = ceil_div(Ms, MR) * MR, m_slivers = Mp / MR, n_slivers = ceil_div(Ns, NR);
+  // Sliver of `width` rows from row0 of one operand (the columns if cols, else gy), columns
+  // [pc, pc + kc) (rows past the operand's end: zeros), into dst[l * width + r].
+  auto pack = [&](bool cols, int width, int64_t row0, int64_t pc, int64_t kc, float* dst) {
+    if (!cols) {
+      pack_a_sliver_avx512(width, Cout, gyb, ldg, row0, pc, kc, dst);
+      return;
+    }
+    const int64_t rows = std::clamp<int64_t>(CK - row0, 0, width);
+    float* scratch = stage_buffer().get<float>(std::max<int64_t>(rows, 1) * kc);
+    for (int64_t r = 0; r < rows; ++r) im2col_row_range(x, g, row0 + r, pc, kc, scratch + r * kc);
+    pack_a_sliver_avx512(width, rows, scratch, kc, 0, 0, kc, dst);
+  };
+  // Threads: the slivers of the column side (the expensive one to pack) are cut into one range
+  // per thread; each thread packs all of the gy side itself (Cout x kc numbers: small) and runs
+  // every k block on its own part of out, no thread waiting for another until the end (on a
+  // shared machine a barrier per k block waits for a descheduled thread every time).
+  const int64_t col_slivers = transposed ? m_slivers : n_slivers;
+  int threads = !omp_in_parallel() && Ms * Ns * L >= kThreadedMacs ? omp_get_max_threads() : 1;
+  threads = static_cast<int>(std::min<int64_t>(threads, col_slivers));
+  auto part = [&](int64_t s0, int64_t s1) {  // column-side slivers [s0, s1)
+    const int gw = transposed ? NR : MR;     // width of a gy-side sliver
+    const int64_t g_slivers = transposed ? n_slivers : m_slivers;
+    float* gpack = cols_buffer().get<float>(g_slivers * gw * std::min(L, kKC));
+    float* cpack = panel_buffer().get<float>((transposed ? MR : NR) * std::min(L, kKC));
+    for (int64_t pc = 0; pc < L; pc += kKC) {
+      const int64_t kc = std::min(kKC, L - pc);
+      const float beta_k = pc == 0 ? beta : 1.0f;
+      for (int64_t t = 0; t < g_slivers; ++t) pack(false, gw, t * gw, pc, kc, gpack + t * gw * kc);
+      for (int64_t sc = s0; sc < s1; ++sc) {
+        if (!transposed) {  // column side = N: sliver q = sc against every row block of gy
+          pack(true, NR, sc * NR, pc, kc, cpack);
+          const int64_t n = std::min<int64_t>(NR, Ns - sc * NR);
+          for (int64_t ir = 0; ir < Ms; ir += MR)
+            run_tile(mk, kc, gpack + ir * kc, cpack, out + ir * ldc + sc * NR, ldc,
+                     std::min<int64_t>(MR, Ms - ir), n, beta_k);
+        } else {  // column side = M: row block sc against every sliver of gy
+          pack(true, MR, sc * MR, pc, kc, cpack);
+          const int64_t ir = sc * MR, m = std::min<int64_t>(MR, Ms - ir);
+          for (int64_t q = 0; q < n_slivers; ++q)
+            run_tile(mk, kc, cpack, gpack + q * NR * kc, out + ir * ldc + q * NR, ldc, m,
+                     std::min<int64_t>(NR, Ns - q * NR), beta_k);
+        }
+      }
+    }
+  };
+  if (threads <= 1) {
+    part(0, col_slivers);
+    return;
+  }
+#pragma omp parallel num_threads(threads)
+  {
+    const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+    part(col_slivers * t / nt, col_slivers * (t + 1) / nt);
+  }
+}
+#endif
 
 // Images per weight-gradient block: about 4096 columns (several KC blocks of the GEMM's k), the
 // column buffer at most 16 MiB.
@@ -387,8 +736,7 @@ void conv2d_fast_forward(const float* x, const float* w, const float* bias, floa
   const int64_t CK = g.C * g.KH * g.KW;
   const int MR = micro_kernel().MR;
   float* apack = weight_buffer().get<float>(ceil_div(Cout, MR) * MR * CK);
-  pack_a_all(
-      MR, Cout, CK, [&](int64_t o, int64_t k) { return w[o * CK + k]; }, apack);
+  pack_a_rows(MR, Cout, CK, w, CK, apack);
   implicit_gemm(apack, Cout, bias, x, g.C * g.H * g.W, g, g.N, y);
 }
 
@@ -422,17 +770,9 @@ void conv2d_fast_backward_input(const float* gy, const float* w, float* gx, cons
     // flattened KH*KW taps. Written out once as a plain [C, Cout*KH*KW] matrix (a division per
     // element in the packing loop cost more than the 512-channel product itself).
     float* wt = wt_buffer().get<float>(C * Kt);
-    parallel_for(C, std::max<int64_t>(1, kElementwiseGrain / Kt), [&](int64_t b, int64_t e) {
-      for (int64_t c = b; c < e; ++c)
-        for (int64_t o = 0; o < Cout; ++o) {
-          const float* src = w + (o * C + c) * KHW;
-          float* dst = wt + c * Kt + o * KHW;
-          for (int64_t tap = 0; tap < KHW; ++tap) dst[tap] = src[KHW - 1 - tap];
-        }
-    });
+    flip_weight(w, Cout, C, KHW, wt);
     float* apack = weight_buffer().get<float>(ceil_div(C, MR) * MR * Kt);
-    pack_a_all(
-        MR, C, Kt, [&](int64_t c, int64_t k) { return wt[c * Kt + k]; }, apack);
+    pack_a_rows(MR, C, Kt, wt, Kt, apack);
     implicit_gemm(apack, C, nullptr, gy, Cout * P, t, g.N, gx);
     return;
   }
@@ -494,8 +834,38 @@ void conv2d_fast_backward_weight(const float* x, const float* gy, float* gw, con
       transposed || partials ? weight_buffer().get<float>((partials ? blocks : 1) * Cout * CK) : gw;
   // One block of images: its columns as one [CK, L] matrix (image i in columns [i P, (i+1) P))
   // and its gradient as [Cout, L], then one GEMM with k = L into out (beta: add to it or not).
+#if defined(__x86_64__) || defined(__i386__)
+  static const bool direct =
+      ladder::isa_supported(ladder::Isa::Avx512) && __builtin_cpu_supports("avx512vl");
+#else
+  constexpr bool direct = false;
+#endif
   auto block = [&](int64_t bi, float* out, float beta) {
     const int64_t n0 = bi * nb, m = std::min(nb, g.N - n0), L = m * P;
+#if defined(__x86_64__) || defined(__i386__)
+    // Where the direct panels measured faster (one thread, CPU time, medians of 5 runs on a
+    // loaded 2-core machine, ResNet-18 and lesson 04 shapes): long output rows, ResNet's
+    // 56-pixel 3x3 layer (+5%, up to +30% in quieter runs) and its 112-pixel stem (+5%). Their
+    // im2col works k block by k block and pays per output-row segment: at 28 pixels it broke
+    // even, at 14 and 7 (ResNet's deep layers, lesson 04's CNN, the strided 1x1 convs) it lost
+    // 5-10%, and first layers (C KH KW = 9 or 27 rows) pack too little per row. There the
+    // columns are materialised as before. Either way the same sums, the same bits.
+    if (direct && CK >= 4 * mk.MR && g.OW >= 56) {
+      // gy of the block as [Cout, L]: gy itself for one image, else copied (image i's P columns
+      // of row o at o L + i P)
+      const float* gyb = gy + n0 * Cout * P;
+      if (m > 1) {
+        float* copy = gy_buffer().get<float>(Cout * L);
+        for (int64_t o = 0; o < Cout; ++o)
+          for (int64_t i = 0; i < m; ++i)
+            std::memcpy(copy + o * L + i * P, gy + ((n0 + i) * Cout + o) * P,
+                        static_cast<size_t>(P) * sizeof(float));
+        gyb = copy;
+      }
+      wgrad_block_direct(x + n0 * C * HW, gyb, m > 1 ? L : P, g, Cout, L, transposed, out, beta);
+      return;
+    }
+#endif
     float* cols = cols_buffer().get<float>(CK * L);
     float* gyb = gy_buffer().get<float>(Cout * L);
     parallel_for(CK * m, std::max<int64_t>(1, kElementwiseGrain / P), [&](int64_t b, int64_t e) {
