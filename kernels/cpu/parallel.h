@@ -20,6 +20,10 @@ inline constexpr int64_t kElementwiseGrain = 32768;
 template <class F>
 void parallel_for(int64_t n, int64_t grain, F&& fn) {
   if (n <= 0) return;
+  if (grain > 0 && n / 2 < grain) {  // n < 2 grain, the tiny case: no thread count needed
+    fn(int64_t{0}, n);
+    return;
+  }
   int max_threads = omp_get_max_threads();
   int64_t chunks = grain > 0 ? std::min<int64_t>(max_threads, n / grain) : max_threads;
   if (chunks <= 1 || omp_in_parallel()) {
