@@ -22,7 +22,7 @@ namespace mmgrad {
 namespace detail {
 
 inline constexpr size_t kMaxPooledBytes = 1024;
-inline constexpr int kBlocksPerSize = 64;
+inline constexpr int kBlocksPerSize = 16;
 
 #if defined(__SANITIZE_ADDRESS__)
 #define MMGRAD_BLOCK_POOL 0
