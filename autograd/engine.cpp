@@ -67,19 +67,31 @@ namespace detail {
 
 const char* node_name(const Node& node) { return node.name(); }
 
-bool any_requires_grad(const Tensor* inputs, size_t n) {
-  for (size_t i = 0; i < n; ++i)
-    if (inputs[i].defined() && inputs[i].requires_grad()) return true;
+// The inputs as an array of tensors (make_node of a vector) or of references to them (make_node
+// of a braced list): one body for both.
+inline const Tensor& input_at(const Tensor* inputs, size_t i) { return inputs[i]; }
+inline const Tensor& input_at(const InputRef* inputs, size_t i) { return *inputs[i].t; }
+
+template <class In>
+bool any_requires_grad_of(const In* inputs, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    const Tensor& t = input_at(inputs, i);
+    if (t.defined() && t.requires_grad()) return true;
+  }
   return false;
 }
 
-void wire_node(Node& node, Tensor& out, const Tensor* inputs, size_t n,
-               std::shared_ptr<Node> self) {
+bool any_requires_grad(const Tensor* inputs, size_t n) { return any_requires_grad_of(inputs, n); }
+bool any_requires_grad(const InputRef* inputs, size_t n) { return any_requires_grad_of(inputs, n); }
+
+template <class In>
+void wire_node_of(Node& node, Tensor& out, const In* inputs, size_t n,
+                  std::shared_ptr<Node>&& self) {
   node.next.resize(n);
   node.input_shapes.resize(n);
   node.input_dtypes.resize(n);
   for (size_t i = 0; i < n; ++i) {
-    const Tensor& t = inputs[i];
+    const Tensor& t = input_at(inputs, i);
     if (!t.defined()) continue;
     node.input_shapes[i] = t.shape();
     node.input_dtypes[i] = t.dtype();
@@ -94,6 +106,15 @@ void wire_node(Node& node, Tensor& out, const Tensor* inputs, size_t n,
   TensorImpl* o = out.impl();
   o->grad_fn = std::move(self);
   o->requires_grad = true;
+}
+
+void wire_node(Node& node, Tensor& out, const Tensor* inputs, size_t n,
+               std::shared_ptr<Node> self) {
+  wire_node_of(node, out, inputs, n, std::move(self));
+}
+void wire_node(Node& node, Tensor& out, const InputRef* inputs, size_t n,
+               std::shared_ptr<Node> self) {
+  wire_node_of(node, out, inputs, n, std::move(self));
 }
 
 }  // namespace detail
@@ -123,7 +144,7 @@ void accumulate_grad(TensorImpl& leaf, Tensor&& g) {
     } else {
       Tensor own = Tensor::empty(g.shape(), g.options());
       backend(g.device()).copy(g.desc(), own.desc());
-      leaf.grad = own;
+      leaf.grad = std::move(own);
     }
     g = Tensor();
     return;
@@ -153,6 +174,16 @@ struct ScratchLease {
   ScratchLease(const ScratchLease&) = delete;
   ScratchLease& operator=(const ScratchLease&) = delete;
 };
+
+// A number no other backward pass has used, on any thread: the thread's own range (the high 24
+// bits, taken once per thread from a shared counter) and its count of passes (the low 40 bits).
+// Counting per thread spares each pass an atomic increment of a counter all threads share.
+uint64_t next_epoch() {
+  static std::atomic<uint64_t> next_thread{1};
+  thread_local uint64_t range = next_thread.fetch_add(1, std::memory_order_relaxed) << 40;
+  thread_local uint64_t count = 0;
+  return range | (++count & ((uint64_t{1} << 40) - 1));
+}
 
 void check_grad(const Node& node, size_t i, const Tensor& g) {
   MMGRAD_CHECK(g.shape() == node.input_shapes[i] && g.dtype() == node.input_dtypes[i],
@@ -186,8 +217,7 @@ void run_backward(const Tensor& root, Tensor root_grad, bool retain_graph) {
 
   // 1. Topological order by iterative depth-first search (graphs can be thousands deep). A node
   //    is "seen" when it carries this pass's epoch (cheaper than a hash set per pass).
-  static std::atomic<uint64_t> next_epoch{1};
-  const uint64_t epoch = next_epoch.fetch_add(1, std::memory_order_relaxed);
+  const uint64_t epoch = next_epoch();
   stack.push_back({root_fn.get(), 0});
   root_fn->visit_epoch = epoch;
   while (!stack.empty()) {
@@ -272,7 +302,11 @@ void Tensor::backward(bool retain_graph) const {
                "backward: this tensor does not require grad and has no grad_fn: none of the "
                "tensors it was computed from had requires_grad set (or it was computed under "
                "NoGradGuard)");
-  run_backward(*this, ones_like(*this), retain_graph);
+  // The seed dL/dL = 1, filled directly (what ones_like does, without its checks: the shape,
+  // dtype and device are this tensor's own).
+  Tensor seed = Tensor::empty(shape(), options());
+  backend(device()).fill(seed.desc(), 1.0);
+  run_backward(*this, std::move(seed), retain_graph);
 }
 
 void Tensor::backward(const Tensor& gradient, bool retain_graph) const {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "mmgrad/autograd/grad_mode.h"
+#include "mmgrad/core/block_pool.h"
 #include "mmgrad/core/small_vector.h"
 #include "mmgrad/tensor/tensor.h"
 
@@ -91,13 +92,22 @@ class Node {
   SavedTensor* saved_ = nullptr;  // the saved tensors, linked by SavedTensor's constructor
 };
 
+// One input in make_node's list: a reference to the caller's tensor, not a copy of its handle.
+// A list of Tensors would copy every handle (an atomic reference-count increment, and a
+// decrement when the list dies) only to read it; on a tiny op those count. A temporary in the
+// list ({x.contiguous()}) lives until the end of the call, so the reference stays valid.
+struct InputRef {
+  const Tensor* t;
+  InputRef(const Tensor& x) : t(&x) {}  // NOLINT(google-explicit-constructor): {a, b} reads best
+};
+
 // Creates a node of type N for an op whose result is `out`, when grad mode is on and any input
 // requires a gradient; wires its edges and makes it out's grad_fn. Returns nullptr otherwise,
 // so an op writes:
 //   if (auto node = make_node<MulBackward>(out, {a, b})) { node->a = a; node->b = b; }
 // (a and b being the node's SavedTensor members).
 template <class N>
-std::shared_ptr<N> make_node(Tensor& out, std::initializer_list<Tensor> inputs);
+std::shared_ptr<N> make_node(Tensor& out, std::initializer_list<InputRef> inputs);
 
 // The same for inputs held in a vector (cat, stack).
 template <class N>
@@ -105,14 +115,17 @@ std::shared_ptr<N> make_node(Tensor& out, const std::vector<Tensor>& inputs);
 
 namespace detail {
 bool any_requires_grad(const Tensor* inputs, size_t n);
+bool any_requires_grad(const InputRef* inputs, size_t n);
 void wire_node(Node& node, Tensor& out, const Tensor* inputs, size_t n, std::shared_ptr<Node> self);
+void wire_node(Node& node, Tensor& out, const InputRef* inputs, size_t n,
+               std::shared_ptr<Node> self);
 }  // namespace detail
 
 template <class N>
-std::shared_ptr<N> make_node(Tensor& out, std::initializer_list<Tensor> inputs) {
+std::shared_ptr<N> make_node(Tensor& out, std::initializer_list<InputRef> inputs) {
   if (!GradMode::is_enabled() || !detail::any_requires_grad(inputs.begin(), inputs.size()))
     return nullptr;
-  auto node = std::make_shared<N>();
+  auto node = std::allocate_shared<N>(PoolAllocator<N>());
   detail::wire_node(*node, out, inputs.begin(), inputs.size(), node);
   return node;
 }
@@ -121,7 +134,7 @@ template <class N>
 std::shared_ptr<N> make_node(Tensor& out, const std::vector<Tensor>& inputs) {
   if (!GradMode::is_enabled() || !detail::any_requires_grad(inputs.data(), inputs.size()))
     return nullptr;
-  auto node = std::make_shared<N>();
+  auto node = std::allocate_shared<N>(PoolAllocator<N>());
   detail::wire_node(*node, out, inputs.data(), inputs.size(), node);
   return node;
 }

@@ -62,8 +62,12 @@ MMGRAD_HD double normal(uint64_t counter, uint64_t seed) {
 template <class T>
 MMGRAD_HD T uniform_sample(uint64_t counter, uint64_t seed, double a, double b) {
   T v = static_cast<T>(fma(b - a, uniform(counter, seed), a));
-  // rounding (e.g. to float32) can land exactly on b; keep the interval half-open
-  return v < static_cast<T>(b) ? v : static_cast<T>(a);
+  // rounding (e.g. to float32) can land exactly on b; keep the interval half-open. Both bounds
+  // are converted before the comparison, not in its branches: a conversion that may raise a
+  // floating-point flag cannot be moved out of a branch, and that branch kept the compiler
+  // from vectorising the CPU loop over elements (3x slower for float32; same values).
+  const T lo = static_cast<T>(a), hi = static_cast<T>(b);
+  return v < hi ? v : lo;
 }
 template <class T>
 MMGRAD_HD T normal_sample(uint64_t counter, uint64_t seed, double mean, double std) {

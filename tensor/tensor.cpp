@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "mmgrad/core/block_pool.h"
 #include "mmgrad/core/op_scope.h"
 #include "mmgrad/kernels/backend.h"
 
@@ -103,7 +104,7 @@ Tensor& Tensor::requires_grad_(bool on) {
 
 Tensor Tensor::detach() const {
   const TensorImpl& t = checked(impl_);
-  auto impl = std::make_shared<TensorImpl>();
+  auto impl = std::allocate_shared<TensorImpl>(PoolAllocator<TensorImpl>());
   impl->storage = t.storage;
   impl->shape = t.shape;
   impl->strides = t.strides;
@@ -145,7 +146,7 @@ std::string describe(const Tensor& t) {
 
 Tensor Tensor::from_storage(std::shared_ptr<Storage> storage, const Shape& shape,
                             const Shape& strides, int64_t offset, DType dtype) {
-  auto impl = std::make_shared<TensorImpl>();
+  auto impl = std::allocate_shared<TensorImpl>(PoolAllocator<TensorImpl>());
   impl->storage = std::move(storage);
   impl->shape = shape;
   impl->strides = strides;
@@ -170,7 +171,8 @@ Tensor Tensor::empty(const Shape& shape, TensorOptions opts) {
                dtype_size(opts.dtype_), " bytes exceed 2^63 - 1 bytes");
   std::shared_ptr<Storage> storage;
   try {
-    storage = std::make_shared<Storage>(static_cast<size_t>(nbytes), opts.device_);
+    storage = std::allocate_shared<Storage>(PoolAllocator<Storage>(), static_cast<size_t>(nbytes),
+                                            opts.device_);
   } catch (const Error& e) {
     fail(cat_str(op, ": cannot allocate a tensor of shape ", shape.str(), " and dtype ",
                  dtype_name(opts.dtype_), " (", nbytes, " bytes) on ", device_name(opts.device_),
@@ -180,7 +182,7 @@ Tensor Tensor::empty(const Shape& shape, TensorOptions opts) {
                  dtype_name(opts.dtype_), " (", nbytes, " bytes) on ", device_name(opts.device_),
                  ": out of memory"));
   }
-  auto impl = std::make_shared<TensorImpl>();
+  auto impl = std::allocate_shared<TensorImpl>(PoolAllocator<TensorImpl>());
   impl->storage = std::move(storage);
   impl->shape = shape;
   fill_contiguous_strides(shape, impl->strides);  // the shape passed check_shape above

@@ -1,15 +1,21 @@
 // What makes a tiny op cheap (issue 17 §3), checked for correctness: the inline lists of an
 // autograd Node (core/small_vector.h), the backward engine's reused working lists (a backward
 // started inside a node's backward, an exception in the middle of a pass), the leaf gradient
-// adopted without a fresh handle, and the allocator's small size classes.
+// adopted without a fresh handle, the allocator's small size classes, the per-thread block pool
+// (core/block_pool.h), the per-thread backward epochs, Shape::resize, and the vectorised
+// uniform random kernel giving the same bits as before.
 #include <doctest/doctest.h>
 
+#include <cstring>
 #include <stdexcept>
 #include <string>
+#include <thread>
 
 #include "core_test_util.h"
 #include "mmgrad/autograd/node.h"
+#include "mmgrad/core/block_pool.h"
 #include "mmgrad/core/small_vector.h"
+#include "mmgrad/kernels/backend.h"
 #include "mmgrad/kernels/cpu/cpu_backend.h"
 #include "mmgrad/mmgrad.h"
 
@@ -170,4 +176,123 @@ TEST_CASE("allocator: small size classes are reused and counted") {
   CHECK(s1.bytes_in_use == s0.bytes_in_use);
   cpu::empty_cache();
   CHECK(cpu::allocator_stats().bytes_cached == 0);
+}
+
+namespace overhead_test {
+struct Blob {
+  double v[5];
+};
+uint64_t fnv1a(const void* p, size_t n) {
+  uint64_t h = 1469598103934665603ull;
+  const auto* c = static_cast<const unsigned char*>(p);
+  for (size_t i = 0; i < n; ++i) {
+    h ^= c[i];
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+}  // namespace overhead_test
+
+TEST_CASE("block pool: a freed block is reused by the next object of its size") {
+  using overhead_test::Blob;
+  PoolAllocator<Blob> alloc;
+  Blob* p = alloc.allocate(1);
+  p->v[0] = 1;
+  alloc.deallocate(p, 1);
+  Blob* q = alloc.allocate(1);
+  if (PoolAllocator<Blob>::kPooled) CHECK(q == p);  // taken back from this thread's free list
+  alloc.deallocate(q, 1);
+  // Through allocate_shared, as tensors and nodes use it: the object and its reference counts
+  // live in one pooled block, and the values are intact.
+  auto a = std::allocate_shared<Blob>(PoolAllocator<Blob>(), Blob{{1, 2, 3, 4, 5}});
+  std::weak_ptr<Blob> w = a;
+  CHECK(a->v[4] == 5);
+  a.reset();
+  CHECK(w.expired());
+  // A block freed on another thread joins that thread's list; the thread's exit returns it.
+  auto b = std::allocate_shared<Blob>(PoolAllocator<Blob>(), Blob{{6, 7, 8, 9, 10}});
+  double seen_b = 0, seen_c = 0;  // checked after join: asserts stay on the test's thread
+  std::thread t([&] {
+    seen_b = b->v[0];
+    b.reset();
+    auto c = std::allocate_shared<Blob>(PoolAllocator<Blob>(), Blob{{0, 0, 0, 0, 11}});
+    seen_c = c->v[4];
+  });
+  t.join();
+  CHECK(seen_b == 6);
+  CHECK(seen_c == 11);
+  CHECK(b == nullptr);
+  // Many more objects than a list keeps: the rest go back to the heap.
+  std::vector<std::shared_ptr<Blob>> many;
+  for (int i = 0; i < 3 * detail::kBlocksPerSize; ++i)
+    many.push_back(std::allocate_shared<Blob>(PoolAllocator<Blob>(), Blob{{double(i)}}));
+  for (int i = 0; i < 3 * detail::kBlocksPerSize; ++i) CHECK(many[size_t(i)]->v[0] == i);
+  many.clear();
+  // and the next shared object of that size takes a pooled block again.
+  Blob* first = nullptr;
+  {
+    auto d = std::allocate_shared<Blob>(PoolAllocator<Blob>(), Blob{{1}});
+    first = d.get();
+  }
+  auto e = std::allocate_shared<Blob>(PoolAllocator<Blob>(), Blob{{2}});
+  if (PoolAllocator<Blob>::kPooled) CHECK(e.get() == first);
+  CHECK(e->v[0] == 2);
+}
+
+TEST_CASE("autograd: backward passes on two threads over one retained graph") {
+  // Each pass marks the nodes it visits with its epoch; epochs are counted per thread, so two
+  // threads must never hand out the same one (the second pass would skip every node as seen).
+  Tensor x = leaf({1.5, -2});
+  Tensor h = x * x;                // shared by both branches: a diamond
+  Tensor y = (h * 3.0 + h).sum();  // dy/dx = 4 * 2x = 8x
+  for (int round = 0; round < 3; ++round) {
+    std::thread t([&] { y.backward(/*retain_graph=*/true); });
+    t.join();
+    CHECK(vals(x.grad()) == std::vector<double>{12.0 * (2 * round + 1), -16.0 * (2 * round + 1)});
+    y.backward(/*retain_graph=*/true);
+    CHECK(vals(x.grad()) == std::vector<double>{12.0 * (2 * round + 2), -16.0 * (2 * round + 2)});
+  }
+}
+
+TEST_CASE("Shape: resize fills only the new dimensions") {
+  Shape s{4, 5, 6};
+  s.resize(1);
+  CHECK(s == Shape{4});
+  s.resize(3, 7);  // the dropped 5 and 6 are not resurrected
+  CHECK(s == Shape{4, 7, 7});
+  s.resize(kMaxDims, -1);
+  CHECK(s == Shape{4, 7, 7, -1, -1, -1, -1, -1});
+  s.resize(0);
+  CHECK(s.empty());
+  s.resize(2);
+  CHECK(s == Shape{0, 0});
+  CHECK_THROWS_AS(s.resize(kMaxDims + 1), Error);
+}
+
+TEST_CASE("random: the CPU uniform kernel gives the same bits as before it was vectorised") {
+  // FNV-1a hashes of 100003 uniform samples (seed 1234567, offset 99) from the scalar kernel, at
+  // bounds including one whose float32 rounding lands on b (0.5 and 0.50000001 are the same
+  // float): the vectorised loop must reproduce every bit, on any thread count.
+  struct Case {
+    DType dtype;
+    double a, b;
+    uint64_t hash;
+  };
+  const Case cases[] = {
+      {kFloat32, 0, 1, 0x99fec61b71a62093ull},
+      {kFloat32, -2, 3, 0x0284a37254728177ull},
+      {kFloat32, 0.5, 0.50000001000000005, 0x6d25592bdad814caull},
+      {kFloat32, -0.001, 0.001, 0x4acd04aae99ea3bbull},
+      {kFloat64, 0, 1, 0xefd1bbd5c9cd5ea8ull},
+      {kFloat64, -2, 3, 0x692d4cdc4bbe19a0ull},
+      {kFloat64, 0.5, 0.50000001000000005, 0x05bff883252abe85ull},
+      {kFloat64, -0.001, 0.001, 0xe4cccfdeb2f93fcbull},
+  };
+  for (const Case& c : cases) {
+    Tensor t = Tensor::empty({100003}, c.dtype);
+    backend(Device::CPU).random(RandomDist::Uniform, t.desc(), 1234567, 99, c.a, c.b);
+    CAPTURE(c.a);
+    CAPTURE(c.b);
+    CHECK(overhead_test::fnv1a(t.raw_data(), size_t(t.numel()) * t.element_size()) == c.hash);
+  }
 }

@@ -20,9 +20,15 @@ inline constexpr int64_t kElementwiseGrain = 32768;
 template <class F>
 void parallel_for(int64_t n, int64_t grain, F&& fn) {
   if (n <= 0) return;
-  int max_threads = omp_get_max_threads();
-  int64_t chunks = grain > 0 ? std::min<int64_t>(max_threads, n / grain) : max_threads;
-  if (chunks <= 1 || omp_in_parallel()) {
+  // Below 2 grains (n / 2 < grain) one chunk whatever the thread count: the common tiny case
+  // skips asking OpenMP. (One serial call site below, so fn's body is inlined only twice.)
+  int64_t chunks = 1;
+  if (grain <= 0 || n / 2 >= grain) {
+    const int max_threads = omp_get_max_threads();
+    chunks = grain > 0 ? std::min<int64_t>(max_threads, n / grain) : max_threads;
+    if (chunks > 1 && omp_in_parallel()) chunks = 1;
+  }
+  if (chunks <= 1) {
     fn(int64_t{0}, n);
     return;
   }
