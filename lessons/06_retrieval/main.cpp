@@ -292,13 +292,15 @@ void how_much_it_moves(Retrieval& r) {
   const int seeds = r.seeds;
   if (seeds == 1) {
     // Measured at the defaults with lesson 04's recipe, the model trained here, seeds 0-4
-    // (each is what --seeds 5 prints for that seed); re-measure when that recipe changes.
+    // (each is what --seeds 5 prints for that seed), on the GEMM ladder and the implicit-GEMM
+    // convolution (2026-12-07); re-measure when that recipe or those kernels change.
     lesson::print(
         "\nAt the lesson's defaults (no flags, not --quick), seeds 0-4 gave\n"
-        "  text -> image Recall@1   100% on three seeds, 98.75% and 96.25% on the other two\n"
-        "                           (mean 99.0%; one or three of the 80 captions found an\n"
-        "                           image of another class first)\n"
-        "  image -> text Recall@1   90.6% to 91.4% (mean 90.9%)\n"
+        "  text -> image Recall@1   100% on four seeds, 98.75% on the fifth (mean 99.75%;\n"
+        "                           there one of the 80 captions found an image of another\n"
+        "                           class first; adding up the matrix products in another\n"
+        "                           order, another GEMM kernel, once moved seed 0 to 90%)\n"
+        "  image -> text Recall@1   90.4% to 91.4% (mean 90.9%)\n"
         "So a single run's text -> image Recall@1 says \"nearly every class query finds its\n"
         "class first\", not a precise percentage. Run with --seeds 5 to measure the spread\n"
         "yourself (each extra seed trains lesson 04's model once more).");
