@@ -133,27 +133,8 @@ void pack_a_all(int MR, int64_t M, int64_t K, F a, float* dst) {
 // 8 vectors of 8 rows (as the ladder's pack_a). Element by element, the store of each number
 // went to its own place MR floats apart, ~1 cycle per number: packing ResNet's 512 x 4608 weight
 // cost ~20% of that layer's forward at batch 4. A copy: the same numbers.
+// The 8 x 8 register transpose is the ladder's (ladder::transpose8, gemm_ladder_packed.h).
 #if defined(__x86_64__) || defined(__i386__)
-// r[c] becomes (r[0][c], ..., r[7][c]): an 8 x 8 transpose in registers (unpack, shuffle,
-// permute; the same sequence as the ladder's transpose8 in gemm_ladder_packed.cpp, private there).
-__attribute__((target("avx2"))) inline void transpose8x8(__m256 r[8]) {
-  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-  const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-  const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-  const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-  const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-  r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
-  r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
-  r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
-  r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
-  r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
-  r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
-  r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
-  r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
-}
 
 // One sliver: rows [row0, row0 + MR) (zeros past M), k in [k0, k0 + kc), into d[k MR + i].
 __attribute__((target("avx2,avx512f,avx512vl"))) void pack_a_sliver_avx512(int MR, int64_t M,
@@ -177,7 +158,7 @@ __attribute__((target("avx2,avx512f,avx512vl"))) void pack_a_sliver_avx512(int M
     for (int64_t k = 0; k < kc8; k += 8) {
       __m256 v[8];
       for (int r = 0; r < 8; ++r) v[r] = _mm256_loadu_ps(src[r] + k);
-      transpose8x8(v);
+      ladder::transpose8(v);
       for (int c = 0; c < 8; ++c)
         _mm256_mask_storeu_ps(d + (k + c) * MR + r0, store, _mm256_maskz_mov_ps(keep, v[c]));
     }
