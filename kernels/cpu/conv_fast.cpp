@@ -106,26 +106,34 @@ const ladder::MicroKernel& micro_kernel() { return ladder::microkernel_for(ladde
 // pc (k in [pc, pc + kc)) starts at pc * Mp, sliver s of it at + s * MR * kc, element (i, k) of
 // the sliver at [k * MR + i]; rows past M are zeros. The slivers are packed in parallel (a
 // 512 x 4608 weight is 2.4M numbers: a few ms on one thread, next to ~6 ms of multiply-adds for
-// ResNet's 7x7 maps at batch 4).
-template <class F>
-void pack_a_all(int MR, int64_t M, int64_t K, F a, float* dst) {
+// ResNet's 7x7 maps at batch 4). for_each_a_sliver runs pack_sliver(pc, kc, s, d) for every k
+// block pc (kc deep) and sliver s, in parallel; d is where that sliver goes.
+template <class P>
+void for_each_a_sliver(int MR, int64_t M, int64_t K, float* dst, P pack_sliver) {
   const int64_t Mp = ceil_div(M, MR) * MR, slivers = Mp / MR, kblocks = ceil_div(K, kKC);
   parallel_for(kblocks * slivers, std::max<int64_t>(1, kElementwiseGrain / (MR * kKC)),
                [&](int64_t b, int64_t e) {
                  for (int64_t t = b; t < e; ++t) {
                    const int64_t pc = (t / slivers) * kKC, s = t % slivers;
                    const int64_t kc = std::min(kKC, K - pc);
-                   float* d = dst + pc * Mp + s * MR * kc;
-                   for (int64_t i = 0; i < MR; ++i) {
-                     const int64_t row = s * MR + i;
-                     if (row >= M) {
-                       for (int64_t k = 0; k < kc; ++k) d[k * MR + i] = 0.0f;
-                     } else {
-                       for (int64_t k = 0; k < kc; ++k) d[k * MR + i] = a(row, pc + k);
-                     }
-                   }
+                   pack_sliver(pc, kc, s, dst + pc * Mp + s * MR * kc);
                  }
                });
+}
+
+// Element by element, a(i, k) for any layout.
+template <class F>
+void pack_a_all(int MR, int64_t M, int64_t K, F a, float* dst) {
+  for_each_a_sliver(MR, M, K, dst, [&](int64_t pc, int64_t kc, int64_t s, float* d) {
+    for (int64_t i = 0; i < MR; ++i) {
+      const int64_t row = s * MR + i;
+      if (row >= M) {
+        for (int64_t k = 0; k < kc; ++k) d[k * MR + i] = 0.0f;
+      } else {
+        for (int64_t k = 0; k < kc; ++k) d[k * MR + i] = a(row, pc + k);
+      }
+    }
+  });
 }
 
 // The same packing for a row-major A (row i at A + i * lda, contiguous along k): a sliver's rows,
@@ -173,16 +181,9 @@ void pack_a_rows(int MR, int64_t M, int64_t K, const float* A, int64_t lda, floa
   static const bool simd =
       ladder::isa_supported(ladder::Isa::Avx512) && __builtin_cpu_supports("avx512vl");
   if (simd) {
-    const int64_t Mp = ceil_div(M, MR) * MR, slivers = Mp / MR, kblocks = ceil_div(K, kKC);
-    parallel_for(kblocks * slivers, std::max<int64_t>(1, kElementwiseGrain / (MR * kKC)),
-                 [&](int64_t b, int64_t e) {
-                   for (int64_t t = b; t < e; ++t) {
-                     const int64_t pc = (t / slivers) * kKC, s = t % slivers;
-                     const int64_t kc = std::min(kKC, K - pc);
-                     pack_a_sliver_avx512(MR, M, A, lda, s * MR, pc, kc,
-                                          dst + pc * Mp + s * MR * kc);
-                   }
-                 });
+    for_each_a_sliver(MR, M, K, dst, [&](int64_t pc, int64_t kc, int64_t s, float* d) {
+      pack_a_sliver_avx512(MR, M, A, lda, s * MR, pc, kc, d);
+    });
     return;
   }
 #endif
