@@ -516,6 +516,32 @@ TEST_CASE("allocator: a steady-state loop allocates nothing new from the OS") {
   }
 }
 
+TEST_CASE("allocator: a free larger block (up to 2x) is lent to a smaller request") {
+  cpu::empty_cache();
+  cpu::CpuBackend cpu;
+  const int64_t in_use = cpu::allocator_stats().bytes_in_use;
+  const size_t big = size_t{1} << 20;  // 1 MiB: a class of its own
+  cpu.deallocate(cpu.allocate(big), big);
+  const cpu::AllocatorStats s0 = cpu::allocator_stats();
+  CHECK(s0.bytes_cached == static_cast<int64_t>(big));
+  // 300 KB (class 384 KiB) would waste more than half of the 1 MiB block: it gets its own.
+  void* q = cpu.allocate(300000);
+  CHECK(cpu::allocator_stats().os_allocations == s0.os_allocations + 1);
+  CHECK(cpu::allocator_stats().bytes_cached == static_cast<int64_t>(big));
+  cpu.deallocate(q, 300000);
+  // 600 KB (class 768 KiB) finds no block of its class: it borrows the cached 1 MiB one.
+  void* p = cpu.allocate(600000);
+  CHECK(cpu::allocator_stats().os_allocations == s0.os_allocations + 1);
+  // Freed as 600 KB, the lent block goes back to the 1 MiB class: the next 1 MiB request takes it.
+  cpu.deallocate(p, 600000);
+  void* r = cpu.allocate(big);
+  CHECK(r == p);
+  CHECK(cpu::allocator_stats().os_allocations == s0.os_allocations + 1);
+  cpu.deallocate(r, big);
+  CHECK(cpu::allocator_stats().bytes_in_use == in_use);  // the accounting balances
+  cpu::empty_cache();
+}
+
 // ---- bad input ----------------------------------------------------------------------------------
 
 TEST_CASE("bad input: creation and metadata") {

@@ -2,8 +2,9 @@
 //
 // On these VMs a page fault costs ~12-16 us, so returning a large buffer to the OS and faulting
 // it in again each training step can cost more than the arithmetic done in it. Freed blocks are
-// kept in size-class free lists and handed out again; the cache is capped (MMGRAD_CPU_CACHE_MB,
-// default 4096) and emptied largest-first when full.
+// kept in size-class free lists and handed out again (above 4 KiB also to a request of a smaller
+// class, see kMaxLendRatio); the cache is capped (MMGRAD_CPU_CACHE_MB, default 4096) and emptied
+// largest-first when full.
 #include <unistd.h>
 
 #include <atomic>
@@ -12,6 +13,7 @@
 #include <map>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "mmgrad/kernels/cpu/cpu_backend.h"
@@ -54,10 +56,21 @@ class SpinLock {
 // many small tensors of a step (scalars, biases, norms' statistics) skip the map's search.
 constexpr size_t kSmallClasses = 4096 / kAlign;
 
+// A request above 4 KiB that finds no free block of its class may take one of a larger class up
+// to this many times its size (the smallest there is). A training step frees and allocates
+// tensors of many sizes; with exact classes only, blocks freed by one phase (say the forward's
+// 16 MiB activations) sit idle while the next phase (the backward's 8 MiB gradients) asks the OS
+// for more, and the process holds far more than it ever uses at once (lesson 04's large CLIP:
+// 338 MB obtained for 212 MB at most in use). A lent block wastes at most half of itself while
+// the tensor lives, but it is memory the process holds already, where a new block would be pages
+// faulted in on top of it; freed, it goes back to its own class.
+constexpr size_t kMaxLendRatio = 2;
+
 struct Cache {
   SpinLock mu;
   std::vector<void*> small_blocks[kSmallClasses];    // class (i + 1) * 64 B -> blocks
   std::map<size_t, std::vector<void*>> free_blocks;  // larger size class -> blocks
+  std::unordered_map<void*, size_t> lent;            // block -> its class, where larger than asked
   AllocatorStats stats;
   size_t cap = 0;
 
@@ -66,6 +79,42 @@ struct Cache {
     cap = (env ? std::strtoull(env, nullptr, 10) : 4096ull) << 20;
   }
   ~Cache() { release_all(); }
+
+  // A cached block for class cls, or null: one of that class, else (above 4 KiB) one of the
+  // smallest larger class up to kMaxLendRatio times as large, lent (see `lent`). Counts it.
+  void* take(size_t cls) {
+    std::vector<void*>* list = nullptr;
+    size_t got = cls;
+    if (cls <= 4096) {
+      list = &small_blocks[cls / kAlign - 1];
+    } else {
+      for (auto it = free_blocks.lower_bound(cls);
+           it != free_blocks.end() && it->first <= kMaxLendRatio * cls; ++it) {
+        if (it->second.empty()) continue;
+        list = &it->second;
+        got = it->first;
+        break;
+      }
+    }
+    if (!list || list->empty()) return nullptr;
+    void* p = list->back();
+    list->pop_back();
+    if (got != cls) lent.emplace(p, got);
+    stats.bytes_in_use += static_cast<int64_t>(got);
+    stats.bytes_cached -= static_cast<int64_t>(got);
+    stats.cache_hits++;
+    return p;
+  }
+
+  // The class a block freed as class cls really has: a lent block goes back to its own list.
+  size_t lent_class(void* p, size_t cls) {
+    if (cls <= 4096 || lent.empty()) return cls;
+    auto it = lent.find(p);
+    if (it == lent.end()) return cls;
+    const size_t real = it->second;
+    lent.erase(it);
+    return real;
+  }
 
   // The free list of size class cls (a value size_class returns).
   std::vector<void*>& blocks(size_t cls) {
@@ -133,20 +182,8 @@ void* CpuBackend::allocate(size_t nbytes) {
   Cache& c = cache();
   {
     std::lock_guard<SpinLock> lock(c.mu);
-    std::vector<void*>* list = nullptr;
-    if (cls <= 4096) {
-      list = &c.small_blocks[cls / kAlign - 1];
-    } else if (auto it = c.free_blocks.find(cls); it != c.free_blocks.end()) {
-      list = &it->second;
-    }
+    if (void* p = c.take(cls)) return p;
     c.stats.bytes_in_use += static_cast<int64_t>(cls);
-    if (list && !list->empty()) {
-      void* p = list->back();
-      list->pop_back();
-      c.stats.bytes_cached -= static_cast<int64_t>(cls);
-      c.stats.cache_hits++;
-      return p;
-    }
     c.stats.os_allocations++;
   }
   void* p = std::aligned_alloc(kAlign, cls);
@@ -172,6 +209,7 @@ void CpuBackend::deallocate(void* ptr, size_t nbytes) {
   size_t cls = size_class(nbytes == 0 ? 1 : nbytes);
   Cache& c = cache();
   std::lock_guard<SpinLock> lock(c.mu);
+  cls = c.lent_class(ptr, cls);
   c.stats.bytes_in_use -= static_cast<int64_t>(cls);
   if (cls > c.cap) {
     std::free(ptr);
