@@ -83,6 +83,12 @@ std::atomic<bool> g_fast_path{[] {
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+// The share of a micro-kernel's tiles that n rows (or columns) fill, cut into tiles of t: n = 64
+// in 14-row tiles is 64 / 70 = 0.91, n = 32 is 32 / 42 = 0.76.
+double tile_fill(int64_t n, int64_t t) {
+  return static_cast<double>(n) / static_cast<double>(ceil_div(n, t) * t);
+}
+
 // Depth of one packed panel (as the ladder's Blocking::KC: a kc x 32 panel of B is 32 KiB, L1).
 constexpr int64_t kKC = 256;
 // Columns (output pixels) per task: a kc x 512 block of B panels is 512 KiB (L2).
@@ -717,6 +723,50 @@ int64_t wgrad_images_per_block(int64_t N, int64_t CK, int64_t P) {
   return std::clamp<int64_t>(nb, 1, std::max<int64_t>(N, 1));
 }
 
+// Runs one_image(i) for the m images i of a block: in parallel with several images, each image's
+// work then on one thread (its result is the same whichever thread computes it: the ladder GEMM
+// gives the same bits on any thread count); a single image runs on the ladder's threads.
+template <class F>
+void for_each_image(int64_t m, F one_image) {
+  if (m >= 2 && !omp_in_parallel() && omp_get_max_threads() > 1) {
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int64_t i = 0; i < m; ++i) one_image(i);
+  } else {
+    for (int64_t i = 0; i < m; ++i) one_image(i);
+  }
+}
+
+// Images per block of materialised columns: [CK, P] per image, at most 4M floats (16 MiB) in all.
+int64_t images_per_cols_block(int64_t N, int64_t CK, int64_t P) {
+  return std::clamp<int64_t>((int64_t{1} << 22) / std::max<int64_t>(CK * P, 1), 1,
+                             std::max<int64_t>(N, 1));
+}
+
+// The forward as im2col + the ladder's GEMM, image by image: cols[n] = im2col(x[n]) (CK x P),
+// then y[n] = W @ cols[n] (+ bias) through ladder::sgemm_microkernel, which packs W and cols
+// itself. conv2d_fast_forward says when this route is taken.
+void im2col_forward(const float* x, const float* w, const float* bias, float* y,
+                    const Conv2dGeom& g, int64_t Cout) {
+  const int64_t CK = g.C * g.KH * g.KW, P = g.OH * g.OW, CHW = g.C * g.H * g.W;
+  const int64_t nb = images_per_cols_block(g.N, CK, P);
+  float* cols = cols_buffer().get<float>(nb * CK * P);
+  CpuBackend cpu;
+  for (int64_t n0 = 0; n0 < g.N; n0 += nb) {
+    for_each_image(std::min(nb, g.N - n0), [&](int64_t i) {
+      float* c = cols + i * CK * P;
+      float* yi = y + (n0 + i) * Cout * P;
+      Conv2dGeom gi = g;
+      gi.N = 1;
+      cpu.im2col(DType::Float32, x + (n0 + i) * CHW, c, gi);
+      if (bias)  // y starts as the bias; the GEMM adds onto it (beta = 1)
+        for (int64_t o = 0; o < Cout; ++o) std::fill(yi + o * P, yi + (o + 1) * P, bias[o]);
+      const auto gemm =
+          ladder::use_small_gemm(Cout, P, CK) ? &ladder::sgemm_small : &ladder::sgemm_microkernel;
+      gemm(false, false, Cout, P, CK, 1.0f, w, CK, c, P, bias ? 1.0f : 0.0f, yi, P);
+    });
+  }
+}
+
 }  // namespace
 
 void set_conv2d_fast_path(bool on) { g_fast_path.store(on); }
@@ -726,6 +776,18 @@ void conv2d_fast_forward(const float* x, const float* w, const float* bias, floa
                          const Conv2dGeom& g, int64_t Cout) {
   const int64_t CK = g.C * g.KH * g.KW;
   const int MR = micro_kernel().MR;
+  // Route, by the shape only (never by timing or the thread count, so the bits are fixed by the
+  // shape): a strided convolution with at least MR input channels runs as im2col + the ladder's
+  // GEMM. At stride 2 the implicit GEMM packs its panels sliver by sliver (pack_b_block), and
+  // measured slower than im2col followed by the ladder's own packing: ResNet-18's 3x3/2 64->128 and
+  // 1x1/2 64->128 layers at 56x56 (batch 4, one thread, CPU time, two runs of bench_all --only
+  // conv) ran their forward at 0.89-0.96x and 0.73-0.88x of im2col + ladder. Few channels (the
+  // 7x7/2 stem, C = 3) stay on the implicit GEMM, which measured 1.17x there (its columns are few
+  // and long).
+  if ((g.SH > 1 || g.SW > 1) && g.C >= MR) {
+    im2col_forward(x, w, bias, y, g, Cout);
+    return;
+  }
   float* apack = weight_buffer().get<float>(ceil_div(Cout, MR) * MR * CK);
   pack_a_rows(MR, Cout, CK, w, CK, apack);
   implicit_gemm(apack, Cout, bias, x, g.C * g.H * g.W, g, g.N, y);
@@ -738,8 +800,12 @@ void conv2d_fast_backward_input(const float* gy, const float* w, float* gx, cons
   const int MR = micro_kernel().MR;
   // The transposed convolution's GEMM has M = C rows: with fewer input channels than the
   // micro-kernel's MR rows (an image's first layer, C = 1 or 3) most of each tile would be
-  // zeros, and the route below (M = C*KH*KW) is faster.
-  if (g.SH == 1 && g.SW == 1 && C >= MR) {
+  // zeros, and the route below (M = C*KH*KW) is faster. The same holds, less so, where C fills
+  // its 14-row tiles badly: C = 32 fills 32 of 42 rows (0.76), and lesson 04's 32->64 layer at
+  // 14x14 (batch 256) took 1/0.75-1/0.70 of the time of the route below (one thread, CPU time,
+  // two runs of bench_all --only conv). C = 64 or 128 (0.91) measured even or within the noise,
+  // and stays here. The rule depends on C and MR only.
+  if (g.SH == 1 && g.SW == 1 && C >= MR && tile_fill(C, MR) >= 0.9) {
     // The transposed convolution: conv2d(gy, W') with the flipped, transposed kernel (see the
     // top of this file). Its source images are gy[n] (Cout x OH x OW); its output, H x W.
     Conv2dGeom t;
@@ -772,12 +838,11 @@ void conv2d_fast_backward_input(const float* gy, const float* w, float* gx, cons
   // GEMM on one thread (each image's result is the same whichever thread computes it); a single
   // image runs its GEMM on the ladder's threads.
   const int64_t HW = g.H * g.W;
-  const int64_t nb = std::clamp<int64_t>((int64_t{1} << 22) / std::max<int64_t>(CK * P, 1), 1, g.N);
+  const int64_t nb = images_per_cols_block(g.N, CK, P);
   float* dcols = cols_buffer().get<float>(nb * CK * P);
   CpuBackend cpu;
   for (int64_t n0 = 0; n0 < g.N; n0 += nb) {
-    const int64_t m = std::min(nb, g.N - n0);
-    auto one_image = [&](int64_t i) {
+    for_each_image(std::min(nb, g.N - n0), [&](int64_t i) {
       float* d = dcols + i * CK * P;
       ladder::sgemm_microkernel(/*trans_a=*/true, false, CK, P, Cout, 1.0f, w, CK,
                                 gy + (n0 + i) * Cout * P, P, 0.0f, d, P);
@@ -786,13 +851,7 @@ void conv2d_fast_backward_input(const float* gy, const float* w, float* gx, cons
       Conv2dGeom gc = g;
       gc.N = 1;
       cpu.col2im(DType::Float32, d, gxi, gc);
-    };
-    if (m >= 2 && !omp_in_parallel() && omp_get_max_threads() > 1) {
-#pragma omp parallel for schedule(dynamic, 1)
-      for (int64_t i = 0; i < m; ++i) one_image(i);
-    } else {
-      for (int64_t i = 0; i < m; ++i) one_image(i);
-    }
+    });
   }
 }
 
@@ -808,14 +867,11 @@ void conv2d_fast_backward_weight(const float* x, const float* gy, float* gw, con
   // Orientation: dW (Cout x CK) = gy @ cols^T, or its transpose dW^T (CK x Cout) = cols @ gy^T,
   // whichever fills the micro-kernel's MR x NR tiles better (a first layer has CK = 9 or 27:
   // as the N side of the product it would fill 9 of 32 columns; as the M side, 9 of 14 rows).
-  auto fill = [](int64_t n, int64_t t) {
-    return static_cast<double>(n) / static_cast<double>(ceil_div(n, t) * t);
-  };
   // The transposed result costs a transposing copy of dW at the end (9 MiB for 512 x 4608,
   // strided: ~1/3 of that layer's product), so it is taken only when it fills the tiles 10% better.
   // (Either way every element is the same sum in the same k order: the same bits.)
-  const bool transposed =
-      fill(CK, mk.MR) * fill(Cout, mk.NR) > 1.1 * fill(Cout, mk.MR) * fill(CK, mk.NR);
+  const bool transposed = tile_fill(CK, mk.MR) * tile_fill(Cout, mk.NR) >
+                          1.1 * tile_fill(Cout, mk.MR) * tile_fill(CK, mk.NR);
   // Parallel over image blocks: when dW is small (the ladder cannot cut a 32 x 9 product among
   // threads) and there are several blocks, each block's product goes into its own partial sum
   // and the partials are added in block order at the end. Chosen by the shape only, so the
