@@ -43,6 +43,18 @@
 //    conv2d_fast_backward_weight says why), the columns of a block are materialised
 //    as one [CK, nb*P] matrix (a few MiB) and one ladder GEMM covers the block.
 //
+// 4. Routing, by the shape only (never by timing or the thread count, so the bits of a shape are
+//    fixed): where the implicit GEMM measured slower than materialising the columns and running
+//    the ladder's own GEMM, that is done instead (the same micro-kernel either way).
+//      forward         stride > 1 and C >= MR (14): im2col + ladder GEMM (ResNet's 3x3/2 and
+//                      1x1/2 layers); otherwise, the stem (C = 3) included, the implicit GEMM.
+//      input gradient  stride 1 and C fills >= 90% of its MR-row tiles (C = 14, 28, 42, 56, 64,
+//                      96, 128, ...): the transposed implicit GEMM; otherwise (strided, C < 14,
+//                      C = 16, 32, 48, ...) W^T @ gy on the ladder + col2im.
+//      weight gradient rows of >= 56 output pixels and C KH KW >= 4 MR: the direct panels of 3.;
+//                      otherwise the materialised column blocks.
+//    conv2d_fast_forward and conv2d_fast_backward_input give the measurements behind each rule.
+//
 // Determinism: every output number is the sum of its k terms in one order fixed by the shape
 // (k blocks of KC in order, k in order within a block; for dW the image blocks in order), whoever
 // computes it, so the bits do not depend on the thread count or on which thread ran which task.
@@ -798,14 +810,27 @@ void conv2d_fast_backward_input(const float* gy, const float* w, float* gx, cons
   const int64_t C = g.C, KH = g.KH, KW = g.KW, CK = C * KH * KW, P = g.OH * g.OW;
   if (g.N <= 0) return;
   const int MR = micro_kernel().MR;
-  // The transposed convolution's GEMM has M = C rows: with fewer input channels than the
-  // micro-kernel's MR rows (an image's first layer, C = 1 or 3) most of each tile would be
-  // zeros, and the route below (M = C*KH*KW) is faster. The same holds, less so, where C fills
-  // its 14-row tiles badly: C = 32 fills 32 of 42 rows (0.76), and lesson 04's 32->64 layer at
-  // 14x14 (batch 256) took 1/0.75-1/0.70 of the time of the route below (one thread, CPU time,
-  // two runs of bench_all --only conv). C = 64 or 128 (0.91) measured even or within the noise,
-  // and stays here. The rule depends on C and MR only.
-  if (g.SH == 1 && g.SW == 1 && C >= MR && tile_fill(C, MR) >= 0.9) {
+  // Which route (by the shape only; measured one thread, CPU time, bench_all --only conv, four
+  // runs, the route below against the transposed implicit GEMM):
+  // - The transposed convolution's GEMM has M = C rows: with fewer input channels than the
+  //   micro-kernel's MR rows (an image's first layer, C = 1 or 3) most of each tile would be
+  //   zeros, and the route below (M = C*KH*KW) is faster. The same holds, less so, where C
+  //   fills its 14-row tiles badly: C = 32 fills 32 of 42 rows (0.76), and lesson 04's 32->64
+  //   layer at 14x14 (batch 256) took 1/0.75-1/0.70 of the time of the route below.
+  // - Its packer copies image rows (W pixels) into 32-column slivers: where W is a multiple of
+  //   NR each sliver row is one run of whole vectors, else runs are cut at sliver edges into
+  //   partial, masked vectors (more work per packed number). There the route below wins where
+  //   its own tiles are at least as full (its M = C KH KW, N = H W): ResNet-18's 3x3 layers
+  //   64@56 and 128@28 ran the transposed GEMM at 0.90-0.97x and 0.86-0.95x of it. Where the
+  //   route below fills its tiles worse (7x7 and 14x14 maps: P = 49 or 196 in 32-column
+  //   slivers: 0.77, 0.88) the transposed GEMM measured even or faster (256@14: 1.00-1.04x,
+  //   512@7: 1.06-1.21x), and the bench case (64@32, rows of exactly one sliver) 0.98-1.40x.
+  const bool aligned_rows = g.W % micro_kernel().NR == 0;
+  const bool implicit =
+      g.SH == 1 && g.SW == 1 && C >= MR && tile_fill(C, MR) >= 0.9 &&
+      (aligned_rows ||
+       tile_fill(CK, MR) * tile_fill(g.H * g.W, micro_kernel().NR) < tile_fill(C, MR));
+  if (implicit) {
     // The transposed convolution: conv2d(gy, W') with the flipped, transposed kernel (see the
     // top of this file). Its source images are gy[n] (Cout x OH x OW); its output, H x W.
     Conv2dGeom t;
