@@ -735,47 +735,44 @@ int64_t wgrad_images_per_block(int64_t N, int64_t CK, int64_t P) {
   return std::clamp<int64_t>(nb, 1, std::max<int64_t>(N, 1));
 }
 
-// Runs one_image(i) for the m images i of a block: in parallel with several images, each image's
-// work then on one thread (its result is the same whichever thread computes it: the ladder GEMM
-// gives the same bits on any thread count); a single image runs on the ladder's threads.
+// Runs one_image(i) for the N images i: in parallel with several images, each image's work then
+// on one thread (its result is the same whichever thread computes it: the ladder GEMM gives the
+// same bits on any thread count); a single image runs on the ladder's threads. An image's
+// columns go to a buffer of the thread running it (one image's [CK, P] at a time), so the
+// memory held is (threads x CK x P), whatever the batch.
 template <class F>
-void for_each_image(int64_t m, F one_image) {
-  if (m >= 2 && !omp_in_parallel() && omp_get_max_threads() > 1) {
+void for_each_image(int64_t N, F one_image) {
+  if (N >= 2 && !omp_in_parallel() && omp_get_max_threads() > 1) {
 #pragma omp parallel for schedule(dynamic, 1)
-    for (int64_t i = 0; i < m; ++i) one_image(i);
+    for (int64_t i = 0; i < N; ++i) one_image(i);
   } else {
-    for (int64_t i = 0; i < m; ++i) one_image(i);
+    for (int64_t i = 0; i < N; ++i) one_image(i);
   }
 }
 
-// Images per block of materialised columns: [CK, P] per image, at most 4M floats (16 MiB) in all.
-int64_t images_per_cols_block(int64_t N, int64_t CK, int64_t P) {
-  return std::clamp<int64_t>((int64_t{1} << 22) / std::max<int64_t>(CK * P, 1), 1,
-                             std::max<int64_t>(N, 1));
-}
-
-// The forward as im2col + the ladder's GEMM, image by image: cols[n] = im2col(x[n]) (CK x P),
-// then y[n] = W @ cols[n] (+ bias) through ladder::sgemm_microkernel, which packs W and cols
-// itself. conv2d_fast_forward says when this route is taken.
+// The forward as im2col + the ladder's GEMM, image by image: cols = im2col(x[n]) (CK x P), then
+// y[n] = W @ cols (+ bias) through the ladder, which packs W and cols itself and threads the
+// product (im2col is threaded too). conv2d_fast_forward says when this route is taken. The
+// columns go to the buffer the implicit GEMM packs W into (this route does not use it), one
+// image at a time: a model mixing the two routes holds one buffer, the larger. (A separate
+// block of up to 16 MiB of columns, images in parallel, measured ResNet-18's inference at batch
+// 4 with a peak RSS ~9 MiB above the implicit GEMM's; per-thread buffers still ~4 MiB above
+// at 2 threads.)
 void im2col_forward(const float* x, const float* w, const float* bias, float* y,
                     const Conv2dGeom& g, int64_t Cout) {
   const int64_t CK = g.C * g.KH * g.KW, P = g.OH * g.OW, CHW = g.C * g.H * g.W;
-  const int64_t nb = images_per_cols_block(g.N, CK, P);
-  float* cols = cols_buffer().get<float>(nb * CK * P);
   CpuBackend cpu;
-  for (int64_t n0 = 0; n0 < g.N; n0 += nb) {
-    for_each_image(std::min(nb, g.N - n0), [&](int64_t i) {
-      float* c = cols + i * CK * P;
-      float* yi = y + (n0 + i) * Cout * P;
-      Conv2dGeom gi = g;
-      gi.N = 1;
-      cpu.im2col(DType::Float32, x + (n0 + i) * CHW, c, gi);
-      if (bias)  // y starts as the bias; the GEMM adds onto it (beta = 1)
-        for (int64_t o = 0; o < Cout; ++o) std::fill(yi + o * P, yi + (o + 1) * P, bias[o]);
-      const auto gemm =
-          ladder::use_small_gemm(Cout, P, CK) ? &ladder::sgemm_small : &ladder::sgemm_microkernel;
-      gemm(false, false, Cout, P, CK, 1.0f, w, CK, c, P, bias ? 1.0f : 0.0f, yi, P);
-    });
+  float* cols = weight_buffer().get<float>(CK * P);
+  for (int64_t n = 0; n < g.N; ++n) {
+    float* yn = y + n * Cout * P;
+    Conv2dGeom gn = g;
+    gn.N = 1;
+    cpu.im2col(DType::Float32, x + n * CHW, cols, gn);
+    if (bias)  // y starts as the bias; the GEMM adds onto it (beta = 1)
+      for (int64_t o = 0; o < Cout; ++o) std::fill(yn + o * P, yn + (o + 1) * P, bias[o]);
+    const auto gemm =
+        ladder::use_small_gemm(Cout, P, CK) ? &ladder::sgemm_small : &ladder::sgemm_microkernel;
+    gemm(false, false, Cout, P, CK, 1.0f, w, CK, cols, P, bias ? 1.0f : 0.0f, yn, P);
   }
 }
 
@@ -858,26 +855,21 @@ void conv2d_fast_backward_input(const float* gy, const float* w, float* gx, cons
     implicit_gemm(apack, C, nullptr, gy, Cout * P, t, g.N, gx);
     return;
   }
-  // Stride > 1 (or few channels): dcols[n] (CK x P) = W^T @ gy[n] on the ladder, then col2im
-  // adds the columns onto dx[n] (zeroed first). With several images they run in parallel, each
-  // GEMM on one thread (each image's result is the same whichever thread computes it); a single
-  // image runs its GEMM on the ladder's threads.
+  // Stride > 1 (or the shapes above): dcols (CK x P) = W^T @ gy[n] on the ladder, then col2im
+  // adds the columns onto dx[n] (zeroed first), image by image (for_each_image: in parallel,
+  // one image's columns per thread).
   const int64_t HW = g.H * g.W;
-  const int64_t nb = images_per_cols_block(g.N, CK, P);
-  float* dcols = cols_buffer().get<float>(nb * CK * P);
   CpuBackend cpu;
-  for (int64_t n0 = 0; n0 < g.N; n0 += nb) {
-    for_each_image(std::min(nb, g.N - n0), [&](int64_t i) {
-      float* d = dcols + i * CK * P;
-      ladder::sgemm_microkernel(/*trans_a=*/true, false, CK, P, Cout, 1.0f, w, CK,
-                                gy + (n0 + i) * Cout * P, P, 0.0f, d, P);
-      float* gxi = gx + (n0 + i) * C * HW;
-      std::fill(gxi, gxi + C * HW, 0.0f);
-      Conv2dGeom gc = g;
-      gc.N = 1;
-      cpu.col2im(DType::Float32, d, gxi, gc);
-    });
-  }
+  for_each_image(g.N, [&](int64_t n) {
+    float* dcols = cols_buffer().get<float>(CK * P);
+    ladder::sgemm_microkernel(/*trans_a=*/true, false, CK, P, Cout, 1.0f, w, CK, gy + n * Cout * P,
+                              P, 0.0f, dcols, P);
+    float* gxn = gx + n * C * HW;
+    std::fill(gxn, gxn + C * HW, 0.0f);
+    Conv2dGeom gc = g;
+    gc.N = 1;
+    cpu.col2im(DType::Float32, dcols, gxn, gc);
+  });
 }
 
 void conv2d_fast_backward_weight(const float* x, const float* gy, float* gw, const Conv2dGeom& g,
