@@ -1,8 +1,11 @@
 // bench_all --only conv: conv2d float32 on the CPU, forward, input gradient and weight gradient
 // measured separately, on the op list's benchmark shape, ResNet-18's conv shapes (batch 4,
 // 224x224 input) and lesson 04's CNN (batch 256, 28x28), at 1 and 2 threads, for the fast path
-// (kernels/cpu/conv_fast.cpp: implicit GEMM on the GEMM ladder's micro-kernel) and, in the same
-// run, the reference path (im2col + Backend::gemm, cpu::set_conv2d_fast_path(false)).
+// (kernels/cpu/conv_fast.cpp: implicit GEMM on the GEMM ladder's micro-kernel, or im2col + the
+// ladder's GEMM for the shapes its routing rule sends there: strided forwards, input gradients of
+// badly tile-filling channel counts) and, in the same run, the reference path (im2col +
+// Backend::gemm, cpu::set_conv2d_fast_path(false)). Where the fast path routes a direction to
+// im2col + ladder, expect its fast / reference ratio near 1 (the same products).
 //
 // Every number goes through the op (conv2d and its backward node), as a model calls it:
 //   forward      conv2d(x, w) under NoGradGuard
@@ -98,8 +101,9 @@ inline void run(bool quick, bool cpu_time, double peak1, double peak2, int max_t
   const bool saved_path = cpu::conv2d_fast_path();  // restored at the end of each shape
   if (cpu_time) peak1 = gemm_ladder_bench::cpu_time_peak(fma_loop, quick);
   std::printf(
-      "\n## conv2d float32 by direction: fast path (implicit GEMM on the ladder's micro-kernel) "
-      "vs the reference path (im2col + Backend::gemm), same run\n\n");
+      "\n## conv2d float32 by direction: fast path (implicit GEMM on the ladder's micro-kernel, "
+      "routed by shape: conv_fast.cpp) vs the reference path (im2col + Backend::gemm), same "
+      "run\n\n");
   std::printf(
       "GFLOP/s (%% of the FMA peak at that thread count); input/weight gradient = (forward + "
       "backward) - forward. Peak: %.1f GFLOP/s (1 thread), %.1f (2 threads)%s.\n\n",

@@ -43,6 +43,18 @@
 //    conv2d_fast_backward_weight says why), the columns of a block are materialised
 //    as one [CK, nb*P] matrix (a few MiB) and one ladder GEMM covers the block.
 //
+// 4. Routing, by the shape only (never by timing or the thread count, so the bits of a shape are
+//    fixed): where the implicit GEMM measured slower than materialising the columns and running
+//    the ladder's own GEMM, that is done instead (the same micro-kernel either way).
+//      forward         stride > 1 and C >= MR (14): im2col + ladder GEMM (ResNet's 3x3/2 and
+//                      1x1/2 layers); otherwise, the stem (C = 3) included, the implicit GEMM.
+//      input gradient  stride 1 and C fills >= 90% of its MR-row tiles (C = 14, 28, 42, 56, 64,
+//                      96, 128, ...): the transposed implicit GEMM; otherwise (strided, C < 14,
+//                      C = 16, 32, 48, ...) W^T @ gy on the ladder + col2im.
+//      weight gradient rows of >= 56 output pixels and C KH KW >= 4 MR: the direct panels of 3.;
+//                      otherwise the materialised column blocks.
+//    conv2d_fast_forward and conv2d_fast_backward_input give the measurements behind each rule.
+//
 // Determinism: every output number is the sum of its k terms in one order fixed by the shape
 // (k blocks of KC in order, k in order within a block; for dW the image blocks in order), whoever
 // computes it, so the bits do not depend on the thread count or on which thread ran which task.
@@ -82,6 +94,12 @@ std::atomic<bool> g_fast_path{[] {
 }()};
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// The share of a micro-kernel's tiles that n rows (or columns) fill, cut into tiles of t: n = 64
+// in 14-row tiles is 64 / 70 = 0.91, n = 32 is 32 / 42 = 0.76.
+double tile_fill(int64_t n, int64_t t) {
+  return static_cast<double>(n) / static_cast<double>(ceil_div(n, t) * t);
+}
 
 // Depth of one packed panel (as the ladder's Blocking::KC: a kc x 32 panel of B is 32 KiB, L1).
 constexpr int64_t kKC = 256;
@@ -435,12 +453,21 @@ void pack_b_block(const float* src, int64_t img_stride, const Conv2dGeom& g, int
                  std::min<int64_t>(NR, cols - q * NR), dst + q * kc * NR + kk0 * NR);
 }
 
-// One MR x NR tile of C (m x n valid), as the ladder's run_tile: a tile cut by C's edge is
-// computed into a scratch tile and only its valid part merged.
+// One MR x NR tile of C (m x n valid), as the ladder's run_tile: a tile cut by C's edge goes to
+// the micro-kernel's edge variant where it has one (it computes only the m valid rows and writes
+// the valid part with masked stores), else it is computed into a scratch tile and only its valid
+// part merged. Either way every element gets the same operations: the same bits.
+// (The edge variant matters: Cout = 64 is 4 full 14-row tiles and one of 8 rows. Through the
+// scratch tile that fifth tile cost a full 14-row tile plus a scalar merge per k block, ~10% of
+// ResNet's 64-channel layers.)
 void run_tile(const ladder::MicroKernel& mk, int64_t kc, const float* a, const float* b, float* C,
               int64_t ldc, int64_t m, int64_t n, float beta) {
   if (m == mk.MR && n == mk.NR) {
     mk.fn(kc, a, b, C, ldc, 1.0f, beta);
+    return;
+  }
+  if (mk.edge) {
+    mk.edge(kc, a, b, C, ldc, 1.0f, beta, static_cast<int>(m), static_cast<int>(n));
     return;
   }
   alignas(64) float tile[32 * 64];
@@ -708,6 +735,47 @@ int64_t wgrad_images_per_block(int64_t N, int64_t CK, int64_t P) {
   return std::clamp<int64_t>(nb, 1, std::max<int64_t>(N, 1));
 }
 
+// Runs one_image(i) for the N images i: in parallel with several images, each image's work then
+// on one thread (its result is the same whichever thread computes it: the ladder GEMM gives the
+// same bits on any thread count); a single image runs on the ladder's threads. An image's
+// columns go to a buffer of the thread running it (one image's [CK, P] at a time), so the
+// memory held is (threads x CK x P), whatever the batch.
+template <class F>
+void for_each_image(int64_t N, F one_image) {
+  if (N >= 2 && !omp_in_parallel() && omp_get_max_threads() > 1) {
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int64_t i = 0; i < N; ++i) one_image(i);
+  } else {
+    for (int64_t i = 0; i < N; ++i) one_image(i);
+  }
+}
+
+// The forward as im2col + the ladder's GEMM, image by image: cols = im2col(x[n]) (CK x P), then
+// y[n] = W @ cols (+ bias) through the ladder, which packs W and cols itself and threads the
+// product (im2col is threaded too). conv2d_fast_forward says when this route is taken. The
+// columns go to the buffer the implicit GEMM packs W into (this route does not use it), one
+// image at a time: a model mixing the two routes holds one buffer, the larger. (A separate
+// block of up to 16 MiB of columns, images in parallel, measured ResNet-18's inference at batch
+// 4 with a peak RSS ~9 MiB above the implicit GEMM's; per-thread buffers still ~4 MiB above
+// at 2 threads.)
+void im2col_forward(const float* x, const float* w, const float* bias, float* y,
+                    const Conv2dGeom& g, int64_t Cout) {
+  const int64_t CK = g.C * g.KH * g.KW, P = g.OH * g.OW, CHW = g.C * g.H * g.W;
+  CpuBackend cpu;
+  float* cols = weight_buffer().get<float>(CK * P);
+  for (int64_t n = 0; n < g.N; ++n) {
+    float* yn = y + n * Cout * P;
+    Conv2dGeom gn = g;
+    gn.N = 1;
+    cpu.im2col(DType::Float32, x + n * CHW, cols, gn);
+    if (bias)  // y starts as the bias; the GEMM adds onto it (beta = 1)
+      for (int64_t o = 0; o < Cout; ++o) std::fill(yn + o * P, yn + (o + 1) * P, bias[o]);
+    const auto gemm =
+        ladder::use_small_gemm(Cout, P, CK) ? &ladder::sgemm_small : &ladder::sgemm_microkernel;
+    gemm(false, false, Cout, P, CK, 1.0f, w, CK, cols, P, bias ? 1.0f : 0.0f, yn, P);
+  }
+}
+
 }  // namespace
 
 void set_conv2d_fast_path(bool on) { g_fast_path.store(on); }
@@ -717,6 +785,18 @@ void conv2d_fast_forward(const float* x, const float* w, const float* bias, floa
                          const Conv2dGeom& g, int64_t Cout) {
   const int64_t CK = g.C * g.KH * g.KW;
   const int MR = micro_kernel().MR;
+  // Route, by the shape only (never by timing or the thread count, so the bits are fixed by the
+  // shape): a strided convolution with at least MR input channels runs as im2col + the ladder's
+  // GEMM. At stride 2 the implicit GEMM packs its panels sliver by sliver (pack_b_block), and
+  // measured slower than im2col followed by the ladder's own packing: ResNet-18's 3x3/2 64->128 and
+  // 1x1/2 64->128 layers at 56x56 (batch 4, one thread, CPU time, two runs of bench_all --only
+  // conv) ran their forward at 0.89-0.96x and 0.73-0.88x of im2col + ladder. Few channels (the
+  // 7x7/2 stem, C = 3) stay on the implicit GEMM, which measured 1.17x there (its columns are few
+  // and long).
+  if ((g.SH > 1 || g.SW > 1) && g.C >= MR) {
+    im2col_forward(x, w, bias, y, g, Cout);
+    return;
+  }
   float* apack = weight_buffer().get<float>(ceil_div(Cout, MR) * MR * CK);
   pack_a_rows(MR, Cout, CK, w, CK, apack);
   implicit_gemm(apack, Cout, bias, x, g.C * g.H * g.W, g, g.N, y);
@@ -727,10 +807,27 @@ void conv2d_fast_backward_input(const float* gy, const float* w, float* gx, cons
   const int64_t C = g.C, KH = g.KH, KW = g.KW, CK = C * KH * KW, P = g.OH * g.OW;
   if (g.N <= 0) return;
   const int MR = micro_kernel().MR;
-  // The transposed convolution's GEMM has M = C rows: with fewer input channels than the
-  // micro-kernel's MR rows (an image's first layer, C = 1 or 3) most of each tile would be
-  // zeros, and the route below (M = C*KH*KW) is faster.
-  if (g.SH == 1 && g.SW == 1 && C >= MR) {
+  // Which route (by the shape only; measured one thread, CPU time, bench_all --only conv, four
+  // runs, the route below against the transposed implicit GEMM):
+  // - The transposed convolution's GEMM has M = C rows: with fewer input channels than the
+  //   micro-kernel's MR rows (an image's first layer, C = 1 or 3) most of each tile would be
+  //   zeros, and the route below (M = C*KH*KW) is faster. The same holds, less so, where C
+  //   fills its 14-row tiles badly: C = 32 fills 32 of 42 rows (0.76), and lesson 04's 32->64
+  //   layer at 14x14 (batch 256) took 1/0.75-1/0.70 of the time of the route below.
+  // - Its packer copies image rows (W pixels) into 32-column slivers: where W is a multiple of
+  //   NR each sliver row is one run of whole vectors, else runs are cut at sliver edges into
+  //   partial, masked vectors (more work per packed number). There the route below wins where
+  //   its own tiles are at least as full (its M = C KH KW, N = H W): ResNet-18's 3x3 layers
+  //   64@56 and 128@28 ran the transposed GEMM at 0.90-0.97x and 0.86-0.95x of it. Where the
+  //   route below fills its tiles worse (7x7 and 14x14 maps: P = 49 or 196 in 32-column
+  //   slivers: 0.77, 0.88) the transposed GEMM measured even or faster (256@14: 1.00-1.04x,
+  //   512@7: 1.06-1.21x), and the bench case (64@32, rows of exactly one sliver) 0.98-1.40x.
+  const bool aligned_rows = g.W % micro_kernel().NR == 0;
+  const bool implicit =
+      g.SH == 1 && g.SW == 1 && C >= MR && tile_fill(C, MR) >= 0.9 &&
+      (aligned_rows ||
+       tile_fill(CK, MR) * tile_fill(g.H * g.W, micro_kernel().NR) < tile_fill(C, MR));
+  if (implicit) {
     // The transposed convolution: conv2d(gy, W') with the flipped, transposed kernel (see the
     // top of this file). Its source images are gy[n] (Cout x OH x OW); its output, H x W.
     Conv2dGeom t;
@@ -758,33 +855,21 @@ void conv2d_fast_backward_input(const float* gy, const float* w, float* gx, cons
     implicit_gemm(apack, C, nullptr, gy, Cout * P, t, g.N, gx);
     return;
   }
-  // Stride > 1 (or few channels): dcols[n] (CK x P) = W^T @ gy[n] on the ladder, then col2im
-  // adds the columns onto dx[n] (zeroed first). With several images they run in parallel, each
-  // GEMM on one thread (each image's result is the same whichever thread computes it); a single
-  // image runs its GEMM on the ladder's threads.
+  // Stride > 1 (or the shapes above): dcols (CK x P) = W^T @ gy[n] on the ladder, then col2im
+  // adds the columns onto dx[n] (zeroed first), image by image (for_each_image: in parallel,
+  // one image's columns per thread).
   const int64_t HW = g.H * g.W;
-  const int64_t nb = std::clamp<int64_t>((int64_t{1} << 22) / std::max<int64_t>(CK * P, 1), 1, g.N);
-  float* dcols = cols_buffer().get<float>(nb * CK * P);
   CpuBackend cpu;
-  for (int64_t n0 = 0; n0 < g.N; n0 += nb) {
-    const int64_t m = std::min(nb, g.N - n0);
-    auto one_image = [&](int64_t i) {
-      float* d = dcols + i * CK * P;
-      ladder::sgemm_microkernel(/*trans_a=*/true, false, CK, P, Cout, 1.0f, w, CK,
-                                gy + (n0 + i) * Cout * P, P, 0.0f, d, P);
-      float* gxi = gx + (n0 + i) * C * HW;
-      std::fill(gxi, gxi + C * HW, 0.0f);
-      Conv2dGeom gc = g;
-      gc.N = 1;
-      cpu.col2im(DType::Float32, d, gxi, gc);
-    };
-    if (m >= 2 && !omp_in_parallel() && omp_get_max_threads() > 1) {
-#pragma omp parallel for schedule(dynamic, 1)
-      for (int64_t i = 0; i < m; ++i) one_image(i);
-    } else {
-      for (int64_t i = 0; i < m; ++i) one_image(i);
-    }
-  }
+  for_each_image(g.N, [&](int64_t n) {
+    float* dcols = cols_buffer().get<float>(CK * P);
+    ladder::sgemm_microkernel(/*trans_a=*/true, false, CK, P, Cout, 1.0f, w, CK, gy + n * Cout * P,
+                              P, 0.0f, dcols, P);
+    float* gxn = gx + n * C * HW;
+    std::fill(gxn, gxn + C * HW, 0.0f);
+    Conv2dGeom gc = g;
+    gc.N = 1;
+    cpu.col2im(DType::Float32, dcols, gxn, gc);
+  });
 }
 
 void conv2d_fast_backward_weight(const float* x, const float* gy, float* gw, const Conv2dGeom& g,
@@ -799,14 +884,11 @@ void conv2d_fast_backward_weight(const float* x, const float* gy, float* gw, con
   // Orientation: dW (Cout x CK) = gy @ cols^T, or its transpose dW^T (CK x Cout) = cols @ gy^T,
   // whichever fills the micro-kernel's MR x NR tiles better (a first layer has CK = 9 or 27:
   // as the N side of the product it would fill 9 of 32 columns; as the M side, 9 of 14 rows).
-  auto fill = [](int64_t n, int64_t t) {
-    return static_cast<double>(n) / static_cast<double>(ceil_div(n, t) * t);
-  };
   // The transposed result costs a transposing copy of dW at the end (9 MiB for 512 x 4608,
   // strided: ~1/3 of that layer's product), so it is taken only when it fills the tiles 10% better.
   // (Either way every element is the same sum in the same k order: the same bits.)
-  const bool transposed =
-      fill(CK, mk.MR) * fill(Cout, mk.NR) > 1.1 * fill(Cout, mk.MR) * fill(CK, mk.NR);
+  const bool transposed = tile_fill(CK, mk.MR) * tile_fill(Cout, mk.NR) >
+                          1.1 * tile_fill(Cout, mk.MR) * tile_fill(CK, mk.NR);
   // Parallel over image blocks: when dW is small (the ladder cannot cut a 32 x 9 product among
   // threads) and there are several blocks, each block's product goes into its own partial sum
   // and the partials are added in block order at the end. Chosen by the shape only, so the
