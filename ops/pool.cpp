@@ -15,9 +15,10 @@
 // window's padded size.
 //
 // Two shortcuts: a float32 2x2/2 unpadded max pool on the CPU runs the dense kernels of
-// kernels/cpu/max_pool2x2.cpp (same bits), and an adaptive average pool whose output size is
-// the input's is the identity (every window one pixel): a copy forward, gy passed through
-// backward (the general kernel computed (0 + x) / 1, the same numbers up to the sign of a zero).
+// kernels/cpu/max_pool2x2.cpp (same bits; its argmax is one byte per window), and an adaptive
+// average pool whose output size is the input's is the identity (every window one pixel): a copy
+// forward, gy passed through backward (the general kernel computed (0 + x) / 1, the same numbers up
+// to the sign of a zero).
 #include "mmgrad/kernels/cpu/cpu_backend.h"
 #include "mmgrad/kernels/index_math.h"
 #include "mmgrad/ops/common.h"
@@ -94,6 +95,9 @@ bool is_max_pool2x2(PoolKind k, const Conv2dGeom& g, const Tensor& t) {
          g.KH == 2 && g.KW == 2 && g.SH == 2 && g.SW == 2 && g.PH == 0 && g.PW == 0;
 }
 
+// The 2x2 pool's argmax storage: one byte per window.
+uint8_t* window_bytes(const Tensor& t) { return reinterpret_cast<uint8_t*>(t.data_ptr<int64_t>()); }
+
 bool is_identity(PoolKind k, const Conv2dGeom& g) {
   return k == PoolKind::AdaptiveAvg && g.OH == g.H && g.OW == g.W;
 }
@@ -111,7 +115,7 @@ struct Pool2dBackward : Node {
     if (is_max_pool2x2(kind, g, gy)) {
       Tensor gx = empty_as(gy, input_shapes[0]);  // written whole, no zeroing needed
       if (gx.numel() > 0)
-        cpu::max_pool2x2_backward(gy.data_ptr<float>(), argmax.get().data_ptr<int64_t>(),
+        cpu::max_pool2x2_backward(gy.data_ptr<float>(), window_bytes(argmax.get()),
                                   gx.data_ptr<float>(), g);
       return {gx};
     }
@@ -140,13 +144,16 @@ Tensor pool(PoolKind kind, const Tensor& x, const Conv2dGeom& g) {
   Tensor xc = x.detach().contiguous();
   Tensor out = empty_as(x, pooled_shape(x, g));
   Tensor argmax;
-  if (kind == PoolKind::Max)
-    argmax = Tensor::empty(out.shape(), TensorOptions(DType::Int64).device(x.device()));
+  const TensorOptions index_opts = TensorOptions(DType::Int64).device(x.device());
+  const bool pool2x2 = is_max_pool2x2(kind, g, x);
+  if (pool2x2)  // one byte per window (its winner's position), in an int64 tensor's storage
+    argmax = Tensor::empty({(out.numel() + cpu::kWhichSlack + 7) / 8}, index_opts);
+  else if (kind == PoolKind::Max)
+    argmax = Tensor::empty(out.shape(), index_opts);
   if (out.numel() > 0 && is_identity(kind, g)) {
     backend(x.device()).copy(xc.desc(), out.desc());
-  } else if (out.numel() > 0 && is_max_pool2x2(kind, g, x)) {
-    cpu::max_pool2x2_forward(xc.data_ptr<float>(), out.data_ptr<float>(),
-                             argmax.data_ptr<int64_t>(), g);
+  } else if (out.numel() > 0 && pool2x2) {
+    cpu::max_pool2x2_forward(xc.data_ptr<float>(), out.data_ptr<float>(), window_bytes(argmax), g);
   } else if (out.numel() > 0) {
     Backend& be = backend(x.device());
     switch (kind) {

@@ -12,9 +12,11 @@
 //   backward: each window's four dL/dx entries are gy at its argmax and 0 elsewhere; they are
 //             written (no zeroing pass, no scatter), and only the row and column left over by an
 //             odd H or W are zeroed.
-// Indices are computed in int64 lanes. Same outputs, argmax and gradient bits as the general
-// kernel: the same rule picks the same pixel, and the gradient is stored as 0 + gy (the general
-// kernel adds gy onto a zero, which turns -0 into +0).
+// The argmax is kept as one byte per window, the winner's position in it (0 = a, 1 = b, 2 = c,
+// 3 = d), not as an int64 pixel index: the pool is memory-bound, and the index was 8 of the
+// ~20 bytes moved per window. Same outputs and gradient bits as the general kernel: the same
+// rule picks the same pixel, and the gradient is stored as 0 + gy (the general kernel adds gy
+// onto a zero, which turns -0 into +0).
 #include <cstring>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -28,27 +30,33 @@ namespace mmgrad::cpu {
 
 namespace {
 
-// One output row oh of one plane, one window at a time (the portable path and the
-// vector loop's tail).
-void forward_row_scalar(const float* x, int64_t W, int64_t oh, int64_t OW, float* y, int64_t* arg) {
+// The pixel at window position k (0..3) of the window whose top-left pixel is first.
+inline int64_t window_pixel(int64_t first, int64_t W, int k) {
+  return first + (k & 1) + (k >> 1) * W;
+}
+
+// One output row oh of one plane, one window at a time (the portable path).
+void forward_row_scalar(const float* x, int64_t W, int64_t oh, int64_t OW, float* y,
+                        uint8_t* which) {
   for (int64_t ow = 0; ow < OW; ++ow) {
     const int64_t first = 2 * oh * W + 2 * ow;
-    const int64_t taps[3] = {first + 1, first + W, first + W + 1};
-    int64_t a = first;
+    int k = 0;
     float best = x[first];
-    for (int64_t t : taps)
-      if (x[t] > best || x[t] != x[t]) best = x[t], a = t;
+    for (int t = 1; t < 4; ++t) {
+      const float v = x[window_pixel(first, W, t)];
+      if (v > best || v != v) best = v, k = t;
+    }
     y[ow] = best;
-    arg[ow] = a;
+    which[ow] = static_cast<uint8_t>(k);
   }
 }
 
-void backward_row_scalar(const float* gy, const int64_t* arg, int64_t W, int64_t oh, int64_t OW,
+void backward_row_scalar(const float* gy, const uint8_t* which, int64_t W, int64_t oh, int64_t OW,
                          float* gx) {
   for (int64_t ow = 0; ow < OW; ++ow) {
     const int64_t first = 2 * oh * W + 2 * ow;
-    const int64_t taps[4] = {first, first + 1, first + W, first + W + 1};
-    for (int64_t t : taps) gx[t] = t == arg[ow] ? 0.0f + gy[ow] : 0.0f;
+    for (int t = 0; t < 4; ++t)
+      gx[window_pixel(first, W, t)] = t == which[ow] ? 0.0f + gy[ow] : 0.0f;
   }
 }
 
@@ -60,10 +68,9 @@ inline __mmask16 first_lanes(int64_t n) {
 
 // Windows [0, OW) of output row oh, 16 per step (the last step masked).
 __attribute__((target("avx512f"))) void forward_row_avx512(const float* x, int64_t W, int64_t oh,
-                                                           int64_t OW, float* y, int64_t* arg) {
+                                                           int64_t OW, float* y, uint8_t* which) {
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
-  const __m512i lane2 = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);  // 2 * lane, int64
   const float* r0 = x + 2 * oh * W;
   const float* r1 = r0 + W;
   for (int64_t ow0 = 0; ow0 < OW; ow0 += 16) {
@@ -76,54 +83,39 @@ __attribute__((target("avx512f"))) void forward_row_avx512(const float* x, int64
     const __m512 taps[3] = {_mm512_permutex2var_ps(r0a, odd, r0b),
                             _mm512_permutex2var_ps(r1a, even, r1b),
                             _mm512_permutex2var_ps(r1a, odd, r1b)};
-    const int64_t offsets[3] = {1, W, W + 1};
     __m512 best = _mm512_permutex2var_ps(r0a, even, r0b);
-    // the winner's index, in two vectors of 8 int64 (windows 0-7 and 8-15 of this step)
-    const int64_t first = 2 * oh * W + 2 * ow0;
-    const __m512i base_lo = _mm512_add_epi64(_mm512_set1_epi64(first), lane2);
-    const __m512i base_hi = _mm512_add_epi64(_mm512_set1_epi64(first + 16), lane2);
-    __m512i a_lo = base_lo, a_hi = base_hi;
+    __m512i k = _mm512_setzero_si512();  // the winner's position in its window
     for (int t = 0; t < 3; ++t) {
       const __mmask16 take = _mm512_cmp_ps_mask(taps[t], best, _CMP_GT_OQ) |
                              _mm512_cmp_ps_mask(taps[t], taps[t], _CMP_UNORD_Q);
       best = _mm512_mask_mov_ps(best, take, taps[t]);
-      const __m512i off = _mm512_set1_epi64(offsets[t]);
-      a_lo = _mm512_mask_add_epi64(a_lo, __mmask8(take), base_lo, off);
-      a_hi = _mm512_mask_add_epi64(a_hi, __mmask8(take >> 8), base_hi, off);
+      k = _mm512_mask_mov_epi32(k, take, _mm512_set1_epi32(t + 1));
     }
     _mm512_mask_storeu_ps(y + ow0, m, best);
-    _mm512_mask_storeu_epi64(arg + ow0, __mmask8(m), a_lo);
-    _mm512_mask_storeu_epi64(arg + ow0 + 8, __mmask8(m >> 8), a_hi);
+    _mm512_mask_cvtepi32_storeu_epi8(which + ow0, m, k);  // the low byte of each lane
   }
 }
 
-__attribute__((target("avx512f"))) void backward_row_avx512(const float* gy, const int64_t* arg,
+__attribute__((target("avx512f"))) void backward_row_avx512(const float* gy, const uint8_t* which,
                                                             int64_t W, int64_t oh, int64_t OW,
                                                             float* gx) {
   // lane 2i of the low result takes lane i of the first source, lane 2i+1 lane i of the second
   const __m512i mix_lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
   const __m512i mix_hi =
       _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-  const __m512i lane2 = _mm512_setr_epi64(0, 2, 4, 6, 8, 10, 12, 14);  // 2 * lane, int64
   float* r0 = gx + 2 * oh * W;
   float* r1 = r0 + W;
   for (int64_t ow0 = 0; ow0 < OW; ow0 += 16) {
     const int64_t n = OW - ow0;
     const __mmask16 m = first_lanes(n), m_lo = first_lanes(2 * n), m_hi = first_lanes(2 * n - 16);
     const __m512 g = _mm512_add_ps(_mm512_setzero_ps(), _mm512_maskz_loadu_ps(m, gy + ow0));
-    // the winner's offset within its window, in two vectors of 8 int64
-    const int64_t first = 2 * oh * W + 2 * ow0;
-    const __m512i k_lo = _mm512_sub_epi64(_mm512_maskz_loadu_epi64(__mmask8(m), arg + ow0),
-                                          _mm512_add_epi64(_mm512_set1_epi64(first), lane2));
-    const __m512i k_hi = _mm512_sub_epi64(_mm512_maskz_loadu_epi64(__mmask8(m >> 8), arg + ow0 + 8),
-                                          _mm512_add_epi64(_mm512_set1_epi64(first + 16), lane2));
-    auto at = [&](int64_t off) {  // g where the winner is at offset off, else 0
-      const __m512i o = _mm512_set1_epi64(off);
-      const __mmask16 hit = __mmask16(_mm512_cmpeq_epi64_mask(k_lo, o)) |
-                            __mmask16(_mm512_cmpeq_epi64_mask(k_hi, o) << 8);
-      return _mm512_maskz_mov_ps(hit & m, g);
+    // the 16 windows' positions (the buffer has kWhichSlack bytes past its end for this load)
+    const __m512i k = _mm512_maskz_cvtepu8_epi32(
+        0xFFFF, _mm_loadu_si128(reinterpret_cast<const __m128i*>(which + ow0)));
+    auto at = [&](int pos) {  // g where the winner is at position pos, else 0
+      return _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(k, _mm512_set1_epi32(pos)) & m, g);
     };
-    const __m512 a = at(0), b = at(1), c = at(W), d = at(W + 1);
+    const __m512 a = at(0), b = at(1), c = at(2), d = at(3);
     float* p0 = r0 + 2 * ow0;
     float* p1 = r1 + 2 * ow0;
     _mm512_mask_storeu_ps(p0, m_lo, _mm512_permutex2var_ps(a, mix_lo, b));
@@ -143,14 +135,14 @@ bool use_avx512() { return false; }
 
 }  // namespace
 
-void max_pool2x2_forward(const float* x, float* y, int64_t* argmax, const Conv2dGeom& g) {
+void max_pool2x2_forward(const float* x, float* y, uint8_t* which, const Conv2dGeom& g) {
   const int64_t W = g.W, HW = g.H * g.W, OH = g.OH, OW = g.OW;
   const bool vec = use_avx512();
   parallel_for(g.N * g.C, 1, [=](int64_t b, int64_t e) {
     for (int64_t p = b; p < e; ++p)
       for (int64_t oh = 0; oh < OH; ++oh) {
         float* yr = y + (p * OH + oh) * OW;
-        int64_t* ar = argmax + (p * OH + oh) * OW;
+        uint8_t* ar = which + (p * OH + oh) * OW;
 #if defined(__x86_64__) || defined(__i386__)
         if (vec) {
           forward_row_avx512(x + p * HW, W, oh, OW, yr, ar);
@@ -162,7 +154,7 @@ void max_pool2x2_forward(const float* x, float* y, int64_t* argmax, const Conv2d
   });
 }
 
-void max_pool2x2_backward(const float* gy, const int64_t* argmax, float* gx, const Conv2dGeom& g) {
+void max_pool2x2_backward(const float* gy, const uint8_t* which, float* gx, const Conv2dGeom& g) {
   const int64_t H = g.H, W = g.W, HW = g.H * g.W, OH = g.OH, OW = g.OW;
   const bool vec = use_avx512();
   parallel_for(g.N * g.C, 1, [=](int64_t b, int64_t e) {
@@ -170,7 +162,7 @@ void max_pool2x2_backward(const float* gy, const int64_t* argmax, float* gx, con
       float* gxp = gx + p * HW;
       for (int64_t oh = 0; oh < OH; ++oh) {
         const float* gr = gy + (p * OH + oh) * OW;
-        const int64_t* ar = argmax + (p * OH + oh) * OW;
+        const uint8_t* ar = which + (p * OH + oh) * OW;
 #if defined(__x86_64__) || defined(__i386__)
         if (vec) {
           backward_row_avx512(gr, ar, W, oh, OW, gxp);
