@@ -1,27 +1,28 @@
 // float32 conv2d with few input channels (C <= 3: an image's first layer), as a direct
-// convolution vectorised over the output pixels of a row.
+// convolution vectorised over 16 output pixels of a row times 8 output channels.
 //
 // With C = 1 and a 3x3 kernel the implicit GEMM of conv_fast.cpp has a depth of CK = C*KH*KW = 9:
 // each micro-kernel tile is packed for 9 multiply-adds per output, so packing, not arithmetic,
-// dominates (~13% of the FMA peak on lesson 04's first layer). Written directly, one output row
-// of OW pixels is
-//   y[n, o, oh, :] = b[o] + sum over (c, kh, kw) of w[o, c, kh, kw] * xp[c, oh*SH + kh*DH, kw*DW +
-//   SW * :]
-// where xp is the image with its zero padding written out (so no tap needs a bounds test): a
-// few vector multiply-adds per tap over a row that stays in L1.
+// dominates (~13% of the FMA peak on lesson 04's first layer). Written directly, with xp the
+// image with its zero padding written out (so no tap needs a bounds test),
+//   y[n, o, oh, ow] = b[o] + sum over taps (c, kh, kw) of
+//                     w[o, c, kh, kw] * xp[c, oh*SH + kh*DH, ow*SW + kw*DW]
+// and for 16 neighbouring ow the xp values under one tap are one vector load: each load feeds 8
+// multiply-adds (8 output channels, their weights stored side by side), all in registers.
 //
 // The gradients use the same padded layout:
 //   dL/dW[o, c, kh, kw] = sum over (n, oh, ow) of gy[n, o, oh, ow] * xp[c, oh*SH + kh*DH, ...]:
-//     each weight is a dot product of a gy row with a shifted input row, accumulated in
-//     kLanes-wide partial sums (vectorised), per fixed block of kImagesPerBlock images; the
-//     blocks' sums are added in block order at the end, so the result does not depend on how the
-//     blocks are spread over threads.
+//     per tap, a dot product of gy rows with the shifted input rows, accumulated in 16-lane
+//     partial sums, per fixed block of kImagesPerBlock images; the blocks' sums are added in
+//     block order at the end, so the result does not depend on how blocks are spread over
+//     threads. gy rows are copied into rows rounded up to 16 with zeros (and the input lanes
+//     past OW are masked), so every step is a whole vector.
 //   dL/dx: each gy pixel spreads w * gy back onto the taps it read (the adjoint of the forward),
 //     into a padded per-image buffer whose interior is then copied out; one image per task.
-// Rows are processed kLanes outputs at a time over a width rounded up to kLanes (the padded
-// buffers are wide enough and zero there), so the inner loops have a fixed trip count the
-// compiler turns into whole vectors. The sums run in a different order than the im2col
-// reference: the same numbers to float32 rounding, not the same bits.
+//     (A first layer's input rarely needs a gradient: the engine skips it then.)
+// The sums run in a different order than the im2col reference: the same numbers to float32
+// rounding, not the same bits. Each image's outputs are computed by one task in a fixed order,
+// so the bits do not depend on the thread count either.
 #include <algorithm>
 #include <bit>
 #include <cmath>
