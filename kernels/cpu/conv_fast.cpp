@@ -784,6 +784,7 @@ bool conv2d_fast_path() { return g_fast_path.load(); }
 
 void conv2d_fast_forward(const float* x, const float* w, const float* bias, float* y,
                          const Conv2dGeom& g, int64_t Cout) {
+  if (conv2d_small_cin(g)) return conv2d_small_cin_forward(x, w, bias, y, g, Cout);
   const int64_t CK = g.C * g.KH * g.KW;
   const int MR = micro_kernel().MR;
   // Route, by the shape only (never by timing or the thread count, so the bits are fixed by the
@@ -805,6 +806,7 @@ void conv2d_fast_forward(const float* x, const float* w, const float* bias, floa
 
 void conv2d_fast_backward_input(const float* gy, const float* w, float* gx, const Conv2dGeom& g,
                                 int64_t Cout) {
+  if (conv2d_small_cin(g)) return conv2d_small_cin_backward_input(gy, w, gx, g, Cout);
   const int64_t C = g.C, KH = g.KH, KW = g.KW, CK = C * KH * KW, P = g.OH * g.OW;
   if (g.N <= 0) return;
   const int MR = micro_kernel().MR;
@@ -875,6 +877,7 @@ void conv2d_fast_backward_input(const float* gy, const float* w, float* gx, cons
 
 void conv2d_fast_backward_weight(const float* x, const float* gy, float* gw, const Conv2dGeom& g,
                                  int64_t Cout) {
+  if (conv2d_small_cin(g)) return conv2d_small_cin_backward_weight(x, gy, gw, g, Cout);
   const int64_t C = g.C, CK = C * g.KH * g.KW, P = g.OH * g.OW, HW = g.H * g.W;
   if (g.N <= 0 || P <= 0) {
     std::fill(gw, gw + Cout * CK, 0.0f);

@@ -35,6 +35,26 @@ void conv2d_fast_backward_weight(const float* x, const float* gy, float* gw, con
 void set_conv2d_fast_path(bool on);
 bool conv2d_fast_path();
 
+// ---- float32 conv2d with C <= 3 input channels (kernels/cpu/conv_small_cin.cpp) ----
+// Direct convolution for first layers; the conv2d_fast_* entry points above route here when
+// conv2d_small_cin(g). Same arguments and contracts as theirs.
+bool conv2d_small_cin(const Conv2dGeom& g);
+void conv2d_small_cin_forward(const float* x, const float* w, const float* bias, float* y,
+                              const Conv2dGeom& g, int64_t Cout);
+void conv2d_small_cin_backward_input(const float* gy, const float* w, float* gx,
+                                     const Conv2dGeom& g, int64_t Cout);
+void conv2d_small_cin_backward_weight(const float* x, const float* gy, float* gw,
+                                      const Conv2dGeom& g, int64_t Cout);
+
+// ---- float32 2x2 stride-2 unpadded max pool (kernels/cpu/max_pool2x2.cpp) ----
+// x [N*C planes of H x W] -> y [.. OH x OW] and which [.. OH x OW]: each window's winner as its
+// position in the window (0 top-left, 1 top-right, 2 bottom-left, 3 bottom-right); which must
+// have kWhichSlack readable bytes past its end. Backward: gx (written, not accumulated). Same
+// outputs and gradient bits as the general max_pool2d kernels.
+inline constexpr int64_t kWhichSlack = 16;
+void max_pool2x2_forward(const float* x, float* y, uint8_t* which, const Conv2dGeom& g);
+void max_pool2x2_backward(const float* gy, const uint8_t* which, float* gx, const Conv2dGeom& g);
+
 class CpuBackend final : public Backend {
  public:
   Device device() const override { return Device::CPU; }

@@ -1,0 +1,255 @@
+// The first-layer fast paths of the Fashion-MNIST CNN step:
+//  - conv2d with C <= 3 input channels (kernels/cpu/conv_small_cin.cpp): forward, input and
+//    weight gradients against the float32 im2col reference and float64, at edge shapes
+//    (stride 1 and 2, padding 0/1/2, dilation, odd sizes, rows narrower and wider than a vector,
+//    batch 1, C = 1..3, Cout not a multiple of 8 or 16), the same bits on 1, 2 and 3 threads,
+//    and non-finite inputs reaching exactly the outputs the reference reaches;
+//  - the 2x2/2 max pool (kernels/cpu/max_pool2x2.cpp): the same outputs, argmax and gradient
+//    bits as the general kernel, ties and NaN included, odd sizes;
+//  - adaptive average pooling to the input's own size: the identity, both ways.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "mmgrad/kernels/cpu/cpu_backend.h"
+#include "mmgrad/mmgrad.h"
+#include "op_test_util.h"
+
+using namespace mmgrad;
+using namespace mmgrad::testing;
+
+namespace {
+
+struct Case {
+  int64_t N, C, H, W, Cout, K;
+  int64_t stride, pad, dil;
+};
+
+std::string describe(const Case& c) {
+  return "N " + std::to_string(c.N) + " C " + std::to_string(c.C) + " " + std::to_string(c.H) +
+         "x" + std::to_string(c.W) + " Cout " + std::to_string(c.Cout) + " k " +
+         std::to_string(c.K) + " s " + std::to_string(c.stride) + " p " + std::to_string(c.pad) +
+         " d " + std::to_string(c.dil);
+}
+
+struct Reference {  // switches conv2d to im2col + GEMM for a scope
+  bool saved = cpu::conv2d_fast_path();
+  Reference() { cpu::set_conv2d_fast_path(false); }
+  ~Reference() { cpu::set_conv2d_fast_path(saved); }
+  Reference(const Reference&) = delete;
+  Reference& operator=(const Reference&) = delete;
+};
+
+struct Result {
+  Tensor y, gx, gw, gb;
+};
+
+// y = conv2d(x, w, b) and the gradients of sum(y * g) for a fixed random upstream gradient g.
+Result run(const Case& c, DType dt, uint64_t seed) {
+  Tensor x = rnd({c.N, c.C, c.H, c.W}, seed, dt).requires_grad_();
+  Tensor w = rnd({c.Cout, c.C, c.K, c.K}, seed + 1, dt).requires_grad_();
+  Tensor b = rnd({c.Cout}, seed + 2, dt).requires_grad_();
+  Tensor y = conv2d(x, w, b, c.stride, c.pad, c.dil);
+  y.backward(rnd(y.shape(), seed + 3, dt));
+  return {y.detach(), x.grad(), w.grad(), b.grad()};
+}
+
+// max |a - b| / (max |b| + 1e-3)
+double scaled_diff(const Tensor& a, const Tensor& b) {
+  auto va = a.to_vector<double>(), vb = b.to_vector<double>();
+  REQUIRE(va.size() == vb.size());
+  double m = 0, d = 0;
+  for (size_t i = 0; i < va.size(); ++i) {
+    m = std::max(m, std::fabs(vb[i]));
+    d = std::max(d, std::fabs(va[i] - vb[i]));
+  }
+  return d / (m + 1e-3);
+}
+
+std::vector<unsigned char> bytes(const Tensor& t) {
+  Tensor c = t.contiguous();
+  const auto* p = static_cast<const unsigned char*>(c.raw_data());
+  return {p, p + c.numel() * static_cast<int64_t>(c.element_size())};
+}
+
+const std::vector<Case>& edge_cases() {
+  static const std::vector<Case> cases = {
+      {3, 1, 28, 28, 16, 3, 1, 1, 1},  // lesson 04's first layer (rows of 28: 16 + shifted 16)
+      {1, 1, 5, 7, 3, 3, 1, 0, 1},     // batch 1, no padding, rows narrower than a vector
+      {2, 3, 17, 19, 5, 3, 1, 1, 1},   // 3 channels, odd sizes
+      {2, 2, 13, 33, 17, 3, 2, 1, 1},  // stride 2, Cout past one block of 8 and of 16
+      {1, 3, 9, 11, 8, 3, 2, 2, 1},    // padding 2 (past the kernel's half)
+      {2, 1, 12, 40, 9, 3, 1, 2, 2},   // dilation 2
+      {1, 3, 23, 21, 16, 7, 2, 3, 1},  // ResNet's stem, smaller
+      {2, 2, 6, 16, 1, 5, 1, 0, 1},    // one output channel, exactly one vector wide
+      {9, 1, 10, 9, 4, 3, 2, 0, 1},    // stride 2, odd width: lanes past OW read real pixels
+      {17, 1, 8, 8, 6, 1, 1, 0, 1},    // 1x1 kernel, images in more than two weight blocks
+  };
+  return cases;
+}
+
+}  // namespace
+
+TEST_CASE("conv_small_cin: forward and both gradients match im2col and float64 at edge shapes") {
+  uint64_t seed = 300;
+  for (const Case& c : edge_cases()) {
+    INFO(describe(c));
+    Result got = run(c, kFloat32, seed);
+    Result want64 = run(c, kFloat64, seed);
+    Result want;
+    {
+      Reference ref;
+      want = run(c, kFloat32, seed);
+    }
+    seed += 10;
+    for (const Result* r : {&want64, &want}) {
+      CHECK(scaled_diff(got.y, r->y) < 2e-6);
+      CHECK(scaled_diff(got.gx, r->gx) < 2e-6);
+      CHECK(scaled_diff(got.gw, r->gw) < 2e-6);
+      CHECK(scaled_diff(got.gb, r->gb) < 2e-6);
+    }
+  }
+}
+
+TEST_CASE("conv_small_cin: the same bits on 1, 2 and 3 threads") {
+  const int saved = get_num_threads();
+  const std::vector<Case> cases = {
+      {40, 1, 28, 28, 16, 3, 1, 1, 1},  // many weight blocks, threaded
+      {12, 3, 30, 29, 20, 3, 2, 1, 1},
+  };
+  for (const Case& c : cases) {
+    INFO(describe(c));
+    set_num_threads(1);
+    Result one = run(c, kFloat32, 11);
+    for (int threads : {2, 3}) {
+      set_num_threads(threads);
+      Result many = run(c, kFloat32, 11);
+      CHECK(bytes(many.y) == bytes(one.y));
+      CHECK(bytes(many.gx) == bytes(one.gx));
+      CHECK(bytes(many.gw) == bytes(one.gw));
+    }
+  }
+  set_num_threads(saved);
+}
+
+TEST_CASE("conv_small_cin: an inf pixel reaches the weights that read it, and no others") {
+  // stride 2 and an odd width: column 8 is read by the kernel's last column only. The weight
+  // gradient of each tap must be non-finite exactly where the reference's is.
+  const Case c{1, 1, 5, 9, 3, 3, 2, 0, 1};
+  Tensor x = rnd({c.N, c.C, c.H, c.W}, 5, kFloat32);
+  x.data_ptr<float>()[2 * 9 + 8] = std::numeric_limits<float>::infinity();  // row 2, column 8
+  auto grads = [&](bool fast) {
+    cpu::set_conv2d_fast_path(fast);
+    Tensor xx = x.clone(), w = rnd({c.Cout, c.C, c.K, c.K}, 6, kFloat32).requires_grad_();
+    conv2d(xx, w, {}, c.stride, c.pad, c.dil).sum().backward();
+    return w.grad().to_vector<double>();
+  };
+  const bool saved = cpu::conv2d_fast_path();
+  auto got = grads(true), want = grads(false);
+  cpu::set_conv2d_fast_path(saved);
+  int non_finite = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    CHECK(std::isfinite(got[i]) == std::isfinite(want[i]));
+    non_finite += !std::isfinite(want[i]);
+  }
+  CHECK(non_finite > 0);
+}
+
+namespace {
+
+// The general max-pool kernel's result for x (float32 [N, C, H, W], 2x2/2): y, argmax, and
+// dL/dx for upstream gy.
+struct PoolResult {
+  std::vector<float> y, gx;
+  std::vector<int64_t> arg;
+};
+
+Conv2dGeom pool_geom(const Tensor& x) {
+  Conv2dGeom g;
+  g.N = x.size(0);
+  g.C = x.size(1);
+  g.H = x.size(2);
+  g.W = x.size(3);
+  g.KH = g.KW = g.SH = g.SW = 2;
+  g.OH = g.H / 2;
+  g.OW = g.W / 2;
+  return g;
+}
+
+PoolResult general_pool(const Tensor& x, const Tensor& gy) {
+  const Conv2dGeom g = pool_geom(x);
+  PoolResult r;
+  r.y.resize(static_cast<size_t>(gy.numel()));
+  r.arg.resize(r.y.size());
+  r.gx.assign(static_cast<size_t>(x.numel()), 0.0f);
+  cpu::CpuBackend be;
+  be.max_pool2d_forward(DType::Float32, x.data_ptr<float>(), r.y.data(), r.arg.data(), g);
+  be.max_pool2d_backward(DType::Float32, gy.data_ptr<float>(), r.arg.data(), r.gx.data(), g);
+  return r;
+}
+
+// round(x * scale): values on a coarse grid, so 2x2 windows often hold ties
+Tensor rounded(Tensor x, float scale) {
+  float* p = x.data_ptr<float>();
+  for (int64_t i = 0; i < x.numel(); ++i) p[i] = std::round(p[i] * scale);
+  return x;
+}
+
+template <class T>
+bool same_bits(const std::vector<T>& a, const Tensor& b) {
+  return b.numel() == static_cast<int64_t>(a.size()) &&
+         std::memcmp(a.data(), b.contiguous().raw_data(), a.size() * sizeof(T)) == 0;
+}
+
+}  // namespace
+
+TEST_CASE("max_pool2x2: the same values, argmax and gradient bits as the general kernel") {
+  const std::vector<Shape> shapes = {{2, 3, 28, 28}, {1, 1, 7, 9}, {3, 2, 14, 14},
+                                     {1, 2, 5, 67},  {2, 1, 2, 2}, {1, 1, 9, 33}};
+  uint64_t seed = 40;
+  for (const Shape& s : shapes) {
+    INFO(s.str());
+    // ties, and a few NaN, -0 and -inf
+    Tensor x = rounded(rnd(s, seed++, kFloat32), 3.0f);
+    float* xp = x.data_ptr<float>();
+    for (int64_t i = 0; i < x.numel(); i += 13) xp[i] = NAN;
+    for (int64_t i = 5; i < x.numel(); i += 17) xp[i] = -0.0f;
+    for (int64_t i = 7; i < x.numel(); i += 29) xp[i] = -std::numeric_limits<float>::infinity();
+    Tensor xg = x.clone().requires_grad_();
+    Tensor y = max_pool2d(xg, 2);
+    Tensor gy = rnd(y.shape(), seed++, kFloat32);
+    gy.data_ptr<float>()[0] = -0.0f;
+    y.backward(gy);
+    const PoolResult want = general_pool(x, gy);
+    CHECK(same_bits(want.y, y));
+    CHECK(same_bits(want.gx, xg.grad()));
+  }
+}
+
+TEST_CASE("max_pool2x2: the argmax it records is the general kernel's") {
+  // through the autograd node: a gradient of ones lands exactly on the recorded argmax pixels
+  Tensor x = rounded(rnd({2, 2, 11, 38}, 9, kFloat32), 2.0f);
+  x.data_ptr<float>()[3] = NAN;
+  Tensor xg = x.clone().requires_grad_();
+  Tensor y = max_pool2d(xg, 2);
+  Tensor ones = Tensor::ones(y.shape());
+  y.backward(ones);
+  const PoolResult want = general_pool(x, ones);
+  CHECK(same_bits(want.gx, xg.grad()));
+}
+
+TEST_CASE("adaptive_avg_pool2d to the input's own size is the identity") {
+  Tensor x = rnd({3, 4, 7, 5}, 21, kFloat32).requires_grad_();
+  Tensor y = adaptive_avg_pool2d(x, {7, 5});
+  CHECK(bytes(y) == bytes(x.detach()));
+  Tensor gy = rnd(y.shape(), 22, kFloat32);
+  y.backward(gy);
+  CHECK(bytes(x.grad()) == bytes(gy));
+  // a real pooling still averages
+  Tensor z = adaptive_avg_pool2d(x.detach(), {1, 1});
+  CHECK(scaled_diff(z.view({12}), mean(x.detach().view({12, 35}), Shape{1})) < 1e-6);
+}
