@@ -502,14 +502,14 @@ void compare(Lesson& L) {
       "synthetic captions are a mixed blessing here: right on {:.0%} of their attributes, not\n"
       "often right as a whole (BLIP fine-tunes its captioner on human captions first; ours\n"
       "learned from the noisy web set). Measured on seed 0, mean R@1 after CapFilt with\n"
-      "  --synthetic none     (filter only: drop the rejected pairs)         0.423\n"
-      "  --synthetic replace  (a rejected caption -> the synthetic one)      0.397  (default)\n"
-      "  --synthetic add      (BLIP: every image also gets its synthetic one) 0.377\n"
-      "against 0.297 for the noisy set: the filter does most of the work here.\n"
-      "Zero-shot accuracy did NOT improve reliably (replace, seeds 0-2: -7.3, +0.8, -1.4\n"
-      "points; seed 0 with the filter alone -7.9, with add -4.1), while retrieval gained on\n"
-      "every seed (+10.0, +12.5, +10.6 points): cleaner pairs reliably taught which caption\n"
-      "goes with which image, not which colour and shape words name it.\n"
+      "  --synthetic none     (filter only: drop the rejected pairs)         0.465\n"
+      "  --synthetic replace  (a rejected caption -> the synthetic one)      0.392  (default)\n"
+      "  --synthetic add      (BLIP: every image also gets its synthetic one) 0.357\n"
+      "against 0.277 for the noisy set: the filter does most of the work here.\n"
+      "Zero-shot accuracy did NOT improve (replace, seeds 0-2: -5.9, -6.0, -3.7 points;\n"
+      "seed 0 with the filter alone +1.4, with add -3.5), while retrieval gained on every\n"
+      "seed (+11.5, +10.2, +8.5 points): cleaner pairs reliably taught which caption goes\n"
+      "with which image, not which colour and shape words name it.\n"
       "Both models had the same steps, batch and initial weights.",
       L.n_noisy, L.recall, L.syn_attr_acc);
   lesson::print("\n  captions of the CapFilt model on test scenes:");

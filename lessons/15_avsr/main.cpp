@@ -17,12 +17,13 @@
 //   - verdicts computed from the numbers against the targets: at 0 dB the fused model
 //     beats the better single modality by >= 10 points, and with modality dropout it keeps at
 //     least the video-only accuracy when the audio is missing.
-// Measured at the defaults on --seed 0, 1, 2 (1,000 utterances by 12 held-out speakers): audio
-// only at 0 dB 0.848 / 0.846 / 0.824, lip reader 0.600 on every seed (its ceiling), fused at 0 dB
-// 0.991 / 0.991 / 0.998 (+14.3 / +14.5 / +17.4 points over the better single modality, target
-// >= +10); microphone off: fused + modality dropout 0.600 on every seed (= the lip reader, target
-// >= it), fused without dropout 0.599 / 0.600 / 0.599; seed 001's residual-free fusion: no clear
-// difference on seeds 0 and 1, 4.4 (0 dB) and 13.7 (-5 dB) points lower on seed 2.
+// Measured at the defaults on --seed 0, 1, 2 (1,000 utterances by 12 held-out speakers; kernels
+// of 2026-12-07, evening): audio only at 0 dB 0.844 / 0.839 / 0.810, lip reader 0.597 / 0.600 /
+// 0.600 (its ceiling is 0.60), fused at 0 dB 0.997 / 0.996 / 0.998 (+15.3 / +15.7 / +18.8 points
+// over the better single modality, target >= +10); microphone off: fused + modality dropout
+// 0.597 / 0.600 / 0.599 (target >= the lip reader: one utterance short on seed 2), fused without
+// dropout 0.600 / 0.600 / 0.599; seed 001's residual-free fusion: no clear difference at 0 dB,
+// 2.0 to 3.1 points lower at -5 dB.
 // 16-19 s of CPU (user + sys) on one thread; --quick about 5-7 s.
 // main() at the bottom lists the sections in order, one function (a notebook cell) each.
 //
