@@ -46,6 +46,7 @@
 
 #if defined(MMGRAD_BENCH_MODELS)
 #include "04_mini_clip/clip.h"
+#include "09_vlm/vlm.h"
 #include "mmgrad/data/loader.h"
 #include "mmgrad/data/synthetic.h"
 #endif
@@ -140,62 +141,6 @@ inline std::shared_ptr<clip::MiniCLIP> make_clip(int64_t in_ch, int64_t embed, i
                                           std::make_shared<clip::TextEncoder>(txt), 0.07);
 }
 
-// Lesson 09's TinyVLM (lessons/09_vlm/main.cpp, class TinyVLM), the same layers at its default
-// settings. The lesson defines it inside its program, which the bench cannot link; keep the two
-// in step (or move TinyVLM beside the lesson into a model file and use it from there).
-class BenchVLM : public nn::Module {
- public:
-  static constexpr int64_t kVisual = 16, kPrefix = kVisual + 2, kText = 12;
-  BenchVLM(int64_t vocab, int64_t d_model, int64_t layers, int64_t heads, int64_t channels)
-      : d(d_model) {
-    vision = register_module(
-        "vision",
-        std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{
-            std::make_shared<nn::Conv2d>(3, channels, 3, 1, 1), std::make_shared<nn::ReLU>(),
-            std::make_shared<nn::Conv2d>(channels, 64, 3, 2, 1), std::make_shared<nn::ReLU>(),
-            std::make_shared<nn::Conv2d>(64, 64, 3, 2, 1), std::make_shared<nn::ReLU>(),
-            std::make_shared<nn::Conv2d>(64, 64, 3, 2, 1), std::make_shared<nn::ReLU>()}));
-    feature_norm = register_module("feature_norm", std::make_shared<nn::LayerNorm>(64));
-    projector = register_module("projector", std::make_shared<nn::Linear>(64, d));
-    image_start = register_parameter("image_start", Tensor::randn({d}).mul_(0.02));
-    image_end = register_parameter("image_end", Tensor::randn({d}).mul_(0.02));
-    tok_emb = register_module("tok_emb", std::make_shared<nn::Embedding>(vocab, d));
-    pos_emb = register_module("pos_emb", std::make_shared<nn::Embedding>(kPrefix + kText, d));
-    nn::TransformerLayerOptions o;
-    o.d_model = d;
-    o.nhead = heads;
-    o.dim_feedforward = 4 * d;
-    o.dropout = 0.0;
-    o.activation = nn::Activation::GELU;
-    o.norm_first = true;
-    decoder = register_module("decoder", std::make_shared<nn::TransformerEncoder>(o, layers, true));
-    lm_head = register_module("lm_head", std::make_shared<nn::Linear>(d, vocab));
-  }
-  Tensor image_prefix(const Tensor& images) {
-    const int64_t B = images.size(0);
-    Tensor cells = vision->forward(images).flatten(2).transpose(1, 2);  // [B, 16, 64]
-    Tensor visual = projector->forward(feature_norm->forward(cells));   // [B, 16, d]
-    Tensor s = image_start.view({1, 1, d}).expand({B, 1, d});
-    Tensor e = image_end.view({1, 1, d}).expand({B, 1, d});
-    return cat({s, visual, e}, 1);
-  }
-  Tensor text_logits(const Tensor& prefix, const Tensor& text) {
-    Tensor x = cat({prefix, tok_emb->forward(text)}, 1);
-    const int64_t L = x.size(1);
-    x = x + pos_emb->forward(Tensor::arange(L));
-    Tensor h = decoder->forward(x, {}, {}, /*is_causal=*/true);
-    return lm_head->forward(h.narrow(1, prefix.size(1), text.size(1)));
-  }
-  int64_t d;
-  std::shared_ptr<nn::Sequential> vision;
-  std::shared_ptr<nn::LayerNorm> feature_norm;
-  std::shared_ptr<nn::Linear> projector;
-  Tensor image_start, image_end;
-  std::shared_ptr<nn::Embedding> tok_emb, pos_emb;
-  std::shared_ptr<nn::TransformerEncoder> decoder;
-  std::shared_ptr<nn::Linear> lm_head;
-};
-
 // Times one row in this process: the median step.
 inline StepTime time_row(const std::string& name, int reps) {
   manual_seed(0);
@@ -238,8 +183,8 @@ inline StepTime time_row(const std::string& name, int reps) {
         reps);
   }
   if (name == "vlm") {
-    const int64_t vocab = 48, batch = 64, images = 40, T = BenchVLM::kText - 1;
-    auto model = std::make_shared<BenchVLM>(vocab, 96, 2, 4, 32);
+    const int64_t vocab = 48, batch = 64, images = 40, T = lesson::vlm::kText - 1;
+    auto model = std::make_shared<lesson::vlm::TinyVLM>(vocab, 96, 2, 4, 32);
     model->train();
     optim::AdamW opt(model->parameters(), {.lr = 2e-3, .weight_decay = 0.01});
     optim::CosineWithWarmup sched(opt, 40, 100000);

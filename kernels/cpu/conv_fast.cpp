@@ -806,7 +806,6 @@ void conv2d_fast_forward(const float* x, const float* w, const float* bias, floa
 
 void conv2d_fast_backward_input(const float* gy, const float* w, float* gx, const Conv2dGeom& g,
                                 int64_t Cout) {
-  if (conv2d_small_cin(g)) return conv2d_small_cin_backward_input(gy, w, gx, g, Cout);
   const int64_t C = g.C, KH = g.KH, KW = g.KW, CK = C * KH * KW, P = g.OH * g.OW;
   if (g.N <= 0) return;
   const int MR = micro_kernel().MR;

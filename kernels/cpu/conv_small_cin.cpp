@@ -1,5 +1,6 @@
-// float32 conv2d with few input channels (C <= 3: an image's first layer), as a direct
-// convolution vectorised over 16 output pixels of a row times 8 output channels.
+// float32 conv2d with few input channels (C <= 3: an image's first layer; stride 1, kernels up to
+// 3x3, see conv2d_small_cin), forward and weight gradient, as a direct convolution vectorised
+// over 16 output pixels of a row times 8 output channels.
 //
 // With C = 1 and a 3x3 kernel the implicit GEMM of conv_fast.cpp has a depth of CK = C*KH*KW = 9:
 // each micro-kernel tile is packed for 9 multiply-adds per output, so packing, not arithmetic,
@@ -10,16 +11,16 @@
 // and for 16 neighbouring ow the xp values under one tap are one vector load: each load feeds 8
 // multiply-adds (8 output channels, their weights stored side by side), all in registers.
 //
-// The gradients use the same padded layout:
+// The weight gradient uses the same padded layout:
 //   dL/dW[o, c, kh, kw] = sum over (n, oh, ow) of gy[n, o, oh, ow] * xp[c, oh*SH + kh*DH, ...]:
 //     per tap, a dot product of gy rows with the shifted input rows, accumulated in 16-lane
 //     partial sums, per fixed block of kImagesPerBlock images; the blocks' sums are added in
 //     block order at the end, so the result does not depend on how blocks are spread over
 //     threads. gy rows are copied into rows rounded up to 16 with zeros (and the input lanes
 //     past OW are masked), so every step is a whole vector.
-//   dL/dx: each gy pixel spreads w * gy back onto the taps it read (the adjoint of the forward),
-//     into a padded per-image buffer whose interior is then copied out; one image per task.
-//     (A first layer's input rarely needs a gradient: the engine skips it then.)
+//   dL/dx is not computed here: conv_fast.cpp's routes do it (a scatter written directly ran at
+//     1-2 GFLOP/s, against 45-110 for the GEMM routes). A first layer's input rarely needs a
+//     gradient anyway: the engine skips it then.
 // The sums run in a different order than the im2col reference: the same numbers to float32
 // rounding, not the same bits. Each image's outputs are computed by one task in a fixed order,
 // so the bits do not depend on the thread count either.
@@ -180,35 +181,16 @@ void pad_gy(const float* gy, const Conv2dGeom& g, const Padded& p, int64_t Cout,
     std::copy(gy + r * g.OW, gy + (r + 1) * g.OW, gyp + r * p.OWr);
 }
 
-// One image's dL/dx [C, H, W] (written), through its padded buffer gxp.
-void dgrad_image(const float* gy, const float* w, float* gx, float* gxp, const Conv2dGeom& g,
-                 const Padded& p, int64_t Cout) {
-  const int64_t KHW = g.KH * g.KW;
-  std::fill(gxp, gxp + g.C * p.plane(), 0.0f);
-  for (int64_t o = 0; o < Cout; ++o)
-    for (int64_t oh = 0; oh < g.OH; ++oh) {
-      const float* gr = gy + (o * g.OH + oh) * g.OW;
-      for (int64_t c = 0; c < g.C; ++c)
-        for (int64_t kh = 0; kh < g.KH; ++kh) {
-          float* row = gxp + c * p.plane() + (oh * g.SH + kh * g.DH) * p.Wp;
-          for (int64_t kw = 0; kw < g.KW; ++kw) {
-            const float wv = w[(o * g.C + c) * KHW + kh * g.KW + kw];
-            float* dst = row + kw * g.DW;
-            for (int64_t ow = 0; ow < g.OW; ++ow)
-              dst[ow * g.SW] = std::fma(wv, gr[ow], dst[ow * g.SW]);
-          }
-        }
-    }
-  for (int64_t c = 0; c < g.C; ++c)
-    for (int64_t h = 0; h < g.H; ++h) {
-      const float* src = gxp + c * p.plane() + (h + g.PH) * p.Wp + g.PW;
-      std::copy(src, src + g.W, gx + (c * g.H + h) * g.W);
-    }
-}
-
 }  // namespace
 
-bool conv2d_small_cin(const Conv2dGeom& g) { return g.C <= 3; }
+// Where this kernel beats the implicit GEMM: few input channels, stride 1 and kernels up to 3x3
+// (lesson 04's first layer 1->32 @28: forward 47 GFLOP/s here, ~30 on the implicit GEMM; weight
+// gradient 36 against 19 for im2col; one thread, bench_all --only conv). ResNet-18's 7x7/2 stem
+// (3->64 @224) ran at 47 (forward) and 32 (weight gradient) here against 100 and 89 for im2col +
+// the ladder GEMM, and the implicit GEMM does better still: larger and strided kernels stay there.
+bool conv2d_small_cin(const Conv2dGeom& g) {
+  return g.C <= 3 && g.SH == 1 && g.SW == 1 && g.KH <= 3 && g.KW <= 3;
+}
 
 void conv2d_small_cin_forward(const float* x, const float* w, const float* bias, float* y,
                               const Conv2dGeom& g, int64_t Cout) {
@@ -220,16 +202,6 @@ void conv2d_small_cin_forward(const float* x, const float* w, const float* bias,
       pad_image(x + n * g.C * g.H * g.W, g, p, xp.data());
       forward_image(xp.data(), wb.data(), bias, y + n * Cout * g.OH * g.OW, g, p, Cout);
     }
-  });
-}
-
-void conv2d_small_cin_backward_input(const float* gy, const float* w, float* gx,
-                                     const Conv2dGeom& g, int64_t Cout) {
-  const Padded p(g);
-  parallel_for(g.N, 1, [&](int64_t b, int64_t e) {
-    std::vector<float> gxp(static_cast<size_t>(g.C * p.plane()));
-    for (int64_t n = b; n < e; ++n)
-      dgrad_image(gy + n * Cout * g.OH * g.OW, w, gx + n * g.C * g.H * g.W, gxp.data(), g, p, Cout);
   });
 }
 

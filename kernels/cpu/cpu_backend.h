@@ -36,13 +36,11 @@ void set_conv2d_fast_path(bool on);
 bool conv2d_fast_path();
 
 // ---- float32 conv2d with C <= 3 input channels (kernels/cpu/conv_small_cin.cpp) ----
-// Direct convolution for first layers; the conv2d_fast_* entry points above route here when
-// conv2d_small_cin(g). Same arguments and contracts as theirs.
+// Direct convolution for first layers; conv2d_fast_forward and conv2d_fast_backward_weight route
+// here when conv2d_small_cin(g). Same arguments and contracts as theirs.
 bool conv2d_small_cin(const Conv2dGeom& g);
 void conv2d_small_cin_forward(const float* x, const float* w, const float* bias, float* y,
                               const Conv2dGeom& g, int64_t Cout);
-void conv2d_small_cin_backward_input(const float* gy, const float* w, float* gx,
-                                     const Conv2dGeom& g, int64_t Cout);
 void conv2d_small_cin_backward_weight(const float* x, const float* gy, float* gw,
                                       const Conv2dGeom& g, int64_t Cout);
 
