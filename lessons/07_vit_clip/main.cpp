@@ -472,8 +472,8 @@ std::vector<SeedRow> over_seeds(const Comparison& c) {
     lesson::print(
         "Everything above is one training run (seed {}). Another --seed draws other initial\n"
         "weights and other batches, and at this small scale the accuracies move with it. At\n"
-        "the lesson's defaults (no flags), seeds 0-4 gave the ViT 75.5% to 81.2% (mean 78.1%)\n"
-        "and the CNN 81.1% to 86.6% (mean 84.9%): the CNN was ahead on all five, by 4.5 to 9.1\n"
+        "the lesson's defaults (no flags), seeds 0-4 gave the ViT 75.2% to 81.3% (mean 78.1%)\n"
+        "and the CNN 81.1% to 86.6% (mean 84.9%): the CNN was ahead on all five, by 4.5 to 9.4\n"
         "points. So the ranking holds at this budget, but read the size of the gap as a range,\n"
         "not as the one number above. Run with --seeds 5 to measure the spread yourself (five\n"
         "times the training time).",

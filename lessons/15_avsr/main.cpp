@@ -18,12 +18,12 @@
 //     beats the better single modality by >= 10 points, and with modality dropout it keeps at
 //     least the video-only accuracy when the audio is missing.
 // Measured at the defaults on --seed 0, 1, 2 (1,000 utterances by 12 held-out speakers; kernels
-// of 2026-12-07, evening): audio only at 0 dB 0.844 / 0.839 / 0.810, lip reader 0.597 / 0.600 /
-// 0.600 (its ceiling is 0.60), fused at 0 dB 0.997 / 0.996 / 0.998 (+15.3 / +15.7 / +18.8 points
+// of 2026-12-07, evening): audio only at 0 dB 0.844 / 0.839 / 0.810, lip reader 0.599 / 0.600 /
+// 0.600 (its ceiling is 0.60), fused at 0 dB 1.000 / 0.993 / 0.996 (+15.6 / +15.4 / +18.6 points
 // over the better single modality, target >= +10); microphone off: fused + modality dropout
-// 0.597 / 0.600 / 0.599 (target >= the lip reader: one utterance short on seed 2), fused without
-// dropout 0.600 / 0.600 / 0.599; seed 001's residual-free fusion: no clear difference at 0 dB,
-// 2.0 to 3.1 points lower at -5 dB.
+// 0.600 on every seed (target >= the lip reader), fused without dropout 0.600 / 0.599 / 0.600;
+// seed 001's residual-free fusion: no clear difference at 0 dB; at -5 dB -1.3 / +2.2 / +0.4
+// points against ours.
 // 16-19 s of CPU (user + sys) on one thread; --quick about 5-7 s.
 // main() at the bottom lists the sections in order, one function (a notebook cell) each.
 //
