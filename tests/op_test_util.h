@@ -1,6 +1,6 @@
 // Helpers shared by the op suites (test_ops_index, test_ops_loss_norm, test_ops_attention,
 // test_ops_conv, test_ops_softmax) and test_nn_losses: seeded random inputs, gradcheck and
-// float32-vs-float64 expectations, error-message checks and element-wise comparisons.
+// float32-vs-float64 expectations, error-message checks, element-wise and bit-for-bit comparisons.
 #pragma once
 
 #include <doctest/doctest.h>
@@ -17,6 +17,47 @@
 #include "mmgrad/mmgrad.h"
 
 namespace mmgrad::testing {
+
+// max |a - b| / (max |b| + 1e-3): float32 sums of a few hundred terms agree with the float64
+// result to ~1e-6 of the largest value; a wrong index gives O(1).
+inline double scaled_diff(const Tensor& a, const Tensor& b) {
+  auto va = a.to_vector<double>(), vb = b.to_vector<double>();
+  REQUIRE(va.size() == vb.size());
+  double m = 0, d = 0;
+  for (size_t i = 0; i < va.size(); ++i) {
+    m = std::max(m, std::fabs(vb[i]));
+    d = std::max(d, std::fabs(va[i] - vb[i]));
+  }
+  return d / (m + 1e-3);
+}
+
+// A tensor's bytes (contiguous), to compare results bit for bit.
+inline std::vector<unsigned char> bytes(const Tensor& t) {
+  Tensor c = t.contiguous();
+  const auto* p = static_cast<const unsigned char*>(c.raw_data());
+  return {p, p + c.numel() * static_cast<int64_t>(c.element_size())};
+}
+
+// For each case: run(c) on 1 thread, then on 2 and 3, and check that the forward output y and
+// the gradients gx and gw of what run returns have the same bits (a kernel whose sums depend on
+// how work is split over threads fails). describe(c) names the case in a failure.
+template <class Case, class Run, class Describe>
+void expect_same_bits_on_1_2_3_threads(const std::vector<Case>& cases, Run run, Describe describe) {
+  const int saved = get_num_threads();
+  for (const Case& c : cases) {
+    INFO(describe(c));
+    set_num_threads(1);
+    const auto one = run(c);
+    for (int threads : {2, 3}) {
+      set_num_threads(threads);
+      const auto many = run(c);
+      CHECK(bytes(many.y) == bytes(one.y));
+      CHECK(bytes(many.gx) == bytes(one.gx));
+      CHECK(bytes(many.gw) == bytes(one.gw));
+    }
+  }
+  set_num_threads(saved);
+}
 
 // A float64 tensor of N(0, 1) values drawn from Generator(seed); a leaf that requires grad
 // unless grad is false.

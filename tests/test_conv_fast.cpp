@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "conv_test_util.h"
 #include "mmgrad/kernels/cpu/cpu_backend.h"
 #include "mmgrad/kernels/cpu/gemm_ladder.h"
 #include "mmgrad/mmgrad.h"
@@ -19,64 +20,6 @@ using namespace mmgrad;
 using namespace mmgrad::testing;
 
 namespace {
-
-struct ConvCase {
-  int64_t N, C, H, W, Cout, KH, KW;
-  Pair2 stride, pad, dil;
-  bool bias;
-};
-
-std::string describe_case(const ConvCase& c) {
-  return "x [" + std::to_string(c.N) + ", " + std::to_string(c.C) + ", " + std::to_string(c.H) +
-         ", " + std::to_string(c.W) + "] w [" + std::to_string(c.Cout) + ", " +
-         std::to_string(c.C) + ", " + std::to_string(c.KH) + ", " + std::to_string(c.KW) +
-         "] stride (" + std::to_string(c.stride.h) + ", " + std::to_string(c.stride.w) + ") pad (" +
-         std::to_string(c.pad.h) + ", " + std::to_string(c.pad.w) + ") dil (" +
-         std::to_string(c.dil.h) + ", " + std::to_string(c.dil.w) + ")";
-}
-
-// Switches the float32 fast path on or off for a scope, and back to what it was after.
-struct FastPath {
-  bool saved = cpu::conv2d_fast_path();
-  explicit FastPath(bool on) { cpu::set_conv2d_fast_path(on); }
-  ~FastPath() { cpu::set_conv2d_fast_path(saved); }
-  FastPath(const FastPath&) = delete;
-  FastPath& operator=(const FastPath&) = delete;
-};
-
-struct Grads {
-  Tensor y, gx, gw, gb;
-};
-
-// y = conv2d(x, w, b) and the gradients of sum(y * g) (g a fixed random upstream gradient).
-Grads run_conv(const ConvCase& c, DType dt, uint64_t seed) {
-  Tensor x = rnd({c.N, c.C, c.H, c.W}, seed, dt).requires_grad_();
-  Tensor w = rnd({c.Cout, c.C, c.KH, c.KW}, seed + 1, dt).requires_grad_();
-  Tensor b = c.bias ? rnd({c.Cout}, seed + 2, dt).requires_grad_() : Tensor();
-  Tensor y = conv2d(x, w, b, c.stride, c.pad, c.dil);
-  Tensor g = rnd(y.shape(), seed + 3, dt);
-  y.backward(g);
-  return {y.detach(), x.grad(), w.grad(), c.bias ? b.grad() : Tensor()};
-}
-
-// max |a - b| / (max |b| + 1e-3): float32 sums of a few hundred terms agree with the float64
-// result to ~1e-6 of the largest value; a wrong index gives O(1).
-double scaled_diff(const Tensor& a, const Tensor& b) {
-  auto va = a.to_vector<double>(), vb = b.to_vector<double>();
-  REQUIRE(va.size() == vb.size());
-  double m = 0, d = 0;
-  for (size_t i = 0; i < va.size(); ++i) {
-    m = std::max(m, std::fabs(vb[i]));
-    d = std::max(d, std::fabs(va[i] - vb[i]));
-  }
-  return d / (m + 1e-3);
-}
-
-std::vector<unsigned char> bytes(const Tensor& t) {
-  Tensor c = t.contiguous();
-  const auto* p = static_cast<const unsigned char*>(c.raw_data());
-  return {p, p + c.numel() * static_cast<int64_t>(c.element_size())};
-}
 
 const std::vector<ConvCase>& odd_cases() {
   static const std::vector<ConvCase> cases = {
@@ -153,7 +96,6 @@ TEST_CASE("conv_fast: the reference float32 path agrees with the fast path") {
 
 TEST_CASE("conv_fast: the same bits on 1, 2 and 3 threads") {
   FastPath fast_on(true);
-  const int saved = get_num_threads();
   // big enough to run threaded (> 2^20 multiply-adds): several tasks, several k blocks
   const std::vector<ConvCase> cases = {
       {4, 32, 20, 20, 48, 3, 3, {1, 1}, {1, 1}, {1, 1}, true},
@@ -170,19 +112,8 @@ TEST_CASE("conv_fast: the same bits on 1, 2 and 3 threads") {
       {1, 64, 20, 20, 40, 3, 3, {2, 2}, {1, 1}, {1, 1}, true},   // ... one image, ladder threads
       {6, 32, 10, 10, 24, 3, 3, {1, 1}, {1, 1}, {1, 1}, true},   // input gradient by col2im
   };
-  for (const ConvCase& c : cases) {
-    INFO(describe_case(c));
-    set_num_threads(1);
-    Grads one = run_conv(c, kFloat32, 7);
-    for (int threads : {2, 3}) {
-      set_num_threads(threads);
-      Grads many = run_conv(c, kFloat32, 7);
-      CHECK(bytes(many.y) == bytes(one.y));
-      CHECK(bytes(many.gx) == bytes(one.gx));
-      CHECK(bytes(many.gw) == bytes(one.gw));
-    }
-  }
-  set_num_threads(saved);
+  expect_same_bits_on_1_2_3_threads(
+      cases, [](const ConvCase& c) { return run_conv(c, kFloat32, 7); }, describe_case);
 }
 
 TEST_CASE("conv_fast: NaN in the input or the weight reaches the outputs it touches") {

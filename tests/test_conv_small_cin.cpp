@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "conv_test_util.h"
 #include "mmgrad/kernels/cpu/cpu_backend.h"
 #include "mmgrad/mmgrad.h"
 #include "op_test_util.h"
@@ -36,45 +37,14 @@ std::string describe(const Case& c) {
          " d " + std::to_string(c.dil);
 }
 
-struct Reference {  // switches conv2d to im2col + GEMM for a scope
-  bool saved = cpu::conv2d_fast_path();
-  Reference() { cpu::set_conv2d_fast_path(false); }
-  ~Reference() { cpu::set_conv2d_fast_path(saved); }
-  Reference(const Reference&) = delete;
-  Reference& operator=(const Reference&) = delete;
-};
-
-struct Result {
-  Tensor y, gx, gw, gb;
-};
-
-// y = conv2d(x, w, b) and the gradients of sum(y * g) for a fixed random upstream gradient g.
-Result run(const Case& c, DType dt, uint64_t seed) {
-  Tensor x = rnd({c.N, c.C, c.H, c.W}, seed, dt).requires_grad_();
-  Tensor w = rnd({c.Cout, c.C, c.K, c.K}, seed + 1, dt).requires_grad_();
-  Tensor b = rnd({c.Cout}, seed + 2, dt).requires_grad_();
-  Tensor y = conv2d(x, w, b, c.stride, c.pad, c.dil);
-  y.backward(rnd(y.shape(), seed + 3, dt));
-  return {y.detach(), x.grad(), w.grad(), b.grad()};
+// The same case in the shared fixture's terms (square kernel, equal strides, with a bias), and
+// its forward + backward run (conv_test_util.h).
+ConvCase conv_case(const Case& c) {
+  return {
+      c.N, c.C, c.H, c.W, c.Cout, c.K, c.K, {c.stride, c.stride}, {c.pad, c.pad}, {c.dil, c.dil},
+      true};
 }
-
-// max |a - b| / (max |b| + 1e-3)
-double scaled_diff(const Tensor& a, const Tensor& b) {
-  auto va = a.to_vector<double>(), vb = b.to_vector<double>();
-  REQUIRE(va.size() == vb.size());
-  double m = 0, d = 0;
-  for (size_t i = 0; i < va.size(); ++i) {
-    m = std::max(m, std::fabs(vb[i]));
-    d = std::max(d, std::fabs(va[i] - vb[i]));
-  }
-  return d / (m + 1e-3);
-}
-
-std::vector<unsigned char> bytes(const Tensor& t) {
-  Tensor c = t.contiguous();
-  const auto* p = static_cast<const unsigned char*>(c.raw_data());
-  return {p, p + c.numel() * static_cast<int64_t>(c.element_size())};
-}
+Grads run(const Case& c, DType dt, uint64_t seed) { return run_conv(conv_case(c), dt, seed); }
 
 const std::vector<Case>& edge_cases() {
   static const std::vector<Case> cases = {
@@ -98,15 +68,15 @@ TEST_CASE("conv_small_cin: forward and both gradients match im2col and float64 a
   uint64_t seed = 300;
   for (const Case& c : edge_cases()) {
     INFO(describe(c));
-    Result got = run(c, kFloat32, seed);
-    Result want64 = run(c, kFloat64, seed);
-    Result want;
+    Grads got = run(c, kFloat32, seed);
+    Grads want64 = run(c, kFloat64, seed);
+    Grads want;
     {
-      Reference ref;
+      FastPath ref(false);
       want = run(c, kFloat32, seed);
     }
     seed += 10;
-    for (const Result* r : {&want64, &want}) {
+    for (const Grads* r : {&want64, &want}) {
       CHECK(scaled_diff(got.y, r->y) < 2e-6);
       CHECK(scaled_diff(got.gx, r->gx) < 2e-6);
       CHECK(scaled_diff(got.gw, r->gw) < 2e-6);
@@ -116,24 +86,13 @@ TEST_CASE("conv_small_cin: forward and both gradients match im2col and float64 a
 }
 
 TEST_CASE("conv_small_cin: the same bits on 1, 2 and 3 threads") {
-  const int saved = get_num_threads();
   const std::vector<Case> cases = {
       {40, 1, 28, 28, 16, 3, 1, 1, 1},  // many weight blocks, threaded
       {12, 3, 30, 29, 20, 3, 2, 1, 1},
   };
-  for (const Case& c : cases) {
-    INFO(describe(c));
-    set_num_threads(1);
-    Result one = run(c, kFloat32, 11);
-    for (int threads : {2, 3}) {
-      set_num_threads(threads);
-      Result many = run(c, kFloat32, 11);
-      CHECK(bytes(many.y) == bytes(one.y));
-      CHECK(bytes(many.gx) == bytes(one.gx));
-      CHECK(bytes(many.gw) == bytes(one.gw));
-    }
-  }
-  set_num_threads(saved);
+  expect_same_bits_on_1_2_3_threads(
+      cases, [](const Case& c) { return run(c, kFloat32, 11); },
+      [](const Case& c) { return describe(c); });
 }
 
 TEST_CASE("conv_small_cin: an inf pixel reaches the weights that read it, and no others") {
