@@ -53,6 +53,8 @@
 //                      C = 16, 32, 48, ...) W^T @ gy on the ladder + col2im.
 //      weight gradient rows of >= 56 output pixels and C KH KW >= 4 MR: the direct panels of 3.;
 //                      otherwise the materialised column blocks.
+//    Before all of these, first layers (C <= 3, stride 1, kernels up to 3x3) take the direct
+//    convolution of conv_small_cin.cpp for the forward and the weight gradient.
 //    conv2d_fast_forward and conv2d_fast_backward_input give the measurements behind each rule.
 //
 // Determinism: every output number is the sum of its k terms in one order fixed by the shape
