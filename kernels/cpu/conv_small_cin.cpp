@@ -24,6 +24,10 @@
 // The sums run in a different order than the im2col reference: the same numbers to float32
 // rounding, not the same bits. Each image's outputs are computed by one task in a fixed order,
 // so the bits do not depend on the thread count either.
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
+
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -68,6 +72,22 @@ constexpr int64_t kOutBlock = 8;
 using v16 = float __attribute__((vector_size(kLanes * sizeof(float))));
 using v16i = int32_t __attribute__((vector_size(kLanes * sizeof(int32_t))));
 
+// c + a * b, rounded once, in every build. Written as `c += a * b` the product would be fused
+// into one FMA only where the compiler contracts it (optimised builds with FMA instructions), so a
+// Debug build gave other bits than a Release build on the same machine.
+inline v16 fmadd(v16 a, v16 b, v16 c) {
+#if defined(__AVX512F__)
+  return reinterpret_cast<v16>(_mm512_fmadd_ps(
+      reinterpret_cast<__m512>(a), reinterpret_cast<__m512>(b), reinterpret_cast<__m512>(c)));
+#elif defined(__FMA__)
+  v16 r;
+  for (int64_t l = 0; l < kLanes; ++l) r[l] = std::fma(a[l], b[l], c[l]);
+  return r;
+#else  // no FMA instruction: no build contracts, a separate multiply and add everywhere
+  return c + a * b;
+#endif
+}
+
 inline v16 load16(const float* p, int64_t stride) {
   v16 v;
   if (stride == 1) {
@@ -98,7 +118,7 @@ inline void forward_chunk(const float* xp, const float* wb, const Conv2dGeom& g,
       const float* row = xp + c * p.plane() + (oh * g.SH + kh * g.DH) * p.Wp + ow0 * g.SW;
       for (int64_t kw = 0; kw < g.KW; ++kw, wb += kOutBlock) {
         const v16 xv = load16(row + kw * g.DW, g.SW);
-        for (int64_t j = 0; j < kOutBlock; ++j) acc[j] += wb[j] * xv;
+        for (int64_t j = 0; j < kOutBlock; ++j) acc[j] = fmadd(v16{} + wb[j], xv, acc[j]);
       }
     }
 }
@@ -158,7 +178,7 @@ void wgrad_image(const float* xp, const float* gyp, float* part, const Conv2dGeo
               for (int64_t j = 0; j < kOutBlock; ++j) {
                 v16 gv;
                 std::memcpy(&gv, gb + j * plane_gy + oh * p.OWr + ow0, sizeof(v16));
-                acc[j] += gv * xv;
+                acc[j] = fmadd(gv, xv, acc[j]);
               }
             }
           }
