@@ -37,6 +37,12 @@
 #include "mmgrad/kernels/cpu/cpu_backend.h"
 #include "mmgrad/kernels/cpu/parallel.h"
 
+// fmadd below returns a 16-float GCC vector by value. Built without AVX-512 (no -march=native),
+// GCC warns that such values are returned differently than with it (-Wpsabi); the function is
+// internal to this file and inlined, so no call crosses a boundary where that could matter.
+// (Arguments go by reference, and load16 writes through one, for the same reason.)
+#pragma GCC diagnostic ignored "-Wpsabi"
+
 namespace mmgrad::cpu {
 
 namespace {
@@ -75,7 +81,7 @@ using v16i = int32_t __attribute__((vector_size(kLanes * sizeof(int32_t))));
 // c + a * b, rounded once, in every build. Written as `c += a * b` the product would be fused
 // into one FMA only where the compiler contracts it (optimised builds with FMA instructions), so a
 // Debug build gave other bits than a Release build on the same machine.
-inline v16 fmadd(v16 a, v16 b, v16 c) {
+inline v16 fmadd(const v16& a, const v16& b, const v16& c) {
 #if defined(__AVX512F__)
   return reinterpret_cast<v16>(_mm512_fmadd_ps(
       reinterpret_cast<__m512>(a), reinterpret_cast<__m512>(b), reinterpret_cast<__m512>(c)));
@@ -88,14 +94,13 @@ inline v16 fmadd(v16 a, v16 b, v16 c) {
 #endif
 }
 
-inline v16 load16(const float* p, int64_t stride) {
-  v16 v;
+// v = 16 floats from p, `stride` apart (written through a reference: see the pragma above).
+inline void load16(const float* p, int64_t stride, v16& v) {
   if (stride == 1) {
     std::memcpy(&v, p, sizeof(v));
   } else {
     for (int64_t l = 0; l < kLanes; ++l) v[l] = p[l * stride];
   }
-  return v;
 }
 
 // wb [ceil(Cout / 8)][C*KH*KW][8]: each block's weights, tap-major.
@@ -117,7 +122,8 @@ inline void forward_chunk(const float* xp, const float* wb, const Conv2dGeom& g,
     for (int64_t kh = 0; kh < g.KH; ++kh) {
       const float* row = xp + c * p.plane() + (oh * g.SH + kh * g.DH) * p.Wp + ow0 * g.SW;
       for (int64_t kw = 0; kw < g.KW; ++kw, wb += kOutBlock) {
-        const v16 xv = load16(row + kw * g.DW, g.SW);
+        v16 xv;
+        load16(row + kw * g.DW, g.SW, xv);
         for (int64_t j = 0; j < kOutBlock; ++j) acc[j] = fmadd(v16{} + wb[j], xv, acc[j]);
       }
     }
@@ -173,7 +179,8 @@ void wgrad_image(const float* xp, const float* gyp, float* part, const Conv2dGeo
           for (int64_t oh = 0; oh < g.OH; ++oh) {
             const float* row = xp + c * p.plane() + (oh * g.SH + kh * g.DH) * p.Wp + kw * g.DW;
             for (int64_t ow0 = 0; ow0 < p.OWr; ow0 += kLanes) {
-              v16 xv = load16(row + ow0 * g.SW, g.SW);
+              v16 xv;
+              load16(row + ow0 * g.SW, g.SW, xv);
               if (ow0 + kLanes == p.OWr) xv = std::bit_cast<v16>(std::bit_cast<v16i>(xv) & last);
               for (int64_t j = 0; j < kOutBlock; ++j) {
                 v16 gv;

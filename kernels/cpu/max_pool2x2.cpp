@@ -96,6 +96,14 @@ __attribute__((target("avx512f"))) void forward_row_avx512(const float* x, int64
   }
 }
 
+// g in the lanes (of the m valid ones) whose window's winner is at position pos, else 0. (A
+// function, not a lambda: a lambda does not inherit the target attribute of the function it is
+// in, and in a build without -mavx512f its intrinsics would not compile.)
+__attribute__((target("avx512f"))) inline __m512 winner_at(int pos, __m512i k, __mmask16 m,
+                                                           __m512 g) {
+  return _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(k, _mm512_set1_epi32(pos)) & m, g);
+}
+
 __attribute__((target("avx512f"))) void backward_row_avx512(const float* gy, const uint8_t* which,
                                                             int64_t W, int64_t oh, int64_t OW,
                                                             float* gx) {
@@ -112,10 +120,8 @@ __attribute__((target("avx512f"))) void backward_row_avx512(const float* gy, con
     // the 16 windows' positions (the buffer has kWhichSlack bytes past its end for this load)
     const __m512i k = _mm512_maskz_cvtepu8_epi32(
         0xFFFF, _mm_loadu_si128(reinterpret_cast<const __m128i*>(which + ow0)));
-    auto at = [&](int pos) {  // g where the winner is at position pos, else 0
-      return _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(k, _mm512_set1_epi32(pos)) & m, g);
-    };
-    const __m512 a = at(0), b = at(1), c = at(2), d = at(3);
+    const __m512 a = winner_at(0, k, m, g), b = winner_at(1, k, m, g), c = winner_at(2, k, m, g),
+                 d = winner_at(3, k, m, g);
     float* p0 = r0 + 2 * ow0;
     float* p1 = r1 + 2 * ow0;
     _mm512_mask_storeu_ps(p0, m_lo, _mm512_permutex2var_ps(a, mix_lo, b));
