@@ -248,10 +248,21 @@ class Backend {
   virtual void im2col(DType dtype, const void* x, void* cols, const Conv2dGeom& g) = 0;
   // The adjoint of im2col: gx (zeroed by the caller) += scatter of cols.
   virtual void col2im(DType dtype, const void* cols, void* gx, const Conv2dGeom& g) = 0;
-  // y [N, C, OH, OW]; argmax [N, C, OH, OW] holds the flat h*W+w index of each window's max.
-  virtual void max_pool2d_forward(DType dtype, const void* x, void* y, int64_t* argmax,
+  // Max pooling: y [N, C, OH, OW], and a record of each window's winner for the backward. How
+  // the record is laid out is the backend's business (the op only allocates and keeps it):
+  // max_pool2d_record_bytes says how many bytes it takes. The default layout, which any backend
+  // may use, is int64 [N, C, OH, OW]: the flat h*W+w index of each window's max
+  // (kernel_math.h's max_pool_value). A backend may keep something smaller for shapes it has a
+  // dedicated kernel for (the CPU: one byte per window of a float32 2x2/2 pool).
+  virtual int64_t max_pool2d_record_bytes(DType dtype, const Conv2dGeom& g) {
+    (void)dtype;
+    return g.N * g.C * g.OH * g.OW * static_cast<int64_t>(sizeof(int64_t));
+  }
+  virtual void max_pool2d_forward(DType dtype, const void* x, void* y, void* record,
                                   const Conv2dGeom& g) = 0;
-  virtual void max_pool2d_backward(DType dtype, const void* gy, const int64_t* argmax, void* gx,
+  // gx [N, C, H, W] (written whole, no zeroing needed): gy routed to each window's winner, 0 at
+  // pixels that won no window; record as written by max_pool2d_forward for the same g.
+  virtual void max_pool2d_backward(DType dtype, const void* gy, const void* record, void* gx,
                                    const Conv2dGeom& g) = 0;
   // Average over each window; padded cells count towards the divisor (PyTorch's default).
   virtual void avg_pool2d_forward(DType dtype, const void* x, void* y, const Conv2dGeom& g) = 0;

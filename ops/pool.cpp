@@ -14,12 +14,12 @@
 // element; with ceil_mode off a window never reaches past the padding, so KH*KW is always the
 // window's padded size.
 //
-// Two shortcuts: a float32 2x2/2 unpadded max pool on the CPU runs the dense kernels of
-// kernels/cpu/max_pool2x2.cpp (same bits; its argmax is one byte per window), and an adaptive
+// The backend keeps max_pool2d's record of the winners in its own layout (an int64 index per
+// window, or on the CPU one byte per window of a float32 2x2/2 pool, whose dense kernels are
+// kernels/cpu/max_pool2x2.cpp); the op only allocates and saves it. An adaptive
 // average pool whose output size is the input's is the identity (every window one pixel): a copy
 // forward, gy passed through backward (the general kernel computed (0 + x) / 1, the same numbers up
 // to the sign of a zero).
-#include "mmgrad/kernels/cpu/cpu_backend.h"
 #include "mmgrad/kernels/index_math.h"
 #include "mmgrad/ops/common.h"
 #include "mmgrad/ops/conv.h"
@@ -89,15 +89,6 @@ Conv2dGeom window_geom(const char* op, const Tensor& x, Pair2 kernel, Pair2 stri
   return g;
 }
 
-// The float32 CPU 2x2/2 max pool of kernels/cpu/max_pool2x2.cpp.
-bool is_max_pool2x2(PoolKind k, const Conv2dGeom& g, const Tensor& t) {
-  return k == PoolKind::Max && t.device() == Device::CPU && t.dtype() == DType::Float32 &&
-         g.KH == 2 && g.KW == 2 && g.SH == 2 && g.SW == 2 && g.PH == 0 && g.PW == 0;
-}
-
-// The 2x2 pool's argmax storage: one byte per window.
-uint8_t* window_bytes(const Tensor& t) { return reinterpret_cast<uint8_t*>(t.data_ptr<int64_t>()); }
-
 bool is_identity(PoolKind k, const Conv2dGeom& g) {
   return k == PoolKind::AdaptiveAvg && g.OH == g.H && g.OW == g.W;
 }
@@ -107,33 +98,23 @@ bool is_identity(PoolKind k, const Conv2dGeom& g) {
 struct Pool2dBackward : Node {
   PoolKind kind = PoolKind::Max;
   Conv2dGeom g;
-  SavedTensor argmax{this};  // max pooling only
+  SavedTensor record{this};  // max pooling only: the backend's record of each window's winner
   const char* name() const override { return pool_name(kind); }
   std::vector<Tensor> backward(const Tensor& grad) override {
     Tensor gy = grad.contiguous();
     if (is_identity(kind, g)) return {gy};
-    if (is_max_pool2x2(kind, g, gy)) {
-      Tensor gx = empty_as(gy, input_shapes[0]);  // written whole, no zeroing needed
-      if (gx.numel() > 0)
-        cpu::max_pool2x2_backward(gy.data_ptr<float>(), window_bytes(argmax.get()),
-                                  gx.data_ptr<float>(), g);
+    if (gy.numel() == 0) return {Tensor::zeros(input_shapes[0], gy.options())};
+    Backend& be = backend(gy.device());
+    if (kind == PoolKind::Max) {
+      Tensor gx = empty_as(gy, input_shapes[0]);  // written whole by the backend
+      be.max_pool2d_backward(gy.dtype(), gy.raw_data(), record.get().raw_data(), gx.raw_data(), g);
       return {gx};
     }
     Tensor gx = Tensor::zeros(input_shapes[0], gy.options());  // the kernels add into it
-    if (gx.numel() == 0 || gy.numel() == 0) return {gx};
-    Backend& be = backend(gy.device());
-    switch (kind) {
-      case PoolKind::Max:
-        be.max_pool2d_backward(gy.dtype(), gy.raw_data(), argmax.get().data_ptr<int64_t>(),
-                               gx.raw_data(), g);
-        break;
-      case PoolKind::Avg:
-        be.avg_pool2d_backward(gy.dtype(), gy.raw_data(), gx.raw_data(), g);
-        break;
-      case PoolKind::AdaptiveAvg:
-        be.adaptive_avg_pool2d_backward(gy.dtype(), gy.raw_data(), gx.raw_data(), g);
-        break;
-    }
+    if (kind == PoolKind::Avg)
+      be.avg_pool2d_backward(gy.dtype(), gy.raw_data(), gx.raw_data(), g);
+    else
+      be.adaptive_avg_pool2d_backward(gy.dtype(), gy.raw_data(), gx.raw_data(), g);
     return {gx};
   }
 };
@@ -143,36 +124,34 @@ namespace {
 Tensor pool(PoolKind kind, const Tensor& x, const Conv2dGeom& g) {
   Tensor xc = x.detach().contiguous();
   Tensor out = empty_as(x, pooled_shape(x, g));
-  Tensor argmax;
-  const TensorOptions index_opts = TensorOptions(DType::Int64).device(x.device());
-  const bool pool2x2 = is_max_pool2x2(kind, g, x);
-  if (pool2x2)  // one byte per window (its winner's position), in an int64 tensor's storage
-    argmax = Tensor::empty({(out.numel() + cpu::kWhichSlack + 7) / 8}, index_opts);
-  else if (kind == PoolKind::Max)
-    argmax = Tensor::empty(out.shape(), index_opts);
-  if (out.numel() > 0 && is_identity(kind, g)) {
-    backend(x.device()).copy(xc.desc(), out.desc());
-  } else if (out.numel() > 0 && pool2x2) {
-    cpu::max_pool2x2_forward(xc.data_ptr<float>(), out.data_ptr<float>(), window_bytes(argmax), g);
-  } else if (out.numel() > 0) {
-    Backend& be = backend(x.device());
+  Backend& be = backend(x.device());
+  Tensor record;
+  if (kind == PoolKind::Max) {
+    // Opaque bytes whose layout the backend picks (Backend::max_pool2d_record_bytes), held in an
+    // int64 tensor's storage (8-byte aligned, freed with the graph).
+    const int64_t bytes = be.max_pool2d_record_bytes(x.dtype(), g);
+    record = Tensor::empty({(bytes + 7) / 8}, TensorOptions(DType::Int64).device(x.device()));
+  }
+  if (out.numel() > 0) {
     switch (kind) {
       case PoolKind::Max:
-        be.max_pool2d_forward(x.dtype(), xc.raw_data(), out.raw_data(), argmax.data_ptr<int64_t>(),
-                              g);
+        be.max_pool2d_forward(x.dtype(), xc.raw_data(), out.raw_data(), record.raw_data(), g);
         break;
       case PoolKind::Avg:
         be.avg_pool2d_forward(x.dtype(), xc.raw_data(), out.raw_data(), g);
         break;
       case PoolKind::AdaptiveAvg:
-        be.adaptive_avg_pool2d_forward(x.dtype(), xc.raw_data(), out.raw_data(), g);
+        if (is_identity(kind, g))
+          be.copy(xc.desc(), out.desc());
+        else
+          be.adaptive_avg_pool2d_forward(x.dtype(), xc.raw_data(), out.raw_data(), g);
         break;
     }
   }
   if (auto node = make_node<Pool2dBackward>(out, {x})) {
     node->kind = kind;
     node->g = g;
-    node->argmax = argmax;
+    node->record = record;
   }
   return out;
 }

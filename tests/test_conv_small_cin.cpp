@@ -4,8 +4,9 @@
 //    (stride 1 and 2, padding 0/1/2, dilation, odd sizes, rows narrower and wider than a vector,
 //    batch 1, C = 1..3, Cout not a multiple of 8 or 16), the same bits on 1, 2 and 3 threads,
 //    and non-finite inputs reaching exactly the outputs the reference reaches;
-//  - the 2x2/2 max pool (kernels/cpu/max_pool2x2.cpp): the same outputs, argmax and gradient
-//    bits as the general kernel, ties and NaN included, odd sizes;
+//  - the 2x2/2 max pool (kernels/cpu/max_pool2x2.cpp, which the CPU backend runs for float32
+//    2x2/2 pools): the same outputs, argmax and gradient bits as the rule written per element
+//    (kernel_math.h), ties and NaN included, odd sizes;
 //  - adaptive average pooling to the input's own size: the identity, both ways.
 #include <doctest/doctest.h>
 
@@ -17,6 +18,7 @@
 
 #include "conv_test_util.h"
 #include "mmgrad/kernels/cpu/cpu_backend.h"
+#include "mmgrad/kernels/kernel_math.h"
 #include "mmgrad/mmgrad.h"
 #include "op_test_util.h"
 
@@ -120,7 +122,7 @@ TEST_CASE("conv_small_cin: an inf pixel reaches the weights that read it, and no
 
 namespace {
 
-// The general max-pool kernel's result for x (float32 [N, C, H, W], 2x2/2): y, argmax, and
+// The reference max pool of x (float32 [N, C, H, W], 2x2/2): y, argmax, and
 // dL/dx for upstream gy.
 struct PoolResult {
   std::vector<float> y, gx;
@@ -139,15 +141,19 @@ Conv2dGeom pool_geom(const Tensor& x) {
   return g;
 }
 
-PoolResult general_pool(const Tensor& x, const Tensor& gy) {
+// The rule written out per element (kernels/kernel_math.h, the formulas the CUDA kernels run):
+// each window's max and argmax in PyTorch's scan order, and each pixel's gradient 0 + gy of the
+// window it won (what the general CPU kernel gives, -0 turning into +0 included).
+PoolResult reference_pool(const Tensor& x, const Tensor& gy) {
   const Conv2dGeom g = pool_geom(x);
   PoolResult r;
   r.y.resize(static_cast<size_t>(gy.numel()));
   r.arg.resize(r.y.size());
-  r.gx.assign(static_cast<size_t>(x.numel()), 0.0f);
-  cpu::CpuBackend be;
-  be.max_pool2d_forward(DType::Float32, x.data_ptr<float>(), r.y.data(), r.arg.data(), g);
-  be.max_pool2d_backward(DType::Float32, gy.data_ptr<float>(), r.arg.data(), r.gx.data(), g);
+  r.gx.resize(static_cast<size_t>(x.numel()));
+  for (int64_t i = 0; i < gy.numel(); ++i)
+    elem::max_pool_value(g, x.data_ptr<float>(), i, &r.y[i], &r.arg[i]);
+  for (int64_t i = 0; i < x.numel(); ++i)
+    r.gx[i] = elem::max_pool_grad_value(g, gy.data_ptr<float>(), r.arg.data(), 0.0f, i);
   return r;
 }
 
@@ -166,7 +172,7 @@ bool same_bits(const std::vector<T>& a, const Tensor& b) {
 
 }  // namespace
 
-TEST_CASE("max_pool2x2: the same values, argmax and gradient bits as the general kernel") {
+TEST_CASE("max_pool2x2: the same values, argmax and gradient bits as the per-element rule") {
   const std::vector<Shape> shapes = {{2, 3, 28, 28}, {1, 1, 7, 9}, {3, 2, 14, 14},
                                      {1, 2, 5, 67},  {2, 1, 2, 2}, {1, 1, 9, 33}};
   uint64_t seed = 40;
@@ -183,13 +189,13 @@ TEST_CASE("max_pool2x2: the same values, argmax and gradient bits as the general
     Tensor gy = rnd(y.shape(), seed++, kFloat32);
     gy.data_ptr<float>()[0] = -0.0f;
     y.backward(gy);
-    const PoolResult want = general_pool(x, gy);
+    const PoolResult want = reference_pool(x, gy);
     CHECK(same_bits(want.y, y));
     CHECK(same_bits(want.gx, xg.grad()));
   }
 }
 
-TEST_CASE("max_pool2x2: the argmax it records is the general kernel's") {
+TEST_CASE("max_pool2x2: the argmax it records is the per-element rule's") {
   // through the autograd node: a gradient of ones lands exactly on the recorded argmax pixels
   Tensor x = rounded(rnd({2, 2, 11, 38}, 9, kFloat32), 2.0f);
   x.data_ptr<float>()[3] = NAN;
@@ -197,7 +203,7 @@ TEST_CASE("max_pool2x2: the argmax it records is the general kernel's") {
   Tensor y = max_pool2d(xg, 2);
   Tensor ones = Tensor::ones(y.shape());
   y.backward(ones);
-  const PoolResult want = general_pool(x, ones);
+  const PoolResult want = reference_pool(x, ones);
   CHECK(same_bits(want.gx, xg.grad()));
 }
 

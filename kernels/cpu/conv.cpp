@@ -151,8 +151,31 @@ void CpuBackend::col2im(DType dtype, const void* colsv, void* gxv, const Conv2dG
   });
 }
 
-void CpuBackend::max_pool2d_forward(DType dtype, const void* xv, void* yv, int64_t* argmax,
+namespace {
+
+// The float32 2x2/2 unpadded pool (every CNN's "halve the map") has its own dense kernels,
+// kernels/cpu/max_pool2x2.cpp, whose record is one byte per window instead of an int64 index.
+bool is_max_pool2x2(DType dtype, const Conv2dGeom& g) {
+  return dtype == DType::Float32 && g.KH == 2 && g.KW == 2 && g.SH == 2 && g.SW == 2 && g.PH == 0 &&
+         g.PW == 0 && g.DH == 1 && g.DW == 1;
+}
+
+}  // namespace
+
+int64_t CpuBackend::max_pool2d_record_bytes(DType dtype, const Conv2dGeom& g) {
+  const int64_t windows = g.N * g.C * g.OH * g.OW;
+  if (is_max_pool2x2(dtype, g)) return windows + kWhichSlack;
+  return windows * static_cast<int64_t>(sizeof(int64_t));
+}
+
+void CpuBackend::max_pool2d_forward(DType dtype, const void* xv, void* yv, void* record,
                                     const Conv2dGeom& geom) {
+  if (is_max_pool2x2(dtype, geom)) {
+    max_pool2x2_forward(static_cast<const float*>(xv), static_cast<float*>(yv),
+                        static_cast<uint8_t*>(record), geom);
+    return;
+  }
+  int64_t* argmax = static_cast<int64_t*>(record);
   // A local copy: stores through argmax (int64) cannot alias it, so it stays in registers.
   const Conv2dGeom g = geom;
   dispatch_floating(dtype, "max_pool2d", [&](auto t) {
@@ -286,15 +309,23 @@ void CpuBackend::max_pool2d_forward(DType dtype, const void* xv, void* yv, int64
   });
 }
 
-void CpuBackend::max_pool2d_backward(DType dtype, const void* gyv, const int64_t* argmax, void* gxv,
+void CpuBackend::max_pool2d_backward(DType dtype, const void* gyv, const void* record, void* gxv,
                                      const Conv2dGeom& g) {
+  if (is_max_pool2x2(dtype, g)) {
+    max_pool2x2_backward(static_cast<const float*>(gyv), static_cast<const uint8_t*>(record),
+                         static_cast<float*>(gxv), g);
+    return;
+  }
+  const int64_t* argmax = static_cast<const int64_t*>(record);
   dispatch_floating(dtype, "max_pool2d_backward", [&](auto t) {
     using T = decltype(t);
     const T* gy = static_cast<const T*>(gyv);
     T* gx = static_cast<T*>(gxv);
     parallel_for(g.N * g.C, 1, [&](int64_t b, int64_t e) {
       for (int64_t p = b; p < e; ++p) {
+        // zero this plane, then scatter (0 + gy: a gy of -0 lands as +0, as it always has)
         T* gxc = gx + p * g.H * g.W;
+        std::fill(gxc, gxc + g.H * g.W, T(0));
         for (int64_t o = p * g.OH * g.OW; o < (p + 1) * g.OH * g.OW; ++o)
           if (argmax[o] >= 0) gxc[argmax[o]] += gy[o];
       }

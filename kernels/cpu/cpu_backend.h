@@ -94,9 +94,11 @@ class CpuBackend final : public Backend {
 
   void im2col(DType dtype, const void* x, void* cols, const Conv2dGeom& g) override;
   void col2im(DType dtype, const void* cols, void* gx, const Conv2dGeom& g) override;
-  void max_pool2d_forward(DType dtype, const void* x, void* y, int64_t* argmax,
+  // float32 2x2/2 unpadded pools keep one byte per window (max_pool2x2.cpp); others int64.
+  int64_t max_pool2d_record_bytes(DType dtype, const Conv2dGeom& g) override;
+  void max_pool2d_forward(DType dtype, const void* x, void* y, void* record,
                           const Conv2dGeom& g) override;
-  void max_pool2d_backward(DType dtype, const void* gy, const int64_t* argmax, void* gx,
+  void max_pool2d_backward(DType dtype, const void* gy, const void* record, void* gx,
                            const Conv2dGeom& g) override;
   void avg_pool2d_forward(DType dtype, const void* x, void* y, const Conv2dGeom& g) override;
   void avg_pool2d_backward(DType dtype, const void* gy, void* gx, const Conv2dGeom& g) override;

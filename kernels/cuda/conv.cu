@@ -44,7 +44,7 @@ struct MaxPoolGradF {
   const int64_t* argmax;
   T* gx;
   __device__ void operator()(int64_t i) const {
-    gx[i] = elem::max_pool_grad_value(g, gy, argmax, gx[i], i);
+    gx[i] = elem::max_pool_grad_value(g, gy, argmax, T(0), i);  // gx is written whole
   }
 };
 
@@ -121,9 +121,11 @@ void CudaBackend::col2im(DType dtype, const void* cols, void* gx, const Conv2dGe
   });
 }
 
-void CudaBackend::max_pool2d_forward(DType dtype, const void* x, void* y, int64_t* argmax,
+// The record is the default layout (Backend::max_pool2d_record_bytes): int64 argmax per window.
+void CudaBackend::max_pool2d_forward(DType dtype, const void* x, void* y, void* record,
                                      const Conv2dGeom& g) {
   check_geom("max_pool2d", g);
+  int64_t* argmax = static_cast<int64_t*>(record);
   dispatch_floating(dtype, "max_pool2d", [&](auto t) {
     using T = decltype(t);
     launch_index("max_pool2d", g.N * g.C * g.OH * g.OW,
@@ -131,9 +133,10 @@ void CudaBackend::max_pool2d_forward(DType dtype, const void* x, void* y, int64_
   });
 }
 
-void CudaBackend::max_pool2d_backward(DType dtype, const void* gy, const int64_t* argmax, void* gx,
+void CudaBackend::max_pool2d_backward(DType dtype, const void* gy, const void* record, void* gx,
                                       const Conv2dGeom& g) {
   check_geom("max_pool2d_backward", g);
+  const int64_t* argmax = static_cast<const int64_t*>(record);
   dispatch_floating(dtype, "max_pool2d_backward", [&](auto t) {
     using T = decltype(t);
     launch_index("max_pool2d_backward", g.N * g.C * g.H * g.W,
