@@ -113,6 +113,10 @@ std::shared_ptr<N> make_node(Tensor& out, std::initializer_list<InputRef> inputs
 template <class N>
 std::shared_ptr<N> make_node(Tensor& out, const std::vector<Tensor>& inputs);
 
+// Whether make_node will record a node for these inputs: an op whose forward computes something
+// only its backward needs (max_pool2d's winners) skips that work when it will not.
+bool will_record(std::initializer_list<InputRef> inputs);
+
 namespace detail {
 bool any_requires_grad(const Tensor* inputs, size_t n);
 bool any_requires_grad(const InputRef* inputs, size_t n);
@@ -121,10 +125,13 @@ void wire_node(Node& node, Tensor& out, const InputRef* inputs, size_t n,
                std::shared_ptr<Node> self);
 }  // namespace detail
 
+inline bool will_record(std::initializer_list<InputRef> inputs) {
+  return GradMode::is_enabled() && detail::any_requires_grad(inputs.begin(), inputs.size());
+}
+
 template <class N>
 std::shared_ptr<N> make_node(Tensor& out, std::initializer_list<InputRef> inputs) {
-  if (!GradMode::is_enabled() || !detail::any_requires_grad(inputs.begin(), inputs.size()))
-    return nullptr;
+  if (!will_record(inputs)) return nullptr;
   auto node = std::allocate_shared<N>(PoolAllocator<N>());
   detail::wire_node(*node, out, inputs.begin(), inputs.size(), node);
   return node;

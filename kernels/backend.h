@@ -258,6 +258,7 @@ class Backend {
     (void)dtype;
     return g.N * g.C * g.OH * g.OW * static_cast<int64_t>(sizeof(int64_t));
   }
+  // record may be null (no graph will run the backward): y alone, the same values.
   virtual void max_pool2d_forward(DType dtype, const void* x, void* y, void* record,
                                   const Conv2dGeom& g) = 0;
   // gx [N, C, H, W] (written whole, no zeroing needed): gy routed to each window's winner, 0 at

@@ -126,7 +126,7 @@ Tensor pool(PoolKind kind, const Tensor& x, const Conv2dGeom& g) {
   Tensor out = empty_as(x, pooled_shape(x, g));
   Backend& be = backend(x.device());
   Tensor record;
-  if (kind == PoolKind::Max) {
+  if (kind == PoolKind::Max && will_record({x})) {
     // Opaque bytes whose layout the backend picks (Backend::max_pool2d_record_bytes), held in an
     // int64 tensor's storage (8-byte aligned, freed with the graph).
     const int64_t bytes = be.max_pool2d_record_bytes(x.dtype(), g);
@@ -134,8 +134,9 @@ Tensor pool(PoolKind kind, const Tensor& x, const Conv2dGeom& g) {
   }
   if (out.numel() > 0) {
     switch (kind) {
-      case PoolKind::Max:
-        be.max_pool2d_forward(x.dtype(), xc.raw_data(), out.raw_data(), record.raw_data(), g);
+      case PoolKind::Max:  // without a graph, no record: the backend computes y alone
+        be.max_pool2d_forward(x.dtype(), xc.raw_data(), out.raw_data(),
+                              record.defined() ? record.raw_data() : nullptr, g);
         break;
       case PoolKind::Avg:
         be.avg_pool2d_forward(x.dtype(), xc.raw_data(), out.raw_data(), g);

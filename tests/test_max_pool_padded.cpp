@@ -13,8 +13,10 @@
 #include <vector>
 
 #include "mmgrad/mmgrad.h"
+#include "op_test_util.h"
 
 using namespace mmgrad;
+using mmgrad::testing::bytes;
 
 namespace {
 
@@ -81,5 +83,42 @@ TEST_CASE("max_pool2d with padding: first maximum, last NaN, padding never wins"
             }
         CHECK(values_ok);
         CHECK(x.grad().to_vector<double>() == gx);  // the gradient lands on the chosen pixel
+      }
+}
+
+TEST_CASE("max_pool2d without a graph computes the values alone, with the same bits") {
+  // Under NoGradGuard (or for an input that needs no gradient) no winner is recorded and the
+  // backend runs a values-only kernel: every output must equal the recording kernel's, bit for
+  // bit (ties between -0 and +0, NaN), on 1, 2 and 3 threads.
+  const std::vector<PoolCase> cases = {
+      {2, 3, 17, 19, 3, 2, 1, 1},  // ResNet's stem pool, odd sizes
+      {1, 2, 9, 8, 2, 2, 1, 1},    // even kernel with padding
+      {1, 4, 10, 11, 3, 1, 1, 1},  // stride 1
+      {2, 2, 13, 7, 5, 2, 2, 1},   // padding 2
+      {1, 2, 9, 9, 3, 2, 0, 1},    // no padding, 3x3/2
+      {2, 3, 9, 13, 2, 2, 0, 1},   // the 2x2/2 pool (float32: its own kernel), odd sizes
+      {1, 1, 2, 40, 2, 2, 0, 1},   // one output row, more than 16 windows
+      {1, 2, 4, 4, 3, 3, 1, 1},    // windows that hang over both edges
+  };
+  uint64_t seed = 500;
+  const int saved = get_num_threads();
+  for (DType dt : {kFloat32, kFloat64})
+    for (int64_t nan_every : {int64_t{0}, int64_t{7}})
+      for (const PoolCase& c : cases) {
+        INFO("x [" << c.N << ", " << c.C << ", " << c.H << ", " << c.W << "] kernel " << c.k
+                   << " stride " << c.s << " padding " << c.p
+                   << (dt == kFloat32 ? " float32" : " float64") << " NaN every " << nan_every);
+        Tensor x = pool_test_input(c, dt, seed++, nan_every);
+        Tensor recorded = max_pool2d(x.clone().requires_grad_(), c.k, c.s, c.p);
+        REQUIRE(recorded.grad_fn() != nullptr);
+        CHECK(bytes(max_pool2d(x, c.k, c.s, c.p)) == bytes(recorded.detach()));
+        for (int threads : {1, 2, 3}) {
+          set_num_threads(threads);
+          NoGradGuard no_grad;
+          Tensor y = max_pool2d(x.clone().requires_grad_(), c.k, c.s, c.p);
+          CHECK(y.grad_fn() == nullptr);
+          CHECK(bytes(y) == bytes(recorded.detach()));
+        }
+        set_num_threads(saved);
       }
 }

@@ -160,6 +160,64 @@ bool is_max_pool2x2(DType dtype, const Conv2dGeom& g) {
          g.PW == 0 && g.DH == 1 && g.DW == 1;
 }
 
+// Kernel taps [lo, hi) with 0 <= o * S - P + k * D < n at output position o.
+std::pair<int64_t, int64_t> taps_inside(int64_t o, int64_t S, int64_t P, int64_t D, int64_t K,
+                                        int64_t n) {
+  const int64_t i0 = o * S - P;
+  int64_t lo = 0, hi = 0;
+  while (lo < K && i0 + lo * D < 0) ++lo;
+  hi = lo;
+  while (hi < K && i0 + hi * D < n) ++hi;
+  return {lo, hi};
+}
+
+// PyTorch's scan step: a larger value or a NaN takes over (so ties keep the first maximum and a
+// window holding NaN ends on its last NaN). Written without branches or short-circuits, so the
+// loops below vectorise over output columns.
+template <class T>
+inline T scan_max(T m, T v) {
+  return (static_cast<int>(v > m) | static_cast<int>(v != v)) ? v : m;
+}
+
+// max_pool2d values only, for a forward no graph will differentiate (inference): no winner is
+// recorded, so one pass suffices. Each window is scanned in (kh, kw) order from -inf, which
+// gives the bits of the recording kernels (which start from the window's first pixel: -inf is
+// overtaken by anything larger or NaN, and a first pixel of -inf leaves -inf). The loops run
+// tap by tap with the output column innermost: for every output row, each in-image kernel row
+// and column of taps is one strided sweep over the row's windows (vectorised), the windows at
+// the left and right edges, whose taps leave the image, checked one by one.
+template <class T>
+void max_pool_values(const T* x, T* y, const Conv2dGeom& g) {
+  const int64_t W = g.W, HW = g.H * g.W, OH = g.OH, OW = g.OW, SW = g.SW, PW = g.PW, DW = g.DW;
+  // output columns [c0, c1) whose every tap lies inside the image
+  int64_t c0 = 0, c1 = OW;
+  while (c0 < OW && c0 * SW - PW < 0) ++c0;
+  while (c1 > c0 && (c1 - 1) * SW - PW + (g.KW - 1) * DW >= W) --c1;
+  parallel_for(g.N * g.C, 1, [&](int64_t b, int64_t e) {
+    for (int64_t p = b; p < e; ++p) {
+      const T* xc = x + p * HW;
+      for (int64_t oh = 0; oh < OH; ++oh) {
+        T* yr = y + (p * OH + oh) * OW;
+        std::fill(yr, yr + OW, -std::numeric_limits<T>::infinity());
+        const auto [h0, h1] = taps_inside(oh, g.SH, g.PH, g.DH, g.KH, g.H);
+        for (int64_t kh = h0; kh < h1; ++kh) {
+          const T* row = xc + (oh * g.SH - g.PH + kh * g.DH) * W;
+          for (int64_t kw = 0; kw < g.KW; ++kw) {
+            const T* tap = row - PW + kw * DW;  // tap[ow * SW] is tap kw of window ow
+            for (int64_t ow = c0; ow < c1; ++ow) yr[ow] = scan_max(yr[ow], tap[ow * SW]);
+            auto edge = [&](int64_t ow) {
+              const int64_t iw = ow * SW - PW + kw * DW;
+              if (iw >= 0 && iw < W) yr[ow] = scan_max(yr[ow], row[iw]);
+            };
+            for (int64_t ow = 0; ow < c0; ++ow) edge(ow);
+            for (int64_t ow = c1; ow < OW; ++ow) edge(ow);
+          }
+        }
+      }
+    }
+  });
+}
+
 }  // namespace
 
 int64_t CpuBackend::max_pool2d_record_bytes(DType dtype, const Conv2dGeom& g) {
@@ -173,6 +231,13 @@ void CpuBackend::max_pool2d_forward(DType dtype, const void* xv, void* yv, void*
   if (is_max_pool2x2(dtype, geom)) {
     max_pool2x2_forward(static_cast<const float*>(xv), static_cast<float*>(yv),
                         static_cast<uint8_t*>(record), geom);
+    return;
+  }
+  if (!record) {
+    dispatch_floating(dtype, "max_pool2d", [&](auto t) {
+      using T = decltype(t);
+      max_pool_values(static_cast<const T*>(xv), static_cast<T*>(yv), geom);
+    });
     return;
   }
   int64_t* argmax = static_cast<int64_t*>(record);
@@ -243,21 +308,12 @@ void CpuBackend::max_pool2d_forward(DType dtype, const void* xv, void* yv, void*
     // inference (now ~1/4 of that; the same outputs and indices, hashed against it).
     {
       const int64_t W = g.W, HW = g.H * g.W, OH = g.OH, OW = g.OW, DH = g.DH, DW = g.DW;
-      // kernel taps [lo, hi) with 0 <= o * S - P + k * D < n, per output position o
-      auto taps = [](int64_t o, int64_t S, int64_t P, int64_t D, int64_t K, int64_t n) {
-        const int64_t i0 = o * S - P;
-        int64_t lo = 0, hi = 0;
-        while (lo < K && i0 + lo * D < 0) ++lo;
-        hi = lo;
-        while (hi < K && i0 + hi * D < n) ++hi;
-        return std::pair<int64_t, int64_t>{lo, hi};
-      };
       std::vector<std::pair<int64_t, int64_t>> kh_of(static_cast<size_t>(OH)),
           kw_of(static_cast<size_t>(OW));
       for (int64_t oh = 0; oh < OH; ++oh)
-        kh_of[static_cast<size_t>(oh)] = taps(oh, g.SH, g.PH, DH, g.KH, g.H);
+        kh_of[static_cast<size_t>(oh)] = taps_inside(oh, g.SH, g.PH, DH, g.KH, g.H);
       for (int64_t ow = 0; ow < OW; ++ow)
-        kw_of[static_cast<size_t>(ow)] = taps(ow, g.SW, g.PW, DW, g.KW, g.W);
+        kw_of[static_cast<size_t>(ow)] = taps_inside(ow, g.SW, g.PW, DW, g.KW, g.W);
       const int64_t SH = g.SH, SW = g.SW, PH = g.PH, PW = g.PW;
       parallel_for(g.N * g.C, 1, [&](int64_t b, int64_t e) {
         for (int64_t p = b; p < e; ++p) {

@@ -47,8 +47,8 @@ void conv2d_small_cin_backward_weight(const float* x, const float* gy, float* gw
 // ---- float32 2x2 stride-2 unpadded max pool (kernels/cpu/max_pool2x2.cpp) ----
 // x [N*C planes of H x W] -> y [.. OH x OW] and which [.. OH x OW]: each window's winner as its
 // position in the window (0 top-left, 1 top-right, 2 bottom-left, 3 bottom-right); which must
-// have kWhichSlack readable bytes past its end. Backward: gx (written, not accumulated). Same
-// outputs and gradient bits as the general max_pool2d kernels.
+// have kWhichSlack readable bytes past its end (or be null: y alone). Backward: gx (written, not
+// accumulated). Same outputs and gradient bits as the general max_pool2d kernels.
 inline constexpr int64_t kWhichSlack = 16;
 void max_pool2x2_forward(const float* x, float* y, uint8_t* which, const Conv2dGeom& g);
 void max_pool2x2_backward(const float* gy, const uint8_t* which, float* gx, const Conv2dGeom& g);

@@ -47,7 +47,7 @@ void forward_row_scalar(const float* x, int64_t W, int64_t oh, int64_t OW, float
       if (v > best || v != v) best = v, k = t;
     }
     y[ow] = best;
-    which[ow] = static_cast<uint8_t>(k);
+    if (which) which[ow] = static_cast<uint8_t>(k);
   }
 }
 
@@ -92,7 +92,7 @@ __attribute__((target("avx512f"))) void forward_row_avx512(const float* x, int64
       k = _mm512_mask_mov_epi32(k, take, _mm512_set1_epi32(t + 1));
     }
     _mm512_mask_storeu_ps(y + ow0, m, best);
-    _mm512_mask_cvtepi32_storeu_epi8(which + ow0, m, k);  // the low byte of each lane
+    if (which) _mm512_mask_cvtepi32_storeu_epi8(which + ow0, m, k);  // each lane's low byte
   }
 }
 
@@ -148,7 +148,7 @@ void max_pool2x2_forward(const float* x, float* y, uint8_t* which, const Conv2dG
     for (int64_t p = b; p < e; ++p)
       for (int64_t oh = 0; oh < OH; ++oh) {
         float* yr = y + (p * OH + oh) * OW;
-        uint8_t* ar = which + (p * OH + oh) * OW;
+        uint8_t* ar = which ? which + (p * OH + oh) * OW : nullptr;
 #if defined(__x86_64__) || defined(__i386__)
         if (vec) {
           forward_row_avx512(x + p * HW, W, oh, OW, yr, ar);
