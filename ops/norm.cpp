@@ -170,7 +170,7 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
 // ---- batch_norm ---------------------------------------------------------------------------------
 // Per channel c of x [N, C, ...], over the n = N * prod(spatial) values of that channel:
 //   training: mu = mean(x), var = mean((x - mu)^2) (biased, what normalises the batch);
-//   eval:     mu, var = running_mean, running_var;
+//   eval:     mu, var = running_mean, running_var (folded into one scale and shift, below);
 //   y = (x - mu) / sqrt(var + eps) * weight + bias.
 // Composed from differentiable ops, so in training the gradient also flows through mu and var
 // (the terms that make batch norm's backward differ from a fixed affine map). The running
@@ -233,8 +233,17 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
       rv.mul_(1.0 - momentum).add_(unbiased.reshape({C}), momentum);
     }
   } else {
-    centered = sub(x, running_mean.reshape(stat_shape));
-    var = running_var.reshape(stat_shape);
+    // Eval with running statistics: the normalisation is a fixed affine map per channel, folded
+    // as PyTorch's inference kernel folds it,
+    //   scale = weight / sqrt(running_var + eps),  shift = bias - running_mean * scale,
+    //   y = x * scale + shift,
+    // computed on the [C] vectors, so x is read twice instead of four times. (Differentiable as
+    // composed: dL/dx = g * scale, and weight and bias get theirs through scale and shift.)
+    Tensor scale = pow(add(running_var, eps), -0.5);
+    if (weight.defined()) scale = mul(scale, weight);
+    Tensor offset = mul(running_mean, scale);
+    Tensor shift = bias.defined() ? sub(bias, offset) : neg(offset);
+    return add(mul(x, scale.reshape(stat_shape)), shift.reshape(stat_shape));
   }
   Tensor y = mul(centered, pow(add(var, eps), -0.5));
   if (weight.defined()) y = mul(y, weight.reshape(stat_shape));
