@@ -376,9 +376,11 @@ inline __mmask16 lane_range(int64_t lo, int64_t hi) {
 // 64-channel layer went from 109 to 131 GFLOP/s with (1) and (2). A copy: the same numbers as
 // pack_b_image's.
 struct BlockRun {
-  const float* img;
-  int64_t oh, ow0, len;
-  float* d;  // where column ow0 of the run goes in panel row 0: d[kk * NR + (ow - ow0)]
+  const float* base;  // the run's image, shifted to its first output column: base[ih W + ow - ow0]
+  int64_t ih0;        // input row of kh = 0: oh SH - PH
+  float* d;           // where column ow0 of the run goes in panel row 0: d[kk * NR + (ow - ow0)]
+  int nv;             // vectors of 16 columns (the last one partial)
+  __mmask16 store[4];
 };
 
 __attribute__((target("avx512f"))) void pack_b_block_avx512(const float* src, int64_t img_stride,
@@ -386,44 +388,64 @@ __attribute__((target("avx512f"))) void pack_b_block_avx512(const float* src, in
                                                             int64_t kc, int64_t col0, int64_t cols,
                                                             float* dst, int64_t kk0, int64_t kk1) {
   const int64_t P = g.OH * g.OW, slivers = ceil_div(cols, NR);
-  // runs: cut at output-row (and image) boundaries and at sliver boundaries
+  // runs: cut at output-row (and image) boundaries and at sliver boundaries (so at most NR <= 64
+  // columns: 4 vectors). Their load masks, per kernel column kw and vector v, at
+  // load[(run KW + kw) 4 + v]: the lanes whose pixel iw = ow + kw DW - PW lies inside the row
+  // (the others load zero and touch no memory). Computed once per call: the loop over k below
+  // is then a masked load and a masked store per 16 numbers, and a row check per run.
   thread_local std::vector<BlockRun> runs;
+  thread_local std::vector<__mmask16> load;
   runs.clear();
+  load.clear();
   for (int64_t j = 0; j < cols;) {
     const int64_t col = col0 + j, n = col / P, p = col % P, oh = p / g.OW, ow = p % g.OW;
     const int64_t q = j / NR, jq = j % NR;
     const int64_t len = std::min({cols - j, g.OW - ow, NR - jq});
-    runs.push_back({src + n * img_stride, oh, ow, len, dst + q * kc * NR + jq});
+    BlockRun r{src + n * img_stride + ow,
+               oh * g.SH - g.PH,
+               dst + q * kc * NR + jq,
+               static_cast<int>(ceil_div(len, 16)),
+               {}};
+    for (int v = 0; v < r.nv; ++v) r.store[v] = lane_range(0, len - 16 * v);
+    for (int64_t kw = 0; kw < g.KW; ++kw) {
+      const int64_t off = kw * g.DW - g.PW;  // pixel iw = ow + off
+      for (int v = 0; v < 4; ++v) {
+        const int64_t s = ow + 16 * v;  // output column of lane 0
+        load.push_back(
+            v < r.nv ? static_cast<__mmask16>(lane_range(-off - s, g.W - off - s) & r.store[v])
+                     : __mmask16{0});
+      }
+    }
+    runs.push_back(r);
     j += len;
   }
   const int64_t tail = cols - (slivers - 1) * NR;  // valid columns of the last sliver
   float* last = dst + (slivers - 1) * kc * NR;
   const __m512 zero = _mm512_setzero_ps();
-  const int64_t HW = g.H * g.W;
+  const int64_t HW = g.H * g.W, nruns = static_cast<int64_t>(runs.size());
   // k = (c, kh, kw), stepped without divisions
   const int64_t k = k0 + kk0;
   int64_t c = k / (g.KH * g.KW), kh = (k / g.KW) % g.KH, kw = k % g.KW;
   for (int64_t kk = kk0; kk < kk1; ++kk) {
-    // iw = ow + off lies inside [0, W) for ow in [lo, hi)
-    const int64_t off = kw * g.DW - g.PW;
-    const int64_t lo = std::max<int64_t>(-off, 0), hi = std::max<int64_t>(g.W - off, 0);
-    for (const BlockRun& run : runs) {
-      float* o = run.d + kk * NR - run.ow0;  // o[ow]: this run's output column ow
-      const int64_t ih = run.oh * g.SH - g.PH + kh * g.DH, end = run.ow0 + run.len;
-      const bool inside = ih >= 0 && ih < g.H;
-      // row[ow] is pixel iw of input row ih (read only where that lies inside the image)
-      const float* row = run.img + c * HW + ih * g.W + off;
-      for (int64_t s = run.ow0; s < end; s += 16) {
-        __m512 v = zero;
-        if (inside) {
-          const int64_t a = std::max(lo - s, int64_t{0}), b = std::min(hi - s, end - s);
-          if (a < b) {
-            v = a == 0 && b >= 16 ? _mm512_loadu_ps(row + s)
-                                  : _mm512_maskz_loadu_ps(lane_range(a, b), row + s);
-          }
-        }
-        _mm512_mask_storeu_ps(o + s, lane_range(0, end - s), v);
+    const int64_t coff = c * HW + kw * g.DW - g.PW, dh = kh * g.DH;
+    for (int64_t r = 0; r < nruns; ++r) {
+      const BlockRun& run = runs[static_cast<size_t>(r)];
+      float* o = run.d + kk * NR;
+      const int64_t ih = run.ih0 + dh;
+      if (ih < 0 || ih >= g.H) {
+        for (int v = 0; v < run.nv; ++v) _mm512_mask_storeu_ps(o + 16 * v, run.store[v], zero);
+        continue;
       }
+      // row[ow - ow0 + 16 v]: lane of vector v (read only where the pixel is inside the image)
+      const float* row = run.base + coff + ih * g.W;
+      const __mmask16* lm = load.data() + (r * g.KW + kw) * 4;
+      if (kw == 0) {
+        // the same stretch of the next channel: a new page, where the hardware prefetcher stops
+        for (int v = 0; v <= run.nv; ++v)
+          _mm_prefetch(reinterpret_cast<const char*>(row + HW + 16 * v), _MM_HINT_T0);
+      }
+      for (int v = 0; v < run.nv; ++v)
+        _mm512_mask_storeu_ps(o + 16 * v, run.store[v], _mm512_maskz_loadu_ps(lm[v], row + 16 * v));
     }
     for (int64_t j = tail; j < NR; j += 16)  // zeros past the last column
       _mm512_mask_storeu_ps(last + kk * NR + j, lane_range(0, NR - j), zero);
@@ -445,7 +467,7 @@ void pack_b_block(const float* src, int64_t img_stride, const Conv2dGeom& g, int
   static const bool avx512 = ladder::isa_supported(ladder::Isa::Avx512);
   // (At stride 2 the k-row order measured no faster than the sliver-by-sliver packer with
   // copy_stride2, ~10% slower on a 1x1/2 conv: stride 2 keeps that one.)
-  if (avx512 && NR % 16 == 0 && g.SW == 1) {
+  if (avx512 && NR % 16 == 0 && NR <= 64 && g.SW == 1) {
     pack_b_block_avx512(src, img_stride, g, NR, k0, kc, col0, cols, dst, kk0, kk1);
     return;
   }
