@@ -833,34 +833,43 @@ struct NhwcSeg {
 };
 
 // The panel of k' in [r0, r0 + width) for pixels l in [pc, pc + kc) of the block:
-// dst[(l - pc) width + j]. segs: the runs of one panel row (the same for every l).
+// dst[(l - pc) width + j]. segs: the runs of one panel row (the same for every l). Run by run,
+// output row by output row: the inner loop is a copy of `len` numbers per pixel with both
+// pointers stepping by a constant (SW C floats in xt, width in the panel).
 __attribute__((target("avx512f"))) void pack_cols_nhwc(const float* xt, const Conv2dGeom& g,
                                                        int64_t Hp, int64_t Wp, const NhwcSeg* segs,
                                                        int nseg, int width, int64_t pc, int64_t kc,
                                                        float* dst) {
-  const int64_t P = g.OH * g.OW, C = g.C;
-  int64_t i = pc / P, p = pc % P, oh = p / g.OW, ow = p % g.OW;
+  const int64_t P = g.OH * g.OW, C = g.C, step = g.SW * C;
   const __m512 zero = _mm512_setzero_ps();
-  const int64_t ahead = 8 * g.SW * C;
-  for (int64_t l = 0; l < kc; ++l) {
-    const float* base = xt + ((i * Hp + oh * g.SH) * Wp + ow * g.SW) * C;
-    float* d = dst + l * width;
-    for (int s = 0; s < nseg; ++s) {
-      const NhwcSeg& sg = segs[s];
-      const float* src = base + sg.off;
-      for (int j = 0; j < sg.len; j += 16) {
-        // xt lies in L2: fetch the pixel 8 columns ahead (past a row's end: a useless fetch)
-        _mm_prefetch(reinterpret_cast<const char*>(src + ahead + j), _MM_HINT_T0);
-        if (sg.len - j >= 16) {
-          _mm512_storeu_ps(d + sg.j0 + j, sg.off < 0 ? zero : _mm512_loadu_ps(src + j));
-        } else {
-          const __mmask16 m = lane_range(0, sg.len - j);
-          _mm512_mask_storeu_ps(d + sg.j0 + j, m,
-                                sg.off < 0 ? zero : _mm512_maskz_loadu_ps(m, src + j));
+  for (int s = 0; s < nseg; ++s) {
+    const NhwcSeg& sg = segs[s];
+    float* d = dst + sg.j0;
+    const int len = sg.len, full = len / 16 * 16;
+    const __mmask16 tail = lane_range(0, len - full);
+    if (sg.off < 0) {  // columns past CK: zeros
+      for (int64_t l = 0; l < kc; ++l, d += width) {
+        for (int j = 0; j < full; j += 16) _mm512_storeu_ps(d + j, zero);
+        if (tail) _mm512_mask_storeu_ps(d + full, tail, zero);
+      }
+      continue;
+    }
+    int64_t i = pc / P, p = pc % P, oh = p / g.OW, ow = p % g.OW;
+    for (int64_t l = 0; l < kc;) {
+      const int64_t n = std::min(kc - l, g.OW - ow);  // the rest of this output row
+      const float* src = xt + ((i * Hp + oh * g.SH) * Wp + ow * g.SW) * C + sg.off;
+      if (len == 32) {
+        for (int64_t t = 0; t < n; ++t, src += step, d += width) {
+          _mm512_storeu_ps(d, _mm512_loadu_ps(src));
+          _mm512_storeu_ps(d + 16, _mm512_loadu_ps(src + 16));
+        }
+      } else {
+        for (int64_t t = 0; t < n; ++t, src += step, d += width) {
+          for (int j = 0; j < full; j += 16) _mm512_storeu_ps(d + j, _mm512_loadu_ps(src + j));
+          if (tail) _mm512_mask_storeu_ps(d + full, tail, _mm512_maskz_loadu_ps(tail, src + full));
         }
       }
-    }
-    if (++ow == g.OW) {
+      l += n;
       ow = 0;
       if (++oh == g.OH) oh = 0, ++i;
     }
