@@ -35,13 +35,16 @@
 // 3. The weight gradient dW (Cout x CK) = sum_n gy[n] (Cout x P) @ cols[n]^T sums over images and
 //    pixels: the GEMM's k dimension is (n, p). Its B operand is cols^T, whose contiguous direction
 //    (p) is the one the panel needs transposed. The images go in blocks of nb (the GEMM's k =
-//    nb*P per block, blocks added in order). With AVX-512 (wgrad_block_direct) each panel of
-//    the column matrix is built where it is used: im2col of its 14 or 32 rows for one k block
-//    into an L1 scratch, then 8 x 8 register transposes into the panel; the loops and k blocks
-//    are the ladder's, so the sums are those of the ladder GEMM on the materialised matrix.
-//    Without AVX-512, and where that does not pay (rows under 56 pixels, first layers:
-//    conv2d_fast_backward_weight says why), the columns of a block are materialised
-//    as one [CK, nb*P] matrix (a few MiB) and one ladder GEMM covers the block.
+//    nb*P per block, blocks added in order). With AVX-512 and C >= 8 (wgrad_block_nhwc) the
+//    block's images are copied channels last and zero-padded, and k is ordered (kh, kw, c): a
+//    panel row is then one or two contiguous runs of that copy (no transposes), and the result,
+//    in (kh, kw, c) column order, is reordered at the end. With fewer channels on long rows
+//    (wgrad_block_direct) each panel is built by im2col of its 14 or 32 rows for one k block
+//    into an L1 scratch, then 8 x 8 register transposes. Either way the loops and k blocks are
+//    the ladder's, so the sums are those of the ladder GEMM on the materialised matrix.
+//    Without AVX-512, and where neither pays (first layers: conv2d_fast_backward_weight says
+//    why), the columns of a block are materialised as one [CK, nb*P] matrix (a few MiB) and
+//    one ladder GEMM covers the block.
 //
 // 4. Routing, by the shape only (never by timing or the thread count, so the bits of a shape are
 //    fixed): where the implicit GEMM measured slower than materialising the columns and running
@@ -51,8 +54,9 @@
 //      input gradient  stride 1 and C fills >= 90% of its MR-row tiles (C = 14, 28, 42, 56, 64,
 //                      96, 128, ...): the transposed implicit GEMM; otherwise (strided, C < 14,
 //                      C = 16, 32, 48, ...) W^T @ gy on the ladder + col2im.
-//      weight gradient rows of >= 56 output pixels and C KH KW >= 4 MR: the direct panels of 3.;
-//                      otherwise the materialised column blocks.
+//      weight gradient C >= 16, or C >= 8 on rows under 56 pixels: the channels-last panels
+//                      of 3.; else rows of >= 56 output pixels and C KH KW >= 4 MR: the direct
+//                      panels of 3.; otherwise the materialised column blocks.
 //    Before all of these, first layers (C <= 3, stride 1, kernels up to 3x3) take the direct
 //    convolution of conv_small_cin.cpp for the forward and the weight gradient.
 //    conv2d_fast_forward and conv2d_fast_backward_input give the measurements behind each rule.
