@@ -58,7 +58,7 @@ const std::vector<ConvCase>& odd_cases() {
       // dW from channels-last panels: channel tails (C = 19, 8k + 3), rows of 11 pixels (8k + 3),
       // padding past the kernel, dilation, stride, 5x5, 1x1, C = 8 (runs of 8), dW^T
       {2, 19, 9, 11, 21, 3, 3, {1, 1}, {2, 3}, {2, 1}, true},
-      {3, 24, 10, 13, 17, 5, 5, {2, 2}, {2, 2}, {1, 1}, false},
+      {4, 24, 16, 21, 17, 5, 5, {2, 2}, {2, 2}, {1, 1}, false},
       {2, 40, 3, 60, 24, 1, 1, {1, 1}, {0, 0}, {1, 1}, true},
       {2, 8, 14, 14, 20, 3, 3, {1, 1}, {1, 1}, {1, 1}, true},
       {2, 16, 12, 12, 32, 3, 3, {1, 1}, {1, 1}, {1, 1}, false},
@@ -262,8 +262,8 @@ TEST_CASE("conv_fast: outputs keep their bits through the packing rewrites (AVX-
       // channels (64 -> 64 at 32x32).
       {2, 24, 9, 11, 40, 3, 3, 1, 1, 2, 3, 2, 1, true, 1050, 0x50c52360b1086730ull,
        0x5ff73e3181881dc8ull, 0xfd41e10d15f394eeull},
-      {3, 19, 6, 13, 33, 5, 5, 2, 2, 2, 2, 1, 1, false, 1051, 0xeb21263b99090219ull,
-       0x09de206dcb78c981ull, 0x6b6029c1b3c2b73eull},
+      {4, 19, 16, 21, 33, 5, 5, 2, 2, 2, 2, 1, 1, false, 1051, 0x5218234666644d71ull,
+       0x34e52145f9bf23dbull, 0xe3d12ce2f2a6cb14ull},
       {2, 8, 14, 14, 20, 3, 3, 1, 1, 1, 1, 1, 1, true, 1052, 0xd39590b14de198ccull,
        0x9adfb85327ace8c4ull, 0xd1303670dedf9c3eull},
       {6, 32, 7, 7, 64, 3, 3, 1, 1, 1, 1, 1, 1, false, 1053, 0x33619fa0b9ac453bull,

@@ -1152,15 +1152,18 @@ void conv2d_fast_backward_weight(const float* x, const float* gy, float* gw, con
   // Channels-last panels (wgrad_block_nhwc) wherever AVX-512 runs and a panel row is a few long
   // runs of channels; the result then has its columns in (kh, kw, c) order and is reordered into
   // gw at the end. Measured (one thread, CPU time, medians of 3 interleaved runs against the
-  // routes below): bench case 64@32 +22%, ResNet-18's 3x3 64@56 +30%, 128@28 +13%, 256@14 +35%,
-  // 512@7 even; lesson 04's 16->32@14 +33%, 32->64@7 +140% (batch 256). With 8 channels a panel
-  // row is 4 runs of 8 numbers: still +10% on 14-pixel rows, but -10% against the direct panels
-  // below on 60-pixel rows (even at 16 channels); with 3 or 5 channels -25 to -35%.
+  // routes below, loaded machine): bench case 64@32 1.52x, ResNet-18's 3x3 64@56 1.44x, 128@28
+  // 1.25x, 256@14 1.50x; lesson 04's 16->32@14 1.99x, 32->64@7 2.18x (batch 256). With 8
+  // channels a panel row is 4 runs of 8 numbers: still +10% on 14-pixel rows, but -10% against
+  // the direct panels below on 60-pixel rows (even at 16 channels, before the run-by-run copy);
+  // with 3 or 5 channels -25 to -35%.
+  // The reorder is one more pass over dW (Cout x CK): where each element sums few products
+  // (ResNet-18's 512@7 at batch 4: N P = 196), it costs more than the panels save (there each
+  // packed number feeds 512 multiply-adds: packing is cheap anyway); measured 0.8-1.0x.
   const bool long_rows = CK >= 4 * mk.MR && g.OW >= 56;  // where the direct panels pay
-  const bool nhwc = direct && (C >= 16 || (C >= 8 && !long_rows));
-  float* acc = transposed || partials || nhwc
-                   ? weight_buffer().get<float>((partials ? blocks : 1) * Cout * CK)
-                   : gw;
+  const bool nhwc = direct && (C >= 16 || (C >= 8 && !long_rows)) && g.N * P >= 256;
+  float* acc =
+      transposed || partials ? weight_buffer().get<float>((partials ? blocks : 1) * Cout * CK) : gw;
   // One block of images: its columns as one [CK, L] matrix (image i in columns [i P, (i+1) P))
   // and its gradient as [Cout, L], then one GEMM with k = L into out (beta: add to it or not).
   auto block = [&](int64_t bi, float* out, float beta) {
@@ -1256,14 +1259,24 @@ void conv2d_fast_backward_weight(const float* x, const float* gy, float* gw, con
   } else {
     for (int64_t bi = 0; bi < blocks; ++bi) block(bi, acc, bi == 0 ? 0.0f : 1.0f);
   }
-  if (nhwc) {  // acc holds dW' (or dW'^T), columns k' = (kh, kw, c)
+  if (nhwc) {
+    // acc holds dW' (or dW'^T), columns k' = (kh, kw, c) = t C + c. Not transposed, without
+    // partials, acc is gw itself: each row is reordered in place through an L1 scratch (one
+    // pass over dW, 9 MiB for 512 x 4608: a separate buffer read and gw written cost ~1/4 of that
+    // layer's weight gradient). Rows in parallel where dW is large.
     const int64_t KHW = g.KH * g.KW;
-    for (int64_t o = 0; o < Cout; ++o)
-      for (int64_t c = 0; c < C; ++c)
-        for (int64_t t = 0; t < KHW; ++t) {
-          const int64_t kp = t * C + c;
-          gw[o * CK + c * KHW + t] = transposed ? acc[kp * Cout + o] : acc[o * CK + kp];
-        }
+    parallel_for(Cout, std::max<int64_t>(1, kElementwiseGrain / CK), [&](int64_t o0, int64_t o1) {
+      float* row = stage_buffer().get<float>(CK);  // this thread's scratch
+      for (int64_t o = o0; o < o1; ++o) {
+        if (transposed)
+          for (int64_t kp = 0; kp < CK; ++kp) row[kp] = acc[kp * Cout + o];
+        else
+          std::copy(acc + o * CK, acc + (o + 1) * CK, row);
+        float* d = gw + o * CK;
+        for (int64_t c = 0; c < C; ++c)
+          for (int64_t t = 0; t < KHW; ++t) d[c * KHW + t] = row[t * C + c];
+      }
+    });
   } else if (transposed) {  // acc holds dW^T
     for (int64_t o = 0; o < Cout; ++o)
       for (int64_t k = 0; k < CK; ++k) gw[o * CK + k] = acc[k * Cout + o];
