@@ -55,6 +55,13 @@ const std::vector<ConvCase>& odd_cases() {
       {2, 64, 6, 30, 20, 3, 3, {1, 1}, {1, 1}, {1, 1}, false},
       // ... but rows of exactly 32 pixels: the transposed implicit GEMM
       {1, 64, 3, 32, 20, 3, 3, {1, 1}, {1, 1}, {1, 1}, true},
+      // dW from channels-last panels: channel tails (C = 19, 8k + 3), rows of 11 pixels (8k + 3),
+      // padding past the kernel, dilation, stride, 5x5, 1x1, C = 8 (runs of 8), dW^T
+      {2, 19, 9, 11, 21, 3, 3, {1, 1}, {2, 3}, {2, 1}, true},
+      {4, 24, 16, 21, 17, 5, 5, {2, 2}, {2, 2}, {1, 1}, false},
+      {2, 40, 3, 60, 24, 1, 1, {1, 1}, {0, 0}, {1, 1}, true},
+      {2, 8, 14, 14, 20, 3, 3, {1, 1}, {1, 1}, {1, 1}, true},
+      {2, 16, 12, 12, 32, 3, 3, {1, 1}, {1, 1}, {1, 1}, false},
   };
   return cases;
 }
@@ -111,6 +118,10 @@ TEST_CASE("conv_fast: the same bits on 1, 2 and 3 threads") {
       {5, 16, 15, 15, 30, 3, 3, {2, 2}, {1, 1}, {1, 1}, true},   // im2col + ladder forward
       {1, 64, 20, 20, 40, 3, 3, {2, 2}, {1, 1}, {1, 1}, true},   // ... one image, ladder threads
       {6, 32, 10, 10, 24, 3, 3, {1, 1}, {1, 1}, {1, 1}, true},   // input gradient by col2im
+      // dW from channels-last panels: threaded blocks, several images per block, partials
+      {3, 35, 12, 12, 40, 3, 3, {1, 1}, {1, 1}, {1, 1}, false},
+      {6, 32, 7, 7, 64, 3, 3, {1, 1}, {1, 1}, {1, 1}, false},
+      {20, 16, 16, 16, 8, 3, 3, {1, 1}, {1, 1}, {1, 1}, true},
   };
   expect_same_bits_on_1_2_3_threads(
       cases, [](const ConvCase& c) { return run_conv(c, kFloat32, 7); }, describe_case);
@@ -243,6 +254,28 @@ TEST_CASE("conv_fast: outputs keep their bits through the packing rewrites (AVX-
        0x4fd1883e9b8e5771ull, 0x4e5e2869a00568ceull},
       {3, 5, 6, 80, 48, 3, 3, 1, 1, 1, 1, 1, 1, false, 1047, 0xb3cdf99b73dbb12cull,
        0xf817ff54886fcd5eull, 0x0f4567b327eaf1abull},
+      // Recorded from the path before the weight gradient's channels-last panels and the packer's
+      // per-run masks (commit f028774), for shapes that now take them: the same bits. C = 24 on
+      // 11-pixel rows with padding (2, 3) and dilation (2, 1); C = 19 (a channel tail), 5x5/2;
+      // C = 8 (four runs per panel row); blocks of 6 images; 1x1 C = 40 on 60-pixel rows;
+      // per-block partials (N = 20, dW 8 x 144); dW^T (C = 16, Cout = 32); the bench case's
+      // channels (64 -> 64 at 32x32).
+      {2, 24, 9, 11, 40, 3, 3, 1, 1, 2, 3, 2, 1, true, 1050, 0x50c52360b1086730ull,
+       0x5ff73e3181881dc8ull, 0xfd41e10d15f394eeull},
+      {4, 19, 16, 21, 33, 5, 5, 2, 2, 2, 2, 1, 1, false, 1051, 0x5218234666644d71ull,
+       0x34e52145f9bf23dbull, 0xe3d12ce2f2a6cb14ull},
+      {2, 8, 14, 14, 20, 3, 3, 1, 1, 1, 1, 1, 1, true, 1052, 0xd39590b14de198ccull,
+       0x9adfb85327ace8c4ull, 0xd1303670dedf9c3eull},
+      {6, 32, 7, 7, 64, 3, 3, 1, 1, 1, 1, 1, 1, false, 1053, 0x33619fa0b9ac453bull,
+       0x58db475682ec8197ull, 0x6b6718312cf0422eull},
+      {2, 40, 3, 60, 24, 1, 1, 1, 1, 0, 0, 1, 1, true, 1054, 0xa2162584bee56522ull,
+       0xbf663cfb842d97ccull, 0x07aae4adcfbb75c1ull},
+      {20, 16, 16, 16, 8, 3, 3, 1, 1, 1, 1, 1, 1, true, 1055, 0x0943622da387e480ull,
+       0x159557b526c8a614ull, 0xb55abe4d67d55bbfull},
+      {2, 16, 12, 12, 32, 3, 3, 1, 1, 1, 1, 1, 1, false, 1056, 0x8238fda9aee7fcb0ull,
+       0xb628ad3c090150a6ull, 0x9e549c7faf16302full},
+      {2, 64, 32, 32, 64, 3, 3, 1, 1, 1, 1, 1, 1, false, 1057, 0xe90a1f4232c23750ull,
+       0xfdd7c90a5e2619cfull, 0x86f252590d81a224ull},
   };
   for (const Known& k : known) {
     INFO("x [" << k.N << ", " << k.C << ", " << k.H << ", " << k.W << "] w [" << k.Cout << ", "

@@ -35,13 +35,16 @@
 // 3. The weight gradient dW (Cout x CK) = sum_n gy[n] (Cout x P) @ cols[n]^T sums over images and
 //    pixels: the GEMM's k dimension is (n, p). Its B operand is cols^T, whose contiguous direction
 //    (p) is the one the panel needs transposed. The images go in blocks of nb (the GEMM's k =
-//    nb*P per block, blocks added in order). With AVX-512 (wgrad_block_direct) each panel of
-//    the column matrix is built where it is used: im2col of its 14 or 32 rows for one k block
-//    into an L1 scratch, then 8 x 8 register transposes into the panel; the loops and k blocks
-//    are the ladder's, so the sums are those of the ladder GEMM on the materialised matrix.
-//    Without AVX-512, and where that does not pay (rows under 56 pixels, first layers:
-//    conv2d_fast_backward_weight says why), the columns of a block are materialised
-//    as one [CK, nb*P] matrix (a few MiB) and one ladder GEMM covers the block.
+//    nb*P per block, blocks added in order). With AVX-512 and C >= 8 (wgrad_block_nhwc) the
+//    block's images are copied channels last and zero-padded, and k is ordered (kh, kw, c): a
+//    panel row is then one or two contiguous runs of that copy (no transposes), and the result,
+//    in (kh, kw, c) column order, is reordered at the end. With fewer channels on long rows
+//    (wgrad_block_direct) each panel is built by im2col of its 14 or 32 rows for one k block
+//    into an L1 scratch, then 8 x 8 register transposes. Either way the loops and k blocks are
+//    the ladder's, so the sums are those of the ladder GEMM on the materialised matrix.
+//    Without AVX-512, and where neither pays (first layers: conv2d_fast_backward_weight says
+//    why), the columns of a block are materialised as one [CK, nb*P] matrix (a few MiB) and
+//    one ladder GEMM covers the block.
 //
 // 4. Routing, by the shape only (never by timing or the thread count, so the bits of a shape are
 //    fixed): where the implicit GEMM measured slower than materialising the columns and running
@@ -51,8 +54,9 @@
 //      input gradient  stride 1 and C fills >= 90% of its MR-row tiles (C = 14, 28, 42, 56, 64,
 //                      96, 128, ...): the transposed implicit GEMM; otherwise (strided, C < 14,
 //                      C = 16, 32, 48, ...) W^T @ gy on the ladder + col2im.
-//      weight gradient rows of >= 56 output pixels and C KH KW >= 4 MR: the direct panels of 3.;
-//                      otherwise the materialised column blocks.
+//      weight gradient C >= 16, or C >= 8 on rows under 56 pixels: the channels-last panels
+//                      of 3.; else rows of >= 56 output pixels and C KH KW >= 4 MR: the direct
+//                      panels of 3.; otherwise the materialised column blocks.
 //    Before all of these, first layers (C <= 3, stride 1, kernels up to 3x3) take the direct
 //    convolution of conv_small_cin.cpp for the forward and the weight gradient.
 //    conv2d_fast_forward and conv2d_fast_backward_input give the measurements behind each rule.
@@ -376,9 +380,11 @@ inline __mmask16 lane_range(int64_t lo, int64_t hi) {
 // 64-channel layer went from 109 to 131 GFLOP/s with (1) and (2). A copy: the same numbers as
 // pack_b_image's.
 struct BlockRun {
-  const float* img;
-  int64_t oh, ow0, len;
-  float* d;  // where column ow0 of the run goes in panel row 0: d[kk * NR + (ow - ow0)]
+  const float* base;  // the run's image, shifted to its first output column: base[ih W + ow - ow0]
+  int64_t ih0;        // input row of kh = 0: oh SH - PH
+  float* d;           // where column ow0 of the run goes in panel row 0: d[kk * NR + (ow - ow0)]
+  int nv;             // vectors of 16 columns (the last one partial)
+  __mmask16 store[4];
 };
 
 __attribute__((target("avx512f"))) void pack_b_block_avx512(const float* src, int64_t img_stride,
@@ -386,44 +392,64 @@ __attribute__((target("avx512f"))) void pack_b_block_avx512(const float* src, in
                                                             int64_t kc, int64_t col0, int64_t cols,
                                                             float* dst, int64_t kk0, int64_t kk1) {
   const int64_t P = g.OH * g.OW, slivers = ceil_div(cols, NR);
-  // runs: cut at output-row (and image) boundaries and at sliver boundaries
+  // runs: cut at output-row (and image) boundaries and at sliver boundaries (so at most NR <= 64
+  // columns: 4 vectors). Their load masks, per kernel column kw and vector v, at
+  // load[(run KW + kw) 4 + v]: the lanes whose pixel iw = ow + kw DW - PW lies inside the row
+  // (the others load zero and touch no memory). Computed once per call: the loop over k below
+  // is then a masked load and a masked store per 16 numbers, and a row check per run.
   thread_local std::vector<BlockRun> runs;
+  thread_local std::vector<__mmask16> load;
   runs.clear();
+  load.clear();
   for (int64_t j = 0; j < cols;) {
     const int64_t col = col0 + j, n = col / P, p = col % P, oh = p / g.OW, ow = p % g.OW;
     const int64_t q = j / NR, jq = j % NR;
     const int64_t len = std::min({cols - j, g.OW - ow, NR - jq});
-    runs.push_back({src + n * img_stride, oh, ow, len, dst + q * kc * NR + jq});
+    BlockRun r{src + n * img_stride + ow,
+               oh * g.SH - g.PH,
+               dst + q * kc * NR + jq,
+               static_cast<int>(ceil_div(len, 16)),
+               {}};
+    for (int v = 0; v < r.nv; ++v) r.store[v] = lane_range(0, len - 16 * v);
+    for (int64_t kw = 0; kw < g.KW; ++kw) {
+      const int64_t off = kw * g.DW - g.PW;  // pixel iw = ow + off
+      for (int v = 0; v < 4; ++v) {
+        const int64_t s = ow + 16 * v;  // output column of lane 0
+        load.push_back(
+            v < r.nv ? static_cast<__mmask16>(lane_range(-off - s, g.W - off - s) & r.store[v])
+                     : __mmask16{0});
+      }
+    }
+    runs.push_back(r);
     j += len;
   }
   const int64_t tail = cols - (slivers - 1) * NR;  // valid columns of the last sliver
   float* last = dst + (slivers - 1) * kc * NR;
   const __m512 zero = _mm512_setzero_ps();
-  const int64_t HW = g.H * g.W;
+  const int64_t HW = g.H * g.W, nruns = static_cast<int64_t>(runs.size());
   // k = (c, kh, kw), stepped without divisions
   const int64_t k = k0 + kk0;
   int64_t c = k / (g.KH * g.KW), kh = (k / g.KW) % g.KH, kw = k % g.KW;
   for (int64_t kk = kk0; kk < kk1; ++kk) {
-    // iw = ow + off lies inside [0, W) for ow in [lo, hi)
-    const int64_t off = kw * g.DW - g.PW;
-    const int64_t lo = std::max<int64_t>(-off, 0), hi = std::max<int64_t>(g.W - off, 0);
-    for (const BlockRun& run : runs) {
-      float* o = run.d + kk * NR - run.ow0;  // o[ow]: this run's output column ow
-      const int64_t ih = run.oh * g.SH - g.PH + kh * g.DH, end = run.ow0 + run.len;
-      const bool inside = ih >= 0 && ih < g.H;
-      // row[ow] is pixel iw of input row ih (read only where that lies inside the image)
-      const float* row = run.img + c * HW + ih * g.W + off;
-      for (int64_t s = run.ow0; s < end; s += 16) {
-        __m512 v = zero;
-        if (inside) {
-          const int64_t a = std::max(lo - s, int64_t{0}), b = std::min(hi - s, end - s);
-          if (a < b) {
-            v = a == 0 && b >= 16 ? _mm512_loadu_ps(row + s)
-                                  : _mm512_maskz_loadu_ps(lane_range(a, b), row + s);
-          }
-        }
-        _mm512_mask_storeu_ps(o + s, lane_range(0, end - s), v);
+    const int64_t coff = c * HW + kw * g.DW - g.PW, dh = kh * g.DH;
+    for (int64_t r = 0; r < nruns; ++r) {
+      const BlockRun& run = runs[static_cast<size_t>(r)];
+      float* o = run.d + kk * NR;
+      const int64_t ih = run.ih0 + dh;
+      if (ih < 0 || ih >= g.H) {
+        for (int v = 0; v < run.nv; ++v) _mm512_mask_storeu_ps(o + 16 * v, run.store[v], zero);
+        continue;
       }
+      // row[ow - ow0 + 16 v]: lane of vector v (read only where the pixel is inside the image)
+      const float* row = run.base + coff + ih * g.W;
+      const __mmask16* lm = load.data() + (r * g.KW + kw) * 4;
+      if (kw == 0) {
+        // the same stretch of the next channel: a new page, where the hardware prefetcher stops
+        for (int v = 0; v <= run.nv; ++v)
+          _mm_prefetch(reinterpret_cast<const char*>(row + HW + 16 * v), _MM_HINT_T0);
+      }
+      for (int v = 0; v < run.nv; ++v)
+        _mm512_mask_storeu_ps(o + 16 * v, run.store[v], _mm512_maskz_loadu_ps(lm[v], row + 16 * v));
     }
     for (int64_t j = tail; j < NR; j += 16)  // zeros past the last column
       _mm512_mask_storeu_ps(last + kk * NR + j, lane_range(0, NR - j), zero);
@@ -445,7 +471,7 @@ void pack_b_block(const float* src, int64_t img_stride, const Conv2dGeom& g, int
   static const bool avx512 = ladder::isa_supported(ladder::Isa::Avx512);
   // (At stride 2 the k-row order measured no faster than the sliver-by-sliver packer with
   // copy_stride2, ~10% slower on a 1x1/2 conv: stride 2 keeps that one.)
-  if (avx512 && NR % 16 == 0 && g.SW == 1) {
+  if (avx512 && NR % 16 == 0 && NR <= 64 && g.SW == 1) {
     pack_b_block_avx512(src, img_stride, g, NR, k0, kc, col0, cols, dst, kk0, kk1);
     return;
   }
@@ -729,6 +755,224 @@ void wgrad_block_direct(const float* x, const float* gyb, int64_t ldg, const Con
 }
 #endif
 
+#if defined(__x86_64__) || defined(__i386__)
+// ---- The weight gradient from a channels-last copy of the images (wgrad_block_nhwc) ----------
+//
+// In dW = gy @ cols^T the column matrix is the B operand (or A, transposed), and a panel of it
+// holds, for each pixel l of the GEMM's k (= (n, p)), NR (or MR) consecutive rows k of cols.
+// With k = (c, kh, kw) those are ~3 channels x 9 taps, each a different image row: the panel
+// had to be built by im2col into a scratch and 8 x 8 register transposes (and the materialised
+// route paid that plus writing and re-reading the whole column matrix), ~1/3 of the time of
+// the bench case's weight gradient.
+//
+// Order k instead as k' = (kh, kw, c) and hold the images channels last, zero-padded:
+//   xt[n, ih', iw', c] = x[n, c, ih' - PH, iw' - PW]   (0 in the padding), ih' < H + 2 PH
+// Then the panel row of pixel l = (n, oh, ow) for the columns k' in [k0, k0 + 32) is
+// consecutive channels of one pixel of xt per tap:
+//   cols(k' = (kh, kw, c), l) = xt[n, oh SH + kh DH, ow SW + kw DW, c]
+// i.e. one or two contiguous runs of xt (one when C is a multiple of 32): plain vector copies,
+// no transposes, no bounds checks (the padding is in xt). xt costs one transpose of the images
+// (C H W numbers each: 1/(KH KW) of the panels' volume).
+//
+// The result comes out with its columns in k' order, dW'[o, (kh, kw, c)], and is put back in
+// the (c, kh, kw) order at the end (Cout x CK numbers). Reordering the columns of a GEMM does not
+// change any element's sum: each is still the sum over l of gy(o, l) cols(k, l), k blocks of kKC
+// in order, as the ladder's GEMM on the materialised matrices: the same bits as that route.
+
+// Channels [c0, c0 + 8) (or the C % 8 last ones) of image i, every row, into xt_i (the image's
+// padded channels-last copy; its padding is written by nhwc_padding). Channel group by channel
+// group, row after row: 8 input streams (one per channel plane) the prefetcher can follow, 8 x 8
+// register transposes; the rows two ahead are prefetched (each plane is its own 4 KiB page or
+// more, where the hardware prefetcher stops).
+__attribute__((target("avx2,avx512f"))) void nhwc_channels(const float* x, const Conv2dGeom& g,
+                                                           int64_t Wp, int64_t c0, float* xt_i) {
+  const int64_t C = g.C, HW = g.H * g.W, W8 = g.W / 8 * 8;
+  const float* src = x + c0 * HW;  // src[c HW + ih W + iw], c from c0
+  if (c0 + 8 > C) {                // the last channels, one by one
+    for (int64_t ih = 0; ih < g.H; ++ih) {
+      float* d = xt_i + ((ih + g.PH) * Wp + g.PW) * C + c0;
+      for (int64_t c = 0; c0 + c < C; ++c)
+        for (int64_t iw = 0; iw < g.W; ++iw) d[iw * C + c] = src[c * HW + ih * g.W + iw];
+    }
+    return;
+  }
+  for (int64_t ih = 0; ih < g.H; ++ih) {
+    const float* s = src + ih * g.W;
+    float* d = xt_i + ((ih + g.PH) * Wp + g.PW) * C + c0;  // d[iw C + c]
+    if (ih + 2 < g.H)
+      for (int r8 = 0; r8 < 8; ++r8)
+        for (int64_t w = 0; w < g.W; w += 16)
+          _mm_prefetch(reinterpret_cast<const char*>(s + r8 * HW + 2 * g.W + w), _MM_HINT_T0);
+    for (int64_t w0 = 0; w0 < W8; w0 += 8) {
+      __m256 v[8];
+      for (int r8 = 0; r8 < 8; ++r8) v[r8] = _mm256_loadu_ps(s + r8 * HW + w0);
+      ladder::transpose8(v);  // v[p] = pixel w0 + p, channels c0 .. c0 + 7
+      for (int p = 0; p < 8; ++p) _mm256_storeu_ps(d + (w0 + p) * C, v[p]);
+    }
+    for (int64_t iw = W8; iw < g.W; ++iw)
+      for (int c = 0; c < 8; ++c) d[iw * C + c] = s[c * HW + iw];
+  }
+}
+
+// The zero padding of one image's channels-last copy: PH rows above and below, PW pixels left
+// and right of every row.
+void nhwc_padding(const Conv2dGeom& g, int64_t Hp, int64_t Wp, float* xt_i) {
+  const int64_t C = g.C, right = Wp - g.PW - g.W;
+  for (int64_t r = 0; r < Hp; ++r) {
+    float* row = xt_i + r * Wp * C;
+    if (r < g.PH || r >= g.PH + g.H) {
+      std::memset(row, 0, static_cast<size_t>(Wp * C) * sizeof(float));
+    } else {
+      std::memset(row, 0, static_cast<size_t>(g.PW * C) * sizeof(float));
+      std::memset(row + (g.PW + g.W) * C, 0, static_cast<size_t>(right * C) * sizeof(float));
+    }
+  }
+}
+
+// A run of a panel row: `len` columns from column j0 of the sliver, copied from xt at `off`
+// (floats past the pixel's own address in xt); off < 0: zeros (columns past CK).
+struct NhwcSeg {
+  int64_t off;
+  int j0, len;
+};
+
+// The panel of k' in [r0, r0 + width) for pixels l in [pc, pc + kc) of the block:
+// dst[(l - pc) width + j]. segs: the runs of one panel row (the same for every l). Run by run,
+// output row by output row: the inner loop is a copy of `len` numbers per pixel with both
+// pointers stepping by a constant (SW C floats in xt, width in the panel).
+__attribute__((target("avx512f"))) void pack_cols_nhwc(const float* xt, const Conv2dGeom& g,
+                                                       int64_t Hp, int64_t Wp, const NhwcSeg* segs,
+                                                       int nseg, int width, int64_t pc, int64_t kc,
+                                                       float* dst) {
+  const int64_t P = g.OH * g.OW, C = g.C, step = g.SW * C;
+  const __m512 zero = _mm512_setzero_ps();
+  for (int s = 0; s < nseg; ++s) {
+    const NhwcSeg& sg = segs[s];
+    float* d = dst + sg.j0;
+    const int len = sg.len, full = len / 16 * 16;
+    const __mmask16 tail = lane_range(0, len - full);
+    if (sg.off < 0) {  // columns past CK: zeros
+      for (int64_t l = 0; l < kc; ++l, d += width) {
+        for (int j = 0; j < full; j += 16) _mm512_storeu_ps(d + j, zero);
+        if (tail) _mm512_mask_storeu_ps(d + full, tail, zero);
+      }
+      continue;
+    }
+    int64_t i = pc / P, p = pc % P, oh = p / g.OW, ow = p % g.OW;
+    for (int64_t l = 0; l < kc;) {
+      const int64_t n = std::min(kc - l, g.OW - ow);  // the rest of this output row
+      const float* src = xt + ((i * Hp + oh * g.SH) * Wp + ow * g.SW) * C + sg.off;
+      if (len == 32) {
+        for (int64_t t = 0; t < n; ++t, src += step, d += width) {
+          _mm512_storeu_ps(d, _mm512_loadu_ps(src));
+          _mm512_storeu_ps(d + 16, _mm512_loadu_ps(src + 16));
+        }
+      } else {
+        for (int64_t t = 0; t < n; ++t, src += step, d += width) {
+          for (int j = 0; j < full; j += 16) _mm512_storeu_ps(d + j, _mm512_loadu_ps(src + j));
+          if (tail) _mm512_mask_storeu_ps(d + full, tail, _mm512_maskz_loadu_ps(tail, src + full));
+        }
+      }
+      l += n;
+      ow = 0;
+      if (++oh == g.OH) oh = 0, ++i;
+    }
+  }
+}
+
+// The runs of one panel row for k' in [r0, r0 + width) (k' = (kh KW + kw) C + c).
+int nhwc_segments(const Conv2dGeom& g, int64_t Wp, int64_t r0, int width, NhwcSeg* segs) {
+  const int64_t C = g.C, CK = C * g.KH * g.KW;
+  int n = 0;
+  for (int j = 0; j < width;) {
+    const int64_t k = r0 + j;
+    if (k >= CK) {
+      segs[n++] = {-1, j, width - j};
+      break;
+    }
+    const int64_t t = k / C, c = k % C, kh = t / g.KW, kw = t % g.KW;
+    const int len = static_cast<int>(std::min<int64_t>({C - c, width - j, CK - k}));
+    segs[n++] = {(kh * g.DH * Wp + kw * g.DW) * C + c, j, len};
+    j += len;
+  }
+  return n;
+}
+
+// out (+)= dW' of one block of m images (gyb: their gradient as [Cout, m P], rows ldg apart),
+// as Cout x CK' (or, transposed, CK' x Cout), k' = (kh, kw, c). The loops are
+// wgrad_block_direct's (the ladder's): the same tiles, k blocks of kKC in order.
+void wgrad_block_nhwc(const float* x, const float* gyb, int64_t ldg, const Conv2dGeom& g,
+                      int64_t Cout, int64_t m, bool transposed, float* out, float beta) {
+  const ladder::MicroKernel& mk = micro_kernel();
+  const int MR = mk.MR, NR = mk.NR;
+  const int64_t CK = g.C * g.KH * g.KW, L = m * g.OH * g.OW;
+  const int64_t Ms = transposed ? CK : Cout, Ns = transposed ? Cout : CK, ldc = Ns;
+  const int64_t m_slivers = ceil_div(Ms, MR), n_slivers = ceil_div(Ns, NR);
+  const int64_t Hp = g.H + 2 * g.PH, Wp = g.W + 2 * g.PW, kblocks = ceil_div(L, kKC);
+  // The images channels last (shared by the threads; this thread's buffer).
+  float* xt = cols_buffer().get<float>(m * Hp * Wp * g.C);
+  // gy's slivers for every k block, packed once (shared): k block pc at pc * gwidth_all, its
+  // sliver s at + s * gw * kc.
+  const int gw = transposed ? NR : MR, cw = transposed ? MR : NR;
+  const int64_t g_slivers = transposed ? n_slivers : m_slivers, gwidth_all = g_slivers * gw;
+  float* gpack = stage_buffer().get<float>(gwidth_all * L);
+  const int64_t col_slivers = transposed ? m_slivers : n_slivers;
+  int threads = !omp_in_parallel() && Ms * Ns * L >= kThreadedMacs ? omp_get_max_threads() : 1;
+  threads = static_cast<int>(std::min<int64_t>(threads, col_slivers));
+  auto part = [&](int64_t s0, int64_t s1) {  // column-side slivers [s0, s1)
+    float* cpack = panel_buffer().get<float>(cw * std::min(L, kKC));
+    NhwcSeg segs[40];
+    for (int64_t pc = 0; pc < L; pc += kKC) {
+      const int64_t kc = std::min(kKC, L - pc);
+      const float beta_k = pc == 0 ? beta : 1.0f;
+      const float* gp = gpack + pc * gwidth_all;
+      for (int64_t sc = s0; sc < s1; ++sc) {
+        const int nseg = nhwc_segments(g, Wp, sc * cw, cw, segs);
+        pack_cols_nhwc(xt, g, Hp, Wp, segs, nseg, cw, pc, kc, cpack);
+        if (!transposed) {  // column side = N: sliver sc against every row block of gy
+          const int64_t n = std::min<int64_t>(NR, Ns - sc * NR);
+          for (int64_t ir = 0; ir < Ms; ir += MR)
+            run_tile(mk, kc, gp + ir * kc, cpack, out + ir * ldc + sc * NR, ldc,
+                     std::min<int64_t>(MR, Ms - ir), n, beta_k);
+        } else {  // column side = M: row block sc against every sliver of gy
+          const int64_t ir = sc * MR, mm = std::min<int64_t>(MR, Ms - ir);
+          for (int64_t q = 0; q < n_slivers; ++q)
+            run_tile(mk, kc, cpack, gp + q * NR * kc, out + ir * ldc + q * NR, ldc, mm,
+                     std::min<int64_t>(NR, Ns - q * NR), beta_k);
+        }
+      }
+    }
+  };
+  // Each thread: a share of xt's rows and of gy's slivers, one barrier, then its own range of
+  // the column-side slivers for every k block (no thread waits for another after the barrier).
+  auto prepare = [&](int64_t t, int64_t nt) {
+    const int64_t groups = ceil_div(g.C, 8), img = Hp * Wp * g.C;
+    for (int64_t u = t; u < m * groups; u += nt) {
+      const int64_t i = u / groups, c0 = (u % groups) * 8;
+      if (c0 == 0) nhwc_padding(g, Hp, Wp, xt + i * img);
+      nhwc_channels(x + i * g.C * g.H * g.W, g, Wp, c0, xt + i * img);
+    }
+    for (int64_t u = t; u < kblocks * g_slivers; u += nt) {
+      const int64_t pc = (u / g_slivers) * kKC, s = u % g_slivers, kc = std::min(kKC, L - pc);
+      pack_a_sliver_avx512(gw, Cout, gyb, ldg, s * gw, pc, kc,
+                           gpack + pc * gwidth_all + s * gw * kc);
+    }
+  };
+  if (threads <= 1) {
+    prepare(0, 1);
+    part(0, col_slivers);
+    return;
+  }
+#pragma omp parallel num_threads(threads)
+  {
+    const int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+    prepare(t, nt);
+#pragma omp barrier
+    part(col_slivers * t / nt, col_slivers * (t + 1) / nt);
+  }
+}
+#endif
+
 // Images per weight-gradient block: about 4096 columns (several KC blocks of the GEMM's k), the
 // column buffer at most 4 MiB (1M floats). It is kept per thread: with a 16 MiB cap, lesson 09's
 // VLM step at 2 threads peaked at ~89 MB, above the ~84 MB of the im2col path; at 4 MiB, ~81 MB.
@@ -899,19 +1143,45 @@ void conv2d_fast_backward_weight(const float* x, const float* gy, float* gw, con
   // and the partials are added in block order at the end. Chosen by the shape only, so the
   // order of the sums, and the bits, do not depend on the thread count.
   const bool partials = blocks >= 2 && Cout * CK <= (int64_t{1} << 16);
-  float* acc =
-      transposed || partials ? weight_buffer().get<float>((partials ? blocks : 1) * Cout * CK) : gw;
-  // One block of images: its columns as one [CK, L] matrix (image i in columns [i P, (i+1) P))
-  // and its gradient as [Cout, L], then one GEMM with k = L into out (beta: add to it or not).
 #if defined(__x86_64__) || defined(__i386__)
   static const bool direct =
       ladder::isa_supported(ladder::Isa::Avx512) && __builtin_cpu_supports("avx512vl");
 #else
   constexpr bool direct = false;
 #endif
+  // Channels-last panels (wgrad_block_nhwc) wherever AVX-512 runs and a panel row is a few long
+  // runs of channels; the result then has its columns in (kh, kw, c) order and is reordered into
+  // gw at the end. Measured (one thread, CPU time, medians of 3 interleaved runs against the
+  // routes below, loaded machine): bench case 64@32 1.52x, ResNet-18's 3x3 64@56 1.44x, 128@28
+  // 1.25x, 256@14 1.50x; lesson 04's 16->32@14 1.99x, 32->64@7 2.18x (batch 256). With 8
+  // channels a panel row is 4 runs of 8 numbers: still +10% on 14-pixel rows, but -10% against
+  // the direct panels below on 60-pixel rows (even at 16 channels, before the run-by-run copy);
+  // with 3 or 5 channels -25 to -35%.
+  // The reorder is one more pass over dW (Cout x CK): where each element sums few products
+  // (ResNet-18's 512@7 at batch 4: N P = 196), it costs more than the panels save (there each
+  // packed number feeds 512 multiply-adds: packing is cheap anyway); measured 0.8-1.0x.
+  const bool long_rows = CK >= 4 * mk.MR && g.OW >= 56;  // where the direct panels pay
+  const bool nhwc = direct && (C >= 16 || (C >= 8 && !long_rows)) && g.N * P >= 256;
+  float* acc =
+      transposed || partials ? weight_buffer().get<float>((partials ? blocks : 1) * Cout * CK) : gw;
+  // One block of images: its columns as one [CK, L] matrix (image i in columns [i P, (i+1) P))
+  // and its gradient as [Cout, L], then one GEMM with k = L into out (beta: add to it or not).
   auto block = [&](int64_t bi, float* out, float beta) {
     const int64_t n0 = bi * nb, m = std::min(nb, g.N - n0), L = m * P;
 #if defined(__x86_64__) || defined(__i386__)
+    if (nhwc) {
+      const float* gyb = gy + n0 * Cout * P;
+      if (m > 1) {
+        float* copy = gy_buffer().get<float>(Cout * L);
+        for (int64_t o = 0; o < Cout; ++o)
+          for (int64_t i = 0; i < m; ++i)
+            std::memcpy(copy + o * L + i * P, gy + ((n0 + i) * Cout + o) * P,
+                        static_cast<size_t>(P) * sizeof(float));
+        gyb = copy;
+      }
+      wgrad_block_nhwc(x + n0 * C * HW, gyb, m > 1 ? L : P, g, Cout, m, transposed, out, beta);
+      return;
+    }
     // Where the direct panels measured faster (one thread, CPU time, medians of 5 runs on a
     // loaded 2-core machine, ResNet-18 and lesson 04 shapes): long output rows, ResNet's
     // 56-pixel 3x3 layer (+5%, up to +30% in quieter runs) and its 112-pixel stem (+5%). Their
@@ -919,7 +1189,7 @@ void conv2d_fast_backward_weight(const float* x, const float* gy, float* gw, con
     // even, at 14 and 7 (ResNet's deep layers, lesson 04's CNN, the strided 1x1 convs) it lost
     // 5-10%, and first layers (C KH KW = 9 or 27 rows) pack too little per row. There the
     // columns are materialised as before. Either way the same sums, the same bits.
-    if (direct && CK >= 4 * mk.MR && g.OW >= 56) {
+    if (direct && long_rows) {
       // gy of the block as [Cout, L]: gy itself for one image, else copied (image i's P columns
       // of row o at o L + i P)
       const float* gyb = gy + n0 * Cout * P;
@@ -989,7 +1259,25 @@ void conv2d_fast_backward_weight(const float* x, const float* gy, float* gw, con
   } else {
     for (int64_t bi = 0; bi < blocks; ++bi) block(bi, acc, bi == 0 ? 0.0f : 1.0f);
   }
-  if (transposed) {  // acc holds dW^T
+  if (nhwc) {
+    // acc holds dW' (or dW'^T), columns k' = (kh, kw, c) = t C + c. Not transposed, without
+    // partials, acc is gw itself: each row is reordered in place through an L1 scratch (one
+    // pass over dW, 9 MiB for 512 x 4608: a separate buffer read and gw written cost ~1/4 of that
+    // layer's weight gradient). Rows in parallel where dW is large.
+    const int64_t KHW = g.KH * g.KW;
+    parallel_for(Cout, std::max<int64_t>(1, kElementwiseGrain / CK), [&](int64_t o0, int64_t o1) {
+      float* row = stage_buffer().get<float>(CK);  // this thread's scratch
+      for (int64_t o = o0; o < o1; ++o) {
+        if (transposed)
+          for (int64_t kp = 0; kp < CK; ++kp) row[kp] = acc[kp * Cout + o];
+        else
+          std::copy(acc + o * CK, acc + (o + 1) * CK, row);
+        float* d = gw + o * CK;
+        for (int64_t c = 0; c < C; ++c)
+          for (int64_t t = 0; t < KHW; ++t) d[c * KHW + t] = row[t * C + c];
+      }
+    });
+  } else if (transposed) {  // acc holds dW^T
     for (int64_t o = 0; o < Cout; ++o)
       for (int64_t k = 0; k < CK; ++k) gw[o * CK + k] = acc[k * Cout + o];
   } else if (acc != gw) {
