@@ -16,7 +16,11 @@
 // Packing copies each block once into exactly the order the micro-kernel reads it: contiguous,
 // aligned, the transposes already applied, zeros past the matrix edge. The copy costs O(MC KC)
 // and is reused by O(MC KC NC) multiply-adds, so it is nearly free, and every layout of A and B
-// (transposed or not, any leading dimension) runs at the same speed. The micro-kernel holds an
+// (transposed or not, any leading dimension) runs at the same speed. One exception: a transposed
+// A (stored K x M) is already in the sliver's k-major order, only lda apart instead of MR, so a
+// kernel that takes that stride (MicroKernelT::fn_a) reads it in place and A is not packed at all
+// (for a weight gradient dW = dY^T X each packed number fed only 64-128 multiply-adds, and the
+// copy was the largest cost after the kernel). The micro-kernel holds an
 // MR x NR tile of C in registers for the whole kc loop: each loaded number of A feeds NR
 // multiply-adds and each of B feeds MR.
 //
@@ -354,6 +358,17 @@ void run_tile(const MicroKernelT<T>& mk, int64_t kc, const T* a, const T* b, T* 
     }
 }
 
+// The same for A read in place (a(i, k) at a[k lda + i]: a transposed A, not packed): the
+// kernel's in-place variants (MicroKernelT::fn_a / edge_a), which the caller checked exist.
+template <class T>
+void run_tile_in_place(const MicroKernelT<T>& mk, int64_t kc, const T* a, int64_t lda, const T* b,
+                       T* C, int64_t ldc, int64_t m, int64_t n, T alpha, T beta) {
+  if (m == mk.MR && n == mk.NR)
+    mk.fn_a(kc, a, lda, b, C, ldc, alpha, beta);
+  else
+    mk.edge_a(kc, a, lda, b, C, ldc, alpha, beta, static_cast<int>(m), static_cast<int>(n));
+}
+
 // C = beta * C (K == 0: the product is empty). beta == 0 writes zeros without reading C.
 template <class T>
 void scale_c(int64_t M, int64_t N, T beta, T* C, int64_t ldc) {
@@ -376,7 +391,9 @@ void packed_loops(const MicroKernelT<T>& mk, const Blocking& blk, MMGRAD_GEMM_AR
   const int64_t m_blocks = ceil_div(M, std::max<int64_t>(MR, blk.MC / MR * MR));
   const int64_t MC = ceil_div(ceil_div(M, m_blocks), MR) * MR;
   T* bpack = b_buffer().get<T>(std::min(KC, K) * ceil_div(std::min(N, NC), NR) * NR);
-  T* apack = a_buffer().get<T>(MC * std::min(KC, K));
+  // A transposed A is read in place where the kernel can (MicroKernelT::fn_a): not packed.
+  const bool in_place_a = trans_a && mk.fn_a && mk.edge_a;
+  T* apack = in_place_a ? nullptr : a_buffer().get<T>(MC * std::min(KC, K));
   for (int64_t jc = 0; jc < N; jc += NC) {
     const int64_t nc = std::min(NC, N - jc), n_slivers = ceil_div(nc, NR);
     for (int64_t pc = 0; pc < K; pc += KC) {
@@ -387,12 +404,18 @@ void packed_loops(const MicroKernelT<T>& mk, const Blocking& blk, MMGRAD_GEMM_AR
         pack_b_sliver(NR, trans_b, B, ldb, pc, kc, jc, nc, q, bpack + q * kc * NR);
       for (int64_t ic = 0; ic < M; ic += MC) {
         const int64_t mc = std::min(MC, M - ic);
-        pack_a(MR, trans_a, A, lda, ic, mc, pc, kc, apack);
+        if (!in_place_a) pack_a(MR, trans_a, A, lda, ic, mc, pc, kc, apack);
         for (int64_t q = 0; q < n_slivers; ++q) {
           const int64_t jr = q * NR, n = std::min<int64_t>(NR, nc - jr);
-          for (int64_t ir = 0; ir < mc; ir += MR)
-            run_tile(mk, kc, apack + ir * kc, bpack + q * kc * NR, C + (ic + ir) * ldc + jc + jr,
-                     ldc, std::min<int64_t>(MR, mc - ir), n, alpha, beta_k);
+          for (int64_t ir = 0; ir < mc; ir += MR) {
+            const int64_t m = std::min<int64_t>(MR, mc - ir);
+            T* c = C + (ic + ir) * ldc + jc + jr;
+            if (in_place_a)
+              run_tile_in_place(mk, kc, A + pc * lda + ic + ir, lda, bpack + q * kc * NR, c, ldc, m,
+                                n, alpha, beta_k);
+            else
+              run_tile(mk, kc, apack + ir * kc, bpack + q * kc * NR, c, ldc, m, n, alpha, beta_k);
+          }
         }
       }
     }
