@@ -358,6 +358,13 @@ void run_tile(const MicroKernelT<T>& mk, int64_t kc, const T* a, const T* b, T* 
     }
 }
 
+// Whether the driver reads A in place instead of packing it: a transposed A, with a kernel that
+// can (MicroKernelT::fn_a / edge_a).
+template <class T>
+bool reads_a_in_place(const MicroKernelT<T>& mk, bool trans_a) {
+  return trans_a && mk.fn_a && mk.edge_a;
+}
+
 // The same for A read in place (a(i, k) at a[k lda + i]: a transposed A, not packed): the
 // kernel's in-place variants (MicroKernelT::fn_a / edge_a), which the caller checked exist.
 template <class T>
@@ -391,8 +398,7 @@ void packed_loops(const MicroKernelT<T>& mk, const Blocking& blk, MMGRAD_GEMM_AR
   const int64_t m_blocks = ceil_div(M, std::max<int64_t>(MR, blk.MC / MR * MR));
   const int64_t MC = ceil_div(ceil_div(M, m_blocks), MR) * MR;
   T* bpack = b_buffer().get<T>(std::min(KC, K) * ceil_div(std::min(N, NC), NR) * NR);
-  // A transposed A is read in place where the kernel can (MicroKernelT::fn_a): not packed.
-  const bool in_place_a = trans_a && mk.fn_a && mk.edge_a;
+  const bool in_place_a = reads_a_in_place(mk, trans_a);
   T* apack = in_place_a ? nullptr : a_buffer().get<T>(MC * std::min(KC, K));
   for (int64_t jc = 0; jc < N; jc += NC) {
     const int64_t nc = std::min(NC, N - jc), n_slivers = ceil_div(nc, NR);
@@ -424,15 +430,17 @@ void packed_loops(const MicroKernelT<T>& mk, const Blocking& blk, MMGRAD_GEMM_AR
 
 // The grid of rectangles for `threads` threads: rows x cols == threads, each strip at least one
 // micro-tile, chosen to pack the least: thread (r, c) packs M/rows rows of A and N/cols columns
-// of B, so the total copied is proportional to threads * (M K / rows + K N / cols). False when
-// no grid fits (more threads than micro-tiles along both sides).
-bool thread_grid(int threads, int64_t M, int64_t N, int MR, int NR, int& rows, int& cols) {
+// of B, so the total copied is proportional to threads * (M K / rows + K N / cols), or only the
+// second term where A is read in place (packs_a false: then column strips, each thread packing
+// only its part of B). False when no grid fits (more threads than micro-tiles along both sides).
+bool thread_grid(int threads, int64_t M, int64_t N, int MR, int NR, bool packs_a, int& rows,
+                 int& cols) {
   double best = -1;
   for (int r = 1; r <= threads; ++r) {
     if (threads % r) continue;
     const int c = threads / r;
     if (r > ceil_div(M, MR) || c > ceil_div(N, NR)) continue;
-    const double cost = static_cast<double>(M) / r + static_cast<double>(N) / c;
+    const double cost = (packs_a ? static_cast<double>(M) / r : 0.0) + static_cast<double>(N) / c;
     if (best < 0 || cost < best) best = cost, rows = r, cols = c;
   }
   return best >= 0;
@@ -450,7 +458,8 @@ void gemm_packed_with(const MicroKernelT<T>& mk, const Blocking& blk, MMGRAD_GEM
   int threads = M * N * K >= kThreadedMacs && !omp_in_parallel() ? omp_get_max_threads() : 1;
   int rows = 1, cols = 1;
   // The largest team up to `threads` whose grid fits the product (1 always does).
-  while (threads > 1 && !thread_grid(threads, M, N, mk.MR, mk.NR, rows, cols)) --threads;
+  const bool packs_a = !reads_a_in_place(mk, trans_a);
+  while (threads > 1 && !thread_grid(threads, M, N, mk.MR, mk.NR, packs_a, rows, cols)) --threads;
   if (threads == 1) rows = cols = 1;
   if (threads == 1) {
     packed_loops(mk, blk, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
