@@ -37,8 +37,10 @@ namespace {
 
 // ---- AVX-512: 14 x 32
 // ----------------------------------------------------------------------------
-// a(i, k) is read at a[k * a_step + i]: a_step = 14 for a packed sliver, lda for a transposed A
-// read in place (gemm_ladder_packed.h: MicroKernelT::fn_a).
+// a(i, k) is read at a[k * step + i]: step = 14 for a packed sliver (InPlace false: a constant,
+// the code of a kernel without the stride), a_step = lda for a transposed A read in place
+// (InPlace true; gemm_ladder_packed.h: MicroKernelT::fn_a).
+template <bool InPlace>
 __attribute__((target("avx512f"))) void kernel_avx512_14x32(int64_t kc, const float* a,
                                                             int64_t a_step, const float* b,
                                                             float* C, int64_t ldc, float alpha,
@@ -54,7 +56,8 @@ __attribute__((target("avx512f"))) void kernel_avx512_14x32(int64_t kc, const fl
   __m512 acc[MR][2];
 #pragma GCC unroll 14
   for (int i = 0; i < MR; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
-  for (int64_t k = 0; k < kc; ++k, a += a_step, b += 32) {
+  const int64_t step = InPlace ? a_step : MR;
+  for (int64_t k = 0; k < kc; ++k, a += step, b += 32) {
     const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
 #pragma GCC unroll 14
     for (int i = 0; i < MR; ++i) {
@@ -81,7 +84,7 @@ __attribute__((target("avx512f"))) void kernel_avx512_14x32(int64_t kc, const fl
 
 void microkernel_avx512_14x32(int64_t kc, const float* a, const float* b, float* C, int64_t ldc,
                               float alpha, float beta) {
-  kernel_avx512_14x32(kc, a, 14, b, C, ldc, alpha, beta);
+  kernel_avx512_14x32<false>(kc, a, 14, b, C, ldc, alpha, beta);
 }
 
 // ---- AVX-512 edge tiles ---------------------------------------------------------------------
@@ -351,7 +354,7 @@ const MicroKernel& microkernel_for(Isa isa) {
                                   32,
                                   &microkernel_avx512_14x32,
                                   &edge_avx512_14x32_any,
-                                  &kernel_avx512_14x32,
+                                  &kernel_avx512_14x32<true>,
                                   &edge_avx512_14x32_in_place};
   static const MicroKernel avx2{6, 16, &microkernel_avx2_6x16};
   if (isa == Isa::Avx512) return avx512;
