@@ -16,7 +16,11 @@
 // Packing copies each block once into exactly the order the micro-kernel reads it: contiguous,
 // aligned, the transposes already applied, zeros past the matrix edge. The copy costs O(MC KC)
 // and is reused by O(MC KC NC) multiply-adds, so it is nearly free, and every layout of A and B
-// (transposed or not, any leading dimension) runs at the same speed. The micro-kernel holds an
+// (transposed or not, any leading dimension) runs at the same speed. One exception: a transposed
+// A (stored K x M) is already in the sliver's k-major order, only lda apart instead of MR, so a
+// kernel that takes that stride (MicroKernelT::fn_a) reads it in place and A is not packed at all
+// (for a weight gradient dW = dY^T X each packed number fed only 64-128 multiply-adds, and the
+// copy was the largest cost after the kernel). The micro-kernel holds an
 // MR x NR tile of C in registers for the whole kc loop: each loaded number of A feeds NR
 // multiply-adds and each of B feeds MR.
 //
@@ -334,17 +338,14 @@ void pack_b_sliver(int NR, bool trans_b, const T* B, int64_t ldb, int64_t k0, in
 // of C (m < MR or n < NR) goes to the kernel's edge variant where it has one (masked loads and
 // stores, the missing rows skipped); otherwise it is computed whole into a scratch tile (the
 // packed zeros fill the rest) and only its valid part is merged into C. Both give the same bits.
+//
+// The scratch tile lives in its own function: as a local of run_tile it gave every call, the
+// full tiles too, an 8 KiB stack frame to set up (realigned, probed page by page), ~8% of a
+// 4096 x 256 x 32 product, whose tiles are only 32 steps of k.
 template <class T>
-void run_tile(const MicroKernelT<T>& mk, int64_t kc, const T* a, const T* b, T* C, int64_t ldc,
-              int64_t m, int64_t n, T alpha, T beta) {
-  if (m == mk.MR && n == mk.NR) {
-    mk.fn(kc, a, b, C, ldc, alpha, beta);
-    return;
-  }
-  if (mk.edge) {
-    mk.edge(kc, a, b, C, ldc, alpha, beta, static_cast<int>(m), static_cast<int>(n));
-    return;
-  }
+__attribute__((noinline)) void run_tile_scratch(const MicroKernelT<T>& mk, int64_t kc, const T* a,
+                                                const T* b, T* C, int64_t ldc, int64_t m, int64_t n,
+                                                T alpha, T beta) {
   alignas(64) T tile[32 * 64];  // >= MR x NR of every micro-kernel here
   mk.fn(kc, a, b, tile, mk.NR, alpha, T(0));
   for (int64_t i = 0; i < m; ++i)
@@ -352,6 +353,35 @@ void run_tile(const MicroKernelT<T>& mk, int64_t kc, const T* a, const T* b, T* 
       T& c = C[i * ldc + j];
       c = beta == T(0) ? tile[i * mk.NR + j] : tile[i * mk.NR + j] + beta * c;
     }
+}
+
+template <class T>
+inline void run_tile(const MicroKernelT<T>& mk, int64_t kc, const T* a, const T* b, T* C,
+                     int64_t ldc, int64_t m, int64_t n, T alpha, T beta) {
+  if (m == mk.MR && n == mk.NR)
+    mk.fn(kc, a, b, C, ldc, alpha, beta);
+  else if (mk.edge)
+    mk.edge(kc, a, b, C, ldc, alpha, beta, static_cast<int>(m), static_cast<int>(n));
+  else
+    run_tile_scratch(mk, kc, a, b, C, ldc, m, n, alpha, beta);
+}
+
+// Whether the driver reads A in place instead of packing it: a transposed A, with a kernel that
+// can (MicroKernelT::fn_a / edge_a).
+template <class T>
+bool reads_a_in_place(const MicroKernelT<T>& mk, bool trans_a) {
+  return trans_a && mk.fn_a && mk.edge_a;
+}
+
+// The same for A read in place (a(i, k) at a[k lda + i]: a transposed A, not packed): the
+// kernel's in-place variants (MicroKernelT::fn_a / edge_a), which the caller checked exist.
+template <class T>
+void run_tile_in_place(const MicroKernelT<T>& mk, int64_t kc, const T* a, int64_t lda, const T* b,
+                       T* C, int64_t ldc, int64_t m, int64_t n, T alpha, T beta) {
+  if (m == mk.MR && n == mk.NR)
+    mk.fn_a(kc, a, lda, b, C, ldc, alpha, beta);
+  else
+    mk.edge_a(kc, a, lda, b, C, ldc, alpha, beta, static_cast<int>(m), static_cast<int>(n));
 }
 
 // C = beta * C (K == 0: the product is empty). beta == 0 writes zeros without reading C.
@@ -376,7 +406,8 @@ void packed_loops(const MicroKernelT<T>& mk, const Blocking& blk, MMGRAD_GEMM_AR
   const int64_t m_blocks = ceil_div(M, std::max<int64_t>(MR, blk.MC / MR * MR));
   const int64_t MC = ceil_div(ceil_div(M, m_blocks), MR) * MR;
   T* bpack = b_buffer().get<T>(std::min(KC, K) * ceil_div(std::min(N, NC), NR) * NR);
-  T* apack = a_buffer().get<T>(MC * std::min(KC, K));
+  const bool in_place_a = reads_a_in_place(mk, trans_a);
+  T* apack = in_place_a ? nullptr : a_buffer().get<T>(MC * std::min(KC, K));
   for (int64_t jc = 0; jc < N; jc += NC) {
     const int64_t nc = std::min(NC, N - jc), n_slivers = ceil_div(nc, NR);
     for (int64_t pc = 0; pc < K; pc += KC) {
@@ -387,12 +418,18 @@ void packed_loops(const MicroKernelT<T>& mk, const Blocking& blk, MMGRAD_GEMM_AR
         pack_b_sliver(NR, trans_b, B, ldb, pc, kc, jc, nc, q, bpack + q * kc * NR);
       for (int64_t ic = 0; ic < M; ic += MC) {
         const int64_t mc = std::min(MC, M - ic);
-        pack_a(MR, trans_a, A, lda, ic, mc, pc, kc, apack);
+        if (!in_place_a) pack_a(MR, trans_a, A, lda, ic, mc, pc, kc, apack);
         for (int64_t q = 0; q < n_slivers; ++q) {
           const int64_t jr = q * NR, n = std::min<int64_t>(NR, nc - jr);
-          for (int64_t ir = 0; ir < mc; ir += MR)
-            run_tile(mk, kc, apack + ir * kc, bpack + q * kc * NR, C + (ic + ir) * ldc + jc + jr,
-                     ldc, std::min<int64_t>(MR, mc - ir), n, alpha, beta_k);
+          for (int64_t ir = 0; ir < mc; ir += MR) {
+            const int64_t m = std::min<int64_t>(MR, mc - ir);
+            T* c = C + (ic + ir) * ldc + jc + jr;
+            if (in_place_a)
+              run_tile_in_place(mk, kc, A + pc * lda + ic + ir, lda, bpack + q * kc * NR, c, ldc, m,
+                                n, alpha, beta_k);
+            else
+              run_tile(mk, kc, apack + ir * kc, bpack + q * kc * NR, c, ldc, m, n, alpha, beta_k);
+          }
         }
       }
     }
@@ -401,15 +438,17 @@ void packed_loops(const MicroKernelT<T>& mk, const Blocking& blk, MMGRAD_GEMM_AR
 
 // The grid of rectangles for `threads` threads: rows x cols == threads, each strip at least one
 // micro-tile, chosen to pack the least: thread (r, c) packs M/rows rows of A and N/cols columns
-// of B, so the total copied is proportional to threads * (M K / rows + K N / cols). False when
-// no grid fits (more threads than micro-tiles along both sides).
-bool thread_grid(int threads, int64_t M, int64_t N, int MR, int NR, int& rows, int& cols) {
+// of B, so the total copied is proportional to threads * (M K / rows + K N / cols), or only the
+// second term where A is read in place (packs_a false: then column strips, each thread packing
+// only its part of B). False when no grid fits (more threads than micro-tiles along both sides).
+bool thread_grid(int threads, int64_t M, int64_t N, int MR, int NR, bool packs_a, int& rows,
+                 int& cols) {
   double best = -1;
   for (int r = 1; r <= threads; ++r) {
     if (threads % r) continue;
     const int c = threads / r;
     if (r > ceil_div(M, MR) || c > ceil_div(N, NR)) continue;
-    const double cost = static_cast<double>(M) / r + static_cast<double>(N) / c;
+    const double cost = (packs_a ? static_cast<double>(M) / r : 0.0) + static_cast<double>(N) / c;
     if (best < 0 || cost < best) best = cost, rows = r, cols = c;
   }
   return best >= 0;
@@ -427,7 +466,8 @@ void gemm_packed_with(const MicroKernelT<T>& mk, const Blocking& blk, MMGRAD_GEM
   int threads = M * N * K >= kThreadedMacs && !omp_in_parallel() ? omp_get_max_threads() : 1;
   int rows = 1, cols = 1;
   // The largest team up to `threads` whose grid fits the product (1 always does).
-  while (threads > 1 && !thread_grid(threads, M, N, mk.MR, mk.NR, rows, cols)) --threads;
+  const bool packs_a = !reads_a_in_place(mk, trans_a);
+  while (threads > 1 && !thread_grid(threads, M, N, mk.MR, mk.NR, packs_a, rows, cols)) --threads;
   if (threads == 1) rows = cols = 1;
   if (threads == 1) {
     packed_loops(mk, blk, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);

@@ -67,6 +67,17 @@ struct MicroKernelT {
   void (*fn)(int64_t kc, const T* a, const T* b, T* C, int64_t ldc, T alpha, T beta);
   void (*edge)(int64_t kc, const T* a, const T* b, T* C, int64_t ldc, T alpha, T beta, int m,
                int n) = nullptr;
+  // `fn` and `edge` with A read in place instead of from a packed sliver: a(i, k) at
+  // a[k * lda + i], i.e. a transposed A (stored K x M), which is already k-major with its rows of
+  // MR numbers contiguous, so it needs no packing (the driver skips it: in a weight gradient
+  // dW = dY^T X, 128 x 64 x 4096, packing A was ~2/3 of the packing and ~13% of the time). The
+  // same multiply-adds in the same order as `fn` / `edge` on the packed sliver: the same bits.
+  // fn_a computes a full tile (it reads MR numbers per step), edge_a the first m rows (it reads
+  // only m). Null where a kernel has none (the driver then packs A).
+  void (*fn_a)(int64_t kc, const T* a, int64_t lda, const T* b, T* C, int64_t ldc, T alpha,
+               T beta) = nullptr;
+  void (*edge_a)(int64_t kc, const T* a, int64_t lda, const T* b, T* C, int64_t ldc, T alpha,
+                 T beta, int m, int n) = nullptr;
 };
 using MicroKernel = MicroKernelT<float>;
 

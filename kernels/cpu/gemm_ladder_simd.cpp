@@ -37,10 +37,14 @@ namespace {
 
 // ---- AVX-512: 14 x 32
 // ----------------------------------------------------------------------------
-__attribute__((target("avx512f"))) void microkernel_avx512_14x32(int64_t kc, const float* a,
-                                                                 const float* b, float* C,
-                                                                 int64_t ldc, float alpha,
-                                                                 float beta) {
+// a(i, k) is read at a[k * step + i]: step = 14 for a packed sliver (InPlace false: a constant,
+// the code of a kernel without the stride), a_step = lda for a transposed A read in place
+// (InPlace true; gemm_ladder_packed.h: MicroKernelT::fn_a).
+template <bool InPlace>
+__attribute__((target("avx512f"))) void kernel_avx512_14x32(int64_t kc, const float* a,
+                                                            int64_t a_step, const float* b,
+                                                            float* C, int64_t ldc, float alpha,
+                                                            float beta) {
   constexpr int MR = 14;
   // Ask for the tile of C now (28 cache lines, ldc apart: likely not in L1), so that it has
   // arrived by the time the k loop ends and the tile is updated.
@@ -52,7 +56,8 @@ __attribute__((target("avx512f"))) void microkernel_avx512_14x32(int64_t kc, con
   __m512 acc[MR][2];
 #pragma GCC unroll 14
   for (int i = 0; i < MR; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
-  for (int64_t k = 0; k < kc; ++k, a += MR, b += 32) {
+  const int64_t step = InPlace ? a_step : MR;
+  for (int64_t k = 0; k < kc; ++k, a += step, b += 32) {
     const __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
 #pragma GCC unroll 14
     for (int i = 0; i < MR; ++i) {
@@ -77,6 +82,11 @@ __attribute__((target("avx512f"))) void microkernel_avx512_14x32(int64_t kc, con
   }
 }
 
+void microkernel_avx512_14x32(int64_t kc, const float* a, const float* b, float* C, int64_t ldc,
+                              float alpha, float beta) {
+  kernel_avx512_14x32<false>(kc, a, 14, b, C, ldc, alpha, beta);
+}
+
 // ---- AVX-512 edge tiles ---------------------------------------------------------------------
 // A tile cut by the edge of C: the first m rows (R, a template parameter, so the row loop is
 // unrolled as in the full kernel) and n columns. The packed sliver of A still has 14 rows per k
@@ -88,10 +98,9 @@ __attribute__((target("avx512f"))) void microkernel_avx512_14x32(int64_t kc, con
 // into a scratch tile.
 template <int R, bool Two>
 __attribute__((target("avx512f"))) void edge_avx512_14x32(int64_t kc, const float* a,
-                                                          const float* b, float* C, int64_t ldc,
-                                                          float alpha, float beta, __mmask16 m0,
-                                                          __mmask16 m1) {
-  constexpr int MR = 14;
+                                                          int64_t a_step, const float* b, float* C,
+                                                          int64_t ldc, float alpha, float beta,
+                                                          __mmask16 m0, __mmask16 m1) {
 #pragma GCC unroll 14
   for (int i = 0; i < R; ++i) {
     _mm_prefetch(reinterpret_cast<const char*>(C + i * ldc), _MM_HINT_T0);
@@ -100,7 +109,7 @@ __attribute__((target("avx512f"))) void edge_avx512_14x32(int64_t kc, const floa
   __m512 acc[R][2];
 #pragma GCC unroll 14
   for (int i = 0; i < R; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
-  for (int64_t k = 0; k < kc; ++k, a += MR, b += 32) {
+  for (int64_t k = 0; k < kc; ++k, a += a_step, b += 32) {
     const __m512 b0 = _mm512_load_ps(b);
     const __m512 b1 = Two ? _mm512_load_ps(b + 16) : b0;
 #pragma GCC unroll 14
@@ -127,28 +136,39 @@ __attribute__((target("avx512f"))) void edge_avx512_14x32(int64_t kc, const floa
 
 // The edge variant of the 14 x 32 kernel: picks the instance for m rows and n columns.
 template <int R>
-void edge_avx512_rows(int64_t kc, const float* a, const float* b, float* C, int64_t ldc,
-                      float alpha, float beta, int n) {
+void edge_avx512_rows(int64_t kc, const float* a, int64_t a_step, const float* b, float* C,
+                      int64_t ldc, float alpha, float beta, int n) {
   const auto mask = [](int bits) {
     return static_cast<__mmask16>(bits >= 16 ? 0xFFFFu : (1u << bits) - 1u);
   };
   if (n > 16)
-    edge_avx512_14x32<R, true>(kc, a, b, C, ldc, alpha, beta, mask(16), mask(n - 16));
+    edge_avx512_14x32<R, true>(kc, a, a_step, b, C, ldc, alpha, beta, mask(16), mask(n - 16));
   else
-    edge_avx512_14x32<R, false>(kc, a, b, C, ldc, alpha, beta, mask(n), 0);
+    edge_avx512_14x32<R, false>(kc, a, a_step, b, C, ldc, alpha, beta, mask(n), 0);
 }
 
 template <int... R>
-void edge_avx512_dispatch(int64_t kc, const float* a, const float* b, float* C, int64_t ldc,
-                          float alpha, float beta, int m, int n, std::integer_sequence<int, R...>) {
-  using Fn = void (*)(int64_t, const float*, const float*, float*, int64_t, float, float, int);
+void edge_avx512_dispatch(int64_t kc, const float* a, int64_t a_step, const float* b, float* C,
+                          int64_t ldc, float alpha, float beta, int m, int n,
+                          std::integer_sequence<int, R...>) {
+  using Fn =
+      void (*)(int64_t, const float*, int64_t, const float*, float*, int64_t, float, float, int);
   static constexpr Fn table[] = {&edge_avx512_rows<R + 1>...};
-  table[m - 1](kc, a, b, C, ldc, alpha, beta, n);
+  table[m - 1](kc, a, a_step, b, C, ldc, alpha, beta, n);
 }
 
 void edge_avx512_14x32_any(int64_t kc, const float* a, const float* b, float* C, int64_t ldc,
                            float alpha, float beta, int m, int n) {
-  edge_avx512_dispatch(kc, a, b, C, ldc, alpha, beta, m, n, std::make_integer_sequence<int, 14>{});
+  edge_avx512_dispatch(kc, a, 14, b, C, ldc, alpha, beta, m, n,
+                       std::make_integer_sequence<int, 14>{});
+}
+
+// The kernels above with A read in place (MicroKernelT::fn_a / edge_a): only the first m floats
+// of each step of A are read, so a transposed A is never read past its last column.
+void edge_avx512_14x32_in_place(int64_t kc, const float* a, int64_t lda, const float* b, float* C,
+                                int64_t ldc, float alpha, float beta, int m, int n) {
+  edge_avx512_dispatch(kc, a, lda, b, C, ldc, alpha, beta, m, n,
+                       std::make_integer_sequence<int, 14>{});
 }
 
 // ---- AVX2 + FMA: 6 x 16
@@ -330,7 +350,12 @@ __attribute__((target("avx2,fma"))) void microkernel_avx2_f64_6x8(int64_t kc, co
 
 const MicroKernel& microkernel_for(Isa isa) {
 #if MMGRAD_LADDER_X86
-  static const MicroKernel avx512{14, 32, &microkernel_avx512_14x32, &edge_avx512_14x32_any};
+  static const MicroKernel avx512{14,
+                                  32,
+                                  &microkernel_avx512_14x32,
+                                  &edge_avx512_14x32_any,
+                                  &kernel_avx512_14x32<true>,
+                                  &edge_avx512_14x32_in_place};
   static const MicroKernel avx2{6, 16, &microkernel_avx2_6x16};
   if (isa == Isa::Avx512) return avx512;
   if (isa == Isa::Avx2) return avx2;
