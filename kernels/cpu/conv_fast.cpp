@@ -481,32 +481,6 @@ void pack_b_block(const float* src, int64_t img_stride, const Conv2dGeom& g, int
                  std::min<int64_t>(NR, cols - q * NR), dst + q * kc * NR + kk0 * NR);
 }
 
-// One MR x NR tile of C (m x n valid), as the ladder's run_tile: a tile cut by C's edge goes to
-// the micro-kernel's edge variant where it has one (it computes only the m valid rows and writes
-// the valid part with masked stores), else it is computed into a scratch tile and only its valid
-// part merged. Either way every element gets the same operations: the same bits.
-// (The edge variant matters: Cout = 64 is 4 full 14-row tiles and one of 8 rows. Through the
-// scratch tile that fifth tile cost a full 14-row tile plus a scalar merge per k block, ~10% of
-// ResNet's 64-channel layers.)
-void run_tile(const ladder::MicroKernel& mk, int64_t kc, const float* a, const float* b, float* C,
-              int64_t ldc, int64_t m, int64_t n, float beta) {
-  if (m == mk.MR && n == mk.NR) {
-    mk.fn(kc, a, b, C, ldc, 1.0f, beta);
-    return;
-  }
-  if (mk.edge) {
-    mk.edge(kc, a, b, C, ldc, 1.0f, beta, static_cast<int>(m), static_cast<int>(n));
-    return;
-  }
-  alignas(64) float tile[32 * 64];
-  mk.fn(kc, a, b, tile, mk.NR, 1.0f, 0.0f);
-  for (int64_t i = 0; i < m; ++i)
-    for (int64_t j = 0; j < n; ++j) {
-      float& c = C[i * ldc + j];
-      c = beta == 0.0f ? tile[i * mk.NR + j] : tile[i * mk.NR + j] + beta * c;
-    }
-}
-
 // A tile whose columns lie in two or more images (no single row stride in y): computed into a
 // scratch tile, then each column written to its image. Column j of the tile is global column
 // col0 + j; rows [i0, i0 + m).
@@ -570,10 +544,11 @@ void implicit_gemm(const float* apack, int64_t M, const float* bias, const float
                   int64_t st_cols = 0) {
     const int64_t img = col / P, p = col % P, m = std::min<int64_t>(MR, M - ir);
     if (st)
-      run_tile(mk, kc, ablock + ir * kc, bq, st + ir * st_cols + (col - st_j0), st_cols, m, n,
-               beta);
+      ladder::run_tile(mk, kc, ablock + ir * kc, bq, st + ir * st_cols + (col - st_j0), st_cols, m,
+                       n, 1.0f, beta);
     else if (p + n <= P)  // the tile lies in one image: rows of y[img] at stride P
-      run_tile(mk, kc, ablock + ir * kc, bq, y + (img * M + ir) * P + p, P, m, n, beta);
+      ladder::run_tile(mk, kc, ablock + ir * kc, bq, y + (img * M + ir) * P + p, P, m, n, 1.0f,
+                       beta);
     else
       run_tile_across_images(mk, kc, ablock + ir * kc, bq, y, M, P, ir, m, col, n, beta);
   };
@@ -731,14 +706,14 @@ void wgrad_block_direct(const float* x, const float* gyb, int64_t ldg, const Con
           pack(true, NR, sc * NR, pc, kc, cpack);
           const int64_t n = std::min<int64_t>(NR, Ns - sc * NR);
           for (int64_t ir = 0; ir < Ms; ir += MR)
-            run_tile(mk, kc, gpack + ir * kc, cpack, out + ir * ldc + sc * NR, ldc,
-                     std::min<int64_t>(MR, Ms - ir), n, beta_k);
+            ladder::run_tile(mk, kc, gpack + ir * kc, cpack, out + ir * ldc + sc * NR, ldc,
+                             std::min<int64_t>(MR, Ms - ir), n, 1.0f, beta_k);
         } else {  // column side = M: row block sc against every sliver of gy
           pack(true, MR, sc * MR, pc, kc, cpack);
           const int64_t ir = sc * MR, m = std::min<int64_t>(MR, Ms - ir);
           for (int64_t q = 0; q < n_slivers; ++q)
-            run_tile(mk, kc, cpack, gpack + q * NR * kc, out + ir * ldc + q * NR, ldc, m,
-                     std::min<int64_t>(NR, Ns - q * NR), beta_k);
+            ladder::run_tile(mk, kc, cpack, gpack + q * NR * kc, out + ir * ldc + q * NR, ldc, m,
+                             std::min<int64_t>(NR, Ns - q * NR), 1.0f, beta_k);
         }
       }
     }
@@ -932,13 +907,13 @@ void wgrad_block_nhwc(const float* x, const float* gyb, int64_t ldg, const Conv2
         if (!transposed) {  // column side = N: sliver sc against every row block of gy
           const int64_t n = std::min<int64_t>(NR, Ns - sc * NR);
           for (int64_t ir = 0; ir < Ms; ir += MR)
-            run_tile(mk, kc, gp + ir * kc, cpack, out + ir * ldc + sc * NR, ldc,
-                     std::min<int64_t>(MR, Ms - ir), n, beta_k);
+            ladder::run_tile(mk, kc, gp + ir * kc, cpack, out + ir * ldc + sc * NR, ldc,
+                             std::min<int64_t>(MR, Ms - ir), n, 1.0f, beta_k);
         } else {  // column side = M: row block sc against every sliver of gy
           const int64_t ir = sc * MR, mm = std::min<int64_t>(MR, Ms - ir);
           for (int64_t q = 0; q < n_slivers; ++q)
-            run_tile(mk, kc, cpack, gp + q * NR * kc, out + ir * ldc + q * NR, ldc, mm,
-                     std::min<int64_t>(NR, Ns - q * NR), beta_k);
+            ladder::run_tile(mk, kc, cpack, gp + q * NR * kc, out + ir * ldc + q * NR, ldc, mm,
+                             std::min<int64_t>(NR, Ns - q * NR), 1.0f, beta_k);
         }
       }
     }

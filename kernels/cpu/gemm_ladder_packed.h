@@ -113,6 +113,39 @@ const MicroKernelT<double>& microkernel_f64_for(Isa isa);
 template <class T>
 void gemm_packed_with(const MicroKernelT<T>& mk, const Blocking& blk, MMGRAD_GEMM_ARGS(T));
 
+// One MR x NR tile of C (the packed driver's and conv_fast.cpp's). A full tile goes straight to
+// the micro-kernel. A tile cut by the edge
+// of C (m < MR or n < NR) goes to the kernel's edge variant where it has one (masked loads and
+// stores, the missing rows skipped); otherwise it is computed whole into a scratch tile (the
+// packed zeros fill the rest) and only its valid part is merged into C. Both give the same bits.
+//
+// The scratch tile lives in its own function: as a local of run_tile it gave every call, the
+// full tiles too, an 8 KiB stack frame to set up (realigned, probed page by page), ~8% of a
+// 4096 x 256 x 32 product, whose tiles are only 32 steps of k.
+template <class T>
+__attribute__((noinline)) void run_tile_scratch(const MicroKernelT<T>& mk, int64_t kc, const T* a,
+                                                const T* b, T* C, int64_t ldc, int64_t m, int64_t n,
+                                                T alpha, T beta) {
+  alignas(64) T tile[32 * 64];  // >= MR x NR of every micro-kernel here
+  mk.fn(kc, a, b, tile, mk.NR, alpha, T(0));
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t j = 0; j < n; ++j) {
+      T& c = C[i * ldc + j];
+      c = beta == T(0) ? tile[i * mk.NR + j] : tile[i * mk.NR + j] + beta * c;
+    }
+}
+
+template <class T>
+inline void run_tile(const MicroKernelT<T>& mk, int64_t kc, const T* a, const T* b, T* C,
+                     int64_t ldc, int64_t m, int64_t n, T alpha, T beta) {
+  if (m == mk.MR && n == mk.NR)
+    mk.fn(kc, a, b, C, ldc, alpha, beta);
+  else if (mk.edge)
+    mk.edge(kc, a, b, C, ldc, alpha, beta, static_cast<int>(m), static_cast<int>(n));
+  else
+    run_tile_scratch(mk, kc, a, b, C, ldc, m, n, alpha, beta);
+}
+
 #if defined(__x86_64__) || defined(__i386__)
 // r[c] becomes (r[0][c], r[1][c], ..., r[7][c]): an 8 x 8 transpose in registers.
 __attribute__((target("avx2"))) inline void transpose8(__m256 r[8]) {
