@@ -78,24 +78,41 @@ constexpr int64_t kOutBlock = 8;
 using v16 = float __attribute__((vector_size(kLanes * sizeof(float))));
 using v16i = int32_t __attribute__((vector_size(kLanes * sizeof(int32_t))));
 
-// c + a * b, rounded once, in every build. Written as `c += a * b` the product would be fused
-// into one FMA only where the compiler contracts it (optimised builds with FMA instructions), so a
-// Debug build gave other bits than a Release build on the same machine.
-inline v16 fmadd(const v16& a, const v16& b, const v16& c) {
-#if defined(__AVX512F__)
-  return reinterpret_cast<v16>(_mm512_fmadd_ps(
-      reinterpret_cast<__m512>(a), reinterpret_cast<__m512>(b), reinterpret_cast<__m512>(c)));
-#elif defined(__FMA__)
-  v16 r;
-  for (int64_t l = 0; l < kLanes; ++l) r[l] = std::fma(a[l], b[l], c[l]);
-  return r;
-#else  // no FMA instruction: no build contracts, a separate multiply and add everywhere
-  return c + a * b;
+// c + a * b, rounded once (a fused multiply-add), in every build. Written as `c += a * b` the
+// product would be fused only where the compiler contracts it (optimised builds with FMA
+// instructions): a Debug build, or one without -march=native, gave other bits. One policy per
+// instruction set; the kernels below are templates over it, compiled into functions with that
+// target (the fmadd of a target's policy is inlined there, where the target matches).
+struct FmaPortable {  // 16 std::fma: exact, but libm calls where the CPU has no FMA instruction
+  static v16 fmadd(const v16& a, const v16& b, const v16& c) {
+    v16 r;
+    for (int64_t l = 0; l < kLanes; ++l) r[l] = std::fma(a[l], b[l], c[l]);
+    return r;
+  }
+};
+#if defined(__x86_64__) || defined(__i386__)
+struct FmaAvx512 {
+  __attribute__((target("avx512f"))) static v16 fmadd(const v16& a, const v16& b, const v16& c) {
+    return reinterpret_cast<v16>(_mm512_fmadd_ps(
+        reinterpret_cast<__m512>(a), reinterpret_cast<__m512>(b), reinterpret_cast<__m512>(c)));
+  }
+};
+struct FmaAvx2 {  // the two halves of 8 lanes
+  __attribute__((target("avx2,fma"))) static v16 fmadd(const v16& a, const v16& b, const v16& c) {
+    const __m256* pa = reinterpret_cast<const __m256*>(&a);
+    const __m256* pb = reinterpret_cast<const __m256*>(&b);
+    const __m256* pc = reinterpret_cast<const __m256*>(&c);
+    v16 r;
+    __m256* pr = reinterpret_cast<__m256*>(&r);
+    pr[0] = _mm256_fmadd_ps(pa[0], pb[0], pc[0]);
+    pr[1] = _mm256_fmadd_ps(pa[1], pb[1], pc[1]);
+    return r;
+  }
+};
 #endif
-}
 
 // v = 16 floats from p, `stride` apart (written through a reference: see the pragma above).
-inline void load16(const float* p, int64_t stride, v16& v) {
+[[gnu::always_inline]] inline void load16(const float* p, int64_t stride, v16& v) {
   if (stride == 1) {
     std::memcpy(&v, p, sizeof(v));
   } else {
@@ -116,15 +133,17 @@ std::vector<float> block_weights(const float* w, int64_t Cout, int64_t CK) {
 
 // The kLanes outputs starting at column ow0 of row oh for the 8 channels of one block:
 // acc[j] = sum over taps of wb[tap][j] * (the input under that tap).
-inline void forward_chunk(const float* xp, const float* wb, const Conv2dGeom& g, const Padded& p,
-                          int64_t oh, int64_t ow0, v16* acc) {
+template <class F>
+[[gnu::always_inline]] inline void forward_chunk(const float* xp, const float* wb,
+                                                 const Conv2dGeom& g, const Padded& p, int64_t oh,
+                                                 int64_t ow0, v16* acc) {
   for (int64_t c = 0; c < g.C; ++c)
     for (int64_t kh = 0; kh < g.KH; ++kh) {
       const float* row = xp + c * p.plane() + (oh * g.SH + kh * g.DH) * p.Wp + ow0 * g.SW;
       for (int64_t kw = 0; kw < g.KW; ++kw, wb += kOutBlock) {
         v16 xv;
         load16(row + kw * g.DW, g.SW, xv);
-        for (int64_t j = 0; j < kOutBlock; ++j) acc[j] = fmadd(v16{} + wb[j], xv, acc[j]);
+        for (int64_t j = 0; j < kOutBlock; ++j) acc[j] = F::fmadd(v16{} + wb[j], xv, acc[j]);
       }
     }
 }
@@ -132,8 +151,10 @@ inline void forward_chunk(const float* xp, const float* wb, const Conv2dGeom& g,
 // One image: y [Cout, OH, OW] from its padded planes xp. Rows are covered by chunks of kLanes
 // columns; the last chunk of a row is shifted left to end at OW (recomputing a few outputs with
 // the same bits) so every store is a whole vector. Rows narrower than kLanes go through tmp.
-void forward_image(const float* xp, const float* wb, const float* bias, float* y,
-                   const Conv2dGeom& g, const Padded& p, int64_t Cout) {
+template <class F>
+[[gnu::always_inline]] inline void forward_image(const float* xp, const float* wb,
+                                                 const float* bias, float* y, const Conv2dGeom& g,
+                                                 const Padded& p, int64_t Cout) {
   const int64_t CK = g.C * g.KH * g.KW;
   for (int64_t o0 = 0; o0 < Cout; o0 += kOutBlock) {
     const int64_t ob = std::min(kOutBlock, Cout - o0);
@@ -143,7 +164,7 @@ void forward_image(const float* xp, const float* wb, const float* bias, float* y
         v16 acc[kOutBlock];
         for (int64_t j = 0; j < kOutBlock; ++j)
           acc[j] = v16{} + (bias && j < ob ? bias[o0 + j] : 0.0f);
-        forward_chunk(xp, wb + (o0 / kOutBlock) * CK * kOutBlock, g, p, oh, start, acc);
+        forward_chunk<F>(xp, wb + (o0 / kOutBlock) * CK * kOutBlock, g, p, oh, start, acc);
         const int64_t n = std::min(kLanes, g.OW - start);
         for (int64_t j = 0; j < ob; ++j) {
           float* yr = y + ((o0 + j) * g.OH + oh) * g.OW + start;
@@ -162,8 +183,9 @@ void forward_image(const float* xp, const float* wb, const float* bias, float* y
 // Adds one image's dL/dW into part [ceil(Cout/8)][CK][8][kLanes] (lane-wise partial sums).
 // gyp is the image's gy with rows padded to OWr columns and channels to a multiple of 8 (zeros),
 // so the rounded-up lanes and missing channels add nothing.
-void wgrad_image(const float* xp, const float* gyp, float* part, const Conv2dGeom& g,
-                 const Padded& p, int64_t Cout) {
+template <class F>
+[[gnu::always_inline]] inline void wgrad_image(const float* xp, const float* gyp, float* part,
+                                               const Conv2dGeom& g, const Padded& p, int64_t Cout) {
   const int64_t CK = g.C * g.KH * g.KW, plane_gy = g.OH * p.OWr;
   // The lanes past OW read input pixels that belong to no receptive field of those taps. Their
   // gy is zero, but 0 * inf is NaN: those x lanes are zeroed too (an AND with this mask).
@@ -185,7 +207,7 @@ void wgrad_image(const float* xp, const float* gyp, float* part, const Conv2dGeo
               for (int64_t j = 0; j < kOutBlock; ++j) {
                 v16 gv;
                 std::memcpy(&gv, gb + j * plane_gy + oh * p.OWr + ow0, sizeof(v16));
-                acc[j] = fmadd(gv, xv, acc[j]);
+                acc[j] = F::fmadd(gv, xv, acc[j]);
               }
             }
           }
@@ -198,6 +220,77 @@ void wgrad_image(const float* xp, const float* gyp, float* part, const Conv2dGeo
           }
         }
   }
+}
+
+// forward_image and wgrad_image compiled three times, the one for this CPU picked at run time:
+// with AVX-512 + FMA, with AVX2 + FMA, and portable. Every build (native or not, Release or
+// Debug) then runs the same fused multiply-adds in the same order: the same bits.
+using ForwardImageFn = void (*)(const float*, const float*, const float*, float*, const Conv2dGeom&,
+                                const Padded&, int64_t);
+using WgradImageFn = void (*)(const float*, const float*, float*, const Conv2dGeom&, const Padded&,
+                              int64_t);
+
+void forward_image_portable(const float* xp, const float* wb, const float* bias, float* y,
+                            const Conv2dGeom& g, const Padded& p, int64_t Cout) {
+  forward_image<FmaPortable>(xp, wb, bias, y, g, p, Cout);
+}
+void wgrad_image_portable(const float* xp, const float* gyp, float* part, const Conv2dGeom& g,
+                          const Padded& p, int64_t Cout) {
+  wgrad_image<FmaPortable>(xp, gyp, part, g, p, Cout);
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+__attribute__((target("avx512f,fma"))) void forward_image_avx512(const float* xp, const float* wb,
+                                                                 const float* bias, float* y,
+                                                                 const Conv2dGeom& g,
+                                                                 const Padded& p, int64_t Cout) {
+  forward_image<FmaAvx512>(xp, wb, bias, y, g, p, Cout);
+}
+__attribute__((target("avx512f,fma"))) void wgrad_image_avx512(const float* xp, const float* gyp,
+                                                               float* part, const Conv2dGeom& g,
+                                                               const Padded& p, int64_t Cout) {
+  wgrad_image<FmaAvx512>(xp, gyp, part, g, p, Cout);
+}
+__attribute__((target("avx2,fma"))) void forward_image_avx2(const float* xp, const float* wb,
+                                                            const float* bias, float* y,
+                                                            const Conv2dGeom& g, const Padded& p,
+                                                            int64_t Cout) {
+  forward_image<FmaAvx2>(xp, wb, bias, y, g, p, Cout);
+}
+__attribute__((target("avx2,fma"))) void wgrad_image_avx2(const float* xp, const float* gyp,
+                                                          float* part, const Conv2dGeom& g,
+                                                          const Padded& p, int64_t Cout) {
+  wgrad_image<FmaAvx2>(xp, gyp, part, g, p, Cout);
+}
+#endif
+
+// 2: AVX-512 + FMA, 1: AVX2 + FMA, 0: portable.
+int isa_level() {
+#if defined(__x86_64__) || defined(__i386__)
+  static const int level = __builtin_cpu_supports("fma") ? (__builtin_cpu_supports("avx512f") ? 2
+                                                            : __builtin_cpu_supports("avx2")  ? 1
+                                                                                              : 0)
+                                                         : 0;
+  return level;
+#else
+  return 0;
+#endif
+}
+
+ForwardImageFn forward_image_fn() {
+#if defined(__x86_64__) || defined(__i386__)
+  if (isa_level() == 2) return forward_image_avx512;
+  if (isa_level() == 1) return forward_image_avx2;
+#endif
+  return forward_image_portable;
+}
+
+WgradImageFn wgrad_image_fn() {
+#if defined(__x86_64__) || defined(__i386__)
+  if (isa_level() == 2) return wgrad_image_avx512;
+  if (isa_level() == 1) return wgrad_image_avx2;
+#endif
+  return wgrad_image_portable;
 }
 
 // gyp (see wgrad_image) from one image's gy [Cout, OH, OW].
@@ -223,11 +316,12 @@ void conv2d_small_cin_forward(const float* x, const float* w, const float* bias,
                               const Conv2dGeom& g, int64_t Cout) {
   const Padded p(g);
   const std::vector<float> wb = block_weights(w, Cout, g.C * g.KH * g.KW);
+  const ForwardImageFn forward_fn = forward_image_fn();
   parallel_for(g.N, 1, [&](int64_t b, int64_t e) {
     std::vector<float> xp(static_cast<size_t>(g.C * p.plane()));
     for (int64_t n = b; n < e; ++n) {
       pad_image(x + n * g.C * g.H * g.W, g, p, xp.data());
-      forward_image(xp.data(), wb.data(), bias, y + n * Cout * g.OH * g.OW, g, p, Cout);
+      forward_fn(xp.data(), wb.data(), bias, y + n * Cout * g.OH * g.OW, g, p, Cout);
     }
   });
 }
@@ -239,6 +333,7 @@ void conv2d_small_cin_backward_weight(const float* x, const float* gy, float* gw
   const int64_t Cout8 = (Cout + kOutBlock - 1) / kOutBlock * kOutBlock;
   const int64_t part_size = Cout8 * CK * kLanes;  // [Cout/8][CK][8][kLanes]
   std::vector<float> parts(static_cast<size_t>(std::max<int64_t>(blocks, 1) * part_size), 0.0f);
+  const WgradImageFn wgrad_fn = wgrad_image_fn();
   parallel_for(blocks, 1, [&](int64_t b, int64_t e) {
     std::vector<float> xp(static_cast<size_t>(g.C * p.plane())),
         gyp(static_cast<size_t>(Cout8 * g.OH * p.OWr));
@@ -246,7 +341,7 @@ void conv2d_small_cin_backward_weight(const float* x, const float* gy, float* gw
       for (int64_t n = blk * kImagesPerBlock; n < std::min(g.N, (blk + 1) * kImagesPerBlock); ++n) {
         pad_image(x + n * g.C * g.H * g.W, g, p, xp.data());
         pad_gy(gy + n * Cout * g.OH * g.OW, g, p, Cout, gyp.data());
-        wgrad_image(xp.data(), gyp.data(), parts.data() + blk * part_size, g, p, Cout);
+        wgrad_fn(xp.data(), gyp.data(), parts.data() + blk * part_size, g, p, Cout);
       }
   });
   // blocks in order, then the lanes of each weight in order: a fixed summation tree
