@@ -128,13 +128,24 @@ void map_float_chunks(const Strided* ops[N], F f) {
   });
 }
 
+// Eigen's exp, with exp(x) = 0 for x < -104, where the true value rounds to 0 in float32 (it is
+// below half the smallest subnormal, e^-103.97). Eigen's packet exp without AVX-512 (a build
+// without -march=native, or an AVX2 CPU) clamps x at -88.38 and so returned 2.9e-39 for every x
+// below it, exp(-inf) included, where PyTorch gives 0. (Between -104 and -88.38 it still gives
+// ~2.9e-39 instead of the true subnormal: an error under FLT_MIN, as flushing would be.) With
+// AVX-512 Eigen already gives 0 there: the same bits as without the select.
+template <class E>
+auto exp_f32(const E& x) {
+  return (x < -104.0f).select(0.0f, x.exp());
+}
+
 // True when op has a vectorised float32 version here (and ran it).
 bool unary_float32_vectorised(UnaryOp op, const Strided& in, const Strided& out) {
   const Strided* ops[2] = {&out, &in};
   switch (op) {
     case UnaryOp::Exp:
       map_float_chunks<2>(ops, [](int64_t m, float* o, const float* const* x) {
-        MapF(o, m) = CMapF(x[1], m).exp();
+        MapF(o, m) = exp_f32(CMapF(x[1], m));
       });
       return true;
     case UnaryOp::Log:
@@ -151,7 +162,7 @@ bool unary_float32_vectorised(UnaryOp op, const Strided& in, const Strided& out)
       // e = exp(-|x|) <= 1 never overflows: sigmoid = 1 / (1 + e) for x >= 0, e / (1 + e) else.
       map_float_chunks<2>(ops, [](int64_t m, float* o, const float* const* x) {
         CMapF a(x[1], m);
-        ArrF e = (-a.abs()).exp();
+        ArrF e = exp_f32(-a.abs());
         ArrF r = (e + 1.0f).inverse();
         MapF(o, m) = (a >= 0.0f).select(r, e * r);
       });
@@ -195,7 +206,7 @@ void binary_typed(BinaryOp op, const Strided& a, const Strided& b, const Strided
       map_float_chunks<3>(ops, [](int64_t m, float* o, const float* const* in) {
         CMapF g(in[1], m), x(in[2], m);
         MapF(o, m) = g * (((x * 0.70710678118654752f).erf() + 1.0f) * 0.5f +
-                          x * 0.39894228040143267794f * (x.square() * -0.5f).exp());
+                          x * 0.39894228040143267794f * exp_f32(x.square() * -0.5f));
       });
       return;
     }
