@@ -1,12 +1,11 @@
-// Philox4x32-10 on 16 counters at once with AVX-512, bit for bit the scalar core/philox.h.
+// Philox4x32-10 on 8 or 16 counters at once with AVX-512, bit for bit the scalar core/philox.h.
 //
 // The generator is integer arithmetic only (32 x 32 -> 64-bit products, xors, key additions), so
-// a vector version gives exactly the scalar words. Per round each of the 16 lanes needs the high
-// and low halves of two 32 x 32-bit products; _mm512_mul_epu32 multiplies the even 32-bit lanes
-// (into 64-bit results), so the odd lanes are shifted down and multiplied in a second product,
-// and the halves are blended back into lane order. The round keys are the same for every lane
-// (they depend on the seed only) and are computed once per call.
-//
+// a vector version gives exactly the scalar words. Each element gets a 64-bit lane whose low
+// half holds its 32-bit state words; _mm512_mul_epu32 multiplies exactly those low halves into
+// whole 64-bit products (the high and low words Philox needs). The round keys are the same for
+// every lane (they depend on the seed only) and are computed once per call. ~1 ns per sample
+// on this machine (the compiler-vectorised scalar loop: ~3.9 ns).//
 // uniform(): the 53-bit fraction of words 0 and 1 (philox::to_unit) as a double in [0, 1). The
 // bits are an integer below 2^53, so converting it is exact and scaling by 2^-53 is exact: the
 // same double as the scalar code. Callers then apply the same fma and rounding as
@@ -47,53 +46,36 @@ inline bool supported() {
 
 #define MMGRAD_PHILOX_TARGET __attribute__((target("avx512f,avx512dq")))
 
-// High and low 32-bit halves of x * m per 32-bit lane (m the same in every lane).
-MMGRAD_PHILOX_TARGET inline void mul_hi_lo(__m512i x, __m512i m, __m512i& hi, __m512i& lo) {
-  const __m512i even = _mm512_mul_epu32(x, m);                        // lanes 0, 2, 4, ...
-  const __m512i odd = _mm512_mul_epu32(_mm512_srli_epi64(x, 32), m);  // lanes 1, 3, 5, ...
-  hi = _mm512_mask_blend_epi32(0xAAAA, _mm512_srli_epi64(even, 32), odd);
-  lo = _mm512_mask_blend_epi32(0xAAAA, even, _mm512_slli_epi64(odd, 32));
-}
-
-// Words 0 and 1 of philox4x32(counter + j, seed) in lane j, j = 0..15.
-MMGRAD_PHILOX_TARGET inline void words01(uint64_t counter, const Keys& k, __m512i& w0,
-                                         __m512i& w1) {
-  // The 64-bit counters split into their low (c0) and high (c1) words.
-  const __m512i base = _mm512_set1_epi64(static_cast<long long>(counter));
-  const __m512i lo8 = _mm512_add_epi64(base, _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7));
-  const __m512i hi8 = _mm512_add_epi64(base, _mm512_setr_epi64(8, 9, 10, 11, 12, 13, 14, 15));
-  __m512i c0 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(lo8)),
-                                  _mm512_cvtepi64_epi32(hi8), 1);
-  __m512i c1 =
-      _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(_mm512_srli_epi64(lo8, 32))),
-                         _mm512_cvtepi64_epi32(_mm512_srli_epi64(hi8, 32)), 1);
-  __m512i c2 = _mm512_set1_epi32(static_cast<int>(0x243F6A88u));
-  __m512i c3 = _mm512_set1_epi32(static_cast<int>(0x85A308D3u));
-  const __m512i m0 = _mm512_set1_epi32(static_cast<int>(0xD2511F53u));
-  const __m512i m1 = _mm512_set1_epi32(static_cast<int>(0xCD9E8D57u));
+// philox::uniform(counter + j, seed) for j = 0..7, one element per 64-bit lane. Each 32-bit
+// word of the state sits in the low half of its lane; _mm512_mul_epu32 reads only those low
+// halves and gives the whole 64-bit product, so a round is two products, two shifts (their high
+// words) and two three-way xors. The high halves of the lanes collect garbage (the previous
+// product's high word), which no product reads and the final conversion masks off.
+MMGRAD_PHILOX_TARGET inline __m512d uniform8(uint64_t counter, const Keys& k) {
+  const __m512i ctr = _mm512_add_epi64(_mm512_set1_epi64(static_cast<long long>(counter)),
+                                       _mm512_setr_epi64(0, 1, 2, 3, 4, 5, 6, 7));
+  __m512i c0 = ctr;                         // low word of the counter (low half of the lane)
+  __m512i c1 = _mm512_srli_epi64(ctr, 32);  // its high word
+  __m512i c2 = _mm512_set1_epi64(0x243F6A88);
+  __m512i c3 = _mm512_set1_epi64(0x85A308D3);
+  const __m512i m0 = _mm512_set1_epi64(0xD2511F53), m1 = _mm512_set1_epi64(0xCD9E8D57);
   for (int r = 0; r < 10; ++r) {
-    __m512i hi0, lo0, hi1, lo1;
-    mul_hi_lo(c0, m0, hi0, lo0);
-    mul_hi_lo(c2, m1, hi1, lo1);
+    const __m512i p0 = _mm512_mul_epu32(c0, m0), p1 = _mm512_mul_epu32(c2, m1);
+    // 0x96: a ^ b ^ c
     const __m512i n0 =
-        _mm512_xor_si512(_mm512_xor_si512(hi1, c1), _mm512_set1_epi32(static_cast<int>(k.k0[r])));
+        _mm512_ternarylogic_epi64(_mm512_srli_epi64(p1, 32), c1, _mm512_set1_epi64(k.k0[r]), 0x96);
     const __m512i n2 =
-        _mm512_xor_si512(_mm512_xor_si512(hi0, c3), _mm512_set1_epi32(static_cast<int>(k.k1[r])));
+        _mm512_ternarylogic_epi64(_mm512_srli_epi64(p0, 32), c3, _mm512_set1_epi64(k.k1[r]), 0x96);
     c0 = n0;
-    c1 = lo1;
+    c1 = p1;  // low word: the product's low half
     c2 = n2;
-    c3 = lo0;
+    c3 = p0;
   }
-  w0 = c0;
-  w1 = c1;
-}
-
-// philox::to_unit of 8 word pairs (zero-extended to 64 bits): ((w0 << 21) ^ (w1 >> 11)) mod 2^53,
-// times 2^-53.
-MMGRAD_PHILOX_TARGET inline __m512d to_unit8(__m256i w0, __m256i w1) {
-  const __m512i a = _mm512_cvtepu32_epi64(w0), b = _mm512_cvtepu32_epi64(w1);
+  // philox::to_unit(w0 = c0, w1 = c1): ((w0 << 21) ^ (w1 >> 11)) mod 2^53 (w1's garbage high
+  // half masked off first; w0's shifts past bit 53), times 2^-53: exact.
+  const __m512i w1 = _mm512_and_si512(c1, _mm512_set1_epi64(0xFFFFFFFF));
   const __m512i bits =
-      _mm512_and_si512(_mm512_xor_si512(_mm512_slli_epi64(a, 21), _mm512_srli_epi64(b, 11)),
+      _mm512_and_si512(_mm512_xor_si512(_mm512_slli_epi64(c0, 21), _mm512_srli_epi64(w1, 11)),
                        _mm512_set1_epi64((1ll << 53) - 1));
   return _mm512_mul_pd(_mm512_cvtepi64_pd(bits), _mm512_set1_pd(1.0 / 9007199254740992.0));
 }
@@ -101,10 +83,8 @@ MMGRAD_PHILOX_TARGET inline __m512d to_unit8(__m256i w0, __m256i w1) {
 // philox::uniform(counter + j, seed) for j = 0..7 (lo) and 8..15 (hi).
 MMGRAD_PHILOX_TARGET inline void uniform16(uint64_t counter, const Keys& k, __m512d& lo,
                                            __m512d& hi) {
-  __m512i w0, w1;
-  words01(counter, k, w0, w1);
-  lo = to_unit8(_mm512_castsi512_si256(w0), _mm512_castsi512_si256(w1));
-  hi = to_unit8(_mm512_extracti64x4_epi64(w0, 1), _mm512_extracti64x4_epi64(w1, 1));
+  lo = uniform8(counter, k);
+  hi = uniform8(counter + 8, k);
 }
 
 // philox::uniform_sample<float>(counter + j, seed, a, b) for j = 0..15: the double
