@@ -68,14 +68,14 @@ struct StridedLoop {
     for (int k = 0; k < N; ++k) istride[k] = strides[k][ndim - 1];
     if (n_rows == 1) {
       // One long run: split it.
-      parallel_for(n_inner, kElementwiseGrain, [&](int64_t b, int64_t e) {
+      parallel_for(n_inner, kCheapElementwiseGrain, [&](int64_t b, int64_t e) {
         char* p[N];
         for (int k = 0; k < N; ++k) p[k] = base[k] + b * istride[k] * elsize[k];
         body(p, istride, e - b);
       });
       return;
     }
-    int64_t grain_rows = kElementwiseGrain / (n_inner > 0 ? n_inner : 1) + 1;
+    int64_t grain_rows = kCheapElementwiseGrain / (n_inner > 0 ? n_inner : 1) + 1;
     parallel_for(n_rows, grain_rows, [&](int64_t rb, int64_t re) {
       // Row rb's index over the outer dims (the only divisions), then an odometer: each next
       // row steps the last outer index and carries into the ones before it, moving every
