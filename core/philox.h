@@ -53,7 +53,8 @@ MMGRAD_HD double normal(uint64_t counter, uint64_t seed) {
   U32x4 r = philox4x32(counter, seed);
   double u1 = 1.0 - to_unit(r.v[0], r.v[1]);
   double u2 = to_unit(r.v[2], r.v[3]);
-  return sqrt(-2.0 * log(u1)) * cos(6.283185307179586476925 * u2);
+  // (::-qualified: inside namespace mmgrad, an unqualified log would also find mmgrad::log)
+  return ::sqrt(-2.0 * ::log(u1)) * ::cos(6.283185307179586476925 * u2);
 }
 
 // The sample of dtype T at `counter`, as both backends write it: uniform in [a, b), or normal with

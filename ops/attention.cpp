@@ -19,14 +19,17 @@
 // max-reduction over the scores, and only when a mask is given (the causal mask alone never
 // masks a whole row: key 0 is always visible).
 //
-// Dropout (dropout_p > 0) zeroes each weight with probability p and scales the kept ones by
-// 1/(1-p), so the expected output is unchanged. The weights returned by
+// Dropout (dropout_p > 0) is dropout() on the weights (ops/dropout.h, fused on the CPU): it
+// zeroes each weight with probability p and scales the kept ones by 1/(1-p), so the expected
+// output is unchanged. (It multiplies by the mask, so a NaN weight stays NaN where dropped, as in
+// PyTorch; the weights are finite whenever the scores are.) The weights returned by
 // scaled_dot_product_attention_with_weights are the softmax probabilities before dropout.
 #include "mmgrad/ops/attention.h"
 
 #include <cmath>
 
 #include "mmgrad/ops/common.h"
+#include "mmgrad/ops/dropout.h"
 #include "mmgrad/ops/elementwise.h"
 #include "mmgrad/ops/matmul.h"
 #include "mmgrad/ops/reduce.h"
@@ -141,11 +144,7 @@ AttentionResult scaled_dot_product_attention_with_weights(const Tensor& q, const
 
   // 4. dropout on the weights, then the weighted sum of the values
   Tensor attn = weights;
-  if (opt.dropout_p > 0.0) {
-    Generator* gen = opt.generator ? opt.generator : &default_generator();
-    Tensor keep = ge(Tensor::rand(weights.shape(), weights.options(), gen), opt.dropout_p);
-    attn = where(keep, mul(weights, 1.0 / (1.0 - opt.dropout_p)), 0.0);
-  }
+  if (opt.dropout_p > 0.0) attn = dropout(weights, opt.dropout_p, true, opt.generator);
   Tensor out = matmul(attn, v);
   return {out, weights};
 }

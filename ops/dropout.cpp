@@ -1,17 +1,38 @@
 // Dropout (inverted): in training y = x * m with m = keep / (1 - p), keep ~ Bernoulli(1 - p)
 // drawn per element; dividing by 1 - p keeps E[y] = x, so eval needs no rescaling and is the
 // identity. The backward is dy/dx = m: the same mask, saved from the forward.
+//
+// keep is u >= p for u ~ U[0, 1) from Tensor::rand (so a given generator state drops the same
+// elements on every device and thread count). Two ways to compute it, with the same bits:
+//  - composed (every device and dtype): u = rand, mask = where(u >= p, 1 / (1 - p), 0),
+//    y = x * mask; the float mask is saved and the backward is g * mask;
+//  - fused (float32 on the CPU, kernels/cpu/dropout.h): one pass draws u at the same Philox
+//    counters and writes y and one keep byte per element; the backward multiplies g by the same
+//    float (keep ? 1 / (1 - p) : 0). A quarter of the saved memory and one pass instead of four.
 #include "mmgrad/ops/dropout.h"
 
+#include "mmgrad/kernels/cpu/dropout.h"
 #include "mmgrad/ops/common.h"
 #include "mmgrad/ops/elementwise.h"
+#include "mmgrad/tensor/generator.h"
 
 namespace mmgrad {
 
 struct DropoutBackward : Node {
-  SavedTensor mask{this};  // 1 / (1 - p) where kept, 0 where dropped; x's shape and dtype
+  // Composed path: the float mask, 1 / (1 - p) where kept and 0 where dropped (x's shape and
+  // dtype). Fused path: the bool keep mask, with the float32 scale 1 / (1 - p).
+  SavedTensor mask{this};
+  float scale = 0.0f;
   const char* name() const override { return "dropout"; }
-  std::vector<Tensor> backward(const Tensor& g) override { return {mul(g, mask.get())}; }
+  std::vector<Tensor> backward(const Tensor& g) override {
+    const Tensor& m = mask.get();
+    if (m.dtype() != DType::Bool) return {mul(g, m)};
+    Tensor gc = g.contiguous();
+    Tensor gx = Tensor::empty(g.shape(), g.options());
+    cpu::dropout_backward(gc.data_ptr<float>(), m.data_ptr<uint8_t>(), gx.data_ptr<float>(),
+                          gx.numel(), scale);
+    return {gx};
+  }
 };
 
 Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
@@ -19,16 +40,32 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
   MMGRAD_CHECK(p >= 0.0 && p <= 1.0, "dropout: probability p must be in [0, 1], got ", p);
   if (!training || p == 0.0) return x;
   Tensor mask, out;
+  float scale = 0.0f;
   if (p == 1.0) {  // everything dropped; 1 / (1 - p) would be inf (and inf * 0 = NaN)
     mask = zeros_like(x);
     out = zeros_like(x);
+  } else if (x.device() == Device::CPU && x.dtype() == DType::Float32) {
+    // Fused: the counters Tensor::rand(x.shape()) would take, the float32 scalars ge(u, p) and
+    // where(.., 1 / (1 - p), ..) would compare with and write.
+    Generator& g = gen ? *gen : default_generator();
+    const uint64_t offset = g.advance(static_cast<uint64_t>(x.numel()));
+    scale = static_cast<float>(1.0 / (1.0 - p));
+    Tensor xc = x.contiguous();
+    out = Tensor::empty(x.shape(), x.options());
+    mask = Tensor::empty(x.shape(), DType::Bool);
+    if (x.numel() > 0)
+      cpu::dropout_forward(xc.data_ptr<float>(), out.data_ptr<float>(), mask.data_ptr<uint8_t>(),
+                           x.numel(), g.seed(), offset, static_cast<float>(p), scale);
   } else {
     // u ~ U[0, 1) is >= p with probability 1 - p: those elements are kept.
     Tensor u = Tensor::rand(x.shape(), x.options(), gen);
     mask = where(ge(u, p), Tensor::scalar(1.0 / (1.0 - p), x.options()), 0.0);
     out = mul(x.detach(), mask);
   }
-  if (auto node = make_node<DropoutBackward>(out, {x})) node->mask = mask;
+  if (auto node = make_node<DropoutBackward>(out, {x})) {
+    node->mask = mask;
+    node->scale = scale;
+  }
   return out;
 }
 

@@ -60,7 +60,17 @@ Operand as_operand(const Tensor& x) {
     return (is_row_major(r, c, sr, sc) || is_col_major(r, c, sr, sc)) && batch_stride_of(t, &bs);
   };
   Operand op;
-  op.holder = layout_ok(x) ? x : x.contiguous();
+  if (layout_ok(x)) {
+    op.holder = x;
+  } else {
+    // A copy is needed (the batch dims do not collapse into one stride). Copy the matrices in
+    // the order their elements are stored: a transposed view (attention's k^T, whose rows are
+    // 16-float runs of k) is copied run by run and used transposed, instead of gathered one
+    // element per stride into row-major order.
+    const int64_t r = x.size(n - 2), c = x.size(n - 1), sr = x.stride(n - 2), sc = x.stride(n - 1);
+    const bool col_major = is_col_major(r, c, sr, sc) && !is_row_major(r, c, sr, sc);
+    op.holder = col_major ? x.transpose(-1, -2).contiguous().transpose(-1, -2) : x.contiguous();
+  }
   const Tensor& t = op.holder;
   int64_t r = t.size(n - 2), c = t.size(n - 1), sr = t.stride(n - 2), sc = t.stride(n - 1);
   op.ptr = t.raw_data();
@@ -111,11 +121,21 @@ Tensor matmul_kernel(const Tensor& a, const Tensor& b) {
 
 struct MatmulBackward : Node {
   SavedTensor a{this}, b{this};
+  // b is a plain matrix stored transposed (linear's weight.t()): its gradient is computed in the
+  // same layout, as (g^T a)^T, so that it arrives at the weight as a contiguous [out, in] matrix
+  // (the transpose's backward undoes the view) instead of being copied there element by element.
+  bool b_transposed_matrix = false;
   const char* name() const override { return "matmul"; }
   std::vector<Tensor> backward(const Tensor& g) override {
     Tensor ga, gb;
     if (needs_grad(0)) ga = sum_to(matmul_kernel(g, b.get().transpose(-1, -2)), input_shapes[0]);
-    if (needs_grad(1)) gb = sum_to(matmul_kernel(a.get().transpose(-1, -2), g), input_shapes[1]);
+    if (needs_grad(1)) {
+      const Tensor& av = a.get();
+      if (b_transposed_matrix && av.dim() == 2 && g.dim() == 2)
+        gb = matmul_kernel(g.transpose(-1, -2), av).transpose(-1, -2);
+      else
+        gb = sum_to(matmul_kernel(av.transpose(-1, -2), g), input_shapes[1]);
+    }
     return {ga, gb};
   }
 };
@@ -149,6 +169,8 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   if (auto node = make_node<MatmulBackward>(out, {a, b})) {
     if (node->needs_grad(1)) node->a = a;
     if (node->needs_grad(0)) node->b = b;
+    node->b_transposed_matrix = b.dim() == 2 && b.size(0) > 1 && b.size(1) > 1 &&
+                                b.stride(0) == 1 && b.stride(1) == b.size(0);
   }
   return out;
 }

@@ -474,6 +474,33 @@ TEST_CASE("bad input: reductions") {
   CHECK_ERROR(sum_to(Tensor::zeros({3}), {2, 3}), "sum_to", "[3]", "[2, 3]");
 }
 
+TEST_CASE("values: matmul copies and gradients keep the operands' layouts, same bits") {
+  // Attention's k^T: a transposed view whose batch dims ([B, H] with strides L * 3E and hd) do
+  // not collapse, so the GEMM reads a copy; it is copied in storage order and used transposed.
+  // Linear's weight.t(): its gradient is computed as (g^T a)^T, so the weight's arrives
+  // contiguous. Both give the bits of the same product on contiguous copies of the operands.
+  for (DType dt : {kFloat32, kFloat64}) {
+    INFO(dtype_name(dt));
+    Generator g(3);
+    Tensor qkv = Tensor::randn({4, 8, 3 * 32}, dt, &g);
+    Tensor q = qkv.narrow(-1, 0, 32).reshape({4, 8, 2, 16}).transpose(1, 2);
+    Tensor k = qkv.narrow(-1, 32, 32).reshape({4, 8, 2, 16}).transpose(1, 2);
+    Tensor s1 = matmul(q, k.transpose(-2, -1));
+    Tensor s2 = matmul(q.contiguous(), k.transpose(-2, -1).contiguous());
+    CHECK(vals(s1) == vals(s2));
+    for (int64_t rows : {1, 5, 300}) {
+      Tensor x = Tensor::randn({rows, 24}, dt, &g).requires_grad_();
+      Tensor w = Tensor::randn({40, 24}, dt, &g).requires_grad_();
+      Tensor gy = Tensor::randn({rows, 40}, dt, &g);
+      matmul(x, w.t()).backward(gy);
+      CHECK(w.grad().is_contiguous());
+      Tensor want = matmul(x.detach().t().contiguous(), gy).t();  // (x^T g)^T, the old way
+      CHECK(vals(w.grad()) == vals(want));
+      CHECK(vals(x.grad()) == vals(matmul(gy, w.detach())));
+    }
+  }
+}
+
 TEST_CASE("bad input: matmul") {
   Tensor a = Tensor::zeros({2, 3});
   CHECK_ERROR(matmul(a, Tensor::zeros({4, 5})), "matmul", "[2, 3]", "[4, 5]", "3 != 4");

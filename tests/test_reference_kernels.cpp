@@ -13,13 +13,16 @@
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "mmgrad/core/philox.h"
 #include "mmgrad/kernels/element_ops.h"
 #include "mmgrad/mmgrad.h"
+#include "mmgrad/nn/init.h"
 #include "mmgrad/optim/optim.h"
 
 using namespace mmgrad;
@@ -385,4 +388,100 @@ TEST_CASE("reference kernels: float32 Eigen GeluGrad matches elem:: in double") 
                     [gd](double v) { return elem::binary_fn<BinaryOp::GeluGrad, double>(gd, v); },
                     {3e-7, 0.0, 2.5e-7 * std::abs(gd)});
   }
+}
+
+// ---- dropout and uniform random fills --------------------------------------------------------
+
+namespace {
+
+std::vector<unsigned char> refk_bits(const Tensor& t) {
+  Tensor c = t.contiguous();
+  const auto* p = static_cast<const unsigned char*>(c.raw_data());
+  return {p, p + c.numel() * static_cast<int64_t>(c.element_size())};
+}
+
+// Dropout written as ops/dropout.cpp's composed path, with u drawn by the scalar Philox at the
+// generator's counters: mask = where(u >= p, 1/(1-p), 0), y = x * mask (mask returned for the
+// gradient g * mask).
+Tensor refk_composed_dropout(const Tensor& x, double p, uint64_t seed, uint64_t offset,
+                             Tensor* mask) {
+  std::vector<double> uv(static_cast<size_t>(x.numel()));
+  for (size_t i = 0; i < uv.size(); ++i) {
+    uv[i] = x.dtype() == kFloat32 ? philox::uniform_sample<float>(offset + i, seed, 0.0, 1.0)
+                                  : philox::uniform_sample<double>(offset + i, seed, 0.0, 1.0);
+  }
+  Tensor u = Tensor::from_vector(uv, x.shape()).to(x.dtype());
+  *mask = where(ge(u, p), Tensor::scalar(1.0 / (1.0 - p), x.options()), 0.0);
+  return mul(x.detach(), *mask);
+}
+
+}  // namespace
+
+TEST_CASE("reference kernels: dropout has the bits of its definition on the scalar Philox draws") {
+  // Sizes around the 16-lane vector blocks and the thread split; generator offsets just below
+  // 2^32, where the Philox counter's high word changes inside a vector block; inputs with
+  // +-0, inf and NaN (a dropped inf or NaN gives NaN, as x * 0 does), gradients likewise.
+  const int saved = get_num_threads();
+  for (int64_t n : {int64_t{0}, int64_t{1}, int64_t{15}, int64_t{16}, int64_t{17}, int64_t{100},
+                    int64_t{70001}})
+    for (double p : {0.1, 0.5, 0.9, 0.3333333333333333})
+      for (uint64_t offset : {uint64_t{0}, (uint64_t{1} << 32) - 7})
+        for (int threads : {1, 2, 3}) {
+          set_num_threads(threads);
+          const std::string what =
+              cat_str("n ", n, " p ", p, " offset ", offset, " threads ", threads);
+          INFO(what);
+          std::vector<double> xv = random_values(n, 7 + n, 3.0, kFloat32);
+          std::vector<double> gv = random_values(n, 8 + n, 2.0, kFloat32);
+          const double specials[] = {0.0, -0.0, INFINITY, -INFINITY, NAN};
+          for (size_t i = 0; i < xv.size() && i < 40; ++i) {
+            xv[i] = specials[i % 5];
+            gv[(i * 7) % xv.size()] = specials[(i + 2) % 5];
+          }
+          Tensor x = make(xv, {n}, kFloat32, true), gy = make(gv, {n}, kFloat32);
+          Generator g1(11);
+          g1.set_state({11, offset});
+          Tensor y = dropout(x, p, true, &g1);
+          y.backward(gy);
+          Tensor mask;
+          Tensor want = refk_composed_dropout(x, p, 11, offset, &mask);
+          CHECK(g1.offset() == offset + static_cast<uint64_t>(n));
+          CHECK(refk_bits(y) == refk_bits(want));
+          CHECK(refk_bits(x.grad()) == refk_bits(mul(gy, mask)));
+        }
+  set_num_threads(saved);
+  // A non-contiguous float32 input (a transposed view) and a float64 one (the composed path).
+  for (DType dt : {kFloat32, kFloat64}) {
+    Tensor x = make(random_values(600, 3, 1.0, dt), {20, 30}, dt).transpose(0, 1);
+    Generator g1(5);
+    Tensor mask;
+    CHECK(refk_bits(dropout(x, 0.25, true, &g1)) ==
+          refk_bits(refk_composed_dropout(x, 0.25, 5, 0, &mask)));
+  }
+}
+
+TEST_CASE("reference kernels: uniform random fills match the scalar Philox sample") {
+  // The CPU fills float32 and float64 tensors 16 counters at a time (AVX-512 where the CPU has
+  // it); every element must be philox::uniform_sample at its counter, including ranges whose
+  // rounding reaches the upper bound and counters crossing 2^32.
+  for (DType dt : {kFloat32, kFloat64})
+    for (int64_t n : {int64_t{1}, int64_t{17}, int64_t{5000}})
+      for (uint64_t offset : {uint64_t{0}, (uint64_t{1} << 32) - 9})
+        for (auto [a, b] :
+             {std::pair{0.0, 1.0}, std::pair{-3.0, 5.5}, std::pair{1.0, 1.0 + 1e-7}}) {
+          INFO(dtype_name(dt), " n ", n, " offset ", offset, " [", a, ", ", b, ")");
+          Generator g(21);
+          g.set_state({21, offset});
+          Tensor u = a == 0.0 && b == 1.0 ? Tensor::rand({n}, dt, &g)
+                                          : nn::init::uniform_(Tensor::empty({n}, dt), a, b, &g);
+          std::vector<double> got = u.to_vector<double>();
+          bool same = true;
+          for (int64_t i = 0; i < n; ++i) {
+            const uint64_t c = offset + static_cast<uint64_t>(i);
+            const double want = dt == kFloat32 ? philox::uniform_sample<float>(c, 21, a, b)
+                                               : philox::uniform_sample<double>(c, 21, a, b);
+            same = same && std::memcmp(&got[i], &want, sizeof want) == 0;
+          }
+          CHECK(same);
+        }
 }

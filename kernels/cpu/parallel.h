@@ -15,6 +15,15 @@ namespace mmgrad::cpu {
 // Elementwise loops split when they have at least this many elements per thread.
 inline constexpr int64_t kElementwiseGrain = 32768;
 
+// The strided elementwise loops (copy, unary and binary maps, where, fill: strided_loop.h) run
+// at ~0.3 ns per element and thread (in cache), so they split only at twice kElementwiseGrain:
+// each thread then gets >= ~20 us, several times what waking a sleeping OpenMP worker and
+// joining it costs. Below that a second thread saves less than it costs, and on a loaded
+// machine a worker that is not running when the region starts costs far more: a training step
+// of a small model (lesson 04's CLIP, 32 images) is hundreds of such ops. The threshold is a
+// size, the same for every team size, so which loops split never depends on the thread count.
+inline constexpr int64_t kCheapElementwiseGrain = 2 * kElementwiseGrain;
+
 // Calls fn(begin, end) on disjoint blocks covering [0, n). Serial when n < 2 * grain, when only
 // one thread is available, or when already inside a parallel region (no nested pools).
 template <class F>

@@ -68,20 +68,40 @@ struct StridedLoop {
     for (int k = 0; k < N; ++k) istride[k] = strides[k][ndim - 1];
     if (n_rows == 1) {
       // One long run: split it.
-      parallel_for(n_inner, kElementwiseGrain, [&](int64_t b, int64_t e) {
+      parallel_for(n_inner, kCheapElementwiseGrain, [&](int64_t b, int64_t e) {
         char* p[N];
         for (int k = 0; k < N; ++k) p[k] = base[k] + b * istride[k] * elsize[k];
         body(p, istride, e - b);
       });
       return;
     }
-    int64_t grain_rows = kElementwiseGrain / (n_inner > 0 ? n_inner : 1) + 1;
+    int64_t grain_rows = kCheapElementwiseGrain / (n_inner > 0 ? n_inner : 1) + 1;
     parallel_for(n_rows, grain_rows, [&](int64_t rb, int64_t re) {
+      // Row rb's index over the outer dims (the only divisions), then an odometer: each next
+      // row steps the last outer index and carries into the ones before it, moving every
+      // operand's pointer by that dimension's stride. (Runs are often short -- a head of 16
+      // floats in attention -- and dividing out each row's index cost more than its copy.)
+      const int outer = ndim - 1;
+      int64_t idx[kMaxDims];
+      char* p[N];
+      for (int k = 0; k < N; ++k) p[k] = base[k];
+      for (int64_t r = rb, d = outer - 1; d >= 0; --d) {
+        idx[d] = r % shape[d];
+        r /= shape[d];
+        for (int k = 0; k < N; ++k) p[k] += idx[d] * strides[k][d] * elsize[k];
+      }
       for (int64_t r = rb; r < re; ++r) {
-        char* p[N];
-        for (int k = 0; k < N; ++k)
-          p[k] = base[k] + index::strided_offset(r, ndim - 1, shape, strides[k]) * elsize[k];
-        body(p, istride, n_inner);
+        char* q[N];
+        for (int k = 0; k < N; ++k) q[k] = p[k];
+        body(q, istride, n_inner);
+        for (int d = outer - 1; d >= 0; --d) {
+          if (++idx[d] < shape[d]) {
+            for (int k = 0; k < N; ++k) p[k] += strides[k][d] * elsize[k];
+            break;
+          }
+          idx[d] = 0;
+          for (int k = 0; k < N; ++k) p[k] -= (shape[d] - 1) * strides[k][d] * elsize[k];
+        }
       }
     });
   }
