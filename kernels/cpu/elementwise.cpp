@@ -129,16 +129,15 @@ void map_float_chunks(const Strided* ops[N], F f) {
   });
 }
 
-// Eigen's exp, with exp(x) = 0 for x < -104, where the true value rounds to 0 in float32 (it is
-// below half the smallest subnormal, e^-103.97). Eigen's packet exp without AVX-512 (a build
-// without -march=native, or an AVX2 CPU) clamps x at -88.38 and so returned 2.9e-39 for every x
-// below it, exp(-inf) included, where PyTorch gives 0. (Between -104 and -88.38 it still gives
-// ~2.9e-39 instead of the true subnormal: an error under FLT_MIN, as flushing would be.) With
-// AVX-512 Eigen already gives 0 there: the same bits as without the select.
-template <class E>
-auto exp_f32(const E& x) {
-  return (x < -104.0f).select(0.0f, x.exp());
-}
+// exp(t) = 0 for t < -104, where the true value rounds to 0 in float32 (below half the smallest
+// subnormal, e^-103.97). Eigen's packet exp without AVX-512 (a build without -march=native, or an
+// AVX2 CPU) clamps t at -88.38 and so gives 2.9e-39 for every t below it, exp(-inf) included,
+// where PyTorch gives 0. (Between -104 and -88.38 it still gives ~2.9e-39 instead of the true
+// subnormal: an error under FLT_MIN, as flushing would be.) The ops below set those elements
+// after Eigen's pass, so Eigen's expressions, and with AVX-512 (which gives 0 there already)
+// every bit, stay as they were. (A select inside the expression would make Eigen evaluate exp
+// element by element with its scalar formula: other bits, and slower.)
+constexpr float kExpUnderflow = -104.0f;
 
 // True when op has a vectorised float32 version here (and ran it).
 bool unary_float32_vectorised(UnaryOp op, const Strided& in, const Strided& out) {
@@ -146,7 +145,8 @@ bool unary_float32_vectorised(UnaryOp op, const Strided& in, const Strided& out)
   switch (op) {
     case UnaryOp::Exp:
       map_float_chunks<2>(ops, [](int64_t m, float* o, const float* const* x) {
-        MapF(o, m) = exp_f32(CMapF(x[1], m));
+        MapF(o, m) = CMapF(x[1], m).exp();
+        for (int64_t i = 0; i < m; ++i) o[i] = x[1][i] < kExpUnderflow ? 0.0f : o[i];
       });
       return true;
     case UnaryOp::Log:
@@ -163,9 +163,10 @@ bool unary_float32_vectorised(UnaryOp op, const Strided& in, const Strided& out)
       // e = exp(-|x|) <= 1 never overflows: sigmoid = 1 / (1 + e) for x >= 0, e / (1 + e) else.
       map_float_chunks<2>(ops, [](int64_t m, float* o, const float* const* x) {
         CMapF a(x[1], m);
-        ArrF e = exp_f32(-a.abs());
+        ArrF e = (-a.abs()).exp();
         ArrF r = (e + 1.0f).inverse();
         MapF(o, m) = (a >= 0.0f).select(r, e * r);
+        for (int64_t i = 0; i < m; ++i) o[i] = x[1][i] < kExpUnderflow ? 0.0f : o[i];  // e = 0
       });
       return true;
     case UnaryOp::Gelu:  // x Phi(x), Phi(x) = (1 + erf(x / sqrt 2)) / 2
@@ -207,7 +208,13 @@ void binary_typed(BinaryOp op, const Strided& a, const Strided& b, const Strided
       map_float_chunks<3>(ops, [](int64_t m, float* o, const float* const* in) {
         CMapF g(in[1], m), x(in[2], m);
         MapF(o, m) = g * (((x * 0.70710678118654752f).erf() + 1.0f) * 0.5f +
-                          x * 0.39894228040143267794f * exp_f32(x.square() * -0.5f));
+                          x * 0.39894228040143267794f * (x.square() * -0.5f).exp());
+        // Where -x^2 / 2 < -104 the density is 0 and Phi(x) exactly 0 or 1 (|x| > 14.4): the
+        // value with exp = 0 (NaN at x = +-inf, as the formula gives: inf * 0).
+        for (int64_t i = 0; i < m; ++i)
+          if (in[2][i] * in[2][i] * -0.5f < kExpUnderflow)
+            o[i] = in[1][i] *
+                   ((in[2][i] > 0.0f ? 1.0f : 0.0f) + in[2][i] * 0.39894228040143267794f * 0.0f);
       });
       return;
     }

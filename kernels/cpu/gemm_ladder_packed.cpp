@@ -41,6 +41,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <type_traits>
@@ -53,6 +54,19 @@
 
 namespace mmgrad::cpu::ladder {
 namespace {
+
+// c + a * b for the portable loops below: one fused multiply-add where the build targets FMA
+// instructions, written out so that a Debug build fuses it too (GCC contracts `c += a * b` only
+// when optimising: Debug and Release gave different bits); where it does not, a multiply and an
+// add (std::fma would be a libm call per element there).
+template <class T>
+inline T madd(T a, T b, T c) {
+#if defined(__FMA__)
+  return std::fma(a, b, c);
+#else
+  return c + a * b;
+#endif
+}
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -480,7 +494,7 @@ void small_rows(bool trans_a, int64_t K, T alpha, const T* A, int64_t lda, int64
     for (int r = 0; r < R; ++r) {
       const T a = trans_a ? A[k * lda + i + r] : A[(i + r) * lda + k];
 #pragma omp simd
-      for (int j = 0; j < kSmallCols; ++j) acc[r][j] += a * b[j];
+      for (int j = 0; j < kSmallCols; ++j) acc[r][j] = madd(a, b[j], acc[r][j]);
     }
   }
   for (int r = 0; r < R; ++r) {
@@ -546,7 +560,7 @@ void microkernel_portable(int64_t kc, const T* a, const T* b, T* C, int64_t ldc,
       // b[0..15]); without it GCC unrolls the 16 iterations first and then (with this project's
       // -fno-tree-slp-vectorize, see CMakeLists.txt) leaves them scalar: 10x slower.
 #pragma omp simd
-      for (int j = 0; j < NR; ++j) acc[i][j] += a[i] * b[j];
+      for (int j = 0; j < NR; ++j) acc[i][j] = madd(a[i], b[j], acc[i][j]);
     }
   for (int i = 0; i < MR; ++i)
     for (int j = 0; j < NR; ++j)
