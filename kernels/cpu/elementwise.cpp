@@ -129,15 +129,15 @@ void map_float_chunks(const Strided* ops[N], F f) {
   });
 }
 
-// exp(t) = 0 for t < -104, where the true value rounds to 0 in float32 (below half the smallest
-// subnormal, e^-103.97). Eigen's packet exp without AVX-512 (a build without -march=native, or an
-// AVX2 CPU) clamps t at -88.38 and so gives 2.9e-39 for every t below it, exp(-inf) included,
-// where PyTorch gives 0. (Between -104 and -88.38 it still gives ~2.9e-39 instead of the true
-// subnormal: an error under FLT_MIN, as flushing would be.) The ops below set those elements
-// after Eigen's pass, so Eigen's expressions, and with AVX-512 (which gives 0 there already)
-// every bit, stay as they were. (A select inside the expression would make Eigen evaluate exp
-// element by element with its scalar formula: other bits, and slower.)
-constexpr float kExpUnderflow = -104.0f;
+// exp(t) = 0 for t < -103.972 (ln 2^-150 = -103.97208: below it the true value rounds to 0 in
+// float32). Eigen's packet exp without AVX-512 (a build without -march=native, or an AVX2 CPU)
+// clamps t at -88.38 and so gives 2.9e-39 for every t below it, exp(-inf) included, where PyTorch
+// gives 0. (Between -103.97 and -88.38 it still gives ~2.9e-39 instead of the true subnormal: an
+// error under FLT_MIN, as flushing would be.) The ops below set those elements after Eigen's pass,
+// so Eigen's expressions, and with AVX-512 (which gives 0 there already) every bit, stay as they
+// were. (A select inside the expression would make Eigen evaluate exp element by element with
+// its scalar formula: other bits, and slower.)
+constexpr float kExpUnderflow = -103.972f;
 
 // True when op has a vectorised float32 version here (and ran it).
 bool unary_float32_vectorised(UnaryOp op, const Strided& in, const Strided& out) {
@@ -209,8 +209,8 @@ void binary_typed(BinaryOp op, const Strided& a, const Strided& b, const Strided
         CMapF g(in[1], m), x(in[2], m);
         MapF(o, m) = g * (((x * 0.70710678118654752f).erf() + 1.0f) * 0.5f +
                           x * 0.39894228040143267794f * (x.square() * -0.5f).exp());
-        // Where -x^2 / 2 < -104 the density is 0 and Phi(x) exactly 0 or 1 (|x| > 14.4): the
-        // value with exp = 0 (NaN at x = +-inf, as the formula gives: inf * 0).
+        // Where -x^2 / 2 < kExpUnderflow the density is 0 and Phi(x) exactly 0 or 1 (|x| > 14.4):
+        // the value with exp = 0 (NaN at x = +-inf, as the formula gives: inf * 0).
         for (int64_t i = 0; i < m; ++i)
           if (in[2][i] * in[2][i] * -0.5f < kExpUnderflow)
             o[i] = in[1][i] *
