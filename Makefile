@@ -8,6 +8,9 @@
 #   make deps     install missing Debian packages
 #   make debug    an ASan/UBSan debug build in build-debug/ and its tests (without the lessons,
 #                 whose training runs would take minutes each unoptimised)
+#   make portable-check  the library and its tests built without -march=native (what a project
+#                 that adds mmgrad gets: the AVX-512/AVX2 kernels picked at run time) in
+#                 build-portable/, and the tests run: the same results as the native build
 #   make cuda-check  compile the CUDA backend and its GPU tests for one architecture (sm_90) in
 #                 build-cuda/, GPU or not (CI runs it: by default CUDA is built only where a GPU is)
 #   make package-check  build tests/consumer/add_subdirectory in build-package/ (a project that adds
@@ -27,8 +30,8 @@ CMAKE_FLAGS ?=
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS ?= image idx checkpoint tokenizer wav
 
-.PHONY: all build deps test lessons bench exercise exercises debug cuda-check package-check fuzz format \
-  format-check clean
+.PHONY: all build deps test lessons bench exercise exercises debug portable-check cuda-check \
+  package-check fuzz format format-check clean
 
 all: build
 
@@ -64,6 +67,13 @@ debug:
 	  -DMMGRAD_BUILD_LESSONS=OFF -DMMGRAD_BUILD_BENCH=OFF
 	cmake --build build-debug -j $(JOBS)
 	cd build-debug && ctest --output-on-failure -j $(JOBS)
+
+portable-check:
+	@scripts/deps.sh
+	cmake -S . -B build-portable $(call gen,build-portable) -DCMAKE_BUILD_TYPE=Release -DMMGRAD_NATIVE=OFF \
+	  -DMMGRAD_CUDA=OFF -DMMGRAD_BUILD_LESSONS=OFF -DMMGRAD_BUILD_BENCH=OFF
+	cmake --build build-portable -j $(JOBS)
+	cd build-portable && ctest --output-on-failure -j $(JOBS)
 
 cuda-check:
 	@scripts/deps.sh
