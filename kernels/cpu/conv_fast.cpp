@@ -1135,8 +1135,13 @@ void conv2d_fast_backward_weight(const float* x, const float* gy, float* gw, con
   // The reorder is one more pass over dW (Cout x CK): where each element sums few products
   // (ResNet-18's 512@7 at batch 4: N P = 196), it costs more than the panels save (there each
   // packed number feeds 512 multiply-adds: packing is cheap anyway); measured 0.8-1.0x.
+  // A strided 1x1 convolution reads 1 pixel in SH SW: the channels-last copy of the whole image
+  // moves that many times what its panels use. ResNet-18's 1x1/2 64->128 @56, weight gradient,
+  // two interleaved runs of bench_all --only conv each: 111 / 90 GFLOP/s at 1 thread and
+  // 183 / 111 at 2 on this route, 124 / 96 and 205 / 217 on the materialised columns.
   const bool long_rows = CK >= 4 * mk.MR && g.OW >= 56;  // where the direct panels pay
-  const bool nhwc = direct && (C >= 16 || (C >= 8 && !long_rows)) && g.N * P >= 256;
+  const bool strided_1x1 = g.KH * g.KW == 1 && (g.SH > 1 || g.SW > 1);
+  const bool nhwc = direct && !strided_1x1 && (C >= 16 || (C >= 8 && !long_rows)) && g.N * P >= 256;
   float* acc =
       transposed || partials ? weight_buffer().get<float>((partials ? blocks : 1) * Cout * CK) : gw;
   // One block of images: its columns as one [CK, L] matrix (image i in columns [i P, (i+1) P))
