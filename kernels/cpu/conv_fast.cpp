@@ -54,9 +54,10 @@
 //      input gradient  stride 1 and C fills >= 90% of its MR-row tiles (C = 14, 28, 42, 56, 64,
 //                      96, 128, ...): the transposed implicit GEMM; otherwise (strided, C < 14,
 //                      C = 16, 32, 48, ...) W^T @ gy on the ladder + col2im.
-//      weight gradient C >= 16, or C >= 8 on rows under 56 pixels: the channels-last panels
-//                      of 3.; else rows of >= 56 output pixels and C KH KW >= 4 MR: the direct
-//                      panels of 3.; otherwise the materialised column blocks.
+//      weight gradient C >= 16, or C >= 8 on rows under 56 pixels (N P >= 256, not a strided
+//                      1x1): the channels-last panels of 3.; else rows of >= 56 output pixels
+//                      and C KH KW >= 4 MR: the direct panels of 3.; otherwise the materialised
+//                      column blocks.
 //    Before all of these, first layers (C <= 3, stride 1, kernels up to 3x3) take the direct
 //    convolution of conv_small_cin.cpp for the forward and the weight gradient.
 //    conv2d_fast_forward and conv2d_fast_backward_input give the measurements behind each rule.
