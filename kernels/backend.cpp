@@ -23,6 +23,15 @@ Backend& backend(Device d) {
 #endif
 }
 
+// The defaults of a backend without a fused dropout: ops/dropout.cpp asks has_fused_dropout first.
+void Backend::dropout_forward(DType dtype, const void*, void*, uint8_t*, int64_t, uint64_t,
+                              uint64_t, float, float) {
+  fail(cat_str("dropout: this backend has no fused dropout for ", dtype_name(dtype)));
+}
+void Backend::dropout_backward(DType dtype, const void*, const uint8_t*, void*, int64_t, float) {
+  fail(cat_str("dropout backward: this backend has no fused dropout for ", dtype_name(dtype)));
+}
+
 bool cuda_available() {
 #ifdef MMGRAD_WITH_CUDA
   return cuda_device_present();

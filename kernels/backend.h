@@ -274,6 +274,21 @@ class Backend {
   virtual void adaptive_avg_pool2d_backward(DType dtype, const void* gy, void* gx,
                                             const Conv2dGeom& g) = 0;
 
+  // ---- dropout -----------------------------------------------------------------------------
+  // A fused dropout, where a backend has one for dtype (has_fused_dropout; ops/dropout.cpp
+  // otherwise composes Tensor::rand, where and mul, with the same bits). x, y, keep contiguous,
+  // n elements: u_i = philox::uniform_sample(offset + i, seed, 0, 1) (what Tensor::rand draws at
+  // that generator state), keep[i] = (u_i >= p) as one byte, y[i] = x[i] * (keep[i] ? scale : 0).
+  virtual bool has_fused_dropout(DType dtype) const {
+    (void)dtype;
+    return false;
+  }
+  virtual void dropout_forward(DType dtype, const void* x, void* y, uint8_t* keep, int64_t n,
+                               uint64_t seed, uint64_t offset, float p, float scale);
+  // gx[i] = g[i] * (keep[i] ? scale : 0).
+  virtual void dropout_backward(DType dtype, const void* g, const uint8_t* keep, void* gx,
+                                int64_t n, float scale);
+
   // ---- optimizer ---------------------------------------------------------------------------
   // One fused Adam / AdamW step (see AdamStepArgs).
   virtual void adam_step(const AdamStepArgs& a) = 0;

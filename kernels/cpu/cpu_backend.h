@@ -107,6 +107,13 @@ class CpuBackend final : public Backend {
   void adaptive_avg_pool2d_backward(DType dtype, const void* gy, void* gx,
                                     const Conv2dGeom& g) override;
 
+  // float32 (kernels/cpu/dropout.cpp).
+  bool has_fused_dropout(DType dtype) const override { return dtype == DType::Float32; }
+  void dropout_forward(DType dtype, const void* x, void* y, uint8_t* keep, int64_t n, uint64_t seed,
+                       uint64_t offset, float p, float scale) override;
+  void dropout_backward(DType dtype, const void* g, const uint8_t* keep, void* gx, int64_t n,
+                        float scale) override;
+
   void adam_step(const AdamStepArgs& a) override;
 };
 

@@ -1,11 +1,11 @@
-// Fused float32 dropout (kernels/cpu/dropout.h): one pass draws the Philox uniforms, writes the
-// keep bytes and the output. With AVX-512 16 samples come from one vectorised Philox
-// (kernels/cpu/philox_avx512.h, the scalar generator's bits); the rest, and machines without
-// AVX-512, use the scalar generator. Every element depends on its counter alone, so the result
-// does not depend on how the elements are split over threads.
-#include "mmgrad/kernels/cpu/dropout.h"
-
+// Fused float32 dropout (Backend::dropout_forward / dropout_backward; ops/dropout.cpp): one pass
+// draws the Philox uniforms, writes the keep bytes and the output. With AVX-512 16 samples come
+// from one vectorised Philox (kernels/cpu/philox_avx512.h, the scalar generator's bits); the rest,
+// and machines without AVX-512, use the scalar generator. Every element depends on its counter
+// alone, so the result does not depend on how the elements are split over threads.
+#include "mmgrad/core/error.h"
 #include "mmgrad/core/philox.h"
+#include "mmgrad/kernels/cpu/cpu_backend.h"
 #include "mmgrad/kernels/cpu/parallel.h"
 #include "mmgrad/kernels/cpu/philox_avx512.h"
 
@@ -59,8 +59,12 @@ MMGRAD_PHILOX_TARGET void forward_avx512(const float* x, float* y, uint8_t* keep
 
 }  // namespace
 
-void dropout_forward(const float* x, float* y, uint8_t* keep, int64_t n, uint64_t seed,
-                     uint64_t offset, float p, float scale) {
+void CpuBackend::dropout_forward(DType dtype, const void* xv, void* yv, uint8_t* keep, int64_t n,
+                                 uint64_t seed, uint64_t offset, float p, float scale) {
+  if (dtype != DType::Float32)
+    fail(cat_str("dropout: the CPU's fused dropout is float32, got ", dtype_name(dtype)));
+  const float* x = static_cast<const float*>(xv);
+  float* y = static_cast<float*>(yv);
 #if defined(MMGRAD_HAVE_PHILOX_AVX512)
   const bool vec = philox_avx512::supported();
 #else
@@ -75,7 +79,12 @@ void dropout_forward(const float* x, float* y, uint8_t* keep, int64_t n, uint64_
   });
 }
 
-void dropout_backward(const float* g, const uint8_t* keep, float* gx, int64_t n, float scale) {
+void CpuBackend::dropout_backward(DType dtype, const void* gv, const uint8_t* keep, void* gxv,
+                                  int64_t n, float scale) {
+  if (dtype != DType::Float32)
+    fail(cat_str("dropout backward: the CPU's fused dropout is float32, got ", dtype_name(dtype)));
+  const float* g = static_cast<const float*>(gv);
+  float* gx = static_cast<float*>(gxv);
   // Memory-bound: ~0.3 ns per element in cache (parallel.h: kCheapElementwiseGrain). keep is 0 or
   // 1, so float(keep) * scale is exactly keep ? scale : 0 (scale is finite and positive), without a
   // branch: the loop vectorises (a branch on random keep bytes mispredicts every few elements).
